@@ -1,0 +1,88 @@
+//! The one error enum of the domain. The HTTP layer maps it to status and `code` in one
+//! exhaustive `match`; the library hands it to the embedding program as it is.
+
+use crate::model::LoginInfo;
+use crate::store::StoreError;
+use crate::types::InvalidInput;
+
+/// Result with the domain [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which half of a failed login was wrong. The HTTP API answers both the same way, in the
+/// same time; an embedding program may tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialFailure {
+    /// The user exists and the password (or code) was wrong.
+    WrongPassword,
+    /// No user has that login.
+    UserNotFound,
+}
+
+/// Everything that can go wrong in the service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request field is malformed.
+    #[error("invalid request: {0}")]
+    Invalid(#[from] InvalidInput),
+    /// A new password does not meet the policy.
+    #[error("weak password: {0}")]
+    WeakPassword(String),
+    /// Login refused; see [`CredentialFailure`].
+    #[error("invalid credentials")]
+    InvalidCredentials(CredentialFailure),
+    /// The credentials were right but the user is inactive. Carries the login object.
+    #[error("user is inactive")]
+    UserInactive(Box<LoginInfo>),
+    /// The session token is unknown, expired or ended.
+    #[error("session is invalid")]
+    SessionInvalid,
+    /// No such user in the scope.
+    #[error("user not found")]
+    UserNotFound,
+    /// No such session of the user.
+    #[error("session not found")]
+    SessionNotFound,
+    /// The user has no link to that provider.
+    #[error("provider not linked")]
+    ProviderNotLinked,
+    /// No such API key.
+    #[error("api key not found")]
+    KeyNotFound,
+    /// The username is taken in the scope.
+    #[error("username taken")]
+    UsernameTaken,
+    /// The email is taken in the scope.
+    #[error("email taken")]
+    EmailTaken,
+    /// That provider identity is linked to another user of the scope.
+    #[error("provider identity linked to another user")]
+    IdentityTaken,
+    /// A one-time code is unknown, used, voided or expired.
+    #[error("invalid or expired code")]
+    InvalidCode,
+    /// Storage cannot be reached now; try again.
+    #[error("storage unavailable")]
+    StorageUnavailable(#[source] StoreError),
+    /// A bug or an unexpected storage failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UsernameTaken => Self::UsernameTaken,
+            StoreError::EmailTaken => Self::EmailTaken,
+            StoreError::IdentityTaken => Self::IdentityTaken,
+            StoreError::Unavailable(_) => Self::StorageUnavailable(e),
+            StoreError::Other(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl Error {
+    /// Shorthand for an [`Error::Invalid`].
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Invalid(InvalidInput::new(field, reason))
+    }
+}

@@ -1,0 +1,31 @@
+//! hallpass-core: the domain of hallpass.
+//!
+//! It owns the typed inputs ([`types`]), secrets and their hashes ([`secret`]), the records
+//! the service hands out ([`model`]), the storage trait every backend implements
+//! ([`store`]), password hashing on a bounded pool ([`password`]), the time seam
+//! ([`clock`]), per-scope settings ([`settings`]) and the service itself ([`service`]).
+//!
+//! It performs no I/O of its own, knows nothing of HTTP or SQL, and is tested without a
+//! database through the in-memory fake in the conformance suite.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod error;
+pub mod model;
+pub mod password;
+pub mod secret;
+pub mod service;
+pub mod settings;
+pub mod store;
+pub mod types;
+
+pub use clock::{Clock, FakeClock, SystemClock};
+pub use error::{CredentialFailure, Error, Result};
+pub use model::*;
+pub use password::{HashParams, PasswordHasher};
+pub use secret::{ApiKeySecret, Code, SessionToken, TokenHash};
+pub use service::Hallpass;
+pub use settings::{ScopeSettings, Settings};
+pub use store::{Store, StoreError};
+pub use types::*;

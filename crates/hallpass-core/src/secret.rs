@@ -1,0 +1,118 @@
+//! Secrets the server hands out once and keeps only as SHA-256: session tokens, API keys
+//! and one-time codes. Each is 256 bits from the operating system's CSPRNG, rendered as
+//! unpadded base64url behind a short prefix that says what it is (so secret scanners and
+//! people can tell them apart). `Debug` prints `***`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use subtle::ConstantTimeEq;
+
+/// The SHA-256 of a secret: what storage keeps and looks up by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    /// Hashes a secret's text.
+    pub fn of(secret: &str) -> Self {
+        Self(Sha256::digest(secret.as_bytes()).into())
+    }
+    /// The raw digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+    /// Rebuilds a stored digest; `None` unless it is 32 bytes.
+    pub fn from_slice(b: &[u8]) -> Option<Self> {
+        Some(Self(b.try_into().ok()?))
+    }
+    /// Compares two digests in constant time.
+    pub fn ct_eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A hash is not a credential, but it is still nobody's business in a log.
+        f.write_str("TokenHash(***)")
+    }
+}
+
+/// 32 random bytes from the operating system.
+pub fn random_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    // The OS RNG failing is unrecoverable: no secret may be made without it.
+    getrandom::fill(&mut b).expect("the operating system's random number generator failed");
+    b
+}
+
+macro_rules! secret_type {
+    ($(#[$m:meta])* $name:ident, $prefix:literal) => {
+        $(#[$m])*
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix every value of this kind starts with.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh random value.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, URL_SAFE_NO_PAD.encode(random_bytes())))
+            }
+            /// Wraps a value a client presented. Anything is accepted: a value that was
+            /// never issued simply matches no stored hash.
+            pub fn from_presented(s: &str) -> Self {
+                Self(s.trim().to_owned())
+            }
+            /// The text to hand to the client, once.
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+            /// What storage keeps.
+            pub fn hash(&self) -> TokenHash {
+                TokenHash::of(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}(***)", stringify!($name))
+            }
+        }
+    };
+}
+
+secret_type!(
+    /// A session token: the bearer credential of a login.
+    SessionToken,
+    "hps_"
+);
+secret_type!(
+    /// An API key: how an application backend authenticates to one scope.
+    ApiKeySecret,
+    "hpk_"
+);
+secret_type!(
+    /// A one-time code (password reset, email confirmation).
+    Code,
+    "hpc_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_prefixed_and_redacted() {
+        let a = SessionToken::generate();
+        let b = SessionToken::generate();
+        assert_ne!(a, b);
+        assert!(a.expose().starts_with("hps_"));
+        assert_eq!(a.expose().len(), 4 + 43);
+        assert_eq!(format!("{a:?}"), "SessionToken(***)");
+        assert!(a.hash().ct_eq(&SessionToken::from_presented(a.expose()).hash()));
+        assert!(!a.hash().ct_eq(&b.hash()));
+    }
+}

@@ -1,0 +1,775 @@
+//! The service: every operation of the API, on top of a [`Store`], a [`Clock`] and the
+//! [`PasswordHasher`]. Inputs arrive already typed; this module enforces the semantics
+//! (expiry, single-use codes, equal cost of unknown user and wrong password, inactive
+//! users get no session) and leaves atomicity to the one store call each write makes.
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{CredentialFailure, Error, Result};
+use crate::model::*;
+use crate::password::PasswordHasher;
+use crate::secret::{ApiKeySecret, Code, SessionToken};
+use crate::settings::{ScopeSettings, Settings};
+use crate::store::{NewLogin, Store};
+use crate::types::*;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// Largest page a listing returns.
+pub const MAX_PAGE: u32 = 1000;
+/// Page size when none is asked for.
+pub const DEFAULT_PAGE: u32 = 50;
+/// Most buckets one statistics call may span.
+pub const MAX_BUCKETS: i64 = 5000;
+
+/// A new user.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    /// Username (this or email is required).
+    pub username: Option<Username>,
+    /// Email (this or username is required).
+    pub email: Option<Email>,
+    /// Password; a user without one logs in only through a provider or a code.
+    pub password: Option<Password>,
+    /// Group; `"default"` when absent.
+    pub group: Option<Group>,
+    /// The application's data; `{}` when absent.
+    pub extra: Option<JsonObject>,
+    /// Active; `true` when absent.
+    pub active: Option<bool>,
+}
+
+/// How a login proves who it is.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A username or email with a password.
+    Password {
+        /// Whom (never `UserRef::Id`; use username or email).
+        login: UserRef,
+        /// The password offered.
+        password: Password,
+    },
+    /// A provider identity the calling backend vouches for.
+    Provider {
+        /// The provider.
+        provider: ProviderName,
+        /// The user's id at the provider.
+        client_id: ClientId,
+    },
+}
+
+/// A login request.
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    /// The proof.
+    pub credentials: Credentials,
+    /// Initial session data.
+    pub data: JsonObject,
+    /// The end user's client, as the backend reports it.
+    pub client: ClientInfo,
+}
+
+/// What a successful login gives: the token (once), the session and the login object.
+#[derive(Debug, Clone)]
+pub struct LoginResult {
+    /// The bearer token; hallpass keeps only its hash.
+    pub token: SessionToken,
+    /// The new session.
+    pub session: Session,
+    /// The login object.
+    pub login: LoginInfo,
+}
+
+/// A freshly issued reset code.
+#[derive(Debug, Clone)]
+pub struct IssuedCode {
+    /// The code, shown once.
+    pub code: Code,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+    /// For whom.
+    pub user_id: Uuid,
+}
+
+/// When a provider's access token expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// At this instant.
+    At(OffsetDateTime),
+    /// This many seconds from now.
+    In(i64),
+}
+
+/// A change to a provider link's token.
+#[derive(Debug, Clone, Default)]
+pub struct TokenUpdate {
+    /// New access token; `Some(None)` clears it.
+    pub access_token: Option<Option<String>>,
+    /// New expiry; `Some(None)` clears it.
+    pub expiry: Option<Option<Expiry>>,
+}
+
+/// Applies an RFC 7396 JSON merge patch to a JSON object. The patch must be an object
+/// (anything else would replace the object with a non-object).
+pub fn merge_patch(target: &mut JsonObject, patch: &serde_json::Value) -> Result<()> {
+    if !patch.is_object() {
+        return Err(Error::invalid("data", "a merge patch of session data must be a JSON object"));
+    }
+    let mut doc = serde_json::Value::Object(std::mem::take(target));
+    json_patch::merge(&mut doc, patch);
+    if let serde_json::Value::Object(map) = doc {
+        *target = map;
+    }
+    Ok(())
+}
+
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<Uuid>> {
+    match cursor {
+        None | Some("") => Ok(None),
+        Some(c) => Uuid::parse_str(c)
+            .map(Some)
+            .map_err(|_| Error::invalid("cursor", "is not a cursor this server issued")),
+    }
+}
+
+fn page_limit(limit: Option<u32>) -> Result<u32> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(Error::invalid("limit", format!("must be between 1 and {MAX_PAGE}"))),
+    }
+}
+
+/// The account and session service. Cheap to share behind an `Arc`.
+pub struct Hallpass {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: Arc<PasswordHasher>,
+    settings: Settings,
+}
+
+impl std::fmt::Debug for Hallpass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hallpass").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl Hallpass {
+    /// A service on `store` with the system clock.
+    pub fn new(store: Arc<dyn Store>, settings: Settings) -> Result<Self> {
+        Self::with_clock(store, settings, Arc::new(SystemClock))
+    }
+
+    /// A service with a clock of the caller's choosing (a [`crate::FakeClock`] in tests).
+    pub fn with_clock(store: Arc<dyn Store>, settings: Settings, clock: Arc<dyn Clock>) -> Result<Self> {
+        let threads = if settings.hash_threads == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        } else {
+            settings.hash_threads
+        };
+        let hasher = Arc::new(PasswordHasher::new(settings.hash_params, threads)?);
+        Ok(Self { store, clock, hasher, settings })
+    }
+
+    /// The storage backend.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The password hasher (for its queue depth).
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The settings of one scope.
+    pub fn scope_settings(&self, scope: &Scope) -> &ScopeSettings {
+        self.settings.scope(scope)
+    }
+
+    /// Now, by the service's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Whether the user is validated: active, and confirmed where the scope requires it.
+    pub fn validated(&self, user: &User) -> bool {
+        user.active && (user.confirmed || !self.scope_settings(&user.scope).require_confirmation)
+    }
+
+    /// The login object of a user.
+    pub fn login_info(&self, user: &User, oauth: Option<OAuthInfo>) -> LoginInfo {
+        LoginInfo {
+            user_id: user.id,
+            username: user.username.as_ref().map(|u| u.as_str().to_owned()),
+            email: user.email.as_ref().map(|e| e.as_str().to_owned()),
+            group: user.group.as_str().to_owned(),
+            extra: user.extra.clone(),
+            scope: user.scope.clone(),
+            active: user.active,
+            confirmation: user.confirmation,
+            validated: self.validated(user),
+            oauth,
+        }
+    }
+
+    /// Whether storage answers.
+    pub async fn ready(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    // ------------------------------------------------------------------ API keys
+
+    /// Creates an API key for `scope`; the secret is returned once and stored hashed.
+    pub async fn create_api_key(&self, scope: Scope, name: Option<String>) -> Result<(ApiKey, ApiKeySecret)> {
+        if let Some(n) = &name
+            && (n.chars().count() > 200 || n.chars().any(char::is_control))
+        {
+            return Err(Error::invalid("name", "must be at most 200 characters without control characters"));
+        }
+        let secret = ApiKeySecret::generate();
+        let key = ApiKey { id: Uuid::now_v7(), scope, name, created_at: self.now(), revoked_at: None };
+        self.store.insert_api_key(&key, &secret.hash()).await?;
+        Ok((key, secret))
+    }
+
+    /// The unrevoked key a client presented, if any.
+    pub async fn authenticate_key(&self, presented: &str) -> Result<Option<ApiKey>> {
+        if !presented.starts_with(ApiKeySecret::PREFIX) || presented.len() > 128 {
+            return Ok(None);
+        }
+        let key = self.store.find_api_key(&ApiKeySecret::from_presented(presented).hash()).await?;
+        Ok(key.filter(|k| k.revoked_at.is_none()))
+    }
+
+    /// Every key.
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
+        Ok(self.store.list_api_keys().await?)
+    }
+
+    /// Revokes a key.
+    pub async fn revoke_api_key(&self, id: Uuid) -> Result<()> {
+        if self.store.revoke_api_key(id, self.now()).await? { Ok(()) } else { Err(Error::KeyNotFound) }
+    }
+
+    // ------------------------------------------------------------------ users
+
+    async fn resolve(&self, scope: &Scope, r: &UserRef) -> Result<UserRecord> {
+        self.store.find_user(scope, r).await?.ok_or(Error::UserNotFound)
+    }
+
+    /// Registers a user.
+    pub async fn register(&self, scope: &Scope, new: NewUser) -> Result<User> {
+        if new.username.is_none() && new.email.is_none() {
+            return Err(Error::invalid("username", "a username or an email is required"));
+        }
+        let password_hash = match new.password {
+            Some(p) => Some(self.hasher.hash(p).await?),
+            None => None,
+        };
+        let now = self.now();
+        let user = User {
+            id: Uuid::now_v7(),
+            scope: scope.clone(),
+            username: new.username,
+            email: new.email,
+            group: new.group.unwrap_or_else(Group::default_group),
+            extra: new.extra.unwrap_or_default(),
+            active: new.active.unwrap_or(true),
+            confirmation: None,
+            confirmed: false,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+        };
+        self.store.insert_user(&UserRecord { user: user.clone(), password_hash }).await?;
+        Ok(user)
+    }
+
+    /// A user by id, username or email.
+    pub async fn get_user(&self, scope: &Scope, r: &UserRef) -> Result<User> {
+        Ok(self.resolve(scope, r).await?.user)
+    }
+
+    /// Users of the scope, a page at a time.
+    pub async fn list_users(
+        &self,
+        scope: &Scope,
+        filter: &UserFilter,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<User>> {
+        let limit = page_limit(limit)?;
+        let after = parse_cursor(cursor)?;
+        if filter.query.as_ref().is_some_and(|q| q.chars().count() > 320) {
+            return Err(Error::invalid("query", "must be at most 320 characters"));
+        }
+        let mut items = self.store.list_users(scope, filter, after, limit + 1).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|u| u.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Changes a user. Deactivation ends every session of the user.
+    pub async fn update_user(&self, scope: &Scope, r: &UserRef, patch: UserPatch) -> Result<User> {
+        let current = self.resolve(scope, r).await?.user;
+        let username_left = match &patch.username {
+            Some(u) => u.is_some(),
+            None => current.username.is_some(),
+        };
+        let email_left = match &patch.email {
+            Some(e) => e.is_some(),
+            None => current.email.is_some(),
+        };
+        if !username_left && !email_left {
+            return Err(Error::invalid("username", "a user must keep a username or an email"));
+        }
+        self.store.update_user(scope, current.id, &patch, self.now()).await?.ok_or(Error::UserNotFound)
+    }
+
+    /// Deletes a user with their sessions, codes and provider links.
+    pub async fn delete_user(&self, scope: &Scope, r: &UserRef) -> Result<()> {
+        let user = self.resolve(scope, r).await?.user;
+        if self.store.delete_user(scope, user.id).await? { Ok(()) } else { Err(Error::UserNotFound) }
+    }
+
+    /// Sets a user's password and ends every session of the user.
+    pub async fn set_password(&self, scope: &Scope, r: &UserRef, password: Password) -> Result<()> {
+        let user = self.resolve(scope, r).await?.user;
+        let hash = self.hasher.hash(password).await?;
+        if self.store.set_password_hash(scope, user.id, &hash, self.now()).await? {
+            Ok(())
+        } else {
+            Err(Error::UserNotFound)
+        }
+    }
+
+    // ------------------------------------------------------------------ login
+
+    async fn record_failure(
+        &self,
+        scope: &Scope,
+        user_id: Option<Uuid>,
+        method: &LoginMethod,
+        outcome: Outcome,
+        client: &ClientInfo,
+    ) -> Result<()> {
+        let event = LoginEvent {
+            id: Uuid::now_v7(),
+            scope: scope.clone(),
+            user_id,
+            at: self.now(),
+            method: method.to_text(),
+            outcome,
+            session_id: None,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+        };
+        Ok(self.store.insert_event(&event).await?)
+    }
+
+    /// Logs a user in. Wrong password and unknown user cost the same and both answer
+    /// [`Error::InvalidCredentials`]; an inactive user gets [`Error::UserInactive`] and no
+    /// session. Every attempt leaves a login event.
+    pub async fn login(&self, scope: &Scope, req: LoginRequest) -> Result<LoginResult> {
+        let LoginRequest { credentials, data, client } = req;
+        let (method, record, oauth) = match credentials {
+            Credentials::Password { login, password } => {
+                let method = LoginMethod::Password;
+                let record = self.store.find_user(scope, &login).await?;
+                let stored = record.as_ref().and_then(|r| r.password_hash.clone());
+                let verified = self.hasher.verify(password.clone(), stored.clone()).await?;
+                let Some(record) = record else {
+                    self.record_failure(scope, None, &method, Outcome::UnknownUser, &client).await?;
+                    return Err(Error::InvalidCredentials(CredentialFailure::UserNotFound));
+                };
+                if !verified.ok {
+                    self.record_failure(
+                        scope,
+                        Some(record.user.id),
+                        &method,
+                        Outcome::WrongPassword,
+                        &client,
+                    )
+                    .await?;
+                    return Err(Error::InvalidCredentials(CredentialFailure::WrongPassword));
+                }
+                if verified.needs_rehash
+                    && record.user.active
+                    && let Some(old) = stored
+                {
+                    let new = self.hasher.hash(password).await?;
+                    self.store.rehash_password(scope, record.user.id, &old, &new).await?;
+                }
+                (method, record, None)
+            }
+            Credentials::Provider { provider, client_id } => {
+                let method = LoginMethod::Provider(provider.clone());
+                let identity = self.store.find_identity(scope, &provider, client_id.as_str()).await?;
+                let record = match &identity {
+                    Some(i) => self.store.find_user(scope, &UserRef::Id(i.user_id)).await?,
+                    None => None,
+                };
+                let (Some(identity), Some(record)) = (identity, record) else {
+                    self.record_failure(scope, None, &method, Outcome::UnknownUser, &client).await?;
+                    return Err(Error::InvalidCredentials(CredentialFailure::UserNotFound));
+                };
+                let now = self.now();
+                let oauth = OAuthInfo {
+                    provider: identity.provider.as_str().to_owned(),
+                    client_id: identity.client_id.as_str().to_owned(),
+                    access_token: identity.access_token.clone(),
+                    access_token_expiry: identity.access_token_expiry,
+                    access_token_expired: identity.access_token_expired(now),
+                };
+                (method, record, Some(oauth))
+            }
+        };
+        self.finish_login(scope, record.user, method, oauth, data, client).await
+    }
+
+    /// Makes the session of a login whose proof was accepted, or refuses an inactive user.
+    async fn finish_login(
+        &self,
+        scope: &Scope,
+        user: User,
+        method: LoginMethod,
+        oauth: Option<OAuthInfo>,
+        data: JsonObject,
+        client: ClientInfo,
+    ) -> Result<LoginResult> {
+        if !user.active {
+            self.record_failure(scope, Some(user.id), &method, Outcome::Inactive, &client).await?;
+            return Err(Error::UserInactive(Box::new(self.login_info(&user, oauth))));
+        }
+        let settings = self.scope_settings(scope);
+        let now = self.now();
+        let token = SessionToken::generate();
+        let session = Session {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            scope: scope.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: (now + settings.session_idle_timeout).min(now + settings.session_absolute_timeout),
+            absolute_expires_at: now + settings.session_absolute_timeout,
+            data,
+            client: client.clone(),
+        };
+        let event = LoginEvent {
+            id: Uuid::now_v7(),
+            scope: scope.clone(),
+            user_id: Some(user.id),
+            at: now,
+            method: method.to_text(),
+            outcome: Outcome::Success,
+            session_id: Some(session.id),
+            ip: client.ip,
+            user_agent: client.user_agent,
+        };
+        let login = NewLogin {
+            session: SessionRecord { session: session.clone(), token_hash: token.hash() },
+            event,
+            max_sessions: Some(settings.max_sessions_per_user),
+        };
+        self.store.insert_login(&login).await?;
+        let mut user = user;
+        user.last_login_at = Some(now);
+        Ok(LoginResult { token, session, login: self.login_info(&user, oauth) })
+    }
+
+    async fn valid_session(&self, scope: &Scope, token: &SessionToken) -> Result<(Session, User)> {
+        if !token.expose().starts_with(SessionToken::PREFIX) || token.expose().len() > 128 {
+            return Err(Error::SessionInvalid);
+        }
+        let (session, user) =
+            self.store.find_session(scope, &token.hash()).await?.ok_or(Error::SessionInvalid)?;
+        if !session.is_valid_at(self.now()) || !user.active {
+            return Err(Error::SessionInvalid);
+        }
+        Ok((session, user))
+    }
+
+    /// The session of a token and its user. Does not extend the session.
+    pub async fn get_session(&self, scope: &Scope, token: &SessionToken) -> Result<(Session, User)> {
+        self.valid_session(scope, token).await
+    }
+
+    /// Extends the session's idle expiry (never past its absolute expiry).
+    pub async fn freshen(&self, scope: &Scope, token: &SessionToken) -> Result<Session> {
+        let (session, _) = self.valid_session(scope, token).await?;
+        let now = self.now();
+        let idle = self.scope_settings(scope).session_idle_timeout;
+        let expires_at = (now + idle).min(session.absolute_expires_at);
+        self.store.freshen_session(scope, &token.hash(), now, expires_at).await?.ok_or(Error::SessionInvalid)
+    }
+
+    /// Applies a JSON merge patch to the session's data.
+    pub async fn patch_session_data(
+        &self,
+        scope: &Scope,
+        token: &SessionToken,
+        patch: &serde_json::Value,
+    ) -> Result<Session> {
+        if !patch.is_object() {
+            return Err(Error::invalid("data", "a merge patch of session data must be a JSON object"));
+        }
+        self.valid_session(scope, token).await?;
+        self.store.patch_session_data(scope, &token.hash(), patch).await?.ok_or(Error::SessionInvalid)
+    }
+
+    /// Ends a session. Ending one that is already ended (or never existed) succeeds.
+    pub async fn end_session(&self, scope: &Scope, token: &SessionToken) -> Result<()> {
+        self.store.delete_session_by_hash(scope, &token.hash()).await?;
+        Ok(())
+    }
+
+    /// Ends every other session of the token's user, keeping this one.
+    pub async fn end_other_sessions(&self, scope: &Scope, token: &SessionToken) -> Result<u64> {
+        let (session, user) = self.valid_session(scope, token).await?;
+        Ok(self.store.delete_sessions(scope, user.id, Some(session.id)).await?)
+    }
+
+    /// The user's valid sessions, newest first.
+    pub async fn list_sessions(&self, scope: &Scope, r: &UserRef) -> Result<Vec<Session>> {
+        let user = self.resolve(scope, r).await?.user;
+        Ok(self.store.list_sessions(scope, user.id, self.now()).await?)
+    }
+
+    /// Ends one session of a user.
+    pub async fn end_user_session(&self, scope: &Scope, r: &UserRef, session_id: Uuid) -> Result<()> {
+        let user = self.resolve(scope, r).await?.user;
+        if self.store.delete_session(scope, user.id, session_id).await? {
+            Ok(())
+        } else {
+            Err(Error::SessionNotFound)
+        }
+    }
+
+    /// Ends every session of a user.
+    pub async fn end_user_sessions(&self, scope: &Scope, r: &UserRef) -> Result<u64> {
+        let user = self.resolve(scope, r).await?.user;
+        Ok(self.store.delete_sessions(scope, user.id, None).await?)
+    }
+
+    // ------------------------------------------------------------------ codes
+
+    /// Issues a password-reset code for the user with that login; voids older ones.
+    pub async fn create_reset_code(&self, scope: &Scope, login: &UserRef) -> Result<IssuedCode> {
+        let user = self.resolve(scope, login).await?.user;
+        self.issue_code(scope, user.id, CodeKind::Reset).await
+    }
+
+    async fn issue_code(&self, scope: &Scope, user_id: Uuid, kind: CodeKind) -> Result<IssuedCode> {
+        let code = Code::generate();
+        let now = self.now();
+        let expires_at = now + self.scope_settings(scope).code_ttl;
+        let record = CodeRecord {
+            code_hash: code.hash(),
+            scope: scope.clone(),
+            user_id,
+            kind,
+            created_at: now,
+            expires_at,
+        };
+        self.store.insert_code(&record).await?;
+        Ok(IssuedCode { code, expires_at, user_id })
+    }
+
+    /// Redeems a reset code: sets the password and ends every session of the user.
+    pub async fn redeem_reset_code(&self, scope: &Scope, code: &Code, password: Password) -> Result<Uuid> {
+        if !code.expose().starts_with(Code::PREFIX) || code.expose().len() > 128 {
+            return Err(Error::InvalidCode);
+        }
+        let hash = self.hasher.hash(password).await?;
+        self.store.redeem_reset_code(scope, &code.hash(), self.now(), &hash).await?.ok_or(Error::InvalidCode)
+    }
+
+    // ------------------------------------------------------------------ providers
+
+    fn apply_token(&self, identity: &mut Identity, update: TokenUpdate) -> Result<()> {
+        if let Some(t) = update.access_token {
+            if t.as_ref().is_some_and(|t| t.len() > 8192) {
+                return Err(Error::invalid("access_token", "must be at most 8192 bytes"));
+            }
+            identity.access_token = t;
+        }
+        if let Some(e) = update.expiry {
+            identity.access_token_expiry = match e {
+                None => None,
+                Some(Expiry::At(t)) => Some(t),
+                Some(Expiry::In(secs)) => {
+                    if !(-1_000_000_000..=1_000_000_000).contains(&secs) {
+                        return Err(Error::invalid("expires_in", "is out of range"));
+                    }
+                    Some(self.now() + Duration::seconds(secs))
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Links a user to a provider identity (replacing the user's earlier link to the same
+    /// provider).
+    pub async fn link_provider(
+        &self,
+        scope: &Scope,
+        r: &UserRef,
+        provider: ProviderName,
+        client_id: ClientId,
+        update: TokenUpdate,
+    ) -> Result<Identity> {
+        let user = self.resolve(scope, r).await?.user;
+        let now = self.now();
+        let existing = self.store.get_identity(scope, user.id, &provider).await?;
+        let mut identity = Identity {
+            user_id: user.id,
+            scope: scope.clone(),
+            provider,
+            client_id,
+            access_token: None,
+            access_token_expiry: None,
+            created_at: existing.as_ref().map_or(now, |e| e.created_at),
+            updated_at: now,
+        };
+        self.apply_token(&mut identity, update)?;
+        self.store.upsert_identity(&identity).await?;
+        Ok(identity)
+    }
+
+    /// Changes the token or expiry of a link.
+    pub async fn update_provider(
+        &self,
+        scope: &Scope,
+        r: &UserRef,
+        provider: &ProviderName,
+        update: TokenUpdate,
+    ) -> Result<Identity> {
+        let user = self.resolve(scope, r).await?.user;
+        let mut identity =
+            self.store.get_identity(scope, user.id, provider).await?.ok_or(Error::ProviderNotLinked)?;
+        self.apply_token(&mut identity, update)?;
+        identity.updated_at = self.now();
+        self.store.upsert_identity(&identity).await?;
+        Ok(identity)
+    }
+
+    /// A user's link to a provider.
+    pub async fn get_provider(
+        &self,
+        scope: &Scope,
+        r: &UserRef,
+        provider: &ProviderName,
+    ) -> Result<Identity> {
+        let user = self.resolve(scope, r).await?.user;
+        self.store.get_identity(scope, user.id, provider).await?.ok_or(Error::ProviderNotLinked)
+    }
+
+    /// A user's provider links.
+    pub async fn list_providers(&self, scope: &Scope, r: &UserRef) -> Result<Vec<Identity>> {
+        let user = self.resolve(scope, r).await?.user;
+        Ok(self.store.list_identities(scope, user.id).await?)
+    }
+
+    /// Removes a user's link to a provider.
+    pub async fn unlink_provider(&self, scope: &Scope, r: &UserRef, provider: &ProviderName) -> Result<()> {
+        let user = self.resolve(scope, r).await?.user;
+        if self.store.delete_identity(scope, user.id, provider).await? {
+            Ok(())
+        } else {
+            Err(Error::ProviderNotLinked)
+        }
+    }
+
+    // ------------------------------------------------------------------ history
+
+    /// A user's login events, newest first.
+    pub async fn login_history(
+        &self,
+        scope: &Scope,
+        r: &UserRef,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<LoginEvent>> {
+        let limit = page_limit(limit)?;
+        let before = parse_cursor(cursor)?;
+        let user = self.resolve(scope, r).await?.user;
+        let mut items = self.store.list_events(scope, user.id, before, limit + 1).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|e| e.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Successful logins and distinct users per bucket over `[from, to)`, every bucket
+    /// present (zeros included). Defaults: `to` = now; `from` = 24 hours (hour buckets) or
+    /// 30 days (day buckets) before `to`.
+    pub async fn login_stats(
+        &self,
+        scope: &Scope,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
+        bucket: Bucket,
+    ) -> Result<Vec<StatBucket>> {
+        let width = bucket.millis();
+        let to = to.unwrap_or_else(|| self.now());
+        let from = from.unwrap_or(match bucket {
+            Bucket::Hour => to - Duration::hours(24),
+            Bucket::Day => to - Duration::days(30),
+        });
+        if from >= to {
+            return Err(Error::invalid("from", "must be before `to`"));
+        }
+        let first = crate::clock::to_unix_ms(from).div_euclid(width) * width;
+        let end = crate::clock::to_unix_ms(to);
+        if (end - first) / width > MAX_BUCKETS {
+            return Err(Error::invalid("from", format!("the range spans more than {MAX_BUCKETS} buckets")));
+        }
+        let found = self.store.login_stats(scope, from, to, bucket).await?;
+        let mut out = Vec::new();
+        let mut start = first;
+        while start < end {
+            let at = crate::clock::from_unix_ms(start);
+            let hit = found.iter().find(|b| b.start == at);
+            out.push(StatBucket {
+                start: at,
+                logins: hit.map_or(0, |b| b.logins),
+                users: hit.map_or(0, |b| b.users),
+            });
+            start += width;
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------------ maintenance
+
+    /// Deletes expired sessions and codes in a batch; returns how many rows went.
+    pub async fn sweep(&self, batch: u32) -> Result<u64> {
+        Ok(self.store.sweep_expired(self.now(), batch).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut data = json!({"a": 1, "b": {"c": 2, "d": 3}}).as_object().cloned().unwrap_or_default();
+        merge_patch(&mut data, &json!({"a": null, "b": {"c": 5}, "e": [1]})).unwrap();
+        assert_eq!(serde_json::Value::Object(data.clone()), json!({"b": {"c": 5, "d": 3}, "e": [1]}));
+        assert!(merge_patch(&mut data, &json!([1])).is_err());
+    }
+}

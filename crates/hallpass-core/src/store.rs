@@ -1,0 +1,236 @@
+//! The storage trait every backend implements, and its error.
+//!
+//! Each method is one atomic unit: a backend runs it in one transaction (or one statement)
+//! so nothing is ever half-written. Where a method says "ends every session", the session
+//! rows go in the same transaction as the change that ends them. A backend turns its own
+//! constraint violations into [`StoreError::UsernameTaken`] and friends and never lets a
+//! driver error type escape. Every method that takes a [`Scope`] touches that scope only.
+//!
+//! The conformance suite (`hallpass-store-tests`) states the expected behaviour of every
+//! method; each backend runs it unchanged.
+
+use crate::model::*;
+use crate::secret::TokenHash;
+use crate::types::{ProviderName, Scope, UserRef};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What a storage backend can report.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// Unique username violated.
+    #[error("username taken")]
+    UsernameTaken,
+    /// Unique email violated.
+    #[error("email taken")]
+    EmailTaken,
+    /// Unique (provider, client_id) violated.
+    #[error("identity linked to another user")]
+    IdentityTaken,
+    /// The database cannot be reached, is locked past the timeout, or is shutting down:
+    /// the caller may retry.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (a bug, corrupt data).
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A login to be stored: the new session and its success event, in one transaction that
+/// also sets the user's `last_login_at` to the session's `created_at`.
+#[derive(Debug, Clone)]
+pub struct NewLogin {
+    /// The session.
+    pub session: SessionRecord,
+    /// The event (outcome success, `session_id` set).
+    pub event: LoginEvent,
+    /// When set, the user's oldest sessions beyond this many are ended in the same
+    /// transaction (the new one counts).
+    pub max_sessions: Option<u32>,
+}
+
+/// Storage of users, sessions, codes, identities, login events and API keys.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- API keys (not scoped: a key names its scope) ----
+
+    /// Stores a new key.
+    async fn insert_api_key(&self, key: &ApiKey, hash: &TokenHash) -> StoreResult<()>;
+    /// The unrevoked key with that hash.
+    async fn find_api_key(&self, hash: &TokenHash) -> StoreResult<Option<ApiKey>>;
+    /// Every key, revoked ones too, oldest first.
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// Revokes a key; `false` when no unrevoked key has that id.
+    async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+
+    // ---- users ----
+
+    /// Stores a new user. `UsernameTaken`/`EmailTaken` when a key is taken in the scope.
+    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// Finds a user of the scope by id, username key or email key.
+    async fn find_user(&self, scope: &Scope, by: &UserRef) -> StoreResult<Option<UserRecord>>;
+    /// Users of the scope matching `filter`, ordered by id, with ids greater than `after`.
+    async fn list_users(
+        &self,
+        scope: &Scope,
+        filter: &UserFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>>;
+    /// Applies `patch` to the user and sets `updated_at`; returns the new user, `None` when
+    /// there is no such user. Deactivation (`active: Some(false)`) ends every session of
+    /// the user in the same transaction. Conflicts as in `insert_user`.
+    async fn update_user(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<User>>;
+    /// Deletes the user with its sessions, codes and identities (events stay); `false` when
+    /// there is no such user.
+    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool>;
+    /// Sets the password hash and ends every session of the user, in one transaction;
+    /// `false` when there is no such user.
+    async fn set_password_hash(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Replaces the hash only while it still equals `old` (a rehash after a good login with
+    /// old parameters); sessions stay. Returns whether it was replaced.
+    async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool>;
+
+    // ---- sessions ----
+
+    /// Stores a login: session, event and `last_login_at`, in one transaction.
+    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()>;
+    /// The session with that token hash and its user, whatever its expiry (the service
+    /// judges expiry). One indexed read.
+    async fn find_session(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<(Session, User)>>;
+    /// Sets `last_seen_at` and moves `expires_at` to `expires_at` unless it already is
+    /// later (never backwards); returns the session after the change, `None` when there is
+    /// no such session.
+    async fn freshen_session(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        last_seen_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<Option<Session>>;
+    /// Applies an RFC 7396 merge patch to the session's data atomically (with
+    /// [`crate::service::merge_patch`]); returns the new session, `None` when no session.
+    async fn patch_session_data(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        patch: &serde_json::Value,
+    ) -> StoreResult<Option<Session>>;
+    /// Ends the session with that token hash; returns it when there was one.
+    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>>;
+    /// Ends one session of a user; `false` when the user has no such session.
+    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool>;
+    /// Ends every session of the user except `keep`; returns how many ended.
+    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64>;
+    /// The user's sessions still valid at `now`, newest first.
+    async fn list_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>>;
+
+    // ---- one-time codes ----
+
+    /// Stores a code and deletes the user's older codes of the same kind (a new one voids
+    /// the older), in one transaction.
+    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()>;
+    /// Redeems a reset code: if a code of kind reset with that hash exists in the scope and
+    /// `now < expires_at`, deletes it, sets the user's password hash to `new_hash` and ends
+    /// every session of the user, all in one transaction, and returns the user's id.
+    /// Otherwise changes nothing and returns `None`. Two concurrent redemptions of one code
+    /// give one `Some`.
+    async fn redeem_reset_code(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        new_hash: &str,
+    ) -> StoreResult<Option<Uuid>>;
+    /// Redeems a code of another kind: deletes it if valid and returns the user's id.
+    /// For [`CodeKind::Confirm`] it also sets `confirmed = true`, `confirmation = null`.
+    async fn redeem_code(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>>;
+
+    // ---- provider identities ----
+
+    /// Links (or re-links) the user to the provider identity: one link per (user,
+    /// provider); `IdentityTaken` when (provider, client_id) belongs to another user.
+    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()>;
+    /// The user's link to the provider.
+    async fn get_identity(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        provider: &ProviderName,
+    ) -> StoreResult<Option<Identity>>;
+    /// The link with that provider and client id.
+    async fn find_identity(
+        &self,
+        scope: &Scope,
+        provider: &ProviderName,
+        client_id: &str,
+    ) -> StoreResult<Option<Identity>>;
+    /// The user's links, ordered by provider.
+    async fn list_identities(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<Identity>>;
+    /// Removes the link; `false` when there was none.
+    async fn delete_identity(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        provider: &ProviderName,
+    ) -> StoreResult<bool>;
+
+    // ---- login events ----
+
+    /// Stores an event (failed attempts; successes come with [`Store::insert_login`]).
+    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()>;
+    /// The user's events, newest first, with ids less than `before`.
+    async fn list_events(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<LoginEvent>>;
+    /// Successful logins and distinct users per bucket in `[from, to)`; buckets with no
+    /// login may be left out. `start` is the bucket's start (multiples of the width since
+    /// the Unix epoch), ascending.
+    async fn login_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<StatBucket>>;
+
+    // ---- maintenance ----
+
+    /// Deletes up to `batch` sessions no longer valid at `now` and up to `batch` expired
+    /// codes; returns how many rows went.
+    async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64>;
+}

@@ -1,0 +1,410 @@
+//! Typed inputs. Each is built by a fallible constructor at the edge; past the edge a value
+//! of one of these types is valid, so the service never re-checks it.
+
+use std::fmt;
+use unicode_normalization::UnicodeNormalization;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+/// Why an input was refused: which field, and a sentence a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidInput {
+    /// The request field at fault.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl InvalidInput {
+    /// An error for `field`.
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self { field, reason: reason.into() }
+    }
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// A short lower-case name: `[a-z0-9][a-z0-9_-]{0,62}` (scopes and provider names).
+fn check_name(field: &'static str, s: &str) -> Result<(), InvalidInput> {
+    let mut chars = s.chars();
+    let ok_first = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ok_rest = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok_first && ok_rest && s.len() <= 63 {
+        Ok(())
+    } else {
+        Err(InvalidInput::new(
+            field,
+            "must be 1 to 63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit",
+        ))
+    }
+}
+
+macro_rules! name_type {
+    ($(#[$m:meta])* $name:ident, $field:literal) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses a name, refusing anything outside `[a-z0-9][a-z0-9_-]{0,62}`.
+            pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+                check_name($field, s)?;
+                Ok(Self(s.to_owned()))
+            }
+            /// The name.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+name_type!(
+    /// An application (tenant). Everything belongs to exactly one scope.
+    Scope,
+    "scope"
+);
+name_type!(
+    /// The name of an OAuth/OIDC provider a user identity is linked through.
+    ProviderName,
+    "provider"
+);
+
+impl Scope {
+    /// The scope the first API key is created for.
+    pub fn default_scope() -> Self {
+        Self("default".into())
+    }
+}
+
+/// A username: what was typed (trimmed) for display, and a key for uniqueness
+/// (Unicode NFKC, then lower-cased, then NFKC again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username {
+    display: String,
+    key: String,
+}
+
+impl Username {
+    /// Longest accepted username, in characters.
+    pub const MAX_CHARS: usize = 64;
+
+    /// Parses a username. It may not contain '@' (that makes it an email) nor look like a
+    /// user id, so a `{ref}` in a path is never ambiguous.
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        let display = s.trim();
+        let n = display.chars().count();
+        if n == 0 {
+            return Err(InvalidInput::new("username", "must not be empty"));
+        }
+        if n > Self::MAX_CHARS {
+            return Err(InvalidInput::new("username", "must be at most 64 characters"));
+        }
+        if has_control(display) || display.chars().any(char::is_whitespace) {
+            return Err(InvalidInput::new("username", "must not contain spaces or control characters"));
+        }
+        if display.contains('@') {
+            return Err(InvalidInput::new("username", "must not contain '@'"));
+        }
+        if display.contains('/') {
+            return Err(InvalidInput::new("username", "must not contain '/'"));
+        }
+        if Uuid::parse_str(display).is_ok() {
+            return Err(InvalidInput::new("username", "must not have the form of a user id"));
+        }
+        Ok(Self { display: display.to_owned(), key: Self::key_of(display) })
+    }
+
+    /// Rebuilds a stored username (already validated when it was stored).
+    pub fn from_stored(display: String) -> Self {
+        let key = Self::key_of(&display);
+        Self { display, key }
+    }
+
+    /// The uniqueness key of any string, as stored usernames are compared.
+    pub fn key_of(s: &str) -> String {
+        let nfkc: String = s.trim().nfkc().collect();
+        nfkc.to_lowercase().nfkc().collect()
+    }
+
+    /// The username as typed.
+    pub fn as_str(&self) -> &str {
+        &self.display
+    }
+
+    /// The normalised form that is unique within a scope.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// An email address: what was typed (trimmed) for display, and a normalised key with the
+/// domain lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    display: String,
+    key: String,
+}
+
+impl Email {
+    /// Parses an address (RFC 5321/5322 syntax, at most 254 characters).
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        let display = s.trim();
+        if display.len() > 254 {
+            return Err(InvalidInput::new("email", "must be at most 254 characters"));
+        }
+        if has_control(display) || display.chars().any(char::is_whitespace) {
+            return Err(InvalidInput::new("email", "is not a valid email address"));
+        }
+        let parsed = display.parse::<email_address::EmailAddress>();
+        if parsed.is_err() || !display.contains('@') {
+            return Err(InvalidInput::new("email", "is not a valid email address"));
+        }
+        Ok(Self { display: display.to_owned(), key: Self::key_of(display) })
+    }
+
+    /// Rebuilds a stored address.
+    pub fn from_stored(display: String) -> Self {
+        let key = Self::key_of(&display);
+        Self { display, key }
+    }
+
+    /// The normalised form of any string: trimmed, domain lower-cased.
+    pub fn key_of(s: &str) -> String {
+        let s = s.trim();
+        match s.rsplit_once('@') {
+            Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
+            None => s.to_owned(),
+        }
+    }
+
+    /// The address as typed.
+    pub fn as_str(&self) -> &str {
+        &self.display
+    }
+
+    /// The normalised form that is unique within a scope.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// A new password that meets the policy: 8 to 256 characters after Unicode NFKC,
+/// never truncated. Its `Debug` prints `***` and its memory is wiped on drop.
+#[derive(Clone)]
+pub struct Password(Zeroizing<String>);
+
+impl Password {
+    /// Fewest characters accepted.
+    pub const MIN_CHARS: usize = 8;
+    /// Most characters accepted.
+    pub const MAX_CHARS: usize = 256;
+
+    /// Checks a new password against the policy.
+    pub fn new(s: &str) -> Result<Self, crate::Error> {
+        let nfkc: Zeroizing<String> = Zeroizing::new(s.nfkc().collect());
+        let n = nfkc.chars().count();
+        if n < Self::MIN_CHARS {
+            return Err(crate::Error::WeakPassword(format!(
+                "the password must be at least {} characters long",
+                Self::MIN_CHARS
+            )));
+        }
+        if n > Self::MAX_CHARS {
+            return Err(crate::Error::WeakPassword(format!(
+                "the password must be at most {} characters long",
+                Self::MAX_CHARS
+            )));
+        }
+        if nfkc.chars().all(|c| c == nfkc.chars().next().unwrap_or(' ')) {
+            return Err(crate::Error::WeakPassword("the password must not be one character repeated".into()));
+        }
+        Ok(Self(nfkc))
+    }
+
+    /// A password offered at login: only bounded in size (policy applies when it is set),
+    /// normalised like a new one so both forms compare equal.
+    pub fn for_login(s: &str) -> Result<Self, InvalidInput> {
+        if s.is_empty() {
+            return Err(InvalidInput::new("password", "must not be empty"));
+        }
+        if s.chars().count() > 1024 {
+            return Err(InvalidInput::new("password", "is too long"));
+        }
+        Ok(Self(Zeroizing::new(s.nfkc().collect())))
+    }
+
+    /// The bytes to hash.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// A user's group: 1 to 64 characters, no control characters. Default `"default"`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct Group(String);
+
+impl Group {
+    /// Parses a group name.
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        let n = s.chars().count();
+        if n == 0 || n > 64 || has_control(s) || s.trim() != s {
+            return Err(InvalidInput::new(
+                "group",
+                "must be 1 to 64 characters without control characters or surrounding spaces",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+    /// Rebuilds a stored group.
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+    /// The group a user gets when none is given.
+    pub fn default_group() -> Self {
+        Self("default".into())
+    }
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The id a provider gives the user (the OAuth `sub`, or the provider's own user id).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// Parses a provider's user id: 1 to 255 characters, no control characters.
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        let n = s.chars().count();
+        if n == 0 || n > 255 || has_control(s) {
+            return Err(InvalidInput::new(
+                "client_id",
+                "must be 1 to 255 characters without control characters",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A JSON object the application keeps on a user (`extra`) or a session (`data`).
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+/// How a request names a user: by id, by username or by email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    /// The user's id.
+    Id(Uuid),
+    /// The normalised username key.
+    Username(String),
+    /// The normalised email key.
+    Email(String),
+}
+
+impl UserRef {
+    /// Reads a `{ref}`: a UUID is an id, a string with '@' an email, anything else a username.
+    pub fn parse(s: &str) -> Result<Self, InvalidInput> {
+        let s = s.trim();
+        if s.is_empty() || s.len() > 320 {
+            return Err(InvalidInput::new("ref", "must be a user id, username or email"));
+        }
+        if let Ok(id) = Uuid::parse_str(s) {
+            return Ok(Self::Id(id));
+        }
+        if s.contains('@') {
+            Ok(Self::Email(Email::key_of(s)))
+        } else {
+            Ok(Self::Username(Username::key_of(s)))
+        }
+    }
+
+    /// Reads the `login` field of a login: an email when it holds '@', else a username.
+    pub fn login(s: &str) -> Result<Self, InvalidInput> {
+        let s = s.trim();
+        if s.is_empty() || s.len() > 320 {
+            return Err(InvalidInput::new("login", "must be a username or email"));
+        }
+        if s.contains('@') {
+            Ok(Self::Email(Email::key_of(s)))
+        } else {
+            Ok(Self::Username(Username::key_of(s)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_compare_case_insensitively_after_nfkc() {
+        let a = Username::parse("Ａlice").unwrap(); // fullwidth A
+        let b = Username::parse("ALICE").unwrap();
+        assert_eq!(a.key(), b.key());
+        assert_eq!(a.as_str(), "Ａlice");
+        assert!(Username::parse("a b").is_err());
+        assert!(Username::parse("a@b").is_err());
+        assert!(Username::parse("").is_err());
+        assert!(Username::parse(&"x".repeat(65)).is_err());
+        assert!(Username::parse("0190a0e0-0000-7000-8000-000000000000").is_err());
+    }
+
+    #[test]
+    fn emails_lower_case_the_domain_only() {
+        let e = Email::parse("  Bob@Example.COM ").unwrap();
+        assert_eq!(e.as_str(), "Bob@Example.COM");
+        assert_eq!(e.key(), "Bob@example.com");
+        assert!(Email::parse("not-an-email").is_err());
+        assert!(Email::parse("a@").is_err());
+    }
+
+    #[test]
+    fn scope_names_follow_the_pattern() {
+        assert!(Scope::parse("default").is_ok());
+        assert!(Scope::parse("a-b_c9").is_ok());
+        assert!(Scope::parse("-a").is_err());
+        assert!(Scope::parse("A").is_err());
+        assert!(Scope::parse(&"a".repeat(64)).is_err());
+        assert!(Scope::parse(&"a".repeat(63)).is_ok());
+    }
+
+    #[test]
+    fn password_policy_and_redaction() {
+        assert!(matches!(Password::new("short"), Err(crate::Error::WeakPassword(_))));
+        assert!(matches!(Password::new("aaaaaaaaaa"), Err(crate::Error::WeakPassword(_))));
+        assert!(Password::new(&"x".repeat(257)).is_err());
+        let p = Password::new("correct horse battery").unwrap();
+        assert_eq!(format!("{p:?}"), "Password(***)");
+    }
+
+    #[test]
+    fn refs_are_read_by_their_shape() {
+        let id = Uuid::now_v7();
+        assert_eq!(UserRef::parse(&id.to_string()).unwrap(), UserRef::Id(id));
+        assert_eq!(UserRef::parse("A@B.com").unwrap(), UserRef::Email("A@b.com".into()));
+        assert_eq!(UserRef::parse("Alice").unwrap(), UserRef::Username("alice".into()));
+    }
+}
