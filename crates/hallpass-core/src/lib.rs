@@ -12,6 +12,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod memory;
 pub mod model;
 pub mod password;
 pub mod secret;
@@ -22,6 +23,7 @@ pub mod types;
 
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{CredentialFailure, Error, Result};
+pub use memory::MemoryStore;
 pub use model::*;
 pub use password::{HashParams, PasswordHasher};
 pub use secret::{ApiKeySecret, Code, SessionToken, TokenHash};

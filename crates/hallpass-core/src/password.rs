@@ -34,6 +34,11 @@ impl Default for HashParams {
 }
 
 impl HashParams {
+    /// Checks the parameters are ones Argon2 accepts (memory at least 8 KiB per lane...).
+    pub fn validate(&self) -> Result<()> {
+        self.argon2().map(|_| ())
+    }
+
     fn argon2(&self) -> Result<Argon2<'static>> {
         let params = Params::new(self.m_cost, self.t_cost, self.p_cost, None)
             .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;

@@ -1,0 +1,647 @@
+//! An in-memory [`Store`]: every table a plain collection behind one mutex.
+//!
+//! It is the reference backend of the conformance suite and the store of the service's
+//! own tests and of embedders who want no database (nothing survives the process). Each
+//! method takes the lock once and holds it for its whole body, so every method is atomic
+//! just as a backend's transaction is. Every method checks everything it can refuse for
+//! before it changes anything, so a write is either whole or absent.
+
+use crate::model::*;
+use crate::secret::TokenHash;
+use crate::service::merge_patch;
+use crate::store::{NewLogin, Store, StoreError, StoreResult};
+use crate::types::{Email, ProviderName, Scope, UserRef, Username};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The tables. Users sit in a `BTreeMap` by id so listings come out in id order; sessions
+/// in a `HashMap` by token hash, the key of the hot path.
+#[derive(Default)]
+struct Tables {
+    api_keys: Vec<(ApiKey, TokenHash)>,
+    users: BTreeMap<Uuid, UserRecord>,
+    sessions: HashMap<TokenHash, SessionRecord>,
+    codes: Vec<CodeRecord>,
+    identities: Vec<Identity>,
+    events: Vec<LoginEvent>,
+}
+
+impl Tables {
+    fn user(&self, scope: &Scope, id: Uuid) -> Option<&UserRecord> {
+        self.users.get(&id).filter(|r| &r.user.scope == scope)
+    }
+
+    fn user_mut(&mut self, scope: &Scope, id: Uuid) -> Option<&mut UserRecord> {
+        self.users.get_mut(&id).filter(|r| &r.user.scope == scope)
+    }
+
+    /// Refuses a username or email another user of the scope already holds.
+    fn check_unique(
+        &self,
+        scope: &Scope,
+        username: Option<&Username>,
+        email: Option<&Email>,
+        except: Option<Uuid>,
+    ) -> StoreResult<()> {
+        let others = self.users.values().filter(|r| &r.user.scope == scope && Some(r.user.id) != except);
+        for other in others {
+            if let (Some(mine), Some(theirs)) = (username, &other.user.username)
+                && mine.key() == theirs.key()
+            {
+                return Err(StoreError::UsernameTaken);
+            }
+            if let (Some(mine), Some(theirs)) = (email, &other.user.email)
+                && mine.key() == theirs.key()
+            {
+                return Err(StoreError::EmailTaken);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends every session of the user but `keep`; returns how many ended.
+    fn end_sessions(&mut self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> u64 {
+        let before = self.sessions.len();
+        self.sessions.retain(|_, s| {
+            let s = &s.session;
+            !(&s.scope == scope && s.user_id == user_id && Some(s.id) != keep)
+        });
+        (before - self.sessions.len()) as u64
+    }
+
+    fn session(&self, scope: &Scope, hash: &TokenHash) -> Option<&SessionRecord> {
+        self.sessions.get(hash).filter(|s| &s.session.scope == scope)
+    }
+
+    fn session_mut(&mut self, scope: &Scope, hash: &TokenHash) -> Option<&mut SessionRecord> {
+        self.sessions.get_mut(hash).filter(|s| &s.session.scope == scope)
+    }
+
+    /// The index of a valid code of `kind` with that hash in the scope.
+    fn valid_code(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Option<usize> {
+        self.codes.iter().position(|c| {
+            &c.scope == scope && c.kind == kind && c.code_hash.ct_eq(hash) && now < c.expires_at
+        })
+    }
+}
+
+/// A [`Store`] kept entirely in memory. Cheap to create; share it behind an `Arc`.
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("users", &t.users.len())
+            .field("sessions", &t.sessions.len())
+            .field("codes", &t.codes.len())
+            .field("identities", &t.identities.len())
+            .field("events", &t.events.len())
+            .field("api_keys", &t.api_keys.len())
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every login event of the scope, in the order they were stored, failed attempts for
+    /// unknown users included (the [`Store`] trait lists events by user only). For tests
+    /// and inspection.
+    pub fn events(&self, scope: &Scope) -> Vec<LoginEvent> {
+        self.lock().events.iter().filter(|e| &e.scope == scope).cloned().collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        // A panic while the lock was held cannot have left half a write (each method
+        // checks before it changes anything), so a poisoned lock is safe to take over.
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    // ---- API keys
+
+    async fn insert_api_key(&self, key: &ApiKey, hash: &TokenHash) -> StoreResult<()> {
+        let mut t = self.lock();
+        if t.api_keys.iter().any(|(k, h)| k.id == key.id || h == hash) {
+            return Err(StoreError::Other("duplicate api key".into()));
+        }
+        t.api_keys.push((key.clone(), *hash));
+        Ok(())
+    }
+
+    async fn find_api_key(&self, hash: &TokenHash) -> StoreResult<Option<ApiKey>> {
+        let t = self.lock();
+        Ok(t.api_keys.iter().find(|(k, h)| h.ct_eq(hash) && k.revoked_at.is_none()).map(|(k, _)| k.clone()))
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        let t = self.lock();
+        let mut keys: Vec<ApiKey> = t.api_keys.iter().map(|(k, _)| k.clone()).collect();
+        keys.sort_by_key(|k| (k.created_at, k.id));
+        Ok(keys)
+    }
+
+    async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool> {
+        let mut t = self.lock();
+        match t.api_keys.iter_mut().find(|(k, _)| k.id == id && k.revoked_at.is_none()) {
+            Some((k, _)) => {
+                k.revoked_at = Some(at);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    // ---- users
+
+    async fn insert_user(&self, record: &UserRecord) -> StoreResult<()> {
+        let mut t = self.lock();
+        let user = &record.user;
+        t.check_unique(&user.scope, user.username.as_ref(), user.email.as_ref(), None)?;
+        if t.users.contains_key(&user.id) {
+            return Err(StoreError::Other("duplicate user id".into()));
+        }
+        t.users.insert(user.id, record.clone());
+        Ok(())
+    }
+
+    async fn find_user(&self, scope: &Scope, by: &UserRef) -> StoreResult<Option<UserRecord>> {
+        let t = self.lock();
+        let found =
+            match by {
+                UserRef::Id(id) => t.user(scope, *id),
+                UserRef::Username(key) => t.users.values().find(|r| {
+                    &r.user.scope == scope && r.user.username.as_ref().is_some_and(|u| u.key() == key)
+                }),
+                UserRef::Email(key) => t.users.values().find(|r| {
+                    &r.user.scope == scope && r.user.email.as_ref().is_some_and(|e| e.key() == key)
+                }),
+            };
+        Ok(found.cloned())
+    }
+
+    async fn list_users(
+        &self,
+        scope: &Scope,
+        filter: &UserFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        let t = self.lock();
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let query = filter.query.as_ref().map(|q| q.to_lowercase());
+        let matches = |u: &User| {
+            let query_ok = query.as_ref().is_none_or(|q| {
+                u.username.as_ref().is_some_and(|n| n.as_str().to_lowercase().contains(q))
+                    || u.email.as_ref().is_some_and(|e| e.as_str().to_lowercase().contains(q))
+            });
+            let group_ok = filter.group.as_ref().is_none_or(|g| u.group.as_str() == g);
+            let active_ok = filter.active.is_none_or(|a| u.active == a);
+            &u.scope == scope && query_ok && group_ok && active_ok
+        };
+        Ok(t.users
+            .range((start, Bound::Unbounded))
+            .map(|(_, r)| &r.user)
+            .filter(|u| matches(u))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn update_user(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
+        let mut t = self.lock();
+        let Some(current) = t.user(scope, id) else {
+            return Ok(None);
+        };
+        let mut user = current.user.clone();
+        if let Some(username) = &patch.username {
+            user.username = username.clone();
+        }
+        if let Some(email) = &patch.email {
+            user.email = email.clone();
+        }
+        if let Some(group) = &patch.group {
+            user.group = group.clone();
+        }
+        if let Some(extra) = &patch.extra {
+            user.extra = extra.clone();
+        }
+        if let Some(active) = patch.active {
+            user.active = active;
+        }
+        if let Some(confirmation) = patch.confirmation {
+            user.confirmation = confirmation;
+        }
+        if let Some(confirmed) = patch.confirmed {
+            user.confirmed = confirmed;
+        }
+        user.updated_at = at;
+        t.check_unique(scope, user.username.as_ref(), user.email.as_ref(), Some(id))?;
+        if patch.active == Some(false) {
+            t.end_sessions(scope, id, None);
+        }
+        if let Some(record) = t.user_mut(scope, id) {
+            record.user = user.clone();
+        }
+        Ok(Some(user))
+    }
+
+    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        let mut t = self.lock();
+        if t.user(scope, id).is_none() {
+            return Ok(false);
+        }
+        t.users.remove(&id);
+        t.end_sessions(scope, id, None);
+        t.codes.retain(|c| !(&c.scope == scope && c.user_id == id));
+        t.identities.retain(|i| !(&i.scope == scope && i.user_id == id));
+        Ok(true)
+    }
+
+    async fn set_password_hash(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let Some(record) = t.user_mut(scope, id) else {
+            return Ok(false);
+        };
+        record.password_hash = Some(hash.to_owned());
+        record.user.updated_at = at;
+        t.end_sessions(scope, id, None);
+        Ok(true)
+    }
+
+    async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
+        let mut t = self.lock();
+        match t.user_mut(scope, id) {
+            Some(record) if record.password_hash.as_deref() == Some(old) => {
+                record.password_hash = Some(new.to_owned());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    // ---- sessions
+
+    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()> {
+        let mut t = self.lock();
+        let session = &login.session.session;
+        let scope = &session.scope;
+        if t.user(scope, session.user_id).is_none() {
+            return Err(StoreError::Other("login of a user that does not exist".into()));
+        }
+        if t.sessions.contains_key(&login.session.token_hash) {
+            return Err(StoreError::Other("duplicate session token hash".into()));
+        }
+        t.sessions.insert(login.session.token_hash, login.session.clone());
+        t.events.push(login.event.clone());
+        if let Some(record) = t.user_mut(scope, session.user_id) {
+            record.user.last_login_at = Some(session.created_at);
+        }
+        if let Some(max) = login.max_sessions {
+            let mut mine: Vec<(OffsetDateTime, Uuid, TokenHash)> = t
+                .sessions
+                .iter()
+                .filter(|(_, s)| &s.session.scope == scope && s.session.user_id == session.user_id)
+                .map(|(h, s)| (s.session.created_at, s.session.id, *h))
+                .collect();
+            if mine.len() > max as usize {
+                // Oldest first; the surplus at the front goes.
+                mine.sort_by_key(|(created, id, _)| (*created, *id));
+                let surplus = mine.len() - max as usize;
+                for (_, _, hash) in mine.into_iter().take(surplus) {
+                    t.sessions.remove(&hash);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn find_session(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
+        let t = self.lock();
+        let Some(record) = t.session(scope, hash) else {
+            return Ok(None);
+        };
+        Ok(t.user(scope, record.session.user_id).map(|u| (record.session.clone(), u.user.clone())))
+    }
+
+    async fn freshen_session(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        last_seen_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<Option<Session>> {
+        let mut t = self.lock();
+        Ok(t.session_mut(scope, hash).map(|record| {
+            let s = &mut record.session;
+            s.last_seen_at = last_seen_at;
+            s.expires_at = s.expires_at.max(expires_at);
+            s.clone()
+        }))
+    }
+
+    async fn patch_session_data(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        patch: &serde_json::Value,
+    ) -> StoreResult<Option<Session>> {
+        let mut t = self.lock();
+        let Some(record) = t.session_mut(scope, hash) else {
+            return Ok(None);
+        };
+        let mut data = record.session.data.clone();
+        merge_patch(&mut data, patch).map_err(|e| StoreError::Other(e.to_string()))?;
+        record.session.data = data;
+        Ok(Some(record.session.clone()))
+    }
+
+    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
+        let mut t = self.lock();
+        if t.session(scope, hash).is_none() {
+            return Ok(None);
+        }
+        Ok(t.sessions.remove(hash).map(|r| r.session))
+    }
+
+    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let before = t.sessions.len();
+        t.sessions.retain(|_, r| {
+            let s = &r.session;
+            !(&s.scope == scope && s.user_id == user_id && s.id == session_id)
+        });
+        Ok(t.sessions.len() < before)
+    }
+
+    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
+        Ok(self.lock().end_sessions(scope, user_id, keep))
+    }
+
+    async fn list_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>> {
+        let t = self.lock();
+        let mut out: Vec<Session> = t
+            .sessions
+            .values()
+            .map(|r| &r.session)
+            .filter(|s| &s.scope == scope && s.user_id == user_id && s.is_valid_at(now))
+            .cloned()
+            .collect();
+        out.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
+        Ok(out)
+    }
+
+    // ---- one-time codes
+
+    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        let mut t = self.lock();
+        if t.user(&code.scope, code.user_id).is_none() {
+            return Err(StoreError::Other("code for a user that does not exist".into()));
+        }
+        if t.codes.iter().any(|c| c.code_hash == code.code_hash) {
+            return Err(StoreError::Other("duplicate code hash".into()));
+        }
+        t.codes.retain(|c| !(c.scope == code.scope && c.user_id == code.user_id && c.kind == code.kind));
+        t.codes.push(code.clone());
+        Ok(())
+    }
+
+    async fn redeem_reset_code(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        new_hash: &str,
+    ) -> StoreResult<Option<Uuid>> {
+        let mut t = self.lock();
+        let Some(index) = t.valid_code(scope, CodeKind::Reset, hash, now) else {
+            return Ok(None);
+        };
+        let user_id = t.codes[index].user_id;
+        let Some(record) = t.user_mut(scope, user_id) else {
+            return Ok(None);
+        };
+        record.password_hash = Some(new_hash.to_owned());
+        record.user.updated_at = now;
+        t.codes.remove(index);
+        t.end_sessions(scope, user_id, None);
+        Ok(Some(user_id))
+    }
+
+    async fn redeem_code(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        let mut t = self.lock();
+        let Some(index) = t.valid_code(scope, kind, hash, now) else {
+            return Ok(None);
+        };
+        let user_id = t.codes[index].user_id;
+        let Some(record) = t.user_mut(scope, user_id) else {
+            return Ok(None);
+        };
+        if kind == CodeKind::Confirm {
+            record.user.confirmed = true;
+            record.user.confirmation = None;
+            record.user.updated_at = now;
+        }
+        t.codes.remove(index);
+        Ok(Some(user_id))
+    }
+
+    // ---- provider identities
+
+    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
+        let mut t = self.lock();
+        let scope = &identity.scope;
+        if t.user(scope, identity.user_id).is_none() {
+            return Err(StoreError::Other("identity of a user that does not exist".into()));
+        }
+        let taken = t.identities.iter().any(|i| {
+            &i.scope == scope
+                && i.provider == identity.provider
+                && i.client_id == identity.client_id
+                && i.user_id != identity.user_id
+        });
+        if taken {
+            return Err(StoreError::IdentityTaken);
+        }
+        t.identities.retain(|i| {
+            !(&i.scope == scope && i.user_id == identity.user_id && i.provider == identity.provider)
+        });
+        t.identities.push(identity.clone());
+        Ok(())
+    }
+
+    async fn get_identity(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        provider: &ProviderName,
+    ) -> StoreResult<Option<Identity>> {
+        let t = self.lock();
+        Ok(t.identities
+            .iter()
+            .find(|i| &i.scope == scope && i.user_id == user_id && &i.provider == provider)
+            .cloned())
+    }
+
+    async fn find_identity(
+        &self,
+        scope: &Scope,
+        provider: &ProviderName,
+        client_id: &str,
+    ) -> StoreResult<Option<Identity>> {
+        let t = self.lock();
+        Ok(t.identities
+            .iter()
+            .find(|i| &i.scope == scope && &i.provider == provider && i.client_id.as_str() == client_id)
+            .cloned())
+    }
+
+    async fn list_identities(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<Identity>> {
+        let t = self.lock();
+        let mut out: Vec<Identity> =
+            t.identities.iter().filter(|i| &i.scope == scope && i.user_id == user_id).cloned().collect();
+        out.sort_by(|a, b| a.provider.cmp(&b.provider));
+        Ok(out)
+    }
+
+    async fn delete_identity(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        provider: &ProviderName,
+    ) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let before = t.identities.len();
+        t.identities.retain(|i| !(&i.scope == scope && i.user_id == user_id && &i.provider == provider));
+        Ok(t.identities.len() < before)
+    }
+
+    // ---- login events
+
+    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
+        self.lock().events.push(event.clone());
+        Ok(())
+    }
+
+    async fn list_events(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<LoginEvent>> {
+        let t = self.lock();
+        let mut out: Vec<LoginEvent> = t
+            .events
+            .iter()
+            .filter(|e| &e.scope == scope && e.user_id == Some(user_id) && before.is_none_or(|b| e.id < b))
+            .cloned()
+            .collect();
+        out.sort_by_key(|e| std::cmp::Reverse(e.id));
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    async fn login_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<StatBucket>> {
+        let t = self.lock();
+        let width = bucket.millis();
+        let mut buckets: BTreeMap<i64, (u64, BTreeSet<Uuid>)> = BTreeMap::new();
+        let hits = t
+            .events
+            .iter()
+            .filter(|e| &e.scope == scope && e.outcome == Outcome::Success && from <= e.at && e.at < to);
+        for e in hits {
+            let start = crate::clock::to_unix_ms(e.at).div_euclid(width) * width;
+            let entry = buckets.entry(start).or_default();
+            entry.0 += 1;
+            entry.1.extend(e.user_id);
+        }
+        Ok(buckets
+            .into_iter()
+            .map(|(start, (logins, users))| StatBucket {
+                start: crate::clock::from_unix_ms(start),
+                logins,
+                users: users.len() as u64,
+            })
+            .collect())
+    }
+
+    // ---- maintenance
+
+    async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let batch = batch as usize;
+        let dead: Vec<TokenHash> = t
+            .sessions
+            .iter()
+            .filter(|(_, r)| !r.session.is_valid_at(now))
+            .map(|(h, _)| *h)
+            .take(batch)
+            .collect();
+        for hash in &dead {
+            t.sessions.remove(hash);
+        }
+        let mut codes_gone = 0usize;
+        t.codes.retain(|c| {
+            if now >= c.expires_at && codes_gone < batch {
+                codes_gone += 1;
+                false
+            } else {
+                true
+            }
+        });
+        Ok((dead.len() + codes_gone) as u64)
+    }
+}

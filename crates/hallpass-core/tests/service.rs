@@ -1,0 +1,726 @@
+//! Tests of the service (`Hallpass`) on the in-memory store with a fake clock: what a
+//! program embedding hallpass relies on, from registration to expiry, resets, provider
+//! logins, statistics and rehashing.
+
+use hallpass_core::clock::{from_unix_ms, to_unix_ms};
+use hallpass_core::service::{Credentials, Expiry, LoginRequest, LoginResult, NewUser, TokenUpdate};
+use hallpass_core::*;
+use serde_json::json;
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn cheap() -> HashParams {
+    HashParams { m_cost: 256, t_cost: 1, p_cost: 1 }
+}
+
+fn settings() -> Settings {
+    Settings { hash_params: cheap(), ..Default::default() }
+}
+
+struct Env {
+    hp: Hallpass,
+    store: Arc<MemoryStore>,
+    clock: Arc<FakeClock>,
+    scope: Scope,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self::with(settings())
+    }
+
+    fn with(settings: Settings) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(FakeClock::fixed());
+        let hp = Hallpass::with_clock(store.clone(), settings, clock.clone()).expect("service");
+        Self { hp, store, clock, scope: Scope::parse("app").expect("scope") }
+    }
+
+    /// A second service on the same store and clock, with other settings.
+    fn sibling(&self, settings: Settings) -> Hallpass {
+        Hallpass::with_clock(self.store.clone(), settings, self.clock.clone()).expect("service")
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.hp.now()
+    }
+
+    fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    async fn register(&self, username: Option<&str>, email: Option<&str>, password: Option<&str>) -> User {
+        let new = NewUser {
+            username: username.map(|u| Username::parse(u).expect("username")),
+            email: email.map(|e| Email::parse(e).expect("email")),
+            password: password.map(|p| Password::new(p).expect("password")),
+            ..Default::default()
+        };
+        self.hp.register(&self.scope, new).await.expect("register")
+    }
+
+    async fn login_with(&self, hp: &Hallpass, login: &str, password: &str) -> Result<LoginResult> {
+        let credentials =
+            Credentials::Password { login: UserRef::login(login)?, password: Password::for_login(password)? };
+        hp.login(
+            &self.scope,
+            LoginRequest { credentials, data: JsonObject::new(), client: ClientInfo::default() },
+        )
+        .await
+    }
+
+    async fn login(&self, login: &str, password: &str) -> Result<LoginResult> {
+        self.login_with(&self.hp, login, password).await
+    }
+
+    async fn provider_login(&self, provider: &str, client_id: &str) -> Result<LoginResult> {
+        let credentials = Credentials::Provider {
+            provider: ProviderName::parse(provider).expect("provider"),
+            client_id: ClientId::parse(client_id).expect("client id"),
+        };
+        self.hp
+            .login(
+                &self.scope,
+                LoginRequest { credentials, data: JsonObject::new(), client: ClientInfo::default() },
+            )
+            .await
+    }
+
+    async fn valid(&self, token: &SessionToken) -> bool {
+        match self.hp.get_session(&self.scope, token).await {
+            Ok(_) => true,
+            Err(Error::SessionInvalid) => false,
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+
+    async fn stored_hash(&self, id: uuid::Uuid) -> Option<String> {
+        self.store
+            .find_user(&self.scope, &UserRef::Id(id))
+            .await
+            .expect("find_user")
+            .expect("the user exists")
+            .password_hash
+    }
+
+    fn events(&self) -> Vec<LoginEvent> {
+        self.store.events(&self.scope)
+    }
+
+    fn id_ref(user: &User) -> UserRef {
+        UserRef::Id(user.id)
+    }
+}
+
+fn is_wrong_password<T: std::fmt::Debug>(r: &Result<T>) -> bool {
+    matches!(r, Err(Error::InvalidCredentials(CredentialFailure::WrongPassword)))
+}
+
+fn is_unknown_user<T: std::fmt::Debug>(r: &Result<T>) -> bool {
+    matches!(r, Err(Error::InvalidCredentials(CredentialFailure::UserNotFound)))
+}
+
+#[tokio::test]
+async fn register_then_log_in_by_username_email_and_login_field() {
+    let env = Env::new();
+    let alice = env.register(Some("Alice"), Some("Alice@Example.COM"), Some(PASSWORD)).await;
+    assert_eq!(alice.group.as_str(), "default");
+    assert!(alice.active);
+
+    // The `login` field: a username in any case, or the email with any case of the domain.
+    for login in ["Alice", "alice", "ALICE", "Alice@example.com", "Alice@EXAMPLE.COM"] {
+        let r = env.login(login, PASSWORD).await.unwrap_or_else(|e| panic!("login {login}: {e:?}"));
+        assert_eq!(r.login.user_id, alice.id);
+        assert_eq!(r.session.user_id, alice.id);
+        assert!(r.token.expose().starts_with("hps_"));
+    }
+
+    // Explicit username and email credentials, with session data and client.
+    for login in [
+        UserRef::Username(Username::parse("ALICE").unwrap().key().to_owned()),
+        UserRef::Email(Email::parse("Alice@example.com").unwrap().key().to_owned()),
+    ] {
+        let client = ClientInfo { ip: Some("203.0.113.9".into()), user_agent: Some("test/1".into()) };
+        let credentials = Credentials::Password { login, password: Password::for_login(PASSWORD).unwrap() };
+        let data = json!({"cart": 3}).as_object().cloned().unwrap();
+        let r = env
+            .hp
+            .login(&env.scope, LoginRequest { credentials, data, client: client.clone() })
+            .await
+            .unwrap();
+        let now = env.now();
+        assert_eq!(r.session.created_at, now);
+        assert_eq!(r.session.expires_at, now + Duration::hours(24));
+        assert_eq!(r.session.absolute_expires_at, now + Duration::days(30));
+        assert_eq!(r.session.client, client);
+        assert_eq!(r.login.username.as_deref(), Some("Alice"), "shown as typed");
+        assert_eq!(r.login.email.as_deref(), Some("Alice@Example.COM"));
+        assert_eq!(r.login.scope, env.scope);
+        assert!(r.login.active && r.login.validated);
+        assert!(r.login.oauth.is_none());
+
+        let (session, user) = env.hp.get_session(&env.scope, &r.token).await.unwrap();
+        assert_eq!(session, r.session);
+        assert_eq!(session.data, json!({"cart": 3}).as_object().cloned().unwrap());
+        assert_eq!(user.id, alice.id);
+        assert_eq!(user.last_login_at, Some(now));
+    }
+
+    let history = env.hp.login_history(&env.scope, &Env::id_ref(&alice), None, None).await.unwrap();
+    assert_eq!(history.items.len(), 7);
+    assert!(history.items.iter().all(|e| e.outcome == Outcome::Success && e.method == "password"));
+    assert_eq!(history.items[0].ip.as_deref(), Some("203.0.113.9"));
+    assert_eq!(env.hp.list_sessions(&env.scope, &Env::id_ref(&alice)).await.unwrap().len(), 7);
+
+    // A session token of one scope means nothing in another.
+    let r = env.login("alice", PASSWORD).await.unwrap();
+    let other = Scope::parse("other").unwrap();
+    assert!(matches!(env.hp.get_session(&other, &r.token).await, Err(Error::SessionInvalid)));
+}
+
+#[tokio::test]
+async fn registration_conflicts_and_required_fields() {
+    let env = Env::new();
+    let alice = env.register(Some("alice"), Some("alice@example.com"), None).await;
+    let dup = NewUser { username: Some(Username::parse("ALICE").unwrap()), ..Default::default() };
+    assert!(matches!(env.hp.register(&env.scope, dup).await, Err(Error::UsernameTaken)));
+    let dup = NewUser { email: Some(Email::parse("alice@EXAMPLE.com").unwrap()), ..Default::default() };
+    assert!(matches!(env.hp.register(&env.scope, dup).await, Err(Error::EmailTaken)));
+    assert!(matches!(env.hp.register(&env.scope, NewUser::default()).await, Err(Error::Invalid(_))));
+
+    let patch = UserPatch { username: Some(None), email: Some(None), ..Default::default() };
+    let r = env.hp.update_user(&env.scope, &Env::id_ref(&alice), patch).await;
+    assert!(matches!(r, Err(Error::Invalid(_))), "a user keeps a username or an email");
+    let patch = UserPatch { username: Some(None), ..Default::default() };
+    let updated = env.hp.update_user(&env.scope, &Env::id_ref(&alice), patch).await.unwrap();
+    assert!(updated.username.is_none());
+    assert_eq!(updated.email.as_ref().map(Email::as_str), Some("alice@example.com"));
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_are_both_invalid_credentials_and_recorded() {
+    let env = Env::new();
+    let alice = env.register(Some("alice"), Some("alice@example.com"), Some(PASSWORD)).await;
+    let nopass = env.register(Some("nopass"), None, None).await;
+
+    let wrong = env.login("alice", "wrong horse battery").await;
+    assert!(is_wrong_password(&wrong), "{wrong:?}");
+    let unknown = env.login("nobody", PASSWORD).await;
+    assert!(is_unknown_user(&unknown), "{unknown:?}");
+    let unknown_email = env.login("nobody@example.com", PASSWORD).await;
+    assert!(is_unknown_user(&unknown_email));
+    let no_password = env.login("nopass", PASSWORD).await;
+    assert!(is_wrong_password(&no_password), "a user without a password cannot log in with one");
+
+    let events = env.events();
+    let outcomes: Vec<(Option<uuid::Uuid>, Outcome)> =
+        events.iter().map(|e| (e.user_id, e.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (Some(alice.id), Outcome::WrongPassword),
+            (None, Outcome::UnknownUser),
+            (None, Outcome::UnknownUser),
+            (Some(nopass.id), Outcome::WrongPassword),
+        ]
+    );
+    assert!(events.iter().all(|e| e.session_id.is_none() && e.at == env.now()));
+    assert!(env.hp.list_sessions(&env.scope, &Env::id_ref(&alice)).await.unwrap().is_empty());
+    let user = env.hp.get_user(&env.scope, &Env::id_ref(&alice)).await.unwrap();
+    assert_eq!(user.last_login_at, None);
+}
+
+#[tokio::test]
+async fn inactive_user_gets_login_info_but_no_session() {
+    let env = Env::new();
+    let new = NewUser {
+        username: Some(Username::parse("sleepy").unwrap()),
+        password: Some(Password::new(PASSWORD).unwrap()),
+        active: Some(false),
+        ..Default::default()
+    };
+    let sleepy = env.hp.register(&env.scope, new).await.unwrap();
+
+    let r = env.login("sleepy", PASSWORD).await;
+    let Err(Error::UserInactive(info)) = r else { panic!("expected UserInactive, got {r:?}") };
+    assert_eq!(info.user_id, sleepy.id);
+    assert_eq!(info.username.as_deref(), Some("sleepy"));
+    assert!(!info.active);
+    assert!(!info.validated);
+    assert!(env.hp.list_sessions(&env.scope, &Env::id_ref(&sleepy)).await.unwrap().is_empty());
+    assert_eq!(env.hp.get_user(&env.scope, &Env::id_ref(&sleepy)).await.unwrap().last_login_at, None);
+
+    // A wrong password does not reveal that the user is inactive.
+    assert!(is_wrong_password(&env.login("sleepy", "wrong horse battery").await));
+
+    let outcomes: Vec<Outcome> = env.events().iter().map(|e| e.outcome).collect();
+    assert_eq!(outcomes, vec![Outcome::Inactive, Outcome::WrongPassword]);
+    assert!(env.events().iter().all(|e| e.user_id == Some(sleepy.id) && e.session_id.is_none()));
+    let stats =
+        env.hp.login_stats(&env.scope, None, Some(env.now() + Duration::HOUR), Bucket::Hour).await.unwrap();
+    assert_eq!(stats.iter().map(|b| b.logins).sum::<u64>(), 0, "no success is counted");
+
+    // Activated, the same credentials log in.
+    let patch = UserPatch { active: Some(true), ..Default::default() };
+    env.hp.update_user(&env.scope, &Env::id_ref(&sleepy), patch).await.unwrap();
+    let r = env.login("sleepy", PASSWORD).await.unwrap();
+    assert!(env.valid(&r.token).await);
+}
+
+fn short_sessions() -> Settings {
+    let mut s = settings();
+    s.default_scope.session_idle_timeout = Duration::minutes(30);
+    s.default_scope.session_absolute_timeout = Duration::hours(2);
+    s
+}
+
+#[tokio::test]
+async fn idle_expiry_ends_a_session_and_get_session_does_not_extend() {
+    let env = Env::with(short_sessions());
+    env.register(Some("alice"), None, Some(PASSWORD)).await;
+    let r = env.login("alice", PASSWORD).await.unwrap();
+    let t0 = env.now();
+    assert_eq!(r.session.expires_at, t0 + Duration::minutes(30));
+
+    env.advance(Duration::minutes(20));
+    let (session, _) = env.hp.get_session(&env.scope, &r.token).await.unwrap();
+    assert_eq!(session.expires_at, t0 + Duration::minutes(30), "get_session does not extend");
+    assert_eq!(session.last_seen_at, t0);
+
+    env.advance(Duration::minutes(10) - Duration::milliseconds(1));
+    assert!(env.valid(&r.token).await, "valid until the last millisecond");
+    env.advance(Duration::milliseconds(1));
+    assert!(!env.valid(&r.token).await, "invalid at the idle expiry");
+    assert!(matches!(env.hp.freshen(&env.scope, &r.token).await, Err(Error::SessionInvalid)));
+    assert!(matches!(
+        env.hp.patch_session_data(&env.scope, &r.token, &json!({"a": 1})).await,
+        Err(Error::SessionInvalid)
+    ));
+    assert!(env.hp.list_sessions(&env.scope, &UserRef::login("alice").unwrap()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn freshen_extends_but_never_past_the_absolute_expiry() {
+    let env = Env::with(short_sessions());
+    env.register(Some("alice"), None, Some(PASSWORD)).await;
+    let r = env.login("alice", PASSWORD).await.unwrap();
+    let t0 = env.now();
+    let absolute = t0 + Duration::hours(2);
+
+    // Freshened every 20 minutes, the session lives past its first idle expiry...
+    for step in 1..=4 {
+        env.advance(Duration::minutes(20));
+        let s = env.hp.freshen(&env.scope, &r.token).await.unwrap();
+        assert_eq!(s.last_seen_at, env.now());
+        assert_eq!(s.expires_at, env.now() + Duration::minutes(30), "step {step}");
+        assert_eq!(s.absolute_expires_at, absolute);
+    }
+    // ...but at t0+100m a freshen is capped by the absolute expiry (100m + 30m > 120m)...
+    env.advance(Duration::minutes(20));
+    let s = env.hp.freshen(&env.scope, &r.token).await.unwrap();
+    assert_eq!(s.expires_at, absolute);
+    // ...and the session dies at the absolute expiry however often it is freshened.
+    env.advance(Duration::minutes(19));
+    let s = env.hp.freshen(&env.scope, &r.token).await.unwrap();
+    assert_eq!(s.expires_at, absolute);
+    assert!(env.valid(&r.token).await);
+    env.advance(Duration::minutes(1));
+    assert_eq!(env.now(), absolute);
+    assert!(!env.valid(&r.token).await);
+    assert!(matches!(env.hp.freshen(&env.scope, &r.token).await, Err(Error::SessionInvalid)));
+}
+
+#[tokio::test]
+async fn session_data_takes_merge_patches() {
+    let env = Env::new();
+    env.register(Some("alice"), None, Some(PASSWORD)).await;
+    let r = env.login("alice", PASSWORD).await.unwrap();
+    let s = env.hp.patch_session_data(&env.scope, &r.token, &json!({"a": 1, "b": {"c": 2}})).await.unwrap();
+    assert_eq!(serde_json::Value::Object(s.data), json!({"a": 1, "b": {"c": 2}}));
+    let s =
+        env.hp.patch_session_data(&env.scope, &r.token, &json!({"a": null, "b": {"d": 3}})).await.unwrap();
+    assert_eq!(serde_json::Value::Object(s.data), json!({"b": {"c": 2, "d": 3}}));
+    let (stored, _) = env.hp.get_session(&env.scope, &r.token).await.unwrap();
+    assert_eq!(serde_json::Value::Object(stored.data), json!({"b": {"c": 2, "d": 3}}));
+    assert!(matches!(
+        env.hp.patch_session_data(&env.scope, &r.token, &json!([1])).await,
+        Err(Error::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn end_session_is_idempotent() {
+    let env = Env::new();
+    env.register(Some("alice"), None, Some(PASSWORD)).await;
+    let r = env.login("alice", PASSWORD).await.unwrap();
+    let keep = env.login("alice", PASSWORD).await.unwrap();
+    env.hp.end_session(&env.scope, &r.token).await.unwrap();
+    assert!(!env.valid(&r.token).await);
+    env.hp.end_session(&env.scope, &r.token).await.unwrap();
+    env.hp.end_session(&env.scope, &SessionToken::from_presented("hps_never-issued")).await.unwrap();
+    env.hp.end_session(&env.scope, &SessionToken::from_presented("garbage")).await.unwrap();
+    assert!(env.valid(&keep.token).await, "only that session ended");
+}
+
+#[tokio::test]
+async fn end_other_sessions_keeps_the_callers() {
+    let env = Env::new();
+    let alice = env.register(Some("alice"), None, Some(PASSWORD)).await;
+    env.register(Some("bob"), None, Some(PASSWORD)).await;
+    let mine = env.login("alice", PASSWORD).await.unwrap();
+    let other1 = env.login("alice", PASSWORD).await.unwrap();
+    let other2 = env.login("alice", PASSWORD).await.unwrap();
+    let bobs = env.login("bob", PASSWORD).await.unwrap();
+
+    assert_eq!(env.hp.end_other_sessions(&env.scope, &mine.token).await.unwrap(), 2);
+    assert!(env.valid(&mine.token).await);
+    assert!(!env.valid(&other1.token).await);
+    assert!(!env.valid(&other2.token).await);
+    assert!(env.valid(&bobs.token).await);
+    let listed = env.hp.list_sessions(&env.scope, &Env::id_ref(&alice)).await.unwrap();
+    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), vec![mine.session.id]);
+
+    // Ending one session of a user by id, and all of them.
+    let extra = env.login("alice", PASSWORD).await.unwrap();
+    env.hp.end_user_session(&env.scope, &Env::id_ref(&alice), extra.session.id).await.unwrap();
+    assert!(!env.valid(&extra.token).await);
+    let again = env.hp.end_user_session(&env.scope, &Env::id_ref(&alice), extra.session.id).await;
+    assert!(matches!(again, Err(Error::SessionNotFound)));
+    assert_eq!(env.hp.end_user_sessions(&env.scope, &Env::id_ref(&alice)).await.unwrap(), 1);
+    assert!(!env.valid(&mine.token).await);
+}
+
+#[tokio::test]
+async fn deactivation_password_change_and_deletion_end_sessions() {
+    let env = Env::new();
+    let alice = env.register(Some("alice"), Some("alice@example.com"), Some(PASSWORD)).await;
+    let alice_ref = Env::id_ref(&alice);
+
+    // Deactivation.
+    let a = env.login("alice", PASSWORD).await.unwrap();
+    let b = env.login("alice@example.com", PASSWORD).await.unwrap();
+    let patch = UserPatch { active: Some(false), ..Default::default() };
+    let updated = env.hp.update_user(&env.scope, &alice_ref, patch).await.unwrap();
+    assert!(!updated.active);
+    assert!(!env.valid(&a.token).await);
+    assert!(!env.valid(&b.token).await);
+    assert!(matches!(env.login("alice", PASSWORD).await, Err(Error::UserInactive(_))));
+    let patch = UserPatch { active: Some(true), ..Default::default() };
+    env.hp.update_user(&env.scope, &alice_ref, patch).await.unwrap();
+    assert!(!env.valid(&a.token).await, "reactivation brings no session back");
+
+    // Password change.
+    let c = env.login("alice", PASSWORD).await.unwrap();
+    let new_password = "a brand new passphrase";
+    env.hp.set_password(&env.scope, &alice_ref, Password::new(new_password).unwrap()).await.unwrap();
+    assert!(!env.valid(&c.token).await);
+    assert!(is_wrong_password(&env.login("alice", PASSWORD).await));
+    let d = env.login("alice", new_password).await.unwrap();
+    assert!(env.valid(&d.token).await);
+
+    // Deletion.
+    env.hp.delete_user(&env.scope, &alice_ref).await.unwrap();
+    assert!(!env.valid(&d.token).await);
+    assert!(is_unknown_user(&env.login("alice", new_password).await));
+    assert!(matches!(env.hp.get_user(&env.scope, &alice_ref).await, Err(Error::UserNotFound)));
+    assert!(matches!(env.hp.delete_user(&env.scope, &alice_ref).await, Err(Error::UserNotFound)));
+}
+
+#[tokio::test]
+async fn max_sessions_per_user_ends_the_oldest() {
+    let mut s = settings();
+    s.default_scope.max_sessions_per_user = 2;
+    let env = Env::with(s);
+    env.register(Some("alice"), None, Some(PASSWORD)).await;
+    let first = env.login("alice", PASSWORD).await.unwrap();
+    env.advance(Duration::SECOND);
+    let second = env.login("alice", PASSWORD).await.unwrap();
+    env.advance(Duration::SECOND);
+    let third = env.login("alice", PASSWORD).await.unwrap();
+    assert!(!env.valid(&first.token).await);
+    assert!(env.valid(&second.token).await);
+    assert!(env.valid(&third.token).await);
+}
+
+#[tokio::test]
+async fn reset_codes_expire_are_single_use_and_the_newest_wins() {
+    let env = Env::new();
+    let alice = env.register(Some("alice"), Some("alice@example.com"), Some(PASSWORD)).await;
+    let by_login = UserRef::login("alice@example.com").unwrap();
+    let reset = |code: &Code, password: &str| {
+        let (code, password) = (code.clone(), Password::new(password).unwrap());
+        let env = &env;
+        async move { env.hp.redeem_reset_code(&env.scope, &code, password).await }
+    };
+
+    // Expiry by the clock: refused at the expiry instant, the password unchanged.
+    let issued = env.hp.create_reset_code(&env.scope, &by_login).await.unwrap();
+    assert_eq!(issued.user_id, alice.id);
+    assert_eq!(issued.expires_at, env.now() + Duration::hours(1));
+    assert!(issued.code.expose().starts_with("hpc_"));
+    env.advance(Duration::hours(1));
+    assert!(matches!(reset(&issued.code, "expired code password").await, Err(Error::InvalidCode)));
+    env.login("alice", PASSWORD).await.unwrap();
+
+    // A new code voids the older one.
+    let old = env.hp.create_reset_code(&env.scope, &by_login).await.unwrap();
+    let new = env.hp.create_reset_code(&env.scope, &UserRef::login("ALICE").unwrap()).await.unwrap();
+    assert!(matches!(reset(&old.code, "voided code password").await, Err(Error::InvalidCode)));
+
+    // Redeeming ends every session; the new password works, the old one fails.
+    let s1 = env.login("alice", PASSWORD).await.unwrap();
+    let s2 = env.login("alice", PASSWORD).await.unwrap();
+    env.advance(Duration::minutes(59));
+    assert_eq!(reset(&new.code, "the reset passphrase").await.unwrap(), alice.id);
+    assert!(!env.valid(&s1.token).await);
+    assert!(!env.valid(&s2.token).await);
+    assert!(is_wrong_password(&env.login("alice", PASSWORD).await));
+    env.login("alice", "the reset passphrase").await.unwrap();
+
+    // Single use.
+    assert!(matches!(reset(&new.code, "second use password").await, Err(Error::InvalidCode)));
+    env.login("alice", "the reset passphrase").await.unwrap();
+
+    assert!(matches!(
+        reset(&Code::from_presented("hpc_unknown"), "whatever password").await,
+        Err(Error::InvalidCode)
+    ));
+    assert!(matches!(
+        reset(&Code::from_presented("not-a-code"), "whatever password").await,
+        Err(Error::InvalidCode)
+    ));
+    let nobody = env.hp.create_reset_code(&env.scope, &UserRef::login("nobody").unwrap()).await;
+    assert!(matches!(nobody, Err(Error::UserNotFound)));
+}
+
+#[tokio::test]
+async fn provider_link_login_and_token_expiry_by_the_clock() {
+    let env = Env::new();
+    let alice = env.register(Some("alice"), None, None).await;
+    let alice_ref = Env::id_ref(&alice);
+    let github = ProviderName::parse("github").unwrap();
+    let update =
+        TokenUpdate { access_token: Some(Some("gho_abc".into())), expiry: Some(Some(Expiry::In(3600))) };
+    let linked = env
+        .hp
+        .link_provider(&env.scope, &alice_ref, github.clone(), ClientId::parse("gh-42").unwrap(), update)
+        .await
+        .unwrap();
+    let expiry = env.now() + Duration::seconds(3600);
+    assert_eq!(linked.access_token_expiry, Some(expiry));
+    assert!(!linked.access_token_expired(env.now()));
+
+    let r = env.provider_login("github", "gh-42").await.unwrap();
+    assert_eq!(r.login.user_id, alice.id);
+    let oauth = r.login.oauth.clone().expect("oauth info");
+    assert_eq!(oauth.provider, "github");
+    assert_eq!(oauth.client_id, "gh-42");
+    assert_eq!(oauth.access_token.as_deref(), Some("gho_abc"));
+    assert_eq!(oauth.access_token_expiry, Some(expiry));
+    assert!(!oauth.access_token_expired);
+    assert!(env.valid(&r.token).await);
+    assert_eq!(env.events().last().map(|e| e.method.clone()).as_deref(), Some("provider:github"));
+
+    // At the expiry instant the token counts as expired, by the service's clock.
+    env.advance(Duration::seconds(3600));
+    let r = env.provider_login("github", "gh-42").await.unwrap();
+    assert!(r.login.oauth.as_ref().is_some_and(|o| o.access_token_expired));
+    let got = env.hp.get_provider(&env.scope, &alice_ref, &github).await.unwrap();
+    assert!(got.access_token_expired(env.now()));
+
+    // Updating the expiry (and only it).
+    let update = TokenUpdate { access_token: None, expiry: Some(Some(Expiry::In(60))) };
+    let updated = env.hp.update_provider(&env.scope, &alice_ref, &github, update).await.unwrap();
+    assert_eq!(updated.access_token.as_deref(), Some("gho_abc"));
+    assert_eq!(updated.access_token_expiry, Some(env.now() + Duration::seconds(60)));
+    let r = env.provider_login("github", "gh-42").await.unwrap();
+    assert!(r.login.oauth.as_ref().is_some_and(|o| !o.access_token_expired));
+
+    // Unknown identities, identities of another user, unlinking.
+    assert!(is_unknown_user(&env.provider_login("github", "gh-43").await));
+    assert!(is_unknown_user(&env.provider_login("gitlab", "gh-42").await));
+    let bob = env.register(Some("bob"), None, None).await;
+    let taken = env
+        .hp
+        .link_provider(
+            &env.scope,
+            &Env::id_ref(&bob),
+            github.clone(),
+            ClientId::parse("gh-42").unwrap(),
+            TokenUpdate::default(),
+        )
+        .await;
+    assert!(matches!(taken, Err(Error::IdentityTaken)));
+    env.hp.unlink_provider(&env.scope, &alice_ref, &github).await.unwrap();
+    assert!(is_unknown_user(&env.provider_login("github", "gh-42").await));
+    assert!(matches!(
+        env.hp.unlink_provider(&env.scope, &alice_ref, &github).await,
+        Err(Error::ProviderNotLinked)
+    ));
+    assert!(matches!(
+        env.hp.get_provider(&env.scope, &alice_ref, &github).await,
+        Err(Error::ProviderNotLinked)
+    ));
+}
+
+#[tokio::test]
+async fn provider_login_of_an_inactive_user_is_refused_with_oauth_info() {
+    let env = Env::new();
+    let alice = env.register(Some("alice"), None, None).await;
+    let github = ProviderName::parse("github").unwrap();
+    env.hp
+        .link_provider(
+            &env.scope,
+            &Env::id_ref(&alice),
+            github,
+            ClientId::parse("gh-1").unwrap(),
+            TokenUpdate::default(),
+        )
+        .await
+        .unwrap();
+    let patch = UserPatch { active: Some(false), ..Default::default() };
+    env.hp.update_user(&env.scope, &Env::id_ref(&alice), patch).await.unwrap();
+    let r = env.provider_login("github", "gh-1").await;
+    let Err(Error::UserInactive(info)) = r else { panic!("expected UserInactive, got {r:?}") };
+    assert_eq!(info.oauth.map(|o| o.client_id).as_deref(), Some("gh-1"));
+    assert_eq!(env.events().last().map(|e| e.outcome), Some(Outcome::Inactive));
+}
+
+#[tokio::test]
+async fn login_stats_fill_empty_buckets_with_zeros() {
+    let env = Env::new();
+    env.register(Some("alice"), None, Some(PASSWORD)).await;
+    env.register(Some("bob"), None, Some(PASSWORD)).await;
+    let d = env.now(); // 2030-01-01T00:00Z
+    let hour = |h: i64| d + Duration::hours(h);
+
+    env.advance(Duration::minutes(10));
+    env.login("alice", PASSWORD).await.unwrap();
+    env.advance(Duration::minutes(10));
+    env.login("bob", PASSWORD).await.unwrap();
+    env.login("bob", "wrong horse battery").await.unwrap_err();
+    env.advance(Duration::minutes(130)); // 02:30
+    env.login("alice", PASSWORD).await.unwrap();
+
+    let stats = env.hp.login_stats(&env.scope, Some(d), Some(hour(4)), Bucket::Hour).await.unwrap();
+    let got: Vec<(OffsetDateTime, u64, u64)> = stats.iter().map(|b| (b.start, b.logins, b.users)).collect();
+    assert_eq!(got, vec![(hour(0), 2, 2), (hour(1), 0, 0), (hour(2), 1, 1), (hour(3), 0, 0)]);
+
+    // Defaults: the 24 hours up to now, in whole-hour buckets from the hour `from` falls in.
+    env.advance(Duration::minutes(30)); // 03:00
+    let stats = env.hp.login_stats(&env.scope, None, None, Bucket::Hour).await.unwrap();
+    assert_eq!(stats.len(), 24);
+    assert_eq!(stats.first().map(|b| b.start), Some(hour(-21)));
+    assert_eq!(stats.last().map(|b| b.start), Some(hour(2)));
+    assert_eq!(stats.iter().map(|b| b.logins).sum::<u64>(), 3);
+    assert!(stats.iter().all(|b| to_unix_ms(b.start) % 3_600_000 == 0));
+
+    let stats = env
+        .hp
+        .login_stats(&env.scope, Some(d - Duration::days(1)), Some(d + Duration::days(2)), Bucket::Day)
+        .await
+        .unwrap();
+    let got: Vec<(OffsetDateTime, u64, u64)> = stats.iter().map(|b| (b.start, b.logins, b.users)).collect();
+    assert_eq!(got, vec![(d - Duration::days(1), 0, 0), (d, 3, 2), (d + Duration::days(1), 0, 0)]);
+
+    // An unaligned `from` still gives buckets on the hour.
+    let stats = env
+        .hp
+        .login_stats(&env.scope, Some(hour(0) + Duration::minutes(15)), Some(hour(2)), Bucket::Hour)
+        .await
+        .unwrap();
+    let got: Vec<(OffsetDateTime, u64, u64)> = stats.iter().map(|b| (b.start, b.logins, b.users)).collect();
+    assert_eq!(got, vec![(hour(0), 1, 1), (hour(1), 0, 0)]);
+
+    assert!(matches!(
+        env.hp.login_stats(&env.scope, Some(hour(2)), Some(hour(2)), Bucket::Hour).await,
+        Err(Error::Invalid(_))
+    ));
+    assert_eq!(from_unix_ms(to_unix_ms(d)), d);
+}
+
+#[tokio::test]
+async fn login_rehashes_a_password_made_with_old_parameters() {
+    let env = Env::new();
+    let alice = env.register(Some("alice"), None, Some(PASSWORD)).await;
+    let old_hash = env.stored_hash(alice.id).await.unwrap();
+    assert!(old_hash.starts_with("$argon2id$v=19$m=256,t=1,p=1$"), "{old_hash}");
+    let before = env.login("alice", PASSWORD).await.unwrap();
+
+    let stronger = env.sibling(Settings {
+        hash_params: HashParams { m_cost: 512, t_cost: 2, p_cost: 1 },
+        ..Default::default()
+    });
+
+    // A wrong password changes nothing.
+    assert!(is_wrong_password(&env.login_with(&stronger, "alice", "wrong horse battery").await));
+    assert_eq!(env.stored_hash(alice.id).await.as_deref(), Some(old_hash.as_str()));
+
+    env.login_with(&stronger, "alice", PASSWORD).await.unwrap();
+    let new_hash = env.stored_hash(alice.id).await.unwrap();
+    assert_ne!(new_hash, old_hash);
+    assert!(new_hash.starts_with("$argon2id$v=19$m=512,t=2,p=1$"), "{new_hash}");
+    assert!(env.valid(&before.token).await, "a rehash ends no session");
+
+    // Current parameters: no further rehash; the old service still verifies the new hash.
+    env.login_with(&stronger, "alice", PASSWORD).await.unwrap();
+    assert_eq!(env.stored_hash(alice.id).await.as_deref(), Some(new_hash.as_str()));
+    env.login("alice", PASSWORD).await.unwrap();
+}
+
+#[tokio::test]
+async fn listing_users_pages_with_cursors() {
+    let env = Env::new();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(env.register(Some(&format!("user{i}")), None, None).await.id);
+    }
+    ids.sort();
+    let filter = UserFilter::default();
+    let page = env.hp.list_users(&env.scope, &filter, Some(2), None).await.unwrap();
+    assert_eq!(page.items.iter().map(|u| u.id).collect::<Vec<_>>(), ids[0..2]);
+    let cursor = page.next_cursor.expect("more");
+    let page = env.hp.list_users(&env.scope, &filter, Some(2), Some(&cursor)).await.unwrap();
+    assert_eq!(page.items.iter().map(|u| u.id).collect::<Vec<_>>(), ids[2..4]);
+    let cursor = page.next_cursor.expect("more");
+    let page = env.hp.list_users(&env.scope, &filter, Some(2), Some(&cursor)).await.unwrap();
+    assert_eq!(page.items.iter().map(|u| u.id).collect::<Vec<_>>(), ids[4..5]);
+    assert!(page.next_cursor.is_none());
+    assert!(matches!(env.hp.list_users(&env.scope, &filter, Some(0), None).await, Err(Error::Invalid(_))));
+    assert!(matches!(
+        env.hp.list_users(&env.scope, &filter, None, Some("nope")).await,
+        Err(Error::Invalid(_))
+    ));
+}
+
+#[tokio::test]
+async fn sweep_removes_only_what_expired() {
+    let env = Env::with(short_sessions());
+    env.register(Some("alice"), None, Some(PASSWORD)).await;
+    let old = env.login("alice", PASSWORD).await.unwrap();
+    env.hp.create_reset_code(&env.scope, &UserRef::login("alice").unwrap()).await.unwrap();
+    env.advance(Duration::minutes(45));
+    let fresh = env.login("alice", PASSWORD).await.unwrap();
+    assert_eq!(env.hp.sweep(100).await.unwrap(), 1, "the idle-expired session; the code lives an hour");
+    env.advance(Duration::minutes(15));
+    assert_eq!(env.hp.sweep(100).await.unwrap(), 1, "the expired code");
+    assert!(!env.valid(&old.token).await);
+    assert!(env.valid(&fresh.token).await);
+    assert_eq!(env.hp.sweep(100).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn api_keys_authenticate_until_revoked() {
+    let env = Env::new();
+    let (key, secret) = env.hp.create_api_key(env.scope.clone(), Some("backend".into())).await.unwrap();
+    assert!(secret.expose().starts_with("hpk_"));
+    assert_eq!(env.hp.authenticate_key(secret.expose()).await.unwrap(), Some(key.clone()));
+    assert_eq!(env.hp.authenticate_key("hpk_wrong").await.unwrap(), None);
+    assert_eq!(env.hp.authenticate_key("garbage").await.unwrap(), None);
+    env.hp.revoke_api_key(key.id).await.unwrap();
+    assert_eq!(env.hp.authenticate_key(secret.expose()).await.unwrap(), None);
+    assert!(matches!(env.hp.revoke_api_key(key.id).await, Err(Error::KeyNotFound)));
+    assert_eq!(env.hp.list_api_keys().await.unwrap()[0].revoked_at, Some(env.now()));
+}
