@@ -1,1 +1,10 @@
-//! stub
+//! The hallpass server as a library: configuration ([`config`]), the HTTP API ([`http`]),
+//! the command line ([`cli`]), running the server ([`serve`]) and logging ([`telemetry`]).
+//! The `hallpass` binary (`main.rs`) only parses arguments and calls into these.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod serve;
+pub mod telemetry;

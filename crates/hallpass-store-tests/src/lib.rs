@@ -1,4 +1,4 @@
-//! The storage conformance suite: what every [`Store`] backend must do, stated once and run
+//! The storage conformance suite: what every [`Store`](hallpass_core::Store) backend must do, stated once and run
 //! unchanged against each of them.
 //!
 //! A backend runs it from its `tests/conformance.rs`:

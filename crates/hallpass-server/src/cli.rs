@@ -1,0 +1,321 @@
+//! The command line: `serve`, `migrate`, `keys ...`, `users ...`. Every command but
+//! `serve` opens the same database the server uses and works while a server runs on it
+//! (SQLite in WAL mode with a busy timeout; later the network databases). What a command
+//! produces goes to stdout; logs go to stderr.
+
+use crate::config::Config;
+use crate::serve;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use hallpass_core::service::NewUser;
+use hallpass_core::{
+    Email, Group, Hallpass, Password, Scope, User, UserFilter, UserPatch, UserRef, Username,
+};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// hallpass: user accounts and login sessions for applications.
+#[derive(Debug, Parser)]
+#[command(name = "hallpass", version, about)]
+pub struct Cli {
+    /// A TOML configuration file (environment variables HALLPASS_* win over it).
+    #[arg(long, global = true, env = "HALLPASS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrating the database first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+/// `hallpass keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key; the key is printed alone on the last line of stdout.
+    Create {
+        /// The scope (application) the key reaches.
+        #[arg(long)]
+        scope: String,
+        /// A label for people.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List API keys (never the keys themselves).
+    List {
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key by id.
+    Revoke {
+        /// The key's id, as `keys list` shows it.
+        id: Uuid,
+    },
+}
+
+/// Which scope a user command works in.
+#[derive(Debug, Args)]
+pub struct ScopeArg {
+    /// The scope (application).
+    #[arg(long, default_value = "default")]
+    pub scope: String,
+}
+
+/// `hallpass users ...`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List or search users.
+    List {
+        #[command(flatten)]
+        scope: ScopeArg,
+        /// Substring of the username or email.
+        #[arg(long)]
+        query: Option<String>,
+        /// Only this group.
+        #[arg(long)]
+        group: Option<String>,
+        /// Only active (true) or inactive (false) users.
+        #[arg(long)]
+        active: Option<bool>,
+        /// At most this many (default: all).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user (by id, username or email) as JSON.
+    Show {
+        #[command(flatten)]
+        scope: ScopeArg,
+        /// Id, username or email.
+        user: String,
+    },
+    /// Create a user; the password, if any, is read from stdin (or a prompt).
+    Create {
+        #[command(flatten)]
+        scope: ScopeArg,
+        /// Username.
+        #[arg(long)]
+        username: Option<String>,
+        /// Email.
+        #[arg(long)]
+        email: Option<String>,
+        /// Group (default `default`).
+        #[arg(long)]
+        group: Option<String>,
+        /// Read a password from stdin (or prompt for one).
+        #[arg(long)]
+        password: bool,
+        /// Create the user inactive.
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// Activate or deactivate a user (deactivation ends every session).
+    SetActive {
+        #[command(flatten)]
+        scope: ScopeArg,
+        /// Id, username or email.
+        user: String,
+        /// true or false.
+        #[arg(action = clap::ArgAction::Set)]
+        active: bool,
+    },
+    /// Set a user's password, read from stdin (or a prompt); ends every session.
+    SetPassword {
+        #[command(flatten)]
+        scope: ScopeArg,
+        /// Id, username or email.
+        user: String,
+    },
+    /// Delete a user with their sessions.
+    Delete {
+        #[command(flatten)]
+        scope: ScopeArg,
+        /// Id, username or email.
+        user: String,
+    },
+}
+
+fn scope(s: &str) -> anyhow::Result<Scope> {
+    Ok(Scope::parse(s)?)
+}
+
+fn user_ref(s: &str) -> anyhow::Result<UserRef> {
+    Ok(UserRef::parse(s)?)
+}
+
+/// Reads a password: a hidden prompt on a terminal, else the first line of stdin.
+fn read_password(prompt: &str) -> anyhow::Result<Password> {
+    let line = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(prompt)?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if first != again {
+            bail!("the passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    Ok(Password::new(&line)?)
+}
+
+/// A user as JSON, the same shape the HTTP API answers.
+pub fn user_json(service: &Hallpass, u: &User) -> serde_json::Value {
+    serde_json::to_value(crate::http::dto::UserDto::from_user(service, u)).unwrap_or_default()
+}
+
+fn print_users_table(users: &[User]) {
+    println!("{:<36}  {:<24}  {:<32}  {:<12}  active", "id", "username", "email", "group");
+    for u in users {
+        println!(
+            "{:<36}  {:<24}  {:<32}  {:<12}  {}",
+            u.id,
+            u.username.as_ref().map_or("-", |x| x.as_str()),
+            u.email.as_ref().map_or("-", |x| x.as_str()),
+            u.group.as_str(),
+            u.active
+        );
+    }
+}
+
+async fn service(config: &Config) -> anyhow::Result<Arc<Hallpass>> {
+    serve::open_service(config).await
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => serve::serve(config).await,
+        Command::Migrate => {
+            serve::open_store(&config.database_url).await?;
+            eprintln!("migrations applied to {}", serve::redact_url(&config.database_url));
+            Ok(())
+        }
+        Command::Keys(cmd) => keys(cmd, &*service(&config).await?).await,
+        Command::Users(cmd) => users(cmd, &*service(&config).await?).await,
+    }
+}
+
+async fn keys(cmd: KeysCommand, svc: &Hallpass) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::Create { scope: s, name } => {
+            let (key, secret) = svc.create_api_key(scope(&s)?, name).await?;
+            eprintln!("created API key {} for scope `{}` (the key is shown once):", key.id, key.scope);
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", secret.expose())?;
+        }
+        KeysCommand::List { json } => {
+            let keys = svc.list_api_keys().await?;
+            if !json {
+                println!("{:<36}  {:<20}  {:<24}  {:<20}  revoked", "id", "scope", "name", "created");
+            }
+            for k in keys {
+                let created = k.created_at.format(&time::format_description::well_known::Rfc3339)?;
+                let revoked = match k.revoked_at {
+                    Some(t) => Some(t.format(&time::format_description::well_known::Rfc3339)?),
+                    None => None,
+                };
+                if json {
+                    let v = serde_json::json!({"id": k.id, "scope": k.scope, "name": k.name,
+                        "created_at": created, "revoked_at": revoked});
+                    println!("{v}");
+                } else {
+                    println!(
+                        "{:<36}  {:<20}  {:<24}  {:<20}  {}",
+                        k.id,
+                        k.scope,
+                        k.name.as_deref().unwrap_or("-"),
+                        &created[..created.len().min(20)],
+                        revoked.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            svc.revoke_api_key(id).await.with_context(|| format!("revoking key {id}"))?;
+            eprintln!("revoked key {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn users(cmd: UsersCommand, svc: &Hallpass) -> anyhow::Result<()> {
+    match cmd {
+        UsersCommand::List { scope: s, query, group, active, limit, json } => {
+            let s = scope(&s.scope)?;
+            let filter = UserFilter { query, group, active };
+            let mut all = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = svc.list_users(&s, &filter, Some(500), cursor.as_deref()).await?;
+                all.extend(page.items);
+                if limit.is_some_and(|l| all.len() >= l) {
+                    all.truncate(limit.unwrap_or(usize::MAX));
+                    break;
+                }
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            if json {
+                for u in &all {
+                    println!("{}", user_json(svc, u));
+                }
+            } else {
+                print_users_table(&all);
+            }
+        }
+        UsersCommand::Show { scope: s, user } => {
+            let u = svc.get_user(&scope(&s.scope)?, &user_ref(&user)?).await?;
+            println!("{}", serde_json::to_string_pretty(&user_json(svc, &u))?);
+        }
+        UsersCommand::Create { scope: s, username, email, group, password, inactive } => {
+            let new = NewUser {
+                username: username.as_deref().map(Username::parse).transpose()?,
+                email: email.as_deref().map(Email::parse).transpose()?,
+                group: group.as_deref().map(Group::parse).transpose()?,
+                password: if password { Some(read_password("Password: ")?) } else { None },
+                extra: None,
+                active: Some(!inactive),
+            };
+            let u = svc.register(&scope(&s.scope)?, new).await?;
+            println!("{}", serde_json::to_string_pretty(&user_json(svc, &u))?);
+        }
+        UsersCommand::SetActive { scope: s, user, active } => {
+            let patch = UserPatch { active: Some(active), ..Default::default() };
+            let u = svc.update_user(&scope(&s.scope)?, &user_ref(&user)?, patch).await?;
+            eprintln!("user {} is now {}", u.id, if active { "active" } else { "inactive" });
+        }
+        UsersCommand::SetPassword { scope: s, user } => {
+            let (s, r) = (scope(&s.scope)?, user_ref(&user)?);
+            svc.get_user(&s, &r).await?;
+            let pw = read_password("New password: ")?;
+            svc.set_password(&s, &r, pw).await?;
+            eprintln!("password set; every session of the user was ended");
+        }
+        UsersCommand::Delete { scope: s, user } => {
+            svc.delete_user(&scope(&s.scope)?, &user_ref(&user)?).await?;
+            eprintln!("user deleted");
+        }
+    }
+    Ok(())
+}

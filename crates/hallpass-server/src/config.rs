@@ -1,0 +1,256 @@
+//! Configuration: defaults, then a TOML file (`--config FILE` or `HALLPASS_CONFIG`), then
+//! `HALLPASS_*` environment variables, the environment winning. Per-scope settings live in
+//! one place, the `[scopes.NAME]` tables (or `HALLPASS_SCOPES__NAME__KEY` variables); a
+//! scope without a table uses the top-level values.
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use hallpass_core::{HashParams, Scope, ScopeSettings, Settings};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// How logs are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A duration written like `90s`, `30m`, `24h`, `30d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub std::time::Duration);
+
+impl HumanDuration {
+    /// Parses `90s`, `30m`, `24h`, `30d`, `1h 30m`.
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        let d = humantime::parse_duration(s.trim())
+            .with_context(|| format!("`{s}` is not a duration like 90s, 30m, 24h or 30d"))?;
+        if d.is_zero() {
+            bail!("a duration must be longer than zero");
+        }
+        Ok(Self(d))
+    }
+
+    /// As a `time::Duration`.
+    pub fn to_time(self) -> time::Duration {
+        time::Duration::try_from(self.0).unwrap_or(time::Duration::MAX)
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(|e| serde::de::Error::custom(format!("{e:#}")))
+    }
+}
+
+/// Settings one scope may override; absent fields fall back to the top level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeConfig {
+    /// Idle expiry of sessions.
+    pub session_idle_timeout: Option<HumanDuration>,
+    /// Absolute lifetime of sessions.
+    pub session_absolute_timeout: Option<HumanDuration>,
+    /// Whether `validated` needs a confirmed email.
+    pub require_confirmation: Option<bool>,
+    /// Lifetime of reset and confirmation codes.
+    pub code_ttl: Option<HumanDuration>,
+    /// Most sessions per user.
+    pub max_sessions_per_user: Option<u32>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`HALLPASS_LISTEN`); port 0 picks a free port.
+    pub listen: String,
+    /// `sqlite://PATH`, later `postgres://...`, `mysql://...` (`HALLPASS_DATABASE_URL`).
+    pub database_url: String,
+    /// Idle expiry of sessions (`HALLPASS_SESSION_IDLE_TIMEOUT`).
+    pub session_idle_timeout: HumanDuration,
+    /// Absolute lifetime of sessions (`HALLPASS_SESSION_ABSOLUTE_TIMEOUT`).
+    pub session_absolute_timeout: HumanDuration,
+    /// `text` or `json` (`HALLPASS_LOG_FORMAT`).
+    pub log_format: LogFormat,
+    /// Where mail goes; unset: no mail (`HALLPASS_SMTP_URL`).
+    pub smtp_url: Option<String>,
+    /// The base of links in mails (`HALLPASS_PUBLIC_URL`).
+    pub public_url: Option<String>,
+    /// Largest request body in bytes (`HALLPASS_BODY_LIMIT`).
+    pub body_limit: usize,
+    /// Whether `validated` needs a confirmed email (`HALLPASS_REQUIRE_CONFIRMATION`).
+    pub require_confirmation: bool,
+    /// Lifetime of reset and confirmation codes (`HALLPASS_CODE_TTL`).
+    pub code_ttl: HumanDuration,
+    /// Most sessions per user; the oldest end first (`HALLPASS_MAX_SESSIONS_PER_USER`).
+    pub max_sessions_per_user: u32,
+    /// Argon2id memory in KiB (`HALLPASS_ARGON2_MEMORY_KIB`).
+    pub argon2_memory_kib: u32,
+    /// Argon2id passes (`HALLPASS_ARGON2_ITERATIONS`).
+    pub argon2_iterations: u32,
+    /// Argon2id lanes (`HALLPASS_ARGON2_PARALLELISM`).
+    pub argon2_parallelism: u32,
+    /// Most password hashes at once; 0 = number of CPUs (`HALLPASS_HASH_THREADS`).
+    pub hash_threads: usize,
+    /// How often expired sessions and codes are swept (`HALLPASS_SWEEP_INTERVAL`).
+    pub sweep_interval: HumanDuration,
+    /// Per-scope overrides (`[scopes.NAME]`, `HALLPASS_SCOPES__NAME__KEY`).
+    pub scopes: BTreeMap<String, ScopeConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let d = ScopeSettings::default();
+        let p = HashParams::default();
+        let dur = |t: time::Duration| HumanDuration(t.try_into().unwrap_or_default());
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://hallpass.db".into(),
+            session_idle_timeout: dur(d.session_idle_timeout),
+            session_absolute_timeout: dur(d.session_absolute_timeout),
+            log_format: LogFormat::Text,
+            smtp_url: None,
+            public_url: None,
+            body_limit: 64 * 1024,
+            require_confirmation: d.require_confirmation,
+            code_ttl: dur(d.code_ttl),
+            max_sessions_per_user: d.max_sessions_per_user,
+            argon2_memory_kib: p.m_cost,
+            argon2_iterations: p.t_cost,
+            argon2_parallelism: p.p_cost,
+            hash_threads: 0,
+            sweep_interval: HumanDuration(std::time::Duration::from_secs(60)),
+            scopes: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads defaults, then `file` (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("config file {} does not exist", file.display());
+            }
+            fig = fig.merge(Toml::file_exact(file));
+        }
+        fig = fig.merge(Env::prefixed("HALLPASS_").ignore(&["CONFIG"]).split("__"));
+        let config: Config = fig.extract().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        for name in self.scopes.keys() {
+            Scope::parse(name).map_err(|e| anyhow::anyhow!("configuration: [scopes.{name}]: {e}"))?;
+        }
+        if self.body_limit < 1024 {
+            bail!("configuration: body_limit must be at least 1024 bytes");
+        }
+        self.settings()?;
+        Ok(())
+    }
+
+    fn scope_settings(&self, over: &ScopeConfig) -> anyhow::Result<ScopeSettings> {
+        let s = ScopeSettings {
+            session_idle_timeout: over.session_idle_timeout.unwrap_or(self.session_idle_timeout).to_time(),
+            session_absolute_timeout: over
+                .session_absolute_timeout
+                .unwrap_or(self.session_absolute_timeout)
+                .to_time(),
+            require_confirmation: over.require_confirmation.unwrap_or(self.require_confirmation),
+            code_ttl: over.code_ttl.unwrap_or(self.code_ttl).to_time(),
+            max_sessions_per_user: over.max_sessions_per_user.unwrap_or(self.max_sessions_per_user),
+        };
+        if s.max_sessions_per_user == 0 {
+            bail!("configuration: max_sessions_per_user must be at least 1");
+        }
+        Ok(s)
+    }
+
+    /// The service settings this configuration describes.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let mut scopes = BTreeMap::new();
+        for (name, over) in &self.scopes {
+            scopes.insert(name.clone(), self.scope_settings(over)?);
+        }
+        let hash_params = HashParams {
+            m_cost: self.argon2_memory_kib,
+            t_cost: self.argon2_iterations,
+            p_cost: self.argon2_parallelism,
+        };
+        hash_params.validate().map_err(|e| anyhow::anyhow!("configuration: argon2 parameters: {e}"))?;
+        Ok(Settings {
+            default_scope: self.scope_settings(&ScopeConfig::default())?,
+            scopes,
+            hash_params,
+            hash_threads: self.hash_threads,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(HumanDuration::parse("90s").unwrap().0.as_secs(), 90);
+        assert_eq!(HumanDuration::parse("30m").unwrap().0.as_secs(), 1800);
+        assert_eq!(HumanDuration::parse("24h").unwrap().0.as_secs(), 86400);
+        assert_eq!(HumanDuration::parse("30d").unwrap().0.as_secs(), 30 * 86400);
+        assert!(HumanDuration::parse("soon").is_err());
+        assert!(HumanDuration::parse("0s").is_err());
+    }
+
+    #[test]
+    fn file_then_environment_with_per_scope_overrides() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "h.toml",
+                r#"
+                listen = "127.0.0.1:9000"
+                session_idle_timeout = "2h"
+                [scopes.shop]
+                session_idle_timeout = "10m"
+                "#,
+            )?;
+            jail.set_env("HALLPASS_LISTEN", "127.0.0.1:0");
+            jail.set_env("HALLPASS_SCOPES__SHOP__REQUIRE_CONFIRMATION", "true");
+            let c = Config::load(Some(Path::new("h.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:0");
+            let s = c.settings().map_err(|e| e.to_string())?;
+            assert_eq!(s.default_scope.session_idle_timeout, time::Duration::hours(2));
+            let shop = s.scope(&Scope::parse("shop").unwrap());
+            assert_eq!(shop.session_idle_timeout, time::Duration::minutes(10));
+            assert!(shop.require_confirmation);
+            assert_eq!(shop.session_absolute_timeout, time::Duration::days(30));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HALLPASS_SESSION_IDLE_TIMEOUT", "forever");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.to_lowercase().contains("session_idle_timeout"), "{e}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,270 @@
+//! The HTTP API: routes, middleware and the OpenAPI document, as one value.
+//!
+//! [`build_app`] returns the whole application as an [`axum::Router`] ready for
+//! `axum::serve`; tests start exactly that on port 0. Handlers are thin: an extractor parses
+//! (and authenticates), the service does the work, a DTO maps the answer back out.
+//!
+//! Map of the module:
+//! - [`extract`]: the API key ([`extract::Caller`]), the session token header, and
+//!   JSON/path/query extractors whose failures are problem documents.
+//! - [`dto`]: the JSON shapes; [`error`]: the one map from domain errors to HTTP.
+//! - [`users`], [`sessions`], [`resets`], [`providers`], [`activity`]: the handlers.
+//! - [`doc`]: the frame of the OpenAPI document (security scheme, shared responses).
+//!
+//! Invariants: every `/v1` route authenticates first, and only the key's scope is ever
+//! passed to the service; every answer that is not a success is `application/problem+json`,
+//! including unknown routes (404), wrong methods (405), oversized bodies (413) and panics
+//! (500); `Authorization` and `X-Session-Token` are marked sensitive before anything logs.
+
+pub mod activity;
+pub mod doc;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod providers;
+pub mod resets;
+pub mod sessions;
+pub mod users;
+
+use crate::http::dto::Health;
+use crate::http::error::ApiError;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, State};
+use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::response::{IntoResponse, Response};
+use hallpass_core::{Hallpass, UserRef};
+use std::sync::{Arc, OnceLock};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Default largest request body, in bytes.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The account and session service.
+    pub service: Arc<Hallpass>,
+    /// Largest accepted request body in bytes (default [`DEFAULT_BODY_LIMIT`]).
+    pub body_limit: usize,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("body_limit", &self.body_limit).finish_non_exhaustive()
+    }
+}
+
+/// Reads a `{ref}` path segment.
+pub(crate) fn user_ref(s: &str) -> Result<UserRef, ApiError> {
+    Ok(UserRef::parse(s)?)
+}
+
+/// Every documented route, with its OpenAPI description. One `routes!` per path: the macro
+/// registers all its handlers on every path it names.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
+        .routes(routes!(users::register, users::list))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(users::set_password))
+        .routes(routes!(sessions::login))
+        .routes(routes!(sessions::get, sessions::patch_data, sessions::end))
+        .routes(routes!(sessions::freshen))
+        .routes(routes!(sessions::end_others))
+        .routes(routes!(sessions::list_for_user, sessions::end_all_for_user))
+        .routes(routes!(sessions::end_one_for_user))
+        .routes(routes!(resets::create))
+        .routes(routes!(resets::redeem))
+        .routes(routes!(providers::list))
+        .routes(routes!(providers::link, providers::update, providers::get, providers::unlink))
+        .routes(routes!(activity::history))
+        .routes(routes!(activity::stats))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI 3.1 document of the API (also served at `GET /openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+fn openapi_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        openapi().to_json().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "serialising the OpenAPI document");
+            "{}".to_owned()
+        })
+    })
+}
+
+/// The whole application: every route and layer, ready for `axum::serve`.
+pub fn build_app(state: AppState) -> Router {
+    let (router, _) = api_routes().split_for_parts();
+    let x_session_token = HeaderName::from_static(extract::SESSION_TOKEN_HEADER);
+    router
+        .fallback(not_found)
+        // Must follow every route: it is set on the method routers that exist now.
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(problem_safety_net))
+        .layer(DefaultBodyLimit::max(state.body_limit))
+        .layer(CatchPanicLayer::custom(on_panic))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(make_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, x_session_token]))
+        .with_state(state)
+}
+
+/// The span of a request: method, the route template (so user refs in paths stay out of
+/// logs), never the query string, and the request id. `scope` and `key_id` are filled in
+/// once the API key is known.
+fn make_span<B>(req: &Request<B>) -> tracing::Span {
+    let path = req.extensions().get::<MatchedPath>().map_or("<unmatched>", MatchedPath::as_str);
+    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %path,
+        request_id = %request_id,
+        scope = tracing::field::Empty,
+        key_id = tracing::field::Empty,
+    )
+}
+
+fn on_panic(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = cause
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| cause.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = %what, "a handler panicked");
+    ApiError::internal().into_response()
+}
+
+/// Keeps the promise that every error answer is a problem document, whatever layer made
+/// it: an error status without `application/problem+json` is replaced by the problem of
+/// that status (keeping `Allow`, `Retry-After` and `WWW-Authenticate`). Handlers never
+/// rely on this; it catches what a framework layer might answer on its own.
+async fn problem_safety_net(res: Response) -> Response {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == error::PROBLEM_JSON.as_bytes());
+    if is_problem {
+        return res;
+    }
+    tracing::warn!(%status, "an error answer was not a problem document; replacing it");
+    let mut fresh = ApiError::for_status(status).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(v) = res.headers().get(&name) {
+            fresh.headers_mut().insert(name, v.clone());
+        }
+    }
+    fresh
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+/// Liveness: the process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process is up", body = Health))
+)]
+pub async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+/// Readiness: storage answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Storage answers", body = Health),
+        (status = 503, response = crate::http::doc::StorageUnavailable),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
+    match state.service.ready().await {
+        Ok(()) => Ok(axum::Json(Health { status: "ok" })),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(ApiError::storage_unavailable())
+        }
+    }
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], openapi_text()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn error_answers_from_other_layers_become_problems() {
+        let app = Router::new()
+            .route("/boom", get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "stack trace with secrets") }))
+            .route(
+                "/busy",
+                get(|| async { (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "7")], "slow down") }),
+            )
+            .route("/fine", get(|| async { "ok" }))
+            .layer(axum::middleware::map_response(problem_safety_net));
+        let call = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                let res = app.oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+                let status = res.status();
+                let headers = res.headers().clone();
+                let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+                (status, headers, String::from_utf8(body.to_vec()).unwrap())
+            }
+        };
+        let (status, headers, body) = call("/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(headers[header::CONTENT_TYPE], error::PROBLEM_JSON);
+        assert!(body.contains(r#""code":"internal""#) && !body.contains("secrets"), "{body}");
+        let (status, headers, body) = call("/busy").await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(headers[header::RETRY_AFTER], "7");
+        assert!(body.contains(r#""code":"rate_limited""#), "{body}");
+        let (status, _, body) = call("/fine").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    }
+}

@@ -1,0 +1,33 @@
+//! The `hallpass` binary: parse the command line, read the configuration, start logging,
+//! run the command. Everything else lives in the library half of this crate.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use hallpass_server::{cli, config::Config, telemetry};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hallpass: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hallpass: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hallpass: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

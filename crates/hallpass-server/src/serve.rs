@@ -1,0 +1,152 @@
+//! Running the server: open storage (migrating it), build the service, make the first API
+//! key on an empty database, sweep expired rows in the background, and serve HTTP until a
+//! shutdown signal, draining requests in flight.
+
+use crate::config::Config;
+use crate::http::{AppState, build_app};
+use anyhow::{Context, bail};
+use hallpass_core::{Hallpass, Scope, Store};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Opens the storage `url` names, applying migrations.
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let url = url.to_owned();
+        let store = tokio::task::spawn_blocking(move || hallpass_sqlite::SqliteStore::from_url(&url))
+            .await
+            .context("opening the database")?
+            .context("opening the SQLite database")?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") || url.starts_with("mysql:") {
+        bail!("this build of hallpass supports only sqlite:// databases so far");
+    }
+    bail!("HALLPASS_DATABASE_URL must start with sqlite://, postgres:// or mysql://")
+}
+
+/// Opens storage and builds the service the configuration describes.
+pub async fn open_service(config: &Config) -> anyhow::Result<Arc<Hallpass>> {
+    let store = open_store(&config.database_url).await?;
+    Ok(Arc::new(Hallpass::new(store, config.settings()?)?))
+}
+
+/// On a database with no API key at all, creates one for scope `default` and returns it.
+pub async fn first_key(service: &Hallpass) -> anyhow::Result<Option<String>> {
+    if !service.list_api_keys().await?.is_empty() {
+        return Ok(None);
+    }
+    let (_, secret) = service.create_api_key(Scope::default_scope(), Some("first key".into())).await?;
+    Ok(Some(secret.expose().to_owned()))
+}
+
+/// Deletes expired sessions and codes every `every`, in batches, until the process ends.
+pub fn spawn_sweeper(service: Arc<Hallpass>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // Small batches keep each write transaction short; loop while a batch is full.
+            loop {
+                match service.sweep(500).await {
+                    Ok(n) if n >= 500 => tokio::task::yield_now().await,
+                    Ok(n) => {
+                        if n > 0 {
+                            tracing::debug!(rows = n, "swept expired sessions and codes");
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sweeping expired rows failed");
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Serves HTTP on `listener` until `shutdown` completes, then drains in-flight requests.
+pub async fn run(
+    config: &Config,
+    service: Arc<Hallpass>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let sweeper = spawn_sweeper(service.clone(), config.sweep_interval.0);
+    let app = build_app(AppState { service, body_limit: config.body_limit });
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    result.context("serving HTTP")
+}
+
+/// `hallpass serve`: everything above, bound to `config.listen`, stopped by SIGTERM or
+/// Ctrl-C.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let service = open_service(&config).await?;
+    if let Some(key) = first_key(&service).await? {
+        tracing::warn!("no API key existed: created one for scope `default`; it is printed once on stdout");
+        println!("First API key for scope `default` (shown once, keep it):");
+        println!("{key}");
+    }
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %redact_url(&config.database_url), "hallpass listening");
+    run(&config, service, listener, shutdown_signal()).await?;
+    tracing::info!("hallpass stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested: draining requests in flight");
+}
+
+/// A database URL with any password replaced by `***`, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_in_database_urls_are_redacted() {
+        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact_url("sqlite://hallpass.db"), "sqlite://hallpass.db");
+    }
+}

@@ -1,0 +1,241 @@
+//! Tests of the real `hallpass` binary: first start prints a key, the CLI works beside a
+//! running server, SIGTERM drains and exits cleanly, and a SIGKILL loses no acknowledged
+//! write.
+
+#![allow(clippy::unwrap_used)]
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hallpass");
+
+fn command(db: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HALLPASS_DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("HALLPASS_LISTEN", "127.0.0.1:0")
+        .env("HALLPASS_LOG_FORMAT", "json")
+        // Cheap hashing: these tests are about durability, not hashing cost.
+        .env("HALLPASS_ARGON2_MEMORY_KIB", "256")
+        .env("HALLPASS_ARGON2_ITERATIONS", "1")
+        .kill_on_drop(true);
+    c
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    first_key: Option<String>,
+}
+
+/// Starts `hallpass serve`, reads the first key (if printed) from stdout and the bound
+/// address from the JSON log on stderr.
+async fn start(db: &Path) -> Server {
+    let mut child = command(db)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hallpass");
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while addr.is_none() {
+        let line = tokio::time::timeout_at(deadline, err.next_line()).await.expect("server start timed out");
+        let line = line.unwrap().expect("server exited before listening");
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && v["message"] == "hallpass listening"
+        {
+            addr = v["addr"].as_str().map(str::to_owned);
+        }
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut first_key = None;
+    // The key is printed before the server listens, so it is already in the pipe.
+    if let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_millis(300), out.next_line()).await
+        && line.starts_with("First API key")
+    {
+        first_key = out.next_line().await.unwrap();
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+    Server { child, base: format!("http://{}", addr.unwrap()), first_key }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+}
+
+async fn cli(db: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = command(db).args(args).stdin(Stdio::null()).output().await.unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hallpass.db");
+    (dir, db)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_prints_a_key_that_works_and_later_starts_do_not() {
+    let (_dir, db) = temp_db();
+    let mut s = start(&db).await;
+    let key = s.first_key.clone().expect("first start prints a key");
+    assert!(key.starts_with("hpk_"));
+    let c = client();
+    let r = c.get(format!("{}/v1/users?limit=1", s.base)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c.get(format!("{}/v1/users", s.base)).bearer_auth("hpk_wrong").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(c.get(format!("{}/healthz", s.base)).send().await.unwrap().status(), 200);
+    assert_eq!(c.get(format!("{}/readyz", s.base)).send().await.unwrap().status(), 200);
+    s.child.kill().await.unwrap();
+
+    let mut again = start(&db).await;
+    assert_eq!(again.first_key, None, "a key exists, so no new one is printed");
+    again.child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_works_beside_a_running_server_and_sigterm_exits_cleanly() {
+    let (_dir, db) = temp_db();
+    let mut s = start(&db).await;
+    let (ok, stdout, stderr) = cli(&db, &["keys", "create", "--scope", "shop", "--name", "ci"]).await;
+    assert!(ok, "{stderr}");
+    let key = stdout.lines().last().unwrap().to_owned();
+    assert!(key.starts_with("hpk_"), "the key is alone on the last line: {stdout:?}");
+
+    let c = client();
+    let r = c
+        .post(format!("{}/v1/users", s.base))
+        .bearer_auth(&key)
+        .json(&json!({"username": "Carol", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // The CLI sees what the server wrote, and the server sees what the CLI wrote.
+    let (ok, stdout, stderr) = cli(&db, &["users", "show", "--scope", "shop", "carol"]).await;
+    assert!(ok, "{stderr}");
+    let shown: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(shown["username"], "Carol");
+    let (ok, _, stderr) = cli(&db, &["users", "set-active", "--scope", "shop", "carol", "false"]).await;
+    assert!(ok, "{stderr}");
+    let r = c.get(format!("{}/v1/users/carol", s.base)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["active"], false);
+
+    // A key of scope shop sees nothing of scope default.
+    let (ok, stdout, _) = cli(&db, &["users", "list", "--scope", "default", "--json"]).await;
+    assert!(ok);
+    assert_eq!(stdout.trim(), "");
+
+    // Revoked from the CLI, refused by the server.
+    let (_, list, _) = cli(&db, &["keys", "list", "--json"]).await;
+    let id = list
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|k| k["scope"] == "shop")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (ok, _, stderr) = cli(&db, &["keys", "revoke", &id]).await;
+    assert!(ok, "{stderr}");
+    let r = c.get(format!("{}/v1/users/carol", s.base)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let pid = s.child.id().unwrap();
+    let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), s.child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "SIGTERM ends the server with success: {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_no_acknowledged_registration() {
+    let (_dir, db) = temp_db();
+    let mut s = start(&db).await;
+    let key = s.first_key.clone().unwrap();
+    let base = s.base.clone();
+    let c = client();
+
+    // Four writers register users as fast as they can; every 201 is remembered.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (c, key, base, acked) = (c.clone(), key.clone(), base.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let name = format!("user{w}x{i}");
+                let r = c
+                    .post(format!("{base}/v1/users"))
+                    .bearer_auth(&key)
+                    .json(&json!({"username": name, "password": "correct horse battery"}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 201 => acked.lock().unwrap().push(name),
+                    Ok(r) => panic!("unexpected status {}", r.status()),
+                    Err(_) => break, // the server is gone
+                }
+            }
+        }));
+    }
+    while acked.lock().unwrap().len() < 40 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.child.kill().await.unwrap(); // SIGKILL
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 40);
+
+    let mut s = start(&db).await;
+    for name in &acked {
+        let r = c.get(format!("{}/v1/users/{name}", s.base)).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(r.status(), 200, "acknowledged user {name} survives SIGKILL");
+    }
+    s.child.kill().await.unwrap();
+}
+
+/// The curl walk-through in README.md, run as written against the real binary (with the
+/// `export` line pointed at this server and its first key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_curl_walk_through_works_when_pasted() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section =
+        readme.split("## A walk through the API with curl").nth(1).expect("README has the walk-through");
+    let block = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
+    assert!(block.contains("export HP="));
+    let (_dir, db) = temp_db();
+    let mut s = start(&db).await;
+    let key = s.first_key.clone().unwrap();
+    let script: String = block
+        .lines()
+        .map(|l| {
+            if l.starts_with("export HP=") { format!("export HP={} KEY={key}", s.base) } else { l.to_owned() }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let out = Command::new("bash").arg("-c").arg(format!("set -e\n{script}")).output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "walk-through failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("\"username\":\"alice\""), "{stdout}");
+    assert!(stdout.contains("\n204\n"), "logout answers 204: {stdout}");
+    assert!(stdout.contains("session_invalid"), "the token is refused after logout: {stdout}");
+    assert!(stdout.contains("\"outcome\":\"success\""), "history shows the login: {stdout}");
+    s.child.kill().await.unwrap();
+}

@@ -1,0 +1,425 @@
+//! Test harness of the HTTP API: starts the real application on port 0 over a fresh
+//! SQLite database in a temporary directory, with a fake clock and cheap Argon2 costs, and
+//! talks to it over HTTP with reqwest. Every response body the helpers see is checked for
+//! leaked hashes.
+
+#![allow(dead_code)]
+
+use async_trait::async_trait;
+use hallpass_core::store::{NewLogin, StoreResult};
+use hallpass_core::*;
+use hallpass_server::http::{AppState, DEFAULT_BODY_LIMIT, build_app};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Strings no response may contain.
+const FORBIDDEN: &[&str] = &["password_hash", "token_hash", "code_hash", "$argon2"];
+
+/// A running application and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    /// An API key of scope `app`.
+    pub key: String,
+    pub service: Arc<Hallpass>,
+    pub clock: Arc<FakeClock>,
+    /// Make storage fail (for 503/500 tests).
+    pub switch: Arc<Switch>,
+    _dir: tempfile::TempDir,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Res {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem document with `status` and `code`; returns it.
+    #[track_caller]
+    pub fn problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "status of {}", self.text);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text);
+        let p = self.json();
+        assert_eq!(p["code"], code, "{p}");
+        assert_eq!(p["status"], status, "{p}");
+        assert_eq!(p["type"], format!("https://hallpass.dev/problems/{code}"), "{p}");
+        assert!(p["title"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
+        assert!(p["detail"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
+        p
+    }
+
+    /// Asserts `status` with a JSON body; returns the body.
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(self.header("content-type"), Some("application/json"), "{}", self.text);
+        self.json()
+    }
+
+    /// Asserts 204 with an empty body.
+    #[track_caller]
+    pub fn no_content(&self) {
+        assert_eq!(self.status.as_u16(), 204, "{}", self.text);
+        assert!(self.text.is_empty());
+    }
+}
+
+pub fn settings() -> Settings {
+    Settings { hash_params: HashParams { m_cost: 256, t_cost: 1, p_cost: 1 }, ..Default::default() }
+}
+
+/// The storage under test.
+fn open_store(dir: &std::path::Path) -> Arc<dyn Store> {
+    Arc::new(hallpass_sqlite::SqliteStore::open(dir.join("t.db")).expect("open sqlite"))
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(DEFAULT_BODY_LIMIT).await
+    }
+
+    pub async fn start_with(body_limit: usize) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let switch = Arc::new(Switch { inner: open_store(dir.path()), fail: Mutex::new(None) });
+        let clock = Arc::new(FakeClock::fixed());
+        let service =
+            Arc::new(Hallpass::with_clock(switch.clone(), settings(), clock.clone()).expect("service"));
+        let (_, key) = service.create_api_key(Scope::parse("app").unwrap(), None).await.expect("key");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = build_app(AppState { service: service.clone(), body_limit });
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            key: key.expose().to_owned(),
+            service,
+            clock,
+            switch,
+            _dir: dir,
+        }
+    }
+
+    /// A key of another scope.
+    pub async fn key_for(&self, scope: &str) -> String {
+        let (_, key) = self.service.create_api_key(Scope::parse(scope).unwrap(), None).await.unwrap();
+        key.expose().to_owned()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request with the `app` key.
+    pub fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(&self.key)
+    }
+
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Res {
+        let res = rb.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        for f in FORBIDDEN {
+            assert!(!text.contains(f), "response leaks {f}: {text}");
+        }
+        // Every answer carries a request id.
+        assert!(headers.contains_key("x-request-id"), "no x-request-id");
+        Res { status, headers, text }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Res {
+        let mut rb = self.req(method, path);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        self.send(rb).await
+    }
+
+    pub async fn get(&self, path: &str) -> Res {
+        self.call(Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Res {
+        self.call(Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> Res {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Res {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Res {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// A call with a session token.
+    pub async fn with_token(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Res {
+        let mut rb = self.req(method, path).header("x-session-token", token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        self.send(rb).await
+    }
+
+    /// Registers `username` with email `<username>@example.com`; returns the user.
+    pub async fn register(&self, username: &str, password: &str) -> Value {
+        self.post(
+            "/v1/users",
+            serde_json::json!({"username": username, "email": format!("{username}@example.com"), "password": password}),
+        )
+        .await
+        .ok(201)
+    }
+
+    /// Logs in by username; returns the token.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let body = self
+            .post("/v1/sessions", serde_json::json!({"username": username, "password": password}))
+            .await
+            .ok(201);
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.service.now()
+    }
+}
+
+/// A store that passes every call through, or fails them all with a chosen error.
+pub struct Switch {
+    inner: Arc<dyn Store>,
+    fail: Mutex<Option<StoreError>>,
+}
+
+impl Switch {
+    pub fn fail_with(&self, e: Option<StoreError>) {
+        *self.fail.lock().unwrap() = e;
+    }
+    fn check(&self) -> StoreResult<()> {
+        match &*self.fail.lock().unwrap() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for Switch {
+    async fn ping(&self) -> StoreResult<()> {
+        self.check()?;
+        self.inner.ping().await
+    }
+    async fn insert_api_key(&self, key: &ApiKey, hash: &TokenHash) -> StoreResult<()> {
+        self.check()?;
+        self.inner.insert_api_key(key, hash).await
+    }
+    async fn find_api_key(&self, hash: &TokenHash) -> StoreResult<Option<ApiKey>> {
+        self.check()?;
+        self.inner.find_api_key(hash).await
+    }
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.check()?;
+        self.inner.list_api_keys().await
+    }
+    async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.revoke_api_key(id, at).await
+    }
+    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()> {
+        self.check()?;
+        self.inner.insert_user(user).await
+    }
+    async fn find_user(&self, scope: &Scope, by: &UserRef) -> StoreResult<Option<UserRecord>> {
+        self.check()?;
+        self.inner.find_user(scope, by).await
+    }
+    async fn list_users(
+        &self,
+        scope: &Scope,
+        filter: &UserFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        self.check()?;
+        self.inner.list_users(scope, filter, after, limit).await
+    }
+    async fn update_user(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
+        self.check()?;
+        self.inner.update_user(scope, id, patch, at).await
+    }
+    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.delete_user(scope, id).await
+    }
+    async fn set_password_hash(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.set_password_hash(scope, id, hash, at).await
+    }
+    async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.rehash_password(scope, id, old, new).await
+    }
+    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()> {
+        self.check()?;
+        self.inner.insert_login(login).await
+    }
+    async fn find_session(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
+        self.check()?;
+        self.inner.find_session(scope, hash).await
+    }
+    async fn freshen_session(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        last_seen_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<Option<Session>> {
+        self.check()?;
+        self.inner.freshen_session(scope, hash, last_seen_at, expires_at).await
+    }
+    async fn patch_session_data(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        patch: &Value,
+    ) -> StoreResult<Option<Session>> {
+        self.check()?;
+        self.inner.patch_session_data(scope, hash, patch).await
+    }
+    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
+        self.check()?;
+        self.inner.delete_session_by_hash(scope, hash).await
+    }
+    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.delete_session(scope, user_id, session_id).await
+    }
+    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
+        self.check()?;
+        self.inner.delete_sessions(scope, user_id, keep).await
+    }
+    async fn list_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>> {
+        self.check()?;
+        self.inner.list_sessions(scope, user_id, now).await
+    }
+    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        self.check()?;
+        self.inner.insert_code(code).await
+    }
+    async fn redeem_reset_code(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        new_hash: &str,
+    ) -> StoreResult<Option<Uuid>> {
+        self.check()?;
+        self.inner.redeem_reset_code(scope, hash, now, new_hash).await
+    }
+    async fn redeem_code(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        self.check()?;
+        self.inner.redeem_code(scope, kind, hash, now).await
+    }
+    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
+        self.check()?;
+        self.inner.upsert_identity(identity).await
+    }
+    async fn get_identity(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        provider: &ProviderName,
+    ) -> StoreResult<Option<Identity>> {
+        self.check()?;
+        self.inner.get_identity(scope, user_id, provider).await
+    }
+    async fn find_identity(
+        &self,
+        scope: &Scope,
+        provider: &ProviderName,
+        client_id: &str,
+    ) -> StoreResult<Option<Identity>> {
+        self.check()?;
+        self.inner.find_identity(scope, provider, client_id).await
+    }
+    async fn list_identities(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<Identity>> {
+        self.check()?;
+        self.inner.list_identities(scope, user_id).await
+    }
+    async fn delete_identity(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        provider: &ProviderName,
+    ) -> StoreResult<bool> {
+        self.check()?;
+        self.inner.delete_identity(scope, user_id, provider).await
+    }
+    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
+        self.check()?;
+        self.inner.insert_event(event).await
+    }
+    async fn list_events(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<LoginEvent>> {
+        self.check()?;
+        self.inner.list_events(scope, user_id, before, limit).await
+    }
+    async fn login_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<StatBucket>> {
+        self.check()?;
+        self.inner.login_stats(scope, from, to, bucket).await
+    }
+    async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
+        self.check()?;
+        self.inner.sweep_expired(now, batch).await
+    }
+}

@@ -1,0 +1,50 @@
+//! The schema: SQL migrations embedded in the binary and applied on open.
+//!
+//! Migration `n` (1-based) is `MIGRATIONS[n - 1]`; the database's `PRAGMA user_version`
+//! is the number applied so far. Opening runs, in one `BEGIN IMMEDIATE` transaction: read
+//! the version, apply every later migration, set the version. `user_version` lives in the
+//! database header, which is written in that same transaction, so a crash leaves either
+//! the old schema with the old version or the new schema with the new one.
+//!
+//! `BEGIN IMMEDIATE` takes the write lock *before* reading the version: when the server
+//! and a CLI command open a fresh file at the same moment, one migrates and the other
+//! waits (busy timeout), then reads the new version and applies nothing. With a deferred
+//! transaction both could read version 0 and both try to create the tables.
+//!
+//! Migrations are append-only: never edit one that has shipped; add the next file.
+
+use crate::error::{Fail, QResult};
+use hallpass_core::StoreError;
+use rusqlite::{Connection, TransactionBehavior};
+
+/// The migrations, in order. The file name is for logs only.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/0001_init.sql"))];
+
+/// The schema version this build creates and expects (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the schema up to [`SCHEMA_VERSION`]; idempotent. Returns how many migrations ran.
+pub(crate) fn run(conn: &mut Connection) -> QResult<u32> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let current = u32::try_from(current)
+        .map_err(|_| Fail::Store(StoreError::Other(format!("invalid schema version {current}"))))?;
+    if current > SCHEMA_VERSION {
+        // A newer hallpass migrated this file; running older code on it could corrupt it.
+        return Err(Fail::Store(StoreError::Other(format!(
+            "the database has schema version {current}, newer than this hallpass supports ({SCHEMA_VERSION}); \
+             upgrade hallpass"
+        ))));
+    }
+    let mut applied = 0;
+    for (name, sql) in MIGRATIONS.iter().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tracing::info!(migration = name, "sqlite: applied migration");
+        applied += 1;
+    }
+    if applied > 0 {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    tx.commit()?;
+    Ok(applied)
+}

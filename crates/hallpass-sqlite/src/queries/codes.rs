@@ -1,0 +1,106 @@
+//! One-time codes: a new code voids the user's older ones of its kind; redemption is a
+//! single-use delete inside the write transaction, so of two concurrent redemptions of
+//! one code exactly one finds it.
+
+use crate::codec::*;
+use crate::error::QResult;
+use crate::queries::sessions::end_sessions;
+use hallpass_core::{CodeKind, CodeRecord, Scope, TokenHash};
+use rusqlite::{Connection, OptionalExtension};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub(crate) fn insert_code(conn: &Connection, code: &CodeRecord) -> QResult<()> {
+    let uid = id(code.user_id);
+    conn.prepare_cached("DELETE FROM codes WHERE scope = ?1 AND user_id = ?2 AND kind = ?3")?.execute((
+        code.scope.as_str(),
+        &uid,
+        code.kind.as_str(),
+    ))?;
+    conn.prepare_cached(
+        "INSERT INTO codes (code_hash, scope, user_id, kind, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute((
+        hash(&code.code_hash),
+        code.scope.as_str(),
+        &uid,
+        code.kind.as_str(),
+        ms(code.created_at),
+        ms(code.expires_at),
+    ))?;
+    Ok(())
+}
+
+/// The owner of the unexpired code `?1` of kind `?3` (the unique `codes_code_hash` index).
+pub(crate) const VALID_CODE: &str =
+    "SELECT user_id FROM codes WHERE code_hash = ?1 AND scope = ?2 AND kind = ?3 AND expires_at > ?4";
+
+/// The user a valid (unexpired) code of `kind` belongs to.
+fn valid_code(
+    conn: &Connection,
+    scope: &Scope,
+    kind: CodeKind,
+    code: &TokenHash,
+    now: OffsetDateTime,
+) -> QResult<Option<Uuid>> {
+    let mut stmt = conn.prepare_cached(VALID_CODE)?;
+    Ok(stmt.query_row((hash(code), scope.as_str(), kind.as_str(), ms(now)), |r| get_uuid(r, 0)).optional()?)
+}
+
+fn delete_code(conn: &Connection, scope: &Scope, code: &TokenHash) -> QResult<()> {
+    conn.prepare_cached("DELETE FROM codes WHERE code_hash = ?1 AND scope = ?2")?
+        .execute((hash(code), scope.as_str()))?;
+    Ok(())
+}
+
+/// Finds the code, sets the password, deletes the code, ends the sessions — one
+/// transaction (the caller's). An expired or unknown code changes nothing.
+pub(crate) fn redeem_reset_code(
+    conn: &Connection,
+    scope: &Scope,
+    code: &TokenHash,
+    now: OffsetDateTime,
+    new_hash: &str,
+) -> QResult<Option<Uuid>> {
+    let Some(user_id) = valid_code(conn, scope, CodeKind::Reset, code, now)? else {
+        return Ok(None);
+    };
+    let n = conn
+        .prepare_cached("UPDATE users SET password_hash = ?3, updated_at = ?4 WHERE scope = ?1 AND id = ?2")?
+        .execute((scope.as_str(), id(user_id), new_hash, ms(now)))?;
+    if n == 0 {
+        // The foreign key makes this unreachable; answer as the reference store does.
+        return Ok(None);
+    }
+    delete_code(conn, scope, code)?;
+    end_sessions(conn, scope, user_id, None)?;
+    Ok(Some(user_id))
+}
+
+/// Redeems a confirm or login code; a confirm code also marks the email confirmed.
+pub(crate) fn redeem_code(
+    conn: &Connection,
+    scope: &Scope,
+    kind: CodeKind,
+    code: &TokenHash,
+    now: OffsetDateTime,
+) -> QResult<Option<Uuid>> {
+    let Some(user_id) = valid_code(conn, scope, kind, code, now)? else {
+        return Ok(None);
+    };
+    let n = if kind == CodeKind::Confirm {
+        conn.prepare_cached(
+            "UPDATE users SET confirmed = 1, confirmation = NULL, updated_at = ?3 WHERE scope = ?1 AND id = ?2",
+        )?
+        .execute((scope.as_str(), id(user_id), ms(now)))?
+    } else {
+        conn.prepare_cached("SELECT count(*) FROM users WHERE scope = ?1 AND id = ?2")?
+            .query_row((scope.as_str(), id(user_id)), |r| r.get::<_, i64>(0))? as usize
+    };
+    if n == 0 {
+        return Ok(None);
+    }
+    delete_code(conn, scope, code)?;
+    Ok(Some(user_id))
+}

@@ -1,0 +1,56 @@
+//! API keys. Not scoped by the caller: a key names its scope, and the server looks keys up
+//! by hash before it knows the scope.
+
+use crate::codec::*;
+use crate::error::QResult;
+use hallpass_core::{ApiKey, Scope, TokenHash};
+use rusqlite::{Connection, OptionalExtension, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    Ok(ApiKey {
+        id: get_uuid(row, 0)?,
+        scope: get_parsed(row, 1, Scope::parse)?,
+        name: row.get(2)?,
+        created_at: get_time(row, 3)?,
+        revoked_at: get_opt_time(row, 4)?,
+    })
+}
+
+pub(crate) fn insert_api_key(conn: &Connection, key: &ApiKey, key_hash: &TokenHash) -> QResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO api_keys (id, scope, name, key_hash, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute((
+        id(key.id),
+        key.scope.as_str(),
+        key.name.as_deref(),
+        hash(key_hash),
+        ms(key.created_at),
+        opt_ms(key.revoked_at),
+    ))?;
+    Ok(())
+}
+
+pub(crate) fn find_api_key(conn: &Connection, key_hash: &TokenHash) -> QResult<Option<ApiKey>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, scope, name, created_at, revoked_at FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
+    )?;
+    Ok(stmt.query_row([hash(key_hash)], key_row).optional()?)
+}
+
+pub(crate) fn list_api_keys(conn: &Connection) -> QResult<Vec<ApiKey>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, scope, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map([], key_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn revoke_api_key(conn: &Connection, key_id: Uuid, at: OffsetDateTime) -> QResult<bool> {
+    let n = conn
+        .prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
+        .execute((id(key_id), ms(at)))?;
+    Ok(n > 0)
+}

@@ -1,0 +1,382 @@
+//! [`SqliteStore`]: opening a database file (or a `sqlite://` URL) and the
+//! [`hallpass_core::Store`] implementation.
+//!
+//! Each trait method clones what it needs into an owned closure (the closure runs on a
+//! blocking thread, see `crate::pool`) and calls the matching function of
+//! `crate::queries`: reads on a reader, writes in one `BEGIN IMMEDIATE` transaction on
+//! the writer. Nothing else happens here, so the SQL and its transaction boundaries can be
+//! read in one place.
+
+use crate::connection::{self, Role};
+use crate::error::to_store_error;
+use crate::migrate;
+use crate::pool::Pool;
+use crate::queries::{codes, events, identities, keys, sessions, users};
+use async_trait::async_trait;
+use hallpass_core::model::*;
+use hallpass_core::store::{NewLogin, Store, StoreError, StoreResult};
+use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// hallpass storage in one SQLite file. Cheap to clone (the connections are shared).
+///
+/// Several `SqliteStore`s — in one process or several, such as the server and a CLI
+/// command — may use one file at the same time: SQLite's file locks and the busy timeout
+/// order their writes, and WAL lets their reads go on meanwhile.
+#[derive(Clone)]
+pub struct SqliteStore {
+    path: Arc<PathBuf>,
+    pool: Arc<Pool>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating the file if it is missing (not its
+    /// directory), and brings its schema up to date. Blocks while it opens the file and
+    /// migrates (at most the busy timeout when another process holds the write lock):
+    /// call it at startup or inside `spawn_blocking`.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let fail = |e: rusqlite::Error| to_store_error("open", e.into());
+        let mut writer = connection::open(&path, Role::Writer).map_err(fail)?;
+        migrate::run(&mut writer).map_err(|e| to_store_error("migrate", e))?;
+        let pool = Pool::new(&path, writer).map_err(fail)?;
+        tracing::debug!(path = %path.display(), "sqlite: store opened");
+        Ok(SqliteStore { path: Arc::new(path), pool: Arc::new(pool) })
+    }
+
+    /// Opens the database a URL names: `sqlite://PATH` or `sqlite:PATH`, the path relative
+    /// to the working directory or absolute (`sqlite:///var/lib/hallpass.db`). The query
+    /// `?mode=rwc` (create if missing, as sqlx spells it) is accepted and is what `open`
+    /// does anyway; in-memory databases are refused, since the server and the CLI must
+    /// share the file.
+    pub fn from_url(url: &str) -> Result<SqliteStore, StoreError> {
+        Self::open(path_of_url(url)?)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The file a `sqlite:` URL names.
+pub(crate) fn path_of_url(url: &str) -> Result<PathBuf, StoreError> {
+    let invalid = |why: &str| StoreError::Other(format!("invalid SQLite URL {url:?}: {why}"));
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| invalid("expected sqlite://PATH or sqlite:PATH"))?;
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    if let Some(query) = query {
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            if pair != "mode=rwc" {
+                return Err(invalid(&format!("unsupported parameter {pair:?} (only mode=rwc is accepted)")));
+            }
+        }
+    }
+    if path.is_empty() {
+        return Err(invalid("the path is empty"));
+    }
+    if path == ":memory:" || path.starts_with("file::memory:") {
+        return Err(invalid("in-memory databases are not supported; name a file"));
+    }
+    Ok(PathBuf::from(path))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.pool.read("ping", |c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(drop)?)).await
+    }
+
+    // ---- API keys
+
+    async fn insert_api_key(&self, key: &ApiKey, hash: &TokenHash) -> StoreResult<()> {
+        let (key, hash) = (key.clone(), *hash);
+        self.pool.write("insert_api_key", move |tx| keys::insert_api_key(tx, &key, &hash)).await
+    }
+
+    async fn find_api_key(&self, hash: &TokenHash) -> StoreResult<Option<ApiKey>> {
+        let hash = *hash;
+        self.pool.read("find_api_key", move |c| keys::find_api_key(c, &hash)).await
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.pool.read("list_api_keys", keys::list_api_keys).await
+    }
+
+    async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool> {
+        self.pool.write("revoke_api_key", move |tx| keys::revoke_api_key(tx, id, at)).await
+    }
+
+    // ---- users
+
+    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()> {
+        let user = user.clone();
+        self.pool.write("insert_user", move |tx| users::insert_user(tx, &user)).await
+    }
+
+    async fn find_user(&self, scope: &Scope, by: &UserRef) -> StoreResult<Option<UserRecord>> {
+        let (scope, by) = (scope.clone(), by.clone());
+        self.pool.read("find_user", move |c| users::find_user(c, &scope, &by)).await
+    }
+
+    async fn list_users(
+        &self,
+        scope: &Scope,
+        filter: &UserFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        let (scope, filter) = (scope.clone(), filter.clone());
+        self.pool.read("list_users", move |c| users::list_users(c, &scope, &filter, after, limit)).await
+    }
+
+    async fn update_user(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
+        let (scope, patch) = (scope.clone(), patch.clone());
+        self.pool.write("update_user", move |tx| users::update_user(tx, &scope, id, &patch, at)).await
+    }
+
+    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        let scope = scope.clone();
+        self.pool.write("delete_user", move |tx| users::delete_user(tx, &scope, id)).await
+    }
+
+    async fn set_password_hash(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let (scope, hash) = (scope.clone(), hash.to_owned());
+        self.pool
+            .write("set_password_hash", move |tx| users::set_password_hash(tx, &scope, id, &hash, at))
+            .await
+    }
+
+    async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
+        let (scope, old, new) = (scope.clone(), old.to_owned(), new.to_owned());
+        self.pool.write("rehash_password", move |tx| users::rehash_password(tx, &scope, id, &old, &new)).await
+    }
+
+    // ---- sessions
+
+    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()> {
+        let login = login.clone();
+        self.pool.write("insert_login", move |tx| sessions::insert_login(tx, &login)).await
+    }
+
+    async fn find_session(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
+        let (scope, hash) = (scope.clone(), *hash);
+        self.pool.read("find_session", move |c| sessions::find_session(c, &scope, &hash)).await
+    }
+
+    async fn freshen_session(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        last_seen_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<Option<Session>> {
+        let (scope, hash) = (scope.clone(), *hash);
+        self.pool
+            .write("freshen_session", move |tx| {
+                sessions::freshen_session(tx, &scope, &hash, last_seen_at, expires_at)
+            })
+            .await
+    }
+
+    async fn patch_session_data(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        patch: &serde_json::Value,
+    ) -> StoreResult<Option<Session>> {
+        let (scope, hash, patch) = (scope.clone(), *hash, patch.clone());
+        self.pool
+            .write("patch_session_data", move |tx| sessions::patch_session_data(tx, &scope, &hash, &patch))
+            .await
+    }
+
+    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
+        let (scope, hash) = (scope.clone(), *hash);
+        self.pool
+            .write("delete_session_by_hash", move |tx| sessions::delete_session_by_hash(tx, &scope, &hash))
+            .await
+    }
+
+    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
+        let scope = scope.clone();
+        self.pool
+            .write("delete_session", move |tx| sessions::delete_session(tx, &scope, user_id, session_id))
+            .await
+    }
+
+    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
+        let scope = scope.clone();
+        self.pool.write("delete_sessions", move |tx| sessions::end_sessions(tx, &scope, user_id, keep)).await
+    }
+
+    async fn list_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>> {
+        let scope = scope.clone();
+        self.pool.read("list_sessions", move |c| sessions::list_sessions(c, &scope, user_id, now)).await
+    }
+
+    // ---- one-time codes
+
+    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        let code = code.clone();
+        self.pool.write("insert_code", move |tx| codes::insert_code(tx, &code)).await
+    }
+
+    async fn redeem_reset_code(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        new_hash: &str,
+    ) -> StoreResult<Option<Uuid>> {
+        let (scope, hash, new_hash) = (scope.clone(), *hash, new_hash.to_owned());
+        self.pool
+            .write("redeem_reset_code", move |tx| codes::redeem_reset_code(tx, &scope, &hash, now, &new_hash))
+            .await
+    }
+
+    async fn redeem_code(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        let (scope, hash) = (scope.clone(), *hash);
+        self.pool.write("redeem_code", move |tx| codes::redeem_code(tx, &scope, kind, &hash, now)).await
+    }
+
+    // ---- provider identities
+
+    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
+        let identity = identity.clone();
+        self.pool.write("upsert_identity", move |tx| identities::upsert_identity(tx, &identity)).await
+    }
+
+    async fn get_identity(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        provider: &ProviderName,
+    ) -> StoreResult<Option<Identity>> {
+        let (scope, provider) = (scope.clone(), provider.clone());
+        self.pool.read("get_identity", move |c| identities::get_identity(c, &scope, user_id, &provider)).await
+    }
+
+    async fn find_identity(
+        &self,
+        scope: &Scope,
+        provider: &ProviderName,
+        client_id: &str,
+    ) -> StoreResult<Option<Identity>> {
+        let (scope, provider, client_id) = (scope.clone(), provider.clone(), client_id.to_owned());
+        self.pool
+            .read("find_identity", move |c| identities::find_identity(c, &scope, &provider, &client_id))
+            .await
+    }
+
+    async fn list_identities(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<Identity>> {
+        let scope = scope.clone();
+        self.pool.read("list_identities", move |c| identities::list_identities(c, &scope, user_id)).await
+    }
+
+    async fn delete_identity(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        provider: &ProviderName,
+    ) -> StoreResult<bool> {
+        let (scope, provider) = (scope.clone(), provider.clone());
+        self.pool
+            .write("delete_identity", move |tx| identities::delete_identity(tx, &scope, user_id, &provider))
+            .await
+    }
+
+    // ---- login events
+
+    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
+        let event = event.clone();
+        self.pool.write("insert_event", move |tx| events::insert_event(tx, &event)).await
+    }
+
+    async fn list_events(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<LoginEvent>> {
+        let scope = scope.clone();
+        self.pool.read("list_events", move |c| events::list_events(c, &scope, user_id, before, limit)).await
+    }
+
+    async fn login_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<StatBucket>> {
+        let scope = scope.clone();
+        self.pool.read("login_stats", move |c| events::login_stats(c, &scope, from, to, bucket)).await
+    }
+
+    // ---- maintenance
+
+    async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
+        self.pool.write("sweep_expired", move |tx| sessions::sweep_expired(tx, now, batch)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_of_url;
+    use std::path::PathBuf;
+
+    #[test]
+    fn urls_name_files() {
+        let ok = |u: &str| path_of_url(u).unwrap();
+        assert_eq!(ok("sqlite://hallpass.db"), PathBuf::from("hallpass.db"));
+        assert_eq!(ok("sqlite:hallpass.db"), PathBuf::from("hallpass.db"));
+        assert_eq!(ok("sqlite://./data/h.db"), PathBuf::from("./data/h.db"));
+        assert_eq!(ok("sqlite:///var/lib/h.db"), PathBuf::from("/var/lib/h.db"));
+        assert_eq!(ok("sqlite:/var/lib/h.db"), PathBuf::from("/var/lib/h.db"));
+        assert_eq!(ok("sqlite://h.db?mode=rwc"), PathBuf::from("h.db"));
+        for bad in
+            ["postgres://x", "sqlite://", "sqlite:", "sqlite::memory:", "sqlite://h.db?mode=ro", "h.db"]
+        {
+            assert!(path_of_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every test of hallpass: unit, conformance, HTTP and binary tests (cargo-nextest when
+# present, else cargo test), then the doc tests and the library example.
+# Installs what the tests need first (scripts/setup.sh), so a fresh machine needs nothing else.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast --failure-output final
+else
+  cargo test --workspace --no-fail-fast
+fi
+cargo test --workspace --doc
+cargo run --quiet -p hallpass --example embedded >/dev/null
