@@ -267,6 +267,9 @@ impl Hallpass {
         if new.username.is_none() && new.email.is_none() {
             return Err(Error::invalid("username", "a username or an email is required"));
         }
+        if let Some(extra) = &new.extra {
+            check_json_object("extra", extra)?;
+        }
         let password_hash = match new.password {
             Some(p) => Some(self.hasher.hash(p).await?),
             None => None,
@@ -305,8 +308,11 @@ impl Hallpass {
     ) -> Result<Page<User>> {
         let limit = page_limit(limit)?;
         let after = parse_cursor(cursor)?;
-        if filter.query.as_ref().is_some_and(|q| q.chars().count() > 320) {
-            return Err(Error::invalid("query", "must be at most 320 characters"));
+        if filter.query.as_ref().is_some_and(|q| q.chars().count() > 320 || q.contains('\0')) {
+            return Err(Error::invalid("query", "must be at most 320 characters without NUL"));
+        }
+        if filter.group.as_ref().is_some_and(|g| g.chars().count() > 64 || g.contains('\0')) {
+            return Err(Error::invalid("group", "must be at most 64 characters without NUL"));
         }
         let mut items = self.store.list_users(scope, filter, after, limit + 1).await?;
         let next_cursor = if items.len() > limit as usize {
@@ -320,6 +326,9 @@ impl Hallpass {
 
     /// Changes a user. Deactivation ends every session of the user.
     pub async fn update_user(&self, scope: &Scope, r: &UserRef, patch: UserPatch) -> Result<User> {
+        if let Some(extra) = &patch.extra {
+            check_json_object("extra", extra)?;
+        }
         let current = self.resolve(scope, r).await?.user;
         let username_left = match &patch.username {
             Some(u) => u.is_some(),
@@ -381,6 +390,12 @@ impl Hallpass {
     /// session. Every attempt leaves a login event.
     pub async fn login(&self, scope: &Scope, req: LoginRequest) -> Result<LoginResult> {
         let LoginRequest { credentials, data, client } = req;
+        check_json_object("data", &data)?;
+        if client.user_agent.as_ref().is_some_and(|ua| ua.contains('\0'))
+            || client.ip.as_ref().is_some_and(|ip| ip.contains('\0'))
+        {
+            return Err(Error::invalid("client", "must not contain NUL characters"));
+        }
         let (method, record, oauth) = match credentials {
             Credentials::Password { login, password } => {
                 let method = LoginMethod::Password;
@@ -522,6 +537,7 @@ impl Hallpass {
         if !patch.is_object() {
             return Err(Error::invalid("data", "a merge patch of session data must be a JSON object"));
         }
+        check_json("data", patch)?;
         self.valid_session(scope, token).await?;
         self.store.patch_session_data(scope, &token.hash(), patch).await?.ok_or(Error::SessionInvalid)
     }
@@ -597,8 +613,11 @@ impl Hallpass {
 
     fn apply_token(&self, identity: &mut Identity, update: TokenUpdate) -> Result<()> {
         if let Some(t) = update.access_token {
-            if t.as_ref().is_some_and(|t| t.len() > 8192) {
-                return Err(Error::invalid("access_token", "must be at most 8192 bytes"));
+            if t.as_ref().is_some_and(|t| t.len() > 8192 || t.chars().any(char::is_control)) {
+                return Err(Error::invalid(
+                    "access_token",
+                    "must be at most 8192 bytes without control characters",
+                ));
             }
             identity.access_token = t;
         }

@@ -313,6 +313,32 @@ impl ClientId {
 /// A JSON object the application keeps on a user (`extra`) or a session (`data`).
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 
+/// Refuses JSON that some databases cannot store: a NUL character in any string or key
+/// (PostgreSQL's `jsonb` and `text` reject it). Checked at the edge so every backend
+/// answers the same 400 instead of a storage error.
+pub fn check_json(field: &'static str, value: &serde_json::Value) -> Result<(), InvalidInput> {
+    fn has_nul(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(a) => a.iter().any(has_nul),
+            serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    if has_nul(value) {
+        return Err(InvalidInput::new(field, "must not contain NUL characters (\\u0000)"));
+    }
+    Ok(())
+}
+
+/// [`check_json`] for an object.
+pub fn check_json_object(field: &'static str, object: &JsonObject) -> Result<(), InvalidInput> {
+    if object.iter().any(|(k, _)| k.contains('\0')) {
+        return Err(InvalidInput::new(field, "must not contain NUL characters (\\u0000)"));
+    }
+    object.values().try_for_each(|v| check_json(field, v))
+}
+
 /// How a request names a user: by id, by username or by email.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserRef {
@@ -328,7 +354,7 @@ impl UserRef {
     /// Reads a `{ref}`: a UUID is an id, a string with '@' an email, anything else a username.
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let s = s.trim();
-        if s.is_empty() || s.len() > 320 {
+        if s.is_empty() || s.len() > 320 || has_control(s) {
             return Err(InvalidInput::new("ref", "must be a user id, username or email"));
         }
         if let Ok(id) = Uuid::parse_str(s) {
@@ -344,7 +370,7 @@ impl UserRef {
     /// Reads the `login` field of a login: an email when it holds '@', else a username.
     pub fn login(s: &str) -> Result<Self, InvalidInput> {
         let s = s.trim();
-        if s.is_empty() || s.len() > 320 {
+        if s.is_empty() || s.len() > 320 || has_control(s) {
             return Err(InvalidInput::new("login", "must be a username or email"));
         }
         if s.contains('@') {
@@ -398,6 +424,13 @@ mod tests {
         assert!(Password::new(&"x".repeat(257)).is_err());
         let p = Password::new("correct horse battery").unwrap();
         assert_eq!(format!("{p:?}"), "Password(***)");
+    }
+
+    #[test]
+    fn json_with_nul_is_refused_anywhere() {
+        assert!(check_json("extra", &serde_json::json!({"a": ["x\0"]})).is_err());
+        assert!(check_json("extra", &serde_json::json!({"a\0": 1})).is_err());
+        assert!(check_json("extra", &serde_json::json!({"a": {"b": "ok"}})).is_ok());
     }
 
     #[test]

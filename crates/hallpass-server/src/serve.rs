@@ -22,8 +22,16 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
             .context("opening the SQLite database")?;
         return Ok(Arc::new(store));
     }
-    if url.starts_with("postgres:") || url.starts_with("postgresql:") || url.starts_with("mysql:") {
-        bail!("this build of hallpass supports only sqlite:// databases so far");
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let store =
+            hallpass_postgres::PostgresStore::connect(url).await.context("connecting to PostgreSQL")?;
+        store.migrate().await.context("migrating the PostgreSQL database")?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        let store = hallpass_mysql::MySqlStore::connect(url).await.context("connecting to MariaDB/MySQL")?;
+        store.migrate().await.context("migrating the MariaDB/MySQL database")?;
+        return Ok(Arc::new(store));
     }
     bail!("HALLPASS_DATABASE_URL must start with sqlite://, postgres:// or mysql://")
 }

@@ -25,6 +25,9 @@
 /// the case ends. `make` is an `async fn() -> (Arc<dyn Store>, Box<dyn Any + Send>)`.
 #[macro_export]
 macro_rules! conformance {
+    (optional $make:path) => {
+        $crate::__with_cases!([optional $make]);
+    };
     ($make:path) => {
         $crate::__with_cases!([tests $make]);
     };
@@ -78,6 +81,16 @@ macro_rules! __expand_cases {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
                 let (store, _guard) = $make().await;
+                $crate::cases::$case(store).await;
+            }
+        )*
+    };
+    ([optional $make:path] $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                // `None`: the backend's server is unreachable outside CI; `make` printed why.
+                let Some((store, _guard)) = $make().await else { return };
                 $crate::cases::$case(store).await;
             }
         )*

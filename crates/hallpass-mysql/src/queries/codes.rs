@@ -1,0 +1,134 @@
+//! One-time codes: a new code voids the user's older ones of its kind; a redemption is a
+//! single-use delete whose affected-row count decides who won.
+//!
+//! Redemption order, following the locking rule (user row first):
+//! 1. a plain read finds the owner of the code, if it looks valid;
+//! 2. the owner's row is locked (`SELECT ... FOR UPDATE`): concurrent redemptions of one
+//!    code, and anything else about this user, queue here;
+//! 3. `DELETE` of the code with every condition again (scope, owner, kind, unexpired):
+//!    the delete is a locking read of the latest committed row, so exactly one redeemer
+//!    sees one affected row; the others see none and change nothing;
+//! 4. only then the user's changes (password and the end of the sessions, or the
+//!    confirmation), in the same transaction.
+
+use crate::codec::*;
+use crate::error::QResult;
+use crate::queries::sessions::end_sessions;
+use crate::queries::users::{lock_user, no_such_user};
+use hallpass_core::{CodeKind, CodeRecord, Scope, TokenHash};
+use sqlx::mysql::MySqlConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Stores a code after deleting the user's older codes of its kind. The user's row is
+/// locked first, so two concurrent new codes for one user leave only the later one.
+pub(crate) async fn insert_code(c: &mut MySqlConnection, code: &CodeRecord) -> QResult<()> {
+    if !lock_user(c, &code.scope, code.user_id).await? {
+        return Err(no_such_user("code"));
+    }
+    let uid = id(code.user_id);
+    sqlx::query("DELETE FROM codes WHERE scope = ? AND user_id = ? AND kind = ?")
+        .bind(code.scope.as_str())
+        .bind(&uid)
+        .bind(code.kind.as_str())
+        .execute(&mut *c)
+        .await?;
+    sqlx::query(
+        "INSERT INTO codes (code_hash, scope, user_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(hash(&code.code_hash))
+    .bind(code.scope.as_str())
+    .bind(&uid)
+    .bind(code.kind.as_str())
+    .bind(ms(code.created_at))
+    .bind(ms(code.expires_at))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Steps 1 to 3 of the module's order: the owner of a valid code of `kind`, with the code
+/// consumed and the owner's row locked; `None` (nothing changed) otherwise.
+async fn take_code(
+    c: &mut MySqlConnection,
+    scope: &Scope,
+    kind: CodeKind,
+    code: &TokenHash,
+    now: OffsetDateTime,
+) -> QResult<Option<Uuid>> {
+    let owner: Option<String> = sqlx::query_scalar(
+        "SELECT user_id FROM codes WHERE code_hash = ? AND scope = ? AND kind = ? AND expires_at > ?",
+    )
+    .bind(hash(code))
+    .bind(scope.as_str())
+    .bind(kind.as_str())
+    .bind(ms(now))
+    .fetch_optional(&mut *c)
+    .await?;
+    let Some(owner) = owner else {
+        return Ok(None);
+    };
+    let user_id = Uuid::parse_str(&owner).map_err(|e| crate::error::corrupt("code owner", e))?;
+    if !lock_user(c, scope, user_id).await? {
+        return Ok(None);
+    }
+    let taken = sqlx::query(
+        "DELETE FROM codes WHERE code_hash = ? AND scope = ? AND user_id = ? AND kind = ? AND expires_at > ?",
+    )
+    .bind(hash(code))
+    .bind(scope.as_str())
+    .bind(&owner)
+    .bind(kind.as_str())
+    .bind(ms(now))
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    Ok((taken == 1).then_some(user_id))
+}
+
+/// Consumes the reset code, sets the password hash, ends the sessions — one transaction
+/// (the caller's). An expired, used or unknown code changes nothing.
+pub(crate) async fn redeem_reset_code(
+    c: &mut MySqlConnection,
+    scope: &Scope,
+    code: &TokenHash,
+    now: OffsetDateTime,
+    new_hash: &str,
+) -> QResult<Option<Uuid>> {
+    let Some(user_id) = take_code(c, scope, CodeKind::Reset, code, now).await? else {
+        return Ok(None);
+    };
+    sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE scope = ? AND id = ?")
+        .bind(new_hash.as_bytes())
+        .bind(ms(now))
+        .bind(scope.as_str())
+        .bind(id(user_id))
+        .execute(&mut *c)
+        .await?;
+    end_sessions(c, scope, user_id, None).await?;
+    Ok(Some(user_id))
+}
+
+/// Redeems a confirm or login code; a confirm code also marks the email confirmed.
+pub(crate) async fn redeem_code(
+    c: &mut MySqlConnection,
+    scope: &Scope,
+    kind: CodeKind,
+    code: &TokenHash,
+    now: OffsetDateTime,
+) -> QResult<Option<Uuid>> {
+    let Some(user_id) = take_code(c, scope, kind, code, now).await? else {
+        return Ok(None);
+    };
+    if kind == CodeKind::Confirm {
+        sqlx::query(
+            "UPDATE users SET confirmed = TRUE, confirmation = NULL, updated_at = ? WHERE scope = ? AND id = ?",
+        )
+        .bind(ms(now))
+        .bind(scope.as_str())
+        .bind(id(user_id))
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(Some(user_id))
+}

@@ -1,0 +1,421 @@
+//! [`MySqlStore`]: the connection pool, how each connection is set up, and the
+//! [`hallpass_core::Store`] implementation.
+//!
+//! Each trait method picks its transaction boundary and calls one function of
+//! `crate::queries`: a read runs on a pooled connection, a multi-statement write in one
+//! transaction (`tx!`), a single-statement write on its own (autocommit, which is a
+//! transaction of one statement). Everything runs inside `attempt!`, which classifies
+//! errors and runs a deadlock victim again. Nothing else happens here, so the SQL and its
+//! transaction boundaries can be read in one place.
+//!
+//! # Session settings, and why
+//!
+//! Every connection (pooled or the migrator's) starts with:
+//!
+//! - `SET NAMES utf8mb4 COLLATE utf8mb4_bin`: four-byte UTF-8 both ways (MySQL's `utf8` is
+//!   three-byte and would mangle emoji), and string parameters compare exactly;
+//! - strict SQL mode (`STRICT_ALL_TABLES`, ...): a value that does not fit is an error,
+//!   never silently truncated or replaced by a default;
+//! - `time_zone = '+00:00'` (sqlx's default; we store no TIMESTAMPs anyway);
+//! - `innodb_lock_wait_timeout = 10`: a request waiting on a row lock gives up after 10 s
+//!   with `Unavailable` instead of InnoDB's default 50 s;
+//! - **`READ COMMITTED`** isolation. Every read-modify-write here locks what it reads
+//!   (`SELECT ... FOR UPDATE`, or an `UPDATE` that locks the row it changes), and locking
+//!   reads see the latest committed data at any isolation level; no method needs a
+//!   snapshot spanning several plain reads. So REPEATABLE READ (InnoDB's default) would
+//!   buy nothing and cost next-key and gap locks: with it, the concurrent logins, code
+//!   redemptions and registrations of the conformance suite lock ranges instead of rows
+//!   and deadlock far more often. READ COMMITTED is also PostgreSQL's default, so both
+//!   server backends reason alike. (With binary logging on, READ COMMITTED needs
+//!   `binlog_format` ROW or MIXED — the default of MySQL 8 and MariaDB 10.11.)
+//!
+//! Tables are created `ENGINE=InnoDB` explicitly, and `NO_ENGINE_SUBSTITUTION` turns a
+//! missing InnoDB into an error instead of a silent MyISAM table without transactions.
+
+use crate::error::{QResult, finish};
+use crate::migrate;
+use crate::queries::{codes, events, identities, keys, sessions, users};
+use async_trait::async_trait;
+use hallpass_core::model::*;
+use hallpass_core::store::{NewLogin, Store, StoreError, StoreResult};
+use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
+use sqlx::{ConnectOptions, Connection};
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Most connections one store keeps open.
+pub const MAX_CONNECTIONS: u32 = 16;
+/// How long a call waits for a free connection before it fails with `Unavailable`.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pooled connection idle longer than this is pinged before it is handed out, so one
+/// the server dropped meanwhile (restart, `wait_timeout`) is replaced instead of failing a
+/// request. Busy connections are not pinged: that would cost a round trip per call.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(30);
+
+/// The session setup of every connection (see the module documentation).
+const SESSION_SETUP: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,ONLY_FULL_GROUP_BY,\
+     ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
+     SESSION innodb_lock_wait_timeout = 10; \
+     SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
+
+/// Runs [`SESSION_SETUP`] on a fresh connection.
+async fn configure(conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(SESSION_SETUP).execute(conn).await?;
+    Ok(())
+}
+
+/// hallpass storage on MariaDB / MySQL. Cheap to clone (the pool is shared).
+///
+/// Several stores — in one process or several, such as the server and a CLI command —
+/// may use one database at the same time; the database orders their transactions.
+#[derive(Clone)]
+pub struct MySqlStore {
+    pool: MySqlPool,
+}
+
+impl std::fmt::Debug for MySqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options = self.pool.connect_options();
+        f.debug_struct("MySqlStore")
+            .field("host", &options.get_host())
+            .field("database", &options.get_database())
+            .field("connections", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs a transaction on the store's pool: `tx!(self, "op", |c| expr)` begins, evaluates
+/// `expr` (which uses `c: &mut MySqlConnection` and `?`), commits, and returns the
+/// classified result. An error drops the transaction, which rolls it back. A deadlock runs
+/// the whole thing again (see `attempt!`).
+macro_rules! tx {
+    ($store:expr, $op:literal, |$c:ident| $e:expr) => {
+        attempt!($op, async {
+            let mut tx = $store.pool.begin().await?;
+            let $c: &mut MySqlConnection = &mut tx;
+            let out = $e;
+            tx.commit().await?;
+            Ok(out)
+        })
+    };
+}
+
+/// Runs one statement (or several reads) on a pooled connection, in autocommit mode.
+macro_rules! on_conn {
+    ($store:expr, $op:literal, |$c:ident| $e:expr) => {
+        attempt!($op, async {
+            let mut conn = $store.pool.acquire().await?;
+            let $c: &mut MySqlConnection = &mut conn;
+            Ok($e)
+        })
+    };
+}
+
+impl MySqlStore {
+    /// Connects to the database a URL names (`mysql://USER:PASSWORD@HOST:PORT/DATABASE`,
+    /// with sqlx's options such as `?ssl-mode=required`) and opens one connection to check
+    /// it. Does not migrate: call [`MySqlStore::migrate`].
+    ///
+    /// `Unavailable` when the server cannot be reached; `Other` for a malformed URL or
+    /// refused credentials.
+    pub async fn connect(url: &str) -> Result<MySqlStore, StoreError> {
+        // sqlx reads any URL as MySQL options; a `postgres://` URL here is a mistake.
+        if !(url.starts_with("mysql:") || url.starts_with("mariadb:")) {
+            tracing::error!("mysql: the database URL does not start with mysql: or mariadb:");
+            return Err(StoreError::Other("a MySQL URL starts with mysql:// (or mariadb://)".into()));
+        }
+        let options = MySqlConnectOptions::from_str(url).map_err(|e| {
+            // The URL may hold a password: say what is wrong with it, not what it is.
+            tracing::error!(error = %e, "mysql: invalid database URL");
+            StoreError::Other(format!("invalid MySQL URL: {}", e.to_string().replace(url, "<url>")))
+        })?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects with explicit options (see [`MySqlStore::connect`]). The store overrides
+    /// the character set, collation and SQL mode settings: it depends on them.
+    pub async fn connect_with(options: MySqlConnectOptions) -> Result<MySqlStore, StoreError> {
+        let options = options
+            .charset("utf8mb4")
+            .collation("utf8mb4_bin")
+            .timezone(Some("+00:00".to_owned()))
+            // Both are part of SESSION_SETUP's complete sql_mode instead.
+            .pipes_as_concat(false)
+            .no_engine_substitution(false);
+        let pool = MySqlPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(Duration::from_secs(600))
+            .max_lifetime(Duration::from_secs(1800))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .after_connect(|conn, _meta| Box::pin(configure(conn)))
+            .connect_with(options)
+            .await;
+        let pool = finish("connect", pool.map_err(Into::into))?;
+        tracing::debug!(database = ?pool.connect_options().get_database(), "mysql: store connected");
+        Ok(MySqlStore { pool })
+    }
+
+    /// Applies the embedded migrations that are not applied yet (`migrations/*.sql`).
+    /// Safe when several processes migrate one database at once: they take turns under a
+    /// named lock, and the later ones find nothing left to do (see `crate::migrate`).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let options = self.pool.connect_options();
+        let result: QResult<()> = async {
+            // A connection of its own: the migration lock belongs to the connection, and
+            // dropping this one (even mid-way, on cancellation) releases it.
+            let mut conn = options.connect().await?;
+            configure(&mut conn).await?;
+            let applied = migrate::run(&mut conn).await;
+            if let Err(e) = conn.close().await {
+                tracing::debug!(error = %e, "mysql: closing the migration connection failed");
+            }
+            applied
+        }
+        .await;
+        finish("migrate", result)
+    }
+
+    /// The connection pool, for what the `Store` trait does not cover (health details,
+    /// tests).
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    /// Closes every connection, waiting for the ones in use to come back.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for MySqlStore {
+    async fn ping(&self) -> StoreResult<()> {
+        on_conn!(self, "ping", |c| c.ping().await?)
+    }
+
+    // ---- API keys
+
+    async fn insert_api_key(&self, key: &ApiKey, hash: &TokenHash) -> StoreResult<()> {
+        on_conn!(self, "insert_api_key", |c| keys::insert_api_key(c, key, hash).await?)
+    }
+
+    async fn find_api_key(&self, hash: &TokenHash) -> StoreResult<Option<ApiKey>> {
+        on_conn!(self, "find_api_key", |c| keys::find_api_key(c, hash).await?)
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        on_conn!(self, "list_api_keys", |c| keys::list_api_keys(c).await?)
+    }
+
+    async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool> {
+        on_conn!(self, "revoke_api_key", |c| keys::revoke_api_key(c, id, at).await?)
+    }
+
+    // ---- users
+
+    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()> {
+        on_conn!(self, "insert_user", |c| users::insert_user(c, user).await?)
+    }
+
+    async fn find_user(&self, scope: &Scope, by: &UserRef) -> StoreResult<Option<UserRecord>> {
+        on_conn!(self, "find_user", |c| users::find_user(c, scope, by).await?)
+    }
+
+    async fn list_users(
+        &self,
+        scope: &Scope,
+        filter: &UserFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        on_conn!(self, "list_users", |c| users::list_users(c, scope, filter, after, limit).await?)
+    }
+
+    async fn update_user(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
+        tx!(self, "update_user", |c| users::update_user(c, scope, id, patch, at).await?)
+    }
+
+    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        tx!(self, "delete_user", |c| users::delete_user(c, scope, id).await?)
+    }
+
+    async fn set_password_hash(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        tx!(self, "set_password_hash", |c| users::set_password_hash(c, scope, id, hash, at).await?)
+    }
+
+    async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
+        on_conn!(self, "rehash_password", |c| users::rehash_password(c, scope, id, old, new).await?)
+    }
+
+    // ---- sessions
+
+    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()> {
+        tx!(self, "insert_login", |c| sessions::insert_login(c, login).await?)
+    }
+
+    async fn find_session(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
+        on_conn!(self, "find_session", |c| sessions::find_session(c, scope, hash).await?)
+    }
+
+    async fn freshen_session(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        last_seen_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<Option<Session>> {
+        tx!(self, "freshen_session", |c| sessions::freshen_session(c, scope, hash, last_seen_at, expires_at)
+            .await?)
+    }
+
+    async fn patch_session_data(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        patch: &serde_json::Value,
+    ) -> StoreResult<Option<Session>> {
+        tx!(self, "patch_session_data", |c| sessions::patch_session_data(c, scope, hash, patch).await?)
+    }
+
+    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
+        tx!(self, "delete_session_by_hash", |c| sessions::delete_session_by_hash(c, scope, hash).await?)
+    }
+
+    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
+        on_conn!(self, "delete_session", |c| sessions::delete_session(c, scope, user_id, session_id).await?)
+    }
+
+    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
+        on_conn!(self, "delete_sessions", |c| sessions::end_sessions(c, scope, user_id, keep).await?)
+    }
+
+    async fn list_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>> {
+        on_conn!(self, "list_sessions", |c| sessions::list_sessions(c, scope, user_id, now).await?)
+    }
+
+    // ---- one-time codes
+
+    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        tx!(self, "insert_code", |c| codes::insert_code(c, code).await?)
+    }
+
+    async fn redeem_reset_code(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        new_hash: &str,
+    ) -> StoreResult<Option<Uuid>> {
+        tx!(self, "redeem_reset_code", |c| codes::redeem_reset_code(c, scope, hash, now, new_hash).await?)
+    }
+
+    async fn redeem_code(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        tx!(self, "redeem_code", |c| codes::redeem_code(c, scope, kind, hash, now).await?)
+    }
+
+    // ---- provider identities
+
+    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
+        tx!(self, "upsert_identity", |c| identities::upsert_identity(c, identity).await?)
+    }
+
+    async fn get_identity(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        provider: &ProviderName,
+    ) -> StoreResult<Option<Identity>> {
+        on_conn!(self, "get_identity", |c| identities::get_identity(c, scope, user_id, provider).await?)
+    }
+
+    async fn find_identity(
+        &self,
+        scope: &Scope,
+        provider: &ProviderName,
+        client_id: &str,
+    ) -> StoreResult<Option<Identity>> {
+        on_conn!(self, "find_identity", |c| identities::find_identity(c, scope, provider, client_id).await?)
+    }
+
+    async fn list_identities(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<Identity>> {
+        on_conn!(self, "list_identities", |c| identities::list_identities(c, scope, user_id).await?)
+    }
+
+    async fn delete_identity(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        provider: &ProviderName,
+    ) -> StoreResult<bool> {
+        on_conn!(self, "delete_identity", |c| identities::delete_identity(c, scope, user_id, provider)
+            .await?)
+    }
+
+    // ---- login events
+
+    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
+        on_conn!(self, "insert_event", |c| events::insert_event(c, event).await?)
+    }
+
+    async fn list_events(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<LoginEvent>> {
+        on_conn!(self, "list_events", |c| events::list_events(c, scope, user_id, before, limit).await?)
+    }
+
+    async fn login_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<StatBucket>> {
+        on_conn!(self, "login_stats", |c| events::login_stats(c, scope, from, to, bucket).await?)
+    }
+
+    // ---- maintenance
+
+    async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
+        tx!(self, "sweep_expired", |c| sessions::sweep_expired(c, now, batch).await?)
+    }
+}

@@ -1,0 +1,127 @@
+//! One-time codes. A new code voids the user's older one of its kind (an upsert on the
+//! one-per-kind constraint); redemption is `DELETE ... RETURNING` inside the transaction,
+//! so of two concurrent redemptions of one code exactly one deletes the row: the other
+//! waits on the row lock, then finds it gone and changes nothing.
+
+use crate::error::QResult;
+use crate::queries::sessions::end_sessions;
+use crate::rows::{id, ms};
+use crate::types::DbId;
+use hallpass_core::{CodeKind, CodeRecord, Scope, TokenHash};
+use sqlx::{PgConnection, PgPool, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Stores the code, replacing the user's code of the same kind, in one statement (the
+/// conflict target is `codes_one_per_kind`). A user that does not exist fails on the
+/// foreign key.
+pub(crate) async fn insert_code(pool: &PgPool, code: &CodeRecord) -> QResult<()> {
+    sqlx::query(
+        "INSERT INTO codes (code_hash, scope, user_id, kind, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT ON CONSTRAINT codes_one_per_kind DO UPDATE SET code_hash = excluded.code_hash, \
+         created_at = excluded.created_at, expires_at = excluded.expires_at",
+    )
+    .bind(code.code_hash.as_bytes().as_slice())
+    .bind(code.scope.as_str())
+    .bind(id(code.user_id))
+    .bind(code.kind.as_str())
+    .bind(ms(code.created_at))
+    .bind(ms(code.expires_at))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Consumes the unexpired code of `kind` with that hash; returns its user. On the
+/// caller's transaction, so the deletion is undone if what follows fails.
+async fn take_code(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    kind: CodeKind,
+    code: &TokenHash,
+    now: OffsetDateTime,
+) -> QResult<Option<Uuid>> {
+    let row = sqlx::query(
+        "DELETE FROM codes WHERE code_hash = $1 AND scope = $2 AND kind = $3 AND expires_at > $4 \
+         RETURNING user_id",
+    )
+    .bind(code.as_bytes().as_slice())
+    .bind(scope.as_str())
+    .bind(kind.as_str())
+    .bind(ms(now))
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| r.try_get::<DbId, _>(0)).transpose()?.map(|d| d.0))
+}
+
+/// Takes the code, sets the password, ends the sessions — one transaction. An expired,
+/// unknown or already used code changes nothing.
+pub(crate) async fn redeem_reset_code(
+    pool: &PgPool,
+    scope: &Scope,
+    code: &TokenHash,
+    now: OffsetDateTime,
+    new_hash: &str,
+) -> QResult<Option<Uuid>> {
+    let mut tx = pool.begin().await?;
+    let Some(user_id) = take_code(&mut tx, scope, CodeKind::Reset, code, now).await? else {
+        return Ok(None);
+    };
+    let done =
+        sqlx::query("UPDATE users SET password_hash = $3, updated_at = $4 WHERE scope = $1 AND id = $2")
+            .bind(scope.as_str())
+            .bind(id(user_id))
+            .bind(new_hash)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+    if done.rows_affected() == 0 {
+        // The foreign key makes this unreachable; answer as the reference store does
+        // (dropping the transaction rolls the deletion back).
+        return Ok(None);
+    }
+    end_sessions(&mut tx, scope, user_id, None).await?;
+    tx.commit().await?;
+    Ok(Some(user_id))
+}
+
+/// Redeems a confirm or login code in one transaction; a confirm code also marks the
+/// email confirmed.
+pub(crate) async fn redeem_code(
+    pool: &PgPool,
+    scope: &Scope,
+    kind: CodeKind,
+    code: &TokenHash,
+    now: OffsetDateTime,
+) -> QResult<Option<Uuid>> {
+    let mut tx = pool.begin().await?;
+    let Some(user_id) = take_code(&mut tx, scope, kind, code, now).await? else {
+        return Ok(None);
+    };
+    let found = if kind == CodeKind::Confirm {
+        sqlx::query(
+            "UPDATE users SET confirmed = TRUE, confirmation = NULL, updated_at = $3 \
+             WHERE scope = $1 AND id = $2",
+        )
+        .bind(scope.as_str())
+        .bind(id(user_id))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0
+    } else {
+        sqlx::query("SELECT 1 FROM users WHERE scope = $1 AND id = $2")
+            .bind(scope.as_str())
+            .bind(id(user_id))
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some()
+    };
+    if !found {
+        return Ok(None);
+    }
+    tx.commit().await?;
+    Ok(Some(user_id))
+}

@@ -1,0 +1,358 @@
+//! [`PostgresStore`]: the connection pool, `connect` / `migrate`, and the [`Store`]
+//! implementation. Each trait method calls the matching function of `crate::queries` and
+//! classifies its failure through `crate::error` — nothing else happens here, so the SQL
+//! and its transaction boundaries can be read in one place.
+
+use crate::error::{QResult, to_store_error};
+use crate::migrate;
+use crate::queries::{codes, events, identities, keys, sessions, users};
+use async_trait::async_trait;
+use hallpass_core::model::*;
+use hallpass_core::store::{NewLogin, Store, StoreError, StoreResult};
+use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Most connections the pool opens. Session checks are short single-statement reads, so
+/// a few connections serve many requests; 16 leaves room under PostgreSQL's default
+/// `max_connections = 100` for several hallpass processes and the operator's own tools.
+pub const MAX_CONNECTIONS: u32 = 16;
+
+/// How long a call waits for a connection (opening one included) before it fails with
+/// `StoreError::Unavailable`: while the database is down, requests answer 503 within this
+/// time instead of hanging.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection idle longer than this is pinged before it is handed out (see
+/// [`PostgresStore::connect_with`]).
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(60);
+
+/// hallpass storage on PostgreSQL. Cheap to clone: clones share one pool.
+///
+/// Several processes may share one database: every write is a single statement or one
+/// transaction, and the uniqueness rules are constraints the database enforces, so
+/// processes need no coordination of their own.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may hold a password.
+        let options = self.pool.connect_options();
+        f.debug_struct("PostgresStore")
+            .field("host", &options.get_host())
+            .field("database", &options.get_database())
+            .field("connections", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database a `postgres://` (or `postgresql://`) URL names, with the
+    /// URL's parameters (`sslmode`, `application_name`, ...; the `PG*` environment
+    /// variables and `~/.pgpass` fill what the URL leaves out, as with `psql`).
+    ///
+    /// It does **not** migrate: call [`PostgresStore::migrate`] next (the server does on
+    /// every start, and `hallpass migrate` does only that). Fails with
+    /// `StoreError::Unavailable` when no connection can be opened within
+    /// [`ACQUIRE_TIMEOUT`], with `StoreError::Other` when the URL is invalid.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| {
+            // The parse error may quote the URL, password included: log it only at debug.
+            tracing::debug!(error = %e, "postgres: invalid database URL");
+            StoreError::Other("invalid PostgreSQL URL (expected postgres://USER@HOST:PORT/DATABASE)".into())
+        })?;
+        Self::connect_with(options).await
+    }
+
+    /// Connects with explicit options (what [`PostgresStore::connect`] parses a URL into).
+    ///
+    /// The pool holds up to [`MAX_CONNECTIONS`] and opens them on demand. It does not ping
+    /// a connection before every use (sqlx's default), which would add a round trip to
+    /// every session check; it pings only connections idle for over a minute, the ones a
+    /// database restart or a firewall's idle timeout may have cut. A connection that fails
+    /// anyway costs that one call a `StoreError::Unavailable` and is then discarded.
+    pub async fn connect_with(mut options: PgConnectOptions) -> Result<PostgresStore, StoreError> {
+        if options.get_application_name().is_none() {
+            // Shows in pg_stat_activity, so an operator can tell hallpass's connections apart.
+            options = options.application_name("hallpass");
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(Some(Duration::from_secs(600)))
+            .max_lifetime(Some(Duration::from_secs(1800)))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IF_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| to_store_error("connect", e.into()))?;
+        let options = pool.connect_options();
+        tracing::debug!(host = options.get_host(), database = options.get_database(), "postgres: connected");
+        Ok(PostgresStore { pool })
+    }
+
+    /// Brings the schema up to date (the embedded migrations in `migrations/`);
+    /// idempotent, cheap when there is nothing to do, and safe when several processes
+    /// migrate one database at once (a transaction-level advisory lock orders them; see `crate::migrate`).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migrate::run(&self.pool).await.map(drop).map_err(|e| to_store_error("migrate", e))
+    }
+
+    /// The connection pool, for what the `Store` trait does not cover (operators' tools,
+    /// tests). Statements run through it bypass the store's guarantees.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes the pool: waits for connections in use to come back, then closes them all.
+    /// Later calls fail with `StoreError::Unavailable`.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Classifies a failure of `op` (see `crate::error`).
+fn done<T>(op: &'static str, result: QResult<T>) -> StoreResult<T> {
+    result.map_err(|e| to_store_error(op, e))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        let result = sqlx::query("SELECT 1").execute(&self.pool).await;
+        done("ping", result.map(drop).map_err(Into::into))
+    }
+
+    // ---- API keys
+
+    async fn insert_api_key(&self, key: &ApiKey, hash: &TokenHash) -> StoreResult<()> {
+        done("insert_api_key", keys::insert_api_key(&self.pool, key, hash).await)
+    }
+
+    async fn find_api_key(&self, hash: &TokenHash) -> StoreResult<Option<ApiKey>> {
+        done("find_api_key", keys::find_api_key(&self.pool, hash).await)
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        done("list_api_keys", keys::list_api_keys(&self.pool).await)
+    }
+
+    async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool> {
+        done("revoke_api_key", keys::revoke_api_key(&self.pool, id, at).await)
+    }
+
+    // ---- users
+
+    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()> {
+        done("insert_user", users::insert_user(&self.pool, user).await)
+    }
+
+    async fn find_user(&self, scope: &Scope, by: &UserRef) -> StoreResult<Option<UserRecord>> {
+        done("find_user", users::find_user(&self.pool, scope, by).await)
+    }
+
+    async fn list_users(
+        &self,
+        scope: &Scope,
+        filter: &UserFilter,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        done("list_users", users::list_users(&self.pool, scope, filter, after, limit).await)
+    }
+
+    async fn update_user(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+    ) -> StoreResult<Option<User>> {
+        done("update_user", users::update_user(&self.pool, scope, id, patch, at).await)
+    }
+
+    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        done("delete_user", users::delete_user(&self.pool, scope, id).await)
+    }
+
+    async fn set_password_hash(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        done("set_password_hash", users::set_password_hash(&self.pool, scope, id, hash, at).await)
+    }
+
+    async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
+        done("rehash_password", users::rehash_password(&self.pool, scope, id, old, new).await)
+    }
+
+    // ---- sessions
+
+    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()> {
+        done("insert_login", sessions::insert_login(&self.pool, login).await)
+    }
+
+    async fn find_session(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
+        done("find_session", sessions::find_session(&self.pool, scope, hash).await)
+    }
+
+    async fn freshen_session(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        last_seen_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<Option<Session>> {
+        done(
+            "freshen_session",
+            sessions::freshen_session(&self.pool, scope, hash, last_seen_at, expires_at).await,
+        )
+    }
+
+    async fn patch_session_data(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        patch: &serde_json::Value,
+    ) -> StoreResult<Option<Session>> {
+        done("patch_session_data", sessions::patch_session_data(&self.pool, scope, hash, patch).await)
+    }
+
+    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
+        done("delete_session_by_hash", sessions::delete_session_by_hash(&self.pool, scope, hash).await)
+    }
+
+    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
+        done("delete_session", sessions::delete_session(&self.pool, scope, user_id, session_id).await)
+    }
+
+    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
+        let result = async {
+            let mut conn = self.pool.acquire().await?;
+            sessions::end_sessions(&mut conn, scope, user_id, keep).await
+        };
+        done("delete_sessions", result.await)
+    }
+
+    async fn list_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>> {
+        done("list_sessions", sessions::list_sessions(&self.pool, scope, user_id, now).await)
+    }
+
+    // ---- one-time codes
+
+    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        done("insert_code", codes::insert_code(&self.pool, code).await)
+    }
+
+    async fn redeem_reset_code(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        new_hash: &str,
+    ) -> StoreResult<Option<Uuid>> {
+        done("redeem_reset_code", codes::redeem_reset_code(&self.pool, scope, hash, now, new_hash).await)
+    }
+
+    async fn redeem_code(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        done("redeem_code", codes::redeem_code(&self.pool, scope, kind, hash, now).await)
+    }
+
+    // ---- provider identities
+
+    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
+        done("upsert_identity", identities::upsert_identity(&self.pool, identity).await)
+    }
+
+    async fn get_identity(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        provider: &ProviderName,
+    ) -> StoreResult<Option<Identity>> {
+        done("get_identity", identities::get_identity(&self.pool, scope, user_id, provider).await)
+    }
+
+    async fn find_identity(
+        &self,
+        scope: &Scope,
+        provider: &ProviderName,
+        client_id: &str,
+    ) -> StoreResult<Option<Identity>> {
+        done("find_identity", identities::find_identity(&self.pool, scope, provider, client_id).await)
+    }
+
+    async fn list_identities(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<Identity>> {
+        done("list_identities", identities::list_identities(&self.pool, scope, user_id).await)
+    }
+
+    async fn delete_identity(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        provider: &ProviderName,
+    ) -> StoreResult<bool> {
+        done("delete_identity", identities::delete_identity(&self.pool, scope, user_id, provider).await)
+    }
+
+    // ---- login events
+
+    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
+        done("insert_event", events::insert_event(&self.pool, event).await)
+    }
+
+    async fn list_events(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<LoginEvent>> {
+        done("list_events", events::list_events(&self.pool, scope, user_id, before, limit).await)
+    }
+
+    async fn login_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<StatBucket>> {
+        done("login_stats", events::login_stats(&self.pool, scope, from, to, bucket).await)
+    }
+
+    // ---- maintenance
+
+    async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
+        done("sweep_expired", sessions::sweep_expired(&self.pool, now, batch).await)
+    }
+}

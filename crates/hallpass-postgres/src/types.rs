@@ -1,0 +1,94 @@
+//! The two PostgreSQL column types hallpass uses that the workspace's sqlx build does not
+//! map: `uuid` and `jsonb`.
+//!
+//! The workspace enables no sqlx type features (`uuid`, `json`, ...): each of them turns on
+//! a weak `sqlx-sqlite?/...` feature, which drags sqlx's libsqlite3-sys into the lock file
+//! where it collides with rusqlite's (see the workspace `Cargo.toml`). Rather than give up
+//! the native column types (and bind ids as text with casts in every statement), these two
+//! newtypes implement sqlx's public `Type` / `Encode` / `Decode` traits the way sqlx's own
+//! feature-gated impls do:
+//!
+//! - [`DbId`]: a `Uuid` as `uuid` (OID 2950), 16 bytes in binary, parsed from text;
+//! - [`Jsonb`]: a JSON value as `jsonb` (OID 3802): version byte `1` then the JSON text in
+//!   binary, the bare JSON text in text format.
+//!
+//! Both OIDs are fixed by PostgreSQL for built-in types, so no lookup is needed.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::types::Oid;
+use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueFormat, PgValueRef, Postgres};
+use sqlx::{Decode, Encode, Type, ValueRef};
+use uuid::Uuid;
+
+const UUID_OID: Oid = Oid(2950);
+const JSONB_OID: Oid = Oid(3802);
+const JSON_OID: Oid = Oid(114);
+
+/// A UUID bound to or read from a `uuid` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DbId(pub(crate) Uuid);
+
+impl Type<Postgres> for DbId {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(UUID_OID)
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        ty.oid() == Some(UUID_OID)
+    }
+}
+
+impl Encode<'_, Postgres> for DbId {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        buf.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+impl Decode<'_, Postgres> for DbId {
+    fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        let id = match value.format() {
+            PgValueFormat::Binary => Uuid::from_slice(value.as_bytes()?)?,
+            PgValueFormat::Text => value.as_str()?.parse()?,
+        };
+        Ok(DbId(id))
+    }
+}
+
+/// A JSON value bound to or read from a `jsonb` column.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Jsonb<T>(pub(crate) T);
+
+impl<T> Type<Postgres> for Jsonb<T> {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(JSONB_OID)
+    }
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        matches!(ty.oid(), Some(JSONB_OID | JSON_OID))
+    }
+}
+
+impl<T: Serialize> Encode<'_, Postgres> for Jsonb<T> {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        // jsonb's binary input format: a version byte, then the JSON text.
+        buf.push(1);
+        serde_json::to_writer(&mut **buf, &self.0)?;
+        Ok(IsNull::No)
+    }
+}
+
+impl<T: DeserializeOwned> Decode<'_, Postgres> for Jsonb<T> {
+    fn decode(value: PgValueRef<'_>) -> Result<Self, BoxDynError> {
+        let mut bytes = value.as_bytes()?;
+        if value.format() == PgValueFormat::Binary && value.type_info().oid() == Some(JSONB_OID) {
+            match bytes.split_first() {
+                Some((1, rest)) => bytes = rest,
+                Some((v, _)) => return Err(format!("unsupported jsonb format version {v}").into()),
+                None => return Err("empty jsonb value".into()),
+            }
+        }
+        Ok(Jsonb(serde_json::from_slice(bytes)?))
+    }
+}
