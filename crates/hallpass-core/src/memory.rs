@@ -644,4 +644,19 @@ impl Store for MemoryStore {
         });
         Ok((dead.len() + codes_gone) as u64)
     }
+
+    async fn export_users(
+        &self,
+        _after: Option<(crate::Scope, uuid::Uuid)>,
+        _limit: u32,
+    ) -> crate::store::StoreResult<Vec<crate::store::ExportedUser>> {
+        Err(crate::StoreError::Other("export is not implemented by this backend yet".into()))
+    }
+
+    async fn import_users(
+        &self,
+        _users: &[crate::store::ExportedUser],
+    ) -> crate::store::StoreResult<crate::store::ImportOutcome> {
+        Err(crate::StoreError::Other("import is not implemented by this backend yet".into()))
+    }
 }

@@ -233,4 +233,47 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes up to `batch` sessions no longer valid at `now` and up to `batch` expired
     /// codes; returns how many rows went.
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64>;
+
+    // ---- export and import ----
+
+    /// Users of every scope with their password hashes and provider links, ordered by
+    /// (scope, id), strictly after `after`; at most `limit`.
+    async fn export_users(&self, after: Option<(Scope, Uuid)>, limit: u32) -> StoreResult<Vec<ExportedUser>>;
+    /// Inserts users as given (ids, timestamps, hashes and links kept), in one
+    /// transaction per call. A user whose id already exists in its scope is left exactly as
+    /// it is (so re-running an import changes nothing); a user whose username, email or
+    /// provider link is held by another user of the scope is not inserted and is reported
+    /// in `conflicts`; the others are inserted.
+    async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome>;
+}
+
+/// One user as exported and imported: the record (with its password hash) and its links.
+#[derive(Debug, Clone)]
+pub struct ExportedUser {
+    /// The user and password hash.
+    pub record: UserRecord,
+    /// The user's provider links.
+    pub identities: Vec<Identity>,
+}
+
+/// What an import batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// Users inserted.
+    pub inserted: u64,
+    /// Users skipped because their id already existed in the scope.
+    pub existing: u64,
+    /// Users not inserted because a unique key belongs to another user: (id, why).
+    pub conflicts: Vec<(Uuid, ImportConflict)>,
+}
+
+/// Why an imported user was not inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportConflict {
+    /// Another user of the scope has the username.
+    Username,
+    /// Another user of the scope has the email.
+    Email,
+    /// Another user of the scope holds a (provider, client id) of the user's links.
+    Identity,
 }

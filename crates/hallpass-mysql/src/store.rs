@@ -418,4 +418,19 @@ impl Store for MySqlStore {
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         tx!(self, "sweep_expired", |c| sessions::sweep_expired(c, now, batch).await?)
     }
+
+    async fn export_users(
+        &self,
+        _after: Option<(hallpass_core::Scope, uuid::Uuid)>,
+        _limit: u32,
+    ) -> hallpass_core::store::StoreResult<Vec<hallpass_core::store::ExportedUser>> {
+        Err(hallpass_core::StoreError::Other("export is not implemented by this backend yet".into()))
+    }
+
+    async fn import_users(
+        &self,
+        _users: &[hallpass_core::store::ExportedUser],
+    ) -> hallpass_core::store::StoreResult<hallpass_core::store::ImportOutcome> {
+        Err(hallpass_core::StoreError::Other("import is not implemented by this backend yet".into()))
+    }
 }

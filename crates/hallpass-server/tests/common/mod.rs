@@ -422,4 +422,21 @@ impl Store for Switch {
         self.check()?;
         self.inner.sweep_expired(now, batch).await
     }
+
+    async fn export_users(
+        &self,
+        after: Option<(hallpass_core::Scope, Uuid)>,
+        limit: u32,
+    ) -> StoreResult<Vec<hallpass_core::store::ExportedUser>> {
+        self.check()?;
+        self.inner.export_users(after, limit).await
+    }
+
+    async fn import_users(
+        &self,
+        users: &[hallpass_core::store::ExportedUser],
+    ) -> StoreResult<hallpass_core::store::ImportOutcome> {
+        self.check()?;
+        self.inner.import_users(users).await
+    }
 }
