@@ -5,6 +5,10 @@
 //! blocking thread. Session checks, which never hash, stay responsive while logins queue.
 //! An unknown user is verified against a dummy hash made with the same parameters, so it
 //! costs what a wrong password costs.
+//!
+//! Besides its own Argon2 hashes, the hasher verifies hashes imported from other systems
+//! (bcrypt, scrypt, PBKDF2, sleepless-sessions' salted SHA-1: see [`legacy`]), on the same
+//! pool, and asks for a rehash to Argon2id after the first good login with one.
 
 use crate::error::{Error, Result};
 use crate::types::Password;
@@ -14,6 +18,16 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Semaphore;
+
+pub mod legacy;
+
+pub use legacy::{SLEEPLESS_SHA1_PREFIX, sleepless_sha1_hash_string};
+
+/// Most Argon2 memory (KiB) [`is_supported_hash`] accepts in an imported hash: 2 GiB, RFC
+/// 9106's first recommendation.
+pub const ARGON2_IMPORT_MAX_M_COST: u32 = 2 * 1024 * 1024;
+/// Most Argon2 work (memory in KiB times passes) [`is_supported_hash`] accepts.
+pub const ARGON2_IMPORT_MAX_WORK: u64 = 4 * 1024 * 1024;
 
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,24 +136,114 @@ impl PasswordHasher {
 
     /// Checks `password` against `stored`, or against the dummy hash when there is no
     /// stored hash, so both paths cost the same.
+    ///
+    /// `stored` is an Argon2 PHC string (`$argon2id$`, `$argon2i$`, `$argon2d$`) or a hash
+    /// imported from another system (see [`legacy`]). A match with anything but Argon2id
+    /// with the current parameters answers `needs_rehash`. A string in no known format, or
+    /// a foreign one that is malformed or costs more than the limits in [`legacy`], or an
+    /// Argon2 one costing more than both [`ARGON2_IMPORT_MAX_M_COST`] /
+    /// [`ARGON2_IMPORT_MAX_WORK`] and the current parameters, never matches: it costs one
+    /// Argon2 hash and leaves a warning in the log (without the hash).
     pub async fn verify(&self, password: Password, stored: Option<String>) -> Result<Verified> {
         let has_user = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy.clone());
         let argon2 = self.argon2.clone();
         let params = self.params;
-        let verified = self
-            .run(move || {
-                let Ok(parsed) = PasswordHash::new(&phc) else {
-                    // Not a PHC string we know: spend the same time, then refuse.
-                    let _ = argon2.hash_password(password.expose());
-                    return Verified { ok: false, needs_rehash: false };
-                };
-                let ok = argon2.verify_password(password.expose(), &parsed).is_ok();
-                Verified { ok, needs_rehash: ok && !uses_params(&parsed, params) }
-            })
-            .await?;
+        let verified = self.run(move || check(&argon2, params, password.expose(), &phc)).await?;
         Ok(Verified { ok: verified.ok && has_user, ..verified })
     }
+}
+
+/// Whether `s` is a password hash [`PasswordHasher::verify`] can check: an Argon2 PHC string
+/// (`$argon2id$`, `$argon2i$`, `$argon2d$` with salt and hash, at most
+/// [`ARGON2_IMPORT_MAX_M_COST`] KiB and [`ARGON2_IMPORT_MAX_WORK`]), or one of the foreign
+/// formats of [`legacy`] within its limits. An importer calls it to reject garbage before
+/// storing anything.
+pub fn is_supported_hash(s: &str) -> bool {
+    match legacy::parse(s) {
+        Ok(Some(_)) => true,
+        Err(_) => false,
+        Ok(None) => is_supported_argon2(s),
+    }
+}
+
+fn is_argon2(algorithm: &str) -> bool {
+    matches!(algorithm, "argon2id" | "argon2i" | "argon2d")
+}
+
+fn is_supported_argon2(s: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(s) else {
+        return false;
+    };
+    if !is_argon2(parsed.algorithm.as_str()) || parsed.salt.is_none() || parsed.hash.is_none() {
+        return false;
+    }
+    if let Some(v) = parsed.version
+        && Version::try_from(v).is_err()
+    {
+        return false;
+    }
+    Params::try_from(&parsed).is_ok_and(|p| argon2_within_limits(&p, None))
+}
+
+/// Whether an Argon2 hash costs at most [`ARGON2_IMPORT_MAX_M_COST`] and
+/// [`ARGON2_IMPORT_MAX_WORK`], or no more than `own`, the parameters hallpass hashes with.
+fn argon2_within_limits(p: &Params, own: Option<HashParams>) -> bool {
+    let (own_m, own_work) = own.map_or((0, 0), |o| (o.m_cost, u64::from(o.m_cost) * u64::from(o.t_cost)));
+    p.m_cost() <= ARGON2_IMPORT_MAX_M_COST.max(own_m)
+        && u64::from(p.m_cost()) * u64::from(p.t_cost()) <= ARGON2_IMPORT_MAX_WORK.max(own_work)
+}
+
+/// The blocking part of [`PasswordHasher::verify`].
+fn check(argon2: &Argon2<'static>, params: HashParams, password: &[u8], stored: &str) -> Verified {
+    const NO: Verified = Verified { ok: false, needs_rehash: false };
+    match legacy::parse(stored) {
+        Ok(Some(foreign)) => {
+            let ok = foreign.verify(password);
+            if foreign.is_fast() {
+                // Fast schemes would tell an existing user from an unknown one by time.
+                let _ = argon2.hash_password(password);
+            }
+            if ok {
+                tracing::debug!(scheme = foreign.scheme(), "verified a foreign password hash; rehashing");
+            }
+            return Verified { ok, needs_rehash: ok };
+        }
+        Err(refusal) => {
+            tracing::warn!(
+                scheme = refusal.scheme,
+                reason = %refusal.reason,
+                "stored password hash refused, the login fails"
+            );
+            let _ = argon2.hash_password(password);
+            return NO;
+        }
+        Ok(None) => {}
+    }
+    let parsed = match PasswordHash::new(stored) {
+        Ok(parsed) if is_argon2(parsed.algorithm.as_str()) => parsed,
+        _ => {
+            // Not a format we know: spend the same time, then refuse.
+            tracing::warn!("stored password hash in an unknown format, the login fails");
+            let _ = argon2.hash_password(password);
+            return NO;
+        }
+    };
+    // An Argon2 hash costing more than both the limits and the current parameters (none
+    // that hallpass made under sane settings) is refused before Argon2 allocates its memory.
+    if let Ok(p) = Params::try_from(&parsed)
+        && !argon2_within_limits(&p, Some(params))
+    {
+        tracing::warn!(
+            m_cost = p.m_cost(),
+            t_cost = p.t_cost(),
+            "stored argon2 hash costs more than the limits, the login fails"
+        );
+        let _ = argon2.hash_password(password);
+        return NO;
+    }
+    let ok = argon2.verify_password(password, &parsed).is_ok();
+    Verified { ok, needs_rehash: ok && !uses_params(&parsed, params) }
 }
 
 fn uses_params(parsed: &PasswordHash, want: HashParams) -> bool {
@@ -183,5 +287,285 @@ mod tests {
         assert!(!h.verify(pw, None).await.unwrap().ok);
         let garbage = Password::for_login("x").unwrap();
         assert!(!h.verify(garbage, Some("not a phc".into())).await.unwrap().ok);
+    }
+
+    // ------------------------------------------------------------ foreign hashes
+
+    use argon2::password_hash::PasswordHasher as PhcHasher;
+    use sha1::Digest as _;
+
+    const REHASH: Verified = Verified { ok: true, needs_rehash: true };
+    const NO: Verified = Verified { ok: false, needs_rehash: false };
+    const PW: &str = "hunter22";
+    const SALT: &[u8] = b"hallpass-salt-16";
+
+    async fn check_with(h: &PasswordHasher, password: &str, stored: &str) -> Verified {
+        h.verify(Password::for_login(password).unwrap(), Some(stored.to_owned())).await.unwrap()
+    }
+
+    /// `stored` is supported, `password` verifies and asks for a rehash, a wrong one fails.
+    async fn assert_foreign(h: &PasswordHasher, stored: &str, password: &str) {
+        assert!(is_supported_hash(stored), "supported: {stored}");
+        assert_eq!(check_with(h, password, stored).await, REHASH, "right password: {stored}");
+        assert_eq!(check_with(h, "wrong password", stored).await, NO, "wrong password: {stored}");
+    }
+
+    /// `stored` is not supported and nothing verifies against it (nor panics).
+    async fn assert_refused(h: &PasswordHasher, stored: &str, password: &str) {
+        assert!(!is_supported_hash(stored), "not supported: {stored}");
+        assert_eq!(check_with(h, password, stored).await, NO, "refused: {stored}");
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[tokio::test]
+    async fn argon2_variants_verify_and_only_current_argon2id_skips_the_rehash() {
+        let h = PasswordHasher::new(cheap(), 2).unwrap();
+        let own = h.hash(Password::new(PW).unwrap()).await.unwrap();
+        assert!(is_supported_hash(&own));
+        assert_eq!(check_with(&h, PW, &own).await, Verified { ok: true, needs_rehash: false });
+        for algorithm in [Algorithm::Argon2i, Algorithm::Argon2d] {
+            let params = Params::new(256, 1, 1, None).unwrap();
+            let other = Argon2::new(algorithm, Version::V0x13, params).hash_password(PW.as_bytes()).unwrap();
+            assert_foreign(&h, &other.to_string(), PW).await;
+        }
+        // Far beyond the limits (4 TiB): refused before Argon2 would allocate it.
+        let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+        let hash = "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        assert_refused(&h, &format!("$argon2id$v=19$m=4294967295,t=1,p=1${salt}${hash}"), PW).await;
+        assert_refused(&h, &format!("$argon2id$v=19$m=4194304,t=1,p=1${salt}${hash}"), PW).await;
+        assert!(is_supported_hash(&format!("$argon2id$v=19$m=2097152,t=2,p=4${salt}${hash}")));
+        assert!(!is_supported_hash(&format!("$argon2id$v=19$m=2097152,t=3,p=4${salt}${hash}")));
+        assert!(!is_supported_hash(&format!("$argon2id$v=18$m=256,t=1,p=1${salt}${hash}")));
+        assert!(!is_supported_hash(&format!("$argon2id$v=19$m=256,t=1,p=1${salt}")));
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_verify_and_ask_for_a_rehash() {
+        let h = PasswordHasher::new(cheap(), 2).unwrap();
+        let parts = bcrypt::hash_with_result(PW, 4).unwrap();
+        for version in
+            [bcrypt::Version::TwoA, bcrypt::Version::TwoB, bcrypt::Version::TwoY, bcrypt::Version::TwoX]
+        {
+            assert_foreign(&h, &parts.format_for_version(version), PW).await;
+        }
+        // Independent: the OpenWall crypt_blowfish test vector.
+        assert_foreign(&h, "$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "U*U").await;
+        // As in the system it came from, only the first 72 bytes of a password count.
+        let long = "x".repeat(72);
+        let stored = bcrypt::hash(format!("{long}one"), 4).unwrap();
+        assert_eq!(check_with(&h, &format!("{long}two"), &stored).await, REHASH);
+    }
+
+    #[tokio::test]
+    async fn malformed_or_too_costly_bcrypt_is_refused_without_panicking() {
+        let h = PasswordHasher::new(cheap(), 2).unwrap();
+        let good = bcrypt::hash(PW, 4).unwrap();
+        let body = &good[7..]; // salt and hash
+        assert!(is_supported_hash(&format!("$2b$16${body}")), "the highest cost accepted");
+        let mut bad = vec![
+            good[..59].to_owned(),
+            good[..30].to_owned(),
+            "$2b$".to_owned(),
+            "$2b$04$".to_owned(),
+            format!("{good}x"),
+            format!("$2b$17${body}"),
+            format!("$2b$31${body}"),
+            format!("$2b$99${body}"),
+            format!("$2b$03${body}"),
+            format!("$2b$00${body}"),
+            format!("$2b$-1${body}"),
+            format!("$2b$ab${body}"),
+            format!("$2b$04${}", "!".repeat(53)),
+            format!("$2b$04x{body}"),
+            format!("$2b$04${}é", &body[..51]),
+            format!("$2z$04${body}"),
+        ];
+        bad.push(format!("$2b$04${}", "é".repeat(26)));
+        for stored in bad {
+            assert_refused(&h, &stored, PW).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn scrypt_hashes_verify_and_ask_for_a_rehash() {
+        let h = PasswordHasher::new(cheap(), 2).unwrap();
+        let scrypt = scrypt::Scrypt::new_with_params(scrypt::Params::new(4, 8, 1).unwrap());
+        let stored = PhcHasher::hash_password_with_salt(&scrypt, PW.as_bytes(), SALT).unwrap().to_string();
+        assert!(stored.starts_with("$scrypt$ln=4,r=8,p=1$aGFsbHBhc3Mtc2FsdC0xNg$"), "{stored}");
+        assert_foreign(&h, &stored, PW).await;
+        // Independent: Python's hashlib.scrypt(b"hunter22", salt=b"hallpass-salt-16", n=1024,
+        // r=8, p=1, dklen=32), in unpadded standard base64.
+        let python =
+            "$scrypt$ln=10,r=8,p=1$aGFsbHBhc3Mtc2FsdC0xNg$+h/cwPS4FnbiKJc1JXCiT+8hgqPbQdrHR9D6Sj6RCD8";
+        assert_foreign(&h, python, PW).await;
+    }
+
+    #[tokio::test]
+    async fn malformed_or_too_costly_scrypt_is_refused_without_panicking() {
+        let h = PasswordHasher::new(cheap(), 2).unwrap();
+        let salt = "aGFsbHBhc3Mtc2FsdC0xNg";
+        let hash = "+h/cwPS4FnbiKJc1JXCiT+8hgqPbQdrHR9D6Sj6RCD8";
+        let with = |params: &str| format!("$scrypt${params}${salt}${hash}");
+        // At the limits: 256 MiB of memory; 1 GiB of work; ln = 20.
+        for params in ["ln=18,r=8,p=1", "ln=17,r=8,p=8", "ln=20,r=2,p=1"] {
+            assert!(is_supported_hash(&with(params)), "{params}");
+        }
+        let mut bad: Vec<String> = [
+            "ln=21,r=1,p=1",
+            "ln=63,r=8,p=1",
+            "ln=64,r=8,p=1",
+            "ln=255,r=8,p=1",
+            "ln=256,r=8,p=1",
+            "ln=19,r=8,p=1",
+            "ln=10,r=4294967295,p=1",
+            "ln=17,r=8,p=9",
+            "ln=1,r=65536,p=65536",
+            "ln=1,r=4294967295,p=4294967295",
+            "ln=10,r=0,p=1",
+            "ln=10,r=8,p=0",
+            "ln=10,r=8,p=1,x=1",
+            "ln=-1,r=8,p=1",
+            "ln=ten,r=8,p=1",
+        ]
+        .iter()
+        .map(|p| with(p))
+        .collect();
+        bad.extend([
+            "$scrypt$".to_owned(),
+            "$scrypt$ln=10,r=8,p=1".to_owned(),
+            format!("$scrypt$ln=10,r=8,p=1${salt}"),
+            format!("$scrypt$ln=10,r=8,p=1${salt}$"),
+            format!("$scrypt$ln=10,r=8,p=1$!!!!!!!!$${hash}"),
+            format!("$scrypt$ln=10,r=8,p=1${salt}$not*base64"),
+            format!("$scrypt$ln=10,r=8,p=1${salt}$AAAA"),
+            format!("$scrypt$v=1$ln=10,r=8,p=1${salt}${hash}"),
+        ]);
+        for stored in bad {
+            assert_refused(&h, &stored, PW).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn pbkdf2_hashes_verify_and_ask_for_a_rehash() {
+        let h = PasswordHasher::new(cheap(), 2).unwrap();
+        for (algorithm, len) in [(pbkdf2::Algorithm::Pbkdf2Sha256, 32), (pbkdf2::Algorithm::Pbkdf2Sha512, 64)]
+        {
+            let params = pbkdf2::Params::new_with_output_len(1000, len).unwrap();
+            let pbkdf2 = pbkdf2::Pbkdf2::new(algorithm, params);
+            let stored =
+                PhcHasher::hash_password_with_salt(&pbkdf2, PW.as_bytes(), SALT).unwrap().to_string();
+            assert!(stored.starts_with(&format!("${algorithm}$i=1000,l={len}$")), "{stored}");
+            assert_foreign(&h, &stored, PW).await;
+        }
+        // Independent: Python's hashlib.pbkdf2_hmac(alg, b"hunter22", b"hallpass-salt-16", 1000,
+        // dklen), in unpadded standard base64.
+        let sha256 =
+            "$pbkdf2-sha256$i=1000,l=32$aGFsbHBhc3Mtc2FsdC0xNg$3wrG8QKgsZzk9hNieOqU0pQOW8eZSMCTkp0zCNkp2s0";
+        let sha512 = "$pbkdf2-sha512$i=1000,l=64$aGFsbHBhc3Mtc2FsdC0xNg$7CK7xSp/LyaRKZnhmFUTwaHu6wBBwHoFoWNIUQ+aoSxp\
+                      Whe9xPfAYQRvuZI8XHC7ieD5BKB/a8YLinDnUebIYQ";
+        assert_foreign(&h, sha256, PW).await;
+        assert_foreign(&h, sha512, PW).await;
+    }
+
+    #[tokio::test]
+    async fn malformed_or_too_costly_pbkdf2_is_refused_without_panicking() {
+        let h = PasswordHasher::new(cheap(), 2).unwrap();
+        let salt = "aGFsbHBhc3Mtc2FsdC0xNg";
+        let hash = "3wrG8QKgsZzk9hNieOqU0pQOW8eZSMCTkp0zCNkp2s0";
+        assert!(is_supported_hash(&format!("$pbkdf2-sha256$i=10000000,l=32${salt}${hash}")));
+        for stored in [
+            format!("$pbkdf2-sha256$i=10000001,l=32${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=4294967295,l=32${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=4294967296,l=32${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=999,l=32${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=0,l=32${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=1000,l=64${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=1000,l=1000${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=1000,l=32,x=1${salt}${hash}"),
+            format!("$pbkdf2-sha256$i=1000,l=32${salt}"),
+            format!("$pbkdf2-sha256$i=1000,l=32$!!!!!!!!${hash}"),
+            format!("$pbkdf2-sha256$i=1000,l=32${salt}${hash}$"),
+            format!("$pbkdf2-sha1$i=1000,l=20${salt}$AAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            format!("$pbkdf2-md5$i=1000,l=32${salt}${hash}"),
+            "$pbkdf2-sha512$".to_owned(),
+        ] {
+            assert_refused(&h, &stored, PW).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn sleepless_sha1_hashes_verify_and_ask_for_a_rehash() {
+        let h = PasswordHasher::new(cheap(), 2).unwrap();
+        let salt = "9c1185a5c5e9fc54612808977ee8f548b2258d31";
+        let digest = hex(&sha1::Sha1::new().chain_update(PW).chain_update(salt).finalize());
+        // Independent: python3 -c "import hashlib; print(hashlib.sha1(b'hunter22' +
+        // b'9c1185a5c5e9fc54612808977ee8f548b2258d31').hexdigest())"
+        assert_eq!(digest, "fb04943bf5d085d17c88ce14ecdb7582cdac5043");
+        let stored = sleepless_sha1_hash_string(salt, &digest);
+        assert_eq!(
+            stored,
+            "$sleepless-sha1$9c1185a5c5e9fc54612808977ee8f548b2258d31$fb04943bf5d085d17c88ce14ecdb7582cdac5043"
+        );
+        assert!(stored.starts_with(SLEEPLESS_SHA1_PREFIX));
+        assert_foreign(&h, &stored, PW).await;
+        // The digest in either case; the salt is hashed as written, so its case matters.
+        assert_foreign(&h, &sleepless_sha1_hash_string(salt, &digest.to_uppercase()), PW).await;
+        let upper_salt = sleepless_sha1_hash_string(&salt.to_uppercase(), &digest);
+        assert!(is_supported_hash(&upper_salt));
+        assert_eq!(check_with(&h, PW, &upper_salt).await, NO);
+        // The password goes first: sha1(salt + password) is not the scheme.
+        let swapped = hex(&sha1::Sha1::new().chain_update(salt).chain_update(PW).finalize());
+        assert_eq!(check_with(&h, PW, &sleepless_sha1_hash_string(salt, &swapped)).await, NO);
+    }
+
+    #[tokio::test]
+    async fn malformed_sleepless_sha1_is_refused_without_panicking() {
+        let h = PasswordHasher::new(cheap(), 2).unwrap();
+        let salt = "9c1185a5c5e9fc54612808977ee8f548b2258d31";
+        let digest = "fb04943bf5d085d17c88ce14ecdb7582cdac5043";
+        for stored in [
+            sleepless_sha1_hash_string(&salt[1..], digest),
+            sleepless_sha1_hash_string(&format!("{salt}0"), digest),
+            sleepless_sha1_hash_string(&salt.replace('c', "g"), digest),
+            sleepless_sha1_hash_string("", digest),
+            sleepless_sha1_hash_string(salt, &digest[1..]),
+            sleepless_sha1_hash_string(salt, &format!("{digest}0")),
+            sleepless_sha1_hash_string(salt, &digest.replace('f', "x")),
+            sleepless_sha1_hash_string(salt, ""),
+            sleepless_sha1_hash_string(salt, &"é".repeat(20)),
+            sleepless_sha1_hash_string(&"é".repeat(20), digest),
+            sleepless_sha1_hash_string(salt, &format!("{digest}$")),
+            format!("{SLEEPLESS_SHA1_PREFIX}{salt}"),
+            format!("{SLEEPLESS_SHA1_PREFIX}{salt}{digest}"),
+            SLEEPLESS_SHA1_PREFIX.to_owned(),
+        ] {
+            assert_refused(&h, &stored, PW).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_formats_are_refused_without_panicking() {
+        let h = PasswordHasher::new(cheap(), 2).unwrap();
+        for stored in [
+            String::new(),
+            "$".to_owned(),
+            "$$$$".to_owned(),
+            PW.to_owned(),
+            "5f4dcc3b5aa765d61d8327deb882cf99".to_owned(),
+            "$1$saltsalt$qjXMvbEw8oaL.CzflDugX/".to_owned(),
+            "$5$rounds=5000$saltsalt$qjXMvbEw8oaL.CzflDugX".to_owned(),
+            "$pbkdf2$1000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
+            "pbkdf2_sha256$1000$salt$aGFzaGhhc2hoYXNoaGFzaA=".to_owned(),
+            "$argon2id$".to_owned(),
+            "$argon2id$v=19$m=256,t=1,p=1$!!!!$!!!!".to_owned(),
+            "$2b".to_owned(),
+            "$".repeat(10_000),
+            "x".repeat(100_000),
+        ] {
+            assert_refused(&h, &stored, PW).await;
+        }
     }
 }

@@ -724,3 +724,43 @@ async fn api_keys_authenticate_until_revoked() {
     assert!(matches!(env.hp.revoke_api_key(key.id).await, Err(Error::KeyNotFound)));
     assert_eq!(env.hp.list_api_keys().await.unwrap()[0].revoked_at, Some(env.now()));
 }
+
+#[tokio::test]
+async fn login_rehashes_an_imported_bcrypt_hash_to_argon2id() {
+    let env = Env::new();
+    let now = env.now();
+    let user = User {
+        id: uuid::Uuid::now_v7(),
+        scope: env.scope.clone(),
+        username: Some(Username::parse("imported").unwrap()),
+        email: None,
+        group: Group::default_group(),
+        extra: JsonObject::new(),
+        active: true,
+        confirmation: None,
+        confirmed: false,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+    };
+    let bcrypt_hash = bcrypt::hash(PASSWORD, 4).unwrap();
+    assert!(password::is_supported_hash(&bcrypt_hash));
+    env.store
+        .insert_user(&UserRecord { user: user.clone(), password_hash: Some(bcrypt_hash.clone()) })
+        .await
+        .unwrap();
+
+    // A wrong password changes nothing.
+    assert!(is_wrong_password(&env.login("imported", "wrong horse battery").await));
+    assert_eq!(env.stored_hash(user.id).await.as_deref(), Some(bcrypt_hash.as_str()));
+
+    let first = env.login("imported", PASSWORD).await.unwrap();
+    assert_eq!(first.login.user_id, user.id);
+    let new_hash = env.stored_hash(user.id).await.unwrap();
+    assert!(new_hash.starts_with("$argon2id$v=19$m=256,t=1,p=1$"), "{new_hash}");
+    assert!(env.valid(&first.token).await, "a rehash ends no session");
+
+    env.login("imported", PASSWORD).await.unwrap();
+    assert_eq!(env.stored_hash(user.id).await.as_deref(), Some(new_hash.as_str()), "no further rehash");
+    assert!(is_wrong_password(&env.login("imported", "wrong horse battery").await));
+}
