@@ -10,4 +10,23 @@ if ! need_cmd cargo; then
   echo "setup: cargo is missing; install Rust (rustup) first" >&2
   exit 1
 fi
-# Nothing beyond Rust is needed yet: SQLite is compiled in (rusqlite, bundled).
+# SQLite is compiled in (rusqlite, bundled); PostgreSQL and MariaDB run on the machine.
+
+# schemathesis (scripts/schemathesis.sh) in a project-local virtualenv, pinned.
+SCHEMATHESIS_VERSION=4.32.5
+VENV=.venv-tools
+if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  if ! need_cmd python3; then
+    echo "setup: python3 is missing; it is needed for schemathesis" >&2
+    exit 1
+  fi
+  echo "setup: installing schemathesis $SCHEMATHESIS_VERSION into $VENV" >&2
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+# cargo-fuzz (scripts/fuzz.sh), only where the nightly toolchain it needs is installed.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz" >&2
+  cargo install --quiet --locked cargo-fuzz
+fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of hallpass: unit, conformance, HTTP and binary tests (cargo-nextest when
-# present, else cargo test), then the doc tests and the library example.
+# present, else cargo test), then the doc tests, the library example, and schemathesis
+# against a live server (scripts/schemathesis.sh).
 # Installs what the tests need first (scripts/setup.sh), so a fresh machine needs nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +15,5 @@ else
 fi
 cargo test --workspace --doc
 cargo run --quiet -p hallpass --example embedded >/dev/null
+# The live server against its own OpenAPI document: no 5xx, no answer off the schema.
+scripts/schemathesis.sh

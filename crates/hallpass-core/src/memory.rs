@@ -9,10 +9,10 @@
 use crate::model::*;
 use crate::secret::TokenHash;
 use crate::service::merge_patch;
-use crate::store::{NewLogin, Store, StoreError, StoreResult};
+use crate::store::{ExportedUser, ImportOutcome, ImportTaken, NewLogin, Store, StoreError, StoreResult};
 use crate::types::{Email, ProviderName, Scope, UserRef, Username};
 use async_trait::async_trait;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 use time::OffsetDateTime;
@@ -93,6 +93,11 @@ impl Tables {
             &c.scope == scope && c.kind == kind && c.code_hash.ct_eq(hash) && now < c.expires_at
         })
     }
+}
+
+/// The order of an export: (scope, id), scopes by their bytes.
+fn key(r: &UserRecord) -> (&str, Uuid) {
+    (r.user.scope.as_str(), r.user.id)
 }
 
 /// A [`Store`] kept entirely in memory. Cheap to create; share it behind an `Arc`.
@@ -446,6 +451,17 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn code_owner(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        let t = self.lock();
+        Ok(t.valid_code(scope, kind, hash, now).map(|i| t.codes[i].user_id))
+    }
+
     async fn redeem_reset_code(
         &self,
         scope: &Scope,
@@ -645,18 +661,97 @@ impl Store for MemoryStore {
         Ok((dead.len() + codes_gone) as u64)
     }
 
-    async fn export_users(
-        &self,
-        _after: Option<(crate::Scope, uuid::Uuid)>,
-        _limit: u32,
-    ) -> crate::store::StoreResult<Vec<crate::store::ExportedUser>> {
-        Err(crate::StoreError::Other("export is not implemented by this backend yet".into()))
+    // ---- export and import
+
+    async fn export_users(&self, after: Option<(Scope, Uuid)>, limit: u32) -> StoreResult<Vec<ExportedUser>> {
+        let t = self.lock();
+        let cursor = after.as_ref().map(|(s, id)| (s.as_str(), *id));
+        let mut page: Vec<&UserRecord> =
+            t.users.values().filter(|r| cursor.is_none_or(|c| key(r) > c)).collect();
+        let limit = limit as usize;
+        if page.len() > limit {
+            // Only the first `limit` need sorting.
+            page.select_nth_unstable_by_key(limit, |r| key(r));
+            page.truncate(limit);
+        }
+        page.sort_unstable_by_key(|r| key(r));
+        let mut links: HashMap<(&str, Uuid), Vec<Identity>> =
+            page.iter().map(|r| (key(r), Vec::new())).collect();
+        for identity in &t.identities {
+            if let Some(list) = links.get_mut(&(identity.scope.as_str(), identity.user_id)) {
+                list.push(identity.clone());
+            }
+        }
+        Ok(page
+            .into_iter()
+            .map(|r| {
+                let mut identities = links.remove(&key(r)).unwrap_or_default();
+                identities.sort_by(|a, b| a.provider.cmp(&b.provider));
+                ExportedUser { record: r.clone(), identities }
+            })
+            .collect())
     }
 
-    async fn import_users(
-        &self,
-        _users: &[crate::store::ExportedUser],
-    ) -> crate::store::StoreResult<crate::store::ImportOutcome> {
-        Err(crate::StoreError::Other("import is not implemented by this backend yet".into()))
+    async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome> {
+        let mut t = self.lock();
+        // What the store holds of the batch's keys. Ids are map lookups; a user that exists
+        // is left alone whatever its keys, so only the others' keys are looked for, in one
+        // pass over each table (and none when there are none, as on a re-import).
+        let mut taken = ImportTaken::default();
+        let mut wanted_usernames = HashSet::new();
+        let mut wanted_emails = HashSet::new();
+        let mut wanted_links = HashSet::new();
+        for exported in users {
+            let u = &exported.record.user;
+            let scope = u.scope.as_str();
+            if t.user(&u.scope, u.id).is_some() {
+                taken.ids.insert((scope.to_owned(), u.id));
+                continue;
+            }
+            wanted_usernames.extend(u.username.as_ref().map(|n| (scope, n.key())));
+            wanted_emails.extend(u.email.as_ref().map(|e| (scope, e.key())));
+            for link in &exported.identities {
+                wanted_links.insert((scope, link.provider.as_str(), link.client_id.as_str()));
+            }
+        }
+        if !(wanted_usernames.is_empty() && wanted_emails.is_empty()) {
+            for record in t.users.values() {
+                let u = &record.user;
+                let scope = u.scope.as_str();
+                if let Some(key) = u.username.as_ref().map(Username::key)
+                    && wanted_usernames.contains(&(scope, key))
+                {
+                    taken.usernames.insert((scope.to_owned(), key.to_owned()));
+                }
+                if let Some(key) = u.email.as_ref().map(Email::key)
+                    && wanted_emails.contains(&(scope, key))
+                {
+                    taken.emails.insert((scope.to_owned(), key.to_owned()));
+                }
+            }
+        }
+        if !wanted_links.is_empty() {
+            for i in &t.identities {
+                let k = (i.scope.as_str(), i.provider.as_str(), i.client_id.as_str());
+                if wanted_links.contains(&k) {
+                    taken.identities.insert((k.0.to_owned(), k.1.to_owned(), k.2.to_owned()));
+                }
+            }
+        }
+        let plan = taken.plan(users);
+        let chosen = plan.to_insert();
+        // Users are kept by id alone here: an id another scope uses cannot be stored. Refused
+        // before anything changes, so the batch stays all-or-nothing.
+        if let Some(clash) =
+            chosen.iter().map(|&i| &users[i].record.user).find(|u| t.users.contains_key(&u.id))
+        {
+            return Err(StoreError::Other(format!("user id {} already exists in another scope", clash.id)));
+        }
+        for &i in &chosen {
+            let exported = &users[i];
+            t.users.insert(exported.record.user.id, exported.record.clone());
+            t.identities.extend(exported.links());
+        }
+        Ok(plan.outcome(users))
     }
 }

@@ -9,6 +9,8 @@
 //! Besides its own Argon2 hashes, the hasher verifies hashes imported from other systems
 //! (bcrypt, scrypt, PBKDF2, sleepless-sessions' salted SHA-1: see [`legacy`]), on the same
 //! pool, and asks for a rehash to Argon2id after the first good login with one.
+//!
+//! The strength of a new password ([`strength`]) is estimated on the same pool.
 
 use crate::error::{Error, Result};
 use crate::types::Password;
@@ -20,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Semaphore;
 
 pub mod legacy;
+pub mod strength;
 
 pub use legacy::{SLEEPLESS_SHA1_PREFIX, sleepless_sha1_hash_string};
 
@@ -112,7 +115,8 @@ impl PasswordHasher {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    /// Runs a CPU-bound job (a hash, a verification, a strength estimate) on the pool.
+    pub(crate) async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let permit = self.permits.clone().acquire_owned().await;
         self.waiting.fetch_sub(1, Ordering::Relaxed);

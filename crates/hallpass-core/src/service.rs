@@ -6,7 +6,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::error::{CredentialFailure, Error, Result};
 use crate::model::*;
-use crate::password::PasswordHasher;
+use crate::password::{PasswordHasher, strength};
 use crate::secret::{ApiKeySecret, Code, SessionToken};
 use crate::settings::{ScopeSettings, Settings};
 use crate::store::{NewLogin, Store};
@@ -271,7 +271,10 @@ impl Hallpass {
             check_json_object("extra", extra)?;
         }
         let password_hash = match new.password {
-            Some(p) => Some(self.hasher.hash(p).await?),
+            Some(p) => {
+                self.check_password_strength(scope, &p, new.username.as_ref(), new.email.as_ref()).await?;
+                Some(self.hasher.hash(p).await?)
+            }
             None => None,
         };
         let now = self.now();
@@ -350,9 +353,37 @@ impl Hallpass {
         if self.store.delete_user(scope, user.id).await? { Ok(()) } else { Err(Error::UserNotFound) }
     }
 
+    /// Refuses a new password that is too easy to guess for the scope's
+    /// `min_password_score` ([`Error::WeakPassword`] with advice a person can act on),
+    /// counting the user's own username and email as known to the attacker (see
+    /// [`crate::password::strength`]). [`Password::new`] has already checked the length.
+    ///
+    /// Every operation that sets a new password calls this before hashing; a login never
+    /// does. The estimate is CPU-bound (up to ~100 ms for adversarial input), so it runs on
+    /// the bounded hashing pool, never on the async workers.
+    pub async fn check_password_strength(
+        &self,
+        scope: &Scope,
+        password: &Password,
+        username: Option<&Username>,
+        email: Option<&Email>,
+    ) -> Result<()> {
+        let min_score = self.scope_settings(scope).min_password_score;
+        if min_score == 0 {
+            return Ok(());
+        }
+        let words = strength::user_words(username.map(Username::as_str), email.map(Email::as_str));
+        let password = password.clone();
+        self.hasher
+            .run(move || strength::check(&password, min_score, &words))
+            .await?
+            .map_err(Error::WeakPassword)
+    }
+
     /// Sets a user's password and ends every session of the user.
     pub async fn set_password(&self, scope: &Scope, r: &UserRef, password: Password) -> Result<()> {
         let user = self.resolve(scope, r).await?.user;
+        self.check_password_strength(scope, &password, user.username.as_ref(), user.email.as_ref()).await?;
         let hash = self.hasher.hash(password).await?;
         if self.store.set_password_hash(scope, user.id, &hash, self.now()).await? {
             Ok(())
@@ -601,10 +632,21 @@ impl Hallpass {
     }
 
     /// Redeems a reset code: sets the password and ends every session of the user.
+    ///
+    /// The code is looked at first (without consuming it), so an invalid code costs no
+    /// hash and the new password is checked against the names of the user it belongs to;
+    /// the redemption itself then decides atomically whether the code is still good.
     pub async fn redeem_reset_code(&self, scope: &Scope, code: &Code, password: Password) -> Result<Uuid> {
         if !code.expose().starts_with(Code::PREFIX) || code.expose().len() > 128 {
             return Err(Error::InvalidCode);
         }
+        let owner = self
+            .store
+            .code_owner(scope, CodeKind::Reset, &code.hash(), self.now())
+            .await?
+            .ok_or(Error::InvalidCode)?;
+        let user = self.store.find_user(scope, &UserRef::Id(owner)).await?.ok_or(Error::InvalidCode)?.user;
+        self.check_password_strength(scope, &password, user.username.as_ref(), user.email.as_ref()).await?;
         let hash = self.hasher.hash(password).await?;
         self.store.redeem_reset_code(scope, &code.hash(), self.now(), &hash).await?.ok_or(Error::InvalidCode)
     }

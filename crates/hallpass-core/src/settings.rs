@@ -19,6 +19,12 @@ pub struct ScopeSettings {
     pub code_ttl: Duration,
     /// Most sessions one user may hold; the oldest end first.
     pub max_sessions_per_user: u32,
+    /// The lowest zxcvbn score (0-4) a new password needs; 0 turns the estimate off and
+    /// leaves only the length rules. Default 3: a password zxcvbn expects to fall within
+    /// 10^8 guesses is refused. Score 3 is where zxcvbn itself stops giving advice
+    /// ("safely unguessable: moderate protection from an offline slow-hash attack"). See
+    /// [`crate::password::strength`].
+    pub min_password_score: u8,
 }
 
 impl Default for ScopeSettings {
@@ -29,6 +35,7 @@ impl Default for ScopeSettings {
             require_confirmation: false,
             code_ttl: Duration::hours(1),
             max_sessions_per_user: 100,
+            min_password_score: 3,
         }
     }
 }

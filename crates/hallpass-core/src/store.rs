@@ -13,6 +13,7 @@ use crate::model::*;
 use crate::secret::TokenHash;
 use crate::types::{ProviderName, Scope, UserRef};
 use async_trait::async_trait;
+use std::collections::HashSet;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -154,6 +155,17 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a code and deletes the user's older codes of the same kind (a new one voids
     /// the older), in one transaction.
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()>;
+    /// The user the valid (unexpired) code of `kind` with that hash belongs to, read
+    /// without consuming the code. The service asks before a reset so it can check the new
+    /// password against the user's own names; the redemption that follows decides,
+    /// atomically, whether the code is still good.
+    async fn code_owner(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>>;
     /// Redeems a reset code: if a code of kind reset with that hash exists in the scope and
     /// `now < expires_at`, deletes it, sets the user's password hash to `new_hash` and ends
     /// every session of the user, all in one transaction, and returns the user's id.
@@ -237,13 +249,20 @@ pub trait Store: Send + Sync + 'static {
     // ---- export and import ----
 
     /// Users of every scope with their password hashes and provider links, ordered by
-    /// (scope, id), strictly after `after`; at most `limit`.
+    /// (scope, id), strictly after `after`; at most `limit`. Scopes compare as Rust's
+    /// `str` does (byte order), whatever the database's collation; each user's links come
+    /// in provider order.
     async fn export_users(&self, after: Option<(Scope, Uuid)>, limit: u32) -> StoreResult<Vec<ExportedUser>>;
     /// Inserts users as given (ids, timestamps, hashes and links kept), in one
     /// transaction per call. A user whose id already exists in its scope is left exactly as
     /// it is (so re-running an import changes nothing); a user whose username, email or
     /// provider link is held by another user of the scope is not inserted and is reported
     /// in `conflicts`; the others are inserted.
+    ///
+    /// The batch is decided as if its users were inserted one at a time, in order (see
+    /// [`ImportTaken::plan`]): an earlier user of the batch holds its keys against later
+    /// ones, a refused one holds nothing. Each user's links are [`ExportedUser::links`].
+    /// A conflict never fails the call; a storage error fails it whole (nothing stored).
     async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome>;
 }
 
@@ -276,4 +295,129 @@ pub enum ImportConflict {
     Email,
     /// Another user of the scope holds a (provider, client id) of the user's links.
     Identity,
+}
+
+impl ExportedUser {
+    /// The links an import stores for this user: its identities, under the record's scope
+    /// and id (their own `scope` and `user_id` are not consulted), one per provider (the
+    /// last given for a provider wins, as with repeated [`Store::upsert_identity`]), in
+    /// provider order.
+    pub fn links(&self) -> Vec<Identity> {
+        let user = &self.record.user;
+        let mut links: Vec<Identity> = Vec::with_capacity(self.identities.len());
+        for identity in &self.identities {
+            let link = Identity { user_id: user.id, scope: user.scope.clone(), ..identity.clone() };
+            match links.iter_mut().find(|l| l.provider == link.provider) {
+                Some(earlier) => *earlier = link,
+                None => links.push(link),
+            }
+        }
+        links.sort_by(|a, b| a.provider.cmp(&b.provider));
+        links
+    }
+}
+
+/// What storage already holds that the users of an import batch could collide with: the
+/// part of each unique key a backend found taken, looked up for the batch's keys only
+/// (scopes as `str`, username and email keys as [`Username::key`](crate::Username::key) /
+/// [`Email::key`](crate::Email::key), client ids as given).
+///
+/// A backend fills it (one query per kind, or one probe per key), then calls
+/// [`ImportTaken::plan`], so every backend decides a batch the same way.
+#[derive(Debug, Clone, Default)]
+pub struct ImportTaken {
+    /// (scope, id) of the users that exist.
+    pub ids: HashSet<(String, Uuid)>,
+    /// (scope, username key) held.
+    pub usernames: HashSet<(String, String)>,
+    /// (scope, email key) held.
+    pub emails: HashSet<(String, String)>,
+    /// (scope, provider, client id) held.
+    pub identities: HashSet<(String, String, String)>,
+}
+
+/// What becomes of one user of an import batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportDecision {
+    /// Insert it (with its links).
+    Insert,
+    /// Its id exists in its scope: leave it.
+    Existing,
+    /// Refused: a key is held by another user.
+    Conflict(ImportConflict),
+}
+
+/// An import batch decided: one [`ImportDecision`] per user, in batch order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportPlan {
+    /// The decision of each user of the batch, by position.
+    pub decisions: Vec<ImportDecision>,
+}
+
+impl ImportTaken {
+    /// Decides the batch as if its users were inserted one at a time, in order, into a
+    /// store holding `self`: for each user, an id that exists in its scope makes it
+    /// `Existing`; else a taken username key, then a taken email key, then a taken
+    /// (provider, client id) of one of its [`ExportedUser::links`] make it a `Conflict`
+    /// (checked in that order); else it is inserted, and from then on holds its keys
+    /// against the users after it.
+    pub fn plan(mut self, users: &[ExportedUser]) -> ImportPlan {
+        let mut decisions = Vec::with_capacity(users.len());
+        for exported in users {
+            let user = &exported.record.user;
+            let scope = user.scope.as_str();
+            let id_key = (scope.to_owned(), user.id);
+            if self.ids.contains(&id_key) {
+                decisions.push(ImportDecision::Existing);
+                continue;
+            }
+            let username = user.username.as_ref().map(|u| (scope.to_owned(), u.key().to_owned()));
+            let email = user.email.as_ref().map(|e| (scope.to_owned(), e.key().to_owned()));
+            let links: Vec<(String, String, String)> = exported
+                .links()
+                .into_iter()
+                .map(|l| (scope.to_owned(), l.provider.as_str().to_owned(), l.client_id.as_str().to_owned()))
+                .collect();
+            let conflict = if username.as_ref().is_some_and(|k| self.usernames.contains(k)) {
+                Some(ImportConflict::Username)
+            } else if email.as_ref().is_some_and(|k| self.emails.contains(k)) {
+                Some(ImportConflict::Email)
+            } else if links.iter().any(|k| self.identities.contains(k)) {
+                Some(ImportConflict::Identity)
+            } else {
+                None
+            };
+            if let Some(conflict) = conflict {
+                decisions.push(ImportDecision::Conflict(conflict));
+                continue;
+            }
+            self.ids.insert(id_key);
+            self.usernames.extend(username);
+            self.emails.extend(email);
+            self.identities.extend(links);
+            decisions.push(ImportDecision::Insert);
+        }
+        ImportPlan { decisions }
+    }
+}
+
+impl ImportPlan {
+    /// The positions of the users to insert, in batch order.
+    pub fn to_insert(&self) -> Vec<usize> {
+        (0..self.decisions.len()).filter(|&i| self.decisions[i] == ImportDecision::Insert).collect()
+    }
+
+    /// The outcome to report for `users` (the batch this plan decided), conflicts in
+    /// batch order.
+    pub fn outcome(&self, users: &[ExportedUser]) -> ImportOutcome {
+        let mut outcome = ImportOutcome::default();
+        for (decision, exported) in self.decisions.iter().zip(users) {
+            match decision {
+                ImportDecision::Insert => outcome.inserted += 1,
+                ImportDecision::Existing => outcome.existing += 1,
+                ImportDecision::Conflict(why) => outcome.conflicts.push((exported.record.user.id, *why)),
+            }
+        }
+        outcome
+    }
 }

@@ -101,6 +101,13 @@ impl Username {
 
     /// Parses a username. It may not contain '@' (that makes it an email) nor look like a
     /// user id, so a `{ref}` in a path is never ambiguous.
+    ///
+    /// Those rules hold for the normalised key too: "alice＠example.com" (a fullwidth '@'),
+    /// "a／b" or a user id in fullwidth digits are refused, as is a name whose key would
+    /// begin or end with a space ("¨a": NFKC turns '¨' into a space and a combining mark).
+    /// So no username turns into the shape of an email, a path or an id once normalised,
+    /// and a key, given as a ref, finds its own user. (Spaces inside a key are allowed:
+    /// 'ﷺ' normalises to four Arabic words.)
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let display = s.trim();
         let n = display.chars().count();
@@ -113,16 +120,25 @@ impl Username {
         if has_control(display) || display.chars().any(char::is_whitespace) {
             return Err(InvalidInput::new("username", "must not contain spaces or control characters"));
         }
-        if display.contains('@') {
-            return Err(InvalidInput::new("username", "must not contain '@'"));
+        let key = Self::key_of(display);
+        if key.trim() != key {
+            return Err(InvalidInput::new(
+                "username",
+                "must not begin or end with a character that normalises to a space",
+            ));
         }
-        if display.contains('/') {
-            return Err(InvalidInput::new("username", "must not contain '/'"));
+        for form in [display, key.as_str()] {
+            if form.contains('@') {
+                return Err(InvalidInput::new("username", "must not contain '@'"));
+            }
+            if form.contains('/') {
+                return Err(InvalidInput::new("username", "must not contain '/'"));
+            }
+            if Uuid::parse_str(form).is_ok() {
+                return Err(InvalidInput::new("username", "must not have the form of a user id"));
+            }
         }
-        if Uuid::parse_str(display).is_ok() {
-            return Err(InvalidInput::new("username", "must not have the form of a user id"));
-        }
-        Ok(Self { display: display.to_owned(), key: Self::key_of(display) })
+        Ok(Self { display: display.to_owned(), key })
     }
 
     /// Rebuilds a stored username (already validated when it was stored).
@@ -199,8 +215,11 @@ impl Email {
     }
 }
 
-/// A new password that meets the policy: 8 to 256 characters after Unicode NFKC,
+/// A new password that meets the length policy: 8 to 256 characters after Unicode NFKC,
 /// never truncated. Its `Debug` prints `***` and its memory is wiped on drop.
+///
+/// How guessable it is depends on the scope and the user, so the service judges that
+/// when the password is set (`Hallpass::check_password_strength`), not this constructor.
 #[derive(Clone)]
 pub struct Password(Zeroizing<String>);
 
@@ -247,6 +266,11 @@ impl Password {
     /// The bytes to hash.
     pub fn expose(&self) -> &[u8] {
         self.0.as_bytes()
+    }
+
+    /// The normalised password, for the strength estimate.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -396,6 +420,13 @@ mod tests {
         assert!(Username::parse("").is_err());
         assert!(Username::parse(&"x".repeat(65)).is_err());
         assert!(Username::parse("0190a0e0-0000-7000-8000-000000000000").is_err());
+        // The rules hold after normalisation too.
+        assert!(Username::parse("alice＠example.com").is_err()); // fullwidth '@'
+        assert!(Username::parse("a／b").is_err()); // fullwidth '/'
+        assert!(Username::parse("¨ab").is_err()); // NFKC: a space first, then a combining mark
+        assert!(Username::parse("a¨b").is_ok(), "a space inside the key is harmless");
+        assert!(Username::parse(&"\u{FDFA}".repeat(64)).is_ok(), "the longest key");
+        assert!(Username::parse("０１９０a0e0-0000-7000-8000-000000000000").is_err()); // fullwidth digits
     }
 
     #[test]

@@ -230,6 +230,17 @@ fn kind_of(e: &sqlx::Error) -> &'static str {
     }
 }
 
+/// The index a duplicate-key error names (`PRIMARY` for a primary key), or `None` when `e`
+/// is not a duplicate-key error. The bulk import uses it to tell which user lost a race.
+pub(crate) fn duplicate_key(e: &sqlx::Error) -> Option<&str> {
+    let db = db_error(e)?;
+    if db.number() == ER_DUP_ENTRY || db.number() == ER_DUP_ENTRY_WITH_KEY_NAME {
+        duplicate_key_name(db.message())
+    } else {
+        None
+    }
+}
+
 /// The index named at the end of a duplicate-key message: MariaDB writes
 /// `Duplicate entry 'a-x' for key 'users_username_key'`, MySQL 8
 /// `... for key 'users.users_username_key'`. The duplicated value comes first and may

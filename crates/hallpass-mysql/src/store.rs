@@ -34,10 +34,10 @@
 
 use crate::error::{QResult, finish};
 use crate::migrate;
-use crate::queries::{codes, events, identities, keys, sessions, users};
+use crate::queries::{bulk, codes, events, identities, keys, sessions, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
-use hallpass_core::store::{NewLogin, Store, StoreError, StoreResult};
+use hallpass_core::store::{ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult};
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Connection};
@@ -329,6 +329,16 @@ impl Store for MySqlStore {
         tx!(self, "insert_code", |c| codes::insert_code(c, code).await?)
     }
 
+    async fn code_owner(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        on_conn!(self, "code_owner", |c| codes::code_owner(c, scope, kind, hash, now).await?)
+    }
+
     async fn redeem_reset_code(
         &self,
         scope: &Scope,
@@ -419,18 +429,13 @@ impl Store for MySqlStore {
         tx!(self, "sweep_expired", |c| sessions::sweep_expired(c, now, batch).await?)
     }
 
-    async fn export_users(
-        &self,
-        _after: Option<(hallpass_core::Scope, uuid::Uuid)>,
-        _limit: u32,
-    ) -> hallpass_core::store::StoreResult<Vec<hallpass_core::store::ExportedUser>> {
-        Err(hallpass_core::StoreError::Other("export is not implemented by this backend yet".into()))
+    // ---- export and import
+
+    async fn export_users(&self, after: Option<(Scope, Uuid)>, limit: u32) -> StoreResult<Vec<ExportedUser>> {
+        on_conn!(self, "export_users", |c| bulk::export_users(c, after.clone(), limit).await?)
     }
 
-    async fn import_users(
-        &self,
-        _users: &[hallpass_core::store::ExportedUser],
-    ) -> hallpass_core::store::StoreResult<hallpass_core::store::ImportOutcome> {
-        Err(hallpass_core::StoreError::Other("import is not implemented by this backend yet".into()))
+    async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome> {
+        tx!(self, "import_users", |c| bulk::import_users(c, users).await?)
     }
 }

@@ -7,7 +7,8 @@
 //! - SQLSTATE 23505 (unique violation) on a known constraint → `UsernameTaken` /
 //!   `EmailTaken` / `IdentityTaken` (recognised by constraint name, see
 //!   `migrations/0001_init.sql`);
-//! - no connection (I/O, TLS, pool timeout, pool closed), the server shutting down or
+//! - no connection (I/O, TLS, pool timeout, pool closed, a new connection closed by the
+//!   server before it answered — see `is_closed_at_ssl_request`), the server shutting down or
 //!   refusing connections, too many connections, a failover to a read-only standby, a
 //!   cancelled statement, a serialization failure or deadlock → `Unavailable` (the caller
 //!   may retry);
@@ -98,6 +99,17 @@ pub(crate) fn is_transient(sqlstate: &str) -> bool {
         || matches!(sqlstate, "57014" | "40001" | "40P01" | "55P03" | "25006")
 }
 
+/// Whether a protocol error is sqlx's report of a server that closed a new connection
+/// before answering it. With `sslmode=prefer` (the default) or `require`, sqlx sends an
+/// SSLRequest and reads one byte of answer without checking for end of file, so a server
+/// (or a proxy in front of it, such as PgBouncer or a load balancer) that accepts and
+/// closes the connection at once — one shutting down, restarting or without a backend —
+/// shows as "unexpected response from SSLRequest: 0x00" instead of an I/O error. That is
+/// "not reachable now", not a bug.
+fn is_closed_at_ssl_request(msg: &str) -> bool {
+    msg.starts_with("unexpected response from SSLRequest: 0x00")
+}
+
 fn classify(op: &'static str, e: &sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::Database(db) => {
@@ -120,6 +132,9 @@ fn classify(op: &'static str, e: &sqlx::Error) -> StoreError {
         sqlx::Error::PoolClosed => StoreError::Unavailable(format!("postgres ({op}): the pool is closed")),
         sqlx::Error::WorkerCrashed => {
             StoreError::Unavailable(format!("postgres ({op}): the connection worker crashed"))
+        }
+        sqlx::Error::Protocol(msg) if is_closed_at_ssl_request(msg) => {
+            StoreError::Unavailable(format!("postgres ({op}): the server closed the connection at once"))
         }
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
             StoreError::Other(format!("postgres ({op}): a stored value does not decode"))
@@ -162,6 +177,12 @@ mod tests {
             let got = to_store_error("test", Fail::Sql(e));
             assert!(matches!(got, StoreError::Unavailable(_)), "{got:?}");
         }
+        let closed = sqlx::Error::Protocol("unexpected response from SSLRequest: 0x00".into());
+        let got = to_store_error("test", Fail::Sql(closed));
+        assert!(matches!(got, StoreError::Unavailable(_)), "{got:?}");
+        let other = sqlx::Error::Protocol("unexpected response from SSLRequest: 0x45".into());
+        let got = to_store_error("test", Fail::Sql(other));
+        assert!(matches!(got, StoreError::Other(_)), "{got:?}");
         let got = to_store_error("test", Fail::Sql(sqlx::Error::RowNotFound));
         assert!(matches!(got, StoreError::Other(_)), "{got:?}");
     }

@@ -5,10 +5,10 @@
 
 use crate::error::{QResult, to_store_error};
 use crate::migrate;
-use crate::queries::{codes, events, identities, keys, sessions, users};
+use crate::queries::{bulk, codes, events, identities, keys, sessions, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
-use hallpass_core::store::{NewLogin, Store, StoreError, StoreResult};
+use hallpass_core::store::{ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult};
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -267,6 +267,16 @@ impl Store for PostgresStore {
         done("insert_code", codes::insert_code(&self.pool, code).await)
     }
 
+    async fn code_owner(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        done("code_owner", codes::code_owner(&self.pool, scope, kind, hash, now).await)
+    }
+
     async fn redeem_reset_code(
         &self,
         scope: &Scope,
@@ -356,18 +366,13 @@ impl Store for PostgresStore {
         done("sweep_expired", sessions::sweep_expired(&self.pool, now, batch).await)
     }
 
-    async fn export_users(
-        &self,
-        _after: Option<(hallpass_core::Scope, uuid::Uuid)>,
-        _limit: u32,
-    ) -> hallpass_core::store::StoreResult<Vec<hallpass_core::store::ExportedUser>> {
-        Err(hallpass_core::StoreError::Other("export is not implemented by this backend yet".into()))
+    // ---- export and import
+
+    async fn export_users(&self, after: Option<(Scope, Uuid)>, limit: u32) -> StoreResult<Vec<ExportedUser>> {
+        done("export_users", bulk::export_users(&self.pool, after, limit).await)
     }
 
-    async fn import_users(
-        &self,
-        _users: &[hallpass_core::store::ExportedUser],
-    ) -> hallpass_core::store::StoreResult<hallpass_core::store::ImportOutcome> {
-        Err(hallpass_core::StoreError::Other("import is not implemented by this backend yet".into()))
+    async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome> {
+        done("import_users", bulk::import_users(&self.pool, users).await)
     }
 }

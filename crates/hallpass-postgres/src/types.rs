@@ -12,19 +12,23 @@
 //! - [`Jsonb`]: a JSON value as `jsonb` (OID 3802): version byte `1` then the JSON text in
 //!   binary, the bare JSON text in text format.
 //!
-//! Both OIDs are fixed by PostgreSQL for built-in types, so no lookup is needed.
+//! For the bulk import and export, `DbId` also binds as `uuid[]` (OID 2951), and
+//! [`JsonbText`] (JSON serialised beforehand) as `jsonb` and `jsonb[]` (OID 3807). These
+//! OIDs are fixed by PostgreSQL for built-in types, so no lookup is needed.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::types::Oid;
-use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueFormat, PgValueRef, Postgres};
+use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgTypeInfo, PgValueFormat, PgValueRef, Postgres};
 use sqlx::{Decode, Encode, Type, ValueRef};
 use uuid::Uuid;
 
 const UUID_OID: Oid = Oid(2950);
+const UUID_ARRAY_OID: Oid = Oid(2951);
 const JSONB_OID: Oid = Oid(3802);
+const JSONB_ARRAY_OID: Oid = Oid(3807);
 const JSON_OID: Oid = Oid(114);
 
 /// A UUID bound to or read from a `uuid` column.
@@ -37,6 +41,13 @@ impl Type<Postgres> for DbId {
     }
     fn compatible(ty: &PgTypeInfo) -> bool {
         ty.oid() == Some(UUID_OID)
+    }
+}
+
+/// `uuid[]`: lets a `Vec<DbId>` bind as one array parameter (`= ANY($1)`, `unnest`).
+impl PgHasArrayType for DbId {
+    fn array_type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(UUID_ARRAY_OID)
     }
 }
 
@@ -75,6 +86,31 @@ impl<T: Serialize> Encode<'_, Postgres> for Jsonb<T> {
         // jsonb's binary input format: a version byte, then the JSON text.
         buf.push(1);
         serde_json::to_writer(&mut **buf, &self.0)?;
+        Ok(IsNull::No)
+    }
+}
+
+/// A JSON text serialised beforehand, bound to a `jsonb` column as it is (the bulk import
+/// serialises each `extra` once: its length decides how rows are split into statements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JsonbText<'a>(pub(crate) &'a str);
+
+impl Type<Postgres> for JsonbText<'_> {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(JSONB_OID)
+    }
+}
+
+impl PgHasArrayType for JsonbText<'_> {
+    fn array_type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(JSONB_ARRAY_OID)
+    }
+}
+
+impl Encode<'_, Postgres> for JsonbText<'_> {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        buf.push(1);
+        buf.extend_from_slice(self.0.as_bytes());
         Ok(IsNull::No)
     }
 }

@@ -1,10 +1,11 @@
-//! The command line: `serve`, `migrate`, `keys ...`, `users ...`. Every command but
+//! The command line: `serve`, `migrate`, `keys ...`, `users ...`, and moving users in and
+//! out (`export`, `import`, `import-sleepless`, in [`crate::transfer`]). Every command but
 //! `serve` opens the same database the server uses and works while a server runs on it
 //! (SQLite in WAL mode with a busy timeout; later the network databases). What a command
 //! produces goes to stdout; logs go to stderr.
 
 use crate::config::Config;
-use crate::serve;
+use crate::{serve, transfer};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use hallpass_core::service::NewUser;
@@ -41,6 +42,37 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Export every user of every scope (with password hashes and provider links) as JSON
+    /// Lines, to move them to another database or keep them.
+    Export {
+        /// Write to this file (created readable by its owner only) instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Import users from JSON Lines (the format `export` writes); re-running is harmless.
+    Import(ImportArgs),
+    /// Import the users of a sleepless-sessions MariaDB/MySQL database into one scope.
+    ImportSleepless {
+        /// The sleepless-sessions database, `mysql://user:password@host/db`.
+        #[arg(long, env = "HALLPASS_SLEEPLESS_URL")]
+        from: String,
+        /// The scope (application) the users go to.
+        #[arg(long)]
+        scope: String,
+        /// Exit with an error when any row is invalid or conflicts (the rest is still imported).
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+/// `hallpass import` (and `hallpass users import`).
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to read; `-` reads stdin, and so does nothing when stdin is not a terminal.
+    pub file: Option<PathBuf>,
+    /// Exit with an error when any line is invalid or conflicts (the rest is still imported).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `hallpass keys ...`
@@ -150,6 +182,8 @@ pub enum UsersCommand {
         /// Id, username or email.
         user: String,
     },
+    /// Import users from JSON Lines (the same as `hallpass import`).
+    Import(ImportArgs),
 }
 
 fn scope(s: &str) -> anyhow::Result<Scope> {
@@ -210,7 +244,19 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(cmd) => keys(cmd, &*service(&config).await?).await,
+        Command::Users(UsersCommand::Import(args)) | Command::Import(args) => {
+            let store = serve::open_store(&config.database_url).await?;
+            transfer::import::run(&*store, args.file.as_deref(), args.strict).await.map(drop)
+        }
         Command::Users(cmd) => users(cmd, &*service(&config).await?).await,
+        Command::Export { output } => {
+            let store = serve::open_store(&config.database_url).await?;
+            transfer::export::run(&*store, output.as_deref()).await.map(drop)
+        }
+        Command::ImportSleepless { from, scope, strict } => {
+            let store = serve::open_store(&config.database_url).await?;
+            transfer::sleepless::run(&*store, &from, &scope, strict).await.map(drop)
+        }
     }
 }
 
@@ -316,6 +362,7 @@ async fn users(cmd: UsersCommand, svc: &Hallpass) -> anyhow::Result<()> {
             svc.delete_user(&scope(&s.scope)?, &user_ref(&user)?).await?;
             eprintln!("user deleted");
         }
+        UsersCommand::Import(_) => bail!("`users import` is handled before the service is opened"),
     }
     Ok(())
 }

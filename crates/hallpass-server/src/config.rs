@@ -26,12 +26,19 @@ pub enum LogFormat {
 pub struct HumanDuration(pub std::time::Duration);
 
 impl HumanDuration {
+    /// The longest duration accepted: 100 years. Longer ones (`1000000y`) would push
+    /// expiry instants past what a date can hold.
+    pub const MAX: std::time::Duration = std::time::Duration::from_secs(100 * 31_557_600);
+
     /// Parses `90s`, `30m`, `24h`, `30d`, `1h 30m`.
     pub fn parse(s: &str) -> anyhow::Result<Self> {
         let d = humantime::parse_duration(s.trim())
             .with_context(|| format!("`{s}` is not a duration like 90s, 30m, 24h or 30d"))?;
         if d.is_zero() {
             bail!("a duration must be longer than zero");
+        }
+        if d > Self::MAX {
+            bail!("a duration must be at most 100 years");
         }
         Ok(Self(d))
     }
@@ -69,6 +76,8 @@ pub struct ScopeConfig {
     pub code_ttl: Option<HumanDuration>,
     /// Most sessions per user.
     pub max_sessions_per_user: Option<u32>,
+    /// Lowest zxcvbn score (0-4) of a new password.
+    pub min_password_score: Option<u8>,
 }
 
 /// The whole configuration.
@@ -97,6 +106,9 @@ pub struct Config {
     pub code_ttl: HumanDuration,
     /// Most sessions per user; the oldest end first (`HALLPASS_MAX_SESSIONS_PER_USER`).
     pub max_sessions_per_user: u32,
+    /// Lowest zxcvbn score (0-4) a new password needs; 0: length rules only
+    /// (`HALLPASS_MIN_PASSWORD_SCORE`).
+    pub min_password_score: u8,
     /// Argon2id memory in KiB (`HALLPASS_ARGON2_MEMORY_KIB`).
     pub argon2_memory_kib: u32,
     /// Argon2id passes (`HALLPASS_ARGON2_ITERATIONS`).
@@ -128,6 +140,7 @@ impl Default for Config {
             require_confirmation: d.require_confirmation,
             code_ttl: dur(d.code_ttl),
             max_sessions_per_user: d.max_sessions_per_user,
+            min_password_score: d.min_password_score,
             argon2_memory_kib: p.m_cost,
             argon2_iterations: p.t_cost,
             argon2_parallelism: p.p_cost,
@@ -175,9 +188,13 @@ impl Config {
             require_confirmation: over.require_confirmation.unwrap_or(self.require_confirmation),
             code_ttl: over.code_ttl.unwrap_or(self.code_ttl).to_time(),
             max_sessions_per_user: over.max_sessions_per_user.unwrap_or(self.max_sessions_per_user),
+            min_password_score: over.min_password_score.unwrap_or(self.min_password_score),
         };
         if s.max_sessions_per_user == 0 {
             bail!("configuration: max_sessions_per_user must be at least 1");
+        }
+        if s.min_password_score > hallpass_core::password::strength::MAX_SCORE {
+            bail!("configuration: min_password_score must be between 0 and 4");
         }
         Ok(s)
     }
@@ -216,6 +233,50 @@ mod tests {
         assert_eq!(HumanDuration::parse("30d").unwrap().0.as_secs(), 30 * 86400);
         assert!(HumanDuration::parse("soon").is_err());
         assert!(HumanDuration::parse("0s").is_err());
+        assert!(HumanDuration::parse("100y").is_ok());
+        assert!(HumanDuration::parse("1000000y").is_err(), "would overflow expiry instants");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn duration_parsing_never_panics_and_accepts_only_positive_durations(s in "\\PC{0,40}") {
+            if let Ok(d) = HumanDuration::parse(&s) {
+                proptest::prop_assert!(!d.0.is_zero() && d.0 <= HumanDuration::MAX);
+                let _ = d.to_time();
+            }
+        }
+
+        #[test]
+        fn an_accepted_duration_keeps_expiry_instants_representable(n in 1u64..=u64::MAX / 1_000_000, unit in proptest::sample::select(vec!["s", "m", "h", "d", "w", "y"])) {
+            if let Ok(d) = HumanDuration::parse(&format!("{n}{unit}")) {
+                let now = time::OffsetDateTime::now_utc();
+                proptest::prop_assert!(now.checked_add(d.to_time()).is_some(), "{}{} overflows", n, unit);
+            }
+        }
+
+        #[test]
+        fn durations_survive_writing_and_reading(secs in 1u64..100 * 31_557_600, nanos in 0u32..1_000_000_000) {
+            let d = std::time::Duration::new(secs, nanos);
+            let written = humantime::format_duration(d).to_string();
+            let read = HumanDuration::parse(&written);
+            proptest::prop_assert_eq!(read.map(|r| r.0).ok(), Some(d), "{}", written);
+            // What the configuration serialises it reads back.
+            let json = serde_json::to_string(&HumanDuration(d)).expect("serialise");
+            let back: HumanDuration = serde_json::from_str(&json).expect("deserialise");
+            proptest::prop_assert_eq!(back.0, d);
+        }
+
+        #[test]
+        fn units_mean_what_they_say(n in 1u64..=1_000_000, unit in proptest::sample::select(vec![("s", 1u64), ("m", 60), ("h", 3600), ("d", 86400)])) {
+            let parsed = HumanDuration::parse(&format!("{n}{}", unit.0));
+            if n * unit.1 > HumanDuration::MAX.as_secs() {
+                proptest::prop_assert!(parsed.is_err());
+            } else {
+                let d = parsed.expect("a duration");
+                proptest::prop_assert_eq!(d.0.as_secs(), n * unit.1);
+                proptest::prop_assert_eq!(d.to_time().whole_seconds() as u64, n * unit.1);
+            }
+        }
     }
 
     #[test]
@@ -240,6 +301,43 @@ mod tests {
             assert_eq!(shop.session_idle_timeout, time::Duration::minutes(10));
             assert!(shop.require_confirmation);
             assert_eq!(shop.session_absolute_timeout, time::Duration::days(30));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn min_password_score_has_a_default_a_top_level_value_and_scope_overrides() {
+        assert_eq!(Config::default().min_password_score, 3);
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "h.toml",
+                r#"
+                min_password_score = 2
+                [scopes.bank]
+                min_password_score = 4
+                [scopes.shop]
+                code_ttl = "15m"
+                "#,
+            )?;
+            jail.set_env("HALLPASS_SCOPES__LAB__MIN_PASSWORD_SCORE", "0");
+            let s = Config::load(Some(Path::new("h.toml")))
+                .map_err(|e| e.to_string())?
+                .settings()
+                .map_err(|e| e.to_string())?;
+            assert_eq!(s.default_scope.min_password_score, 2);
+            assert_eq!(s.scope(&Scope::parse("bank").unwrap()).min_password_score, 4);
+            assert_eq!(
+                s.scope(&Scope::parse("shop").unwrap()).min_password_score,
+                2,
+                "falls back to the top level"
+            );
+            assert_eq!(s.scope(&Scope::parse("lab").unwrap()).min_password_score, 0);
+            jail.set_env("HALLPASS_MIN_PASSWORD_SCORE", "4");
+            let c = Config::load(Some(Path::new("h.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.min_password_score, 4, "the environment wins");
+            jail.set_env("HALLPASS_MIN_PASSWORD_SCORE", "5");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("min_password_score"), "{e}");
             Ok(())
         });
     }

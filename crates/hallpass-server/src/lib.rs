@@ -1,5 +1,6 @@
 //! The hallpass server as a library: configuration ([`config`]), the HTTP API ([`http`]),
-//! the command line ([`cli`]), running the server ([`serve`]) and logging ([`telemetry`]).
+//! the command line ([`cli`]), running the server ([`serve`]), logging ([`telemetry`]) and
+//! moving users in and out ([`transfer`]).
 //! The `hallpass` binary (`main.rs`) only parses arguments and calls into these.
 #![forbid(unsafe_code)]
 
@@ -8,3 +9,4 @@ pub mod config;
 pub mod http;
 pub mod serve;
 pub mod telemetry;
+pub mod transfer;

@@ -8,13 +8,19 @@
 //! `not_found`, `method_not_allowed`, `storage_unavailable` and `internal`. (`key_not_found`
 //! has no HTTP route yet; its mapping is unit-tested in `src/http/error.rs`.) Every
 //! response body is also checked for leaked hashes (`common::TestApp::send`).
+//!
+//! Every test runs once per storage backend: `sqlite::NAME`, `postgres::NAME` and
+//! `mysql::NAME` (MariaDB), each on a fresh database of its own (`cargo test postgres::`
+//! runs one backend). A test is an `async fn NAME(app: TestApp)` listed in
+//! `backend_tests!` below; a PostgreSQL or MariaDB server that cannot be reached skips its
+//! tests with a notice (outside CI; with `CI=true` they fail).
 
 // clippy.toml allows unwrap in `#[test]` functions only; the helpers here are test code too.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use common::TestApp;
+use common::{Backend, Options, TestApp};
 use reqwest::Method;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
@@ -39,11 +45,59 @@ fn ts(v: &Value) -> OffsetDateTime {
     OffsetDateTime::parse(v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}")), &Rfc3339).unwrap()
 }
 
+/// For each listed test function `async fn NAME(app: TestApp)` (optionally `NAME with
+/// OPTIONS`), generates `sqlite::NAME`, `postgres::NAME` and `mysql::NAME`, each starting
+/// the app on a fresh database of that backend. A test function left out of the list is
+/// dead code, which `clippy -D warnings` refuses.
+macro_rules! backend_tests {
+    ($($name:ident $(with $options:expr)?),* $(,)?) => {
+        backend_tests!(@backend sqlite, Backend::Sqlite, $($name $(with $options)?),*);
+        backend_tests!(@backend postgres, Backend::Postgres, $($name $(with $options)?),*);
+        backend_tests!(@backend mysql, Backend::Mysql, $($name $(with $options)?),*);
+    };
+    (@backend $module:ident, $backend:expr, $($name:ident $(with $options:expr)?),*) => {
+        mod $module {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    common::run($backend, backend_tests!(@options $($options)?), super::$name).await;
+                }
+            )*
+        }
+    };
+    (@options) => { Options::default() };
+    (@options $options:expr) => { $options };
+}
+
+backend_tests! {
+    every_v1_route_needs_an_api_key,
+    nothing_crosses_scopes,
+    register_read_and_conflicts,
+    fifty_concurrent_registrations_of_one_name_make_one_user,
+    list_search_and_page_users,
+    update_and_delete_users,
+    deactivation_and_password_change_end_sessions,
+    malformed_requests_are_problems_not_crashes,
+    the_body_limit_is_configurable with Options { body_limit: 1024 },
+    login_shapes_and_the_login_object,
+    wrong_password_and_unknown_user_are_indistinguishable,
+    an_inactive_user_gets_403_with_the_login_object_and_no_session,
+    get_does_not_extend_and_freshen_does,
+    idle_and_absolute_expiry,
+    session_data_is_merge_patched,
+    ending_sessions,
+    password_reset_codes,
+    provider_links,
+    login_history_pages_newest_first,
+    login_statistics_by_hour_and_day,
+    probes_request_ids_and_storage_outages,
+    the_openapi_document_describes_every_route,
+}
+
 // ------------------------------------------------------------------------------ auth
 
-#[tokio::test]
-async fn every_v1_route_needs_an_api_key() {
-    let app = TestApp::start().await;
+async fn every_v1_route_needs_an_api_key(app: TestApp) {
     let routes = [
         (Method::POST, "/v1/users"),
         (Method::GET, "/v1/users"),
@@ -99,13 +153,11 @@ async fn every_v1_route_needs_an_api_key() {
     res.ok(200);
 }
 
-#[tokio::test]
-async fn nothing_crosses_scopes() {
-    let app = TestApp::start().await;
+async fn nothing_crosses_scopes(app: TestApp) {
     let other = app.key_for("other").await;
-    let alice = app.register("alice", "alice password").await;
+    let alice = app.register("alice", "alice velvet kumquat").await;
     let id = alice["id"].as_str().unwrap().to_owned();
-    let token = app.login("alice", "alice password").await;
+    let token = app.login("alice", "alice velvet kumquat").await;
     let as_other = |m: Method, p: &str| app.client.request(m, app.url(p)).bearer_auth(&other);
 
     for r in [id.as_str(), "alice", "alice@example.com"] {
@@ -135,7 +187,7 @@ async fn nothing_crosses_scopes() {
     // Logging in to scope other with scope a's credentials fails.
     app.send(
         as_other(Method::POST, "/v1/sessions")
-            .json(&json!({"username": "alice", "password": "alice password"})),
+            .json(&json!({"username": "alice", "password": "alice velvet kumquat"})),
     )
     .await
     .problem(401, "invalid_credentials");
@@ -152,9 +204,7 @@ async fn nothing_crosses_scopes() {
 
 // ------------------------------------------------------------------------------ users
 
-#[tokio::test]
-async fn register_read_and_conflicts() {
-    let app = TestApp::start().await;
+async fn register_read_and_conflicts(app: TestApp) {
     let res = app
         .post(
             "/v1/users",
@@ -231,9 +281,8 @@ async fn register_read_and_conflicts() {
     app.get("/v1/users/carol").await.problem(404, "user_not_found");
 }
 
-#[tokio::test]
-async fn fifty_concurrent_registrations_of_one_name_make_one_user() {
-    let app = std::sync::Arc::new(TestApp::start().await);
+async fn fifty_concurrent_registrations_of_one_name_make_one_user(app: TestApp) {
+    let app = std::sync::Arc::new(app);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..50 {
         let app = app.clone();
@@ -258,9 +307,7 @@ async fn fifty_concurrent_registrations_of_one_name_make_one_user() {
     assert_eq!(app.get("/v1/users?query=racer").await.ok(200)["users"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn list_search_and_page_users() {
-    let app = TestApp::start().await;
+async fn list_search_and_page_users(app: TestApp) {
     for (name, group) in [("ann", "a"), ("annie", "b"), ("bert", "a"), ("cleo", "a")] {
         app.post("/v1/users", json!({"username": name, "group": group})).await.ok(201);
     }
@@ -294,10 +341,8 @@ async fn list_search_and_page_users() {
     }
 }
 
-#[tokio::test]
-async fn update_and_delete_users() {
-    let app = TestApp::start().await;
-    let u = app.register("dora", "dora password").await;
+async fn update_and_delete_users(app: TestApp) {
+    let u = app.register("dora", "dora velvet kumquat").await;
     let id = u["id"].as_str().unwrap();
     app.clock.advance(Duration::minutes(5));
 
@@ -316,7 +361,7 @@ async fn update_and_delete_users() {
         app.patch(&format!("/v1/users/{id}"), json!({"email": null})).await.problem(400, "invalid_request");
     assert_eq!(p["field"], "username");
     // Conflicts on update.
-    app.register("eve", "eve password!").await;
+    app.register("eve", "eve velvet kumquat!").await;
     app.patch(&format!("/v1/users/{id}"), json!({"username": "EVE"})).await.problem(409, "username_taken");
     app.patch(&format!("/v1/users/{id}"), json!({"email": "eve@EXAMPLE.com"}))
         .await
@@ -327,24 +372,22 @@ async fn update_and_delete_users() {
     app.patch("/v1/users/nobody", json!({"group": "x"})).await.problem(404, "user_not_found");
 
     // Delete: the user, their sessions and their logins go.
-    let token = app.login("eve", "eve password!").await;
+    let token = app.login("eve", "eve velvet kumquat!").await;
     app.delete("/v1/users/eve").await.no_content();
     app.with_token(Method::GET, "/v1/session", &token, None).await.problem(401, "session_invalid");
     app.get("/v1/users/eve").await.problem(404, "user_not_found");
     app.delete("/v1/users/eve").await.problem(404, "user_not_found");
-    app.post("/v1/sessions", json!({"username": "eve", "password": "eve password!"}))
+    app.post("/v1/sessions", json!({"username": "eve", "password": "eve velvet kumquat!"}))
         .await
         .problem(401, "invalid_credentials");
     // The name is free again.
-    app.register("eve", "eve password!").await;
+    app.register("eve", "eve velvet kumquat!").await;
 }
 
-#[tokio::test]
-async fn deactivation_and_password_change_end_sessions() {
-    let app = TestApp::start().await;
-    app.register("fred", "fred password").await;
-    let t1 = app.login("fred", "fred password").await;
-    let t2 = app.login("fred", "fred password").await;
+async fn deactivation_and_password_change_end_sessions(app: TestApp) {
+    app.register("fred", "fred velvet kumquat").await;
+    let t1 = app.login("fred", "fred velvet kumquat").await;
+    let t2 = app.login("fred", "fred velvet kumquat").await;
 
     let v = app.patch("/v1/users/fred", json!({"active": false})).await.ok(200);
     assert_eq!(v["active"], false);
@@ -357,16 +400,16 @@ async fn deactivation_and_password_change_end_sessions() {
     // Ended sessions stay ended after reactivation.
     app.with_token(Method::GET, "/v1/session", &t1, None).await.problem(401, "session_invalid");
 
-    let t3 = app.login("fred", "fred password").await;
+    let t3 = app.login("fred", "fred velvet kumquat").await;
     app.put("/v1/users/fred/password", json!({"password": "short"})).await.problem(400, "weak_password");
     app.with_token(Method::GET, "/v1/session", &t3, None).await.ok(200);
-    app.put("/v1/users/fred/password", json!({"password": "a new password"})).await.no_content();
+    app.put("/v1/users/fred/password", json!({"password": "a new velvet kumquat"})).await.no_content();
     app.with_token(Method::GET, "/v1/session", &t3, None).await.problem(401, "session_invalid");
-    app.post("/v1/sessions", json!({"username": "fred", "password": "fred password"}))
+    app.post("/v1/sessions", json!({"username": "fred", "password": "fred velvet kumquat"}))
         .await
         .problem(401, "invalid_credentials");
-    app.login("fred", "a new password").await;
-    app.put("/v1/users/nobody/password", json!({"password": "a new password"}))
+    app.login("fred", "a new velvet kumquat").await;
+    app.put("/v1/users/nobody/password", json!({"password": "a new velvet kumquat"}))
         .await
         .problem(404, "user_not_found");
     app.put("/v1/users/fred/password", json!({})).await.problem(400, "invalid_request");
@@ -374,9 +417,7 @@ async fn deactivation_and_password_change_end_sessions() {
 
 // ------------------------------------------------------------------------------ request hygiene
 
-#[tokio::test]
-async fn malformed_requests_are_problems_not_crashes() {
-    let app = TestApp::start().await;
+async fn malformed_requests_are_problems_not_crashes(app: TestApp) {
     // Unknown field.
     let p = app
         .post("/v1/users", json!({"username": "gus", "admin": true}))
@@ -435,9 +476,7 @@ async fn malformed_requests_are_problems_not_crashes() {
     app.get("/v1/users/%FF").await.problem(400, "invalid_request");
 }
 
-#[tokio::test]
-async fn the_body_limit_is_configurable() {
-    let app = TestApp::start_with(1024).await;
+async fn the_body_limit_is_configurable(app: TestApp) {
     app.post("/v1/users", json!({"username": "h", "extra": {"b": "x".repeat(2000)}}))
         .await
         .problem(413, "payload_too_large");
@@ -446,17 +485,15 @@ async fn the_body_limit_is_configurable() {
 
 // ------------------------------------------------------------------------------ login
 
-#[tokio::test]
-async fn login_shapes_and_the_login_object() {
-    let app = TestApp::start().await;
-    let u = app.register("ivy", "ivy password").await;
+async fn login_shapes_and_the_login_object(app: TestApp) {
+    let u = app.register("ivy", "ivy velvet kumquat").await;
     let id = u["id"].as_str().unwrap();
 
     for body in [
-        json!({"username": "IVY", "password": "ivy password"}),
-        json!({"email": "ivy@EXAMPLE.com", "password": "ivy password"}),
-        json!({"login": "ivy", "password": "ivy password"}),
-        json!({"login": "ivy@example.com", "password": "ivy password"}),
+        json!({"username": "IVY", "password": "ivy velvet kumquat"}),
+        json!({"email": "ivy@EXAMPLE.com", "password": "ivy velvet kumquat"}),
+        json!({"login": "ivy", "password": "ivy velvet kumquat"}),
+        json!({"login": "ivy@example.com", "password": "ivy velvet kumquat"}),
     ] {
         let r = app.post("/v1/sessions", body.clone()).await.ok(201);
         assert!(r["token"].as_str().unwrap().starts_with("hps_"), "{body}");
@@ -478,7 +515,7 @@ async fn login_shapes_and_the_login_object() {
     let r = app
         .post(
             "/v1/sessions",
-            json!({"login": "ivy", "password": "ivy password", "data": {"cart": [1, 2]},
+            json!({"login": "ivy", "password": "ivy velvet kumquat", "data": {"cart": [1, 2]},
                    "client": {"ip": "2001:db8::1", "user_agent": "curl/8"}}),
         )
         .await
@@ -508,27 +545,27 @@ async fn login_shapes_and_the_login_object() {
 
     // Shapes that are not one of the four.
     for body in [
-        json!({"password": "ivy password"}),
+        json!({"password": "ivy velvet kumquat"}),
         json!({"login": "ivy"}),
-        json!({"login": "ivy", "username": "ivy", "password": "ivy password"}),
+        json!({"login": "ivy", "username": "ivy", "password": "ivy velvet kumquat"}),
         json!({"provider": "github"}),
         json!({"client_id": "123"}),
-        json!({"provider": "github", "client_id": "1", "password": "ivy password"}),
+        json!({"provider": "github", "client_id": "1", "password": "ivy velvet kumquat"}),
         json!({"provider": "GitHub!", "client_id": "1"}),
-        json!({"login": "", "password": "ivy password"}),
+        json!({"login": "", "password": "ivy velvet kumquat"}),
         json!({"login": "ivy", "password": ""}),
-        json!({"login": "ivy", "password": "ivy password", "client": {"ip": "not an ip"}}),
-        json!({"login": "ivy", "password": "ivy password", "client": {"user_agent": "u".repeat(1025)}}),
-        json!({"login": "ivy", "password": "ivy password", "client": {"ip": "1.2.3.4", "port": 1}}),
-        json!({"login": "ivy", "password": "ivy password", "data": [1]}),
-        json!({"login": "ivy", "password": "ivy password", "code": "123"}),
+        json!({"login": "ivy", "password": "ivy velvet kumquat", "client": {"ip": "not an ip"}}),
+        json!({"login": "ivy", "password": "ivy velvet kumquat", "client": {"user_agent": "u".repeat(1025)}}),
+        json!({"login": "ivy", "password": "ivy velvet kumquat", "client": {"ip": "1.2.3.4", "port": 1}}),
+        json!({"login": "ivy", "password": "ivy velvet kumquat", "data": [1]}),
+        json!({"login": "ivy", "password": "ivy velvet kumquat", "code": "123"}),
     ] {
         app.post("/v1/sessions", body).await.problem(400, "invalid_request");
     }
     let p = app
         .post(
             "/v1/sessions",
-            json!({"login": "ivy", "password": "ivy password", "client": {"ip": "999.1.1.1"}}),
+            json!({"login": "ivy", "password": "ivy velvet kumquat", "client": {"ip": "999.1.1.1"}}),
         )
         .await
         .problem(400, "invalid_request");
@@ -536,16 +573,14 @@ async fn login_shapes_and_the_login_object() {
     // 1024 characters of user agent are fine.
     app.post(
         "/v1/sessions",
-        json!({"login": "ivy", "password": "ivy password", "client": {"ip": "10.0.0.1", "user_agent": "u".repeat(1024)}}),
+        json!({"login": "ivy", "password": "ivy velvet kumquat", "client": {"ip": "10.0.0.1", "user_agent": "u".repeat(1024)}}),
     )
     .await
     .ok(201);
 }
 
-#[tokio::test]
-async fn wrong_password_and_unknown_user_are_indistinguishable() {
-    let app = TestApp::start().await;
-    app.register("jack", "jack password").await;
+async fn wrong_password_and_unknown_user_are_indistinguishable(app: TestApp) {
+    app.register("jack", "jack velvet kumquat").await;
     let wrong = app.post("/v1/sessions", json!({"username": "jack", "password": "not his password"})).await;
     let unknown = app.post("/v1/sessions", json!({"username": "jill", "password": "not his password"})).await;
     let unknown_email = app.post("/v1/sessions", json!({"email": "jill@example.com", "password": "x"})).await;
@@ -560,20 +595,18 @@ async fn wrong_password_and_unknown_user_are_indistinguishable() {
     }
 }
 
-#[tokio::test]
-async fn an_inactive_user_gets_403_with_the_login_object_and_no_session() {
-    let app = TestApp::start().await;
+async fn an_inactive_user_gets_403_with_the_login_object_and_no_session(app: TestApp) {
     let u = app
         .post(
             "/v1/users",
-            json!({"username": "kim", "password": "kim password", "active": false, "extra": {"k": 1}}),
+            json!({"username": "kim", "password": "kim velvet kumquat", "active": false, "extra": {"k": 1}}),
         )
         .await
         .ok(201);
     assert_eq!(u["active"], false);
     assert_eq!(u["validated"], false);
     let p = app
-        .post("/v1/sessions", json!({"login": "kim", "password": "kim password"}))
+        .post("/v1/sessions", json!({"login": "kim", "password": "kim velvet kumquat"}))
         .await
         .problem(403, "user_inactive");
     let l = &p["login"];
@@ -600,11 +633,9 @@ async fn an_inactive_user_gets_403_with_the_login_object_and_no_session() {
 
 // ------------------------------------------------------------------------------ sessions
 
-#[tokio::test]
-async fn get_does_not_extend_and_freshen_does() {
-    let app = TestApp::start().await;
-    let u = app.register("lea", "lea password").await;
-    let token = app.login("lea", "lea password").await;
+async fn get_does_not_extend_and_freshen_does(app: TestApp) {
+    let u = app.register("lea", "lea velvet kumquat").await;
+    let token = app.login("lea", "lea velvet kumquat").await;
     let start = app.now();
 
     app.clock.advance(Duration::hours(1));
@@ -630,12 +661,10 @@ async fn get_does_not_extend_and_freshen_does() {
     }
 }
 
-#[tokio::test]
-async fn idle_and_absolute_expiry() {
-    let app = TestApp::start().await;
-    app.register("max", "max password").await;
+async fn idle_and_absolute_expiry(app: TestApp) {
+    app.register("max", "max velvet kumquat").await;
     // Idle: a day without freshen.
-    let idle = app.login("max", "max password").await;
+    let idle = app.login("max", "max velvet kumquat").await;
     app.clock.advance(Duration::hours(24) - Duration::seconds(1));
     app.with_token(Method::GET, "/v1/session", &idle, None).await.ok(200);
     app.clock.advance(Duration::seconds(1));
@@ -646,7 +675,7 @@ async fn idle_and_absolute_expiry() {
         .problem(401, "session_invalid");
 
     // Absolute: freshened every 20 hours, it still ends 30 days after login.
-    let kept = app.login("max", "max password").await;
+    let kept = app.login("max", "max velvet kumquat").await;
     let born = app.now();
     loop {
         app.clock.advance(Duration::hours(20));
@@ -660,14 +689,12 @@ async fn idle_and_absolute_expiry() {
     assert_eq!(app.get("/v1/users/max/sessions").await.ok(200)["sessions"], json!([]));
 }
 
-#[tokio::test]
-async fn session_data_is_merge_patched() {
-    let app = TestApp::start().await;
-    app.register("nia", "nia password").await;
+async fn session_data_is_merge_patched(app: TestApp) {
+    app.register("nia", "nia velvet kumquat").await;
     let token = app
         .post(
             "/v1/sessions",
-            json!({"login": "nia", "password": "nia password", "data": {"a": 1, "b": {"c": 2, "d": 3}}}),
+            json!({"login": "nia", "password": "nia velvet kumquat", "data": {"a": 1, "b": {"c": 2, "d": 3}}}),
         )
         .await
         .ok(201)["token"]
@@ -700,13 +727,11 @@ async fn session_data_is_merge_patched() {
         .problem(400, "invalid_request");
 }
 
-#[tokio::test]
-async fn ending_sessions() {
-    let app = TestApp::start().await;
-    app.register("oli", "oli password").await;
-    let a = app.login("oli", "oli password").await;
-    let b = app.login("oli", "oli password").await;
-    let c = app.login("oli", "oli password").await;
+async fn ending_sessions(app: TestApp) {
+    app.register("oli", "oli velvet kumquat").await;
+    let a = app.login("oli", "oli velvet kumquat").await;
+    let b = app.login("oli", "oli velvet kumquat").await;
+    let c = app.login("oli", "oli velvet kumquat").await;
 
     // Logout twice: 204 both times.
     app.with_token(Method::DELETE, "/v1/session", &a, None).await.no_content();
@@ -716,7 +741,7 @@ async fn ending_sessions() {
     app.delete("/v1/session").await.problem(401, "session_invalid");
 
     // End the others: the caller stays.
-    let d = app.login("oli", "oli password").await;
+    let d = app.login("oli", "oli velvet kumquat").await;
     app.with_token(Method::DELETE, "/v1/session/others", &b, None).await.no_content();
     app.with_token(Method::GET, "/v1/session", &b, None).await.ok(200);
     for t in [&c, &d] {
@@ -725,7 +750,7 @@ async fn ending_sessions() {
     app.with_token(Method::DELETE, "/v1/session/others", &a, None).await.problem(401, "session_invalid");
 
     // A user's sessions: list (no tokens), end one by id, end all.
-    let e = app.login("oli", "oli password").await;
+    let e = app.login("oli", "oli velvet kumquat").await;
     let list = app.get("/v1/users/oli/sessions").await.ok(200);
     let sessions = list["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2);
@@ -740,8 +765,8 @@ async fn ending_sessions() {
     app.with_token(Method::GET, "/v1/session", &b, None).await.problem(401, "session_invalid");
     app.with_token(Method::GET, "/v1/session", &e, None).await.ok(200);
     // Another user's session id is not found under this user.
-    app.register("pam", "pam password").await;
-    let p = app.login("pam", "pam password").await;
+    app.register("pam", "pam velvet kumquat").await;
+    let p = app.login("pam", "pam velvet kumquat").await;
     let p_id = app.with_token(Method::GET, "/v1/session", &p, None).await.ok(200)["session"]["id"]
         .as_str()
         .unwrap()
@@ -757,11 +782,9 @@ async fn ending_sessions() {
 
 // ------------------------------------------------------------------------------ resets
 
-#[tokio::test]
-async fn password_reset_codes() {
-    let app = TestApp::start().await;
-    let u = app.register("quin", "quin password").await;
-    let token = app.login("quin", "quin password").await;
+async fn password_reset_codes(app: TestApp) {
+    let u = app.register("quin", "quin velvet kumquat").await;
+    let token = app.login("quin", "quin velvet kumquat").await;
 
     let first = app.post("/v1/password-resets", json!({"login": "quin"})).await.ok(201);
     assert!(first["code"].as_str().unwrap().starts_with("hpc_"));
@@ -789,7 +812,7 @@ async fn password_reset_codes() {
         .problem(400, "invalid_code");
     // Sessions ended; old password out, new one in.
     app.with_token(Method::GET, "/v1/session", &token, None).await.problem(401, "session_invalid");
-    app.post("/v1/sessions", json!({"login": "quin", "password": "quin password"}))
+    app.post("/v1/sessions", json!({"login": "quin", "password": "quin velvet kumquat"}))
         .await
         .problem(401, "invalid_credentials");
     app.login("quin", "brand new pass").await;
@@ -818,11 +841,9 @@ async fn password_reset_codes() {
 
 // ------------------------------------------------------------------------------ providers
 
-#[tokio::test]
-async fn provider_links() {
-    let app = TestApp::start().await;
-    let u = app.register("rae", "rae password").await;
-    app.register("sam", "sam password").await;
+async fn provider_links(app: TestApp) {
+    let u = app.register("rae", "rae velvet kumquat").await;
+    app.register("sam", "sam velvet kumquat").await;
 
     let i = app
         .put(
@@ -949,11 +970,9 @@ async fn provider_links() {
 
 // ------------------------------------------------------------------------------ activity
 
-#[tokio::test]
-async fn login_history_pages_newest_first() {
-    let app = TestApp::start().await;
-    app.register("tia", "tia password").await;
-    let ok = |login: &'static str| json!({"login": login, "password": "tia password", "client": {"ip": "192.0.2.7", "user_agent": "ua"}});
+async fn login_history_pages_newest_first(app: TestApp) {
+    app.register("tia", "tia velvet kumquat").await;
+    let ok = |login: &'static str| json!({"login": login, "password": "tia velvet kumquat", "client": {"ip": "192.0.2.7", "user_agent": "ua"}});
     app.post("/v1/sessions", ok("tia")).await.ok(201);
     app.clock.advance(Duration::minutes(1));
     app.post("/v1/sessions", json!({"login": "tia", "password": "wrong password"}))
@@ -999,19 +1018,19 @@ async fn login_history_pages_newest_first() {
     app.get("/v1/users/tia/logins?page=2").await.problem(400, "invalid_request");
 }
 
-#[tokio::test]
-async fn login_statistics_by_hour_and_day() {
-    let app = TestApp::start().await; // the clock stands at 2030-01-01T00:00:00Z
-    app.register("uma", "uma password").await;
-    app.register("vic", "vic password").await;
-    app.login("uma", "uma password").await;
-    app.login("uma", "uma password").await;
-    app.login("vic", "vic password").await;
+async fn login_statistics_by_hour_and_day(app: TestApp) {
+    // the clock stands at 2030-01-01T00:00:00Z
+
+    app.register("uma", "uma velvet kumquat").await;
+    app.register("vic", "vic velvet kumquat").await;
+    app.login("uma", "uma velvet kumquat").await;
+    app.login("uma", "uma velvet kumquat").await;
+    app.login("vic", "vic velvet kumquat").await;
     app.post("/v1/sessions", json!({"login": "vic", "password": "wrong password"}))
         .await
         .problem(401, "invalid_credentials");
     app.clock.advance(Duration::minutes(90));
-    app.login("vic", "vic password").await;
+    app.login("vic", "vic velvet kumquat").await;
 
     let q = |from: &str, to: &str, bucket: Option<&str>| {
         let mut rb = app.req(Method::GET, "/v1/stats/logins").query(&[("from", from), ("to", to)]);
@@ -1079,9 +1098,7 @@ async fn login_statistics_by_hour_and_day() {
 
 // ------------------------------------------------------------------------------ operations
 
-#[tokio::test]
-async fn probes_request_ids_and_storage_outages() {
-    let app = TestApp::start().await;
+async fn probes_request_ids_and_storage_outages(app: TestApp) {
     let res = app.send(app.client.get(app.url("/healthz"))).await;
     assert_eq!(res.ok(200), json!({"status": "ok"}));
     let res = app.send(app.client.get(app.url("/readyz"))).await;
@@ -1117,9 +1134,7 @@ async fn probes_request_ids_and_storage_outages() {
     app.send(app.client.get(app.url("/readyz"))).await.ok(200);
 }
 
-#[tokio::test]
-async fn the_openapi_document_describes_every_route() {
-    let app = TestApp::start().await;
+async fn the_openapi_document_describes_every_route(app: TestApp) {
     let doc = app.send(app.client.get(app.url("/openapi.json"))).await.ok(200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
     assert_eq!(doc, serde_json::to_value(hallpass_server::http::openapi()).unwrap());

@@ -11,10 +11,10 @@ use crate::connection::{self, Role};
 use crate::error::to_store_error;
 use crate::migrate;
 use crate::pool::Pool;
-use crate::queries::{codes, events, identities, keys, sessions, users};
+use crate::queries::{bulk, codes, events, identities, keys, sessions, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
-use hallpass_core::store::{NewLogin, Store, StoreError, StoreResult};
+use hallpass_core::store::{ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult};
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -253,6 +253,17 @@ impl Store for SqliteStore {
         self.pool.write("insert_code", move |tx| codes::insert_code(tx, &code)).await
     }
 
+    async fn code_owner(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        let (scope, hash) = (scope.clone(), *hash);
+        self.pool.read("code_owner", move |c| codes::code_owner(c, &scope, kind, &hash, now)).await
+    }
+
     async fn redeem_reset_code(
         &self,
         scope: &Scope,
@@ -358,19 +369,15 @@ impl Store for SqliteStore {
         self.pool.write("sweep_expired", move |tx| sessions::sweep_expired(tx, now, batch)).await
     }
 
-    async fn export_users(
-        &self,
-        _after: Option<(hallpass_core::Scope, uuid::Uuid)>,
-        _limit: u32,
-    ) -> hallpass_core::store::StoreResult<Vec<hallpass_core::store::ExportedUser>> {
-        Err(hallpass_core::StoreError::Other("export is not implemented by this backend yet".into()))
+    // ---- export and import
+
+    async fn export_users(&self, after: Option<(Scope, Uuid)>, limit: u32) -> StoreResult<Vec<ExportedUser>> {
+        self.pool.read("export_users", move |c| bulk::export_users(c, after, limit)).await
     }
 
-    async fn import_users(
-        &self,
-        _users: &[hallpass_core::store::ExportedUser],
-    ) -> hallpass_core::store::StoreResult<hallpass_core::store::ImportOutcome> {
-        Err(hallpass_core::StoreError::Other("import is not implemented by this backend yet".into()))
+    async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome> {
+        let users = users.to_vec();
+        self.pool.write("import_users", move |tx| bulk::import_users(tx, &users)).await
     }
 }
 

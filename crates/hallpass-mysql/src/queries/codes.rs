@@ -47,6 +47,27 @@ pub(crate) async fn insert_code(c: &mut MySqlConnection, code: &CodeRecord) -> Q
     Ok(())
 }
 
+/// Step 1 of the module's order alone: the owner of a valid code of `kind`, read without
+/// consuming the code or locking anything.
+pub(crate) async fn code_owner(
+    c: &mut MySqlConnection,
+    scope: &Scope,
+    kind: CodeKind,
+    code: &TokenHash,
+    now: OffsetDateTime,
+) -> QResult<Option<Uuid>> {
+    let owner: Option<String> = sqlx::query_scalar(
+        "SELECT user_id FROM codes WHERE code_hash = ? AND scope = ? AND kind = ? AND expires_at > ?",
+    )
+    .bind(hash(code))
+    .bind(scope.as_str())
+    .bind(kind.as_str())
+    .bind(ms(now))
+    .fetch_optional(&mut *c)
+    .await?;
+    owner.map(|o| Uuid::parse_str(&o).map_err(|e| crate::error::corrupt("code owner", e))).transpose()
+}
+
 /// Steps 1 to 3 of the module's order: the owner of a valid code of `kind`, with the code
 /// consumed and the owner's row locked; `None` (nothing changed) otherwise.
 async fn take_code(

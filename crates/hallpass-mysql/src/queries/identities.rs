@@ -20,6 +20,7 @@ macro_rules! identity_cols {
         "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at"
     };
 }
+pub(crate) use identity_cols;
 
 /// A user's link to a provider (the primary key).
 const GET_IDENTITY: &str =
@@ -37,7 +38,7 @@ const LIST_IDENTITIES: &str = concat!(
     " FROM identities WHERE scope = ? AND user_id = ? ORDER BY provider"
 );
 
-fn identity_row(row: &MySqlRow) -> QResult<Identity> {
+pub(crate) fn identity_row(row: &MySqlRow) -> QResult<Identity> {
     Ok(Identity {
         scope: get_parsed(row, 0, Scope::parse)?,
         user_id: get_uuid(row, 1)?,

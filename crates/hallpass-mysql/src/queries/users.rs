@@ -41,7 +41,7 @@ pub(crate) fn user_from_row(row: &MySqlRow, base: usize) -> QResult<User> {
     })
 }
 
-fn record_from_row(row: &MySqlRow) -> QResult<UserRecord> {
+pub(crate) fn record_from_row(row: &MySqlRow) -> QResult<UserRecord> {
     Ok(UserRecord { user: user_from_row(row, 0)?, password_hash: get_opt_bytes_text(row, 12)? })
 }
 

@@ -33,6 +33,26 @@ pub(crate) async fn insert_code(pool: &PgPool, code: &CodeRecord) -> QResult<()>
     Ok(())
 }
 
+/// The owner of the unexpired code of `kind` with that hash, read without consuming it.
+pub(crate) async fn code_owner(
+    pool: &PgPool,
+    scope: &Scope,
+    kind: CodeKind,
+    code: &TokenHash,
+    now: OffsetDateTime,
+) -> QResult<Option<Uuid>> {
+    let row = sqlx::query(
+        "SELECT user_id FROM codes WHERE code_hash = $1 AND scope = $2 AND kind = $3 AND expires_at > $4",
+    )
+    .bind(code.as_bytes().as_slice())
+    .bind(scope.as_str())
+    .bind(kind.as_str())
+    .bind(ms(now))
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| r.try_get::<DbId, _>(0)).transpose()?.map(|d| d.0))
+}
+
 /// Consumes the unexpired code of `kind` with that hash; returns its user. On the
 /// caller's transaction, so the deletion is undone if what follows fails.
 async fn take_code(

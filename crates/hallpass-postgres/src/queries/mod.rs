@@ -11,6 +11,7 @@
 //! with bound parameters, but the user listing, which `QueryBuilder` assembles from fixed
 //! fragments; sqlx prepares each statement once per connection and caches it.
 
+pub(crate) mod bulk;
 pub(crate) mod codes;
 pub(crate) mod events;
 pub(crate) mod identities;
@@ -143,6 +144,77 @@ mod plan_tests {
         for (name, sql, args) in cases {
             let plan = plan(&db, sql, args).await;
             assert!(!plan.contains("Seq Scan"), "{name} scans a table:\n{plan}");
+        }
+    }
+
+    /// The bulk statements: an export page is a range of the primary key, in key order,
+    /// and its links probes of the identities' key (sorted: a page's worth of rows); the import's checks probe a unique index once per
+    /// key (a nested loop), never hash a whole table against the batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bulk_statements_probe_indexes() {
+        let Some(db) = TestDb::create().await else { return };
+        let id = crate::rows::id(Uuid::now_v7());
+        let cases: Vec<(&str, &str, PgArguments)> = vec![
+            (
+                "export scope",
+                bulk::EXPORT_SCOPE,
+                args(|a| {
+                    a.add("a")?;
+                    a.add(10i64)
+                }),
+            ),
+            (
+                "export scope after",
+                bulk::EXPORT_SCOPE_AFTER,
+                args(|a| {
+                    a.add("a")?;
+                    a.add(id)?;
+                    a.add(10i64)
+                }),
+            ),
+            ("export links", bulk::EXPORT_LINKS, args(|a| a.add(vec![id]))),
+            ("scopes", bulk::SCOPES, PgArguments::default()),
+            (
+                "taken ids",
+                bulk::TAKEN_IDS,
+                args(|a| {
+                    a.add(vec!["a"])?;
+                    a.add(vec![id])
+                }),
+            ),
+            (
+                "taken usernames",
+                bulk::TAKEN_USERNAMES,
+                args(|a| {
+                    a.add(vec!["a"])?;
+                    a.add(vec!["alice"])
+                }),
+            ),
+            (
+                "taken emails",
+                bulk::TAKEN_EMAILS,
+                args(|a| {
+                    a.add(vec!["a"])?;
+                    a.add(vec!["alice@example.com"])
+                }),
+            ),
+            (
+                "taken links",
+                bulk::TAKEN_LINKS,
+                args(|a| {
+                    a.add(vec!["a"])?;
+                    a.add(vec!["github"])?;
+                    a.add(vec!["gh-1"])
+                }),
+            ),
+        ];
+        for (name, sql, args) in cases {
+            let plan = plan(&db, sql, args).await;
+            assert!(!plan.contains("Seq Scan"), "{name} scans a table:\n{plan}");
+            assert!(!plan.contains("Hash"), "{name} hashes a table:\n{plan}");
+            if name.starts_with("export scope") {
+                assert!(!plan.contains("Sort"), "{name} sorts instead of walking the key:\n{plan}");
+            }
         }
     }
 }

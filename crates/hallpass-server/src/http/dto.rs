@@ -166,7 +166,10 @@ pub struct RegisterRequest {
     pub username: Option<String>,
     /// An email address.
     pub email: Option<String>,
-    /// 8 to 256 characters; without one the user logs in only through a provider.
+    /// 8 to 256 characters, never truncated, and hard enough to guess for the scope's
+    /// `min_password_score` (zxcvbn; the user's own username and email count for nothing):
+    /// else 400 `weak_password` with advice. Without one the user logs in only through a
+    /// provider or a code.
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<SecretString>,
     /// Default `"default"`.
@@ -247,6 +250,7 @@ pub struct ListUsersQuery {
     /// Only active (`true`) or inactive (`false`) users.
     pub active: Option<bool>,
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -277,7 +281,8 @@ pub struct UserList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPasswordRequest {
-    /// The new password, 8 to 256 characters.
+    /// The new password: 8 to 256 characters, hard enough to guess for the scope's
+    /// `min_password_score` (else 400 `weak_password` with advice).
     #[schema(value_type = String, format = Password)]
     pub password: SecretString,
 }
@@ -598,7 +603,8 @@ pub struct RedeemResetRequest {
     /// The reset code.
     #[schema(value_type = String)]
     pub code: SecretString,
-    /// The new password, 8 to 256 characters.
+    /// The new password: 8 to 256 characters, hard enough to guess for the scope's
+    /// `min_password_score` (else 400 `weak_password` with advice).
     #[schema(value_type = String, format = Password)]
     pub password: SecretString,
 }
@@ -803,6 +809,7 @@ impl From<&LoginEvent> for EventDto {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

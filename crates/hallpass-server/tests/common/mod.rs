@@ -1,7 +1,12 @@
 //! Test harness of the HTTP API: starts the real application on port 0 over a fresh
-//! SQLite database in a temporary directory, with a fake clock and cheap Argon2 costs, and
-//! talks to it over HTTP with reqwest. Every response body the helpers see is checked for
-//! leaked hashes.
+//! database of the chosen [`Backend`] — SQLite in a temporary directory, or a database of
+//! its own on the machine's PostgreSQL or MariaDB (`hallpass_postgres::testing::TestDb`,
+//! `hallpass_mysql::testing::TestDatabase`, dropped with the app) — with a fake clock and
+//! cheap Argon2 costs, and talks to it over HTTP with reqwest. Every response body the
+//! helpers see is checked for leaked hashes.
+//!
+//! A PostgreSQL or MariaDB server that cannot be reached skips the test with a notice on
+//! stderr ([`TestApp::start_on`] answers `None`), unless `CI=true`, where it panics.
 
 #![allow(dead_code)]
 
@@ -18,6 +23,69 @@ use uuid::Uuid;
 /// Strings no response may contain.
 const FORBIDDEN: &[&str] = &["password_hash", "token_hash", "code_hash", "$argon2"];
 
+/// The storage backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+/// What keeps a test's database alive; dropping it removes the database (the temporary
+/// directory, or `DROP DATABASE` on the server).
+pub enum DbGuard {
+    Sqlite(tempfile::TempDir),
+    Postgres(Box<hallpass_postgres::testing::TestDb>),
+    Mysql(Box<hallpass_mysql::testing::TestDatabase>),
+}
+
+impl Backend {
+    /// A fresh, migrated, empty database and a store on it; `None` when its server cannot
+    /// be reached outside CI (after a notice on stderr: skip the test).
+    pub async fn fresh_store(self) -> Option<(Arc<dyn Store>, DbGuard)> {
+        match self {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let store = hallpass_sqlite::SqliteStore::open(dir.path().join("t.db")).expect("open sqlite");
+                Some((Arc::new(store), DbGuard::Sqlite(dir)))
+            }
+            Backend::Postgres => {
+                let db = hallpass_postgres::testing::TestDb::create().await?;
+                Some((Arc::new(db.store().clone()), DbGuard::Postgres(Box::new(db))))
+            }
+            Backend::Mysql => {
+                let db = hallpass_mysql::testing::TestDatabase::create().await?;
+                let store = db.store().await;
+                Some((Arc::new(store), DbGuard::Mysql(Box::new(db))))
+            }
+        }
+    }
+}
+
+/// How to start the app (beside the backend).
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Largest accepted request body.
+    pub body_limit: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { body_limit: DEFAULT_BODY_LIMIT }
+    }
+}
+
+/// Runs `test` against a fresh app on `backend`, or skips it (returns at once) when the
+/// backend's server cannot be reached outside CI.
+pub async fn run<F, Fut>(backend: Backend, options: Options, test: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let Some(app) = TestApp::start_on(backend, options).await else { return };
+    test(app).await;
+}
+
 /// A running application and a client for it.
 pub struct TestApp {
     pub base: String,
@@ -28,7 +96,27 @@ pub struct TestApp {
     pub clock: Arc<FakeClock>,
     /// Make storage fail (for 503/500 tests).
     pub switch: Arc<Switch>,
-    _dir: tempfile::TempDir,
+    pub backend: Backend,
+    server: tokio::task::JoinHandle<()>,
+    db: Option<DbGuard>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+        let Some(db) = self.db.take() else { return };
+        if tokio::task::try_id().is_none() {
+            // In the test's own future (`block_on`, not a task): the runtime is alive, and
+            // the harness closes the pools on it before dropping the database.
+            drop(db);
+        } else if std::thread::spawn(move || drop(db)).join().is_err() {
+            // In a task, which may be being dropped as the runtime shuts down (it held the
+            // last `Arc` of a test that panicked): there `TestDb`'s drop would wait
+            // forever on a runtime that no longer drives timers or sockets, so the
+            // database goes on a thread of its own, outside any runtime.
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), b"dropping a test database panicked\n");
+        }
+    }
 }
 
 /// A response, read whole.
@@ -78,31 +166,47 @@ impl Res {
     }
 }
 
+/// Cheap hashing (these tests are about the API, not hashing cost); the password policy is
+/// the default one, so every password the tests set is one a real server accepts.
 pub fn settings() -> Settings {
     Settings { hash_params: HashParams { m_cost: 256, t_cost: 1, p_cost: 1 }, ..Default::default() }
 }
 
-/// The storage under test.
-fn open_store(dir: &std::path::Path) -> Arc<dyn Store> {
-    Arc::new(hallpass_sqlite::SqliteStore::open(dir.join("t.db")).expect("open sqlite"))
-}
-
 impl TestApp {
+    /// The app on SQLite with the default options (SQLite is never skipped).
     pub async fn start() -> Self {
-        Self::start_with(DEFAULT_BODY_LIMIT).await
+        Self::start_on(Backend::Sqlite, Options::default()).await.expect("SQLite is always available")
     }
 
+    /// The app on SQLite with another body limit.
     pub async fn start_with(body_limit: usize) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let switch = Arc::new(Switch { inner: open_store(dir.path()), fail: Mutex::new(None) });
+        Self::start_on(Backend::Sqlite, Options { body_limit }).await.expect("SQLite is always available")
+    }
+
+    /// The app on a fresh database of `backend`; `None` when that server cannot be
+    /// reached outside CI (skip the test).
+    pub async fn start_on(backend: Backend, options: Options) -> Option<Self> {
+        let (store, db) = backend.fresh_store().await?;
+        Some(Self::start_with_store(backend, store, db, options).await)
+    }
+
+    /// The app on `store` (wrapped in a [`Switch`]), with a fake clock; `db` is kept until
+    /// the app is dropped.
+    pub async fn start_with_store(
+        backend: Backend,
+        store: Arc<dyn Store>,
+        db: DbGuard,
+        options: Options,
+    ) -> Self {
+        let switch = Arc::new(Switch { inner: store, fail: Mutex::new(None) });
         let clock = Arc::new(FakeClock::fixed());
         let service =
             Arc::new(Hallpass::with_clock(switch.clone(), settings(), clock.clone()).expect("service"));
         let (_, key) = service.create_api_key(Scope::parse("app").unwrap(), None).await.expect("key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = build_app(AppState { service: service.clone(), body_limit });
-        tokio::spawn(async move {
+        let app = build_app(AppState { service: service.clone(), body_limit: options.body_limit });
+        let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });
         Self {
@@ -112,8 +216,15 @@ impl TestApp {
             service,
             clock,
             switch,
-            _dir: dir,
+            backend,
+            server,
+            db: Some(db),
         }
+    }
+
+    /// Whether the server task is still running (it ends only by a panic or an error).
+    pub fn is_serving(&self) -> bool {
+        !self.server.is_finished()
     }
 
     /// A key of another scope.
@@ -338,6 +449,16 @@ impl Store for Switch {
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
         self.check()?;
         self.inner.insert_code(code).await
+    }
+    async fn code_owner(
+        &self,
+        scope: &Scope,
+        kind: CodeKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        self.check()?;
+        self.inner.code_owner(scope, kind, hash, now).await
     }
     async fn redeem_reset_code(
         &self,

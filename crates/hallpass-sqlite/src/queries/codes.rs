@@ -48,6 +48,17 @@ fn valid_code(
     Ok(stmt.query_row((hash(code), scope.as_str(), kind.as_str(), ms(now)), |r| get_uuid(r, 0)).optional()?)
 }
 
+/// The owner of a valid code, read without consuming it.
+pub(crate) fn code_owner(
+    conn: &Connection,
+    scope: &Scope,
+    kind: CodeKind,
+    code: &TokenHash,
+    now: OffsetDateTime,
+) -> QResult<Option<Uuid>> {
+    valid_code(conn, scope, kind, code, now)
+}
+
 fn delete_code(conn: &Connection, scope: &Scope, code: &TokenHash) -> QResult<()> {
     conn.prepare_cached("DELETE FROM codes WHERE code_hash = ?1 AND scope = ?2")?
         .execute((hash(code), scope.as_str()))?;

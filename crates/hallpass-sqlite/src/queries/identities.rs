@@ -13,6 +13,7 @@ macro_rules! identity_cols {
         "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at"
     };
 }
+pub(crate) use identity_cols;
 
 /// A user's link to a provider (the primary key).
 pub(crate) const GET_IDENTITY: &str = concat!(
@@ -33,7 +34,7 @@ pub(crate) const LIST_IDENTITIES: &str = concat!(
     " FROM identities WHERE scope = ?1 AND user_id = ?2 ORDER BY provider"
 );
 
-fn identity_row(row: &Row<'_>) -> rusqlite::Result<Identity> {
+pub(crate) fn identity_row(row: &Row<'_>) -> rusqlite::Result<Identity> {
     Ok(Identity {
         scope: get_parsed(row, 0, Scope::parse)?,
         user_id: get_uuid(row, 1)?,
@@ -57,6 +58,27 @@ pub(crate) fn upsert_identity(conn: &Connection, i: &Identity) -> QResult<()> {
          access_token = excluded.access_token, access_token_expiry = excluded.access_token_expiry, \
          created_at = excluded.created_at, updated_at = excluded.updated_at",
     )?
+    .execute((
+        i.scope.as_str(),
+        id(i.user_id),
+        i.provider.as_str(),
+        i.client_id.as_str(),
+        i.access_token.as_deref(),
+        opt_ms(i.access_token_expiry),
+        ms(i.created_at),
+        ms(i.updated_at),
+    ))?;
+    Ok(())
+}
+
+/// Inserts a new link as given (an import: the user is new, so there is nothing to
+/// replace). A client id held in the scope violates `identities_client_id`.
+pub(crate) fn insert_identity(conn: &Connection, i: &Identity) -> QResult<()> {
+    conn.prepare_cached(concat!(
+        "INSERT INTO identities (",
+        identity_cols!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    ))?
     .execute((
         i.scope.as_str(),
         id(i.user_id),

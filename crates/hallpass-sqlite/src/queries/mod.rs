@@ -72,6 +72,7 @@ macro_rules! session_cols {
     };
 }
 
+pub(crate) mod bulk;
 pub(crate) mod codes;
 pub(crate) mod events;
 pub(crate) mod identities;
@@ -140,6 +141,23 @@ mod plan_tests {
         assert_uses(super::identities::FIND_IDENTITY, &["identities_client_id"]);
         assert_uses(super::identities::LIST_IDENTITIES, &["sqlite_autoindex_identities_1"]);
         assert!(!plan(super::identities::LIST_IDENTITIES).iter().any(|l| l.contains("TEMP B-TREE")));
+    }
+
+    /// An export page is a range of the users' primary key, already in (scope, id) order,
+    /// and its links one primary-key probe per user.
+    #[test]
+    fn export_pages_walk_the_primary_key() {
+        // The first page walks the key from its start, stopped by LIMIT; no sort.
+        assert_eq!(plan(super::bulk::EXPORT_FIRST), ["SCAN users USING INDEX sqlite_autoindex_users_1"]);
+        let after = plan(super::bulk::EXPORT_AFTER);
+        assert_eq!(after, ["SEARCH users USING INDEX sqlite_autoindex_users_1 ((scope,id)>(?,?))"]);
+        let links = plan(super::bulk::EXPORT_LINKS);
+        assert!(
+            links.iter().any(
+                |l| l.contains("SEARCH identities USING INDEX sqlite_autoindex_identities_1 (user_id=?)")
+            ),
+            "{links:?}"
+        );
     }
 
     /// Deleting a user makes SQLite look up each child table by the foreign key's columns

@@ -36,7 +36,7 @@ pub(crate) fn user_from_row(row: &Row<'_>, base: usize) -> rusqlite::Result<User
     })
 }
 
-fn record_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
+pub(crate) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord { user: user_from_row(row, 0)?, password_hash: row.get(12)? })
 }
 
@@ -75,6 +75,15 @@ pub(crate) fn insert_user(conn: &Connection, record: &UserRecord) -> QResult<()>
     let username_key = u.username.as_ref().map(Username::key);
     let email_key = u.email.as_ref().map(Email::key);
     check_unique(conn, u.scope.as_str(), username_key, email_key, None)?;
+    insert_user_row(conn, record)
+}
+
+/// The INSERT of a user row alone, every field as given; the caller has checked the keys
+/// (the unique indexes still back it up).
+pub(crate) fn insert_user_row(conn: &Connection, record: &UserRecord) -> QResult<()> {
+    let u = &record.user;
+    let username_key = u.username.as_ref().map(Username::key);
+    let email_key = u.email.as_ref().map(Email::key);
     let mut stmt = conn.prepare_cached(concat!(
         "INSERT INTO users (",
         user_cols!(""),

@@ -1,0 +1,455 @@
+//! `hallpass import [FILE|-]`: reads the export format (see [`super`]) and inserts its users
+//! through [`Store::import_users`] in batches of [`BATCH`].
+//!
+//! Every line is parsed into the core's typed values ([`Scope::parse`], [`Username::parse`],
+//! [`Email::parse`], [`Group::parse`], [`ProviderName::parse`], [`ClientId::parse`]; a
+//! password hash must be one [`is_supported_hash`] accepts). A line that fails is reported
+//! on stderr with its number and skipped; the others are imported. Users whose id is
+//! already in their scope are left as they are, so importing a file twice inserts nothing
+//! the second time. Users whose username, email or provider link belongs to another user
+//! are reported as conflicts and not inserted.
+//!
+//! Lines written by other systems may leave out what they do not know: `id` (then derived
+//! from the scope, the username or email and `created_at`, the same on every run), `group`
+//! (`default`), `extra` (`{}`), `active` (true), `confirmation` (null), `confirmed`
+//! (false), `created_at` (the time of the import), `updated_at` (= `created_at`),
+//! `last_login_at`, `password_hash` (null: no password) and `providers` (none). `scope` and
+//! a username or an email are required; unknown fields are refused, so a typo never drops
+//! data silently. A provider's `access_token_expiry` may be RFC 3339 or Unix seconds.
+
+use super::{
+    BATCH, FORMAT_VERSION, Progress, Totals, conflict_reason, deterministic_v7, import_batch, parse_timestamp,
+};
+use anyhow::{Context as _, bail};
+use hallpass_core::password::is_supported_hash;
+use hallpass_core::store::ExportedUser;
+use hallpass_core::{
+    ClientId, Confirmation, Email, Group, Identity, JsonObject, ProviderName, Scope, Store, User, UserRecord,
+    Username, check_json_object,
+};
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, IsTerminal as _};
+use std::path::Path;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// A user line as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserIn {
+    scope: String,
+    id: Option<String>,
+    username: Option<String>,
+    email: Option<String>,
+    group: Option<String>,
+    extra: Option<JsonObject>,
+    active: Option<bool>,
+    confirmation: Option<String>,
+    confirmed: Option<bool>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    last_login_at: Option<String>,
+    password_hash: Option<String>,
+    providers: Option<Vec<ProviderIn>>,
+}
+
+/// A provider link as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderIn {
+    provider: String,
+    client_id: String,
+    access_token: Option<String>,
+    access_token_expiry: Option<serde_json::Value>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+fn instant(field: &str, s: Option<&str>) -> Result<Option<OffsetDateTime>, String> {
+    match s {
+        None => Ok(None),
+        Some(s) => parse_timestamp(s).map(Some).ok_or_else(|| format!("{field}: not an RFC 3339 timestamp")),
+    }
+}
+
+fn expiry(v: Option<&serde_json::Value>) -> Result<Option<OffsetDateTime>, String> {
+    const FIELD: &str = "providers.access_token_expiry";
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => instant(FIELD, Some(s)),
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .filter(|s| (0..=253_402_300_799).contains(s))
+            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+            .map(Some)
+            .ok_or_else(|| format!("{FIELD}: Unix seconds must be a whole number from 0 to 253402300799")),
+        Some(_) => Err(format!("{FIELD}: must be an RFC 3339 timestamp or Unix seconds")),
+    }
+}
+
+/// Parses one user line into what storage takes. The error is a sentence for the operator;
+/// it never contains the password hash.
+pub fn parse_user(value: serde_json::Value, now: OffsetDateTime) -> Result<ExportedUser, String> {
+    let u: UserIn = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let scope = Scope::parse(&u.scope).map_err(|e| e.to_string())?;
+    let username = u.username.as_deref().map(Username::parse).transpose().map_err(|e| e.to_string())?;
+    let email = u.email.as_deref().map(Email::parse).transpose().map_err(|e| e.to_string())?;
+    if username.is_none() && email.is_none() {
+        return Err("a username or an email is required".into());
+    }
+    let group = match u.group.as_deref() {
+        Some(g) => Group::parse(g).map_err(|e| e.to_string())?,
+        None => Group::default_group(),
+    };
+    let extra = u.extra.unwrap_or_default();
+    check_json_object("extra", &extra).map_err(|e| e.to_string())?;
+    let confirmation = match u.confirmation.as_deref() {
+        None => None,
+        Some(c) => Some(
+            Confirmation::from_stored(c).ok_or("confirmation: must be \"pending\", \"failed\" or null")?,
+        ),
+    };
+    let created_at = instant("created_at", u.created_at.as_deref())?;
+    let updated_at = instant("updated_at", u.updated_at.as_deref())?;
+    let last_login_at = instant("last_login_at", u.last_login_at.as_deref())?;
+    let id = match u.id.as_deref() {
+        Some(s) => match Uuid::parse_str(s) {
+            Ok(id) if !id.is_nil() => id,
+            _ => return Err("id: must be a UUID".into()),
+        },
+        // No id: the same one on every run, from what identifies the user in the file.
+        None => {
+            let key = match (&username, &email) {
+                (Some(n), _) => format!("username:{}", n.key()),
+                (None, Some(e)) => format!("email:{}", e.key()),
+                (None, None) => unreachable!("checked above"),
+            };
+            let millis =
+                created_at.map_or(0, |t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0));
+            deterministic_v7(millis, scope.as_str(), &key)
+        }
+    };
+    if let Some(h) = u.password_hash.as_deref()
+        && !is_supported_hash(h)
+    {
+        return Err("password_hash: not a supported hash (Argon2, bcrypt, scrypt, PBKDF2-SHA256/512 in PHC \
+                    form, or $sleepless-sha1$), or its cost is above the import limits"
+            .into());
+    }
+    let created_at = created_at.unwrap_or(now);
+    let updated_at = updated_at.unwrap_or(created_at);
+
+    let mut identities = Vec::new();
+    let mut providers_seen = HashSet::new();
+    for p in u.providers.unwrap_or_default() {
+        let provider = ProviderName::parse(&p.provider).map_err(|e| format!("providers.{e}"))?;
+        let client_id = ClientId::parse(&p.client_id).map_err(|e| format!("providers.{e}"))?;
+        if !providers_seen.insert(provider.clone()) {
+            return Err(format!("providers: `{provider}` is linked twice"));
+        }
+        if p.access_token.as_deref().is_some_and(|t| t.contains('\0')) {
+            return Err("providers.access_token: must not contain NUL characters".into());
+        }
+        let linked = instant("providers.created_at", p.created_at.as_deref())?.unwrap_or(created_at);
+        identities.push(Identity {
+            user_id: id,
+            scope: scope.clone(),
+            provider,
+            client_id,
+            access_token: p.access_token,
+            access_token_expiry: expiry(p.access_token_expiry.as_ref())?,
+            created_at: linked,
+            updated_at: instant("providers.updated_at", p.updated_at.as_deref())?.unwrap_or(linked),
+        });
+    }
+
+    let user = User {
+        id,
+        scope,
+        username,
+        email,
+        group,
+        extra,
+        active: u.active.unwrap_or(true),
+        confirmation,
+        confirmed: u.confirmed.unwrap_or(false),
+        created_at,
+        updated_at,
+        last_login_at,
+    };
+    Ok(ExportedUser { record: UserRecord { user, password_hash: u.password_hash }, identities })
+}
+
+/// What one line was.
+enum Line {
+    /// Blank: ignored.
+    Blank,
+    /// The header (first line only).
+    Header,
+    /// A valid user.
+    User(Box<ExportedUser>),
+}
+
+/// Classifies one line; `Err` is the reason the line is invalid. A header with another
+/// version stops the whole import (the file is in a format this build does not know).
+fn parse_line(bytes: &[u8], first: bool, now: OffsetDateTime) -> anyhow::Result<Result<Line, String>> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Ok(Err("not UTF-8".into()));
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(Ok(Line::Blank));
+    }
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(format!("not JSON: {e}"))),
+    };
+    let Some(object) = value.as_object() else {
+        return Ok(Err("not a JSON object".into()));
+    };
+    if let Some(version) = object.get("hallpass_export") {
+        if !first {
+            return Ok(Err("a header (`hallpass_export`) may only be the first line".into()));
+        }
+        if version.as_u64() != Some(FORMAT_VERSION) {
+            bail!(
+                "the file is hallpass export version {version}; this hallpass reads version {FORMAT_VERSION}"
+            );
+        }
+        return Ok(Ok(Line::Header));
+    }
+    Ok(parse_user(value, now).map(|u| Line::User(Box::new(u))))
+}
+
+/// The input and where we are in it.
+struct Input {
+    reader: Box<dyn BufRead + Send>,
+    line: u64,
+    bytes: u64,
+    seen_content: bool,
+    eof: bool,
+}
+
+/// A batch of users and the line each came from.
+#[derive(Default)]
+struct Batch {
+    users: Vec<ExportedUser>,
+    lines: Vec<u64>,
+}
+
+impl Input {
+    /// Reads lines until a batch is full or the input ends; reports invalid lines.
+    fn next_batch(
+        &mut self,
+        now: OffsetDateTime,
+        totals: &mut Totals,
+        progress: &Progress,
+    ) -> anyhow::Result<Batch> {
+        let mut batch = Batch::default();
+        // (scope, id) -> line, to refuse the same user twice in one batch.
+        let mut in_batch: HashMap<(String, Uuid), u64> = HashMap::new();
+        let mut buf = Vec::new();
+        while batch.users.len() < BATCH {
+            buf.clear();
+            let n = self.reader.read_until(b'\n', &mut buf).context("reading the import")?;
+            if n == 0 {
+                self.eof = true;
+                break;
+            }
+            self.line += 1;
+            self.bytes += n as u64;
+            let first = !self.seen_content;
+            match parse_line(&buf, first, now)? {
+                Ok(Line::Blank) => continue,
+                Ok(Line::Header) => {}
+                Ok(Line::User(u)) => {
+                    let key = (u.record.user.scope.as_str().to_owned(), u.record.user.id);
+                    if let Some(earlier) = in_batch.get(&key) {
+                        totals.invalid += 1;
+                        progress.say(&format!(
+                            "line {}: invalid: user {} of scope {} is already on line {earlier}",
+                            self.line, key.1, key.0
+                        ));
+                    } else {
+                        in_batch.insert(key, self.line);
+                        batch.users.push(*u);
+                        batch.lines.push(self.line);
+                    }
+                }
+                Err(why) => {
+                    totals.invalid += 1;
+                    progress.say(&format!("line {}: invalid: {why}", self.line));
+                }
+            }
+            self.seen_content = true;
+        }
+        Ok(batch)
+    }
+}
+
+/// Opens `path` (`None` or `-`: stdin, but `None` only when stdin is not a terminal);
+/// returns the reader and its length when known.
+fn open_input(path: Option<&Path>) -> anyhow::Result<(Box<dyn BufRead + Send>, Option<u64>)> {
+    if path.is_none() && std::io::stdin().is_terminal() {
+        bail!("no input: give a FILE, pipe the users into stdin, or pass `-` to type them");
+    }
+    match path.filter(|p| p.as_os_str() != "-") {
+        None => Ok((Box::new(std::io::BufReader::with_capacity(1 << 16, std::io::stdin())), None)),
+        Some(p) => {
+            let file = std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            let len = file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            Ok((Box::new(std::io::BufReader::with_capacity(1 << 16, file)), len))
+        }
+    }
+}
+
+/// `hallpass import [FILE|-] [--strict]`. Prints the summary line on stderr and returns the
+/// totals; with `strict`, any invalid line or conflict makes it an error (after everything
+/// valid was imported).
+pub async fn run(store: &dyn Store, path: Option<&Path>, strict: bool) -> anyhow::Result<Totals> {
+    let (reader, total_bytes) = open_input(path)?;
+    let mut input = Input { reader, line: 0, bytes: 0, seen_content: false, eof: false };
+    let progress = Progress::new(total_bytes);
+    let now = OffsetDateTime::now_utc();
+    let mut totals = Totals::default();
+    let mut batches = 0u64;
+    while !input.eof {
+        let batch = tokio::task::block_in_place(|| input.next_batch(now, &mut totals, &progress))?;
+        if batch.users.is_empty() {
+            continue;
+        }
+        let outcome = match import_batch(store, &batch.users).await {
+            Ok(o) => o,
+            Err(e) => {
+                progress.finish();
+                eprintln!("stopped at line {}: {totals}", input.line);
+                return Err(e);
+            }
+        };
+        let line_of: HashMap<Uuid, u64> =
+            batch.users.iter().zip(&batch.lines).map(|(u, l)| (u.record.user.id, *l)).collect();
+        for (id, why) in &outcome.conflicts {
+            let line = line_of.get(id).map_or_else(|| "?".to_owned(), u64::to_string);
+            progress
+                .say(&format!("line {line}: conflict: user {id} not imported: {}", conflict_reason(*why)));
+        }
+        totals.add(&outcome);
+        batches += 1;
+        progress.update(Some(input.bytes), format!("{} lines: {totals}", input.line));
+        if progress.every_batches(batches) {
+            eprintln!("import: {} lines read: {totals}", input.line);
+        }
+    }
+    progress.finish();
+    eprintln!("{totals}");
+    if strict && (totals.invalid > 0 || totals.conflicts > 0) {
+        bail!(
+            "--strict: {} invalid lines and {} conflicts (everything else was imported)",
+            totals.invalid,
+            totals.conflicts
+        );
+    }
+    Ok(totals)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    fn parse(v: serde_json::Value) -> Result<ExportedUser, String> {
+        parse_user(v, now())
+    }
+
+    #[test]
+    fn a_full_line_round_trips_into_records() {
+        let u = parse(json!({
+            "scope": "shop", "id": "01936a1e-0000-7000-8000-000000000001", "username": "Alice",
+            "email": "alice@Example.COM", "group": "staff", "extra": {"a": 1}, "active": false,
+            "confirmation": "pending", "confirmed": false, "created_at": "2025-01-01T00:00:00.001Z",
+            "updated_at": "2025-01-02T00:00:00Z", "last_login_at": null,
+            "password_hash": "$2b$04$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+            "providers": [{"provider": "github", "client_id": "42", "access_token": "t",
+                           "access_token_expiry": 1800000000, "created_at": "2025-01-03T00:00:00Z",
+                           "updated_at": "2025-01-04T00:00:00Z"}]
+        }))
+        .unwrap();
+        let user = &u.record.user;
+        assert_eq!(user.scope.as_str(), "shop");
+        assert_eq!(user.email.as_ref().unwrap().key(), "alice@example.com");
+        assert_eq!(user.username.as_ref().unwrap().as_str(), "Alice");
+        assert!(!user.active);
+        assert_eq!(user.confirmation, Some(Confirmation::Pending));
+        assert_eq!(super::super::timestamp(user.created_at), "2025-01-01T00:00:00.001Z");
+        assert_eq!(u.identities.len(), 1);
+        assert_eq!(u.identities[0].user_id, user.id);
+        assert_eq!(u.identities[0].access_token_expiry, Some(now()));
+    }
+
+    #[test]
+    fn defaults_and_a_stable_id_for_lines_from_other_systems() {
+        let line = json!({"scope": "default", "username": "legacy"});
+        let a = parse(line.clone()).unwrap();
+        let b = parse(line).unwrap();
+        assert_eq!(a.record.user.id, b.record.user.id, "the same line gives the same id");
+        assert_eq!(a.record.user.id.get_version_num(), 7);
+        assert!(a.record.user.active);
+        assert_eq!(a.record.user.group.as_str(), "default");
+        assert_eq!(a.record.user.created_at, now());
+        assert_eq!(a.record.password_hash, None);
+        let other = parse(json!({"scope": "default", "username": "LEGACY"})).unwrap();
+        assert_eq!(other.record.user.id, a.record.user.id, "derived from the normalised username");
+    }
+
+    #[test]
+    fn invalid_lines_say_which_field() {
+        let cases = [
+            (json!({"username": "x"}), "scope"),
+            (json!({"scope": "Bad Scope", "username": "x"}), "scope"),
+            (json!({"scope": "s"}), "a username or an email is required"),
+            (json!({"scope": "s", "username": "a b"}), "username"),
+            (json!({"scope": "s", "email": "nope"}), "email"),
+            (json!({"scope": "s", "username": "x", "group": ""}), "group"),
+            (json!({"scope": "s", "username": "x", "pasword_hash": null}), "unknown field"),
+            (json!({"scope": "s", "username": "x", "password_hash": "plaintext"}), "password_hash"),
+            (json!({"scope": "s", "username": "x", "id": "7"}), "id"),
+            (json!({"scope": "s", "username": "x", "created_at": "yesterday"}), "created_at"),
+            (json!({"scope": "s", "username": "x", "confirmation": "maybe"}), "confirmation"),
+            (
+                json!({"scope": "s", "username": "x", "providers": [{"provider": "Git Hub", "client_id": "1"}]}),
+                "provider",
+            ),
+            (
+                json!({"scope": "s", "username": "x", "providers": [{"provider": "gh", "client_id": ""}]}),
+                "client_id",
+            ),
+            (
+                json!({"scope": "s", "username": "x", "providers": [{"provider": "gh", "client_id": "1"}, {"provider": "gh", "client_id": "2"}]}),
+                "linked twice",
+            ),
+            (json!({"scope": "s", "username": "x", "extra": {"k": "a\u{0}b"}}), "extra"),
+        ];
+        for (line, want) in cases {
+            let err = parse(line.clone()).err().unwrap_or_else(|| panic!("{line} should be refused"));
+            assert!(err.contains(want), "{line}: {err:?} should mention {want:?}");
+            assert!(!err.contains("plaintext"), "never echo the hash");
+        }
+    }
+
+    #[test]
+    fn headers_are_checked() {
+        let h = br#"{"hallpass_export": 1, "exported_at": "2025-01-01T00:00:00.000Z"}"#;
+        assert!(matches!(parse_line(h, true, now()).unwrap(), Ok(Line::Header)));
+        assert!(parse_line(h, false, now()).unwrap().is_err(), "a header later on is an invalid line");
+        assert!(parse_line(br#"{"hallpass_export": 2}"#, true, now()).is_err(), "another version stops");
+        assert!(matches!(parse_line(b"  \n", true, now()).unwrap(), Ok(Line::Blank)));
+        assert!(parse_line(b"[1]", true, now()).unwrap().is_err());
+        assert!(parse_line(b"\xff", true, now()).unwrap().is_err());
+    }
+}

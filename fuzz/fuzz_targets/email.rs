@@ -1,0 +1,15 @@
+//! `Email::parse`: never panics; an accepted address keeps what was typed and its key is
+//! normalised.
+#![no_main]
+
+use hallpass_core::{Email, UserRef};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|s: &str| {
+    if let Ok(e) = Email::parse(s) {
+        assert_eq!(e.as_str(), s.trim());
+        assert!(e.as_str().len() <= 254 && e.as_str().contains('@'));
+        assert_eq!(Email::key_of(e.key()), e.key());
+        assert_eq!(UserRef::parse(e.as_str()), Ok(UserRef::Email(e.key().to_owned())));
+    }
+});
