@@ -36,8 +36,8 @@ async fn logs_carry_route_and_request_id_but_no_secrets() {
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let app = TestApp::start().await;
-    app.register("secretive", "secretive password").await;
-    let token = app.login("secretive", "secretive password").await;
+    app.register("secretive", "secretive velvet kumquat").await;
+    let token = app.login("secretive", "secretive velvet kumquat").await;
     let res = app
         .send(
             app.req(Method::GET, "/v1/users/secretive?limit=1")
@@ -52,7 +52,7 @@ async fn logs_carry_route_and_request_id_but_no_secrets() {
     assert!(text.contains("/v1/users/{ref}"), "{text}");
     assert!(text.contains("req-77"), "{text}");
     assert!(text.contains("scope=app"), "{text}");
-    for secret in [app.key.as_str(), token.as_str(), "secretive password", "limit=1"] {
+    for secret in [app.key.as_str(), token.as_str(), "secretive velvet kumquat", "limit=1"] {
         assert!(!text.contains(secret), "logs leak {secret}: {text}");
     }
 }
