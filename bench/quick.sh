@@ -6,13 +6,15 @@
 #   bench/quick.sh                 # all three backends
 #   bench/quick.sh sqlite          # one
 #
-# Needs wrk (installed from Debian if missing) and the databases of the machine.
+# Needs wrk (installed from Debian if missing) and the databases of the machine. The
+# API-key request budget is off here (HALLPASS_THROTTLE_KEY_RATE=0): this measures the
+# server, not the budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --quiet --bin hallpass
-BIN=target/release/hallpass
+BIN="${CARGO_TARGET_DIR:-target}/release/hallpass"
 DURATION=${DURATION:-10s}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -20,7 +22,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 run_backend() {
   local name=$1 url=$2
   local log="$work/$name.log"
-  HALLPASS_DATABASE_URL=$url HALLPASS_LISTEN=127.0.0.1:0 HALLPASS_LOG_FORMAT=json RUST_LOG=warn,hallpass_server::serve=info \
+  HALLPASS_THROTTLE_KEY_RATE=0 HALLPASS_DATABASE_URL=$url HALLPASS_LISTEN=127.0.0.1:0 HALLPASS_LOG_FORMAT=json RUST_LOG=warn,hallpass_server::serve=info \
     "$BIN" serve >"$work/$name.out" 2>"$log" &
   local pid=$!
   local addr=""

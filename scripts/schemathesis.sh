@@ -38,7 +38,7 @@ env HALLPASS_DATABASE_URL="sqlite://$work/hallpass.db" \
   HALLPASS_ARGON2_MEMORY_KIB=256 \
   HALLPASS_ARGON2_ITERATIONS=1 \
   RUST_LOG="${RUST_LOG:-info}" \
-  target/debug/hallpass serve >"$work/stdout" 2>"$out/server.log" &
+  "${CARGO_TARGET_DIR:-target}/debug/hallpass" serve >"$work/stdout" 2>"$out/server.log" &
 server_pid=$!
 
 addr=

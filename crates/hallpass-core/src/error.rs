@@ -60,6 +60,12 @@ pub enum Error {
     /// A one-time code is unknown, used, voided or expired.
     #[error("invalid or expired code")]
     InvalidCode,
+    /// Too many failed attempts: throttled; try again after `retry_after_secs` seconds.
+    #[error("rate limited; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until an attempt may succeed (at least 1).
+        retry_after_secs: u64,
+    },
     /// Storage cannot be reached now; try again.
     #[error("storage unavailable")]
     StorageUnavailable(#[source] StoreError),

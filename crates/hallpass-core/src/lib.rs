@@ -28,6 +28,6 @@ pub use model::*;
 pub use password::{HashParams, PasswordHasher};
 pub use secret::{ApiKeySecret, Code, SessionToken, TokenHash};
 pub use service::Hallpass;
-pub use settings::{ScopeSettings, Settings};
-pub use store::{Store, StoreError};
+pub use settings::{ScopeSettings, Settings, ThrottleSettings};
+pub use store::{Store, StoreError, ThrottleState};
 pub use types::*;

@@ -9,13 +9,16 @@
 use crate::model::*;
 use crate::secret::TokenHash;
 use crate::service::merge_patch;
-use crate::store::{ExportedUser, ImportOutcome, ImportTaken, NewLogin, Store, StoreError, StoreResult};
+use crate::store::{
+    ExportedUser, ImportOutcome, ImportTaken, NewLogin, Store, StoreError, StoreResult, ThrottleState,
+};
 use crate::types::{Email, ProviderName, Scope, UserRef, Username};
 use async_trait::async_trait;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 /// The tables. Users sit in a `BTreeMap` by id so listings come out in id order; sessions
@@ -28,6 +31,7 @@ struct Tables {
     codes: Vec<CodeRecord>,
     identities: Vec<Identity>,
     events: Vec<LoginEvent>,
+    throttles: HashMap<(Scope, String), ThrottleState>,
 }
 
 impl Tables {
@@ -658,7 +662,59 @@ impl Store for MemoryStore {
                 true
             }
         });
-        Ok((dead.len() + codes_gone) as u64)
+        let stale: Vec<(Scope, String)> = t
+            .throttles
+            .iter()
+            .filter(|(_, s)| now >= s.expires_at)
+            .map(|(k, _)| k.clone())
+            .take(batch)
+            .collect();
+        for key in &stale {
+            t.throttles.remove(key);
+        }
+        Ok((dead.len() + codes_gone + stale.len()) as u64)
+    }
+
+    // ---- throttling counters
+
+    async fn throttle_get(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<ThrottleState>> {
+        let t = self.lock();
+        Ok(t.throttles.get(&(scope.clone(), key.to_owned())).filter(|s| now < s.expires_at).copied())
+    }
+
+    async fn throttle_hit(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+        window: Duration,
+    ) -> StoreResult<ThrottleState> {
+        let mut t = self.lock();
+        let fresh = ThrottleState { failures: 1, first_at: now, last_at: now, expires_at: now + window };
+        let state = match t.throttles.entry((scope.clone(), key.to_owned())) {
+            Entry::Occupied(e) => {
+                let state = e.into_mut();
+                if now < state.expires_at {
+                    state.failures = state.failures.saturating_add(1);
+                    state.last_at = now;
+                } else {
+                    *state = fresh;
+                }
+                state
+            }
+            Entry::Vacant(e) => e.insert(fresh),
+        };
+        Ok(*state)
+    }
+
+    async fn throttle_clear(&self, scope: &Scope, key: &str) -> StoreResult<()> {
+        self.lock().throttles.remove(&(scope.clone(), key.to_owned()));
+        Ok(())
     }
 
     // ---- export and import

@@ -39,6 +39,34 @@ pub struct NewUser {
     pub active: Option<bool>,
 }
 
+/// The throttling counters one password login counts against.
+#[derive(Debug)]
+struct ThrottleKeys {
+    /// `acct:<user id>`, or `acct:u:#<sha256 of the username key>` / `acct:e:#<sha256 of the
+    /// email key>` for an unknown user (what was typed may be a password: never kept in clear).
+    account: Option<String>,
+    /// `ip:<client.ip>` when the backend reported one.
+    ip: Option<String>,
+}
+
+/// `prefix` + `value`, or, when that would exceed 200 bytes (a `client.ip` is whatever
+/// the backend sent), `prefix` + `#` + the SHA-256 of `value` in hex, so every backend's
+/// key column holds it.
+fn bounded_key(prefix: &str, value: &str) -> String {
+    if prefix.len() + value.len() <= 200 {
+        return format!("{prefix}{value}");
+    }
+    hashed_key(prefix, value)
+}
+
+/// `prefix` and the SHA-256 of `value`: for what a person typed as a login that matched no
+/// user, which may be a mistyped password and must not sit in the database in clear.
+fn hashed_key(prefix: &str, value: &str) -> String {
+    let digest = crate::secret::TokenHash::of(value);
+    let hex: String = digest.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}#{hex}")
+}
+
 /// How a login proves who it is.
 #[derive(Debug, Clone)]
 pub enum Credentials {
@@ -146,6 +174,15 @@ pub struct Hallpass {
     clock: Arc<dyn Clock>,
     hasher: Arc<PasswordHasher>,
     settings: Settings,
+    /// The request budget of each API key seen by this process (see [`Hallpass::admit_key`]).
+    key_buckets: std::sync::Mutex<std::collections::HashMap<Uuid, KeyBucket>>,
+}
+
+/// A token bucket: `milli` thousandths of a request left at `at`.
+#[derive(Debug, Clone, Copy)]
+struct KeyBucket {
+    milli: u64,
+    at: OffsetDateTime,
 }
 
 impl std::fmt::Debug for Hallpass {
@@ -168,7 +205,7 @@ impl Hallpass {
             settings.hash_threads
         };
         let hasher = Arc::new(PasswordHasher::new(settings.hash_params, threads)?);
-        Ok(Self { store, clock, hasher, settings })
+        Ok(Self { store, clock, hasher, settings, key_buckets: Default::default() })
     }
 
     /// The storage backend.
@@ -235,6 +272,31 @@ impl Hallpass {
         let key = ApiKey { id: Uuid::now_v7(), scope, name, created_at: self.now(), revoked_at: None };
         self.store.insert_api_key(&key, &secret.hash()).await?;
         Ok((key, secret))
+    }
+
+    /// Spends one request of the key's budget (a token bucket of
+    /// [`crate::ThrottleSettings::key_burst`] requests refilled at `key_rate` per second,
+    /// by the service's clock); [`Error::RateLimited`] when it is empty. The buckets live
+    /// in this process: with several processes, each grants the budget on its own.
+    pub fn admit_key(&self, key: &ApiKey) -> Result<()> {
+        let policy = &self.scope_settings(&key.scope).throttle;
+        if !policy.enabled || policy.key_rate == 0 {
+            return Ok(());
+        }
+        let (rate, full) = (u64::from(policy.key_rate), u64::from(policy.key_burst.max(1)) * 1000);
+        let now = self.now();
+        let mut buckets = self.key_buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let bucket = buckets.entry(key.id).or_insert(KeyBucket { milli: full, at: now });
+        let elapsed_ms = u64::try_from((now - bucket.at).whole_milliseconds()).unwrap_or(0);
+        // A token per second is a thousandth per millisecond: `rate` thousandths per ms.
+        bucket.milli = bucket.milli.saturating_add(elapsed_ms.saturating_mul(rate)).min(full);
+        bucket.at = bucket.at.max(now);
+        if bucket.milli >= 1000 {
+            bucket.milli -= 1000;
+            return Ok(());
+        }
+        let wait_ms = (1000 - bucket.milli).div_ceil(rate);
+        Err(Error::RateLimited { retry_after_secs: wait_ms.div_ceil(1000).max(1) })
     }
 
     /// The unrevoked key a client presented, if any.
@@ -386,6 +448,8 @@ impl Hallpass {
         self.check_password_strength(scope, &password, user.username.as_ref(), user.email.as_ref()).await?;
         let hash = self.hasher.hash(password).await?;
         if self.store.set_password_hash(scope, user.id, &hash, self.now()).await? {
+            // A new password from the application also ends the account's throttle.
+            self.store.throttle_clear(scope, &format!("acct:{}", user.id)).await?;
             Ok(())
         } else {
             Err(Error::UserNotFound)
@@ -416,9 +480,76 @@ impl Hallpass {
         Ok(self.store.insert_event(&event).await?)
     }
 
+    /// The throttling counters a password login for `login` from `client` counts against:
+    /// the account's (by user id when the user exists, else by the normalised login) and,
+    /// when the backend reported one, the client IP's.
+    fn throttle_keys(&self, login: &UserRef, user_id: Option<Uuid>, client: &ClientInfo) -> ThrottleKeys {
+        let account = match (user_id, login) {
+            (Some(id), _) | (None, &UserRef::Id(id)) => format!("acct:{id}"),
+            (None, UserRef::Username(key)) => hashed_key("acct:u:", key),
+            (None, UserRef::Email(key)) => hashed_key("acct:e:", key),
+        };
+        let ip =
+            client.ip.as_deref().map(str::trim).filter(|ip| !ip.is_empty()).map(|ip| bounded_key("ip:", ip));
+        ThrottleKeys { account: Some(account), ip }
+    }
+
+    /// Refuses with [`Error::RateLimited`] while a counter of `keys` is blocked; else
+    /// tells whether the account has a live counter (which a good login then clears).
+    async fn check_throttle(&self, scope: &Scope, keys: &ThrottleKeys) -> Result<bool> {
+        let policy = &self.scope_settings(scope).throttle;
+        if !policy.enabled {
+            return Ok(false);
+        }
+        let mut counted = false;
+        let now = self.now();
+        let mut until: Option<OffsetDateTime> = None;
+        if let Some(account) = &keys.account
+            && let Some(state) = self.store.throttle_get(scope, account, now).await?
+        {
+            counted = true;
+            until = until.max(policy.account_blocked_until(&state));
+        }
+        if let Some(ip) = &keys.ip
+            && let Some(state) = self.store.throttle_get(scope, ip, now).await?
+        {
+            until = until.max(policy.ip_blocked_until(&state));
+        }
+        match until {
+            Some(until) if until > now => {
+                let wait = (until - now).whole_milliseconds();
+                let retry_after_secs = u64::try_from((wait + 999) / 1000).unwrap_or(u64::MAX).max(1);
+                Err(Error::RateLimited { retry_after_secs })
+            }
+            _ => Ok(counted),
+        }
+    }
+
+    /// Counts a failed password login against the counters of `keys`.
+    async fn throttle_failure(&self, scope: &Scope, keys: &ThrottleKeys) -> Result<()> {
+        let policy = &self.scope_settings(scope).throttle;
+        if !policy.enabled {
+            return Ok(());
+        }
+        let now = self.now();
+        if let Some(account) = &keys.account {
+            self.store.throttle_hit(scope, account, now, policy.account_window).await?;
+        }
+        if let Some(ip) = &keys.ip {
+            self.store.throttle_hit(scope, ip, now, policy.ip_window).await?;
+        }
+        Ok(())
+    }
+
     /// Logs a user in. Wrong password and unknown user cost the same and both answer
     /// [`Error::InvalidCredentials`]; an inactive user gets [`Error::UserInactive`] and no
     /// session. Every attempt leaves a login event.
+    ///
+    /// Password logins are throttled (see [`crate::ThrottleSettings`]): while the account
+    /// (by user id, or by the normalised login when no user has it) or the client IP is
+    /// blocked, the attempt answers [`Error::RateLimited`] without verifying anything and
+    /// is recorded with outcome `throttled`. Each failed verification counts against both;
+    /// a good password clears the account's counter (not the IP's).
     pub async fn login(&self, scope: &Scope, req: LoginRequest) -> Result<LoginResult> {
         let LoginRequest { credentials, data, client } = req;
         check_json_object("data", &data)?;
@@ -431,8 +562,20 @@ impl Hallpass {
             Credentials::Password { login, password } => {
                 let method = LoginMethod::Password;
                 let record = self.store.find_user(scope, &login).await?;
+                let user_id = record.as_ref().map(|r| r.user.id);
+                let keys = self.throttle_keys(&login, user_id, &client);
+                let counted = match self.check_throttle(scope, &keys).await {
+                    Ok(counted) => counted,
+                    Err(e) => {
+                        self.record_failure(scope, user_id, &method, Outcome::Throttled, &client).await?;
+                        return Err(e);
+                    }
+                };
                 let stored = record.as_ref().and_then(|r| r.password_hash.clone());
                 let verified = self.hasher.verify(password.clone(), stored.clone()).await?;
+                if !verified.ok || record.is_none() {
+                    self.throttle_failure(scope, &keys).await?;
+                }
                 let Some(record) = record else {
                     self.record_failure(scope, None, &method, Outcome::UnknownUser, &client).await?;
                     return Err(Error::InvalidCredentials(CredentialFailure::UserNotFound));
@@ -447,6 +590,9 @@ impl Hallpass {
                     )
                     .await?;
                     return Err(Error::InvalidCredentials(CredentialFailure::WrongPassword));
+                }
+                if counted && let Some(account) = &keys.account {
+                    self.store.throttle_clear(scope, account).await?;
                 }
                 if verified.needs_rehash
                     && record.user.active
@@ -648,7 +794,15 @@ impl Hallpass {
         let user = self.store.find_user(scope, &UserRef::Id(owner)).await?.ok_or(Error::InvalidCode)?.user;
         self.check_password_strength(scope, &password, user.username.as_ref(), user.email.as_ref()).await?;
         let hash = self.hasher.hash(password).await?;
-        self.store.redeem_reset_code(scope, &code.hash(), self.now(), &hash).await?.ok_or(Error::InvalidCode)
+        let id = self
+            .store
+            .redeem_reset_code(scope, &code.hash(), self.now(), &hash)
+            .await?
+            .ok_or(Error::InvalidCode)?;
+        // Whoever proved control of the account's mail may log in at once: a reset is
+        // the way out of a throttle an attacker keeps renewing.
+        self.store.throttle_clear(scope, &format!("acct:{id}")).await?;
+        Ok(id)
     }
 
     // ------------------------------------------------------------------ providers

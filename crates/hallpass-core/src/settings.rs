@@ -25,6 +25,76 @@ pub struct ScopeSettings {
     /// ("safely unguessable: moderate protection from an offline slow-hash attack"). See
     /// [`crate::password::strength`].
     pub min_password_score: u8,
+    /// Login throttling (per account and per client IP).
+    pub throttle: ThrottleSettings,
+}
+
+/// Login throttling of one scope. Counters live in the store, so every process on one
+/// database shares them. Nothing here ever locks an account for good: the longest an
+/// account waits is `account_max_delay`, and an IP waits at most to the end of its window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleSettings {
+    /// Whether logins are throttled at all (default `true`).
+    pub enabled: bool,
+    /// Consecutive failed password logins an account may have before it is throttled
+    /// (default 10). Counted by user id, or by the normalised login for unknown users.
+    pub account_free_failures: u32,
+    /// The wait after the first failure beyond the free ones (default 1 s); it doubles
+    /// with each further failure.
+    pub account_base_delay: Duration,
+    /// The longest wait (default 15 min).
+    pub account_max_delay: Duration,
+    /// How long an account's failures are remembered, counted from the first (default
+    /// 24 h). A good login forgets them at once.
+    pub account_window: Duration,
+    /// Failed logins one client IP (`client.ip`) may have in `ip_window` before its
+    /// logins are refused until the window ends (default 100).
+    pub ip_max_failures: u32,
+    /// The IP window (default 15 min), counted from the IP's first failure in it.
+    pub ip_window: Duration,
+    /// Requests per second one API key of the scope may make, on average, through one
+    /// process (a token bucket held in memory, see [`crate::Hallpass::admit_key`]); 0
+    /// turns the budget off. Default 1000: a budget against a runaway or abused backend,
+    /// far above what one application's normal traffic needs of one process.
+    pub key_rate: u32,
+    /// The requests one API key may make at once, beyond the average (default 2000).
+    pub key_burst: u32,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            account_free_failures: 10,
+            account_base_delay: Duration::seconds(1),
+            account_max_delay: Duration::minutes(15),
+            account_window: Duration::hours(24),
+            ip_max_failures: 100,
+            ip_window: Duration::minutes(15),
+            key_rate: 1000,
+            key_burst: 2000,
+        }
+    }
+}
+
+impl ThrottleSettings {
+    /// Until when an account with this counter is blocked (`None`: not blocked by it).
+    pub fn account_blocked_until(&self, state: &crate::store::ThrottleState) -> Option<time::OffsetDateTime> {
+        let beyond = state.failures.checked_sub(self.account_free_failures)?;
+        // base * 2^beyond, capped; the exponent is capped too so the product cannot overflow.
+        let factor = 1i64 << beyond.min(40);
+        let delay = self
+            .account_base_delay
+            .checked_mul(factor.min(i64::from(i32::MAX)) as i32)
+            .unwrap_or(self.account_max_delay)
+            .min(self.account_max_delay);
+        Some(state.last_at + delay)
+    }
+
+    /// Until when an IP with this counter is blocked (`None`: not blocked by it).
+    pub fn ip_blocked_until(&self, state: &crate::store::ThrottleState) -> Option<time::OffsetDateTime> {
+        (state.failures >= self.ip_max_failures.max(1)).then_some(state.expires_at)
+    }
 }
 
 impl Default for ScopeSettings {
@@ -36,6 +106,7 @@ impl Default for ScopeSettings {
             code_ttl: Duration::hours(1),
             max_sessions_per_user: 100,
             min_password_score: 3,
+            throttle: ThrottleSettings::default(),
         }
     }
 }

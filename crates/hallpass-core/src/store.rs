@@ -14,7 +14,7 @@ use crate::secret::TokenHash;
 use crate::types::{ProviderName, Scope, UserRef};
 use async_trait::async_trait;
 use std::collections::HashSet;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 /// What a storage backend can report.
@@ -240,10 +240,33 @@ pub trait Store: Send + Sync + 'static {
         bucket: Bucket,
     ) -> StoreResult<Vec<StatBucket>>;
 
+    // ---- throttling counters ----
+
+    /// The counter `key` of the scope while it lives (`now < expires_at`), else `None`.
+    async fn throttle_get(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<ThrottleState>>;
+    /// Counts one failure against `key`, atomically (concurrent hits all count): while the
+    /// counter lives (`now < expires_at`) its `failures` grows by one and `last_at`
+    /// becomes `now`; otherwise (none, or expired) it starts again at one failure with
+    /// `first_at = last_at = now` and `expires_at = now + window`. Returns the counter after.
+    async fn throttle_hit(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+        window: Duration,
+    ) -> StoreResult<ThrottleState>;
+    /// Forgets the counter `key` of the scope (a good login); nothing when there is none.
+    async fn throttle_clear(&self, scope: &Scope, key: &str) -> StoreResult<()>;
+
     // ---- maintenance ----
 
-    /// Deletes up to `batch` sessions no longer valid at `now` and up to `batch` expired
-    /// codes; returns how many rows went.
+    /// Deletes up to `batch` sessions no longer valid at `now`, up to `batch` expired
+    /// codes and up to `batch` expired throttling counters; returns how many rows went.
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64>;
 
     // ---- export and import ----
@@ -264,6 +287,21 @@ pub trait Store: Send + Sync + 'static {
     /// ones, a refused one holds nothing. Each user's links are [`ExportedUser::links`].
     /// A conflict never fails the call; a storage error fails it whole (nothing stored).
     async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome>;
+}
+
+/// A throttling counter: consecutive failures counted against one key (such as
+/// `acct:<login>` or `ip:<address>`) of one scope. The service derives from it whether
+/// and until when the key is blocked; the store only counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleState {
+    /// Failures counted since `first_at`.
+    pub failures: u32,
+    /// The first failure of this counter.
+    pub first_at: OffsetDateTime,
+    /// The latest failure.
+    pub last_at: OffsetDateTime,
+    /// When the counter is forgotten (`first_at` + the window of its first hit).
+    pub expires_at: OffsetDateTime,
 }
 
 /// One user as exported and imported: the record (with its password hash) and its links.

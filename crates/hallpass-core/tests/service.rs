@@ -764,3 +764,224 @@ async fn login_rehashes_an_imported_bcrypt_hash_to_argon2id() {
     assert_eq!(env.stored_hash(user.id).await.as_deref(), Some(new_hash.as_str()), "no further rehash");
     assert!(is_wrong_password(&env.login("imported", "wrong horse battery").await));
 }
+
+// ------------------------------------------------------------------ throttling
+
+/// A password login from `ip` (or no IP).
+async fn login_from(env: &Env, login: &str, password: &str, ip: Option<&str>) -> Result<LoginResult> {
+    let credentials =
+        Credentials::Password { login: UserRef::login(login)?, password: Password::for_login(password)? };
+    let client = ClientInfo { ip: ip.map(str::to_owned), user_agent: None };
+    env.hp.login(&env.scope, LoginRequest { credentials, data: JsonObject::new(), client }).await
+}
+
+fn retry_after<T: std::fmt::Debug>(r: &Result<T>) -> Option<u64> {
+    match r {
+        Err(Error::RateLimited { retry_after_secs }) => Some(*retry_after_secs),
+        _ => None,
+    }
+}
+
+fn throttled_events(env: &Env) -> usize {
+    env.events().iter().filter(|e| e.outcome == Outcome::Throttled).count()
+}
+
+#[tokio::test]
+async fn ten_failures_throttle_the_account_even_with_the_right_password_until_the_delay_passes() {
+    let env = Env::new();
+    let alice = env.register(Some("alice"), None, Some(PASSWORD)).await;
+    for i in 0..10 {
+        assert!(is_wrong_password(&env.login("alice", "wrong password").await), "failure {i} is a plain 401");
+    }
+    let refused = env.login("alice", PASSWORD).await;
+    assert_eq!(retry_after(&refused), Some(1), "{refused:?}");
+    let last = env.events().last().cloned().expect("an event");
+    assert_eq!((last.outcome, last.user_id), (Outcome::Throttled, Some(alice.id)));
+    assert!(last.session_id.is_none());
+
+    env.advance(Duration::seconds(1));
+    let ok = env.login("alice", PASSWORD).await.expect("the delay has passed");
+    assert!(env.valid(&ok.token).await);
+
+    // The good login forgot the failures: ten more are allowed again.
+    for _ in 0..10 {
+        assert!(is_wrong_password(&env.login("alice", "wrong password").await));
+    }
+    assert!(retry_after(&env.login("alice", PASSWORD).await).is_some());
+}
+
+#[tokio::test]
+async fn throttling_delays_double_up_to_the_cap_and_never_lock_for_good() {
+    let mut s = settings();
+    s.default_scope.throttle.account_max_delay = Duration::seconds(60);
+    let env = Env::with(s);
+    env.register(Some("alice"), None, Some(PASSWORD)).await;
+    for _ in 0..10 {
+        env.login("alice", "wrong password").await.unwrap_err();
+    }
+    let mut waits = Vec::new();
+    for _ in 0..9 {
+        let wait = retry_after(&env.login("alice", "wrong password").await).expect("throttled");
+        waits.push(wait);
+        env.advance(Duration::seconds(wait as i64));
+        // After the wait the attempt is verified again (and fails, growing the delay).
+        assert!(is_wrong_password(&env.login("alice", "wrong password").await));
+    }
+    assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    // Half-way through a wait it is still refused, with the rest of the wait.
+    env.advance(Duration::seconds(30));
+    assert_eq!(retry_after(&env.login("alice", PASSWORD).await), Some(30));
+    env.advance(Duration::seconds(30));
+    env.login("alice", PASSWORD).await.expect("never a permanent lock");
+}
+
+#[tokio::test]
+async fn unknown_users_are_throttled_the_same_way() {
+    let env = Env::new();
+    for _ in 0..10 {
+        assert!(is_unknown_user(&env.login("nobody", "wrong password").await));
+    }
+    let refused = env.login("nobody", "wrong password").await;
+    assert_eq!(retry_after(&refused), Some(1));
+    assert_eq!(throttled_events(&env), 1);
+    assert_eq!(env.events().last().and_then(|e| e.user_id), None);
+    // Another login name is not affected.
+    assert!(is_unknown_user(&env.login("somebody", "wrong password").await));
+}
+
+#[tokio::test]
+async fn the_account_counter_is_shared_by_username_and_email() {
+    let env = Env::new();
+    env.register(Some("alice"), Some("alice@example.com"), Some(PASSWORD)).await;
+    for i in 0..10 {
+        let login = if i % 2 == 0 { "ALICE" } else { "alice@EXAMPLE.com" };
+        assert!(is_wrong_password(&env.login(login, "wrong password").await));
+    }
+    assert!(retry_after(&env.login("alice@example.com", PASSWORD).await).is_some());
+    assert!(retry_after(&env.login("Alice", PASSWORD).await).is_some());
+}
+
+#[tokio::test]
+async fn one_ip_is_throttled_across_accounts_and_others_are_not() {
+    let mut s = settings();
+    s.default_scope.throttle.ip_max_failures = 5;
+    s.default_scope.throttle.ip_window = Duration::minutes(10);
+    let env = Env::with(s);
+    env.register(Some("alice"), None, Some(PASSWORD)).await;
+    env.register(Some("bob"), None, Some(PASSWORD)).await;
+    let attacker = Some("203.0.113.9");
+    for i in 0..5 {
+        let r = login_from(&env, &format!("user{i}"), "wrong password", attacker).await;
+        assert!(is_unknown_user(&r), "{r:?}");
+    }
+    // The IP has used its failures: even a right password of another account waits.
+    let refused = login_from(&env, "alice", PASSWORD, attacker).await;
+    assert_eq!(retry_after(&refused), Some(600));
+    assert_eq!(throttled_events(&env), 1);
+    // Alice from her own IP, and bob without an IP, are not affected.
+    login_from(&env, "alice", PASSWORD, Some("198.51.100.7")).await.expect("another IP");
+    login_from(&env, "bob", PASSWORD, None).await.expect("no IP");
+    // A good login does not clear the IP's counter; the end of the window does.
+    env.advance(Duration::minutes(5));
+    assert_eq!(retry_after(&login_from(&env, "bob", PASSWORD, attacker).await), Some(300));
+    env.advance(Duration::minutes(5));
+    login_from(&env, "bob", PASSWORD, attacker).await.expect("the window has ended");
+}
+
+#[tokio::test]
+async fn a_throttled_account_does_not_block_another_account() {
+    let env = Env::new();
+    env.register(Some("alice"), None, Some(PASSWORD)).await;
+    env.register(Some("bob"), None, Some(PASSWORD)).await;
+    for _ in 0..12 {
+        let _ = login_from(&env, "alice", "wrong password", Some("203.0.113.9")).await;
+    }
+    assert!(retry_after(&login_from(&env, "alice", PASSWORD, Some("203.0.113.9")).await).is_some());
+    login_from(&env, "bob", PASSWORD, Some("198.51.100.7")).await.expect("bob is not affected");
+    let events = env.events();
+    assert!(events.iter().any(|e| e.outcome == Outcome::Throttled && e.ip.as_deref() == Some("203.0.113.9")));
+}
+
+#[tokio::test]
+async fn throttling_can_be_turned_off_per_scope() {
+    let mut s = settings();
+    s.default_scope.throttle.enabled = false;
+    let env = Env::with(s);
+    env.register(Some("alice"), None, Some(PASSWORD)).await;
+    for _ in 0..30 {
+        assert!(is_wrong_password(&env.login("alice", "wrong password").await));
+    }
+    env.login("alice", PASSWORD).await.expect("no throttling");
+    assert_eq!(throttled_events(&env), 0);
+}
+
+#[tokio::test]
+async fn expired_account_counters_are_forgotten_and_swept() {
+    let env = Env::new();
+    env.register(Some("alice"), None, Some(PASSWORD)).await;
+    for _ in 0..9 {
+        env.login("alice", "wrong password").await.unwrap_err();
+    }
+    env.advance(Duration::hours(24));
+    // The nine failures are forgotten: ten more may fail before throttling starts.
+    for _ in 0..10 {
+        assert!(is_wrong_password(&env.login("alice", "wrong password").await));
+    }
+    assert!(retry_after(&env.login("alice", PASSWORD).await).is_some());
+    env.advance(Duration::hours(25));
+    assert!(env.hp.sweep(100).await.expect("sweep") >= 1, "the expired counter is swept");
+    env.login("alice", PASSWORD).await.expect("forgotten");
+}
+
+#[tokio::test]
+async fn an_api_key_has_a_request_budget_refilled_over_time() {
+    let mut s = settings();
+    s.default_scope.throttle.key_rate = 2;
+    s.default_scope.throttle.key_burst = 3;
+    let env = Env::with(s);
+    let (key, _) = env.hp.create_api_key(env.scope.clone(), None).await.expect("key");
+    let (other, _) = env.hp.create_api_key(env.scope.clone(), None).await.expect("key");
+    for _ in 0..3 {
+        env.hp.admit_key(&key).expect("within the burst");
+    }
+    assert_eq!(retry_after(&env.hp.admit_key(&key)), Some(1));
+    env.hp.admit_key(&other).expect("each key has its own budget");
+    env.advance(Duration::milliseconds(500));
+    env.hp.admit_key(&key).expect("one request refilled after 1/rate seconds");
+    assert!(retry_after(&env.hp.admit_key(&key)).is_some());
+    env.advance(Duration::hours(1));
+    for _ in 0..3 {
+        env.hp.admit_key(&key).expect("refilled to the burst, no more");
+    }
+    assert!(retry_after(&env.hp.admit_key(&key)).is_some());
+
+    let mut off = settings();
+    off.default_scope.throttle.key_rate = 0;
+    let hp = env.sibling(off);
+    for _ in 0..10_000 {
+        hp.admit_key(&key).expect("no budget");
+    }
+}
+
+#[tokio::test]
+async fn a_password_reset_or_a_new_password_ends_the_accounts_throttle() {
+    let mut s = settings();
+    s.default_scope.min_password_score = 0;
+    let env = Env::with(s);
+    let alice = env.register(Some("alice"), None, Some(PASSWORD)).await;
+    for _ in 0..10 {
+        env.login("alice", "wrong password").await.unwrap_err();
+    }
+    assert!(retry_after(&env.login("alice", PASSWORD).await).is_some());
+    let issued = env.hp.create_reset_code(&env.scope, &UserRef::login("alice").unwrap()).await.unwrap();
+    let new = Password::new("a brand new password").unwrap();
+    env.hp.redeem_reset_code(&env.scope, &issued.code, new).await.expect("reset");
+    env.login("alice", "a brand new password").await.expect("the reset ended the throttle");
+
+    for _ in 0..10 {
+        env.login("alice", "wrong password").await.unwrap_err();
+    }
+    assert!(retry_after(&env.login("alice", "a brand new password").await).is_some());
+    env.hp.set_password(&env.scope, &Env::id_ref(&alice), Password::new(PASSWORD).unwrap()).await.unwrap();
+    env.login("alice", PASSWORD).await.expect("a new password ended the throttle");
+}

@@ -29,7 +29,7 @@ use sqlx::mysql::MySqlConnection;
 use std::time::Instant;
 
 /// The schema version this code writes: the highest embedded migration.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// One embedded migration.
 struct Migration {
@@ -39,8 +39,10 @@ struct Migration {
 }
 
 /// Every migration, in order. Add new ones at the end; never edit an applied one.
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, description: "init", sql: include_str!("../migrations/0001_init.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, description: "init", sql: include_str!("../migrations/0001_init.sql") },
+    Migration { version: 2, description: "throttles", sql: include_str!("../migrations/0002_throttles.sql") },
+];
 
 /// How long a process waits for another one's migration before giving up (`Unavailable`).
 const LOCK_WAIT_SECONDS: i64 = 60;

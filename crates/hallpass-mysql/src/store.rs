@@ -34,10 +34,12 @@
 
 use crate::error::{QResult, finish};
 use crate::migrate;
-use crate::queries::{bulk, codes, events, identities, keys, sessions, users};
+use crate::queries::{bulk, codes, events, identities, keys, sessions, throttles, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
-use hallpass_core::store::{ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult};
+use hallpass_core::store::{
+    ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult, ThrottleState,
+};
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Connection};
@@ -427,6 +429,31 @@ impl Store for MySqlStore {
 
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         tx!(self, "sweep_expired", |c| sessions::sweep_expired(c, now, batch).await?)
+    }
+
+    // ---- throttling counters
+
+    async fn throttle_get(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<ThrottleState>> {
+        on_conn!(self, "throttle_get", |c| throttles::get(c, scope, key, now).await?)
+    }
+
+    async fn throttle_hit(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> StoreResult<ThrottleState> {
+        tx!(self, "throttle_hit", |c| throttles::hit(c, scope, key, now, window).await?)
+    }
+
+    async fn throttle_clear(&self, scope: &Scope, key: &str) -> StoreResult<()> {
+        on_conn!(self, "throttle_clear", |c| throttles::clear(c, scope, key).await?)
     }
 
     // ---- export and import

@@ -49,7 +49,16 @@ async fn racing_migrations_both_succeed_once() {
     assert_eq!(recorded, (1..=SCHEMA_VERSION).collect::<Vec<_>>(), "each migration recorded once");
     assert_eq!(
         tables(&a).await,
-        ["api_keys", "codes", "hallpass_migrations", "identities", "login_events", "sessions", "users"]
+        [
+            "api_keys",
+            "codes",
+            "hallpass_migrations",
+            "identities",
+            "login_events",
+            "sessions",
+            "throttles",
+            "users"
+        ]
     );
     let engines: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT CAST(engine AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE()",
@@ -82,7 +91,7 @@ async fn a_migration_stopped_half_way_is_completed() {
     .await
     .expect("a half-made schema");
     store.migrate().await.expect("the migration completes");
-    assert_eq!(tables(&store).await.len(), 7);
+    assert_eq!(tables(&store).await.len(), 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -36,8 +36,10 @@ struct Migration {
 }
 
 /// The migrations, in order.
-const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/0001_init.sql") }];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/0001_init.sql") },
+    Migration { version: 2, name: "0002_throttles", sql: include_str!("../migrations/0002_throttles.sql") },
+];
 
 /// The schema version this build creates and expects (the last migration's version).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;

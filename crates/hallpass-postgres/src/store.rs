@@ -5,10 +5,12 @@
 
 use crate::error::{QResult, to_store_error};
 use crate::migrate;
-use crate::queries::{bulk, codes, events, identities, keys, sessions, users};
+use crate::queries::{bulk, codes, events, identities, keys, sessions, throttles, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
-use hallpass_core::store::{ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult};
+use hallpass_core::store::{
+    ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult, ThrottleState,
+};
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -364,6 +366,31 @@ impl Store for PostgresStore {
 
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         done("sweep_expired", sessions::sweep_expired(&self.pool, now, batch).await)
+    }
+
+    // ---- throttling counters
+
+    async fn throttle_get(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<ThrottleState>> {
+        done("throttle_get", throttles::get(&self.pool, scope, key, now).await)
+    }
+
+    async fn throttle_hit(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> StoreResult<ThrottleState> {
+        done("throttle_hit", throttles::hit(&self.pool, scope, key, now, window).await)
+    }
+
+    async fn throttle_clear(&self, scope: &Scope, key: &str) -> StoreResult<()> {
+        done("throttle_clear", throttles::clear(&self.pool, scope, key).await)
     }
 
     // ---- export and import

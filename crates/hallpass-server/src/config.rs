@@ -6,7 +6,7 @@
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use hallpass_core::{HashParams, Scope, ScopeSettings, Settings};
+use hallpass_core::{HashParams, Scope, ScopeSettings, Settings, ThrottleSettings};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -78,6 +78,24 @@ pub struct ScopeConfig {
     pub max_sessions_per_user: Option<u32>,
     /// Lowest zxcvbn score (0-4) of a new password.
     pub min_password_score: Option<u8>,
+    /// Whether password logins are throttled.
+    pub throttle_enabled: Option<bool>,
+    /// Consecutive failed logins of an account before it is throttled.
+    pub throttle_account_failures: Option<u32>,
+    /// The first wait of a throttled account; doubles with each further failure.
+    pub throttle_account_base_delay: Option<HumanDuration>,
+    /// The longest wait of a throttled account.
+    pub throttle_account_max_delay: Option<HumanDuration>,
+    /// How long an account's failures are remembered (from the first).
+    pub throttle_account_window: Option<HumanDuration>,
+    /// Failed logins from one client IP per window before the IP waits out the window.
+    pub throttle_ip_failures: Option<u32>,
+    /// The client-IP window.
+    pub throttle_ip_window: Option<HumanDuration>,
+    /// Requests per second per API key and process; 0: no budget.
+    pub throttle_key_rate: Option<u32>,
+    /// Requests one API key may make at once beyond the average.
+    pub throttle_key_burst: Option<u32>,
 }
 
 /// The whole configuration.
@@ -119,6 +137,32 @@ pub struct Config {
     pub hash_threads: usize,
     /// How often expired sessions and codes are swept (`HALLPASS_SWEEP_INTERVAL`).
     pub sweep_interval: HumanDuration,
+    /// Whether password logins are throttled (`HALLPASS_THROTTLE_ENABLED`, default true).
+    pub throttle_enabled: bool,
+    /// Consecutive failed logins of an account before it is throttled
+    /// (`HALLPASS_THROTTLE_ACCOUNT_FAILURES`, default 10).
+    pub throttle_account_failures: u32,
+    /// The first wait of a throttled account, doubling with each further failure
+    /// (`HALLPASS_THROTTLE_ACCOUNT_BASE_DELAY`, default 1s).
+    pub throttle_account_base_delay: HumanDuration,
+    /// The longest wait of a throttled account (`HALLPASS_THROTTLE_ACCOUNT_MAX_DELAY`,
+    /// default 15m); never a permanent lock.
+    pub throttle_account_max_delay: HumanDuration,
+    /// How long an account's failures are remembered, from the first
+    /// (`HALLPASS_THROTTLE_ACCOUNT_WINDOW`, default 24h).
+    pub throttle_account_window: HumanDuration,
+    /// Failed logins from one `client.ip` per window before that IP waits for the window
+    /// to end (`HALLPASS_THROTTLE_IP_FAILURES`, default 100).
+    pub throttle_ip_failures: u32,
+    /// The client-IP window (`HALLPASS_THROTTLE_IP_WINDOW`, default 15m).
+    pub throttle_ip_window: HumanDuration,
+    /// Requests per second one API key may make, on average, through one process
+    /// (`HALLPASS_THROTTLE_KEY_RATE`, default 1000; 0: no budget). Held in memory: with N
+    /// processes a key may make N times as many.
+    pub throttle_key_rate: u32,
+    /// Requests one API key may make at once beyond the average
+    /// (`HALLPASS_THROTTLE_KEY_BURST`, default 2000).
+    pub throttle_key_burst: u32,
     /// Per-scope overrides (`[scopes.NAME]`, `HALLPASS_SCOPES__NAME__KEY`).
     pub scopes: BTreeMap<String, ScopeConfig>,
 }
@@ -146,6 +190,15 @@ impl Default for Config {
             argon2_parallelism: p.p_cost,
             hash_threads: 0,
             sweep_interval: HumanDuration(std::time::Duration::from_secs(60)),
+            throttle_enabled: d.throttle.enabled,
+            throttle_account_failures: d.throttle.account_free_failures,
+            throttle_account_base_delay: dur(d.throttle.account_base_delay),
+            throttle_account_max_delay: dur(d.throttle.account_max_delay),
+            throttle_account_window: dur(d.throttle.account_window),
+            throttle_ip_failures: d.throttle.ip_max_failures,
+            throttle_ip_window: dur(d.throttle.ip_window),
+            throttle_key_rate: d.throttle.key_rate,
+            throttle_key_burst: d.throttle.key_burst,
             scopes: BTreeMap::new(),
         }
     }
@@ -189,7 +242,40 @@ impl Config {
             code_ttl: over.code_ttl.unwrap_or(self.code_ttl).to_time(),
             max_sessions_per_user: over.max_sessions_per_user.unwrap_or(self.max_sessions_per_user),
             min_password_score: over.min_password_score.unwrap_or(self.min_password_score),
+            throttle: ThrottleSettings {
+                enabled: over.throttle_enabled.unwrap_or(self.throttle_enabled),
+                account_free_failures: over
+                    .throttle_account_failures
+                    .unwrap_or(self.throttle_account_failures),
+                account_base_delay: over
+                    .throttle_account_base_delay
+                    .unwrap_or(self.throttle_account_base_delay)
+                    .to_time(),
+                account_max_delay: over
+                    .throttle_account_max_delay
+                    .unwrap_or(self.throttle_account_max_delay)
+                    .to_time(),
+                account_window: over
+                    .throttle_account_window
+                    .unwrap_or(self.throttle_account_window)
+                    .to_time(),
+                ip_max_failures: over.throttle_ip_failures.unwrap_or(self.throttle_ip_failures),
+                ip_window: over.throttle_ip_window.unwrap_or(self.throttle_ip_window).to_time(),
+                key_rate: over.throttle_key_rate.unwrap_or(self.throttle_key_rate),
+                key_burst: over.throttle_key_burst.unwrap_or(self.throttle_key_burst),
+            },
         };
+        if s.throttle.key_rate > 0 && s.throttle.key_burst == 0 {
+            bail!("configuration: throttle_key_burst must be at least 1 when throttle_key_rate is set");
+        }
+        if s.throttle.ip_max_failures == 0 {
+            bail!("configuration: throttle_ip_failures must be at least 1");
+        }
+        if s.throttle.account_max_delay < s.throttle.account_base_delay {
+            bail!(
+                "configuration: throttle_account_max_delay must not be shorter than throttle_account_base_delay"
+            );
+        }
         if s.max_sessions_per_user == 0 {
             bail!("configuration: max_sessions_per_user must be at least 1");
         }
@@ -303,6 +389,39 @@ mod tests {
             assert_eq!(shop.session_absolute_timeout, time::Duration::days(30));
             Ok(())
         });
+    }
+
+    #[test]
+    fn throttling_is_on_by_default_and_configurable_per_scope() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "h.toml",
+                r#"
+                throttle_account_failures = 5
+                throttle_ip_window = "1h"
+                [scopes.lab]
+                throttle_enabled = false
+                "#,
+            )?;
+            jail.set_env("HALLPASS_THROTTLE_ACCOUNT_MAX_DELAY", "2m");
+            jail.set_env("HALLPASS_SCOPES__SHOP__THROTTLE_KEY_RATE", "0");
+            let s = Config::load(Some(Path::new("h.toml")))
+                .map_err(|e| e.to_string())?
+                .settings()
+                .map_err(|e| e.to_string())?;
+            let d = &s.default_scope.throttle;
+            assert!(d.enabled);
+            assert_eq!(d.account_free_failures, 5);
+            assert_eq!(d.account_max_delay, time::Duration::minutes(2));
+            assert_eq!(d.ip_window, time::Duration::hours(1));
+            assert_eq!(d.ip_max_failures, 100);
+            assert_eq!(d.key_rate, 1000);
+            assert!(!s.scope(&Scope::parse("lab").unwrap()).throttle.enabled);
+            let shop = &s.scope(&Scope::parse("shop").unwrap()).throttle;
+            assert_eq!((shop.key_rate, shop.account_free_failures), (0, 5));
+            Ok(())
+        });
+        assert_eq!(Config::default().settings().unwrap().default_scope.throttle, ThrottleSettings::default());
     }
 
     #[test]

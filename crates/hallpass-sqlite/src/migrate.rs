@@ -18,7 +18,10 @@ use hallpass_core::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The migrations, in order. The file name is for logs only.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../migrations/0001_init.sql")),
+    ("0002_throttles", include_str!("../migrations/0002_throttles.sql")),
+];
 
 /// The schema version this build creates and expects (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -11,14 +11,16 @@ use crate::connection::{self, Role};
 use crate::error::to_store_error;
 use crate::migrate;
 use crate::pool::Pool;
-use crate::queries::{bulk, codes, events, identities, keys, sessions, users};
+use crate::queries::{bulk, codes, events, identities, keys, sessions, throttles, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
-use hallpass_core::store::{ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult};
+use hallpass_core::store::{
+    ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult, ThrottleState,
+};
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 /// hallpass storage in one SQLite file. Cheap to clone (the connections are shared).
@@ -46,7 +48,11 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         let fail = |e: rusqlite::Error| to_store_error("open", e.into());
+        let created = !path.exists();
         let mut writer = connection::open(&path, Role::Writer).map_err(fail)?;
+        if created {
+            restrict_to_owner(&path);
+        }
         migrate::run(&mut writer).map_err(|e| to_store_error("migrate", e))?;
         let pool = Pool::new(&path, writer).map_err(fail)?;
         tracing::debug!(path = %path.display(), "sqlite: store opened");
@@ -66,6 +72,20 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// A new database holds password hashes and provider tokens: make it readable by its owner
+/// only (SQLite gives the `-wal` and `-shm` files the database file's permissions).
+fn restrict_to_owner(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %e, "sqlite: cannot restrict the new database to its owner");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// The file a `sqlite:` URL names.
@@ -367,6 +387,34 @@ impl Store for SqliteStore {
 
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         self.pool.write("sweep_expired", move |tx| sessions::sweep_expired(tx, now, batch)).await
+    }
+
+    // ---- throttling counters
+
+    async fn throttle_get(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<ThrottleState>> {
+        let (scope, key) = (scope.clone(), key.to_owned());
+        self.pool.read("throttle_get", move |c| throttles::get(c, &scope, &key, now)).await
+    }
+
+    async fn throttle_hit(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+        window: Duration,
+    ) -> StoreResult<ThrottleState> {
+        let (scope, key) = (scope.clone(), key.to_owned());
+        self.pool.write("throttle_hit", move |tx| throttles::hit(tx, &scope, &key, now, window)).await
+    }
+
+    async fn throttle_clear(&self, scope: &Scope, key: &str) -> StoreResult<()> {
+        let (scope, key) = (scope.clone(), key.to_owned());
+        self.pool.write("throttle_clear", move |tx| throttles::clear(tx, &scope, &key)).await
     }
 
     // ---- export and import

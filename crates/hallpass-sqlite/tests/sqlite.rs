@@ -415,3 +415,14 @@ async fn deleting_a_user_leaves_no_orphans() {
         .unwrap();
     assert!(fk.is_empty(), "{fk:?}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_database_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let _store = hallpass_sqlite::SqliteStore::open(&path).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the database holds password hashes");
+}

@@ -74,6 +74,10 @@ macro_rules! __with_cases {
             import_round_trip_keeps_every_field,
             import_again_changes_nothing,
             import_reports_conflicts_and_inserts_the_rest,
+            throttle_hits_count_and_expire,
+            throttle_concurrent_hits_all_count,
+            throttle_clear_and_isolation,
+            throttle_sweep_removes_expired,
         }
     };
 }
@@ -1965,6 +1969,106 @@ pub mod cases {
         assert_eq!(find(store, &a, by_email("x1@example.com")).await.map(|r| r.user.id), Some(id(9)));
         assert_eq!(find(store, &b, by_username("TAKEN")).await.map(|r| r.user.id), Some(id(10)));
         assert_eq!(list_all(store, &a, UserFilter::default()).await.len(), 4, "holder and three imported");
+    }
+    // ---- throttling counters
+
+    /// Hits count while the counter lives; after `expires_at` a hit starts it again.
+    pub async fn throttle_hits_count_and_expire(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let a = scope("a");
+        let window = time::Duration::minutes(15);
+        assert_eq!(store.throttle_get(&a, "acct:x", at(0)).await.expect("get"), None);
+        let first = store.throttle_hit(&a, "acct:x", at(0), window).await.expect("hit");
+        assert_eq!(
+            first,
+            ThrottleState { failures: 1, first_at: at(0), last_at: at(0), expires_at: at(15 * MIN) }
+        );
+        let second = store.throttle_hit(&a, "acct:x", at(SEC), window).await.expect("hit");
+        assert_eq!(
+            second,
+            ThrottleState { failures: 2, first_at: at(0), last_at: at(SEC), expires_at: at(15 * MIN) }
+        );
+        // A later hit with another window keeps the counter's own expiry.
+        let third =
+            store.throttle_hit(&a, "acct:x", at(2 * SEC), time::Duration::hours(5)).await.expect("hit");
+        assert_eq!((third.failures, third.expires_at), (3, at(15 * MIN)));
+        assert_eq!(store.throttle_get(&a, "acct:x", at(2 * SEC)).await.expect("get"), Some(third));
+        assert_eq!(store.throttle_get(&a, "acct:x", at(15 * MIN - 1)).await.expect("get"), Some(third));
+        assert_eq!(store.throttle_get(&a, "acct:x", at(15 * MIN)).await.expect("get"), None, "expired");
+        let again = store.throttle_hit(&a, "acct:x", at(15 * MIN), window).await.expect("hit");
+        assert_eq!(
+            again,
+            ThrottleState {
+                failures: 1,
+                first_at: at(15 * MIN),
+                last_at: at(15 * MIN),
+                expires_at: at(30 * MIN)
+            }
+        );
+    }
+
+    /// 20 concurrent hits on one counter count exactly 20.
+    pub async fn throttle_concurrent_hits_all_count(store: Arc<dyn Store>) {
+        let a = scope("a");
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let (store, a) = (store.clone(), a.clone());
+            tasks.push(tokio::spawn(async move {
+                store.throttle_hit(&a, "ip:10.0.0.1", at(i * 10), time::Duration::hours(1)).await
+            }));
+        }
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.expect("task").expect("hit").failures);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=20).collect::<Vec<u32>>(), "each hit saw its own count");
+        let state = store.throttle_get(&a, "ip:10.0.0.1", at(300)).await.expect("get").expect("live");
+        assert_eq!(state.failures, 20);
+    }
+
+    /// Clearing forgets one counter; keys and scopes do not share counters.
+    pub async fn throttle_clear_and_isolation(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let (a, b) = (scope("a"), scope("b"));
+        let w = time::Duration::hours(1);
+        for _ in 0..3 {
+            store.throttle_hit(&a, "acct:x", at(0), w).await.expect("hit");
+        }
+        store.throttle_hit(&a, "acct:y", at(0), w).await.expect("hit");
+        store.throttle_hit(&b, "acct:x", at(0), w).await.expect("hit");
+        let failures = |sc: Scope, key: &'static str| async move {
+            store.throttle_get(&sc, key, at(1)).await.expect("get").map(|s| s.failures)
+        };
+        assert_eq!(failures(a.clone(), "acct:x").await, Some(3));
+        assert_eq!(failures(a.clone(), "acct:y").await, Some(1));
+        assert_eq!(failures(b.clone(), "acct:x").await, Some(1));
+        assert_eq!(failures(a.clone(), "ip:acct:x").await, None);
+        store.throttle_clear(&a, "acct:x").await.expect("clear");
+        store.throttle_clear(&a, "acct:never").await.expect("clearing nothing is fine");
+        assert_eq!(failures(a.clone(), "acct:x").await, None);
+        assert_eq!(failures(a.clone(), "acct:y").await, Some(1));
+        assert_eq!(failures(b.clone(), "acct:x").await, Some(1), "other scope untouched");
+        let restart = store.throttle_hit(&a, "acct:x", at(2), w).await.expect("hit");
+        assert_eq!(restart.failures, 1);
+    }
+
+    /// The sweep removes expired counters (within its batch) and keeps live ones.
+    pub async fn throttle_sweep_removes_expired(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let (a, b) = (scope("a"), scope("b"));
+        let short = time::Duration::minutes(1);
+        store.throttle_hit(&a, "ip:1", at(0), short).await.expect("hit");
+        store.throttle_hit(&a, "ip:2", at(0), short).await.expect("hit");
+        store.throttle_hit(&b, "ip:1", at(0), short).await.expect("hit");
+        store.throttle_hit(&a, "ip:3", at(0), time::Duration::hours(1)).await.expect("hit");
+        let now = at(MIN);
+        assert_eq!(store.sweep_expired(now, 2).await.expect("sweep"), 2);
+        assert_eq!(store.sweep_expired(now, 2).await.expect("sweep"), 1);
+        assert_eq!(store.sweep_expired(now, 2).await.expect("sweep"), 0);
+        assert!(store.throttle_get(&a, "ip:3", now).await.expect("get").is_some(), "live counter kept");
+        // A swept counter starts again from one.
+        assert_eq!(store.throttle_hit(&a, "ip:1", now, short).await.expect("hit").failures, 1);
     }
 }
 

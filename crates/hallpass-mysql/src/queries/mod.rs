@@ -85,4 +85,5 @@ pub(crate) mod events;
 pub(crate) mod identities;
 pub(crate) mod keys;
 pub(crate) mod sessions;
+pub(crate) mod throttles;
 pub(crate) mod users;

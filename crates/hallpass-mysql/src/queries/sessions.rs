@@ -298,5 +298,6 @@ pub(crate) async fn sweep_expired(c: &mut MySqlConnection, now: OffsetDateTime, 
         .execute(&mut *c)
         .await?
         .rows_affected();
-    Ok(sessions + codes)
+    let throttles = super::throttles::sweep(&mut *c, now, batch).await?;
+    Ok(sessions + codes + throttles)
 }

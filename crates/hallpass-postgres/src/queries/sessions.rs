@@ -235,13 +235,15 @@ pub(crate) const SWEEP_SESSIONS: &str = "DELETE FROM sessions WHERE id IN (SELEC
 pub(crate) const SWEEP_CODES: &str = "DELETE FROM codes WHERE code_hash IN (SELECT code_hash FROM codes \
      WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
-/// Sweeps dead sessions and expired codes, at most `batch` rows of each, in one short
+/// Sweeps dead sessions, expired codes and expired throttling counters, at most `batch` rows of each, in one short
 /// transaction, so one sweep never holds many row locks for long.
 pub(crate) async fn sweep_expired(pool: &PgPool, now: OffsetDateTime, batch: u32) -> QResult<u64> {
     let (now, batch) = (ms(now), i64::from(batch));
     let mut tx = pool.begin().await?;
     let sessions = sqlx::query(SWEEP_SESSIONS).bind(now).bind(batch).execute(&mut *tx).await?;
     let codes = sqlx::query(SWEEP_CODES).bind(now).bind(batch).execute(&mut *tx).await?;
+    let throttles =
+        sqlx::query(super::throttles::SWEEP_THROTTLES).bind(now).bind(batch).execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(sessions.rows_affected() + codes.rows_affected())
+    Ok(sessions.rows_affected() + codes.rows_affected() + throttles.rows_affected())
 }

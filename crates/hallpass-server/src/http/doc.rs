@@ -39,6 +39,7 @@ pub const BEARER: &str = "bearer";
             UserNotFound,
             SessionInvalid,
             Internal,
+            RateLimited,
             StorageUnavailable
         )
     ),
@@ -67,6 +68,28 @@ impl Modify for SecurityAddon {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every call made with an API key may answer 429 `rate_limited` (the key's request
+/// budget), so each operation that takes one lists it. Applied by `http::openapi` once
+/// the routes' paths are merged in.
+pub(crate) struct RateLimitAddon;
+
+impl Modify for RateLimitAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Ref, RefOr};
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    op.responses
+                        .responses
+                        .entry("429".to_owned())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name("RateLimited")));
+                }
+            }
+        }
     }
 }
 
@@ -126,6 +149,16 @@ pub struct SessionInvalid(pub Problem);
     content_type = "application/problem+json"
 )]
 pub struct Internal(pub Problem);
+
+/// `rate_limited`.
+#[derive(ToResponse)]
+#[response(
+    description = "`rate_limited`: too many failed attempts (for the account, the client IP or the API key); \
+                   retry after `Retry-After` seconds",
+    content_type = "application/problem+json",
+    headers(("Retry-After" = String, description = "Seconds to wait before the next attempt can succeed"))
+)]
+pub struct RateLimited(pub Problem);
 
 /// `storage_unavailable`.
 #[derive(ToResponse)]

@@ -52,7 +52,8 @@ pub struct Problem {
 pub struct ApiError {
     status: StatusCode,
     problem: Problem,
-    retry_after: bool,
+    /// Seconds for a `Retry-After` header; 0: none. (A `u32` keeps `ApiError` small.)
+    retry_after: u32,
     www_authenticate: bool,
 }
 
@@ -75,7 +76,7 @@ impl ApiError {
                 field: None,
                 login: None,
             },
-            retry_after: false,
+            retry_after: 0,
             www_authenticate: false,
         }
     }
@@ -177,6 +178,13 @@ impl ApiError {
         }
     }
 
+    /// 429 `rate_limited` with `Retry-After: <secs>`.
+    pub fn rate_limited_for(secs: u64) -> Self {
+        let mut e = Self::rate_limited();
+        e.retry_after = u32::try_from(secs).unwrap_or(u32::MAX).max(1);
+        e
+    }
+
     /// 429 `rate_limited`. (Whoever throttles sets `Retry-After`.)
     pub fn rate_limited() -> Self {
         Self::new(
@@ -205,7 +213,7 @@ impl ApiError {
             "Storage unavailable",
             "storage cannot be reached now; retry later",
         );
-        e.retry_after = true;
+        e.retry_after = 1;
         e
     }
 }
@@ -270,6 +278,7 @@ impl From<Error> for ApiError {
                 "Invalid code",
                 "the code is unknown, used or expired",
             ),
+            Error::RateLimited { retry_after_secs } => Self::rate_limited_for(retry_after_secs),
             Error::StorageUnavailable(cause) => {
                 tracing::warn!(error = %cause, "storage unavailable");
                 Self::storage_unavailable()
@@ -302,8 +311,8 @@ impl IntoResponse for ApiError {
         let mut res = (status, body).into_response();
         let h = res.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if self.retry_after {
-            h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if self.retry_after > 0 {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(self.retry_after));
         }
         if self.www_authenticate {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -333,6 +342,7 @@ mod tests {
             (Error::EmailTaken, 409, "email_taken"),
             (Error::IdentityTaken, 409, "identity_taken"),
             (Error::InvalidCode, 400, "invalid_code"),
+            (Error::RateLimited { retry_after_secs: 3 }, 429, "rate_limited"),
             (
                 Error::StorageUnavailable(StoreError::Unavailable("db down at 10.0.0.5".into())),
                 503,
@@ -366,5 +376,8 @@ mod tests {
         let res = ApiError::storage_unavailable().into_response();
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(res.headers().get(header::RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"1"[..]));
+        let res = ApiError::from(Error::RateLimited { retry_after_secs: 42 }).into_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"42"[..]));
     }
 }

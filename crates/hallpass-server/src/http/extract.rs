@@ -50,6 +50,8 @@ impl FromRequestParts<AppState> for Caller {
         let span = tracing::Span::current();
         span.record("scope", tracing::field::display(&key.scope));
         span.record("key_id", tracing::field::display(key.id));
+        // The key's request budget (per process); 429 `rate_limited` with `Retry-After`.
+        state.service.admit_key(&key)?;
         Ok(Self { key })
     }
 }

@@ -91,7 +91,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3.1 document of the API (also served at `GET /openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    let mut doc = api_routes().into_openapi();
+    utoipa::Modify::modify(&doc::RateLimitAddon, &mut doc);
+    doc
 }
 
 fn openapi_text() -> &'static str {

@@ -20,6 +20,13 @@ use uuid::Uuid;
 /// same time. An inactive user's correct login answers 403 `user_inactive` with the login
 /// object in the problem (`login`) and opens no session. Every attempt is recorded in the
 /// user's login history.
+///
+/// Password logins are throttled: after 10 consecutive failures for one account (by
+/// default) each further attempt waits a delay that doubles from 1 s up to 15 min, and
+/// after 100 failures from one `client.ip` in 15 min that IP waits for the window to end.
+/// A throttled attempt answers 429 `rate_limited` with `Retry-After` (even with the right
+/// password) and is recorded with outcome `throttled`; a good login clears the account's
+/// count.
 #[utoipa::path(
     post,
     path = "/v1/sessions",
@@ -35,6 +42,7 @@ use uuid::Uuid;
             body = Problem, content_type = "application/problem+json"),
         (status = 413, response = crate::http::doc::PayloadTooLarge),
         (status = 415, response = crate::http::doc::UnsupportedMediaType),
+        (status = 429, response = crate::http::doc::RateLimited),
         (status = 500, response = crate::http::doc::Internal),
         (status = 503, response = crate::http::doc::StorageUnavailable),
     )

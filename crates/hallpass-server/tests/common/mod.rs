@@ -544,6 +544,32 @@ impl Store for Switch {
         self.inner.sweep_expired(now, batch).await
     }
 
+    async fn throttle_get(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<hallpass_core::ThrottleState>> {
+        self.check()?;
+        self.inner.throttle_get(scope, key, now).await
+    }
+
+    async fn throttle_hit(
+        &self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+        window: time::Duration,
+    ) -> StoreResult<hallpass_core::ThrottleState> {
+        self.check()?;
+        self.inner.throttle_hit(scope, key, now, window).await
+    }
+
+    async fn throttle_clear(&self, scope: &Scope, key: &str) -> StoreResult<()> {
+        self.check()?;
+        self.inner.throttle_clear(scope, key).await
+    }
+
     async fn export_users(
         &self,
         after: Option<(hallpass_core::Scope, Uuid)>,

@@ -78,6 +78,7 @@ pub(crate) mod events;
 pub(crate) mod identities;
 pub(crate) mod keys;
 pub(crate) mod sessions;
+pub(crate) mod throttles;
 pub(crate) mod users;
 
 #[cfg(test)]

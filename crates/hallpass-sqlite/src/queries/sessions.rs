@@ -218,7 +218,7 @@ pub(crate) const SWEEP_SESSIONS: &str = "DELETE FROM sessions WHERE rowid IN (SE
 pub(crate) const SWEEP_CODES: &str =
     "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes WHERE expires_at <= ?1 LIMIT ?2)";
 
-/// Sweeps dead sessions and expired codes, at most `batch` rows of each, so one sweep
+/// Sweeps dead sessions, expired codes and expired throttling counters, at most `batch` rows of each, so one sweep
 /// never holds the write lock for long. The `rowid IN (... LIMIT)` form works without
 /// SQLite's optional `DELETE ... LIMIT`; the inner queries use the expiry indexes (the
 /// session one is on exactly this `min(...)` expression).
@@ -227,5 +227,6 @@ pub(crate) fn sweep_expired(conn: &Connection, now: OffsetDateTime, batch: u32) 
     let batch = i64::from(batch);
     let sessions = conn.prepare_cached(SWEEP_SESSIONS)?.execute((now, batch))?;
     let codes = conn.prepare_cached(SWEEP_CODES)?.execute((now, batch))?;
-    Ok((sessions + codes) as u64)
+    let throttles = conn.prepare_cached(super::throttles::SWEEP_THROTTLES)?.execute((now, batch))?;
+    Ok((sessions + codes + throttles) as u64)
 }

@@ -1,0 +1,93 @@
+//! Login throttling counters: read, count a failure (an upsert, then a read of the row it
+//! locked), clear, sweep.
+
+use crate::codec::*;
+use crate::error::QResult;
+use hallpass_core::{Scope, ThrottleState};
+use sqlx::Row;
+use sqlx::mysql::{MySqlConnection, MySqlRow};
+use time::{Duration, OffsetDateTime};
+
+fn state(row: &MySqlRow) -> QResult<ThrottleState> {
+    let failures: i64 = row.try_get(0)?;
+    Ok(ThrottleState {
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        first_at: get_time(row, 1)?,
+        last_at: get_time(row, 2)?,
+        expires_at: get_time(row, 3)?,
+    })
+}
+
+pub(crate) async fn get(
+    c: &mut MySqlConnection,
+    scope: &Scope,
+    key: &str,
+    now: OffsetDateTime,
+) -> QResult<Option<ThrottleState>> {
+    let row = sqlx::query(
+        "SELECT failures, first_at, last_at, expires_at FROM throttles \
+         WHERE scope = ? AND throttle_key = ? AND expires_at > ?",
+    )
+    .bind(scope.as_str())
+    .bind(key.as_bytes())
+    .bind(ms(now))
+    .fetch_optional(&mut *c)
+    .await?;
+    row.as_ref().map(state).transpose()
+}
+
+/// Runs inside a transaction: the upsert locks the row until commit, so the read that
+/// follows sees exactly this hit's count, and concurrent hits each count once. MySQL
+/// applies `ON DUPLICATE KEY UPDATE` assignments left to right, each seeing the ones
+/// before, so `expires_at` (which the conditions read) is assigned last.
+pub(crate) async fn hit(
+    c: &mut MySqlConnection,
+    scope: &Scope,
+    key: &str,
+    now: OffsetDateTime,
+    window: Duration,
+) -> QResult<ThrottleState> {
+    sqlx::query(
+        "INSERT INTO throttles (scope, throttle_key, failures, first_at, last_at, expires_at) \
+         VALUES (?, ?, 1, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE \
+           failures = IF(expires_at > VALUES(last_at), failures + 1, 1), \
+           first_at = IF(expires_at > VALUES(last_at), first_at, VALUES(first_at)), \
+           last_at = VALUES(last_at), \
+           expires_at = IF(expires_at > VALUES(last_at), expires_at, VALUES(expires_at))",
+    )
+    .bind(scope.as_str())
+    .bind(key.as_bytes())
+    .bind(ms(now))
+    .bind(ms(now))
+    .bind(ms(now + window))
+    .execute(&mut *c)
+    .await?;
+    let row = sqlx::query(
+        "SELECT failures, first_at, last_at, expires_at FROM throttles WHERE scope = ? AND throttle_key = ?",
+    )
+    .bind(scope.as_str())
+    .bind(key.as_bytes())
+    .fetch_one(&mut *c)
+    .await?;
+    state(&row)
+}
+
+pub(crate) async fn clear(c: &mut MySqlConnection, scope: &Scope, key: &str) -> QResult<()> {
+    sqlx::query("DELETE FROM throttles WHERE scope = ? AND throttle_key = ?")
+        .bind(scope.as_str())
+        .bind(key.as_bytes())
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Deletes up to `batch` counters expired at `now`.
+pub(crate) async fn sweep(c: &mut MySqlConnection, now: i64, batch: u32) -> QResult<u64> {
+    Ok(sqlx::query("DELETE FROM throttles WHERE expires_at <= ? ORDER BY expires_at LIMIT ?")
+        .bind(now)
+        .bind(batch)
+        .execute(&mut *c)
+        .await?
+        .rows_affected())
+}
