@@ -4,68 +4,22 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod process;
+
+use process::{Server, command};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hallpass");
-
-fn command(db: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HALLPASS_DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("HALLPASS_LISTEN", "127.0.0.1:0")
-        .env("HALLPASS_LOG_FORMAT", "json")
-        // Cheap hashing: these tests are about durability, not hashing cost.
-        .env("HALLPASS_ARGON2_MEMORY_KIB", "256")
-        .env("HALLPASS_ARGON2_ITERATIONS", "1")
-        .kill_on_drop(true);
-    c
+fn sqlite_command(db: &Path) -> tokio::process::Command {
+    command(&format!("sqlite://{}", db.display()))
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    first_key: Option<String>,
-}
-
-/// Starts `hallpass serve`, reads the first key (if printed) from stdout and the bound
-/// address from the JSON log on stderr.
+/// Starts `hallpass serve` on the SQLite file `db`.
 async fn start(db: &Path) -> Server {
-    let mut child = command(db)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hallpass");
-    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut addr = None;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while addr.is_none() {
-        let line = tokio::time::timeout_at(deadline, err.next_line()).await.expect("server start timed out");
-        let line = line.unwrap().expect("server exited before listening");
-        if let Ok(v) = serde_json::from_str::<Value>(&line)
-            && v["message"] == "hallpass listening"
-        {
-            addr = v["addr"].as_str().map(str::to_owned);
-        }
-    }
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut first_key = None;
-    // The key is printed before the server listens, so it is already in the pipe.
-    if let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_millis(300), out.next_line()).await
-        && line.starts_with("First API key")
-    {
-        first_key = out.next_line().await.unwrap();
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
-    Server { child, base: format!("http://{}", addr.unwrap()), first_key }
+    process::start(&format!("sqlite://{}", db.display()), Duration::from_secs(30)).await
 }
 
 fn client() -> reqwest::Client {
@@ -73,7 +27,7 @@ fn client() -> reqwest::Client {
 }
 
 async fn cli(db: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = command(db).args(args).stdin(Stdio::null()).output().await.unwrap();
+    let out = sqlite_command(db).args(args).stdin(Stdio::null()).output().await.unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into(),

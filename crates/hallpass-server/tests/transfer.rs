@@ -8,71 +8,26 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod process;
+
+use process::{BIN, Server, command};
 use serde_json::{Value, json};
 use sha1::Digest as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hallpass");
 const PASSWORD: &str = "plum otter basalt 47 quietly";
-
-fn command(url: &str) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HALLPASS_DATABASE_URL", url)
-        .env("HALLPASS_LISTEN", "127.0.0.1:0")
-        .env("HALLPASS_LOG_FORMAT", "json")
-        // Cheap hashing: these tests are about moving users, not hashing cost.
-        .env("HALLPASS_ARGON2_MEMORY_KIB", "256")
-        .env("HALLPASS_ARGON2_ITERATIONS", "1")
-        .kill_on_drop(true);
-    c
-}
 
 fn sqlite(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    first_key: Option<String>,
-}
-
-/// Starts `hallpass serve` on `url`; reads the first key (if printed) and the bound address.
+/// Starts `hallpass serve` on `url` (60 s to listen: these tests run beside heavy imports).
 async fn start(url: &str) -> Server {
-    let mut child = command(url)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hallpass");
-    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut addr = None;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while addr.is_none() {
-        let line = tokio::time::timeout_at(deadline, err.next_line()).await.expect("server start timed out");
-        let line = line.unwrap().expect("server exited before listening");
-        if let Ok(v) = serde_json::from_str::<Value>(&line)
-            && v["message"] == "hallpass listening"
-        {
-            addr = v["addr"].as_str().map(str::to_owned);
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut first_key = None;
-    if let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_millis(300), out.next_line()).await
-        && line.starts_with("First API key")
-    {
-        first_key = out.next_line().await.unwrap();
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
-    Server { child, base: format!("http://{}", addr.unwrap()), first_key }
+    process::start(url, Duration::from_secs(60)).await
 }
 
 struct Out {
