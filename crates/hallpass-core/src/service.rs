@@ -9,7 +9,7 @@ use crate::model::*;
 use crate::password::{PasswordHasher, strength};
 use crate::secret::{ApiKeySecret, Code, SessionToken};
 use crate::settings::{ScopeSettings, Settings};
-use crate::store::{NewLogin, Store};
+use crate::store::{CodeRequest, NewLogin, Store};
 use crate::types::*;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -65,6 +65,17 @@ fn hashed_key(prefix: &str, value: &str) -> String {
     let digest = crate::secret::TokenHash::of(value);
     let hex: String = digest.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
     format!("{prefix}#{hex}")
+}
+
+/// The counter code requests for `login` count against: by the login as typed (normalised
+/// and hashed), so a login that names nobody is counted exactly like one that names a user.
+fn code_request_key(kind: CodeKind, login: &UserRef) -> String {
+    let prefix = format!("code:{}:", kind.as_str());
+    match login {
+        UserRef::Id(id) => hashed_key(&prefix, &format!("i:{id}")),
+        UserRef::Username(key) => hashed_key(&prefix, &format!("u:{key}")),
+        UserRef::Email(key) => hashed_key(&prefix, &format!("e:{key}")),
+    }
 }
 
 /// How a login proves who it is.
@@ -756,25 +767,40 @@ impl Hallpass {
     // ------------------------------------------------------------------ codes
 
     /// Issues a password-reset code for the user with that login; voids older ones.
+    ///
+    /// A login that names a user and one that names nobody take the same path, so they
+    /// cost the same: one store call, [`Store::request_code`], one write transaction that
+    /// counts the request against the login's counter (`code:reset:` + a hash of the
+    /// normalised login, never the user id) and stores the code only when there is a user.
+    /// The answer then differs ([`Error::UserNotFound`]): the application holds the key and
+    /// is trusted with it; the time it took does not tell an onlooker which it was. More
+    /// than [`crate::ThrottleSettings::code_requests`] requests for one login in the
+    /// window answer [`Error::RateLimited`], whoever the login names.
     pub async fn create_reset_code(&self, scope: &Scope, login: &UserRef) -> Result<IssuedCode> {
-        let user = self.resolve(scope, login).await?.user;
-        self.issue_code(scope, user.id, CodeKind::Reset).await
-    }
-
-    async fn issue_code(&self, scope: &Scope, user_id: Uuid, kind: CodeKind) -> Result<IssuedCode> {
+        let policy = &self.scope_settings(scope).throttle;
         let code = Code::generate();
         let now = self.now();
         let expires_at = now + self.scope_settings(scope).code_ttl;
-        let record = CodeRecord {
+        let req = CodeRequest {
+            login: login.clone(),
+            kind: CodeKind::Reset,
             code_hash: code.hash(),
-            scope: scope.clone(),
-            user_id,
-            kind,
             created_at: now,
             expires_at,
+            throttle_key: code_request_key(CodeKind::Reset, login),
+            window: policy.code_request_window,
+            limit: if policy.enabled { policy.code_requests } else { 0 },
         };
-        self.store.insert_code(&record).await?;
-        Ok(IssuedCode { code, expires_at, user_id })
+        let outcome = self.store.request_code(scope, &req).await?;
+        if !req.within_limit(&outcome.requests) {
+            let wait = (outcome.requests.expires_at - now).whole_milliseconds();
+            let retry_after_secs = u64::try_from((wait + 999) / 1000).unwrap_or(u64::MAX).max(1);
+            return Err(Error::RateLimited { retry_after_secs });
+        }
+        match outcome.user_id {
+            Some(user_id) if outcome.stored => Ok(IssuedCode { code, expires_at, user_id }),
+            _ => Err(Error::UserNotFound),
+        }
     }
 
     /// Redeems a reset code: sets the password and ends every session of the user.

@@ -9,7 +9,8 @@ use crate::queries::{bulk, codes, events, identities, keys, sessions, throttles,
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
-    ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult, ThrottleState,
+    CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult,
+    ThrottleState,
 };
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use sqlx::Connection;
@@ -267,6 +268,10 @@ impl Store for PostgresStore {
 
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
         done("insert_code", codes::insert_code(&self.pool, code).await)
+    }
+
+    async fn request_code(&self, scope: &Scope, req: &CodeRequest) -> StoreResult<CodeRequestOutcome> {
+        done("request_code", codes::request_code(&self.pool, scope, req).await)
     }
 
     async fn code_owner(

@@ -96,6 +96,10 @@ pub struct ScopeConfig {
     pub throttle_key_rate: Option<u32>,
     /// Requests one API key may make at once beyond the average.
     pub throttle_key_burst: Option<u32>,
+    /// Reset codes one login may be issued per window; 0: no limit.
+    pub throttle_code_requests: Option<u32>,
+    /// The window of `throttle_code_requests`.
+    pub throttle_code_request_window: Option<HumanDuration>,
 }
 
 /// The whole configuration.
@@ -163,6 +167,12 @@ pub struct Config {
     /// Requests one API key may make at once beyond the average
     /// (`HALLPASS_THROTTLE_KEY_BURST`, default 2000).
     pub throttle_key_burst: u32,
+    /// Reset codes one login (as typed, whether or not it names a user) may be issued per
+    /// window (`HALLPASS_THROTTLE_CODE_REQUESTS`, default 10; 0: no limit).
+    pub throttle_code_requests: u32,
+    /// The window of `throttle_code_requests` (`HALLPASS_THROTTLE_CODE_REQUEST_WINDOW`,
+    /// default 1h), counted from its first request.
+    pub throttle_code_request_window: HumanDuration,
     /// Per-scope overrides (`[scopes.NAME]`, `HALLPASS_SCOPES__NAME__KEY`).
     pub scopes: BTreeMap<String, ScopeConfig>,
 }
@@ -199,6 +209,8 @@ impl Default for Config {
             throttle_ip_window: dur(d.throttle.ip_window),
             throttle_key_rate: d.throttle.key_rate,
             throttle_key_burst: d.throttle.key_burst,
+            throttle_code_requests: d.throttle.code_requests,
+            throttle_code_request_window: dur(d.throttle.code_request_window),
             scopes: BTreeMap::new(),
         }
     }
@@ -263,6 +275,11 @@ impl Config {
                 ip_window: over.throttle_ip_window.unwrap_or(self.throttle_ip_window).to_time(),
                 key_rate: over.throttle_key_rate.unwrap_or(self.throttle_key_rate),
                 key_burst: over.throttle_key_burst.unwrap_or(self.throttle_key_burst),
+                code_requests: over.throttle_code_requests.unwrap_or(self.throttle_code_requests),
+                code_request_window: over
+                    .throttle_code_request_window
+                    .unwrap_or(self.throttle_code_request_window)
+                    .to_time(),
             },
         };
         if s.throttle.key_rate > 0 && s.throttle.key_burst == 0 {

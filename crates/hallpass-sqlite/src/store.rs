@@ -15,7 +15,8 @@ use crate::queries::{bulk, codes, events, identities, keys, sessions, throttles,
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
-    ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult, ThrottleState,
+    CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult,
+    ThrottleState,
 };
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use std::path::{Path, PathBuf};
@@ -271,6 +272,11 @@ impl Store for SqliteStore {
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
         let code = code.clone();
         self.pool.write("insert_code", move |tx| codes::insert_code(tx, &code)).await
+    }
+
+    async fn request_code(&self, scope: &Scope, req: &CodeRequest) -> StoreResult<CodeRequestOutcome> {
+        let (scope, req) = (scope.clone(), req.clone());
+        self.pool.write("request_code", move |tx| codes::request_code(tx, &scope, &req)).await
     }
 
     async fn code_owner(
