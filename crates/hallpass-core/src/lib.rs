@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod memory;
@@ -22,6 +23,7 @@ pub mod settings;
 pub mod store;
 pub mod types;
 
+pub use cache::{CacheMode, CacheSettings};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{CredentialFailure, Error, Result};
 pub use memory::MemoryStore;
@@ -30,5 +32,5 @@ pub use password::{HashParams, PasswordHasher};
 pub use secret::{ApiKeySecret, Code, SessionToken, TokenHash};
 pub use service::Hallpass;
 pub use settings::{ScopeSettings, Settings, ThrottleSettings};
-pub use store::{CodeRequest, CodeRequestOutcome, Store, StoreError, ThrottleState};
+pub use store::{Change, CodeRequest, CodeRequestOutcome, Store, StoreError, ThrottleState};
 pub use types::*;

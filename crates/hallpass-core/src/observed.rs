@@ -5,8 +5,8 @@
 use crate::model::*;
 use crate::secret::TokenHash;
 use crate::store::{
-    CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult,
-    ThrottleState,
+    Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError,
+    StoreResult, ThrottleState,
 };
 use crate::types::{ProviderName, Scope, UserRef};
 use async_trait::async_trait;
@@ -281,5 +281,11 @@ impl<O: Observer> Store for Observed<O> {
 
     async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome> {
         observe!(self, "import_users", self.inner.import_users(users))
+    }
+    async fn publish_change(&self, change: &Change) -> StoreResult<()> {
+        observe!(self, "publish_change", self.inner.publish_change(change))
+    }
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        self.inner.changes()
     }
 }

@@ -130,6 +130,8 @@ pub struct Settings {
     pub hash_params: HashParams,
     /// Most hashes at once (0: the number of CPUs).
     pub hash_threads: usize,
+    /// The session and API-key caches of the hot path.
+    pub cache: crate::cache::CacheSettings,
 }
 
 impl Settings {

@@ -295,6 +295,74 @@ pub trait Store: Send + Sync + 'static {
     /// ones, a refused one holds nothing. Each user's links are [`ExportedUser::links`].
     /// A conflict never fails the call; a storage error fails it whole (nothing stored).
     async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome>;
+
+    // ---- telling other processes (caches)
+
+    /// Tells the other processes on this database of a change their caches must drop,
+    /// after the change was committed. The default does nothing: a backend without a
+    /// channel of its own (then [`Store::changes`] is `None` too).
+    async fn publish_change(&self, change: &Change) -> StoreResult<()> {
+        let _ = change;
+        Ok(())
+    }
+
+    /// Changes made by other processes on this database, as they are heard of (PostgreSQL:
+    /// `LISTEN`; SQLite: another connection's commit seen in `PRAGMA data_version`, as
+    /// [`Change::All`]). `None`: this backend cannot tell, so a cache can only bound how
+    /// stale it gets. A lost connection to the channel sends [`Change::All`].
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
+}
+
+/// A change that cached copies must drop (see [`Store::publish_change`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A user's record or sessions changed: updated, deactivated, deleted, a password set,
+    /// sessions ended, a login made.
+    User(Uuid),
+    /// One session changed or ended.
+    Session(TokenHash),
+    /// An API key was created or revoked.
+    Keys,
+    /// Anything may have changed (a missed notification, another process's write).
+    All,
+}
+
+impl Change {
+    /// The text form sent between processes: `u:<uuid>`, `s:<hex>`, `k`, `*`.
+    pub fn to_wire(&self) -> String {
+        match self {
+            Change::User(id) => format!("u:{id}"),
+            Change::Session(hash) => {
+                let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+                format!("s:{hex}")
+            }
+            Change::Keys => "k".to_owned(),
+            Change::All => "*".to_owned(),
+        }
+    }
+
+    /// Reads [`Change::to_wire`]'s form; anything else is [`Change::All`] (safe: drop all).
+    pub fn from_wire(s: &str) -> Change {
+        let parsed = match s.split_once(':') {
+            Some(("u", id)) => Uuid::parse_str(id).ok().map(Change::User),
+            Some(("s", hex)) if hex.len() == 64 => {
+                let mut bytes = [0u8; 32];
+                let ok = (0..32).all(|i| match u8::from_str_radix(&hex[2 * i..2 * i + 2], 16) {
+                    Ok(b) => {
+                        bytes[i] = b;
+                        true
+                    }
+                    Err(_) => false,
+                });
+                ok.then_some(Change::Session(TokenHash(bytes)))
+            }
+            _ if s == "k" => Some(Change::Keys),
+            _ => None,
+        };
+        parsed.unwrap_or(Change::All)
+    }
 }
 
 /// A one-time code asked for by a login that may or may not name a user (see

@@ -6,7 +6,7 @@
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use hallpass_core::{HashParams, Scope, ScopeSettings, Settings, ThrottleSettings};
+use hallpass_core::{CacheMode, CacheSettings, HashParams, Scope, ScopeSettings, Settings, ThrottleSettings};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,6 +19,18 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// Whether sessions and API keys are cached in the process (`HALLPASS_CACHE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheConfig {
+    /// Cache where the database tells of other processes' changes (SQLite, PostgreSQL).
+    Auto,
+    /// Always; on MariaDB, a change through another process shows after `cache_ttl`.
+    On,
+    /// Never.
+    Off,
 }
 
 /// A duration written like `90s`, `30m`, `24h`, `30d`.
@@ -141,6 +153,13 @@ pub struct Config {
     pub hash_threads: usize,
     /// How often expired sessions and codes are swept (`HALLPASS_SWEEP_INTERVAL`).
     pub sweep_interval: HumanDuration,
+    /// Session and API-key caching (`HALLPASS_CACHE`: `auto` (default), `on`, `off`).
+    pub cache: CacheConfig,
+    /// The longest a cached copy is used (`HALLPASS_CACHE_TTL`, default 10s): the bound
+    /// on staleness should a change notification be lost, or with `cache = on` on MariaDB.
+    pub cache_ttl: HumanDuration,
+    /// Most sessions cached (`HALLPASS_CACHE_SIZE`, default 100000).
+    pub cache_size: u64,
     /// Whether password logins are throttled (`HALLPASS_THROTTLE_ENABLED`, default true).
     pub throttle_enabled: bool,
     /// Consecutive failed logins of an account before it is throttled
@@ -200,6 +219,9 @@ impl Default for Config {
             argon2_parallelism: p.p_cost,
             hash_threads: 0,
             sweep_interval: HumanDuration(std::time::Duration::from_secs(60)),
+            cache: CacheConfig::Auto,
+            cache_ttl: HumanDuration(CacheSettings::default().ttl),
+            cache_size: CacheSettings::default().capacity,
             throttle_enabled: d.throttle.enabled,
             throttle_account_failures: d.throttle.account_free_failures,
             throttle_account_base_delay: dur(d.throttle.account_base_delay),
@@ -319,6 +341,15 @@ impl Config {
             scopes,
             hash_params,
             hash_threads: self.hash_threads,
+            cache: CacheSettings {
+                mode: match self.cache {
+                    CacheConfig::Auto => CacheMode::Auto,
+                    CacheConfig::On => CacheMode::On,
+                    CacheConfig::Off => CacheMode::Off,
+                },
+                ttl: self.cache_ttl.0,
+                capacity: self.cache_size,
+            },
         })
     }
 }
