@@ -66,6 +66,10 @@ pub enum Error {
         /// Seconds until an attempt may succeed (at least 1).
         retry_after_secs: u64,
     },
+    /// Too many password hashes wait already (see [`crate::Settings::hash_queue_limit`]):
+    /// the server is saturated; try again shortly.
+    #[error("too many logins at once")]
+    Overloaded,
     /// Storage cannot be reached now; try again.
     #[error("storage unavailable")]
     StorageUnavailable(#[source] StoreError),

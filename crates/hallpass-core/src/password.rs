@@ -116,6 +116,7 @@ pub struct PasswordHasher {
     argon2: Argon2<'static>,
     jobs: mpsc::Sender<Job>,
     waiting: Arc<AtomicUsize>,
+    queue_limit: usize,
     hashes: AtomicU64,
     dummy: String,
 }
@@ -145,10 +146,17 @@ impl PasswordHasher {
             params,
             argon2,
             jobs: start_threads(threads, low_priority)?,
+            queue_limit: 0,
             waiting: Arc::new(AtomicUsize::new(0)),
             hashes: AtomicU64::new(0),
             dummy,
         })
+    }
+
+    /// Refuses jobs ([`Error::Overloaded`]) while `limit` already wait (0: no limit).
+    pub fn with_queue_limit(mut self, limit: usize) -> Self {
+        self.queue_limit = limit;
+        self
     }
 
     /// The parameters new hashes are made with.
@@ -173,7 +181,11 @@ impl PasswordHasher {
     pub(crate) async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let waiting = self.waiting.clone();
-        waiting.fetch_add(1, Ordering::Relaxed);
+        let before = waiting.fetch_add(1, Ordering::Relaxed);
+        if self.queue_limit > 0 && before >= self.queue_limit {
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::Overloaded);
+        }
         let task: Job = Box::new(move || {
             waiting.fetch_sub(1, Ordering::Relaxed);
             if !tx.is_closed() {
@@ -349,6 +361,42 @@ mod tests {
         // A panicking job costs its caller an error, not the thread.
         assert!(normal.run(|| panic!("job")).await.is_err());
         assert_eq!(normal.run(|| 7).await.unwrap(), 7);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn beyond_the_queue_limit_jobs_are_refused_at_once() {
+        let hasher = Arc::new(PasswordHasher::new(cheap(), 1).unwrap().with_queue_limit(2));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        // Occupies the only thread until released.
+        let busy = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move {
+                hasher
+                    .run(move || {
+                        let _ = started.send(());
+                        gate.recv().unwrap();
+                    })
+                    .await
+            })
+        };
+        running.await.unwrap();
+        let queued: Vec<_> = (0..2)
+            .map(|i| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.run(move || i).await })
+            })
+            .collect();
+        while hasher.queue_depth() < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(hasher.run(|| 9).await, Err(Error::Overloaded)), "a third may not wait");
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        for (i, q) in queued.into_iter().enumerate() {
+            assert_eq!(q.await.unwrap().unwrap(), i);
+        }
+        assert_eq!(hasher.run(|| 7).await.unwrap(), 7, "room again");
     }
 
     #[tokio::test]

@@ -224,7 +224,9 @@ impl Hallpass {
         } else {
             settings.hash_threads
         };
-        let hasher = Arc::new(PasswordHasher::new(settings.hash_params, threads)?);
+        let hasher = Arc::new(
+            PasswordHasher::new(settings.hash_params, threads)?.with_queue_limit(settings.hash_queue_limit),
+        );
         let caches = Self::start_caches(&store, &settings.cache);
         Ok(Self { store, clock, hasher, settings, key_buckets: Default::default(), caches })
     }

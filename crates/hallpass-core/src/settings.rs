@@ -120,7 +120,7 @@ impl Default for ScopeSettings {
 }
 
 /// All settings of the service.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// For scopes without an entry of their own.
     pub default_scope: ScopeSettings,
@@ -130,8 +130,26 @@ pub struct Settings {
     pub hash_params: HashParams,
     /// Most hashes at once (0: the number of CPUs).
     pub hash_threads: usize,
+    /// Most hashes that may wait for a hashing thread (default 256; 0: no limit). Beyond,
+    /// a login, registration or password change answers [`crate::Error::Overloaded`] at
+    /// once instead of queueing for ever: with OWASP costs and 2 cores, 256 waiting is
+    /// about 2.5 s of work.
+    pub hash_queue_limit: usize,
     /// The session and API-key caches of the hot path.
     pub cache: crate::cache::CacheSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            default_scope: ScopeSettings::default(),
+            scopes: BTreeMap::new(),
+            hash_params: HashParams::default(),
+            hash_threads: 0,
+            hash_queue_limit: 256,
+            cache: crate::cache::CacheSettings::default(),
+        }
+    }
 }
 
 impl Settings {

@@ -153,6 +153,9 @@ pub struct Config {
     pub hash_threads: usize,
     /// How often expired sessions and codes are swept (`HALLPASS_SWEEP_INTERVAL`).
     pub sweep_interval: HumanDuration,
+    /// Most password hashes waiting for a hashing thread before logins answer 503
+    /// `overloaded` (`HALLPASS_HASH_QUEUE_LIMIT`, default 256; 0: no limit).
+    pub hash_queue_limit: usize,
     /// Session and API-key caching (`HALLPASS_CACHE`: `auto` (default), `on`, `off`).
     pub cache: CacheConfig,
     /// The longest a cached copy is used (`HALLPASS_CACHE_TTL`, default 10s): the bound
@@ -219,6 +222,7 @@ impl Default for Config {
             argon2_parallelism: p.p_cost,
             hash_threads: 0,
             sweep_interval: HumanDuration(std::time::Duration::from_secs(60)),
+            hash_queue_limit: Settings::default().hash_queue_limit,
             cache: CacheConfig::Auto,
             cache_ttl: HumanDuration(CacheSettings::default().ttl),
             cache_size: CacheSettings::default().capacity,
@@ -341,6 +345,7 @@ impl Config {
             scopes,
             hash_params,
             hash_threads: self.hash_threads,
+            hash_queue_limit: self.hash_queue_limit,
             cache: CacheSettings {
                 mode: match self.cache {
                     CacheConfig::Auto => CacheMode::Auto,

@@ -163,7 +163,7 @@ pub struct RateLimited(pub Problem);
 /// `storage_unavailable`.
 #[derive(ToResponse)]
 #[response(
-    description = "`storage_unavailable`: the database cannot be reached; retry",
+    description = "`storage_unavailable`: the database cannot be reached; or `overloaded`: too many password hashes wait already (logins, registrations, password changes); retry",
     content_type = "application/problem+json",
     headers(("Retry-After" = String, description = "Seconds to wait: `1`"))
 )]

@@ -279,6 +279,16 @@ impl From<Error> for ApiError {
                 "the code is unknown, used or expired",
             ),
             Error::RateLimited { retry_after_secs } => Self::rate_limited_for(retry_after_secs),
+            Error::Overloaded => {
+                let mut e = Self::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "Overloaded",
+                    "too many logins and password changes wait already; retry shortly",
+                );
+                e.retry_after = 1;
+                e
+            }
             Error::StorageUnavailable(cause) => {
                 tracing::warn!(error = %cause, "storage unavailable");
                 Self::storage_unavailable()
@@ -343,6 +353,7 @@ mod tests {
             (Error::IdentityTaken, 409, "identity_taken"),
             (Error::InvalidCode, 400, "invalid_code"),
             (Error::RateLimited { retry_after_secs: 3 }, 429, "rate_limited"),
+            (Error::Overloaded, 503, "overloaded"),
             (
                 Error::StorageUnavailable(StoreError::Unavailable("db down at 10.0.0.5".into())),
                 503,
