@@ -49,13 +49,14 @@ pub struct CacheSettings {
     /// The longest a copy is used (default 10 s): the bound on staleness if a change
     /// notification is lost, and with [`CacheMode::On`] on a store without a channel.
     pub ttl: Duration,
-    /// Most sessions kept (default 100,000; about 1 KiB each with small `data`/`extra`).
+    /// Most sessions kept (default 50,000: about 1 KiB each with small `data`/`extra`, so
+    /// at most ~50 MiB; a session checked within the TTL is a hit whatever the size).
     pub capacity: u64,
 }
 
 impl Default for CacheSettings {
     fn default() -> Self {
-        Self { mode: CacheMode::Auto, ttl: Duration::from_secs(10), capacity: 100_000 }
+        Self { mode: CacheMode::Auto, ttl: Duration::from_secs(10), capacity: 50_000 }
     }
 }
 

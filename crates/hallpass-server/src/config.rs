@@ -161,7 +161,7 @@ pub struct Config {
     /// The longest a cached copy is used (`HALLPASS_CACHE_TTL`, default 10s): the bound
     /// on staleness should a change notification be lost, or with `cache = on` on MariaDB.
     pub cache_ttl: HumanDuration,
-    /// Most sessions cached (`HALLPASS_CACHE_SIZE`, default 100000).
+    /// Most sessions cached (`HALLPASS_CACHE_SIZE`, default 50000).
     pub cache_size: u64,
     /// Whether password logins are throttled (`HALLPASS_THROTTLE_ENABLED`, default true).
     pub throttle_enabled: bool,
