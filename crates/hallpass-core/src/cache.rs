@@ -50,7 +50,7 @@ pub struct CacheSettings {
     /// notification is lost, and with [`CacheMode::On`] on a store without a channel.
     pub ttl: Duration,
     /// Most sessions kept (default 50,000: about 1 KiB each with small `data`/`extra`, so
-    /// at most ~50 MiB; a session checked within the TTL is a hit whatever the size).
+    /// at most ~50 MiB; beyond, the least used go first).
     pub capacity: u64,
 }
 
