@@ -330,7 +330,7 @@ impl Metrics {
             return;
         }
         let count =
-            tokio::time::timeout(Duration::from_secs(5), service.store().count_valid_sessions(service.now()))
+            tokio::time::timeout(Duration::from_secs(2), service.store().count_valid_sessions(service.now()))
                 .await;
         match count {
             Ok(Ok(n)) => {
