@@ -405,3 +405,76 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
     let body = state.metrics.render(&state.service).await;
     ([(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], body).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_results_map_to_outcomes() {
+        let m = Metrics::new();
+        m.login(false, &Ok::<(), Error>(()));
+        m.login(false, &Err::<(), _>(Error::RateLimited { retry_after_secs: 3 }));
+        m.login(false, &Err::<(), _>(Error::RateLimited { retry_after_secs: 1 }));
+        m.login(true, &Err::<(), _>(Error::InvalidCredentials(CredentialFailure::UserNotFound)));
+        m.login(false, &Err::<(), _>(Error::invalid("login", "bad")));
+        m.login(false, &Err::<(), _>(Error::StorageUnavailable(StoreError::Unavailable("x".into()))));
+        let text = m.handle.render();
+        for line in [
+            r#"hallpass_logins_total{outcome="success",method="password"} 1"#,
+            r#"hallpass_logins_total{outcome="throttled",method="password"} 2"#,
+            r#"hallpass_logins_total{outcome="unknown_user",method="provider"} 1"#,
+            r#"hallpass_logins_total{outcome="invalid_request",method="password"} 1"#,
+            r#"hallpass_logins_total{outcome="error",method="password"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+    }
+
+    #[test]
+    fn requests_and_store_calls_reuse_their_series() {
+        let m = Metrics::new();
+        for _ in 0..3 {
+            m.request(&Method::GET, "/v1/session", StatusCode::OK, Duration::from_micros(150));
+        }
+        m.request(&Method::GET, "/v1/session", StatusCode::UNAUTHORIZED, Duration::from_micros(90));
+        m.request(&Method::from_bytes(b"BREW").unwrap(), UNMATCHED, StatusCode::NOT_FOUND, Duration::ZERO);
+        m.store_call("insert_user", Duration::from_millis(1), Some(&StoreError::UsernameTaken));
+        m.store_call("insert_user", Duration::from_millis(1), Some(&StoreError::EmailTaken));
+        m.store_call("insert_user", Duration::from_millis(1), None);
+        let text = m.handle.render();
+        for line in [
+            r#"hallpass_http_requests_total{method="GET",route="/v1/session",status="200"} 3"#,
+            r#"hallpass_http_requests_total{method="GET",route="/v1/session",status="401"} 1"#,
+            r#"hallpass_http_requests_total{method="other",route="unmatched",status="404"} 1"#,
+            r#"hallpass_http_request_duration_seconds_bucket{method="GET",route="/v1/session",le="0.0001"} 1"#,
+            r#"hallpass_http_request_duration_seconds_bucket{method="GET",route="/v1/session",le="0.00025"} 4"#,
+            r#"hallpass_storage_operations_total{op="insert_user",result="error"} 2"#,
+            r#"hallpass_storage_operations_total{op="insert_user",result="ok"} 1"#,
+            r#"hallpass_storage_errors_total{op="insert_user",kind="conflict"} 2"#,
+            r#"hallpass_storage_errors_total{op="insert_user",kind="unavailable"} 0"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+        assert_eq!(m.routes.read().unwrap().len(), 2);
+    }
+
+    /// The cost per request of the counting (run with `--release -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn cost_per_request() {
+        let m = Metrics::new();
+        let n = 1_000_000u32;
+        let start = Instant::now();
+        for i in 0..n {
+            let status = if i % 10 == 0 { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+            m.request(&Method::GET, "/v1/session", status, Duration::from_micros(u64::from(i % 500)));
+            m.store_call("find_session", Duration::from_micros(80), None);
+            if i % 100_000 == 0 {
+                m.upkeep();
+            }
+        }
+        let per = start.elapsed() / n;
+        eprintln!("request + store call counted in {per:?} per request");
+    }
+}

@@ -125,6 +125,14 @@ async fn metrics_after_traffic(app: TestApp) {
     app.post("/v1/sessions", json!({"username": "nobody", "password": PASSWORD}))
         .await
         .problem(401, "invalid_credentials");
+    let bob = app.register("bob", PASSWORD).await;
+    app.patch(&format!("/v1/users/{}", bob["id"].as_str().unwrap()), json!({"active": false})).await.ok(200);
+    app.post("/v1/sessions", json!({"username": "bob", "password": PASSWORD}))
+        .await
+        .problem(403, "user_inactive");
+    app.post("/v1/sessions", json!({"provider": "github", "client_id": "octo-cat-xq"}))
+        .await
+        .problem(401, "invalid_credentials");
     app.with_token(Method::GET, "/v1/session", &token, None).await.ok(200);
     let id = user["id"].as_str().unwrap().to_owned();
     app.get(&format!("/v1/users/{id}")).await.ok(200);
@@ -142,9 +150,10 @@ async fn metrics_after_traffic(app: TestApp) {
 
     // Requests by route template, method and status; never a raw path.
     let req = "hallpass_http_requests_total";
-    assert_eq!(value(&s, req, &[("method", "POST"), ("route", "/v1/users"), ("status", "201")]), 1.0);
+    assert_eq!(value(&s, req, &[("method", "POST"), ("route", "/v1/users"), ("status", "201")]), 2.0);
     assert_eq!(value(&s, req, &[("method", "POST"), ("route", "/v1/sessions"), ("status", "201")]), 1.0);
-    assert_eq!(value(&s, req, &[("method", "POST"), ("route", "/v1/sessions"), ("status", "401")]), 2.0);
+    assert_eq!(value(&s, req, &[("method", "POST"), ("route", "/v1/sessions"), ("status", "401")]), 3.0);
+    assert_eq!(value(&s, req, &[("method", "POST"), ("route", "/v1/sessions"), ("status", "403")]), 1.0);
     assert_eq!(value(&s, req, &[("method", "GET"), ("route", "/v1/session"), ("status", "200")]), 1.0);
     assert_eq!(value(&s, req, &[("method", "GET"), ("route", "/v1/session"), ("status", "503")]), 1.0);
     assert_eq!(value(&s, req, &[("method", "GET"), ("route", "/v1/users/{ref}"), ("status", "200")]), 1.0);
@@ -162,7 +171,7 @@ async fn metrics_after_traffic(app: TestApp) {
     }
     assert_eq!(
         value(&s, &format!("{dur}_bucket"), &[("method", "POST"), ("route", "/v1/sessions"), ("le", "+Inf")]),
-        3.0
+        5.0
     );
 
     // Logins by outcome and method.
@@ -170,13 +179,15 @@ async fn metrics_after_traffic(app: TestApp) {
     assert_eq!(value(&s, logins, &[("outcome", "success"), ("method", "password")]), 1.0);
     assert_eq!(value(&s, logins, &[("outcome", "wrong_password"), ("method", "password")]), 1.0);
     assert_eq!(value(&s, logins, &[("outcome", "unknown_user"), ("method", "password")]), 1.0);
-    assert_eq!(sum(&s, logins, &[]), 3.0);
+    assert_eq!(value(&s, logins, &[("outcome", "inactive"), ("method", "password")]), 1.0);
+    assert_eq!(value(&s, logins, &[("outcome", "unknown_user"), ("method", "provider")]), 1.0);
+    assert_eq!(sum(&s, logins, &[]), 5.0);
 
     // Sampled at scrape time.
     assert_eq!(value(&s, "hallpass_active_sessions", &[]), 1.0);
     assert_eq!(value(&s, "hallpass_hash_queue_depth", &[]), 0.0);
-    // The registration's hash and three verifications (the unknown user's on a dummy hash).
-    assert!(value(&s, "hallpass_password_hashes_total", &[]) >= 4.0, "{body}");
+    // Two registrations' hashes and four verifications (the unknown user's on a dummy hash).
+    assert!(value(&s, "hallpass_password_hashes_total", &[]) >= 6.0, "{body}");
     if cfg!(target_os = "linux") {
         assert!(value(&s, "process_resident_memory_bytes", &[]) > 1e6, "{body}");
     }
@@ -184,7 +195,7 @@ async fn metrics_after_traffic(app: TestApp) {
     // Store calls: counted with durations, and the outage's failure by kind.
     let ops = "hallpass_storage_operations_total";
     assert_eq!(value(&s, ops, &[("op", "insert_login"), ("result", "ok")]), 1.0);
-    assert_eq!(value(&s, ops, &[("op", "insert_user"), ("result", "ok")]), 1.0);
+    assert_eq!(value(&s, ops, &[("op", "insert_user"), ("result", "ok")]), 2.0);
     assert!(value(&s, ops, &[("op", "find_session"), ("result", "ok")]) >= 1.0);
     assert_eq!(
         value(&s, "hallpass_storage_errors_total", &[("op", "find_api_key"), ("kind", "unavailable")]),
@@ -195,9 +206,19 @@ async fn metrics_after_traffic(app: TestApp) {
     assert!(value(&s, "hallpass_storage_operation_duration_seconds_count", &[("op", "find_session")]) >= 1.0);
 
     // Nothing secret or personal: no token, key, password, email, username or user id.
-    for secret in
-        [token.as_str(), app.key.as_str(), PASSWORD, "alice", "example.com", id.as_str(), "hps_", "hpk_"]
-    {
+    for secret in [
+        token.as_str(),
+        app.key.as_str(),
+        PASSWORD,
+        "alice",
+        "bob",
+        "octo-cat-xq",
+        "github",
+        "example.com",
+        id.as_str(),
+        "hps_",
+        "hpk_",
+    ] {
         assert!(!body.contains(secret), "/metrics shows {secret}: {body}");
     }
 
