@@ -685,6 +685,10 @@ impl Store for MemoryStore {
 
     // ---- maintenance
 
+    async fn count_valid_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        Ok(self.lock().sessions.values().filter(|r| r.session.is_valid_at(now)).count() as u64)
+    }
+
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         let mut t = self.lock();
         let batch = batch as usize;

@@ -248,6 +248,9 @@ impl<O: Observer> Store for Observed<O> {
     ) -> StoreResult<Vec<StatBucket>> {
         observe!(self, "login_stats", self.inner.login_stats(scope, from, to, bucket))
     }
+    async fn count_valid_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        observe!(self, "count_valid_sessions", self.inner.count_valid_sessions(now))
+    }
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         observe!(self, "sweep_expired", self.inner.sweep_expired(now, batch))
     }

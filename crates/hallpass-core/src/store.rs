@@ -276,6 +276,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes up to `batch` sessions no longer valid at `now`, up to `batch` expired
     /// codes and up to `batch` expired throttling counters; returns how many rows went.
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64>;
+    /// How many sessions of every scope are valid at `now` (before both expiries), for
+    /// the `hallpass_active_sessions` metric. One read on the sessions' expiry index.
+    async fn count_valid_sessions(&self, now: OffsetDateTime) -> StoreResult<u64>;
 
     // ---- export and import ----
 

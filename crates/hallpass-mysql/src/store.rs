@@ -432,6 +432,10 @@ impl Store for MySqlStore {
 
     // ---- maintenance
 
+    async fn count_valid_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        on_conn!(self, "count_valid_sessions", |c| sessions::count_valid(c, now).await?)
+    }
+
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         tx!(self, "sweep_expired", |c| sessions::sweep_expired(c, now, batch).await?)
     }

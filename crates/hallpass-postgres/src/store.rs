@@ -420,6 +420,10 @@ impl Store for PostgresStore {
 
     // ---- maintenance
 
+    async fn count_valid_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        done("count_valid_sessions", sessions::count_valid(&self.pool, now).await)
+    }
+
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         done("sweep_expired", sessions::sweep_expired(&self.pool, now, batch).await)
     }

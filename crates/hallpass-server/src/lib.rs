@@ -1,5 +1,6 @@
 //! The hallpass server as a library: configuration ([`config`]), the HTTP API ([`http`]),
-//! the command line ([`cli`]), running the server ([`serve`]), logging ([`telemetry`]) and
+//! the command line ([`cli`]), running the server ([`serve`]), logging ([`telemetry`]),
+//! Prometheus metrics ([`metrics`]) and
 //! moving users in and out ([`transfer`]).
 //! The `hallpass` binary (`main.rs`) only parses arguments and calls into these.
 #![forbid(unsafe_code)]
@@ -7,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod serve;
 pub mod telemetry;
 pub mod transfer;

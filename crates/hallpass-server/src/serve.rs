@@ -1,10 +1,12 @@
 //! Running the server: open storage (migrating it), build the service, make the first API
 //! key on an empty database, sweep expired rows in the background, and serve HTTP until a
-//! shutdown signal, draining requests in flight.
+//! shutdown signal, draining requests in flight. Store calls are counted for `/metrics`.
 
 use crate::config::Config;
 use crate::http::{AppState, build_app};
+use crate::metrics::{Metrics, StoreMetrics};
 use anyhow::{Context, bail};
+use hallpass_core::observed::Observed;
 use hallpass_core::{Hallpass, Scope, Store};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,6 +42,26 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 pub async fn open_service(config: &Config) -> anyhow::Result<Arc<Hallpass>> {
     let store = open_store(&config.database_url).await?;
     Ok(Arc::new(Hallpass::new(store, config.settings()?)?))
+}
+
+/// As [`open_service`], with every store call counted into `metrics`.
+pub async fn open_measured_service(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Arc<Hallpass>> {
+    let store = open_store(&config.database_url).await?;
+    let store = Arc::new(Observed::new(store, StoreMetrics(metrics.clone())));
+    Ok(Arc::new(Hallpass::new(store, config.settings()?)?))
+}
+
+/// Folds recorded latency samples into their histogram buckets every few seconds, so they
+/// do not pile up in memory between scrapes (or when nobody scrapes).
+pub fn spawn_metrics_upkeep(metrics: Arc<Metrics>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            metrics.upkeep();
+        }
+    })
 }
 
 /// On a database with no API key at all, creates one for scope `default` and returns it.
@@ -79,25 +101,31 @@ pub fn spawn_sweeper(service: Arc<Hallpass>, every: Duration) -> tokio::task::Jo
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes, then drains in-flight requests.
+/// `metrics` should be the value the service's store reports to
+/// ([`open_measured_service`]).
 pub async fn run(
     config: &Config,
     service: Arc<Hallpass>,
+    metrics: Arc<Metrics>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let sweeper = spawn_sweeper(service.clone(), config.sweep_interval.0);
-    let app = build_app(AppState { service, body_limit: config.body_limit });
+    let upkeep = spawn_metrics_upkeep(metrics.clone());
+    let app = build_app(AppState { service, body_limit: config.body_limit, metrics });
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    upkeep.abort();
     result.context("serving HTTP")
 }
 
 /// `hallpass serve`: everything above, bound to `config.listen`, stopped by SIGTERM or
 /// Ctrl-C.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let service = open_service(&config).await?;
+    let metrics = Arc::new(Metrics::new());
+    let service = open_measured_service(&config, &metrics).await?;
     if let Some(key) = first_key(&service).await? {
         tracing::warn!("no API key existed: created one for scope `default`; it is printed once on stdout");
         println!("First API key for scope `default` (shown once, keep it):");
@@ -108,7 +136,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact_url(&config.database_url), "hallpass listening");
-    run(&config, service, listener, shutdown_signal()).await?;
+    run(&config, service, metrics, listener, shutdown_signal()).await?;
     tracing::info!("hallpass stopped");
     Ok(())
 }

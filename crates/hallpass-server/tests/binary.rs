@@ -1,5 +1,5 @@
-//! Tests of the real `hallpass` binary: first start prints a key, the CLI works beside a
-//! running server, SIGTERM drains and exits cleanly, and a SIGKILL loses no acknowledged
+//! Tests of the real `hallpass` binary: first start prints a key (and `/metrics` counts
+//! what `serve` did), the CLI works beside a running server, SIGTERM drains and exits cleanly, and a SIGKILL loses no acknowledged
 //! write.
 
 #![allow(clippy::unwrap_used)]
@@ -54,6 +54,21 @@ async fn first_start_prints_a_key_that_works_and_later_starts_do_not() {
     assert_eq!(r.status(), 401);
     assert_eq!(c.get(format!("{}/healthz", s.base)).send().await.unwrap().status(), 200);
     assert_eq!(c.get(format!("{}/readyz", s.base)).send().await.unwrap().status(), 200);
+    // `serve` counts store calls and requests for /metrics (no key needed).
+    let r = c.get(format!("{}/metrics", s.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    for line in [
+        // The good key and the wrong one: both looked up, neither a store error.
+        r#"hallpass_storage_operations_total{op="find_api_key",result="ok"} 2"#,
+        r#"hallpass_storage_operations_total{op="ping",result="ok"} 1"#,
+        r#"hallpass_http_requests_total{method="GET",route="/v1/users",status="200"} 1"#,
+        r#"hallpass_http_requests_total{method="GET",route="/v1/users",status="401"} 1"#,
+        "hallpass_active_sessions 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+    assert!(!text.contains(&key), "{text}");
     s.child.kill().await.unwrap();
 
     let mut again = start(&db).await;

@@ -1161,6 +1161,7 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/openapi.json", &["get"]),
+        ("/metrics", &["get"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());

@@ -433,6 +433,10 @@ impl Store for SqliteStore {
 
     // ---- maintenance
 
+    async fn count_valid_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        self.pool.read("count_valid_sessions", move |c| sessions::count_valid(c, now)).await
+    }
+
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         self.pool.write("sweep_expired", move |tx| sessions::sweep_expired(tx, now, batch)).await
     }

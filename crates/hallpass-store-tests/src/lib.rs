@@ -69,6 +69,7 @@ macro_rules! __with_cases {
             login_stats_hour_buckets,
             login_stats_day_buckets,
             sweep_expired_respects_validity_and_batch,
+            count_valid_sessions_counts_every_scope_at_an_instant,
             api_keys_insert_find_list_revoke,
             scope_isolation,
             export_pages_in_scope_and_id_order,
@@ -1618,6 +1619,41 @@ pub mod cases {
         assert_eq!(
             store.redeem_code(&a, CodeKind::Confirm, &valid.code_hash, now).await.expect("redeem"),
             Some(alice.id)
+        );
+    }
+
+    /// `count_valid_sessions` counts, over every scope, the sessions before both their
+    /// idle and absolute expiry at `now` (an expiry equal to `now` has passed).
+    pub async fn count_valid_sessions_counts_every_scope_at_an_instant(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        assert_eq!(store.count_valid_sessions(at(0)).await.expect("count"), 0, "empty store");
+        let (a, b) = (scope("a"), scope("b"));
+        let alice = add_user(store, &a, Some("alice"), None).await;
+        let bob = add_user(store, &b, Some("bob"), None).await;
+        for (sc, who, expires, absolute) in [
+            (&a, alice.id, 100_000, 1_000_000),
+            (&a, alice.id, 1_000_000, 50_000),
+            (&b, bob.id, 90_000, 1_000_000),
+            (&a, alice.id, 100_001, 1_000_000),
+            (&b, bob.id, 200_000, 200_000),
+        ] {
+            let rec = session(sc, who, at(0), at(expires), at(absolute));
+            store.insert_login(&new_login(&rec, None)).await.expect("insert_login");
+        }
+        assert_eq!(store.count_valid_sessions(at(0)).await.expect("count"), 5);
+        assert_eq!(
+            store.count_valid_sessions(at(50_000)).await.expect("count"),
+            4,
+            "absolute expiry reached"
+        );
+        assert_eq!(store.count_valid_sessions(at(100_000)).await.expect("count"), 2);
+        assert_eq!(store.count_valid_sessions(at(100_001)).await.expect("count"), 1);
+        assert_eq!(store.count_valid_sessions(at(200_000)).await.expect("count"), 0);
+        store.sweep_expired(at(100_000), 100).await.expect("sweep");
+        assert_eq!(
+            store.count_valid_sessions(at(100_000)).await.expect("count"),
+            2,
+            "sweeping changes nothing"
         );
     }
 

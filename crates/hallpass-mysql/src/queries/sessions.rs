@@ -281,6 +281,15 @@ pub(crate) async fn list_sessions(
     rows.iter().map(session_row).collect()
 }
 
+/// How many sessions (of every scope) are valid at `now`, counted on `sessions_valid_until`.
+pub(crate) async fn count_valid(c: &mut MySqlConnection, now: OffsetDateTime) -> QResult<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE valid_until > ?")
+        .bind(ms(now))
+        .fetch_one(&mut *c)
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Sweeps dead sessions and expired codes, at most `batch` rows of each, so one sweep
 /// never holds many locks for long. Both deletes walk their expiry index
 /// (`sessions_valid_until`, `codes_expires_at`) and stop after `batch` rows.

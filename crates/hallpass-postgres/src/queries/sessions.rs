@@ -231,6 +231,16 @@ pub(crate) async fn list_sessions(
 pub(crate) const SWEEP_SESSIONS: &str = "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
      WHERE LEAST(expires_at, absolute_expires_at) <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
+/// How many sessions (of every scope) are valid at `now`, counted on the expiry index.
+pub(crate) async fn count_valid(pool: &PgPool, now: OffsetDateTime) -> QResult<u64> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sessions WHERE LEAST(expires_at, absolute_expires_at) > $1")
+            .bind(ms(now))
+            .fetch_one(pool)
+            .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Up to `$2` codes expired at `$1`.
 pub(crate) const SWEEP_CODES: &str = "DELETE FROM codes WHERE code_hash IN (SELECT code_hash FROM codes \
      WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)";

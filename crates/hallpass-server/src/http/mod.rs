@@ -10,6 +10,7 @@
 //! - [`dto`]: the JSON shapes; [`error`]: the one map from domain errors to HTTP.
 //! - [`users`], [`sessions`], [`resets`], [`providers`], [`activity`]: the handlers.
 //! - [`doc`]: the frame of the OpenAPI document (security scheme, shared responses).
+//! - `GET /metrics` and the request-counting middleware live in [`crate::metrics`].
 //!
 //! Invariants: every `/v1` route authenticates first, and only the key's scope is ever
 //! passed to the service; every answer that is not a success is `application/problem+json`,
@@ -28,6 +29,7 @@ pub mod users;
 
 use crate::http::dto::Health;
 use crate::http::error::ApiError;
+use crate::metrics::Metrics;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, State};
 use axum::http::{HeaderName, HeaderValue, Request, header};
@@ -52,6 +54,10 @@ pub struct AppState {
     pub service: Arc<Hallpass>,
     /// Largest accepted request body in bytes (default [`DEFAULT_BODY_LIMIT`]).
     pub body_limit: usize,
+    /// What `GET /metrics` renders; one per app (`Default::default()` makes a fresh one).
+    /// For storage metrics, the service's store is wrapped with
+    /// [`StoreMetrics`](crate::metrics::StoreMetrics) on this same value (see `serve.rs`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -87,6 +93,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(openapi_json))
+        .routes(routes!(crate::metrics::metrics_text))
 }
 
 /// The OpenAPI 3.1 document of the API (also served at `GET /openapi.json`).
@@ -117,6 +124,8 @@ pub fn build_app(state: AppState) -> Router {
         .layer(axum::middleware::map_response(problem_safety_net))
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(CatchPanicLayer::custom(on_panic))
+        // Outside the panic and problem layers: it counts the status the client gets.
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track_requests))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()

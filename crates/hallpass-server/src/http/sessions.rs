@@ -52,7 +52,11 @@ pub async fn login(
     caller: Caller,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
-    let done = state.service.login(caller.scope(), req.into_domain()?).await?;
+    let req = req.into_domain()?;
+    let provider = matches!(req.credentials, hallpass_core::service::Credentials::Provider { .. });
+    let result = state.service.login(caller.scope(), req).await;
+    state.metrics.login(provider, &result);
+    let done = result?;
     Ok((
         StatusCode::CREATED,
         Json(LoginResponse {

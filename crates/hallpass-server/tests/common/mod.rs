@@ -14,6 +14,7 @@ use hallpass_core::observed::{Observed, Observer};
 use hallpass_core::store::StoreResult;
 use hallpass_core::*;
 use hallpass_server::http::{AppState, DEFAULT_BODY_LIMIT, build_app};
+use hallpass_server::metrics::{Metrics, StoreMetrics};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -95,6 +96,8 @@ pub struct TestApp {
     pub clock: Arc<FakeClock>,
     /// Make storage fail (for 503/500 tests).
     pub switch: Arc<Switch>,
+    /// The app's metrics (also at `GET /metrics`).
+    pub metrics: Arc<Metrics>,
     pub backend: Backend,
     server: tokio::task::JoinHandle<()>,
     db: Option<DbGuard>,
@@ -199,12 +202,19 @@ impl TestApp {
     ) -> Self {
         let switch = Arc::new(Switch::new(store, Failer::default()));
         let clock = Arc::new(FakeClock::fixed());
-        let service =
-            Arc::new(Hallpass::with_clock(switch.clone(), settings(), clock.clone()).expect("service"));
+        // As `serve` does: store calls are counted (outside the switch, so failures it
+        // makes are counted too).
+        let metrics = Arc::new(Metrics::new());
+        let counted = Arc::new(Observed::new(switch.clone(), StoreMetrics(metrics.clone())));
+        let service = Arc::new(Hallpass::with_clock(counted, settings(), clock.clone()).expect("service"));
         let (_, key) = service.create_api_key(Scope::parse("app").unwrap(), None).await.expect("key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = build_app(AppState { service: service.clone(), body_limit: options.body_limit });
+        let app = build_app(AppState {
+            service: service.clone(),
+            body_limit: options.body_limit,
+            metrics: metrics.clone(),
+        });
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });
@@ -215,6 +225,7 @@ impl TestApp {
             service,
             clock,
             switch,
+            metrics,
             backend,
             server,
             db: Some(db),

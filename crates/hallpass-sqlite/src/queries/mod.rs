@@ -135,6 +135,7 @@ mod plan_tests {
         assert_uses(super::users::FIND_BY_EMAIL, &["users_email_key"]);
         assert_uses(super::sessions::LIST_SESSIONS, &["sessions_user"]);
         assert_uses(super::sessions::SWEEP_SESSIONS, &["sessions_valid_until"]);
+        assert_uses(super::sessions::COUNT_VALID, &["COVERING INDEX sessions_valid_until"]);
         assert_uses(super::sessions::SWEEP_CODES, &["codes_expires_at"]);
         assert_uses(super::codes::VALID_CODE, &["codes_code_hash"]);
         assert_uses(super::events::LOGIN_STATS, &["COVERING INDEX login_events_at"]);

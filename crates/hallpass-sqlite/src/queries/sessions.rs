@@ -214,6 +214,16 @@ pub(crate) fn list_sessions(
 pub(crate) const SWEEP_SESSIONS: &str = "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions \
      WHERE min(expires_at, absolute_expires_at) <= ?1 LIMIT ?2)";
 
+/// Sessions valid at `?1`, counted on the expiry index.
+pub(crate) const COUNT_VALID: &str =
+    "SELECT count(*) FROM sessions WHERE min(expires_at, absolute_expires_at) > ?1";
+
+/// How many sessions (of every scope) are valid at `now`.
+pub(crate) fn count_valid(conn: &Connection, now: OffsetDateTime) -> QResult<u64> {
+    let n: i64 = conn.prepare_cached(COUNT_VALID)?.query_row([ms(now)], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Up to `?2` codes expired at `?1`.
 pub(crate) const SWEEP_CODES: &str =
     "DELETE FROM codes WHERE rowid IN (SELECT rowid FROM codes WHERE expires_at <= ?1 LIMIT ?2)";
