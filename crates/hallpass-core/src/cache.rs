@@ -5,7 +5,7 @@
 //! "valid" where the database would say "ended". The rules:
 //!
 //! - **Every change made through this process drops what it touches** before its answer
-//!   is sent: the service calls [`Caches::apply`] after each store write that ends a
+//!   is sent: the service calls `Caches::apply` after each store write that ends a
 //!   session or changes a user or key (see [`Change`]), and publishes the change to other
 //!   processes ([`crate::Store::publish_change`]).
 //! - **Changes made by other processes** arrive through [`crate::Store::changes`]
