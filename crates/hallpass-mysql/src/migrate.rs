@@ -42,6 +42,7 @@ struct Migration {
 const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, description: "init", sql: include_str!("../migrations/0001_init.sql") },
     Migration { version: 2, description: "throttles", sql: include_str!("../migrations/0002_throttles.sql") },
+    Migration { version: 3, description: "admin", sql: include_str!("../migrations/0003_admin.sql") },
 ];
 
 /// How long a process waits for another one's migration before giving up (`Unavailable`).

@@ -11,7 +11,7 @@ use crate::connection::{self, Role};
 use crate::error::to_store_error;
 use crate::migrate;
 use crate::pool::Pool;
-use crate::queries::{bulk, codes, events, identities, keys, sessions, throttles, users};
+use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, throttles, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
@@ -381,6 +381,32 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<StatBucket>> {
         let scope = scope.clone();
         self.pool.read("login_stats", move |c| events::login_stats(c, &scope, from, to, bucket)).await
+    }
+
+    // ---- admin web page
+
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        let entry = entry.clone();
+        self.pool.write("insert_audit", move |tx| admin::insert_audit(tx, &entry)).await
+    }
+
+    async fn list_audit(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        self.pool.read("list_audit", move |c| admin::list_audit(c, before, limit)).await
+    }
+
+    async fn scope_figures(&self, now: OffsetDateTime) -> StoreResult<Vec<ScopeFigures>> {
+        self.pool.read("scope_figures", move |c| admin::scope_figures(c, now)).await
+    }
+
+    async fn outcome_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<OutcomeCount>> {
+        let scope = scope.clone();
+        self.pool.read("outcome_stats", move |c| admin::outcome_stats(c, &scope, from, to, bucket)).await
     }
 
     // ---- maintenance

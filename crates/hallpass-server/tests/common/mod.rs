@@ -539,6 +539,28 @@ impl Store for Switch {
         self.check()?;
         self.inner.login_stats(scope, from, to, bucket).await
     }
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        self.check()?;
+        self.inner.insert_audit(entry).await
+    }
+    async fn list_audit(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        self.check()?;
+        self.inner.list_audit(before, limit).await
+    }
+    async fn scope_figures(&self, now: OffsetDateTime) -> StoreResult<Vec<ScopeFigures>> {
+        self.check()?;
+        self.inner.scope_figures(now).await
+    }
+    async fn outcome_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<OutcomeCount>> {
+        self.check()?;
+        self.inner.outcome_stats(scope, from, to, bucket).await
+    }
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         self.check()?;
         self.inner.sweep_expired(now, batch).await
