@@ -86,7 +86,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let sweeper = spawn_sweeper(service.clone(), config.sweep_interval.0);
-    let app = build_app(AppState { service, body_limit: config.body_limit });
+    let admin = crate::admin::AdminOptions::from_config(config);
+    let app = build_app(AppState { service, body_limit: config.body_limit, admin });
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;

@@ -48,7 +48,11 @@ impl App {
         let service = Arc::new(Hallpass::new(Arc::new(store), settings).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = build_app(AppState { service: service.clone(), body_limit: DEFAULT_BODY_LIMIT });
+        let app = build_app(AppState {
+            service: service.clone(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            admin: Default::default(),
+        });
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { base, client: reqwest::Client::new(), server, service, _dir: dir }
     }

@@ -52,6 +52,8 @@ pub struct AppState {
     pub service: Arc<Hallpass>,
     /// Largest accepted request body in bytes (default [`DEFAULT_BODY_LIMIT`]).
     pub body_limit: usize,
+    /// How the admin web page sets its cookie and checks `Origin`.
+    pub admin: crate::admin::AdminOptions,
 }
 
 impl std::fmt::Debug for AppState {
@@ -115,6 +117,8 @@ pub fn build_app(state: AppState) -> Router {
         // Must follow every route: it is set on the method routers that exist now.
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(problem_safety_net))
+        // The admin pages answer HTML (errors too), so they join after the safety net.
+        .merge(crate::admin::router())
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(PropagateRequestIdLayer::x_request_id())

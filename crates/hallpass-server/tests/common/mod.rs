@@ -205,7 +205,11 @@ impl TestApp {
         let (_, key) = service.create_api_key(Scope::parse("app").unwrap(), None).await.expect("key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = build_app(AppState { service: service.clone(), body_limit: options.body_limit });
+        let app = build_app(AppState {
+            service: service.clone(),
+            body_limit: options.body_limit,
+            admin: Default::default(),
+        });
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });
