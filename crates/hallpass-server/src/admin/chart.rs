@@ -94,8 +94,8 @@ pub(crate) fn logins_svg(title: &str, days: &[DayOutcomes]) -> String {
                 d.failures()
             );
         }
-        // A label a week, and the last day's unless it would crowd the previous label.
-        if i % 7 == 0 || (i + 1 == days.len() && i % 7 >= 3) {
+        // A label a week, counted back from the last day (today), which always has one.
+        if (days.len() - 1 - i).is_multiple_of(7) {
             let label = d.day.format(format_description!("[month]-[day]")).unwrap_or_default();
             let _ = write!(
                 s,
