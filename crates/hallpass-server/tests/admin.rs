@@ -46,6 +46,7 @@ backend_tests! {
     deactivating_a_user_on_the_page_ends_their_sessions,
     every_action_writes_its_audit_row,
     the_admin_scope_is_out_of_reach,
+    users_are_searched_filtered_and_paged,
 }
 
 /// An answer: status, headers, body.
@@ -457,4 +458,39 @@ async fn the_admin_scope_is_out_of_reach(app: TestApp) {
     // The admin pages are not part of the API document.
     let doc = app.client.get(app.url("/openapi.json")).send().await.unwrap().text().await.unwrap();
     assert!(!doc.contains("/admin"));
+}
+
+async fn users_are_searched_filtered_and_paged(app: TestApp) {
+    make_admin(&app).await;
+    let scope = Scope::parse("app").unwrap();
+    for i in 0..27 {
+        let new = NewUser {
+            username: Some(Username::parse(&format!("user-{i:02}")).unwrap()),
+            email: Some(hallpass_core::Email::parse(&format!("u{i}@corp.example")).unwrap()),
+            group: (i % 3 == 0).then(|| hallpass_core::Group::parse("staff").unwrap()),
+            active: Some(i % 9 != 0),
+            ..NewUser::default()
+        };
+        app.service.register(&scope, new).await.unwrap();
+    }
+    let mut b = Browser::new(&app);
+    b.sign_in().await;
+    let rows = |p: &Page| p.text.matches("<th scope=\"row\"><a href=\"/admin/users/app/").count();
+    let first = b.get("/admin/users?scope=app").await;
+    assert_eq!(rows(&first), 25);
+    let at =
+        first.text.find("href=\"/admin/users?scope=app&#38;").expect("a next-page link") + "href=\"".len();
+    let next = first.text[at..at + first.text[at..].find('"').unwrap()].replace("&#38;", "&");
+    let second = b.get(&next).await;
+    assert_eq!((second.status, rows(&second)), (StatusCode::OK, 2), "{next}");
+    assert!(!second.text.contains("Next page"));
+    assert_eq!(rows(&b.get("/admin/users?scope=app&group=staff").await), 9);
+    assert_eq!(rows(&b.get("/admin/users?scope=app&active=false").await), 3);
+    assert_eq!(rows(&b.get("/admin/users?scope=app&group=staff&active=true").await), 6);
+    let by_name = b.get("/admin/users?scope=app&q=USER-1").await;
+    assert_eq!(rows(&by_name), 10);
+    assert!(by_name.text.contains("Matching users in app"));
+    assert_eq!(rows(&b.get("/admin/users?scope=app&q=u26%40corp").await), 1);
+    assert_eq!(rows(&b.get("/admin/users?scope=app&q=nobody").await), 0);
+    assert_eq!(b.get("/admin/users?scope=app&cursor=not-a-cursor").await.status, StatusCode::BAD_REQUEST);
 }

@@ -3,10 +3,10 @@
 //!
 //! Map of the module:
 //! - this file: [`AdminOptions`] (cookie and origin policy), the router, the security
-//!   headers every admin answer carries, the signed-in [`Admin`] extractor (session
+//!   headers every admin answer carries, the signed-in `Admin` extractor (session
 //!   cookie → an ordinary session of the internal scope `_admin`), CSRF and `Origin` checks,
-//!   and [`PageError`], the one map from domain errors to an HTML error page;
-//! - [`pages`]: the handlers and their view models; [`chart`]: the SVG chart of logins.
+//!   and `PageError`, the one map from domain errors to an HTML error page;
+//! - `pages`: the handlers and their view models; `chart`: the SVG chart of logins.
 //!
 //! Invariants:
 //! - Admins are users of [`Scope::admin`]; no page takes that scope from a request
