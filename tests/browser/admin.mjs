@@ -8,7 +8,8 @@
 // Run by scripts/browser-test.sh, which starts the server and passes BASE, API_KEY,
 // ALICE_TOKEN, ADMIN_USER, ADMIN_PASSWORD and SCREENSHOTS.
 import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -28,6 +29,10 @@ const SHOTS = env('SCREENSHOTS');
 const api = (path, opts = {}) =>
   fetch(BASE + path, { ...opts, headers: { authorization: `Bearer ${opts.key ?? API_KEY}`, ...(opts.headers ?? {}) } });
 
+// axe-core, the accessibility rules engine (labels, contrast, landmarks, names, ARIA),
+// run on every page that gets a screenshot against WCAG 2.1 A and AA.
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
 const profile = mkdtempSync(join(tmpdir(), 'hallpass-chromium-'));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: '/usr/bin/chromium',
@@ -46,9 +51,20 @@ const watch = (page) => {
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 };
+const a11y = async (page, name) => {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(AXE);
+  const result = await page.evaluate(() =>
+    window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
+  );
+  for (const v of result.violations) {
+    const where = v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ');
+    problems.push(`accessibility (${name}): ${v.id}: ${v.help} [${where}]`);
+  }
+};
 const shot = async (page, name) => {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   console.log(`screenshot ${name}.png`);
+  await a11y(page, name);
 };
 const step = (what) => console.log(`- ${what}`);
 
@@ -171,7 +187,7 @@ try {
   await page.goto(BASE + '/admin');
   assert.equal(new URL(page.url()).pathname, '/admin/login', 'signed out for good');
 
-  assert.deepEqual(problems, [], 'no console errors or CSP violations');
+  assert.deepEqual(problems, [], 'no console errors, CSP violations or accessibility violations');
   console.log('browser test: every step passed');
 } catch (e) {
   // What the page showed when a step failed, for the CI log and artifact.
