@@ -269,7 +269,7 @@ async fn csrf_and_origin_refusals_change_nothing(app: TestApp) {
     let missing = b.post(&path, &[("active", "false")]).await;
     let wrong = b.post(&path, &[("active", "false"), ("csrf", "0000")]).await;
     let other_session = b.post(&path, &[("active", "false"), ("csrf", &"ab".repeat(32))]).await;
-    let rb = app
+    let rb = b
         .client
         .post(app.url(&path))
         .header("origin", "http://evil.example")
@@ -283,7 +283,7 @@ async fn csrf_and_origin_refusals_change_nothing(app: TestApp) {
     // Logout is a form too.
     assert_eq!(b.post("/admin/logout", &[("csrf", "nope")]).await.status, StatusCode::FORBIDDEN);
     // A cross-site login post is refused before any password is checked.
-    let rb = app
+    let rb = b
         .client
         .post(app.url("/admin/login"))
         .header("origin", "http://evil.example")
@@ -493,4 +493,40 @@ async fn users_are_searched_filtered_and_paged(app: TestApp) {
     assert_eq!(rows(&b.get("/admin/users?scope=app&q=u26%40corp").await), 1);
     assert_eq!(rows(&b.get("/admin/users?scope=app&q=nobody").await), 0);
     assert_eq!(b.get("/admin/users?scope=app&cursor=not-a-cursor").await.status, StatusCode::BAD_REQUEST);
+}
+
+/// Behind HTTPS (`HALLPASS_PUBLIC_URL=https://...`): the cookie is `__Host-` prefixed and
+/// `Secure`, and forms must come from the public origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_https_the_cookie_is_secure_and_host_prefixed() {
+    let mut config = hallpass_server::config::Config {
+        public_url: Some("https://auth.example.com/base".into()),
+        ..Default::default()
+    };
+    let options = hallpass_server::admin::AdminOptions::from_config(&config);
+    assert!(options.secure_cookies);
+    assert_eq!(options.public_origin.as_deref(), Some("https://auth.example.com"));
+    config.admin_secure_cookies = Some(false);
+    assert!(!hallpass_server::admin::AdminOptions::from_config(&config).secure_cookies, "the setting wins");
+
+    let app = TestApp::start_with_admin(Backend::Sqlite, options).await.unwrap();
+    make_admin(&app).await;
+    let mut b = Browser::new(&app);
+    // The test talks plain HTTP to 127.0.0.1, so its own origin is refused...
+    assert_eq!(b.login(ADMIN, ADMIN_PASSWORD).await.status, StatusCode::FORBIDDEN);
+    // ...and the public origin is accepted (as a TLS proxy in front would forward it).
+    let rb = b
+        .client
+        .post(app.url("/admin/login"))
+        .header("origin", "https://auth.example.com")
+        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD)]);
+    let ok = b.send(rb).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let set = ok.header("set-cookie").to_owned();
+    assert!(set.starts_with("__Host-hallpass_admin=hps_"), "{set}");
+    assert!(set.ends_with("; Path=/; HttpOnly; SameSite=Strict; Secure"), "{set}");
+    assert_eq!(b.get("/admin").await.status, StatusCode::OK, "the __Host- cookie signs in");
+    let plain = b.cookie.clone().unwrap().replacen("__Host-hallpass_admin", "hallpass_admin", 1);
+    b.cookie = Some(plain);
+    assert_eq!(b.get("/admin").await.status, StatusCode::SEE_OTHER, "the unprefixed name is not read");
 }

@@ -190,6 +190,16 @@ impl TestApp {
         Some(Self::start_with_store(backend, store, db, options).await)
     }
 
+    /// The app on a fresh database of `backend` with the admin page configured by `admin`
+    /// (its cookie and origin policy); `None` as in [`TestApp::start_on`].
+    pub async fn start_with_admin(
+        backend: Backend,
+        admin: hallpass_server::admin::AdminOptions,
+    ) -> Option<Self> {
+        let (store, db) = backend.fresh_store().await?;
+        Some(Self::start_with_store_and_admin(backend, store, db, Options::default(), admin).await)
+    }
+
     /// The app on `store` (wrapped in a [`Switch`]), with a fake clock; `db` is kept until
     /// the app is dropped.
     pub async fn start_with_store(
@@ -198,6 +208,17 @@ impl TestApp {
         db: DbGuard,
         options: Options,
     ) -> Self {
+        Self::start_with_store_and_admin(backend, store, db, options, Default::default()).await
+    }
+
+    /// [`TestApp::start_with_store`] with the admin page configured by `admin`.
+    pub async fn start_with_store_and_admin(
+        backend: Backend,
+        store: Arc<dyn Store>,
+        db: DbGuard,
+        options: Options,
+        admin: hallpass_server::admin::AdminOptions,
+    ) -> Self {
         let switch = Arc::new(Switch { inner: store, fail: Mutex::new(None) });
         let clock = Arc::new(FakeClock::fixed());
         let service =
@@ -205,11 +226,7 @@ impl TestApp {
         let (_, key) = service.create_api_key(Scope::parse("app").unwrap(), None).await.expect("key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = build_app(AppState {
-            service: service.clone(),
-            body_limit: options.body_limit,
-            admin: Default::default(),
-        });
+        let app = build_app(AppState { service: service.clone(), body_limit: options.body_limit, admin });
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });
