@@ -435,6 +435,8 @@ async fn every_action_writes_its_audit_row(app: TestApp) {
     assert_eq!(audit[1].detail["name"], json!("from the page"));
     let page = b.get("/admin/audit").await;
     assert!(!page.text.contains(&secret) && page.text.contains("user_set_password"));
+    assert!(page.text.contains("<table id=\"sign-ins\">"), "the admin's sign-ins are listed");
+    assert_eq!(b.get("/admin/").await.location(), "/admin");
 }
 
 async fn the_admin_scope_is_out_of_reach(app: TestApp) {

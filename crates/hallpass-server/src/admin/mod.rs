@@ -86,6 +86,7 @@ fn origin_of(url: &str) -> Option<String> {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(pages::dashboard))
+        .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
         .route("/admin/login", get(pages::login_form).post(pages::login))
         .route("/admin/logout", post(pages::logout))
         .route("/admin/users", get(pages::users))
@@ -141,7 +142,11 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Refuses a form posted from another site: when the browser names an `Origin` (every
 /// current browser does on POST), it must be this site's; `Sec-Fetch-Site`, when sent,
 /// must be `same-origin` or `none`. The CSRF token is checked besides.
-fn check_origin(headers: &HeaderMap, options: &AdminOptions) -> Result<(), PageError> {
+fn check_origin(
+    headers: &HeaderMap,
+    authority: Option<&str>,
+    options: &AdminOptions,
+) -> Result<(), PageError> {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && site != "same-origin"
         && site != "none"
@@ -153,7 +158,8 @@ fn check_origin(headers: &HeaderMap, options: &AdminOptions) -> Result<(), PageE
     let ok = match &options.public_origin {
         Some(public) => origin == *public,
         None => {
-            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+            // HTTP/1.1 names the host in `Host`; HTTP/2 in the `:authority` (the URI).
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).or(authority).unwrap_or("");
             origin_of(&origin)
                 .is_some_and(|o| o.split_once("://").is_some_and(|(_, h)| h == host.to_ascii_lowercase()))
         }
@@ -206,7 +212,7 @@ impl FromRequestParts<AppState> for Admin {
             Err(e) => return Err(e.into()),
         };
         if parts.method != Method::GET && parts.method != Method::HEAD {
-            check_origin(&parts.headers, &state.admin)?;
+            check_origin(&parts.headers, parts.uri.authority().map(|a| a.as_str()), &state.admin)?;
         }
         // Using the page keeps the admin signed in (idle expiry moves forward).
         if let Err(e) = state.service.freshen(&admin, &token).await {
@@ -329,16 +335,16 @@ mod tests {
         let opts = AdminOptions::default();
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
-        assert!(check_origin(&h, &opts).is_ok(), "no Origin: the CSRF token decides");
+        assert!(check_origin(&h, None, &opts).is_ok(), "no Origin: the CSRF token decides");
         h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
-        assert!(check_origin(&h, &opts).is_ok());
+        assert!(check_origin(&h, None, &opts).is_ok());
         h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
-        assert!(check_origin(&h, &opts).is_err());
+        assert!(check_origin(&h, None, &opts).is_err());
         let public =
             AdminOptions { secure_cookies: true, public_origin: Some("https://auth.example.com".into()) };
         h.insert(header::ORIGIN, HeaderValue::from_static("https://auth.example.com"));
-        assert!(check_origin(&h, &public).is_ok());
+        assert!(check_origin(&h, None, &public).is_ok());
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert!(check_origin(&h, &public).is_err());
+        assert!(check_origin(&h, None, &public).is_err());
     }
 }

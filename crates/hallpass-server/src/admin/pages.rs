@@ -139,10 +139,11 @@ pub(crate) struct LoginForm {
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
-    super::check_origin(&headers, &state.admin)?;
+    super::check_origin(&headers, uri.authority().map(|a| a.as_str()), &state.admin)?;
     let page = |status: StatusCode, error: String| {
         let username = form.username.chars().take(64).collect();
         render(status, &LoginPage { l: Layout::bare("Sign in"), error: Some(error), username })
@@ -889,12 +890,53 @@ pub(crate) struct AuditRow {
     detail: String,
 }
 
+pub(crate) struct SignInRow {
+    at: String,
+    admin: String,
+    outcome: String,
+    success: bool,
+    ip: String,
+    user_agent: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/audit.html")]
 pub(crate) struct AuditPage {
     l: Layout,
     entries: Vec<AuditRow>,
     next: Option<String>,
+    sign_ins: Vec<SignInRow>,
+}
+
+/// Sign-in attempts of this page's admins shown on the audit page.
+const SIGN_INS: usize = 20;
+
+/// The latest sign-in attempts of every admin (login events of the `_admin` scope),
+/// newest first. Attempts for names that are no admin are not listed (what was typed
+/// may be a password); throttling counts them.
+async fn admin_sign_ins(state: &AppState) -> Result<Vec<SignInRow>, PageError> {
+    let svc = &state.service;
+    let admin = Scope::admin();
+    let admins = svc.list_users(&admin, &UserFilter::default(), Some(100), None).await?.items;
+    let mut events = Vec::new();
+    for a in &admins {
+        let name = a.username.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default();
+        let page = svc.login_history(&admin, &UserRef::Id(a.id), Some(SIGN_INS as u32), None).await?;
+        events.extend(page.items.into_iter().map(|e| (e, name.clone())));
+    }
+    events.sort_by_key(|e| std::cmp::Reverse(e.0.id));
+    events.truncate(SIGN_INS);
+    Ok(events
+        .into_iter()
+        .map(|(e, admin)| SignInRow {
+            at: fmt_time(e.at),
+            admin,
+            outcome: e.outcome.as_str().to_owned(),
+            success: e.outcome == hallpass_core::Outcome::Success,
+            ip: e.ip.unwrap_or_default(),
+            user_agent: e.user_agent.unwrap_or_default(),
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize)]
@@ -925,8 +967,7 @@ pub(crate) async fn audit(
         })
         .collect();
     let next = page.next_cursor.map(|c| format!("/admin/audit?cursor={}", enc(&c)));
-    Ok(render(
-        StatusCode::OK,
-        &AuditPage { l: Layout::new(&admin, "Audit trail", "audit", None), entries, next },
-    ))
+    let sign_ins = admin_sign_ins(&state).await?;
+    let l = Layout::new(&admin, "Audit trail", "audit", None);
+    Ok(render(StatusCode::OK, &AuditPage { l, entries, next, sign_ins }))
 }
