@@ -11,10 +11,12 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod memory;
 pub mod model;
+pub mod observed;
 pub mod password;
 pub mod secret;
 pub mod service;
@@ -22,6 +24,7 @@ pub mod settings;
 pub mod store;
 pub mod types;
 
+pub use cache::{CacheMode, CacheSettings};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{CredentialFailure, Error, Result};
 pub use memory::MemoryStore;
@@ -30,5 +33,5 @@ pub use password::{HashParams, PasswordHasher};
 pub use secret::{ApiKeySecret, Code, SessionToken, TokenHash};
 pub use service::Hallpass;
 pub use settings::{ScopeSettings, Settings, ThrottleSettings};
-pub use store::{Store, StoreError, ThrottleState};
+pub use store::{Change, CodeRequest, CodeRequestOutcome, Store, StoreError, ThrottleState};
 pub use types::*;

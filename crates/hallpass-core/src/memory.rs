@@ -10,7 +10,8 @@ use crate::model::*;
 use crate::secret::TokenHash;
 use crate::service::merge_patch;
 use crate::store::{
-    ExportedUser, ImportOutcome, ImportTaken, NewLogin, Store, StoreError, StoreResult, ThrottleState,
+    CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, ImportTaken, NewLogin, Store, StoreError,
+    StoreResult, ThrottleState,
 };
 use crate::types::{Email, ProviderName, Scope, UserRef, Username};
 use async_trait::async_trait;
@@ -36,6 +37,56 @@ struct Tables {
 }
 
 impl Tables {
+    fn throttle_hit(
+        &mut self,
+        scope: &Scope,
+        key: &str,
+        now: OffsetDateTime,
+        window: Duration,
+    ) -> ThrottleState {
+        let fresh = ThrottleState { failures: 1, first_at: now, last_at: now, expires_at: now + window };
+        let state = match self.throttles.entry((scope.clone(), key.to_owned())) {
+            Entry::Occupied(e) => {
+                let state = e.into_mut();
+                if now < state.expires_at {
+                    state.failures = state.failures.saturating_add(1);
+                    state.last_at = now;
+                } else {
+                    *state = fresh;
+                }
+                state
+            }
+            Entry::Vacant(e) => e.insert(fresh),
+        };
+        *state
+    }
+
+    fn find(&self, scope: &Scope, by: &UserRef) -> Option<&UserRecord> {
+        match by {
+            UserRef::Id(id) => self.user(scope, *id),
+            UserRef::Username(key) => self
+                .users
+                .values()
+                .find(|r| &r.user.scope == scope && r.user.username.as_ref().is_some_and(|u| u.key() == key)),
+            UserRef::Email(key) => self
+                .users
+                .values()
+                .find(|r| &r.user.scope == scope && r.user.email.as_ref().is_some_and(|e| e.key() == key)),
+        }
+    }
+
+    fn insert_code(&mut self, code: &CodeRecord) -> StoreResult<()> {
+        if self.user(&code.scope, code.user_id).is_none() {
+            return Err(StoreError::Other("code for a user that does not exist".into()));
+        }
+        if self.codes.iter().any(|c| c.code_hash == code.code_hash) {
+            return Err(StoreError::Other("duplicate code hash".into()));
+        }
+        self.codes.retain(|c| !(c.scope == code.scope && c.user_id == code.user_id && c.kind == code.kind));
+        self.codes.push(code.clone());
+        Ok(())
+    }
+
     fn user(&self, scope: &Scope, id: Uuid) -> Option<&UserRecord> {
         self.users.get(&id).filter(|r| &r.user.scope == scope)
     }
@@ -199,18 +250,7 @@ impl Store for MemoryStore {
     }
 
     async fn find_user(&self, scope: &Scope, by: &UserRef) -> StoreResult<Option<UserRecord>> {
-        let t = self.lock();
-        let found =
-            match by {
-                UserRef::Id(id) => t.user(scope, *id),
-                UserRef::Username(key) => t.users.values().find(|r| {
-                    &r.user.scope == scope && r.user.username.as_ref().is_some_and(|u| u.key() == key)
-                }),
-                UserRef::Email(key) => t.users.values().find(|r| {
-                    &r.user.scope == scope && r.user.email.as_ref().is_some_and(|e| e.key() == key)
-                }),
-            };
-        Ok(found.cloned())
+        Ok(self.lock().find(scope, by).cloned())
     }
 
     async fn list_users(
@@ -444,16 +484,21 @@ impl Store for MemoryStore {
     // ---- one-time codes
 
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        self.lock().insert_code(code)
+    }
+
+    async fn request_code(&self, scope: &Scope, req: &CodeRequest) -> StoreResult<CodeRequestOutcome> {
         let mut t = self.lock();
-        if t.user(&code.scope, code.user_id).is_none() {
-            return Err(StoreError::Other("code for a user that does not exist".into()));
-        }
-        if t.codes.iter().any(|c| c.code_hash == code.code_hash) {
-            return Err(StoreError::Other("duplicate code hash".into()));
-        }
-        t.codes.retain(|c| !(c.scope == code.scope && c.user_id == code.user_id && c.kind == code.kind));
-        t.codes.push(code.clone());
-        Ok(())
+        let requests = t.throttle_hit(scope, &req.throttle_key, req.created_at, req.window);
+        let user_id = t.find(scope, &req.login).map(|r| r.user.id);
+        let stored = match user_id {
+            Some(id) if req.within_limit(&requests) => {
+                t.insert_code(&req.record(scope, id))?;
+                true
+            }
+            _ => false,
+        };
+        Ok(CodeRequestOutcome { user_id, stored, requests })
     }
 
     async fn code_owner(
@@ -766,22 +811,7 @@ impl Store for MemoryStore {
         now: OffsetDateTime,
         window: Duration,
     ) -> StoreResult<ThrottleState> {
-        let mut t = self.lock();
-        let fresh = ThrottleState { failures: 1, first_at: now, last_at: now, expires_at: now + window };
-        let state = match t.throttles.entry((scope.clone(), key.to_owned())) {
-            Entry::Occupied(e) => {
-                let state = e.into_mut();
-                if now < state.expires_at {
-                    state.failures = state.failures.saturating_add(1);
-                    state.last_at = now;
-                } else {
-                    *state = fresh;
-                }
-                state
-            }
-            Entry::Vacant(e) => e.insert(fresh),
-        };
-        Ok(*state)
+        Ok(self.lock().throttle_hit(scope, key, now, window))
     }
 
     async fn throttle_clear(&self, scope: &Scope, key: &str) -> StoreResult<()> {

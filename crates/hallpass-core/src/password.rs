@@ -1,8 +1,12 @@
 //! Password hashing with Argon2id on a bounded pool.
 //!
 //! Hashing is CPU-bound and deliberately slow, so it never runs on the async workers: each
-//! hash or verification waits for one of a fixed number of permits and then runs on a
-//! blocking thread. Session checks, which never hash, stay responsive while logins queue.
+//! hash or verification is queued for a fixed number of threads of its own (by default one
+//! per CPU) that run at the lowest CPU priority the OS gives a normal thread (nice 19 on
+//! Linux). They use every cycle nothing else wants, so an idle server hashes as fast as
+//! the cores allow, and a session check that arrives while logins saturate every core
+//! preempts them at once instead of waiting for its turn. Session checks, which never
+//! hash, stay fast while logins queue.
 //! An unknown user is verified against a dummy hash made with the same parameters, so it
 //! costs what a wrong password costs.
 //!
@@ -18,8 +22,8 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::Semaphore;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
 
 pub mod legacy;
 pub mod strength;
@@ -72,12 +76,47 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+/// A job for the hashing threads.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `threads` hashing threads taking jobs from one queue; they end when the queue's
+/// sender is dropped (with the hasher).
+fn start_threads(threads: usize, low_priority: bool) -> Result<mpsc::Sender<Job>> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..threads.max(1) {
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("hallpass-hash-{i}"))
+            .spawn(move || {
+                if low_priority
+                    && let Err(e) =
+                        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+                {
+                    tracing::warn!(error = ?e, "could not lower the priority of a hashing thread");
+                }
+                loop {
+                    // The lock is held only while waiting for the next job, not while it runs.
+                    let job = rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+                    match job {
+                        // A panicking job loses its answer (the caller sees an error), not the thread.
+                        Ok(job) => drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))),
+                        Err(_) => break,
+                    }
+                }
+            })
+            .map_err(|e| Error::Internal(format!("starting a hashing thread: {e}")))?;
+    }
+    Ok(tx)
+}
+
 /// Hashes and verifies passwords on a bounded pool.
 pub struct PasswordHasher {
     params: HashParams,
     argon2: Argon2<'static>,
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     waiting: Arc<AtomicUsize>,
+    hashes: AtomicU64,
     dummy: String,
 }
 
@@ -88,9 +127,15 @@ impl std::fmt::Debug for PasswordHasher {
 }
 
 impl PasswordHasher {
-    /// A hasher with `params` running at most `threads` hashes at once (at least one).
-    /// Computes the dummy hash once, here.
+    /// A hasher with `params` running at most `threads` hashes at once (at least one), on
+    /// threads of its own at the lowest CPU priority. Computes the dummy hash once, here.
     pub fn new(params: HashParams, threads: usize) -> Result<Self> {
+        Self::with_priority(params, threads, true)
+    }
+
+    /// As [`PasswordHasher::new`]; with `low_priority: false` the hashing threads keep the
+    /// priority of the process.
+    pub fn with_priority(params: HashParams, threads: usize, low_priority: bool) -> Result<Self> {
         let argon2 = params.argon2()?;
         let dummy = argon2
             .hash_password(b"hallpass dummy password for unknown users")
@@ -99,8 +144,9 @@ impl PasswordHasher {
         Ok(Self {
             params,
             argon2,
-            permits: Arc::new(Semaphore::new(threads.max(1))),
+            jobs: start_threads(threads, low_priority)?,
             waiting: Arc::new(AtomicUsize::new(0)),
+            hashes: AtomicU64::new(0),
             dummy,
         })
     }
@@ -110,32 +156,46 @@ impl PasswordHasher {
         self.params
     }
 
-    /// How many hash jobs wait for a permit now.
+    /// How many password hashes (new hashes and verifications, the dummy ones for unknown
+    /// users included) this hasher has computed.
+    pub fn hashes_computed(&self) -> u64 {
+        self.hashes.load(Ordering::Relaxed)
+    }
+
+    /// How many hash jobs wait for a hashing thread now.
     pub fn queue_depth(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Runs a CPU-bound job (a hash, a verification, a strength estimate) on the pool.
+    /// Runs a CPU-bound job (a hash, a verification, a strength estimate) on the pool. A
+    /// job whose caller has gone away (the request was dropped) before a thread took it up
+    /// is skipped.
     pub(crate) async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        let permit = self.permits.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
-        let permit = permit.map_err(|_| Error::Internal("hashing pool closed".into()))?;
-        tokio::task::spawn_blocking(move || {
-            let out = job();
-            drop(permit);
-            out
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("hashing task failed: {e}")))
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let waiting = self.waiting.clone();
+        waiting.fetch_add(1, Ordering::Relaxed);
+        let task: Job = Box::new(move || {
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            if !tx.is_closed() {
+                let _ = tx.send(job());
+            }
+        });
+        if self.jobs.send(task).is_err() {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::Internal("hashing pool closed".into()));
+        }
+        rx.await.map_err(|_| Error::Internal("hashing job failed".into()))
     }
 
     /// Hashes a new password to a PHC string.
     pub async fn hash(&self, password: Password) -> Result<String> {
         let argon2 = self.argon2.clone();
-        self.run(move || argon2.hash_password(password.expose()).map(|h| h.to_string()))
+        let out = self
+            .run(move || argon2.hash_password(password.expose()).map(|h| h.to_string()))
             .await?
-            .map_err(|e| Error::Internal(format!("argon2: {e}")))
+            .map_err(|e| Error::Internal(format!("argon2: {e}")));
+        self.hashes.fetch_add(1, Ordering::Relaxed);
+        out
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is no
@@ -154,6 +214,7 @@ impl PasswordHasher {
         let argon2 = self.argon2.clone();
         let params = self.params;
         let verified = self.run(move || check(&argon2, params, password.expose(), &phc)).await?;
+        self.hashes.fetch_add(1, Ordering::Relaxed);
         Ok(Verified { ok: verified.ok && has_user, ..verified })
     }
 }
@@ -266,6 +327,28 @@ mod tests {
 
     fn cheap() -> HashParams {
         HashParams { m_cost: 256, t_cost: 1, p_cost: 1 }
+    }
+
+    /// The nice value of the calling thread (field 19 of `/proc/thread-self/stat`).
+    #[cfg(target_os = "linux")]
+    fn own_nice() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // The command name (field 2) may hold spaces; fields after it follow its ')'.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        rest.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_lowest_priority_unless_asked_not_to() {
+        let caller = own_nice();
+        let low = PasswordHasher::new(cheap(), 1).unwrap();
+        assert_eq!(low.run(own_nice).await.unwrap(), 19);
+        let normal = PasswordHasher::with_priority(cheap(), 1, false).unwrap();
+        assert_eq!(normal.run(own_nice).await.unwrap(), caller);
+        // A panicking job costs its caller an error, not the thread.
+        assert!(normal.run(|| panic!("job")).await.is_err());
+        assert_eq!(normal.run(|| 7).await.unwrap(), 7);
     }
 
     #[tokio::test]

@@ -3,13 +3,14 @@
 //! (expiry, single-use codes, equal cost of unknown user and wrong password, inactive
 //! users get no session) and leaves atomicity to the one store call each write makes.
 
+use crate::cache::{CacheMode, CacheSettings, Caches};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{CredentialFailure, Error, Result};
 use crate::model::*;
 use crate::password::{PasswordHasher, strength};
 use crate::secret::{ApiKeySecret, Code, SessionToken};
 use crate::settings::{ScopeSettings, Settings};
-use crate::store::{NewLogin, Store};
+use crate::store::{Change, CodeRequest, NewLogin, Store};
 use crate::types::*;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -65,6 +66,23 @@ fn hashed_key(prefix: &str, value: &str) -> String {
     let digest = crate::secret::TokenHash::of(value);
     let hex: String = digest.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
     format!("{prefix}#{hex}")
+}
+
+/// The counter code requests for `login` count against: by the login as typed (normalised
+/// and hashed), so a login that names nobody is counted exactly like one that names a user.
+fn code_request_key(kind: CodeKind, login: &UserRef) -> String {
+    let prefix = format!("code:{}:", kind.as_str());
+    match login {
+        UserRef::Id(id) => hashed_key(&prefix, &format!("i:{id}")),
+        UserRef::Username(key) => hashed_key(&prefix, &format!("u:{key}")),
+        UserRef::Email(key) => hashed_key(&prefix, &format!("e:{key}")),
+    }
+}
+
+/// The least a freshen moves a session's expiry by before it writes: a hundredth of the
+/// idle timeout, at most a minute (24 h idle: a minute; 90 s idle: 0.9 s).
+pub fn freshen_interval(idle: Duration) -> Duration {
+    (idle / 100_i32).min(Duration::minutes(1))
 }
 
 /// How a login proves who it is.
@@ -176,6 +194,8 @@ pub struct Hallpass {
     settings: Settings,
     /// The request budget of each API key seen by this process (see [`Hallpass::admit_key`]).
     key_buckets: std::sync::Mutex<std::collections::HashMap<Uuid, KeyBucket>>,
+    /// Sessions and API keys cached in this process (see [`crate::cache`]); `None`: off.
+    caches: Option<Arc<Caches>>,
 }
 
 /// A token bucket: `milli` thousandths of a request left at `at`.
@@ -205,7 +225,61 @@ impl Hallpass {
             settings.hash_threads
         };
         let hasher = Arc::new(PasswordHasher::new(settings.hash_params, threads)?);
-        Ok(Self { store, clock, hasher, settings, key_buckets: Default::default() })
+        let caches = Self::start_caches(&store, &settings.cache);
+        Ok(Self { store, clock, hasher, settings, key_buckets: Default::default(), caches })
+    }
+
+    /// The caches the settings and the store allow, with a task applying other processes'
+    /// changes to them when the store has a channel (and a Tokio runtime is running).
+    fn start_caches(store: &Arc<dyn Store>, settings: &CacheSettings) -> Option<Arc<Caches>> {
+        if settings.mode == CacheMode::Off {
+            return None;
+        }
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let changes = runtime.as_ref().and_then(|_| store.changes());
+        let (Some(runtime), Some(mut changes)) = (runtime, changes) else {
+            // No channel: caching could only bound staleness by the TTL; only when asked.
+            return (settings.mode == CacheMode::On).then(|| Arc::new(Caches::new(settings)));
+        };
+        let caches = Arc::new(Caches::new(settings));
+        let weak = Arc::downgrade(&caches);
+        runtime.spawn(async move {
+            loop {
+                let change = match changes.recv().await {
+                    Ok(change) => change,
+                    // Missed some: drop everything.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Change::All,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                match weak.upgrade() {
+                    Some(caches) => caches.apply(&change),
+                    None => break,
+                }
+            }
+        });
+        Some(caches)
+    }
+
+    /// Whether this service caches sessions and keys.
+    pub fn caching(&self) -> bool {
+        self.caches.is_some()
+    }
+
+    /// Sessions in this process's cache now (approximate; 0 when not caching).
+    pub fn cached_sessions(&self) -> u64 {
+        self.caches.as_ref().map_or(0, |c| c.len())
+    }
+
+    /// After a committed write: drops what it touched from this process's caches and tells
+    /// the other processes. A failed notification is logged, not returned: the write is
+    /// done, and other processes' copies expire within the cache TTL anyway.
+    async fn changed(&self, change: Change) {
+        if let Some(caches) = &self.caches {
+            caches.apply(&change);
+        }
+        if let Err(e) = self.store.publish_change(&change).await {
+            tracing::warn!(error = %e, "could not tell other processes of a change; their caches expire within the TTL");
+        }
     }
 
     /// The storage backend.
@@ -304,7 +378,21 @@ impl Hallpass {
         if !presented.starts_with(ApiKeySecret::PREFIX) || presented.len() > 128 {
             return Ok(None);
         }
-        let key = self.store.find_api_key(&ApiKeySecret::from_presented(presented).hash()).await?;
+        let hash = ApiKeySecret::from_presented(presented).hash();
+        let key = match &self.caches {
+            Some(caches) => match caches.key(&hash) {
+                Some(hit) => Some(hit),
+                None => {
+                    let ticket = caches.ticket();
+                    let found = self.store.find_api_key(&hash).await?;
+                    if let Some(key) = found.as_ref().filter(|k| k.revoked_at.is_none()) {
+                        caches.keep_key(hash, key.clone(), ticket);
+                    }
+                    found
+                }
+            },
+            None => self.store.find_api_key(&hash).await?,
+        };
         Ok(key.filter(|k| k.revoked_at.is_none()))
     }
 
@@ -315,7 +403,12 @@ impl Hallpass {
 
     /// Revokes a key.
     pub async fn revoke_api_key(&self, id: Uuid) -> Result<()> {
-        if self.store.revoke_api_key(id, self.now()).await? { Ok(()) } else { Err(Error::KeyNotFound) }
+        if self.store.revoke_api_key(id, self.now()).await? {
+            self.changed(Change::Keys).await;
+            Ok(())
+        } else {
+            Err(Error::KeyNotFound)
+        }
     }
 
     // ------------------------------------------------------------------ users
@@ -406,13 +499,17 @@ impl Hallpass {
         if !username_left && !email_left {
             return Err(Error::invalid("username", "a user must keep a username or an email"));
         }
-        self.store.update_user(scope, current.id, &patch, self.now()).await?.ok_or(Error::UserNotFound)
+        let updated = self.store.update_user(scope, current.id, &patch, self.now()).await?;
+        self.changed(Change::User(current.id)).await;
+        updated.ok_or(Error::UserNotFound)
     }
 
     /// Deletes a user with their sessions, codes and provider links.
     pub async fn delete_user(&self, scope: &Scope, r: &UserRef) -> Result<()> {
         let user = self.resolve(scope, r).await?.user;
-        if self.store.delete_user(scope, user.id).await? { Ok(()) } else { Err(Error::UserNotFound) }
+        let deleted = self.store.delete_user(scope, user.id).await?;
+        self.changed(Change::User(user.id)).await;
+        if deleted { Ok(()) } else { Err(Error::UserNotFound) }
     }
 
     /// Refuses a new password that is too easy to guess for the scope's
@@ -447,7 +544,9 @@ impl Hallpass {
         let user = self.resolve(scope, r).await?.user;
         self.check_password_strength(scope, &password, user.username.as_ref(), user.email.as_ref()).await?;
         let hash = self.hasher.hash(password).await?;
-        if self.store.set_password_hash(scope, user.id, &hash, self.now()).await? {
+        let set = self.store.set_password_hash(scope, user.id, &hash, self.now()).await?;
+        self.changed(Change::User(user.id)).await;
+        if set {
             // A new password from the application also ends the account's throttle.
             self.store.throttle_clear(scope, &format!("acct:{}", user.id)).await?;
             Ok(())
@@ -673,21 +772,51 @@ impl Hallpass {
             max_sessions: Some(settings.max_sessions_per_user),
         };
         self.store.insert_login(&login).await?;
+        // The user's `last_login_at` moved, and the cap may have ended older sessions.
+        self.changed(Change::User(user.id)).await;
         let mut user = user;
         user.last_login_at = Some(now);
         Ok(LoginResult { token, session, login: self.login_info(&user, oauth) })
     }
 
-    async fn valid_session(&self, scope: &Scope, token: &SessionToken) -> Result<(Session, User)> {
+    /// The valid session of a token and its user. With `cached`, a good cached copy
+    /// answers; a copy that would refuse (expired, inactive user) never does on its own:
+    /// another process may have freshened the session since, so the database decides.
+    async fn valid_session_from(
+        &self,
+        scope: &Scope,
+        token: &SessionToken,
+        cached: bool,
+    ) -> Result<(Session, User)> {
         if !token.expose().starts_with(SessionToken::PREFIX) || token.expose().len() > 128 {
             return Err(Error::SessionInvalid);
         }
-        let (session, user) =
-            self.store.find_session(scope, &token.hash()).await?.ok_or(Error::SessionInvalid)?;
-        if !session.is_valid_at(self.now()) || !user.active {
+        let hash = token.hash();
+        let now = self.now();
+        let valid = |session: &Session, user: &User| {
+            // A cached copy is keyed by the token alone: it answers for its own scope only.
+            session.scope == *scope && session.is_valid_at(now) && user.active
+        };
+        let caches = self.caches.as_ref().filter(|_| cached);
+        if let Some(caches) = caches
+            && let Some((session, user)) = caches.session(&hash)
+            && valid(&session, &user)
+        {
+            return Ok((session, user));
+        }
+        let ticket = caches.map(|c| c.ticket());
+        let (session, user) = self.store.find_session(scope, &hash).await?.ok_or(Error::SessionInvalid)?;
+        if !valid(&session, &user) {
             return Err(Error::SessionInvalid);
         }
+        if let (Some(caches), Some(ticket)) = (caches, ticket) {
+            caches.keep_session(hash, session.clone(), user.clone(), ticket);
+        }
         Ok((session, user))
+    }
+
+    async fn valid_session(&self, scope: &Scope, token: &SessionToken) -> Result<(Session, User)> {
+        self.valid_session_from(scope, token, true).await
     }
 
     /// The session of a token and its user. Does not extend the session.
@@ -696,12 +825,23 @@ impl Hallpass {
     }
 
     /// Extends the session's idle expiry (never past its absolute expiry).
+    ///
+    /// Writes at most once per [`freshen_interval`] of the scope's idle timeout: when the
+    /// expiry would move by less, nothing is written and the session is returned as it is
+    /// (its `last_seen_at` then lags by less than the interval). An application that
+    /// freshens on every request costs one write per interval, not one per request.
     pub async fn freshen(&self, scope: &Scope, token: &SessionToken) -> Result<Session> {
-        let (session, _) = self.valid_session(scope, token).await?;
+        // From the database, not the cache: the answer is what is stored now.
+        let (session, _) = self.valid_session_from(scope, token, false).await?;
         let now = self.now();
         let idle = self.scope_settings(scope).session_idle_timeout;
         let expires_at = (now + idle).min(session.absolute_expires_at);
-        self.store.freshen_session(scope, &token.hash(), now, expires_at).await?.ok_or(Error::SessionInvalid)
+        if expires_at - session.expires_at < freshen_interval(idle) {
+            return Ok(session);
+        }
+        let freshened = self.store.freshen_session(scope, &token.hash(), now, expires_at).await?;
+        self.changed(Change::Session(token.hash())).await;
+        freshened.ok_or(Error::SessionInvalid)
     }
 
     /// Applies a JSON merge patch to the session's data.
@@ -716,19 +856,24 @@ impl Hallpass {
         }
         check_json("data", patch)?;
         self.valid_session(scope, token).await?;
-        self.store.patch_session_data(scope, &token.hash(), patch).await?.ok_or(Error::SessionInvalid)
+        let patched = self.store.patch_session_data(scope, &token.hash(), patch).await?;
+        self.changed(Change::Session(token.hash())).await;
+        patched.ok_or(Error::SessionInvalid)
     }
 
     /// Ends a session. Ending one that is already ended (or never existed) succeeds.
     pub async fn end_session(&self, scope: &Scope, token: &SessionToken) -> Result<()> {
         self.store.delete_session_by_hash(scope, &token.hash()).await?;
+        self.changed(Change::Session(token.hash())).await;
         Ok(())
     }
 
     /// Ends every other session of the token's user, keeping this one.
     pub async fn end_other_sessions(&self, scope: &Scope, token: &SessionToken) -> Result<u64> {
         let (session, user) = self.valid_session(scope, token).await?;
-        Ok(self.store.delete_sessions(scope, user.id, Some(session.id)).await?)
+        let ended = self.store.delete_sessions(scope, user.id, Some(session.id)).await?;
+        self.changed(Change::User(user.id)).await;
+        Ok(ended)
     }
 
     /// The user's valid sessions, newest first.
@@ -740,41 +885,56 @@ impl Hallpass {
     /// Ends one session of a user.
     pub async fn end_user_session(&self, scope: &Scope, r: &UserRef, session_id: Uuid) -> Result<()> {
         let user = self.resolve(scope, r).await?.user;
-        if self.store.delete_session(scope, user.id, session_id).await? {
-            Ok(())
-        } else {
-            Err(Error::SessionNotFound)
-        }
+        let ended = self.store.delete_session(scope, user.id, session_id).await?;
+        self.changed(Change::User(user.id)).await;
+        if ended { Ok(()) } else { Err(Error::SessionNotFound) }
     }
 
     /// Ends every session of a user.
     pub async fn end_user_sessions(&self, scope: &Scope, r: &UserRef) -> Result<u64> {
         let user = self.resolve(scope, r).await?.user;
-        Ok(self.store.delete_sessions(scope, user.id, None).await?)
+        let ended = self.store.delete_sessions(scope, user.id, None).await?;
+        self.changed(Change::User(user.id)).await;
+        Ok(ended)
     }
 
     // ------------------------------------------------------------------ codes
 
     /// Issues a password-reset code for the user with that login; voids older ones.
+    ///
+    /// A login that names a user and one that names nobody take the same path, so they
+    /// cost the same: one store call, [`Store::request_code`], one write transaction that
+    /// counts the request against the login's counter (`code:reset:` + a hash of the
+    /// normalised login, never the user id) and stores the code only when there is a user.
+    /// The answer then differs ([`Error::UserNotFound`]): the application holds the key and
+    /// is trusted with it; the time it took does not tell an onlooker which it was. More
+    /// than [`crate::ThrottleSettings::code_requests`] requests for one login in the
+    /// window answer [`Error::RateLimited`], whoever the login names.
     pub async fn create_reset_code(&self, scope: &Scope, login: &UserRef) -> Result<IssuedCode> {
-        let user = self.resolve(scope, login).await?.user;
-        self.issue_code(scope, user.id, CodeKind::Reset).await
-    }
-
-    async fn issue_code(&self, scope: &Scope, user_id: Uuid, kind: CodeKind) -> Result<IssuedCode> {
+        let policy = &self.scope_settings(scope).throttle;
         let code = Code::generate();
         let now = self.now();
         let expires_at = now + self.scope_settings(scope).code_ttl;
-        let record = CodeRecord {
+        let req = CodeRequest {
+            login: login.clone(),
+            kind: CodeKind::Reset,
             code_hash: code.hash(),
-            scope: scope.clone(),
-            user_id,
-            kind,
             created_at: now,
             expires_at,
+            throttle_key: code_request_key(CodeKind::Reset, login),
+            window: policy.code_request_window,
+            limit: if policy.enabled { policy.code_requests } else { 0 },
         };
-        self.store.insert_code(&record).await?;
-        Ok(IssuedCode { code, expires_at, user_id })
+        let outcome = self.store.request_code(scope, &req).await?;
+        if !req.within_limit(&outcome.requests) {
+            let wait = (outcome.requests.expires_at - now).whole_milliseconds();
+            let retry_after_secs = u64::try_from((wait + 999) / 1000).unwrap_or(u64::MAX).max(1);
+            return Err(Error::RateLimited { retry_after_secs });
+        }
+        match outcome.user_id {
+            Some(user_id) if outcome.stored => Ok(IssuedCode { code, expires_at, user_id }),
+            _ => Err(Error::UserNotFound),
+        }
     }
 
     /// Redeems a reset code: sets the password and ends every session of the user.
@@ -799,6 +959,7 @@ impl Hallpass {
             .redeem_reset_code(scope, &code.hash(), self.now(), &hash)
             .await?
             .ok_or(Error::InvalidCode)?;
+        self.changed(Change::User(id)).await;
         // Whoever proved control of the account's mail may log in at once: a reset is
         // the way out of a throttle an attacker keeps renewing.
         self.store.throttle_clear(scope, &format!("acct:{id}")).await?;

@@ -59,6 +59,12 @@ pub struct ThrottleSettings {
     pub key_rate: u32,
     /// The requests one API key may make at once, beyond the average (default 2000).
     pub key_burst: u32,
+    /// Reset codes one login may be issued per `code_request_window` (default 10); beyond,
+    /// requests answer [`crate::Error::RateLimited`] until the window ends. Counted by the
+    /// normalised login, so a login that names nobody counts the same. 0: no limit.
+    pub code_requests: u32,
+    /// The window of `code_requests` (default 1 h), counted from its first request.
+    pub code_request_window: Duration,
 }
 
 impl Default for ThrottleSettings {
@@ -73,6 +79,8 @@ impl Default for ThrottleSettings {
             ip_window: Duration::minutes(15),
             key_rate: 1000,
             key_burst: 2000,
+            code_requests: 10,
+            code_request_window: Duration::hours(1),
         }
     }
 }
@@ -122,6 +130,8 @@ pub struct Settings {
     pub hash_params: HashParams,
     /// Most hashes at once (0: the number of CPUs).
     pub hash_threads: usize,
+    /// The session and API-key caches of the hot path.
+    pub cache: crate::cache::CacheSettings,
 }
 
 impl Settings {

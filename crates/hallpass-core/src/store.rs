@@ -155,6 +155,14 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a code and deletes the user's older codes of the same kind (a new one voids
     /// the older), in one transaction.
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()>;
+    /// A code asked for by login, done the same way whether or not the login names a user,
+    /// so that both cost the same (one write transaction, the same statements up to the
+    /// insert): in one transaction, counts one request against the counter
+    /// `req.throttle_key` (exactly as [`Store::throttle_hit`] with `req.window`), finds the
+    /// user `req.login` names in the scope, and when there is one and the counter after
+    /// the hit is within `req.limit` (0: no limit), stores the code for that user as
+    /// [`Store::insert_code`] does (voiding the user's older codes of the kind).
+    async fn request_code(&self, scope: &Scope, req: &CodeRequest) -> StoreResult<CodeRequestOutcome>;
     /// The user the valid (unexpired) code of `kind` with that hash belongs to, read
     /// without consuming the code. The service asks before a reset so it can check the new
     /// password against the user's own names; the redemption that follows decides,
@@ -307,6 +315,127 @@ pub trait Store: Send + Sync + 'static {
     /// ones, a refused one holds nothing. Each user's links are [`ExportedUser::links`].
     /// A conflict never fails the call; a storage error fails it whole (nothing stored).
     async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome>;
+
+    // ---- telling other processes (caches)
+
+    /// Tells the other processes on this database of a change their caches must drop,
+    /// after the change was committed. The default does nothing: a backend without a
+    /// channel of its own (then [`Store::changes`] is `None` too).
+    async fn publish_change(&self, change: &Change) -> StoreResult<()> {
+        let _ = change;
+        Ok(())
+    }
+
+    /// Changes made by other processes on this database, as they are heard of (PostgreSQL:
+    /// `LISTEN`; SQLite: another connection's commit seen in `PRAGMA data_version`, as
+    /// [`Change::All`]). `None`: this backend cannot tell, so a cache can only bound how
+    /// stale it gets. A lost connection to the channel sends [`Change::All`].
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
+}
+
+/// A change that cached copies must drop (see [`Store::publish_change`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A user's record or sessions changed: updated, deactivated, deleted, a password set,
+    /// sessions ended, a login made.
+    User(Uuid),
+    /// One session changed or ended.
+    Session(TokenHash),
+    /// An API key was created or revoked.
+    Keys,
+    /// Anything may have changed (a missed notification, another process's write).
+    All,
+}
+
+impl Change {
+    /// The text form sent between processes: `u:<uuid>`, `s:<hex>`, `k`, `*`.
+    pub fn to_wire(&self) -> String {
+        match self {
+            Change::User(id) => format!("u:{id}"),
+            Change::Session(hash) => {
+                let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+                format!("s:{hex}")
+            }
+            Change::Keys => "k".to_owned(),
+            Change::All => "*".to_owned(),
+        }
+    }
+
+    /// Reads [`Change::to_wire`]'s form; anything else is [`Change::All`] (safe: drop all).
+    pub fn from_wire(s: &str) -> Change {
+        let parsed = match s.split_once(':') {
+            Some(("u", id)) => Uuid::parse_str(id).ok().map(Change::User),
+            Some(("s", hex)) if hex.len() == 64 => {
+                let mut bytes = [0u8; 32];
+                let ok = (0..32).all(|i| match u8::from_str_radix(&hex[2 * i..2 * i + 2], 16) {
+                    Ok(b) => {
+                        bytes[i] = b;
+                        true
+                    }
+                    Err(_) => false,
+                });
+                ok.then_some(Change::Session(TokenHash(bytes)))
+            }
+            _ if s == "k" => Some(Change::Keys),
+            _ => None,
+        };
+        parsed.unwrap_or(Change::All)
+    }
+}
+
+/// A one-time code asked for by a login that may or may not name a user (see
+/// [`Store::request_code`]).
+#[derive(Debug, Clone)]
+pub struct CodeRequest {
+    /// Who the code is for, if anyone.
+    pub login: UserRef,
+    /// Reset or confirm.
+    pub kind: CodeKind,
+    /// SHA-256 of the code.
+    pub code_hash: TokenHash,
+    /// Now.
+    pub created_at: OffsetDateTime,
+    /// When the code stops working.
+    pub expires_at: OffsetDateTime,
+    /// The counter this request counts against (derived from the login, never from whether
+    /// it names a user).
+    pub throttle_key: String,
+    /// The counter's window when this request starts it.
+    pub window: Duration,
+    /// Requests the counter allows in its window; beyond, no code is stored. 0: no limit.
+    pub limit: u32,
+}
+
+/// What [`Store::request_code`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeRequestOutcome {
+    /// The user the login names, if any.
+    pub user_id: Option<Uuid>,
+    /// Whether a code was stored (a user was found and the counter is within its limit).
+    pub stored: bool,
+    /// The counter after this request.
+    pub requests: ThrottleState,
+}
+
+impl CodeRequest {
+    /// Whether a counter at `requests` allows a code to be stored.
+    pub fn within_limit(&self, requests: &ThrottleState) -> bool {
+        self.limit == 0 || requests.failures <= self.limit
+    }
+
+    /// The code record to store for `user_id`.
+    pub fn record(&self, scope: &Scope, user_id: Uuid) -> CodeRecord {
+        CodeRecord {
+            code_hash: self.code_hash,
+            scope: scope.clone(),
+            user_id,
+            kind: self.kind,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 /// A throttling counter: consecutive failures counted against one key (such as

@@ -38,7 +38,8 @@ use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, thr
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
-    ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult, ThrottleState,
+    CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult,
+    ThrottleState,
 };
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
@@ -329,6 +330,10 @@ impl Store for MySqlStore {
 
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
         tx!(self, "insert_code", |c| codes::insert_code(c, code).await?)
+    }
+
+    async fn request_code(&self, scope: &Scope, req: &CodeRequest) -> StoreResult<CodeRequestOutcome> {
+        tx!(self, "request_code", |c| codes::request_code(c, scope, req).await?)
     }
 
     async fn code_owner(

@@ -9,12 +9,14 @@ use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, thr
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
-    ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult, ThrottleState,
+    Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError,
+    StoreResult, ThrottleState,
 };
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -41,6 +43,56 @@ const PING_IF_IDLE_FOR: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Changes for caches, heard on the `LISTEN` connection (this process's own too).
+    changes: Arc<std::sync::OnceLock<tokio::sync::broadcast::Sender<Change>>>,
+    /// Held while the store lives; the listener task ends when only it is left.
+    alive: Arc<()>,
+}
+
+/// The `LISTEN`/`NOTIFY` channel of cache changes.
+const CHANNEL: &str = "hallpass_changes";
+
+/// Listens on [`CHANNEL`] and forwards each change; a lost connection (sqlx reconnects by
+/// itself) may have lost notifications, so it sends [`Change::All`]. Ends when the store
+/// is dropped.
+async fn listen(pool: PgPool, tx: tokio::sync::broadcast::Sender<Change>, alive: std::sync::Weak<()>) {
+    let mut listener: Option<sqlx::postgres::PgListener> = None;
+    while alive.strong_count() > 0 {
+        let Some(l) = listener.as_mut() else {
+            match sqlx::postgres::PgListener::connect_with(&pool).await {
+                Ok(mut l) => match l.listen(CHANNEL).await {
+                    Ok(()) => {
+                        // Anything may have happened while nobody listened.
+                        let _ = tx.send(Change::All);
+                        listener = Some(l);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "postgres: LISTEN failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                },
+                Err(e) => {
+                    tracing::debug!(error = %e, "postgres: listener cannot connect");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            continue;
+        };
+        match tokio::time::timeout(Duration::from_secs(1), l.try_recv()).await {
+            Err(_) => {} // a second without news: check that the store still lives
+            Ok(Ok(Some(n))) => {
+                let _ = tx.send(Change::from_wire(n.payload()));
+            }
+            Ok(Ok(None)) => {
+                let _ = tx.send(Change::All);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "postgres: listener lost its connection");
+                let _ = tx.send(Change::All);
+                listener = None;
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -105,7 +157,7 @@ impl PostgresStore {
             .map_err(|e| to_store_error("connect", e.into()))?;
         let options = pool.connect_options();
         tracing::debug!(host = options.get_host(), database = options.get_database(), "postgres: connected");
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, changes: Default::default(), alive: Arc::new(()) })
     }
 
     /// Brings the schema up to date (the embedded migrations in `migrations/`);
@@ -269,6 +321,10 @@ impl Store for PostgresStore {
         done("insert_code", codes::insert_code(&self.pool, code).await)
     }
 
+    async fn request_code(&self, scope: &Scope, req: &CodeRequest) -> StoreResult<CodeRequestOutcome> {
+        done("request_code", codes::request_code(&self.pool, scope, req).await)
+    }
+
     async fn code_owner(
         &self,
         scope: &Scope,
@@ -425,5 +481,27 @@ impl Store for PostgresStore {
 
     async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome> {
         done("import_users", bulk::import_users(&self.pool, users).await)
+    }
+
+    // ---- telling other processes
+
+    async fn publish_change(&self, change: &Change) -> StoreResult<()> {
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(change.to_wire())
+            .execute(&self.pool)
+            .await
+            .map_err(crate::error::Fail::from);
+        done("publish_change", sent.map(|_| ()))
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
+        let tx = self.changes.get_or_init(|| {
+            let (tx, _) = tokio::sync::broadcast::channel(1024);
+            runtime.spawn(listen(self.pool.clone(), tx.clone(), Arc::downgrade(&self.alive)));
+            tx
+        });
+        Some(tx.subscribe())
     }
 }

@@ -6,7 +6,7 @@
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use hallpass_core::{HashParams, Scope, ScopeSettings, Settings, ThrottleSettings};
+use hallpass_core::{CacheMode, CacheSettings, HashParams, Scope, ScopeSettings, Settings, ThrottleSettings};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,6 +19,18 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// Whether sessions and API keys are cached in the process (`HALLPASS_CACHE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheConfig {
+    /// Cache where the database tells of other processes' changes (SQLite, PostgreSQL).
+    Auto,
+    /// Always; on MariaDB, a change through another process shows after `cache_ttl`.
+    On,
+    /// Never.
+    Off,
 }
 
 /// A duration written like `90s`, `30m`, `24h`, `30d`.
@@ -96,6 +108,10 @@ pub struct ScopeConfig {
     pub throttle_key_rate: Option<u32>,
     /// Requests one API key may make at once beyond the average.
     pub throttle_key_burst: Option<u32>,
+    /// Reset codes one login may be issued per window; 0: no limit.
+    pub throttle_code_requests: Option<u32>,
+    /// The window of `throttle_code_requests`.
+    pub throttle_code_request_window: Option<HumanDuration>,
 }
 
 /// The whole configuration.
@@ -140,6 +156,13 @@ pub struct Config {
     pub hash_threads: usize,
     /// How often expired sessions and codes are swept (`HALLPASS_SWEEP_INTERVAL`).
     pub sweep_interval: HumanDuration,
+    /// Session and API-key caching (`HALLPASS_CACHE`: `auto` (default), `on`, `off`).
+    pub cache: CacheConfig,
+    /// The longest a cached copy is used (`HALLPASS_CACHE_TTL`, default 10s): the bound
+    /// on staleness should a change notification be lost, or with `cache = on` on MariaDB.
+    pub cache_ttl: HumanDuration,
+    /// Most sessions cached (`HALLPASS_CACHE_SIZE`, default 100000).
+    pub cache_size: u64,
     /// Whether password logins are throttled (`HALLPASS_THROTTLE_ENABLED`, default true).
     pub throttle_enabled: bool,
     /// Consecutive failed logins of an account before it is throttled
@@ -166,6 +189,12 @@ pub struct Config {
     /// Requests one API key may make at once beyond the average
     /// (`HALLPASS_THROTTLE_KEY_BURST`, default 2000).
     pub throttle_key_burst: u32,
+    /// Reset codes one login (as typed, whether or not it names a user) may be issued per
+    /// window (`HALLPASS_THROTTLE_CODE_REQUESTS`, default 10; 0: no limit).
+    pub throttle_code_requests: u32,
+    /// The window of `throttle_code_requests` (`HALLPASS_THROTTLE_CODE_REQUEST_WINDOW`,
+    /// default 1h), counted from its first request.
+    pub throttle_code_request_window: HumanDuration,
     /// Per-scope overrides (`[scopes.NAME]`, `HALLPASS_SCOPES__NAME__KEY`).
     pub scopes: BTreeMap<String, ScopeConfig>,
 }
@@ -194,6 +223,9 @@ impl Default for Config {
             argon2_parallelism: p.p_cost,
             hash_threads: 0,
             sweep_interval: HumanDuration(std::time::Duration::from_secs(60)),
+            cache: CacheConfig::Auto,
+            cache_ttl: HumanDuration(CacheSettings::default().ttl),
+            cache_size: CacheSettings::default().capacity,
             throttle_enabled: d.throttle.enabled,
             throttle_account_failures: d.throttle.account_free_failures,
             throttle_account_base_delay: dur(d.throttle.account_base_delay),
@@ -203,6 +235,8 @@ impl Default for Config {
             throttle_ip_window: dur(d.throttle.ip_window),
             throttle_key_rate: d.throttle.key_rate,
             throttle_key_burst: d.throttle.key_burst,
+            throttle_code_requests: d.throttle.code_requests,
+            throttle_code_request_window: dur(d.throttle.code_request_window),
             scopes: BTreeMap::new(),
         }
     }
@@ -267,6 +301,11 @@ impl Config {
                 ip_window: over.throttle_ip_window.unwrap_or(self.throttle_ip_window).to_time(),
                 key_rate: over.throttle_key_rate.unwrap_or(self.throttle_key_rate),
                 key_burst: over.throttle_key_burst.unwrap_or(self.throttle_key_burst),
+                code_requests: over.throttle_code_requests.unwrap_or(self.throttle_code_requests),
+                code_request_window: over
+                    .throttle_code_request_window
+                    .unwrap_or(self.throttle_code_request_window)
+                    .to_time(),
             },
         };
         if s.throttle.key_rate > 0 && s.throttle.key_burst == 0 {
@@ -306,6 +345,15 @@ impl Config {
             scopes,
             hash_params,
             hash_threads: self.hash_threads,
+            cache: CacheSettings {
+                mode: match self.cache {
+                    CacheConfig::Auto => CacheMode::Auto,
+                    CacheConfig::On => CacheMode::On,
+                    CacheConfig::Off => CacheMode::Off,
+                },
+                ttl: self.cache_ttl.0,
+                capacity: self.cache_size,
+            },
         })
     }
 }

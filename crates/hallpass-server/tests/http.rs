@@ -1112,7 +1112,9 @@ async fn probes_request_ids_and_storage_outages(app: TestApp) {
     assert_eq!(id.len(), 36, "{id}");
 
     // Storage down: 503 with Retry-After, never a hang or a crash; liveness stays up.
-    app.switch.fail_with(Some(hallpass_core::StoreError::Unavailable("connection refused".into())));
+    app.switch
+        .observer()
+        .fail_with(Some(hallpass_core::StoreError::Unavailable("connection refused".into())));
     let res = app.send(app.client.get(app.url("/readyz"))).await;
     res.problem(503, "storage_unavailable");
     assert_eq!(res.header("retry-after"), Some("1"));
@@ -1123,13 +1125,15 @@ async fn probes_request_ids_and_storage_outages(app: TestApp) {
     app.send(app.client.get(app.url("/healthz"))).await.ok(200);
 
     // A storage bug: 500 with a generic detail; the cause stays in the log.
-    app.switch.fail_with(Some(hallpass_core::StoreError::Other("disk image is malformed at page 7".into())));
+    app.switch
+        .observer()
+        .fail_with(Some(hallpass_core::StoreError::Other("disk image is malformed at page 7".into())));
     let res = app.get("/v1/users").await;
     let p = res.problem(500, "internal");
     assert!(!res.text.contains("malformed") && !res.text.contains("page 7"), "{p}");
     assert!(res.header("retry-after").is_none());
 
-    app.switch.fail_with(None);
+    app.switch.observer().fail_with(None);
     app.get("/v1/users").await.ok(200);
     app.send(app.client.get(app.url("/readyz"))).await.ok(200);
 }

@@ -109,3 +109,23 @@ async fn an_api_key_over_its_request_budget_answers_429_with_retry_after() {
     assert_eq!(get().await.unwrap().status(), 404, "refilled");
     server.abort();
 }
+
+#[tokio::test]
+async fn reset_code_requests_are_limited_per_login_known_or_not() {
+    let app = TestApp::start().await;
+    app.register("alice", PASSWORD).await;
+    for _ in 0..10 {
+        app.post("/v1/password-resets", json!({"login": "alice"})).await.ok(201);
+        app.post("/v1/password-resets", json!({"login": "nobody"})).await.problem(404, "user_not_found");
+    }
+    for login in ["alice", "nobody"] {
+        let refused = app.post("/v1/password-resets", json!({"login": login})).await;
+        refused.problem(429, "rate_limited");
+        assert_eq!(refused.header("retry-after"), Some("3600"), "the rest of the hour");
+    }
+    // Another login is not affected; the window's end lets alice ask again.
+    app.register("bob", PASSWORD).await;
+    app.post("/v1/password-resets", json!({"login": "bob"})).await.ok(201);
+    app.clock.advance(time::Duration::hours(1));
+    app.post("/v1/password-resets", json!({"login": "alice"})).await.ok(201);
+}

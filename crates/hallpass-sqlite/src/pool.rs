@@ -52,6 +52,12 @@ impl Pool {
         })
     }
 
+    /// A weak handle on the writer (for the change watcher, which must not keep the store
+    /// alive).
+    pub(crate) fn writer_weak(&self) -> std::sync::Weak<tokio::sync::Mutex<Connection>> {
+        Arc::downgrade(&self.writer)
+    }
+
     /// Runs `f` on a reader. `op` names the store method in logs.
     pub(crate) async fn read<T, F>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where

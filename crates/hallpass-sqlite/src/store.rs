@@ -15,7 +15,8 @@ use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, thr
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
-    ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult, ThrottleState,
+    Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError,
+    StoreResult, ThrottleState,
 };
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,48 @@ use uuid::Uuid;
 pub struct SqliteStore {
     path: Arc<PathBuf>,
     pool: Arc<Pool>,
+    /// Changes for caches: this process's own, and other processes' seen by the watcher.
+    changes: Arc<std::sync::OnceLock<tokio::sync::broadcast::Sender<Change>>>,
+}
+
+/// How often the change watcher asks the writer connection whether another connection
+/// (another process: this one's readers never write) committed.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Watches `PRAGMA data_version` on the writer connection: it moves only when another
+/// connection commits, so any move is another process's write, of which nothing more is
+/// known: [`Change::All`]. Ends when the store is dropped.
+fn watch_other_processes(
+    writer: std::sync::Weak<tokio::sync::Mutex<rusqlite::Connection>>,
+    tx: tokio::sync::broadcast::Sender<Change>,
+) {
+    let spawned = std::thread::Builder::new().name("hallpass-sqlite-watch".into()).spawn(move || {
+        let mut last: Option<i64> = None;
+        loop {
+            std::thread::sleep(WATCH_EVERY);
+            let Some(writer) = writer.upgrade() else { break };
+            let version = {
+                let conn = writer.blocking_lock();
+                conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+            };
+            drop(writer);
+            match version {
+                Ok(v) => {
+                    if last.is_some_and(|l| l != v) {
+                        let _ = tx.send(Change::All);
+                    }
+                    last = Some(v);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "sqlite: reading data_version");
+                    let _ = tx.send(Change::All);
+                }
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "sqlite: could not start the change watcher");
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -56,7 +99,7 @@ impl SqliteStore {
         migrate::run(&mut writer).map_err(|e| to_store_error("migrate", e))?;
         let pool = Pool::new(&path, writer).map_err(fail)?;
         tracing::debug!(path = %path.display(), "sqlite: store opened");
-        Ok(SqliteStore { path: Arc::new(path), pool: Arc::new(pool) })
+        Ok(SqliteStore { path: Arc::new(path), pool: Arc::new(pool), changes: Default::default() })
     }
 
     /// Opens the database a URL names: `sqlite://PATH` or `sqlite:PATH`, the path relative
@@ -273,6 +316,11 @@ impl Store for SqliteStore {
         self.pool.write("insert_code", move |tx| codes::insert_code(tx, &code)).await
     }
 
+    async fn request_code(&self, scope: &Scope, req: &CodeRequest) -> StoreResult<CodeRequestOutcome> {
+        let (scope, req) = (scope.clone(), req.clone());
+        self.pool.write("request_code", move |tx| codes::request_code(tx, &scope, &req)).await
+    }
+
     async fn code_owner(
         &self,
         scope: &Scope,
@@ -452,6 +500,26 @@ impl Store for SqliteStore {
     async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome> {
         let users = users.to_vec();
         self.pool.write("import_users", move |tx| bulk::import_users(tx, &users)).await
+    }
+
+    // ---- telling other processes
+
+    /// Other processes learn of this one's writes by themselves (their watchers see
+    /// `data_version` move); this process's other services on this store hear of it here.
+    async fn publish_change(&self, change: &Change) -> StoreResult<()> {
+        if let Some(tx) = self.changes.get() {
+            let _ = tx.send(change.clone());
+        }
+        Ok(())
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        let tx = self.changes.get_or_init(|| {
+            let (tx, _) = tokio::sync::broadcast::channel(1024);
+            watch_other_processes(self.pool.writer_weak(), tx.clone());
+            tx
+        });
+        Some(tx.subscribe())
     }
 }
 

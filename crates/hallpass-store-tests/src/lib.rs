@@ -62,6 +62,7 @@ macro_rules! __with_cases {
             concurrent_redeem_is_single_use,
             redeem_confirm_and_login_codes,
             code_owner_reads_without_consuming,
+            request_code_counts_known_and_unknown_alike,
             identities_link_find_and_unlink,
             identity_taken_by_another_user,
             events_newest_first_with_cursor,
@@ -1096,6 +1097,74 @@ pub mod cases {
             store.redeem_code(&s, CodeKind::Confirm, &confirm2.code_hash, now).await.expect("redeem"),
             Some(alice.id)
         );
+    }
+
+    /// `request_code`: one counter per throttle key, counted the same whether the login
+    /// names a user or nobody; a code is stored (voiding the user's older one of the kind)
+    /// only for a user and only within the limit; other scopes see nothing.
+    pub async fn request_code_counts_known_and_unknown_alike(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let (s, other) = (scope("a"), scope("b"));
+        let alice = add_user(store, &s, Some("alice"), Some("alice@example.com")).await;
+        let older = add_code(store, &s, alice.id, CodeKind::Reset, at(0)).await;
+        let request = |login: UserRef, key: &str, n: i64, limit: u32| CodeRequest {
+            login,
+            kind: CodeKind::Reset,
+            code_hash: TokenHash::of(&format!("request-{key}-{n}")),
+            created_at: at(n * SEC),
+            expires_at: at(n * SEC + 60 * MIN),
+            throttle_key: key.to_owned(),
+            window: time::Duration::hours(1),
+            limit,
+        };
+        let known = request(by_username("ALICE"), "code:reset:alice", 1, 2);
+        let out = store.request_code(&s, &known).await.expect("request");
+        assert_eq!((out.user_id, out.stored, out.requests.failures), (Some(alice.id), true, 1));
+        assert_eq!(out.requests.expires_at, at(SEC + 60 * MIN));
+        let now = at(2 * SEC);
+        assert_eq!(
+            store.code_owner(&s, CodeKind::Reset, &known.code_hash, now).await.expect("owner"),
+            Some(alice.id)
+        );
+        assert_eq!(
+            store.code_owner(&s, CodeKind::Reset, &older.code_hash, now).await.expect("owner"),
+            None,
+            "the new code voids the older one"
+        );
+
+        let unknown = request(by_username("nobody"), "code:reset:nobody", 2, 2);
+        let out = store.request_code(&s, &unknown).await.expect("request");
+        assert_eq!((out.user_id, out.stored, out.requests.failures), (None, false, 1));
+        assert_eq!(
+            store.code_owner(&s, CodeKind::Reset, &unknown.code_hash, now).await.expect("owner"),
+            None
+        );
+        let out = store.request_code(&s, &request(by_username("nobody"), "code:reset:nobody", 3, 2)).await;
+        assert_eq!(out.expect("request").requests.failures, 2, "unknown logins count too");
+
+        // Second request for alice: within the limit. Third: counted, no code stored.
+        let by_mail = request(by_email("alice@example.com"), "code:reset:alice", 4, 2);
+        let out = store.request_code(&s, &by_mail).await.expect("request");
+        assert_eq!((out.user_id, out.stored, out.requests.failures), (Some(alice.id), true, 2));
+        let over = request(UserRef::Id(alice.id), "code:reset:alice", 5, 2);
+        let out = store.request_code(&s, &over).await.expect("request");
+        assert_eq!((out.user_id, out.stored, out.requests.failures), (Some(alice.id), false, 3));
+        let now = at(6 * SEC);
+        assert_eq!(store.code_owner(&s, CodeKind::Reset, &over.code_hash, now).await.expect("owner"), None);
+        assert_eq!(
+            store.code_owner(&s, CodeKind::Reset, &by_mail.code_hash, now).await.expect("owner"),
+            Some(alice.id),
+            "a refused request leaves the last code"
+        );
+        // No limit: stored however many came before.
+        let unlimited = request(by_username("alice"), "code:reset:alice", 6, 0);
+        let out = store.request_code(&s, &unlimited).await.expect("request");
+        assert_eq!((out.stored, out.requests.failures), (true, 4));
+
+        // Another scope: no user, its own counter.
+        let out = store.request_code(&other, &request(by_username("alice"), "code:reset:alice", 7, 2)).await;
+        let out = out.expect("request");
+        assert_eq!((out.user_id, out.stored, out.requests.failures), (None, false, 1));
     }
 
     /// `code_owner`: the owner of a valid code of the asked kind, in the asked scope,

@@ -15,10 +15,32 @@ use crate::codec::*;
 use crate::error::QResult;
 use crate::queries::sessions::end_sessions;
 use crate::queries::users::{lock_user, no_such_user};
-use hallpass_core::{CodeKind, CodeRecord, Scope, TokenHash};
+use crate::queries::{throttles, users};
+use hallpass_core::{CodeKind, CodeRecord, CodeRequest, CodeRequestOutcome, Scope, TokenHash};
 use sqlx::mysql::MySqlConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+/// A code asked for by login, on the caller's transaction whether or not the login names a
+/// user: the counter's upsert (no user row is locked before it, so this cannot deadlock
+/// with a login's counting), the user lookup, and the code only when there is a user within
+/// the limit.
+pub(crate) async fn request_code(
+    c: &mut MySqlConnection,
+    scope: &Scope,
+    req: &CodeRequest,
+) -> QResult<CodeRequestOutcome> {
+    let requests = throttles::hit(&mut *c, scope, &req.throttle_key, req.created_at, req.window).await?;
+    let user_id = users::find_user(&mut *c, scope, &req.login).await?.map(|r| r.user.id);
+    let stored = match user_id {
+        Some(user_id) if req.within_limit(&requests) => {
+            insert_code(&mut *c, &req.record(scope, user_id)).await?;
+            true
+        }
+        _ => false,
+    };
+    Ok(CodeRequestOutcome { user_id, stored, requests })
+}
 
 /// Stores a code after deleting the user's older codes of its kind. The user's row is
 /// locked first, so two concurrent new codes for one user leave only the later one.

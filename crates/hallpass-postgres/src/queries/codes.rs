@@ -5,9 +5,10 @@
 
 use crate::error::QResult;
 use crate::queries::sessions::end_sessions;
+use crate::queries::throttles;
 use crate::rows::{id, ms};
 use crate::types::DbId;
-use hallpass_core::{CodeKind, CodeRecord, Scope, TokenHash};
+use hallpass_core::{CodeKind, CodeRecord, CodeRequest, CodeRequestOutcome, Scope, TokenHash, UserRef};
 use sqlx::{PgConnection, PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -15,7 +16,7 @@ use uuid::Uuid;
 /// Stores the code, replacing the user's code of the same kind, in one statement (the
 /// conflict target is `codes_one_per_kind`). A user that does not exist fails on the
 /// foreign key.
-pub(crate) async fn insert_code(pool: &PgPool, code: &CodeRecord) -> QResult<()> {
+pub(crate) async fn insert_code(conn: impl sqlx::PgExecutor<'_>, code: &CodeRecord) -> QResult<()> {
     sqlx::query(
         "INSERT INTO codes (code_hash, scope, user_id, kind, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6) \
@@ -28,9 +29,54 @@ pub(crate) async fn insert_code(pool: &PgPool, code: &CodeRecord) -> QResult<()>
     .bind(code.kind.as_str())
     .bind(ms(code.created_at))
     .bind(ms(code.expires_at))
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A code asked for by login, in one transaction whether or not the login names a user:
+/// the counter's upsert, the user's id, and the code's upsert only when there is a user
+/// within the limit.
+pub(crate) async fn request_code(
+    pool: &PgPool,
+    scope: &Scope,
+    req: &CodeRequest,
+) -> QResult<CodeRequestOutcome> {
+    let mut tx = pool.begin().await?;
+    let requests = throttles::hit(&mut *tx, scope, &req.throttle_key, req.created_at, req.window).await?;
+    let found = match &req.login {
+        UserRef::Id(user_id) => {
+            sqlx::query("SELECT id FROM users WHERE scope = $1 AND id = $2")
+                .bind(scope.as_str())
+                .bind(id(*user_id))
+                .fetch_optional(&mut *tx)
+                .await?
+        }
+        UserRef::Username(key) => {
+            sqlx::query("SELECT id FROM users WHERE scope = $1 AND username_key = $2")
+                .bind(scope.as_str())
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?
+        }
+        UserRef::Email(key) => {
+            sqlx::query("SELECT id FROM users WHERE scope = $1 AND email_key = $2")
+                .bind(scope.as_str())
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?
+        }
+    };
+    let user_id = found.map(|r| r.try_get::<DbId, _>(0)).transpose()?.map(|d| d.0);
+    let stored = match user_id {
+        Some(user_id) if req.within_limit(&requests) => {
+            insert_code(&mut *tx, &req.record(scope, user_id)).await?;
+            true
+        }
+        _ => false,
+    };
+    tx.commit().await?;
+    Ok(CodeRequestOutcome { user_id, stored, requests })
 }
 
 /// The owner of the unexpired code of `kind` with that hash, read without consuming it.

@@ -40,7 +40,7 @@ pub(crate) async fn get(
 /// The conflicting row is locked by the upsert, so concurrent hits are serialised and
 /// each counts; in `SET`, `throttles.*` is the row before the update.
 pub(crate) async fn hit(
-    pool: &PgPool,
+    conn: impl sqlx::PgExecutor<'_>,
     scope: &Scope,
     key: &str,
     now: OffsetDateTime,
@@ -60,7 +60,7 @@ pub(crate) async fn hit(
     .bind(key)
     .bind(ms(now))
     .bind(ms(now + window))
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?;
     state(&row)
 }

@@ -10,15 +10,14 @@
 
 #![allow(dead_code)]
 
-use async_trait::async_trait;
-use hallpass_core::store::{NewLogin, StoreResult};
+use hallpass_core::observed::{Observed, Observer};
+use hallpass_core::store::StoreResult;
 use hallpass_core::*;
 use hallpass_server::http::{AppState, DEFAULT_BODY_LIMIT, build_app};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// Strings no response may contain.
 const FORBIDDEN: &[&str] = &["password_hash", "token_hash", "code_hash", "$argon2"];
@@ -219,7 +218,7 @@ impl TestApp {
         options: Options,
         admin: hallpass_server::admin::AdminOptions,
     ) -> Self {
-        let switch = Arc::new(Switch { inner: store, fail: Mutex::new(None) });
+        let switch = Arc::new(Switch::new(store, Failer::default()));
         let clock = Arc::new(FakeClock::fixed());
         let service =
             Arc::new(Hallpass::with_clock(switch.clone(), settings(), clock.clone()).expect("service"));
@@ -333,17 +332,14 @@ impl TestApp {
     }
 }
 
-/// A store that passes every call through, or fails them all with a chosen error.
-pub struct Switch {
-    inner: Arc<dyn Store>,
+/// An observer that lets every store call through, or fails them all with a chosen error.
+#[derive(Default)]
+pub struct Failer {
     fail: Mutex<Option<StoreError>>,
 }
 
-impl Switch {
-    pub fn fail_with(&self, e: Option<StoreError>) {
-        *self.fail.lock().unwrap() = e;
-    }
-    fn check(&self) -> StoreResult<()> {
+impl Observer for Failer {
+    fn before(&self, _op: &'static str) -> StoreResult<()> {
         match &*self.fail.lock().unwrap() {
             Some(e) => Err(e.clone()),
             None => Ok(()),
@@ -351,282 +347,12 @@ impl Switch {
     }
 }
 
-#[async_trait]
-impl Store for Switch {
-    async fn ping(&self) -> StoreResult<()> {
-        self.check()?;
-        self.inner.ping().await
-    }
-    async fn insert_api_key(&self, key: &ApiKey, hash: &TokenHash) -> StoreResult<()> {
-        self.check()?;
-        self.inner.insert_api_key(key, hash).await
-    }
-    async fn find_api_key(&self, hash: &TokenHash) -> StoreResult<Option<ApiKey>> {
-        self.check()?;
-        self.inner.find_api_key(hash).await
-    }
-    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
-        self.check()?;
-        self.inner.list_api_keys().await
-    }
-    async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool> {
-        self.check()?;
-        self.inner.revoke_api_key(id, at).await
-    }
-    async fn insert_user(&self, user: &UserRecord) -> StoreResult<()> {
-        self.check()?;
-        self.inner.insert_user(user).await
-    }
-    async fn find_user(&self, scope: &Scope, by: &UserRef) -> StoreResult<Option<UserRecord>> {
-        self.check()?;
-        self.inner.find_user(scope, by).await
-    }
-    async fn list_users(
-        &self,
-        scope: &Scope,
-        filter: &UserFilter,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> StoreResult<Vec<User>> {
-        self.check()?;
-        self.inner.list_users(scope, filter, after, limit).await
-    }
-    async fn update_user(
-        &self,
-        scope: &Scope,
-        id: Uuid,
-        patch: &UserPatch,
-        at: OffsetDateTime,
-    ) -> StoreResult<Option<User>> {
-        self.check()?;
-        self.inner.update_user(scope, id, patch, at).await
-    }
-    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
-        self.check()?;
-        self.inner.delete_user(scope, id).await
-    }
-    async fn set_password_hash(
-        &self,
-        scope: &Scope,
-        id: Uuid,
-        hash: &str,
-        at: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        self.check()?;
-        self.inner.set_password_hash(scope, id, hash, at).await
-    }
-    async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
-        self.check()?;
-        self.inner.rehash_password(scope, id, old, new).await
-    }
-    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()> {
-        self.check()?;
-        self.inner.insert_login(login).await
-    }
-    async fn find_session(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
-        self.check()?;
-        self.inner.find_session(scope, hash).await
-    }
-    async fn freshen_session(
-        &self,
-        scope: &Scope,
-        hash: &TokenHash,
-        last_seen_at: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<Option<Session>> {
-        self.check()?;
-        self.inner.freshen_session(scope, hash, last_seen_at, expires_at).await
-    }
-    async fn patch_session_data(
-        &self,
-        scope: &Scope,
-        hash: &TokenHash,
-        patch: &Value,
-    ) -> StoreResult<Option<Session>> {
-        self.check()?;
-        self.inner.patch_session_data(scope, hash, patch).await
-    }
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
-        self.check()?;
-        self.inner.delete_session_by_hash(scope, hash).await
-    }
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
-        self.check()?;
-        self.inner.delete_session(scope, user_id, session_id).await
-    }
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
-        self.check()?;
-        self.inner.delete_sessions(scope, user_id, keep).await
-    }
-    async fn list_sessions(
-        &self,
-        scope: &Scope,
-        user_id: Uuid,
-        now: OffsetDateTime,
-    ) -> StoreResult<Vec<Session>> {
-        self.check()?;
-        self.inner.list_sessions(scope, user_id, now).await
-    }
-    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
-        self.check()?;
-        self.inner.insert_code(code).await
-    }
-    async fn code_owner(
-        &self,
-        scope: &Scope,
-        kind: CodeKind,
-        hash: &TokenHash,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<Uuid>> {
-        self.check()?;
-        self.inner.code_owner(scope, kind, hash, now).await
-    }
-    async fn redeem_reset_code(
-        &self,
-        scope: &Scope,
-        hash: &TokenHash,
-        now: OffsetDateTime,
-        new_hash: &str,
-    ) -> StoreResult<Option<Uuid>> {
-        self.check()?;
-        self.inner.redeem_reset_code(scope, hash, now, new_hash).await
-    }
-    async fn redeem_code(
-        &self,
-        scope: &Scope,
-        kind: CodeKind,
-        hash: &TokenHash,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<Uuid>> {
-        self.check()?;
-        self.inner.redeem_code(scope, kind, hash, now).await
-    }
-    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
-        self.check()?;
-        self.inner.upsert_identity(identity).await
-    }
-    async fn get_identity(
-        &self,
-        scope: &Scope,
-        user_id: Uuid,
-        provider: &ProviderName,
-    ) -> StoreResult<Option<Identity>> {
-        self.check()?;
-        self.inner.get_identity(scope, user_id, provider).await
-    }
-    async fn find_identity(
-        &self,
-        scope: &Scope,
-        provider: &ProviderName,
-        client_id: &str,
-    ) -> StoreResult<Option<Identity>> {
-        self.check()?;
-        self.inner.find_identity(scope, provider, client_id).await
-    }
-    async fn list_identities(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<Identity>> {
-        self.check()?;
-        self.inner.list_identities(scope, user_id).await
-    }
-    async fn delete_identity(
-        &self,
-        scope: &Scope,
-        user_id: Uuid,
-        provider: &ProviderName,
-    ) -> StoreResult<bool> {
-        self.check()?;
-        self.inner.delete_identity(scope, user_id, provider).await
-    }
-    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
-        self.check()?;
-        self.inner.insert_event(event).await
-    }
-    async fn list_events(
-        &self,
-        scope: &Scope,
-        user_id: Uuid,
-        before: Option<Uuid>,
-        limit: u32,
-    ) -> StoreResult<Vec<LoginEvent>> {
-        self.check()?;
-        self.inner.list_events(scope, user_id, before, limit).await
-    }
-    async fn login_stats(
-        &self,
-        scope: &Scope,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-        bucket: Bucket,
-    ) -> StoreResult<Vec<StatBucket>> {
-        self.check()?;
-        self.inner.login_stats(scope, from, to, bucket).await
-    }
-    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
-        self.check()?;
-        self.inner.insert_audit(entry).await
-    }
-    async fn list_audit(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
-        self.check()?;
-        self.inner.list_audit(before, limit).await
-    }
-    async fn scope_figures(&self, now: OffsetDateTime) -> StoreResult<Vec<ScopeFigures>> {
-        self.check()?;
-        self.inner.scope_figures(now).await
-    }
-    async fn outcome_stats(
-        &self,
-        scope: &Scope,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-        bucket: Bucket,
-    ) -> StoreResult<Vec<OutcomeCount>> {
-        self.check()?;
-        self.inner.outcome_stats(scope, from, to, bucket).await
-    }
-    async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
-        self.check()?;
-        self.inner.sweep_expired(now, batch).await
-    }
+/// A store that passes every call through, or fails them all with a chosen error.
+pub type Switch = Observed<Failer>;
 
-    async fn throttle_get(
-        &self,
-        scope: &Scope,
-        key: &str,
-        now: OffsetDateTime,
-    ) -> StoreResult<Option<hallpass_core::ThrottleState>> {
-        self.check()?;
-        self.inner.throttle_get(scope, key, now).await
-    }
-
-    async fn throttle_hit(
-        &self,
-        scope: &Scope,
-        key: &str,
-        now: OffsetDateTime,
-        window: time::Duration,
-    ) -> StoreResult<hallpass_core::ThrottleState> {
-        self.check()?;
-        self.inner.throttle_hit(scope, key, now, window).await
-    }
-
-    async fn throttle_clear(&self, scope: &Scope, key: &str) -> StoreResult<()> {
-        self.check()?;
-        self.inner.throttle_clear(scope, key).await
-    }
-
-    async fn export_users(
-        &self,
-        after: Option<(hallpass_core::Scope, Uuid)>,
-        limit: u32,
-    ) -> StoreResult<Vec<hallpass_core::store::ExportedUser>> {
-        self.check()?;
-        self.inner.export_users(after, limit).await
-    }
-
-    async fn import_users(
-        &self,
-        users: &[hallpass_core::store::ExportedUser],
-    ) -> StoreResult<hallpass_core::store::ImportOutcome> {
-        self.check()?;
-        self.inner.import_users(users).await
+impl Failer {
+    /// Fails every call with `e` from now on, or (with `None`) passes them through again.
+    pub fn fail_with(&self, e: Option<StoreError>) {
+        *self.fail.lock().unwrap() = e;
     }
 }

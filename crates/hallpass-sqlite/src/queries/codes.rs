@@ -5,7 +5,8 @@
 use crate::codec::*;
 use crate::error::QResult;
 use crate::queries::sessions::end_sessions;
-use hallpass_core::{CodeKind, CodeRecord, Scope, TokenHash};
+use crate::queries::{throttles, users};
+use hallpass_core::{CodeKind, CodeRecord, CodeRequest, CodeRequestOutcome, Scope, TokenHash};
 use rusqlite::{Connection, OptionalExtension};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -30,6 +31,26 @@ pub(crate) fn insert_code(conn: &Connection, code: &CodeRecord) -> QResult<()> {
         ms(code.expires_at),
     ))?;
     Ok(())
+}
+
+/// A code asked for by login, on the caller's write transaction whether or not the login
+/// names a user: the counter's upsert, the user lookup, and the code only when there is a
+/// user within the limit.
+pub(crate) fn request_code(
+    conn: &Connection,
+    scope: &Scope,
+    req: &CodeRequest,
+) -> QResult<CodeRequestOutcome> {
+    let requests = throttles::hit(conn, scope, &req.throttle_key, req.created_at, req.window)?;
+    let user_id = users::find_user(conn, scope, &req.login)?.map(|r| r.user.id);
+    let stored = match user_id {
+        Some(user_id) if req.within_limit(&requests) => {
+            insert_code(conn, &req.record(scope, user_id))?;
+            true
+        }
+        _ => false,
+    };
+    Ok(CodeRequestOutcome { user_id, stored, requests })
 }
 
 /// The owner of the unexpired code `?1` of kind `?3` (the unique `codes_code_hash` index).

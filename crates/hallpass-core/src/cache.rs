@@ -1,0 +1,280 @@
+//! The per-process caches of the hot path: sessions (with their users) by token hash, and
+//! API keys by key hash.
+//!
+//! A cached copy is only ever a shortcut for the read it replaces, so it must never say
+//! "valid" where the database would say "ended". The rules:
+//!
+//! - **Every change made through this process drops what it touches** before its answer
+//!   is sent: the service calls [`Caches::apply`] after each store write that ends a
+//!   session or changes a user or key (see [`Change`]), and publishes the change to other
+//!   processes ([`crate::Store::publish_change`]).
+//! - **Changes made by other processes** arrive through [`crate::Store::changes`]
+//!   (PostgreSQL `LISTEN`, SQLite `data_version`); a lost channel drops everything.
+//! - **Nothing lives longer than `ttl`**, the bound on staleness should a notification
+//!   be lost on the way (a process that crashed between its commit and its notify).
+//! - **A read racing a change loses**: each load takes a ticket from one counter before
+//!   it reads the database, each change takes one after its commit; a cached copy counts
+//!   only when its ticket is newer than every change to its user, its token and the last
+//!   "drop everything". So a copy read before a change can never be kept after it.
+//! - Expiry and `active` are judged on every hit, by the service's clock, exactly as on a
+//!   database read.
+
+use crate::model::{ApiKey, Session, User};
+use crate::secret::TokenHash;
+use crate::store::Change;
+use moka::sync::Cache;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How the session and API-key caches are used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Never cache.
+    Off,
+    /// Cache when the store can tell this process of other processes' changes
+    /// ([`crate::Store::changes`] is `Some`: SQLite, PostgreSQL); else off.
+    Auto,
+    /// Always cache; with a store that cannot tell of other processes' changes, a change
+    /// made through another process is seen after at most `ttl`.
+    On,
+}
+
+/// Settings of the caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Whether to cache (default [`CacheMode::Auto`]).
+    pub mode: CacheMode,
+    /// The longest a copy is used (default 10 s): the bound on staleness if a change
+    /// notification is lost, and with [`CacheMode::On`] on a store without a channel.
+    pub ttl: Duration,
+    /// Most sessions kept (default 100,000; about 1 KiB each with small `data`/`extra`).
+    pub capacity: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self { mode: CacheMode::Auto, ttl: Duration::from_secs(10), capacity: 100_000 }
+    }
+}
+
+#[derive(Debug)]
+struct CachedSession {
+    session: Session,
+    user: User,
+    ticket: u64,
+}
+
+#[derive(Debug, Clone)]
+struct CachedKey {
+    key: ApiKey,
+    ticket: u64,
+}
+
+/// The caches of one service.
+pub(crate) struct Caches {
+    sessions: Cache<TokenHash, Arc<CachedSession>>,
+    keys: Cache<TokenHash, CachedKey>,
+    /// The ticket of the latest change of each user / session touched within `ttl`.
+    users_changed: Cache<Uuid, u64>,
+    sessions_changed: Cache<TokenHash, u64>,
+    /// Tickets: loads and changes draw from one counter.
+    tickets: AtomicU64,
+    /// The ticket of the last "drop everything" and of the last key change.
+    all_changed: AtomicU64,
+    keys_changed: AtomicU64,
+}
+
+impl std::fmt::Debug for Caches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches").field("sessions", &self.sessions.entry_count()).finish_non_exhaustive()
+    }
+}
+
+impl Caches {
+    pub(crate) fn new(settings: &CacheSettings) -> Self {
+        let ttl = settings.ttl.max(Duration::from_millis(1));
+        Self {
+            sessions: Cache::builder().max_capacity(settings.capacity.max(1)).time_to_live(ttl).build(),
+            keys: Cache::builder().max_capacity(10_000).time_to_live(ttl).build(),
+            // Change marks must outlive every copy they could veto: the same ttl, and room
+            // for far more changes than copies (an evicted mark could revive a copy).
+            users_changed: Cache::builder().time_to_live(ttl).build(),
+            sessions_changed: Cache::builder().time_to_live(ttl).build(),
+            tickets: AtomicU64::new(1),
+            all_changed: AtomicU64::new(0),
+            keys_changed: AtomicU64::new(0),
+        }
+    }
+
+    /// A ticket for a load about to read the database.
+    pub(crate) fn ticket(&self) -> u64 {
+        self.tickets.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn fresh(&self, ticket: u64) -> bool {
+        ticket > self.all_changed.load(Ordering::SeqCst)
+    }
+
+    /// The cached session of a token hash, if a copy is still good (expiry is the caller's).
+    pub(crate) fn session(&self, hash: &TokenHash) -> Option<(Session, User)> {
+        let hit = self.sessions.get(hash)?;
+        let good = self.fresh(hit.ticket)
+            && self.users_changed.get(&hit.user.id).is_none_or(|t| t < hit.ticket)
+            && self.sessions_changed.get(hash).is_none_or(|t| t < hit.ticket);
+        if good {
+            Some((hit.session.clone(), hit.user.clone()))
+        } else {
+            self.sessions.invalidate(hash);
+            None
+        }
+    }
+
+    /// Keeps what a load with `ticket` read.
+    pub(crate) fn keep_session(&self, hash: TokenHash, session: Session, user: User, ticket: u64) {
+        self.sessions.insert(hash, Arc::new(CachedSession { session, user, ticket }));
+    }
+
+    /// The cached API key of a key hash.
+    pub(crate) fn key(&self, hash: &TokenHash) -> Option<ApiKey> {
+        let hit = self.keys.get(hash)?;
+        if self.fresh(hit.ticket) && hit.ticket > self.keys_changed.load(Ordering::SeqCst) {
+            Some(hit.key)
+        } else {
+            self.keys.invalidate(hash);
+            None
+        }
+    }
+
+    /// Keeps a key a load with `ticket` read.
+    pub(crate) fn keep_key(&self, hash: TokenHash, key: ApiKey, ticket: u64) {
+        self.keys.insert(hash, CachedKey { key, ticket });
+    }
+
+    /// Drops what `change` touches; copies loaded before now no longer count.
+    pub(crate) fn apply(&self, change: &Change) {
+        let ticket = self.ticket();
+        match change {
+            Change::User(id) => self.users_changed.insert(*id, ticket),
+            Change::Session(hash) => {
+                self.sessions_changed.insert(*hash, ticket);
+                self.sessions.invalidate(hash);
+            }
+            Change::Keys => {
+                self.keys_changed.fetch_max(ticket, Ordering::SeqCst);
+                self.keys.invalidate_all();
+            }
+            Change::All => {
+                self.all_changed.fetch_max(ticket, Ordering::SeqCst);
+                self.sessions.invalidate_all();
+                self.keys.invalidate_all();
+            }
+        }
+    }
+
+    /// Sessions held now (approximate).
+    pub(crate) fn len(&self) -> u64 {
+        self.sessions.entry_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ClientInfo;
+    use crate::types::{Group, JsonObject, Scope};
+    use time::OffsetDateTime;
+
+    fn pair() -> (Session, User) {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let scope = Scope::parse("app").unwrap();
+        let user = User {
+            id: Uuid::now_v7(),
+            scope: scope.clone(),
+            username: None,
+            email: None,
+            group: Group::parse("default").unwrap(),
+            extra: JsonObject::new(),
+            active: true,
+            confirmation: None,
+            confirmed: false,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+        };
+        let session = Session {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            scope,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now,
+            absolute_expires_at: now,
+            data: JsonObject::new(),
+            client: ClientInfo::default(),
+        };
+        (session, user)
+    }
+
+    #[test]
+    fn a_copy_read_before_a_change_never_counts_after_it() {
+        let caches = Caches::new(&CacheSettings::default());
+        let hash = TokenHash::of("t");
+        let (session, user) = pair();
+        let user_id = user.id;
+
+        // Kept, then hit.
+        let t = caches.ticket();
+        caches.keep_session(hash, session.clone(), user.clone(), t);
+        assert!(caches.session(&hash).is_some());
+
+        // A load that read before a change to its user is kept too late: never served.
+        let before = caches.ticket();
+        caches.apply(&Change::User(user_id));
+        caches.keep_session(hash, session.clone(), user.clone(), before);
+        assert!(caches.session(&hash).is_none());
+        // A load after the change counts.
+        let after = caches.ticket();
+        caches.keep_session(hash, session.clone(), user.clone(), after);
+        assert!(caches.session(&hash).is_some());
+
+        // The same for one session and for everything.
+        for change in [Change::Session(hash), Change::All] {
+            let before = caches.ticket();
+            caches.apply(&change);
+            caches.keep_session(hash, session.clone(), user.clone(), before);
+            assert!(caches.session(&hash).is_none(), "{change:?}");
+            let after = caches.ticket();
+            caches.keep_session(hash, session.clone(), user.clone(), after);
+            assert!(caches.session(&hash).is_some(), "{change:?}");
+        }
+
+        // Another user's change leaves this copy alone.
+        caches.apply(&Change::User(Uuid::now_v7()));
+        assert!(caches.session(&hash).is_some());
+    }
+
+    #[test]
+    fn keys_drop_on_any_key_change() {
+        let caches = Caches::new(&CacheSettings::default());
+        let hash = TokenHash::of("k");
+        let key = ApiKey {
+            id: Uuid::now_v7(),
+            scope: Scope::parse("app").unwrap(),
+            name: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            revoked_at: None,
+        };
+        let before = caches.ticket();
+        caches.keep_key(hash, key.clone(), before);
+        assert!(caches.key(&hash).is_some());
+        caches.apply(&Change::Keys);
+        assert!(caches.key(&hash).is_none());
+        caches.keep_key(hash, key.clone(), before);
+        assert!(caches.key(&hash).is_none(), "read before the change");
+        let after = caches.ticket();
+        caches.keep_key(hash, key, after);
+        assert!(caches.key(&hash).is_some());
+    }
+}

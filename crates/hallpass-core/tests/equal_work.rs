@@ -1,0 +1,122 @@
+//! The mechanism behind equal timing, checked without a clock: a login for an unknown user
+//! and one with a wrong password make the same store calls and compute the same number of
+//! Argon2 hashes; a reset-code request for a login that names nobody makes the same store
+//! calls as one for a user. (How long each takes is measured in `bench/`, not here.)
+
+use hallpass_core::observed::{Observed, Observer};
+use hallpass_core::service::{Credentials, LoginRequest, NewUser};
+use hallpass_core::store::StoreResult;
+use hallpass_core::*;
+use std::sync::{Arc, Mutex};
+
+/// Writes down the name of every store call.
+#[derive(Default)]
+struct Calls(Mutex<Vec<&'static str>>);
+
+impl Observer for Calls {
+    fn before(&self, op: &'static str) -> StoreResult<()> {
+        self.0.lock().expect("lock").push(op);
+        Ok(())
+    }
+}
+
+struct Env {
+    hp: Hallpass,
+    store: Arc<Observed<Calls>>,
+    scope: Scope,
+}
+
+impl Env {
+    async fn new() -> Self {
+        let store = Arc::new(Observed::new(Arc::new(MemoryStore::new()), Calls::default()));
+        let settings =
+            Settings { hash_params: HashParams { m_cost: 256, t_cost: 1, p_cost: 1 }, ..Default::default() };
+        let hp =
+            Hallpass::with_clock(store.clone(), settings, Arc::new(FakeClock::fixed())).expect("service");
+        let scope = Scope::parse("app").expect("scope");
+        let new = NewUser {
+            username: Some(Username::parse("alice").expect("username")),
+            email: Some(Email::parse("alice@example.com").expect("email")),
+            password: Some(Password::new("ivy velvet kumquat").expect("password")),
+            ..Default::default()
+        };
+        hp.register(&scope, new).await.expect("register");
+        Self { hp, store, scope }
+    }
+
+    /// The store calls and Argon2 hashes `op` makes.
+    async fn work<T>(&self, op: impl std::future::Future<Output = T>) -> (T, Vec<&'static str>, u64) {
+        self.store.observer().0.lock().expect("lock").clear();
+        let hashes = self.hp.hasher().hashes_computed();
+        let out = op.await;
+        let calls = std::mem::take(&mut *self.store.observer().0.lock().expect("lock"));
+        (out, calls, self.hp.hasher().hashes_computed() - hashes)
+    }
+
+    fn login(&self, login: &str, password: &str) -> LoginRequest {
+        LoginRequest {
+            credentials: Credentials::Password {
+                login: UserRef::parse(login).expect("login"),
+                password: Password::new(password).expect("password"),
+            },
+            data: Default::default(),
+            client: ClientInfo { ip: Some("203.0.113.9".into()), user_agent: Some("test".into()) },
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_do_the_same_work() {
+    let env = Env::new().await;
+    for (known, unknown) in [("alice", "nobody"), ("alice@example.com", "nobody@example.com")] {
+        let (wrong, wrong_calls, wrong_hashes) =
+            env.work(env.hp.login(&env.scope, env.login(known, "not her password at all"))).await;
+        let (missing, missing_calls, missing_hashes) =
+            env.work(env.hp.login(&env.scope, env.login(unknown, "not her password at all"))).await;
+        assert!(matches!(wrong, Err(Error::InvalidCredentials(CredentialFailure::WrongPassword))));
+        assert!(matches!(missing, Err(Error::InvalidCredentials(CredentialFailure::UserNotFound))));
+        assert_eq!(wrong_calls, missing_calls, "{known} vs {unknown}");
+        assert_eq!((wrong_hashes, missing_hashes), (1, 1), "one Argon2 verification each");
+        // Both count against a throttle and leave an event: the calls include the writes.
+        assert!(
+            wrong_calls.contains(&"throttle_hit") && wrong_calls.contains(&"insert_event"),
+            "{wrong_calls:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reset_code_request_for_nobody_does_the_same_work_as_for_a_user() {
+    let env = Env::new().await;
+    for (known, unknown) in [("alice", "nobody"), ("alice@example.com", "nobody@example.com")] {
+        let known_ref = UserRef::parse(known).expect("login");
+        let unknown_ref = UserRef::parse(unknown).expect("login");
+        let (issued, known_calls, known_hashes) =
+            env.work(env.hp.create_reset_code(&env.scope, &known_ref)).await;
+        let (refused, unknown_calls, unknown_hashes) =
+            env.work(env.hp.create_reset_code(&env.scope, &unknown_ref)).await;
+        assert!(issued.is_ok(), "{issued:?}");
+        assert!(matches!(refused, Err(Error::UserNotFound)), "{refused:?}");
+        assert_eq!(known_calls, vec!["request_code"], "one store call, one transaction");
+        assert_eq!(known_calls, unknown_calls);
+        assert_eq!((known_hashes, unknown_hashes), (0, 0));
+    }
+}
+
+#[tokio::test]
+async fn reset_code_requests_are_limited_per_login_whoever_it_names() {
+    let env = Env::new().await;
+    let limit = ThrottleSettings::default().code_requests;
+    for login in ["alice", "nobody"] {
+        let login = UserRef::parse(login).expect("login");
+        for _ in 0..limit {
+            let out = env.hp.create_reset_code(&env.scope, &login).await;
+            assert!(!matches!(out, Err(Error::RateLimited { .. })), "{out:?}");
+        }
+        let over = env.hp.create_reset_code(&env.scope, &login).await;
+        assert!(
+            matches!(over, Err(Error::RateLimited { retry_after_secs }) if retry_after_secs > 0),
+            "{over:?}"
+        );
+    }
+}
