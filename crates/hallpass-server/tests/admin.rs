@@ -437,6 +437,12 @@ async fn every_action_writes_its_audit_row(app: TestApp) {
     assert!(!page.text.contains(&secret) && page.text.contains("user_set_password"));
     assert!(page.text.contains("<table id=\"sign-ins\">"), "the admin's sign-ins are listed");
     assert_eq!(b.get("/admin/").await.location(), "/admin");
+    let missing = b.get("/admin/no/such/page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.text.contains("No such page.") && missing.header("content-type").starts_with("text/html")
+    );
+    assert_security_headers(&missing);
 }
 
 async fn the_admin_scope_is_out_of_reach(app: TestApp) {

@@ -99,7 +99,13 @@ pub fn router() -> Router<AppState> {
         .route("/admin/keys/revoke", post(pages::revoke_key))
         .route("/admin/audit", get(pages::audit))
         .route("/admin/static/admin.css", get(css))
+        // Anything else under /admin is an HTML 404 (the API's fallback answers JSON).
+        .route("/admin/{*rest}", axum::routing::any(not_found))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+async fn not_found() -> PageError {
+    PageError::Status(StatusCode::NOT_FOUND, "No such page.".into())
 }
 
 /// The page's only style sheet, compiled in.
