@@ -30,3 +30,25 @@ if rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! cargo +nightly fu
   echo "setup: installing cargo-fuzz" >&2
   cargo install --quiet --locked cargo-fuzz
 fi
+
+# The browser test (scripts/browser-test.sh): Debian's Chromium driven by playwright-core
+# from npm (Playwright's own browser download does not work here). Under CI=true a missing
+# browser or a failed install is an error, never a skip.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing Debian chromium (for the browser test)" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null; }; then
+    echo "setup: installing chromium failed" >&2
+    exit 1
+  fi
+fi
+if ! need_cmd npm; then
+  echo "setup: npm is missing; it is needed for the browser test (Debian: apt-get install nodejs npm)" >&2
+  exit 1
+fi
+# npm ci when node_modules is missing or older than the lock file.
+BROWSER_DIR=tests/browser
+if [ ! -d "$BROWSER_DIR/node_modules" ] || [ "$BROWSER_DIR/package-lock.json" -nt "$BROWSER_DIR/node_modules/.package-lock.json" ]; then
+  echo "setup: npm ci in $BROWSER_DIR" >&2
+  (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --silent)
+fi

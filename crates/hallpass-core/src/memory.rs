@@ -33,6 +33,7 @@ struct Tables {
     identities: Vec<Identity>,
     events: Vec<LoginEvent>,
     throttles: HashMap<(Scope, String), ThrottleState>,
+    audit: Vec<AuditEntry>,
 }
 
 impl Tables {
@@ -679,6 +680,77 @@ impl Store for MemoryStore {
                 start: crate::clock::from_unix_ms(start),
                 logins,
                 users: users.len() as u64,
+            })
+            .collect())
+    }
+
+    // ---- admin web page
+
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        self.lock().audit.push(entry.clone());
+        Ok(())
+    }
+
+    async fn list_audit(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let t = self.lock();
+        let mut out: Vec<AuditEntry> =
+            t.audit.iter().filter(|a| before.is_none_or(|b| a.id < b)).cloned().collect();
+        out.sort_by_key(|a| std::cmp::Reverse(a.id));
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    async fn scope_figures(&self, now: OffsetDateTime) -> StoreResult<Vec<ScopeFigures>> {
+        let t = self.lock();
+        let mut figures: BTreeMap<Scope, ScopeFigures> = BTreeMap::new();
+        let blank = |scope: &Scope| ScopeFigures {
+            scope: scope.clone(),
+            users: 0,
+            active_users: 0,
+            live_sessions: 0,
+            api_keys: 0,
+        };
+        for r in t.users.values() {
+            let f = figures.entry(r.user.scope.clone()).or_insert_with(|| blank(&r.user.scope));
+            f.users += 1;
+            f.active_users += u64::from(r.user.active);
+        }
+        for (k, _) in &t.api_keys {
+            let f = figures.entry(k.scope.clone()).or_insert_with(|| blank(&k.scope));
+            f.api_keys += u64::from(k.revoked_at.is_none());
+        }
+        for r in t.sessions.values() {
+            if r.session.is_valid_at(now)
+                && let Some(f) = figures.get_mut(&r.session.scope)
+            {
+                f.live_sessions += 1;
+            }
+        }
+        Ok(figures.into_values().collect())
+    }
+
+    async fn outcome_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<OutcomeCount>> {
+        let t = self.lock();
+        let width = bucket.millis();
+        let mut counts: BTreeMap<(i64, &'static str), u64> = BTreeMap::new();
+        for e in t.events.iter().filter(|e| &e.scope == scope && from <= e.at && e.at < to) {
+            let start = crate::clock::to_unix_ms(e.at).div_euclid(width) * width;
+            *counts.entry((start, e.outcome.as_str())).or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .filter_map(|((start, outcome), count)| {
+                Some(OutcomeCount {
+                    start: crate::clock::from_unix_ms(start),
+                    outcome: Outcome::from_stored(outcome)?,
+                    count,
+                })
             })
             .collect())
     }

@@ -433,3 +433,48 @@ pub struct Page<T> {
     /// Where the next page starts; `None` at the end.
     pub next_cursor: Option<String>,
 }
+
+/// One action of an admin of the web page, kept for the audit trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// UUIDv7, time-ordered.
+    pub id: Uuid,
+    /// When.
+    pub at: OffsetDateTime,
+    /// The admin's username.
+    pub admin: String,
+    /// What was done, a stable snake_case name (`admin_login`, `user_update`, ...).
+    pub action: String,
+    /// The scope acted on, when the action is about one.
+    pub scope: Option<Scope>,
+    /// What was acted on (a user id, a key id, a session id), when there is one.
+    pub target: Option<String>,
+    /// More about the action (changed fields, counts); never a secret.
+    pub detail: JsonObject,
+}
+
+/// The figures of one scope at an instant, for the admin dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeFigures {
+    /// The scope.
+    pub scope: Scope,
+    /// Users of the scope.
+    pub users: u64,
+    /// Active users of the scope.
+    pub active_users: u64,
+    /// Sessions valid at the instant (`now < min(expires_at, absolute_expires_at)`).
+    pub live_sessions: u64,
+    /// Unrevoked API keys of the scope.
+    pub api_keys: u64,
+}
+
+/// Login attempts of one outcome in one bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeCount {
+    /// Start of the bucket (a multiple of its width since the Unix epoch).
+    pub start: OffsetDateTime,
+    /// How the attempts ended.
+    pub outcome: Outcome,
+    /// How many.
+    pub count: u64,
+}

@@ -251,6 +251,24 @@ impl<O: Observer> Store for Observed<O> {
     async fn count_valid_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
         observe!(self, "count_valid_sessions", self.inner.count_valid_sessions(now))
     }
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        observe!(self, "insert_audit", self.inner.insert_audit(entry))
+    }
+    async fn list_audit(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        observe!(self, "list_audit", self.inner.list_audit(before, limit))
+    }
+    async fn scope_figures(&self, now: OffsetDateTime) -> StoreResult<Vec<ScopeFigures>> {
+        observe!(self, "scope_figures", self.inner.scope_figures(now))
+    }
+    async fn outcome_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<OutcomeCount>> {
+        observe!(self, "outcome_stats", self.inner.outcome_stats(scope, from, to, bucket))
+    }
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         observe!(self, "sweep_expired", self.inner.sweep_expired(now, batch))
     }

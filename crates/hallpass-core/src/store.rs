@@ -248,6 +248,26 @@ pub trait Store: Send + Sync + 'static {
         bucket: Bucket,
     ) -> StoreResult<Vec<StatBucket>>;
 
+    // ---- admin web page ----
+
+    /// Stores one entry of the admin audit trail.
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Audit entries, newest first (by id), with ids less than `before`; at most `limit`.
+    async fn list_audit(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+    /// The figures of every scope that has a user or an API key (revoked or not), the
+    /// internal admin scope included, in any order; live sessions judged at `now`.
+    async fn scope_figures(&self, now: OffsetDateTime) -> StoreResult<Vec<ScopeFigures>>;
+    /// Login attempts of the scope per bucket and outcome in `[from, to)` (every outcome,
+    /// failures too); pairs with no attempt are left out; in any order. Buckets start as
+    /// in [`Store::login_stats`].
+    async fn outcome_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<OutcomeCount>>;
+
     // ---- throttling counters ----
 
     /// The counter `key` of the scope while it lives (`now < expires_at`), else `None`.

@@ -85,6 +85,27 @@ impl Scope {
     pub fn default_scope() -> Self {
         Self("default".into())
     }
+
+    /// The name of the internal scope of the admin web page's accounts.
+    pub const ADMIN: &'static str = "_admin";
+
+    /// The internal scope whose users are the admins of the web page. Its name starts
+    /// with `_`, which [`Scope::parse`] refuses, so no API key, CLI `--scope` or import can
+    /// ever name it: only code that asks for it by this constructor reaches it.
+    pub fn admin() -> Self {
+        Self(Self::ADMIN.into())
+    }
+
+    /// Whether this is the internal admin scope.
+    pub fn is_admin(&self) -> bool {
+        self.0 == Self::ADMIN
+    }
+
+    /// Reads a scope name back from storage: what [`Scope::parse`] accepts, and the
+    /// internal [`Scope::admin`] scope.
+    pub fn from_stored(s: &str) -> Result<Self, InvalidInput> {
+        if s == Self::ADMIN { Ok(Self::admin()) } else { Self::parse(s) }
+    }
 }
 
 /// A username: what was typed (trimmed) for display, and a key for uniqueness
@@ -446,6 +467,9 @@ mod tests {
         assert!(Scope::parse("A").is_err());
         assert!(Scope::parse(&"a".repeat(64)).is_err());
         assert!(Scope::parse(&"a".repeat(63)).is_ok());
+        assert!(Scope::parse("_admin").is_err());
+        assert!(Scope::from_stored("_admin").is_ok_and(|s| s.is_admin()));
+        assert!(Scope::from_stored("_other").is_err());
     }
 
     #[test]

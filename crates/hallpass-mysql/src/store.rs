@@ -34,7 +34,7 @@
 
 use crate::error::{QResult, finish};
 use crate::migrate;
-use crate::queries::{bulk, codes, events, identities, keys, sessions, throttles, users};
+use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, throttles, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
@@ -428,6 +428,30 @@ impl Store for MySqlStore {
         bucket: Bucket,
     ) -> StoreResult<Vec<StatBucket>> {
         on_conn!(self, "login_stats", |c| events::login_stats(c, scope, from, to, bucket).await?)
+    }
+
+    // ---- admin web page
+
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        on_conn!(self, "insert_audit", |c| admin::insert_audit(c, entry).await?)
+    }
+
+    async fn list_audit(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        on_conn!(self, "list_audit", |c| admin::list_audit(c, before, limit).await?)
+    }
+
+    async fn scope_figures(&self, now: OffsetDateTime) -> StoreResult<Vec<ScopeFigures>> {
+        on_conn!(self, "scope_figures", |c| admin::scope_figures(c, now).await?)
+    }
+
+    async fn outcome_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<OutcomeCount>> {
+        on_conn!(self, "outcome_stats", |c| admin::outcome_stats(c, scope, from, to, bucket).await?)
     }
 
     // ---- maintenance

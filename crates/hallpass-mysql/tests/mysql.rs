@@ -50,6 +50,7 @@ async fn racing_migrations_both_succeed_once() {
     assert_eq!(
         tables(&a).await,
         [
+            "admin_audit",
             "api_keys",
             "codes",
             "hallpass_migrations",
@@ -91,7 +92,7 @@ async fn a_migration_stopped_half_way_is_completed() {
     .await
     .expect("a half-made schema");
     store.migrate().await.expect("the migration completes");
-    assert_eq!(tables(&store).await.len(), 8);
+    assert_eq!(tables(&store).await.len(), 9);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

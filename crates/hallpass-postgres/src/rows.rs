@@ -159,7 +159,7 @@ fn object_at(row: &PgRow, i: usize) -> QResult<JsonObject> {
 
 fn scope_at(row: &PgRow, i: usize) -> QResult<Scope> {
     let s: String = row.try_get(i)?;
-    Scope::parse(&s).map_err(|e| corrupt("scope", e))
+    Scope::from_stored(&s).map_err(|e| corrupt("scope", e))
 }
 
 /// Reads a user from the [`user_cols!`] columns starting at `base`.

@@ -5,7 +5,7 @@
 
 use crate::error::{QResult, to_store_error};
 use crate::migrate;
-use crate::queries::{bulk, codes, events, identities, keys, sessions, throttles, users};
+use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, throttles, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
@@ -416,6 +416,30 @@ impl Store for PostgresStore {
         bucket: Bucket,
     ) -> StoreResult<Vec<StatBucket>> {
         done("login_stats", events::login_stats(&self.pool, scope, from, to, bucket).await)
+    }
+
+    // ---- admin web page
+
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        done("insert_audit", admin::insert_audit(&self.pool, entry).await)
+    }
+
+    async fn list_audit(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        done("list_audit", admin::list_audit(&self.pool, before, limit).await)
+    }
+
+    async fn scope_figures(&self, now: OffsetDateTime) -> StoreResult<Vec<ScopeFigures>> {
+        done("scope_figures", admin::scope_figures(&self.pool, now).await)
+    }
+
+    async fn outcome_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<OutcomeCount>> {
+        done("outcome_stats", admin::outcome_stats(&self.pool, scope, from, to, bucket).await)
     }
 
     // ---- maintenance

@@ -42,6 +42,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage the admins of the web page at `/admin`.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Export every user of every scope (with password hashes and provider links) as JSON
     /// Lines, to move them to another database or keep them.
     Export {
@@ -97,6 +100,30 @@ pub enum KeysCommand {
     Revoke {
         /// The key's id, as `keys list` shows it.
         id: Uuid,
+    },
+}
+
+/// `hallpass admin ...`: the accounts of the admin web page, users of the internal scope
+/// `_admin` that no API key can reach.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin; the password is read from stdin, or a prompt on a terminal.
+    Create {
+        /// The admin's username.
+        #[arg(long)]
+        username: String,
+    },
+    /// List the admins.
+    List,
+    /// Set an admin's password (stdin or a prompt); ends the admin's sessions.
+    SetPassword {
+        /// The admin's username.
+        username: String,
+    },
+    /// Delete an admin (the audit trail keeps their name).
+    Delete {
+        /// The admin's username.
+        username: String,
     },
 }
 
@@ -249,6 +276,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             transfer::import::run(&*store, args.file.as_deref(), args.strict).await.map(drop)
         }
         Command::Users(cmd) => users(cmd, &*service(&config).await?).await,
+        Command::Admin(cmd) => admins(cmd, &*service(&config).await?).await,
         Command::Export { output } => {
             let store = serve::open_store(&config.database_url).await?;
             transfer::export::run(&*store, output.as_deref()).await.map(drop)
@@ -298,6 +326,37 @@ async fn keys(cmd: KeysCommand, svc: &Hallpass) -> anyhow::Result<()> {
         KeysCommand::Revoke { id } => {
             svc.revoke_api_key(id).await.with_context(|| format!("revoking key {id}"))?;
             eprintln!("revoked key {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn admins(cmd: AdminCommand, svc: &Hallpass) -> anyhow::Result<()> {
+    let admin = Scope::admin();
+    match cmd {
+        AdminCommand::Create { username } => {
+            let new = NewUser {
+                username: Some(Username::parse(&username)?),
+                password: Some(read_password("Password: ")?),
+                ..NewUser::default()
+            };
+            let u = svc.register(&admin, new).await?;
+            eprintln!("created admin {} ({})", username, u.id);
+        }
+        AdminCommand::List => {
+            let page = svc.list_users(&admin, &UserFilter::default(), Some(1000), None).await?;
+            print_users_table(&page.items);
+        }
+        AdminCommand::SetPassword { username } => {
+            let r = user_ref(&username)?;
+            svc.get_user(&admin, &r).await?;
+            let pw = read_password("New password: ")?;
+            svc.set_password(&admin, &r, pw).await?;
+            eprintln!("password set; every session of the admin was ended");
+        }
+        AdminCommand::Delete { username } => {
+            svc.delete_user(&admin, &user_ref(&username)?).await?;
+            eprintln!("admin deleted");
         }
     }
     Ok(())

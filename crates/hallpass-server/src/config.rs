@@ -132,6 +132,9 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The base of links in mails (`HALLPASS_PUBLIC_URL`).
     pub public_url: Option<String>,
+    /// Whether the admin page's cookie is `Secure` and `__Host-` prefixed
+    /// (`HALLPASS_ADMIN_SECURE_COOKIES`); unset: when `public_url` starts with `https://`.
+    pub admin_secure_cookies: Option<bool>,
     /// Largest request body in bytes (`HALLPASS_BODY_LIMIT`).
     pub body_limit: usize,
     /// Whether `validated` needs a confirmed email (`HALLPASS_REQUIRE_CONFIRMATION`).
@@ -212,6 +215,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             smtp_url: None,
             public_url: None,
+            admin_secure_cookies: None,
             body_limit: 64 * 1024,
             require_confirmation: d.require_confirmation,
             code_ttl: dur(d.code_ttl),

@@ -1,10 +1,11 @@
 //! The hallpass server as a library: configuration ([`config`]), the HTTP API ([`http`]),
-//! the command line ([`cli`]), running the server ([`serve`]), logging ([`telemetry`]),
-//! Prometheus metrics ([`metrics`]) and
+//! the admin web page ([`admin`]), the command line ([`cli`]), running the server ([`serve`]),
+//! logging ([`telemetry`]), Prometheus metrics ([`metrics`]) and
 //! moving users in and out ([`transfer`]).
 //! The `hallpass` binary (`main.rs`) only parses arguments and calls into these.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -112,7 +112,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let sweeper = spawn_sweeper(service.clone(), config.sweep_interval.0);
     let upkeep = spawn_metrics_upkeep(metrics.clone());
-    let app = build_app(AppState { service, body_limit: config.body_limit, metrics });
+    let admin = crate::admin::AdminOptions::from_config(config);
+    let app = build_app(AppState { service, body_limit: config.body_limit, metrics, admin });
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;

@@ -208,3 +208,74 @@ async fn readme_curl_walk_through_works_when_pasted() {
     assert!(stdout.contains("\"outcome\":\"success\""), "history shows the login: {stdout}");
     s.child.kill().await.unwrap();
 }
+
+/// Runs `hallpass ARGS` on `db` with `input` on stdin (not a terminal, so a password is
+/// read from it instead of prompted for).
+async fn cli_with_stdin(db: &Path, args: &[&str], input: &str) -> (bool, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = sqlite_command(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_create_reads_the_password_from_stdin_and_the_admin_signs_in() {
+    let (_dir, db) = temp_db();
+    let (ok, _, err) = cli_with_stdin(&db, &["admin", "create", "--username", "root"], "password1\n").await;
+    assert!(!ok && err.contains("weak"), "the password policy applies: {err}");
+    let (ok, _, err) =
+        cli_with_stdin(&db, &["admin", "create", "--username", "root"], "Quartz-Lantern-Meadow-42\n").await;
+    assert!(ok, "{err}");
+    let (ok, _, _) =
+        cli_with_stdin(&db, &["admin", "create", "--username", "ROOT"], "Quartz-Lantern-Meadow-42\n").await;
+    assert!(!ok, "admin names are unique");
+    let (ok, out, _) = cli(&db, &["admin", "list"]).await;
+    assert!(ok && out.contains("root"), "{out}");
+    let (ok, _, err) = cli(&db, &["keys", "create", "--scope", "_admin"]).await;
+    assert!(!ok && err.contains("scope"), "no API key reaches the admin scope: {err}");
+
+    let server = start(&db).await;
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let sign_in = |password: &'static str| {
+        browser
+            .post(format!("{}/admin/login", server.base))
+            .form(&[("username", "root"), ("password", password)])
+            .send()
+    };
+    let res = sign_in("Quartz-Lantern-Meadow-42").await.unwrap();
+    assert_eq!(res.status(), 303);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert!(cookie.starts_with("hallpass_admin=hps_"));
+    let page = browser.get(format!("{}/admin", server.base)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+
+    let (ok, _, err) = cli(&db, &["admin", "delete", "root"]).await;
+    assert!(ok, "{err}");
+    // The server hears of another process's write within milliseconds (its session cache
+    // watches the database, see DEPLOYMENT.md), not at once: ask again for up to 2 s.
+    let mut status = 0;
+    for _ in 0..100 {
+        let page =
+            browser.get(format!("{}/admin", server.base)).header("cookie", &cookie).send().await.unwrap();
+        status = page.status().as_u16();
+        if status == 303 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 303, "a deleted admin's session is gone");
+    assert_eq!(sign_in("Quartz-Lantern-Meadow-42").await.unwrap().status(), 401);
+}

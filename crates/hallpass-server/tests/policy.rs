@@ -52,6 +52,7 @@ impl App {
             service: service.clone(),
             body_limit: DEFAULT_BODY_LIMIT,
             metrics: Default::default(),
+            admin: Default::default(),
         });
         let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Self { base, client: reqwest::Client::new(), server, service, _dir: dir }

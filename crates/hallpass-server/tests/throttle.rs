@@ -93,6 +93,7 @@ async fn an_api_key_over_its_request_budget_answers_429_with_retry_after() {
         service,
         body_limit: hallpass_server::http::DEFAULT_BODY_LIMIT,
         metrics: Default::default(),
+        admin: Default::default(),
     });
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let client = reqwest::Client::new();

@@ -21,6 +21,7 @@ use rusqlite::{Connection, TransactionBehavior};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/0001_init.sql")),
     ("0002_throttles", include_str!("../migrations/0002_throttles.sql")),
+    ("0003_admin", include_str!("../migrations/0003_admin.sql")),
 ];
 
 /// The schema version this build creates and expects (`PRAGMA user_version`).

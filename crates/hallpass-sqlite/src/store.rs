@@ -11,7 +11,7 @@ use crate::connection::{self, Role};
 use crate::error::to_store_error;
 use crate::migrate;
 use crate::pool::Pool;
-use crate::queries::{bulk, codes, events, identities, keys, sessions, throttles, users};
+use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, throttles, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
@@ -48,19 +48,25 @@ fn watch_other_processes(
     writer: std::sync::Weak<tokio::sync::Mutex<rusqlite::Connection>>,
     tx: tokio::sync::broadcast::Sender<Change>,
 ) {
+    let read = |writer: &tokio::sync::Mutex<rusqlite::Connection>| {
+        let conn = writer.blocking_lock();
+        conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+    };
+    // The first reading is taken before this returns: a write by another process after
+    // that is seen, whenever the first cached copy is made.
+    let (started, baseline) = std::sync::mpsc::channel::<()>();
     let spawned = std::thread::Builder::new().name("hallpass-sqlite-watch".into()).spawn(move || {
-        let mut last: Option<i64> = None;
+        let mut last: Option<i64> = writer.upgrade().and_then(|w| read(&w).ok());
+        let _ = started.send(());
         loop {
             std::thread::sleep(WATCH_EVERY);
             let Some(writer) = writer.upgrade() else { break };
-            let version = {
-                let conn = writer.blocking_lock();
-                conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
-            };
+            let version = read(&writer);
             drop(writer);
             match version {
                 Ok(v) => {
                     if last.is_some_and(|l| l != v) {
+                        tracing::debug!("sqlite: another process wrote; dropping cached copies");
                         let _ = tx.send(Change::All);
                     }
                     last = Some(v);
@@ -72,8 +78,10 @@ fn watch_other_processes(
             }
         }
     });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "sqlite: could not start the change watcher");
+    match spawned {
+        // A blocking wait of microseconds, once per store.
+        Ok(_) => drop(baseline.recv_timeout(std::time::Duration::from_secs(5))),
+        Err(e) => tracing::warn!(error = %e, "sqlite: could not start the change watcher"),
     }
 }
 
@@ -429,6 +437,32 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<StatBucket>> {
         let scope = scope.clone();
         self.pool.read("login_stats", move |c| events::login_stats(c, &scope, from, to, bucket)).await
+    }
+
+    // ---- admin web page
+
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        let entry = entry.clone();
+        self.pool.write("insert_audit", move |tx| admin::insert_audit(tx, &entry)).await
+    }
+
+    async fn list_audit(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        self.pool.read("list_audit", move |c| admin::list_audit(c, before, limit)).await
+    }
+
+    async fn scope_figures(&self, now: OffsetDateTime) -> StoreResult<Vec<ScopeFigures>> {
+        self.pool.read("scope_figures", move |c| admin::scope_figures(c, now)).await
+    }
+
+    async fn outcome_stats(
+        &self,
+        scope: &Scope,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<OutcomeCount>> {
+        let scope = scope.clone();
+        self.pool.read("outcome_stats", move |c| admin::outcome_stats(c, &scope, from, to, bucket)).await
     }
 
     // ---- maintenance

@@ -20,7 +20,7 @@ fn event_row(row: &MySqlRow) -> QResult<LoginEvent> {
     let outcome: String = row.try_get(5)?;
     Ok(LoginEvent {
         id: get_uuid(row, 0)?,
-        scope: get_parsed(row, 1, Scope::parse)?,
+        scope: get_parsed(row, 1, Scope::from_stored)?,
         user_id: get_opt_uuid(row, 2)?,
         at: get_time(row, 3)?,
         method: row.try_get(4)?,

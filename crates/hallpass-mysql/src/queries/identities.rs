@@ -40,7 +40,7 @@ const LIST_IDENTITIES: &str = concat!(
 
 pub(crate) fn identity_row(row: &MySqlRow) -> QResult<Identity> {
     Ok(Identity {
-        scope: get_parsed(row, 0, Scope::parse)?,
+        scope: get_parsed(row, 0, Scope::from_stored)?,
         user_id: get_uuid(row, 1)?,
         provider: get_parsed(row, 2, ProviderName::parse)?,
         client_id: ClientId::parse(&get_bytes_text(row, 3)?)

@@ -12,7 +12,7 @@ use uuid::Uuid;
 fn key_row(row: &MySqlRow) -> QResult<ApiKey> {
     Ok(ApiKey {
         id: get_uuid(row, 0)?,
-        scope: get_parsed(row, 1, Scope::parse)?,
+        scope: get_parsed(row, 1, Scope::from_stored)?,
         name: row.try_get(2)?,
         created_at: get_time(row, 3)?,
         revoked_at: get_opt_time(row, 4)?,

@@ -20,7 +20,7 @@ const SESSION_COLUMNS: usize = 10;
 fn session_from_row(row: &MySqlRow, base: usize) -> QResult<Session> {
     Ok(Session {
         id: get_uuid(row, base)?,
-        scope: get_parsed(row, base + 1, Scope::parse)?,
+        scope: get_parsed(row, base + 1, Scope::from_stored)?,
         user_id: get_uuid(row, base + 2)?,
         created_at: get_time(row, base + 3)?,
         last_seen_at: get_time(row, base + 4)?,

@@ -26,7 +26,7 @@ pub(crate) fn user_from_row(row: &MySqlRow, base: usize) -> QResult<User> {
         Some(s) => Some(Confirmation::from_stored(&s).ok_or_else(|| corrupt("confirmation", &s))?),
     };
     Ok(User {
-        scope: get_parsed(row, base, Scope::parse)?,
+        scope: get_parsed(row, base, Scope::from_stored)?,
         id: get_uuid(row, base + 1)?,
         username: row.try_get::<Option<String>, _>(base + 2)?.map(Username::from_stored),
         email: row.try_get::<Option<String>, _>(base + 3)?.map(Email::from_stored),

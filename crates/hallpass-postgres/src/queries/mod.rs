@@ -11,6 +11,7 @@
 //! with bound parameters, but the user listing, which `QueryBuilder` assembles from fixed
 //! fragments; sqlx prepares each statement once per connection and caches it.
 
+pub(crate) mod admin;
 pub(crate) mod bulk;
 pub(crate) mod codes;
 pub(crate) mod events;

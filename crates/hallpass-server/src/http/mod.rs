@@ -58,6 +58,8 @@ pub struct AppState {
     /// For storage metrics, the service's store is wrapped with
     /// [`StoreMetrics`](crate::metrics::StoreMetrics) on this same value (see `serve.rs`).
     pub metrics: Arc<Metrics>,
+    /// How the admin web page sets its cookie and checks `Origin`.
+    pub admin: crate::admin::AdminOptions,
 }
 
 impl std::fmt::Debug for AppState {
@@ -122,6 +124,8 @@ pub fn build_app(state: AppState) -> Router {
         // Must follow every route: it is set on the method routers that exist now.
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(problem_safety_net))
+        // The admin pages answer HTML (errors too), so they join after the safety net.
+        .merge(crate::admin::router())
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(CatchPanicLayer::custom(on_panic))
         // Outside the panic and problem layers: it counts the status the client gets.

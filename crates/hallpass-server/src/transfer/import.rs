@@ -92,7 +92,8 @@ fn expiry(v: Option<&serde_json::Value>) -> Result<Option<OffsetDateTime>, Strin
 /// it never contains the password hash.
 pub fn parse_user(value: serde_json::Value, now: OffsetDateTime) -> Result<ExportedUser, String> {
     let u: UserIn = serde_json::from_value(value).map_err(|e| e.to_string())?;
-    let scope = Scope::parse(&u.scope).map_err(|e| e.to_string())?;
+    // `from_stored`: an export carries the admins of the web page (scope `_admin`) too.
+    let scope = Scope::from_stored(&u.scope).map_err(|e| e.to_string())?;
     let username = u.username.as_deref().map(Username::parse).transpose().map_err(|e| e.to_string())?;
     let email = u.email.as_deref().map(Email::parse).transpose().map_err(|e| e.to_string())?;
     if username.is_none() && email.is_none() {

@@ -192,6 +192,16 @@ impl TestApp {
         Some(Self::start_with_store(backend, store, db, options).await)
     }
 
+    /// The app on a fresh database of `backend` with the admin page configured by `admin`
+    /// (its cookie and origin policy); `None` as in [`TestApp::start_on`].
+    pub async fn start_with_admin(
+        backend: Backend,
+        admin: hallpass_server::admin::AdminOptions,
+    ) -> Option<Self> {
+        let (store, db) = backend.fresh_store().await?;
+        Some(Self::start_with_store_and_admin(backend, store, db, Options::default(), admin).await)
+    }
+
     /// The app on `store` (wrapped in a [`Switch`]), with a fake clock; `db` is kept until
     /// the app is dropped.
     pub async fn start_with_store(
@@ -199,6 +209,17 @@ impl TestApp {
         store: Arc<dyn Store>,
         db: DbGuard,
         options: Options,
+    ) -> Self {
+        Self::start_with_store_and_admin(backend, store, db, options, Default::default()).await
+    }
+
+    /// [`TestApp::start_with_store`] with the admin page configured by `admin`.
+    pub async fn start_with_store_and_admin(
+        backend: Backend,
+        store: Arc<dyn Store>,
+        db: DbGuard,
+        options: Options,
+        admin: hallpass_server::admin::AdminOptions,
     ) -> Self {
         let switch = Arc::new(Switch::new(store, Failer::default()));
         let clock = Arc::new(FakeClock::fixed());
@@ -214,6 +235,7 @@ impl TestApp {
             service: service.clone(),
             body_limit: options.body_limit,
             metrics: metrics.clone(),
+            admin,
         });
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");

@@ -14,7 +14,7 @@ fn event_row(row: &Row<'_>) -> rusqlite::Result<LoginEvent> {
     let outcome: String = row.get(5)?;
     Ok(LoginEvent {
         id: get_uuid(row, 0)?,
-        scope: get_parsed(row, 1, Scope::parse)?,
+        scope: get_parsed(row, 1, Scope::from_stored)?,
         user_id: get_opt_uuid(row, 2)?,
         at: get_time(row, 3)?,
         method: row.get(4)?,

@@ -36,7 +36,7 @@ pub(crate) const LIST_IDENTITIES: &str = concat!(
 
 pub(crate) fn identity_row(row: &Row<'_>) -> rusqlite::Result<Identity> {
     Ok(Identity {
-        scope: get_parsed(row, 0, Scope::parse)?,
+        scope: get_parsed(row, 0, Scope::from_stored)?,
         user_id: get_uuid(row, 1)?,
         provider: get_parsed(row, 2, ProviderName::parse)?,
         client_id: get_parsed(row, 3, ClientId::parse)?,

@@ -72,6 +72,7 @@ macro_rules! session_cols {
     };
 }
 
+pub(crate) mod admin;
 pub(crate) mod bulk;
 pub(crate) mod codes;
 pub(crate) mod events;

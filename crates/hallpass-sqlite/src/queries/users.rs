@@ -21,7 +21,7 @@ pub(crate) fn user_from_row(row: &Row<'_>, base: usize) -> rusqlite::Result<User
         })?),
     };
     Ok(User {
-        scope: get_parsed(row, base, Scope::parse)?,
+        scope: get_parsed(row, base, Scope::from_stored)?,
         id: get_uuid(row, base + 1)?,
         username: row.get::<_, Option<String>>(base + 2)?.map(Username::from_stored),
         email: row.get::<_, Option<String>>(base + 3)?.map(Email::from_stored),

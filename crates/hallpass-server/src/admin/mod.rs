@@ -1,0 +1,360 @@
+//! The admin web page at `/admin`: server-rendered HTML (askama templates in
+//! `templates/admin/`, one CSS file, no JavaScript) for operators.
+//!
+//! Map of the module:
+//! - this file: [`AdminOptions`] (cookie and origin policy), the router, the security
+//!   headers every admin answer carries, the signed-in `Admin` extractor (session
+//!   cookie → an ordinary session of the internal scope `_admin`), CSRF and `Origin` checks,
+//!   and `PageError`, the one map from domain errors to an HTML error page;
+//! - `pages`: the handlers and their view models; `chart`: the SVG chart of logins.
+//!
+//! Invariants:
+//! - Admins are users of [`Scope::admin`]; no page takes that scope from a request
+//!   ([`Scope::parse`] refuses `_admin`), so admins cannot be listed or edited here and no
+//!   API key reaches them.
+//! - Every POST is checked before anything changes: a valid admin session, the CSRF token
+//!   of that session in the form (SHA-256 of a label and the session token, compared in
+//!   constant time), and, when the browser sends one, an `Origin` of this site.
+//!   A failed check answers 403 and changes nothing.
+//! - The session token lives only in an `HttpOnly; SameSite=Strict; Path=/` cookie
+//!   (`__Host-` prefixed and `Secure` behind HTTPS); it never appears in a URL or a log.
+//! - Every state-changing action writes an audit entry (`Hallpass::audit`).
+
+mod chart;
+mod pages;
+
+use crate::config::Config;
+use crate::http::AppState;
+use askama::Template;
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use hallpass_core::{Error, Scope, SessionToken, TokenHash};
+use std::net::SocketAddr;
+use uuid::Uuid;
+
+/// How the admin page sets its cookie and which `Origin` it accepts.
+#[derive(Debug, Clone, Default)]
+pub struct AdminOptions {
+    /// `Secure` + `__Host-` cookie (the page is reached over HTTPS).
+    pub secure_cookies: bool,
+    /// The origin (`scheme://host[:port]`) of `HALLPASS_PUBLIC_URL`, when set: the only
+    /// `Origin` a form may come from. Unset: the request's own `Host`.
+    pub public_origin: Option<String>,
+}
+
+impl AdminOptions {
+    /// From the configuration: secure cookies when `admin_secure_cookies` says so, else
+    /// when `public_url` is `https://...`.
+    pub fn from_config(config: &Config) -> Self {
+        let public = config.public_url.as_deref();
+        let https = public.is_some_and(|u| u.starts_with("https://"));
+        Self {
+            secure_cookies: config.admin_secure_cookies.unwrap_or(https),
+            public_origin: public.and_then(origin_of),
+        }
+    }
+
+    /// The session cookie's name.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure_cookies { "__Host-hallpass_admin" } else { "hallpass_admin" }
+    }
+
+    fn cookie(&self, value: &str, max_age: Option<u32>) -> HeaderValue {
+        let mut c = format!("{}={value}; Path=/; HttpOnly; SameSite=Strict", self.cookie_name());
+        if self.secure_cookies {
+            c.push_str("; Secure");
+        }
+        if let Some(age) = max_age {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()).then(|| format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+}
+
+/// The routes of the admin page (merged into the app by `build_app`).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(pages::dashboard))
+        .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
+        .route("/admin/login", get(pages::login_form).post(pages::login))
+        .route("/admin/logout", post(pages::logout))
+        .route("/admin/users", get(pages::users))
+        .route("/admin/users/{scope}/{id}", get(pages::user).post(pages::update_user))
+        .route("/admin/users/{scope}/{id}/active", post(pages::set_active))
+        .route("/admin/users/{scope}/{id}/password", post(pages::set_password))
+        .route("/admin/users/{scope}/{id}/sessions/end", post(pages::end_session))
+        .route("/admin/users/{scope}/{id}/sessions/end-all", post(pages::end_all_sessions))
+        .route("/admin/keys", get(pages::keys).post(pages::create_key))
+        .route("/admin/keys/revoke", post(pages::revoke_key))
+        .route("/admin/audit", get(pages::audit))
+        .route("/admin/static/admin.css", get(css))
+        // Anything else under /admin is an HTML 404 (the API's fallback answers JSON).
+        .route("/admin/{*rest}", axum::routing::any(not_found))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+async fn not_found() -> PageError {
+    PageError::Status(StatusCode::NOT_FOUND, "No such page.".into())
+}
+
+/// The page's only style sheet, compiled in.
+const CSS: &str = include_str!("../../static/admin.css");
+
+async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
+}
+
+/// The Content-Security-Policy of every admin answer: nothing but our own style sheet and
+/// same-origin forms; no script at all.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // `same-origin`, not `no-referrer`: under `no-referrer` Chromium sends `Origin: null`
+    // on form posts, and the origin check could not tell our forms from anyone's. Other
+    // sites still get no referrer.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    res
+}
+
+/// The value of cookie `name` in the request, if any.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Refuses a form posted from another site: when the browser names an `Origin` (every
+/// current browser does on POST), it must be this site's; `Sec-Fetch-Site`, when sent,
+/// must be `same-origin` or `none`. The CSRF token is checked besides.
+fn check_origin(
+    headers: &HeaderMap,
+    authority: Option<&str>,
+    options: &AdminOptions,
+) -> Result<(), PageError> {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && site != "same-origin"
+        && site != "none"
+    {
+        return Err(PageError::Forbidden("This form came from another site."));
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
+    let ok = match &options.public_origin {
+        Some(public) => origin == *public,
+        None => {
+            // HTTP/1.1 names the host in `Host`; HTTP/2 in the `:authority` (the URI).
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).or(authority).unwrap_or("");
+            origin_of(&origin)
+                .is_some_and(|o| o.split_once("://").is_some_and(|(_, h)| h == host.to_ascii_lowercase()))
+        }
+    };
+    if ok { Ok(()) } else { Err(PageError::Forbidden("This form came from another site.")) }
+}
+
+/// The CSRF token of a session: SHA-256 of a label and the session token, in hex. It
+/// proves the form was rendered for this session, and reveals nothing of the token.
+fn csrf_of(token: &SessionToken) -> String {
+    let h = TokenHash::of(&format!("hallpass-admin-csrf\0{}", token.expose()));
+    h.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A signed-in admin (extracted from the session cookie); on a POST also checked for a
+/// same-site `Origin`. No valid session: a redirect to the login page.
+#[derive(Debug)]
+pub(crate) struct Admin {
+    /// The admin's username.
+    pub username: String,
+    /// The session's token (to end it at logout).
+    pub token: SessionToken,
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+impl Admin {
+    /// Checks the CSRF token a form carried.
+    pub fn check_csrf(&self, presented: &str) -> Result<(), PageError> {
+        if TokenHash::of(presented).ct_eq(&TokenHash::of(&self.csrf)) {
+            Ok(())
+        } else {
+            Err(PageError::Forbidden(
+                "The form's security token is missing or wrong; reload the page and try again.",
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let token = cookie(&parts.headers, state.admin.cookie_name()).ok_or(PageError::Login)?;
+        let token = SessionToken::from_presented(&token);
+        let admin = Scope::admin();
+        let (_, user) = match state.service.get_session(&admin, &token).await {
+            Ok(found) => found,
+            Err(Error::SessionInvalid) => return Err(PageError::Login),
+            Err(e) => return Err(e.into()),
+        };
+        if parts.method != Method::GET && parts.method != Method::HEAD {
+            check_origin(&parts.headers, parts.uri.authority().map(|a| a.as_str()), &state.admin)?;
+        }
+        // Using the page keeps the admin signed in (idle expiry moves forward). Freshen
+        // reads the database, never a cached copy: an admin deleted or signed out through
+        // another process is refused here at once.
+        match state.service.freshen(&admin, &token).await {
+            Ok(_) => {}
+            Err(Error::SessionInvalid) => return Err(PageError::Login),
+            Err(e) => return Err(e.into()),
+        }
+        let username = user.username.map(|u| u.as_str().to_owned()).unwrap_or_else(|| user.id.to_string());
+        Ok(Admin { username, csrf: csrf_of(&token), token })
+    }
+}
+
+/// The client's address as the connection reports it (never `X-Forwarded-For`).
+pub(crate) struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())))
+    }
+}
+
+/// Why a page was not shown: a redirect to the login page, or an HTML error page with
+/// its status.
+#[derive(Debug)]
+pub(crate) enum PageError {
+    /// No valid admin session: to the login page.
+    Login,
+    /// 403: a CSRF or origin check failed.
+    Forbidden(&'static str),
+    /// Any other status with a sentence for the operator.
+    Status(StatusCode, String),
+}
+
+impl From<Error> for PageError {
+    fn from(e: Error) -> Self {
+        let s = |code: StatusCode, m: &str| PageError::Status(code, m.to_owned());
+        match e {
+            Error::Invalid(i) => PageError::Status(StatusCode::BAD_REQUEST, i.to_string()),
+            Error::WeakPassword(advice) => {
+                PageError::Status(StatusCode::BAD_REQUEST, format!("The password is too weak: {advice}"))
+            }
+            Error::UserNotFound => s(StatusCode::NOT_FOUND, "No such user."),
+            Error::SessionNotFound => s(StatusCode::NOT_FOUND, "No such session."),
+            Error::KeyNotFound => s(StatusCode::NOT_FOUND, "No such API key, or it is already revoked."),
+            Error::ProviderNotLinked => s(StatusCode::NOT_FOUND, "No such provider link."),
+            Error::UsernameTaken => s(StatusCode::CONFLICT, "That username is taken."),
+            Error::EmailTaken => s(StatusCode::CONFLICT, "That email is taken."),
+            Error::RateLimited { .. } => {
+                s(StatusCode::TOO_MANY_REQUESTS, "Too many attempts; wait and retry.")
+            }
+            Error::StorageUnavailable(e) => {
+                tracing::warn!(error = %e, "admin: storage unavailable");
+                s(StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; retry in a moment.")
+            }
+            other => {
+                tracing::error!(error = %other, "admin: unexpected error");
+                s(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; the server log has the details.")
+            }
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            PageError::Login => return Redirect::to("/admin/login").into_response(),
+            PageError::Forbidden(m) => (StatusCode::FORBIDDEN, m.to_owned()),
+            PageError::Status(status, m) => (status, m),
+        };
+        let page = pages::ErrorPage { l: pages::Layout::bare("Error"), status: status.as_u16(), message };
+        render(status, &page)
+    }
+}
+
+/// Renders a template as an HTML answer with `status`.
+pub(crate) fn render(status: StatusCode, t: &impl Template) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "admin: rendering a template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<!doctype html><title>Error</title><p>Rendering failed."),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Parses an id in a path, a 404 page when it is not one.
+pub(crate) fn path_id(s: &str) -> Result<Uuid, PageError> {
+    Uuid::parse_str(s).map_err(|_| PageError::Status(StatusCode::NOT_FOUND, "No such user.".into()))
+}
+
+/// Parses a scope in a path or form; `_admin` and other invalid names are refused.
+pub(crate) fn scope_of(s: &str) -> Result<Scope, PageError> {
+    Scope::parse(s).map_err(|e| PageError::Status(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_and_cookies() {
+        assert_eq!(origin_of("https://Admin.Example.com/x?y").as_deref(), Some("https://admin.example.com"));
+        assert_eq!(origin_of("http://127.0.0.1:8080").as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(origin_of("nope"), None);
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; hallpass_admin=hps_x; b=2"));
+        assert_eq!(cookie(&h, "hallpass_admin").as_deref(), Some("hps_x"));
+        assert_eq!(cookie(&h, "c"), None);
+        let secure = AdminOptions { secure_cookies: true, public_origin: None };
+        let c = secure.cookie("v", None);
+        assert_eq!(c.to_str().unwrap(), "__Host-hallpass_admin=v; Path=/; HttpOnly; SameSite=Strict; Secure");
+    }
+
+    #[test]
+    fn origin_check() {
+        let opts = AdminOptions::default();
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        assert!(check_origin(&h, None, &opts).is_ok(), "no Origin: the CSRF token decides");
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        assert!(check_origin(&h, None, &opts).is_ok());
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        assert!(check_origin(&h, None, &opts).is_err());
+        let public =
+            AdminOptions { secure_cookies: true, public_origin: Some("https://auth.example.com".into()) };
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://auth.example.com"));
+        assert!(check_origin(&h, None, &public).is_ok());
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert!(check_origin(&h, None, &public).is_err());
+    }
+}

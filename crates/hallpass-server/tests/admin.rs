@@ -1,0 +1,540 @@
+//! The admin web page end to end: the real application on port 0 over each storage
+//! backend (`sqlite::NAME`, `postgres::NAME`, `mysql::NAME`, as in `http.rs`), driven
+//! over HTTP like a browser without JavaScript: form posts, the session cookie, the CSRF
+//! token read from the page. What a browser adds (rendering, keyboard, phone size) is
+//! `tests/browser/` (scripts/browser-test.sh).
+
+// clippy.toml allows unwrap in `#[test]` functions only; the helpers here are test code too.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Backend, Options, TestApp};
+use hallpass_core::service::NewUser;
+use hallpass_core::{Password, Scope, UserRef, Username};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use serde_json::json;
+
+const ADMIN: &str = "root";
+const ADMIN_PASSWORD: &str = "Quartz-Lantern-Meadow-42";
+const USER_PASSWORD: &str = "Velvet-Trombone-Harbor-77";
+
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        backend_tests!(@backend sqlite, Backend::Sqlite, $($name),*);
+        backend_tests!(@backend postgres, Backend::Postgres, $($name),*);
+        backend_tests!(@backend mysql, Backend::Mysql, $($name),*);
+    };
+    (@backend $module:ident, $backend:expr, $($name:ident),*) => {
+        mod $module {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    common::run($backend, Options::default(), super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+backend_tests! {
+    pages_need_a_signed_in_admin_and_carry_the_security_headers,
+    admin_login_is_throttled_like_users,
+    csrf_and_origin_refusals_change_nothing,
+    deactivating_a_user_on_the_page_ends_their_sessions,
+    every_action_writes_its_audit_row,
+    the_admin_scope_is_out_of_reach,
+    users_are_searched_filtered_and_paged,
+}
+
+/// An answer: status, headers, body.
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+    /// The CSRF token in the page's forms.
+    fn csrf(&self) -> String {
+        let at = self
+            .text
+            .find(r#"name="csrf" value=""#)
+            .unwrap_or_else(|| panic!("no CSRF field: {}", self.text));
+        let rest = &self.text[at + r#"name="csrf" value=""#.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+/// A browser without JavaScript: no redirects followed, one cookie kept by hand.
+struct Browser<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    cookie: Option<String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { app, client, cookie: None }
+    }
+
+    async fn send(&mut self, rb: reqwest::RequestBuilder) -> Page {
+        let rb = match &self.cookie {
+            Some(c) => rb.header("cookie", c),
+            None => rb,
+        };
+        let res = rb.send().await.unwrap();
+        let (status, headers) = (res.status(), res.headers().clone());
+        let text = res.text().await.unwrap();
+        for f in ["password_hash", "token_hash", "$argon2"] {
+            assert!(!text.contains(f), "page leaks {f}");
+        }
+        if let Some(set) = headers.get(SET_COOKIE).and_then(|v| v.to_str().ok()) {
+            let pair = set.split(';').next().unwrap().to_owned();
+            self.cookie = if pair.ends_with('=') { None } else { Some(pair) };
+        }
+        Page { status, headers, text }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let rb = self.client.get(self.app.url(path));
+        self.send(rb).await
+    }
+
+    /// A form post from this site (the `Origin` a browser sends).
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let rb = self.client.post(self.app.url(path)).header("origin", &self.app.base).form(form);
+        self.send(rb).await
+    }
+
+    async fn login(&mut self, username: &str, password: &str) -> Page {
+        self.post("/admin/login", &[("username", username), ("password", password)]).await
+    }
+
+    /// Signs in as the admin; returns a CSRF token of the session.
+    async fn sign_in(&mut self) -> String {
+        let page = self.login(ADMIN, ADMIN_PASSWORD).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
+        let page = self.get("/admin").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        page.csrf()
+    }
+}
+
+async fn make_admin(app: &TestApp) {
+    let new = NewUser {
+        username: Some(Username::parse(ADMIN).unwrap()),
+        password: Some(Password::new(ADMIN_PASSWORD).unwrap()),
+        ..NewUser::default()
+    };
+    app.service.register(&Scope::admin(), new).await.unwrap();
+}
+
+/// A user of scope `app` through the API, logged in once; returns (id, token).
+async fn user_with_session(app: &TestApp, name: &str) -> (String, String) {
+    let user = app.register(name, USER_PASSWORD).await;
+    let token = app.login(name, USER_PASSWORD).await;
+    (user["id"].as_str().unwrap().to_owned(), token)
+}
+
+/// The actions of the audit trail, newest first.
+async fn audit_actions(app: &TestApp) -> Vec<String> {
+    let page = app.service.list_audit(Some(1000), None).await.unwrap();
+    page.items.into_iter().map(|e| e.action).collect()
+}
+
+fn assert_security_headers(page: &Page) {
+    let csp = page.header("content-security-policy");
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("script-src"), "no script is allowed: {csp}");
+    assert_eq!(page.header("x-content-type-options"), "nosniff");
+    assert_eq!(page.header("referrer-policy"), "same-origin");
+    assert_eq!(page.header("cache-control"), "no-store");
+}
+
+async fn pages_need_a_signed_in_admin_and_carry_the_security_headers(app: TestApp) {
+    make_admin(&app).await;
+    let (alice, _) = user_with_session(&app, "alice").await;
+    let user_page = format!("/admin/users/app/{alice}");
+    let pages = [
+        "/admin",
+        "/admin/users",
+        "/admin/users?scope=app&q=ali&active=true",
+        &user_page,
+        "/admin/keys",
+        "/admin/audit",
+    ];
+    let mut b = Browser::new(&app);
+    for path in pages {
+        let page = b.get(path).await;
+        assert_eq!((page.status, page.location()), (StatusCode::SEE_OTHER, "/admin/login"), "{path}");
+        assert_security_headers(&page);
+    }
+    let login = b.get("/admin/login").await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(login.text.contains(r#"<html lang="en">"#) && login.text.contains(r#"<label for="password">"#));
+    assert_security_headers(&login);
+
+    let wrong = b.login(ADMIN, "not-the-password").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.text.contains("Wrong username or password."), "{}", wrong.text);
+    let unknown = b.login("nobody", "not-the-password").await;
+    assert_eq!((unknown.status, unknown.text.clone()), (wrong.status, wrong.text.replace(ADMIN, "nobody")));
+    assert!(b.cookie.is_none());
+
+    let ok = b.login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!((ok.status, ok.location()), (StatusCode::SEE_OTHER, "/admin"));
+    let set = ok.header("set-cookie");
+    assert!(set.starts_with("hallpass_admin=hps_"), "{set}");
+    assert!(set.ends_with("; Path=/; HttpOnly; SameSite=Strict"), "plain http: no Secure, no __Host-: {set}");
+    for path in pages {
+        let page = b.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.text);
+        assert_security_headers(&page);
+        assert!(page.text.contains("<main id=\"main\">") && page.text.contains("<nav aria-label=\"Main\">"));
+        assert!(!page.text.contains("hps_"), "the session token is never in a page");
+    }
+    let dashboard = b.get("/admin").await;
+    assert!(dashboard.text.contains("<svg class=\"chart\"") && dashboard.text.contains("role=\"img\""));
+    let search = b.get("/admin/users?scope=app&q=ALI").await;
+    assert!(search.text.contains(&user_page), "search finds alice: {}", search.text);
+    let css = b.get("/admin/static/admin.css").await;
+    assert_eq!((css.status, css.header("content-type")), (StatusCode::OK, "text/css; charset=utf-8"));
+
+    // The admin logins are ordinary login events of the `_admin` scope.
+    let admin = Scope::admin();
+    let history =
+        app.service.login_history(&admin, &UserRef::parse(ADMIN).unwrap(), None, None).await.unwrap();
+    let outcomes: Vec<&str> = history.items.iter().map(|e| e.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["success", "wrong_password"]);
+
+    let csrf = dashboard.csrf();
+    let cookie = b.cookie.clone();
+    let out = b.post("/admin/logout", &[("csrf", &csrf)]).await;
+    assert_eq!((out.status, out.location()), (StatusCode::SEE_OTHER, "/admin/login"));
+    assert!(out.header("set-cookie").contains("Max-Age=0"));
+    assert!(b.cookie.is_none());
+    b.cookie = cookie;
+    let again = b.get("/admin").await;
+    assert_eq!(
+        (again.status, again.location()),
+        (StatusCode::SEE_OTHER, "/admin/login"),
+        "the session ended"
+    );
+    assert_eq!(audit_actions(&app).await, ["admin_logout", "admin_login"]);
+}
+
+async fn admin_login_is_throttled_like_users(app: TestApp) {
+    make_admin(&app).await;
+    let mut b = Browser::new(&app);
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(b.login(ADMIN, "not-the-password").await.status.as_u16());
+    }
+    assert_eq!(statuses[..10], [401; 10], "{statuses:?}");
+    let refused = b.login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits: {}",
+        refused.text
+    );
+    assert!(refused.header("retry-after").parse::<u64>().unwrap() >= 1);
+    assert!(refused.text.contains("Too many failed sign-ins"));
+    app.clock.advance(time::Duration::hours(1));
+    assert_eq!(
+        b.login(ADMIN, ADMIN_PASSWORD).await.status,
+        StatusCode::SEE_OTHER,
+        "never locked out for good"
+    );
+}
+
+async fn csrf_and_origin_refusals_change_nothing(app: TestApp) {
+    make_admin(&app).await;
+    let (alice, token) = user_with_session(&app, "alice").await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in().await;
+    let path = format!("/admin/users/app/{alice}/active");
+    let before = audit_actions(&app).await;
+
+    let missing = b.post(&path, &[("active", "false")]).await;
+    let wrong = b.post(&path, &[("active", "false"), ("csrf", "0000")]).await;
+    let other_session = b.post(&path, &[("active", "false"), ("csrf", &"ab".repeat(32))]).await;
+    let rb = b
+        .client
+        .post(app.url(&path))
+        .header("origin", "http://evil.example")
+        .form(&[("active", "false"), ("csrf", csrf.as_str())]);
+    let cross_site = b.send(rb).await;
+    for page in [&missing, &wrong, &other_session, &cross_site] {
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text);
+        assert_security_headers(page);
+    }
+    assert!(cross_site.text.contains("another site"));
+    // Logout is a form too.
+    assert_eq!(b.post("/admin/logout", &[("csrf", "nope")]).await.status, StatusCode::FORBIDDEN);
+    // A cross-site login post is refused before any password is checked.
+    let rb = b
+        .client
+        .post(app.url("/admin/login"))
+        .header("origin", "http://evil.example")
+        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD)]);
+    let mut stranger = Browser::new(&app);
+    assert_eq!(stranger.send(rb).await.status, StatusCode::FORBIDDEN);
+    assert!(stranger.cookie.is_none());
+
+    let user = app.get(&format!("/v1/users/{alice}")).await.ok(200);
+    assert_eq!(user["active"], true, "nothing changed");
+    app.with_token(reqwest::Method::GET, "/v1/session", &token, None).await.ok(200);
+    assert_eq!(audit_actions(&app).await, before, "no audit row for a refused form");
+    assert_eq!(b.get("/admin").await.status, StatusCode::OK, "still signed in");
+}
+
+async fn deactivating_a_user_on_the_page_ends_their_sessions(app: TestApp) {
+    make_admin(&app).await;
+    let (alice, token) = user_with_session(&app, "alice").await;
+    let _second = app.login("alice", USER_PASSWORD).await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in().await;
+    let page = b.get(&format!("/admin/users/app/{alice}")).await;
+    assert_eq!(page.text.matches("name=\"session_id\"").count(), 2);
+    let done =
+        b.post(&format!("/admin/users/app/{alice}/active"), &[("csrf", &csrf), ("active", "false")]).await;
+    assert_eq!(
+        (done.status, done.location()),
+        (StatusCode::SEE_OTHER, format!("/admin/users/app/{alice}?notice=deactivated").as_str())
+    );
+    app.with_token(reqwest::Method::GET, "/v1/session", &token, None).await.problem(401, "session_invalid");
+    let page = b.get(&format!("/admin/users/app/{alice}?notice=deactivated")).await;
+    assert!(
+        page.text.contains("No active session.") && page.text.contains("every session of the user has ended")
+    );
+    assert_eq!(page.text.matches("name=\"session_id\"").count(), 0);
+    let audit = app.service.list_audit(None, None).await.unwrap().items;
+    assert_eq!(
+        (audit[0].action.as_str(), audit[0].target.as_deref()),
+        ("user_deactivate", Some(alice.as_str()))
+    );
+    assert_eq!(audit[0].scope.as_ref().map(Scope::as_str), Some("app"));
+    assert_eq!(audit[0].admin, ADMIN);
+}
+
+async fn every_action_writes_its_audit_row(app: TestApp) {
+    make_admin(&app).await;
+    let (alice, token) = user_with_session(&app, "alice").await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in().await;
+    let base = format!("/admin/users/app/{alice}");
+
+    // Edit: bad extra is a 400 on the page, nothing changed; then a good edit.
+    let bad =
+        b.post(&base, &[("csrf", &csrf), ("group", "staff"), ("extra", "[1, 2]"), ("active", "on")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.text.contains("must be a JSON object") && bad.text.contains("[1, 2]"),
+        "the typed value is kept"
+    );
+    let bad =
+        b.post(&base, &[("csrf", &csrf), ("group", "staff"), ("extra", "{oops"), ("active", "on")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get(&format!("/v1/users/{alice}")).await.ok(200)["group"], "default");
+    let ok = b
+        .post(
+            &base,
+            &[("csrf", &csrf), ("group", "staff"), ("extra", r#"{"plan": "pro"}"#), ("active", "on")],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let user = app.get(&format!("/v1/users/{alice}")).await.ok(200);
+    assert_eq!(
+        (user["group"].clone(), user["extra"].clone(), user["active"].clone()),
+        (json!("staff"), json!({"plan": "pro"}), json!(true))
+    );
+    app.with_token(reqwest::Method::GET, "/v1/session", &token, None).await.ok(200);
+
+    // Password: a weak one is a 400 on the page; a good one ends the sessions.
+    let weak = b.post(&format!("{base}/password"), &[("csrf", &csrf), ("password", "password1")]).await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert!(weak.text.contains("too weak"), "{}", weak.text);
+    let set = b
+        .post(&format!("{base}/password"), &[("csrf", &csrf), ("password", "Saffron-Glacier-Tulip-31")])
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.text);
+    app.with_token(reqwest::Method::GET, "/v1/session", &token, None).await.problem(401, "session_invalid");
+
+    // Sessions: end one, then all.
+    let one = app.login("alice", "Saffron-Glacier-Tulip-31").await;
+    let (session, _) = app
+        .service
+        .get_session(&Scope::parse("app").unwrap(), &hallpass_core::SessionToken::from_presented(&one))
+        .await
+        .unwrap();
+    let _two = app.login("alice", "Saffron-Glacier-Tulip-31").await;
+    let sid = session.id.to_string();
+    let end = b.post(&format!("{base}/sessions/end"), &[("csrf", &csrf), ("session_id", &sid)]).await;
+    assert_eq!(end.status, StatusCode::SEE_OTHER, "{}", end.text);
+    app.with_token(reqwest::Method::GET, "/v1/session", &one, None).await.problem(401, "session_invalid");
+    let gone = b.post(&format!("{base}/sessions/end"), &[("csrf", &csrf), ("session_id", &sid)]).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let all = b.post(&format!("{base}/sessions/end-all"), &[("csrf", &csrf)]).await;
+    assert_eq!(all.status, StatusCode::SEE_OTHER);
+
+    // Keys: a bad scope is a 400; a key is shown once and works until revoked.
+    let bad = b.post("/admin/keys", &[("csrf", &csrf), ("scope", "_admin"), ("name", "x")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let made = b.post("/admin/keys", &[("csrf", &csrf), ("scope", "shop"), ("name", "from the page")]).await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    let at = made.text.find("value=\"hpk_").unwrap() + "value=\"".len();
+    let secret = made.text[at..at + made.text[at..].find('"').unwrap()].to_owned();
+    let with_key = |key: String| app.client.get(app.url("/v1/users?limit=1")).bearer_auth(key).send();
+    assert_eq!(with_key(secret.clone()).await.unwrap().status(), 200);
+    let keys = b.get("/admin/keys").await;
+    assert!(!keys.text.contains(&secret), "the key is shown once");
+    let id = app
+        .service
+        .list_api_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.name.as_deref() == Some("from the page"))
+        .unwrap()
+        .id
+        .to_string();
+    let revoke = b.post("/admin/keys/revoke", &[("csrf", &csrf), ("key_id", &id)]).await;
+    assert_eq!((revoke.status, revoke.location()), (StatusCode::SEE_OTHER, "/admin/keys?notice=revoked"));
+    assert_eq!(with_key(secret.clone()).await.unwrap().status(), 401);
+    assert_eq!(
+        b.post("/admin/keys/revoke", &[("csrf", &csrf), ("key_id", &id)]).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    assert_eq!(
+        audit_actions(&app).await,
+        [
+            "key_revoke",
+            "key_create",
+            "sessions_end_all",
+            "session_end",
+            "user_set_password",
+            "user_update",
+            "admin_login"
+        ]
+    );
+    let audit = app.service.list_audit(None, None).await.unwrap().items;
+    assert_eq!(audit[5].detail["changed"], json!(["group", "extra"]));
+    assert_eq!(audit[2].detail["ended"], json!(1));
+    assert_eq!(audit[1].detail["name"], json!("from the page"));
+    let page = b.get("/admin/audit").await;
+    assert!(!page.text.contains(&secret) && page.text.contains("user_set_password"));
+    assert!(page.text.contains("<table id=\"sign-ins\">"), "the admin's sign-ins are listed");
+    assert_eq!(b.get("/admin/").await.location(), "/admin");
+    let missing = b.get("/admin/no/such/page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.text.contains("No such page.") && missing.header("content-type").starts_with("text/html")
+    );
+    assert_security_headers(&missing);
+}
+
+async fn the_admin_scope_is_out_of_reach(app: TestApp) {
+    make_admin(&app).await;
+    // An application's key cannot log an admin in: `_admin` is another scope.
+    app.post("/v1/sessions", json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .await
+        .problem(401, "invalid_credentials");
+    let mut b = Browser::new(&app);
+    b.sign_in().await;
+    let admin_id = app.service.get_user(&Scope::admin(), &UserRef::parse(ADMIN).unwrap()).await.unwrap().id;
+    for path in [
+        "/admin/users?scope=_admin".to_owned(),
+        format!("/admin/users/_admin/{admin_id}"),
+        "/admin?scope=_admin".to_owned(),
+    ] {
+        assert_eq!(b.get(&path).await.status, StatusCode::BAD_REQUEST, "{path}");
+    }
+    let dashboard = b.get("/admin").await;
+    assert!(!dashboard.text.contains("_admin"), "the admin scope is not among the scopes");
+    // The admin pages are not part of the API document.
+    let doc = app.client.get(app.url("/openapi.json")).send().await.unwrap().text().await.unwrap();
+    assert!(!doc.contains("/admin"));
+}
+
+async fn users_are_searched_filtered_and_paged(app: TestApp) {
+    make_admin(&app).await;
+    let scope = Scope::parse("app").unwrap();
+    for i in 0..27 {
+        let new = NewUser {
+            username: Some(Username::parse(&format!("user-{i:02}")).unwrap()),
+            email: Some(hallpass_core::Email::parse(&format!("u{i}@corp.example")).unwrap()),
+            group: (i % 3 == 0).then(|| hallpass_core::Group::parse("staff").unwrap()),
+            active: Some(i % 9 != 0),
+            ..NewUser::default()
+        };
+        app.service.register(&scope, new).await.unwrap();
+    }
+    let mut b = Browser::new(&app);
+    b.sign_in().await;
+    let rows = |p: &Page| p.text.matches("<th scope=\"row\"><a href=\"/admin/users/app/").count();
+    let first = b.get("/admin/users?scope=app").await;
+    assert_eq!(rows(&first), 25);
+    let at =
+        first.text.find("href=\"/admin/users?scope=app&#38;").expect("a next-page link") + "href=\"".len();
+    let next = first.text[at..at + first.text[at..].find('"').unwrap()].replace("&#38;", "&");
+    let second = b.get(&next).await;
+    assert_eq!((second.status, rows(&second)), (StatusCode::OK, 2), "{next}");
+    assert!(!second.text.contains("Next page"));
+    assert_eq!(rows(&b.get("/admin/users?scope=app&group=staff").await), 9);
+    assert_eq!(rows(&b.get("/admin/users?scope=app&active=false").await), 3);
+    assert_eq!(rows(&b.get("/admin/users?scope=app&group=staff&active=true").await), 6);
+    let by_name = b.get("/admin/users?scope=app&q=USER-1").await;
+    assert_eq!(rows(&by_name), 10);
+    assert!(by_name.text.contains("Matching users in app"));
+    assert_eq!(rows(&b.get("/admin/users?scope=app&q=u26%40corp").await), 1);
+    assert_eq!(rows(&b.get("/admin/users?scope=app&q=nobody").await), 0);
+    assert_eq!(b.get("/admin/users?scope=app&cursor=not-a-cursor").await.status, StatusCode::BAD_REQUEST);
+}
+
+/// Behind HTTPS (`HALLPASS_PUBLIC_URL=https://...`): the cookie is `__Host-` prefixed and
+/// `Secure`, and forms must come from the public origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_https_the_cookie_is_secure_and_host_prefixed() {
+    let mut config = hallpass_server::config::Config {
+        public_url: Some("https://auth.example.com/base".into()),
+        ..Default::default()
+    };
+    let options = hallpass_server::admin::AdminOptions::from_config(&config);
+    assert!(options.secure_cookies);
+    assert_eq!(options.public_origin.as_deref(), Some("https://auth.example.com"));
+    config.admin_secure_cookies = Some(false);
+    assert!(!hallpass_server::admin::AdminOptions::from_config(&config).secure_cookies, "the setting wins");
+
+    let app = TestApp::start_with_admin(Backend::Sqlite, options).await.unwrap();
+    make_admin(&app).await;
+    let mut b = Browser::new(&app);
+    // The test talks plain HTTP to 127.0.0.1, so its own origin is refused...
+    assert_eq!(b.login(ADMIN, ADMIN_PASSWORD).await.status, StatusCode::FORBIDDEN);
+    // ...and the public origin is accepted (as a TLS proxy in front would forward it).
+    let rb = b
+        .client
+        .post(app.url("/admin/login"))
+        .header("origin", "https://auth.example.com")
+        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD)]);
+    let ok = b.send(rb).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    let set = ok.header("set-cookie").to_owned();
+    assert!(set.starts_with("__Host-hallpass_admin=hps_"), "{set}");
+    assert!(set.ends_with("; Path=/; HttpOnly; SameSite=Strict; Secure"), "{set}");
+    assert_eq!(b.get("/admin").await.status, StatusCode::OK, "the __Host- cookie signs in");
+    let plain = b.cookie.clone().unwrap().replacen("__Host-hallpass_admin", "hallpass_admin", 1);
+    b.cookie = Some(plain);
+    assert_eq!(b.get("/admin").await.status, StatusCode::SEE_OTHER, "the unprefixed name is not read");
+}
