@@ -23,6 +23,13 @@
 //!   the disk.
 //! - `journal_size_limit`: after a checkpoint, truncate the WAL file back to 64 MiB at
 //!   most, so one burst of writes does not leave a large file behind forever.
+//! - `SQLITE_DBCONFIG_ENABLE_QPSG` (the query planner stability guarantee): plans do not
+//!   depend on the values bound. Without it, the get-session join (sessions to users)
+//!   was recompiled on 999 of 1000 executions through rusqlite's statement cache: the
+//!   planner had looked at a bound value while planning, and the cache's
+//!   `sqlite3_clear_bindings` on every return expires such a statement. Found with
+//!   `SQLITE_STMTSTATUS_REPREPARE` (`bench/harness/src/bin/sqlite-reprepare.rs`); with the
+//!   guarantee on, 0 in 1000. Tested in `tests/sqlite.rs`.
 //! - `query_only = ON` on readers: a read connection cannot write even by mistake, so the
 //!   single-writer discipline of the pool is enforced by SQLite, not only by convention.
 //!
@@ -61,6 +68,7 @@ pub(crate) fn open(path: &Path, role: Role) -> rusqlite::Result<Connection> {
     // The busy timeout first: every later pragma may need a lock another process holds.
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     if role == Role::Writer {
         let mode = enable_wal(&conn)?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -148,5 +156,25 @@ mod tests {
         assert_eq!(lower, "élodie");
         drop((w, r));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The get-session join is planned once per connection, not once per call: through
+    /// the statement cache, as the store runs it, with a new token each time.
+    #[test]
+    fn the_get_session_query_is_not_recompiled_per_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let mut w = open(&path, Role::Writer).unwrap();
+        crate::migrate::run(&mut w).unwrap();
+        let r = open(&path, Role::Reader).unwrap();
+        for i in 0..200u32 {
+            let mut hash = [0u8; 32];
+            hash[..4].copy_from_slice(&i.to_be_bytes());
+            let mut stmt = r.prepare_cached(crate::queries::sessions::FIND_SESSION).unwrap();
+            let none = stmt.query_row(rusqlite::params![&hash[..], "app"], |_| Ok(())).is_err();
+            assert!(none, "no such session");
+        }
+        let stmt = r.prepare_cached(crate::queries::sessions::FIND_SESSION).unwrap();
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     }
 }
