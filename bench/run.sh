@@ -73,8 +73,9 @@ wrk2json() { python3 "$ROOT/bench/report.py" wrk "$1"; }
 # ---- servers -----------------------------------------------------------------------------
 # start_server NAME URL: starts hallpass on URL, sets SRV_PID, SRV_BASE, SRV_KEY.
 start_server() {
-  local name=$1 url=$2 log=$work/$name.log
-  HALLPASS_THROTTLE_KEY_RATE=0 HALLPASS_DATABASE_URL=$url HALLPASS_LISTEN=127.0.0.1:0 \
+  local name=$1 url=$2
+  local log=$work/$name.log
+  env ${SRV_ENV:-} HALLPASS_THROTTLE_KEY_RATE=0 HALLPASS_DATABASE_URL=$url HALLPASS_LISTEN=127.0.0.1:0 \
     HALLPASS_LOG_FORMAT=json RUST_LOG=warn,hallpass_server::serve=info \
     "$BIN" serve >"$work/$name.out" 2>"$log" &
   SRV_PID=$!
@@ -172,13 +173,25 @@ print(json.dumps({
 }))
 PY
 
-# ---- raw Argon2id rate and in-process get-session ---------------------------------------
-say "argon2-rate ($DUR_S s)"
-"$T/argon2-rate" "$DUR_S" >"$RES/argon2.json"
+# ---- in-process get-session --------------------------------------------------------------
 say "inproc (200000 get_session calls)"
 "$T/inproc" 200000 >"$RES/inproc.jsonl"
 
 # ---- HTTP figures on each backend --------------------------------------------------------
+# The bare axum server, answering the body of a real get-session (captured first).
+start_bare() {
+  "$T/bare-axum" "$work/body.json" 2>"$work/bare.log" &
+  BARE=$!
+  PIDS+=("$BARE")
+  BARE_ADDR=""
+  for _ in $(seq 1 100); do
+    BARE_ADDR=$(grep -o '"addr":"[^"]*"' "$work/bare.log" 2>/dev/null | head -1 | cut -d'"' -f4 || true)
+    [ -n "$BARE_ADDR" ] && break
+    sleep 0.1
+  done
+  [ -n "$BARE_ADDR" ] || { echo "bare-axum did not start" >&2; cat "$work/bare.log" >&2; exit 1; }
+}
+
 http_backend() { # http_backend NAME URL
   local name=$1 url=$2
   say "$name: server"
@@ -190,11 +203,18 @@ http_backend() { # http_backend NAME URL
   # The body a real get-session answers, for the bare axum server (first backend only).
   [ -f "$work/body.json" ] || curl -s "$SRV_BASE/v1/session" -H "Authorization: Bearer $SRV_KEY" \
     -H "X-Session-Token: $token" >"$work/body.json"
+  [ -n "${BARE_ADDR:-}" ] || start_bare
   say "$name: get-session, 64 connections, $DURATION"
   get_session_wrk "${name}_get" "$token" 64
+  say "$name: bare axum right after, loaded the same way, 64 connections, $DURATION"
+  wrk -t2 -c64 -d"$DURATION" -H "Authorization: Bearer $SRV_KEY" -H "X-Session-Token: $token" --latency \
+    "http://$BARE_ADDR/v1/session" >"$work/${name}_bare.txt"
+  wrk2json "$work/${name}_bare.txt" >"$RES/${name}_bare.json"
   say "$name: login, 16 connections, $DURATION"
   login_lua "$work/login.lua" "$user"
   login_wrk "${name}_login" "$work/login.lua" 16
+  say "$name: raw Argon2id rate right after ($DUR_S s)"
+  "$T/argon2-rate" "$DUR_S" >"$RES/${name}_argon2.json"
   if [ "$name" = sqlite ]; then
     say "$name: get-session (4 connections) while logins (32 connections) saturate the pool"
     wrk -t1 -c32 -d"$((DUR_S + 3))s" -s "$work/login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/sat_login.txt" &
@@ -210,6 +230,19 @@ http_backend() { # http_backend NAME URL
   fi
   mem "$SRV_PID" "$RES/${name}_mem.json"
   stop_server
+  if [ "$name" = sqlite ]; then
+    say "$name: the same saturation with HALLPASS_HASH_THREADS=1 (informative: one core left to get-session)"
+    SRV_ENV=HALLPASS_HASH_THREADS=1 start_server "${name}_ht1" "$url"
+    token=$(login_token "$user")
+    login_lua "$work/login.lua" "$user"
+    wrk -t1 -c32 -d"$((DUR_S + 3))s" -s "$work/login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/sat1_login.txt" &
+    lp=$!
+    sleep 2
+    get_session_wrk saturated1_get "$token" 4
+    wait "$lp" || true
+    wrk2json "$work/sat1_login.txt" >"$RES/saturated1_login.json"
+    stop_server
+  fi
 }
 
 for b in $BACKENDS; do
@@ -226,22 +259,8 @@ for b in $BACKENDS; do
   esac
 done
 
-# ---- bare axum, loaded the same way ------------------------------------------------------
-say "bare axum, 64 connections, $DURATION"
-"$T/bare-axum" "$work/body.json" 2>"$work/bare.log" &
-BARE=$!
-PIDS+=("$BARE")
-addr=""
-for _ in $(seq 1 100); do
-  addr=$(grep -o '"addr":"[^"]*"' "$work/bare.log" 2>/dev/null | head -1 | cut -d'"' -f4 || true)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-wrk -t2 -c64 -d"$DURATION" -H "Authorization: Bearer hpk_unused" -H "X-Session-Token: hps_unused" --latency \
-  "http://$addr/v1/session" >"$work/bare_get.txt"
-wrk2json "$work/bare_get.txt" >"$RES/bare_get.json"
 python3 -c 'import json,sys; print(json.dumps({"body_bytes": len(open(sys.argv[1],"rb").read())}))' "$work/body.json" >"$RES/body.json"
-kill "$BARE"; wait "$BARE" 2>/dev/null || true
+[ -n "${BARE:-}" ] && { kill "$BARE"; wait "$BARE" 2>/dev/null || true; }
 
 # ---- scale -------------------------------------------------------------------------------
 if [ "$SCALE" != 0 ]; then
@@ -280,6 +299,7 @@ if [ "$SCALE" != 0 ]; then
     wrk2json "$work/scale_get.txt" >"$RES/scale_${b}_get.json"
     say "scale $b: get-session, one token, 64 connections, $DURATION"
     get_session_wrk "scale_${b}_get1" "$(head -1 "$work/tokens.txt")" 64
+    mem "$SRV_PID" "$RES/scale_${b}_mem_get.json"
     say "scale $b: login over 1000 seeded users, 16 connections, $DURATION"
     users=()
     for i in $(seq 0 999); do users+=("bench$(( (i * 7919 + 13) % SCALE_USERS ))"); done
@@ -313,5 +333,5 @@ fi
 python3 -c 'import json; print(json.dumps({"load_after": open("/proc/loadavg").read().split()[:3]}))' >"$RES/meta_after.json"
 mkdir -p "$(dirname "$RESULTS")"
 python3 "$ROOT/bench/report.py" write "$RES" "$RESULTS"
-mkdir -p bench/raw && cp "$RES"/* bench/raw/ 2>/dev/null || true
+rm -rf bench/raw && mkdir -p bench/raw && cp "$RES"/* bench/raw/
 say "wrote $RESULTS"

@@ -36,9 +36,9 @@ def post(path, body):
     return time.perf_counter() - t, r.status
 
 def pair(name, a_name, a, a_status, b_name, b, b_status):
-    for _ in range(10):  # warm-up
-        a(0); b(0)
-    ta, tb, bad = [], [], 0
+    for k in range(10):  # warm-up, on indices the samples do not reach first
+        a(samples + k); b(samples + k)
+    ta, tb, bad, seen = [], [], 0, {}
     order = [0] * samples + [1] * samples
     random.shuffle(order)
     ia = ib = 0
@@ -46,13 +46,15 @@ def pair(name, a_name, a, a_status, b_name, b, b_status):
         if which == 0:
             dt, st = a(ia); ia += 1
             (ta.append(dt) if st == a_status else None); bad += st != a_status
+            seen[st] = seen.get(st, 0) + 1
         else:
             dt, st = b(ib); ib += 1
             (tb.append(dt) if st == b_status else None); bad += st != b_status
+            seen[st] = seen.get(st, 0) + 1
     ma, mb = statistics.median(ta), statistics.median(tb)
     q = lambda v: statistics.quantiles(v, n=10)[-1]
     print(json.dumps({
-        "name": name, "samples_each": samples, "unexpected_status": bad,
+        "name": name, "samples_each": samples, "unexpected_status": bad, "statuses": {str(k): v for k, v in sorted(seen.items())},
         a_name + "_median_ms": round(ma * 1e3, 3), b_name + "_median_ms": round(mb * 1e3, 3),
         a_name + "_p90_ms": round(q(ta) * 1e3, 3), b_name + "_p90_ms": round(q(tb) * 1e3, 3),
         "gap_percent": round(abs(ma - mb) / min(ma, mb) * 100, 2),
