@@ -2,6 +2,8 @@
 """Helpers of bench/run.sh.
 
   report.py wrk FILE          wrk --latency output -> one JSON object
+  report.py wrkmany FILE...   slices of one interleaved wrk measurement -> one JSON object
+  report.py argon2many FILE...  slices of argon2-rate -> one JSON object
   report.py write RESDIR OUT  the figures of one run (RESDIR/*.json[l]) -> bench/RESULTS.md
 """
 import json, os, re, sys
@@ -30,6 +32,55 @@ def parse_wrk(path):
             m = re.match(r"^(50|75|90|99)%\s+(\S+)$", s)
             if m:
                 out["p%s_ms" % m.group(1)] = ms(m.group(2))
+    return out
+
+
+def median(v):
+    v = sorted(x for x in v if x is not None)
+    return v[len(v) // 2] if v else None
+
+
+def combine_wrk(paths):
+    """Slices of one interleaved measurement: mean rate, median percentiles, summed errors."""
+    parts = [parse_wrk(p) for p in paths]
+    out = {"rps": sum(p["rps"] for p in parts) / len(parts), "slices": len(parts),
+           "slice_rps": [round(p["rps"], 1) for p in parts]}
+    for k in ("requests", "non2xx", "socket_errors"):  # summed over slices
+        out[k] = sum(p[k] for p in parts)
+    for k in ("p50_ms", "p75_ms", "p90_ms", "p99_ms"):
+        out[k] = median(p.get(k) for p in parts)
+    return out
+
+
+def combine_argon2(paths):
+    parts = [json.loads(open(p).read()) for p in paths]
+    out = dict(parts[0])
+    out["verifications"] = sum(p["verifications"] for p in parts)
+    out["seconds"] = sum(p["seconds"] for p in parts)
+    out["per_second"] = out["verifications"] / out["seconds"]
+    if all(p.get("cpu_seconds") for p in parts):
+        out["cpu_seconds"] = sum(p["cpu_seconds"] for p in parts)
+        out["per_cpu_second"] = (out["verifications"] + len(parts)) / out["cpu_seconds"]
+    out["slices"] = len(parts)
+    out["slice_per_second"] = [round(p["per_second"], 1) for p in parts]
+    return out
+
+
+def combine_node(paths):
+    """Slices of the sleepless-sessions driver -> one JSON line per figure."""
+    by = {}
+    for p in paths:
+        for line in open(p):
+            if line.strip():
+                o = json.loads(line)
+                by.setdefault(o["name"], []).append(o)
+    out = []
+    for name, parts in by.items():
+        calls, secs = sum(p["calls"] for p in parts), sum(p["seconds"] for p in parts)
+        out.append({"name": name, "calls": calls, "failed": sum(p["failed"] for p in parts), "seconds": secs,
+                    "per_second": calls / secs, "p50_ms": median(p["p50_ms"] for p in parts),
+                    "p99_ms": median(p["p99_ms"] for p in parts), "concurrency": parts[0]["concurrency"],
+                    "slices": len(parts), "slice_per_second": [round(p["per_second"], 1) for p in parts]})
     return out
 
 
@@ -63,6 +114,8 @@ def write(res, out):
 
     def row(figure, measured, reference="", ratio=None, target="", ok=None):
         verdict = "" if ok is None else ("PASS" if ok else "FAIL")
+        if ok == "noisy":
+            verdict = "NOISY (ratio > 1.1 is impossible on an idle machine: other load was on the cores)"
         rows.append((figure, measured, reference, "" if ratio is None else f"{ratio:.3f}", target, verdict))
 
     def wrk_cell(w):
@@ -82,7 +135,11 @@ def write(res, out):
         bare = load(res, f"{b}_bare.json") or load(res, "bare_get.json")
         r = w["rps"] / bare["rps"] if bare and bare["rps"] else None
         row(f"get-session over HTTP, {label}, 64 conn.", wrk_cell(w),
-            f"bare axum right after: {wrk_cell(bare)}" if bare else "", r, "≥ 0.70 of bare axum", None if r is None else r >= 0.7)
+            f"bare axum, alternating: {wrk_cell(bare)}" if bare else "", r, "≥ 0.70 of bare axum", None if r is None else r >= 0.7)
+        if bare and w.get("server_cpu_us_per_request") and bare.get("server_cpu_us_per_request"):
+            h, z = w["server_cpu_us_per_request"], bare["server_cpu_us_per_request"]
+            row(f"  server CPU per get-session, {label} (load-independent)", f"{h:.1f} µs CPU/request",
+                f"bare axum {z:.1f} µs CPU/request", z / h, "(informative: bare / hallpass CPU per request)", None)
     # 2. in-process
     s = inproc.get("sqlite")
     if s:
@@ -108,7 +165,12 @@ def write(res, out):
             continue
         r = w["rps"] / argon["per_second"]
         row(f"login over HTTP, {label}, 16 conn.", wrk_cell(w).replace(f"{fmt(w['rps'])} req/s", f"{fmt(w['rps'], 1)} req/s"),
-            aref + " (measured right after)", r, "≥ 0.85 of raw Argon2id", r >= 0.85)
+            aref + ", alternating", r, "≥ 0.85 of raw Argon2id", "noisy" if r > 1.1 else r >= 0.85)
+        if w.get("server_cpu_seconds") and argon.get("per_cpu_second"):
+            per_cpu = w["requests"] / w["server_cpu_seconds"]
+            row(f"  logins per server CPU-second, {label} (load-independent)", f"{per_cpu:.1f} logins/CPU-s",
+                f"raw Argon2id {argon['per_cpu_second']:.1f} verifications/CPU-s", per_cpu / argon["per_cpu_second"],
+                "(informative: ≥ 0.85 means login adds < 15 % CPU to its hash)", None)
     # 4. saturation
     sg, sl = load(res, "saturated_get.json"), load(res, "saturated_login.json")
     if sg:
@@ -141,7 +203,8 @@ def write(res, out):
         seed = load(res, f"scale_{b}_seed.json")
         if not seed:
             continue
-        small_get, small_login = load(res, f"{b}_get.json"), load(res, f"{b}_login.json")
+        small_get = load(res, f"scale_{b}_small_get.json") or load(res, f"{b}_get.json")
+        small_login = load(res, f"scale_{b}_small_login.json") or load(res, f"{b}_login.json")
         sz = f"{seed['users']:,} users / {seed['sessions']:,} sessions"
         row(f"scale {label}: seeding {sz}",
             f"{fmt(seed['seconds'], 0)} s ({fmt(seed['users_per_second'])} users/s, {fmt(seed['sessions_per_second'])} sessions/s)",
@@ -150,11 +213,11 @@ def write(res, out):
             w = load(res, f"scale_{b}_{key}.json")
             if w and small_get:
                 r = w["rps"] / small_get["rps"]
-                row(f"scale {label}: {what}, 64 conn.", wrk_cell(w), f"small database {fmt(small_get['rps'])} req/s", r, "≥ 0.80 of small", r >= 0.8)
+                row(f"scale {label}: {what}, 64 conn.", wrk_cell(w), f"small database, alternating: {fmt(small_get['rps'])} req/s", r, "≥ 0.80 of small", r >= 0.8)
         w = load(res, f"scale_{b}_login.json")
         if w and small_login:
             r = w["rps"] / small_login["rps"]
-            row(f"scale {label}: login, 1,000 seeded users in turn, 16 conn.", wrk_cell(w), f"small database {fmt(small_login['rps'], 1)} req/s", r, "≥ 0.80 of small", r >= 0.8)
+            row(f"scale {label}: login, 1,000 seeded users in turn, 16 conn.", wrk_cell(w), f"small database, alternating: {fmt(small_login['rps'], 1)} req/s", r, "≥ 0.80 of small", r >= 0.8)
         m = load(res, f"scale_{b}_mem_get.json")
         if m:
             mb = m["VmHWM_kb"] / 1024
@@ -174,7 +237,8 @@ def write(res, out):
             row(f"server memory after the small-database runs, {label} (VmHWM)", f"{m['VmHWM_kb'] / 1024:,.0f} MB", "", None, "(reported)", None)
     # 7. sleepless
     sg_, sa_ = sleepless.get("sleepless_get_session"), sleepless.get("sleepless_authenticate")
-    hg, hl = load(res, "mysql_get.json"), load(res, "mysql_login.json")
+    hg = load(res, "sleepless_hallpass_get.json") or load(res, "mysql_get.json")
+    hl = load(res, "sleepless_hallpass_login.json") or load(res, "mysql_login.json")
     if sg_:
         r = hg["rps"] / sg_["per_second"] if hg else None
         row("sleepless-sessions `get_session` (Node, 64 concurrent calls, MariaDB) vs hallpass get-session on MariaDB",
@@ -205,15 +269,33 @@ def write(res, out):
     ]
     for r_ in rows:
         lines.append("| " + " | ".join(str(x).replace("|", "\\|") for x in r_) + " |")
+    noisy = sum(1 for r_ in rows if r_[5].startswith("NOISY"))
     passed = sum(1 for r_ in rows if r_[5] == "PASS")
     failed = sum(1 for r_ in rows if r_[5] == "FAIL")
-    lines += ["", f"{passed} targets met, {failed} missed. Raw figures of this run: `bench/raw/`.", ""]
+    lines += ["", f"{passed} targets met, {failed} missed, {noisy} not judged (noisy). Raw figures of this run: `bench/raw/`.", ""]
     open(out, "w").write("\n".join(lines))
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "wrk":
         print(json.dumps(parse_wrk(sys.argv[2])))
+    elif sys.argv[1] == "wrkmany":
+        args = sys.argv[2:]
+        cpu = None
+        if "--cpu" in args:
+            i = args.index("--cpu")
+            cpu = sum(int(l) for l in open(args[i + 1]) if l.strip()) / 100.0
+            args = args[:i] + args[i + 2:]
+        out = combine_wrk(args)
+        if cpu is not None:
+            out["server_cpu_seconds"] = cpu
+            out["server_cpu_us_per_request"] = cpu / max(out["requests"], 1) * 1e6
+        print(json.dumps(out))
+    elif sys.argv[1] == "nodemany":
+        for o in combine_node(sys.argv[2:]):
+            print(json.dumps(o))
+    elif sys.argv[1] == "argon2many":
+        print(json.dumps(combine_argon2(sys.argv[2:])))
     elif sys.argv[1] == "write":
         write(sys.argv[2], sys.argv[3])
     else:

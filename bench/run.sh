@@ -25,11 +25,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 COMMAND="bench/run.sh"
-for v in DURATION SCALE SCALE_USERS SCALE_SESSIONS SCALE_BACKENDS BACKENDS SLEEPLESS TIMING_SAMPLES; do
+for v in DURATION ROUNDS SCALE SCALE_USERS SCALE_SESSIONS SCALE_BACKENDS BACKENDS SLEEPLESS TIMING_SAMPLES; do
   [ -n "${!v:-}" ] && COMMAND="$v=${!v} $COMMAND"
 done
 DURATION=${DURATION:-10s}
 DUR_S=${DURATION%s}
+# A figure and its reference (bare axum, raw Argon2id, the small database, sleepless) are
+# measured in ROUNDS alternating slices of DURATION/ROUNDS each, so that load from other
+# processes on the machine falls on both alike.
+ROUNDS=${ROUNDS:-3}
+SLICE_S=$(( DUR_S / ROUNDS > 2 ? DUR_S / ROUNDS : 2 ))
 SCALE=${SCALE:-1}
 SCALE_USERS=${SCALE_USERS:-1000000}
 SCALE_SESSIONS=${SCALE_SESSIONS:-10000000}
@@ -110,6 +115,10 @@ for line in open(f"/proc/{sys.argv[1]}/status"):
 print(json.dumps(d))
 PY
 }
+# cpu_ticks PID: user + system CPU of PID so far, in clock ticks (1/100 s).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu_since PID T0 FILE: appends the CPU seconds PID used since T0 ticks to FILE.
+cpu_since() { echo "$(( $(cpu_ticks "$1") - $2 ))" >>"$3"; }
 api() { # api METHOD PATH [BODY] -> body on stdout
   curl -s -X "$1" "$SRV_BASE$2" -H "Authorization: Bearer $SRV_KEY" -H 'Content-Type: application/json' ${3:+-d "$3"}
 }
@@ -204,17 +213,38 @@ http_backend() { # http_backend NAME URL
   [ -f "$work/body.json" ] || curl -s "$SRV_BASE/v1/session" -H "Authorization: Bearer $SRV_KEY" \
     -H "X-Session-Token: $token" >"$work/body.json"
   [ -n "${BARE_ADDR:-}" ] || start_bare
-  say "$name: get-session, 64 connections, $DURATION"
-  get_session_wrk "${name}_get" "$token" 64
-  say "$name: bare axum right after, loaded the same way, 64 connections, $DURATION"
-  wrk -t2 -c64 -d"$DURATION" -H "Authorization: Bearer $SRV_KEY" -H "X-Session-Token: $token" --latency \
-    "http://$BARE_ADDR/v1/session" >"$work/${name}_bare.txt"
-  wrk2json "$work/${name}_bare.txt" >"$RES/${name}_bare.json"
-  say "$name: login, 16 connections, $DURATION"
+  echo "$url" >"$work/$name.url"; echo "$SRV_KEY" >"$work/$name.key"
+  echo "$user" >"$work/$name.user"; echo "$token" >"$work/$name.token"
+  say "$name: get-session vs bare axum, 64 connections each, $ROUNDS alternating slices of ${SLICE_S}s"
+  local a=() b=() c=() d=()
+  : >"$work/${name}_get.cpu"; : >"$work/${name}_bare.cpu"; : >"$work/${name}_login.cpu"
+  local t0
+  for r in $(seq 1 "$ROUNDS"); do
+    t0=$(cpu_ticks "$SRV_PID")
+    wrk -t2 -c64 -d"${SLICE_S}s" -H "Authorization: Bearer $SRV_KEY" -H "X-Session-Token: $token" --latency \
+      "$SRV_BASE/v1/session" >"$work/${name}_get.$r.txt"
+    cpu_since "$SRV_PID" "$t0" "$work/${name}_get.cpu"
+    a+=("$work/${name}_get.$r.txt")
+    t0=$(cpu_ticks "$BARE")
+    wrk -t2 -c64 -d"${SLICE_S}s" -H "Authorization: Bearer $SRV_KEY" -H "X-Session-Token: $token" --latency \
+      "http://$BARE_ADDR/v1/session" >"$work/${name}_bare.$r.txt"
+    cpu_since "$BARE" "$t0" "$work/${name}_bare.cpu"
+    b+=("$work/${name}_bare.$r.txt")
+  done
+  python3 "$ROOT/bench/report.py" wrkmany "${a[@]}" --cpu "$work/${name}_get.cpu" >"$RES/${name}_get.json"
+  python3 "$ROOT/bench/report.py" wrkmany "${b[@]}" --cpu "$work/${name}_bare.cpu" >"$RES/${name}_bare.json"
+  say "$name: login (16 connections) vs raw Argon2id, $ROUNDS alternating slices of ${SLICE_S}s"
   login_lua "$work/login.lua" "$user"
-  login_wrk "${name}_login" "$work/login.lua" 16
-  say "$name: raw Argon2id rate right after ($DUR_S s)"
-  "$T/argon2-rate" "$DUR_S" >"$RES/${name}_argon2.json"
+  for r in $(seq 1 "$ROUNDS"); do
+    t0=$(cpu_ticks "$SRV_PID")
+    wrk -t2 -c16 -d"${SLICE_S}s" -s "$work/login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/${name}_login.$r.txt"
+    cpu_since "$SRV_PID" "$t0" "$work/${name}_login.cpu"
+    c+=("$work/${name}_login.$r.txt")
+    "$T/argon2-rate" "$SLICE_S" >"$work/${name}_argon2.$r.json"
+    d+=("$work/${name}_argon2.$r.json")
+  done
+  python3 "$ROOT/bench/report.py" wrkmany "${c[@]}" --cpu "$work/${name}_login.cpu" >"$RES/${name}_login.json"
+  python3 "$ROOT/bench/report.py" argon2many "${d[@]}" >"$RES/${name}_argon2.json"
   if [ "$name" = sqlite ]; then
     say "$name: get-session (4 connections) while logins (32 connections) saturate the pool"
     wrk -t1 -c32 -d"$((DUR_S + 3))s" -s "$work/login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/sat_login.txt" &
@@ -291,22 +321,52 @@ if [ "$SCALE" != 0 ]; then
           "SELECT JSON_OBJECT('session_table_bytes', DATA_LENGTH + INDEX_LENGTH, 'rows', (SELECT COUNT(*) FROM $db.sessions)) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$db' AND TABLE_NAME = 'sessions'" \
           >"$RES/scale_${b}_bytes.json" ;;
     esac
+    # The small database of the same backend, served again beside the large one, so that
+    # the two are measured in alternating slices.
+    small_ok=0
+    if [ -f "$work/$b.url" ]; then
+      start_server "small_again_$b" "$(cat "$work/$b.url")"
+      S_BASE=$SRV_BASE; S_PID=$SRV_PID; S_KEY=$(cat "$work/$b.key"); small_ok=1
+      SRV_KEY=$S_KEY login_lua "$work/small_login.lua" "$(cat "$work/$b.user")"
+    fi
     start_server "scale_$b" "$url"
     "$T/seed" tokens 10000 "$SCALE_SESSIONS" >"$work/tokens.txt"
     tokens_lua "$work/tokens.lua" "$work/tokens.txt"
-    say "scale $b: get-session over 10000 seeded sessions, 64 connections, $DURATION"
-    wrk -t2 -c64 -d"$DURATION" -s "$work/tokens.lua" --latency "$SRV_BASE/v1/session" >"$work/scale_get.txt"
-    wrk2json "$work/scale_get.txt" >"$RES/scale_${b}_get.json"
-    say "scale $b: get-session, one token, 64 connections, $DURATION"
-    get_session_wrk "scale_${b}_get1" "$(head -1 "$work/tokens.txt")" 64
+    say "scale $b: get-session (10000 seeded tokens in turn; one token) vs the small database, 64 connections, $ROUNDS alternating slices of ${SLICE_S}s"
+    ga=(); g1=(); gs=(); la=(); ls_=()
+    for r in $(seq 1 "$ROUNDS"); do
+      wrk -t2 -c64 -d"${SLICE_S}s" -s "$work/tokens.lua" --latency "$SRV_BASE/v1/session" >"$work/scale_get.$r.txt"
+      ga+=("$work/scale_get.$r.txt")
+      wrk -t2 -c64 -d"${SLICE_S}s" -H "Authorization: Bearer $SRV_KEY" -H "X-Session-Token: $(head -1 "$work/tokens.txt")" \
+        --latency "$SRV_BASE/v1/session" >"$work/scale_get1.$r.txt"
+      g1+=("$work/scale_get1.$r.txt")
+      if [ $small_ok = 1 ]; then
+        wrk -t2 -c64 -d"${SLICE_S}s" -H "Authorization: Bearer $S_KEY" -H "X-Session-Token: $(cat "$work/$b.token")" \
+          --latency "$S_BASE/v1/session" >"$work/small_get.$r.txt"
+        gs+=("$work/small_get.$r.txt")
+      fi
+    done
+    python3 "$ROOT/bench/report.py" wrkmany "${ga[@]}" >"$RES/scale_${b}_get.json"
+    python3 "$ROOT/bench/report.py" wrkmany "${g1[@]}" >"$RES/scale_${b}_get1.json"
+    [ $small_ok = 1 ] && python3 "$ROOT/bench/report.py" wrkmany "${gs[@]}" >"$RES/scale_${b}_small_get.json"
     mem "$SRV_PID" "$RES/scale_${b}_mem_get.json"
-    say "scale $b: login over 1000 seeded users, 16 connections, $DURATION"
+    say "scale $b: login (1000 seeded users in turn) vs the small database, 16 connections, $ROUNDS alternating slices of ${SLICE_S}s"
     users=()
     for i in $(seq 0 999); do users+=("bench$(( (i * 7919 + 13) % SCALE_USERS ))"); done
     login_lua "$work/scale_login.lua" "${users[@]}"
-    login_wrk "scale_${b}_login" "$work/scale_login.lua" 16
+    for r in $(seq 1 "$ROUNDS"); do
+      wrk -t2 -c16 -d"${SLICE_S}s" -s "$work/scale_login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/scale_login.$r.txt"
+      la+=("$work/scale_login.$r.txt")
+      if [ $small_ok = 1 ]; then
+        wrk -t2 -c16 -d"${SLICE_S}s" -s "$work/small_login.lua" --latency "$S_BASE/v1/sessions" >"$work/small_login.$r.txt"
+        ls_+=("$work/small_login.$r.txt")
+      fi
+    done
+    python3 "$ROOT/bench/report.py" wrkmany "${la[@]}" >"$RES/scale_${b}_login.json"
+    [ $small_ok = 1 ] && python3 "$ROOT/bench/report.py" wrkmany "${ls_[@]}" >"$RES/scale_${b}_small_login.json"
     mem "$SRV_PID" "$RES/scale_${b}_mem.json"
     stop_server
+    if [ $small_ok = 1 ]; then kill "$S_PID" 2>/dev/null || true; wait "$S_PID" 2>/dev/null || true; fi
     [ "$b" = sqlite ] && rm -f "$work"/scale.db*
   done
 fi
@@ -314,7 +374,7 @@ fi
 # ---- sleepless-sessions side by side, on MariaDB -----------------------------------------
 if [ "$SLEEPLESS" != 0 ]; then
   db=bench_sleepless_$RUN_ID; MY_DBS+=("$db")
-  say "sleepless-sessions on MariaDB ($db), 64 concurrent calls, $DURATION each"
+  say "sleepless-sessions on MariaDB ($db) vs hallpass on MariaDB, 64 concurrent calls, $ROUNDS alternating slices of ${SLICE_S}s"
   mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE $db"
   mariadb -h 127.0.0.1 -u root "$db" <bench/sleepless/schema.sql
   mariadb -h 127.0.0.1 -u root "$db" -e "
@@ -325,7 +385,36 @@ if [ "$SLEEPLESS" != 0 ]; then
     INSERT INTO sessions (user_id, sid, agent, remote_ip, expires)
       SELECT CONCAT('u', seq % 1000), SHA1(CONCAT('sid', seq)), '', '', NOW() + INTERVAL 1 DAY
       FROM seq_0_to_9999;"
-  node bench/sleepless/bench.js "$db" "$DUR_S" 64 1000 10000 >"$RES/sleepless.jsonl"
+  # hallpass on its own MariaDB database (the small one of the HTTP figures), served again
+  # and measured in slices alternating with sleepless-sessions'.
+  h_ok=0
+  if [ -f "$work/mysql.url" ]; then
+    start_server mysql_again "$(cat "$work/mysql.url")"
+    SRV_KEY=$(cat "$work/mysql.key"); h_ok=1
+    login_lua "$work/h_login.lua" "$(cat "$work/mysql.user")"
+  fi
+  na=(); ha=(); hl=()
+  for r in $(seq 1 "$ROUNDS"); do
+    node bench/sleepless/bench.js "$db" "$SLICE_S" 64 1000 10000 get >"$work/sl_get.$r.jsonl"
+    na+=("$work/sl_get.$r.jsonl")
+    if [ $h_ok = 1 ]; then
+      wrk -t2 -c64 -d"${SLICE_S}s" -H "Authorization: Bearer $SRV_KEY" -H "X-Session-Token: $(cat "$work/mysql.token")" \
+        --latency "$SRV_BASE/v1/session" >"$work/h_get.$r.txt"
+      ha+=("$work/h_get.$r.txt")
+    fi
+    node bench/sleepless/bench.js "$db" "$SLICE_S" 64 1000 10000 auth >"$work/sl_auth.$r.jsonl"
+    na+=("$work/sl_auth.$r.jsonl")
+    if [ $h_ok = 1 ]; then
+      wrk -t2 -c16 -d"${SLICE_S}s" -s "$work/h_login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/h_login.$r.txt"
+      hl+=("$work/h_login.$r.txt")
+    fi
+  done
+  python3 "$ROOT/bench/report.py" nodemany "${na[@]}" >"$RES/sleepless.jsonl"
+  if [ $h_ok = 1 ]; then
+    python3 "$ROOT/bench/report.py" wrkmany "${ha[@]}" >"$RES/sleepless_hallpass_get.json"
+    python3 "$ROOT/bench/report.py" wrkmany "${hl[@]}" >"$RES/sleepless_hallpass_login.json"
+    stop_server
+  fi
   cat "$RES/sleepless.jsonl" >&2
 fi
 

@@ -2,7 +2,7 @@
 // them, for the side-by-side figure of bench/run.sh. The schema and rows are made by
 // run.sh (the package ships no schema); this only loads.
 //
-//   node bench.js DB SECONDS CONCURRENCY USERS SESSIONS
+//   node bench.js DB SECONDS CONCURRENCY USERS SESSIONS [get|auth|both]
 //
 // Users are `u<i>` / `u<i>@bench.invalid` with password `Tr0ub4dor&3-horse-staple`;
 // session ids are sha1('sid' + i). Prints one JSON line per figure.
@@ -10,7 +10,7 @@
 const crypto = require("crypto");
 const sessions = require("sleepless-sessions");
 
-const [db, seconds, concurrency, users, nsessions] = process.argv.slice(2);
+const [db, seconds, concurrency, users, nsessions, which = "both"] = process.argv.slice(2);
 const SECONDS = Number(seconds || 10), CONC = Number(concurrency || 64);
 const NUSERS = Number(users || 1000), NSESS = Number(nsessions || 1000);
 const PASSWORD = "Tr0ub4dor&3-horse-staple";
@@ -47,10 +47,10 @@ function run(name, call, check) {
 
 sessions.mariadb.create({ host: "127.0.0.1", port: 3306, user: "root", password: "", database: db }, async (api) => {
   const out = [];
-  out.push(await run("sleepless_get_session",
+  if (which !== "auth") out.push(await run("sleepless_get_session",
     (k, ok, fail) => api.get_session(sha1("sid" + (k % NSESS)), ok, fail),
     (r) => r && r.session && r.session.user));
-  out.push(await run("sleepless_authenticate",
+  if (which !== "get") out.push(await run("sleepless_authenticate",
     (k, ok, fail) => api.authenticate("u" + (k % NUSERS), PASSWORD, ok, fail),
     (r) => r && r.session && !r.error));
   for (const o of out) console.log(JSON.stringify(o));
