@@ -12,6 +12,8 @@
 #   SCALE_USERS=1000000   users seeded for it
 #   SCALE_SESSIONS=10000000  sessions seeded for it
 #   SCALE_BACKENDS=sqlite backends of the large-database part (sqlite postgres mysql)
+#   SCALE_USERS_<backend>, SCALE_SESSIONS_<backend>  per-backend sizes (e.g. SCALE_SESSIONS_mysql)
+#   ROUNDS=3              alternating slices per figure/reference pair
 #   BACKENDS="sqlite postgres mysql"  backends of the small-database HTTP figures
 #   SLEEPLESS=1           0 skips the sleepless-sessions comparison
 #   TIMING_SAMPLES=300    samples of each kind for the equal-timing figures
@@ -25,8 +27,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 COMMAND="bench/run.sh"
-for v in DURATION ROUNDS SCALE SCALE_USERS SCALE_SESSIONS SCALE_BACKENDS BACKENDS SLEEPLESS TIMING_SAMPLES; do
-  [ -n "${!v:-}" ] && COMMAND="$v=${!v} $COMMAND"
+for v in DURATION ROUNDS SCALE SCALE_USERS SCALE_SESSIONS SCALE_BACKENDS BACKENDS SLEEPLESS TIMING_SAMPLES \
+  SCALE_USERS_sqlite SCALE_SESSIONS_sqlite SCALE_USERS_postgres SCALE_SESSIONS_postgres SCALE_USERS_mysql SCALE_SESSIONS_mysql; do
+  if [ -n "${!v:-}" ]; then
+    case ${!v} in *" "*) COMMAND="$v='${!v}' $COMMAND" ;; *) COMMAND="$v=${!v} $COMMAND" ;; esac
+  fi
 done
 DURATION=${DURATION:-10s}
 DUR_S=${DURATION%s}
@@ -306,9 +311,11 @@ if [ "$SCALE" != 0 ]; then
         mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE $db"
         url="mysql://root@127.0.0.1:3306/$db" ;;
     esac
-    say "scale $b: migrate, seed $SCALE_USERS users and $SCALE_SESSIONS sessions"
+    su_var=SCALE_USERS_$b; ss_var=SCALE_SESSIONS_$b
+    n_users=${!su_var:-$SCALE_USERS}; n_sessions=${!ss_var:-$SCALE_SESSIONS}
+    say "scale $b: migrate, seed $n_users users and $n_sessions sessions"
     HALLPASS_DATABASE_URL=$url "$BIN" migrate >/dev/null
-    "$T/seed" "$url" "$SCALE_USERS" "$SCALE_SESSIONS" default >"$RES/scale_${b}_seed.json"
+    "$T/seed" "$url" "$n_users" "$n_sessions" default >"$RES/scale_${b}_seed.json"
     cat "$RES/scale_${b}_seed.json" >&2
     case $b in
       postgres)
@@ -330,7 +337,7 @@ if [ "$SCALE" != 0 ]; then
       SRV_KEY=$S_KEY login_lua "$work/small_login.lua" "$(cat "$work/$b.user")"
     fi
     start_server "scale_$b" "$url"
-    "$T/seed" tokens 10000 "$SCALE_SESSIONS" >"$work/tokens.txt"
+    "$T/seed" tokens 10000 "$n_sessions" >"$work/tokens.txt"
     tokens_lua "$work/tokens.lua" "$work/tokens.txt"
     say "scale $b: get-session (10000 seeded tokens in turn; one token) vs the small database, 64 connections, $ROUNDS alternating slices of ${SLICE_S}s"
     ga=(); g1=(); gs=(); la=(); ls_=()
@@ -352,7 +359,7 @@ if [ "$SCALE" != 0 ]; then
     mem "$SRV_PID" "$RES/scale_${b}_mem_get.json"
     say "scale $b: login (1000 seeded users in turn) vs the small database, 16 connections, $ROUNDS alternating slices of ${SLICE_S}s"
     users=()
-    for i in $(seq 0 999); do users+=("bench$(( (i * 7919 + 13) % SCALE_USERS ))"); done
+    for i in $(seq 0 999); do users+=("bench$(( (i * 7919 + 13) % n_users ))"); done
     login_lua "$work/scale_login.lua" "${users[@]}"
     for r in $(seq 1 "$ROUNDS"); do
       wrk -t2 -c16 -d"${SLICE_S}s" -s "$work/scale_login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/scale_login.$r.txt"
