@@ -17,7 +17,7 @@
 #   BACKENDS="sqlite postgres mysql"  backends of the small-database HTTP figures
 #   SLEEPLESS=1           0 skips the sleepless-sessions comparison
 #   TIMING_SAMPLES=300    samples of each kind for the equal-timing figures
-#   RESULTS=bench/RESULTS.md  where the report goes
+#   RESULTS=bench/RESULTS.md  where the report goes (the raw figures go to raw/ beside it)
 #
 # Needs wrk (installed from Debian if missing), Node/npm (for sleepless-sessions), psql and
 # mariadb clients, and the machine's PostgreSQL (127.0.0.1:5432, user postgres) and MariaDB
@@ -297,6 +297,54 @@ done
 python3 -c 'import json,sys; print(json.dumps({"body_bytes": len(open(sys.argv[1],"rb").read())}))' "$work/body.json" >"$RES/body.json"
 [ -n "${BARE:-}" ] && { kill "$BARE"; wait "$BARE" 2>/dev/null || true; }
 
+# ---- sleepless-sessions side by side, on MariaDB -----------------------------------------
+# Before the scale part, so MariaDB is not busy with the large database's background work.
+if [ "$SLEEPLESS" != 0 ]; then
+  db=bench_sleepless_$RUN_ID; MY_DBS+=("$db")
+  say "sleepless-sessions on MariaDB ($db) vs hallpass on MariaDB, 64 concurrent calls, $ROUNDS alternating slices of ${SLICE_S}s"
+  mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE $db"
+  mariadb -h 127.0.0.1 -u root "$db" <bench/sleepless/schema.sql
+  mariadb -h 127.0.0.1 -u root "$db" -e "
+    INSERT INTO users (user_id, email, locked, pw_hash, pw_salt)
+      SELECT CONCAT('u', seq), CONCAT('u', seq, '@bench.invalid'), 0,
+             SHA1(CONCAT('$PASSWORD', SHA1(CONCAT('salt', seq)))), SHA1(CONCAT('salt', seq))
+      FROM seq_0_to_999;
+    INSERT INTO sessions (user_id, sid, agent, remote_ip, expires)
+      SELECT CONCAT('u', seq % 1000), SHA1(CONCAT('sid', seq)), '', '', NOW() + INTERVAL 1 DAY
+      FROM seq_0_to_9999;"
+  # hallpass on its own MariaDB database (the small one of the HTTP figures), served again
+  # and measured in slices alternating with sleepless-sessions'.
+  h_ok=0
+  if [ -f "$work/mysql.url" ]; then
+    start_server mysql_again "$(cat "$work/mysql.url")"
+    SRV_KEY=$(cat "$work/mysql.key"); h_ok=1
+    login_lua "$work/h_login.lua" "$(cat "$work/mysql.user")"
+  fi
+  na=(); ha=(); hl=()
+  for r in $(seq 1 "$ROUNDS"); do
+    node bench/sleepless/bench.js "$db" "$SLICE_S" 64 1000 10000 get >"$work/sl_get.$r.jsonl"
+    na+=("$work/sl_get.$r.jsonl")
+    if [ $h_ok = 1 ]; then
+      wrk -t2 -c64 -d"${SLICE_S}s" -H "Authorization: Bearer $SRV_KEY" -H "X-Session-Token: $(cat "$work/mysql.token")" \
+        --latency "$SRV_BASE/v1/session" >"$work/h_get.$r.txt"
+      ha+=("$work/h_get.$r.txt")
+    fi
+    node bench/sleepless/bench.js "$db" "$SLICE_S" 64 1000 10000 auth >"$work/sl_auth.$r.jsonl"
+    na+=("$work/sl_auth.$r.jsonl")
+    if [ $h_ok = 1 ]; then
+      wrk -t2 -c16 -d"${SLICE_S}s" -s "$work/h_login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/h_login.$r.txt"
+      hl+=("$work/h_login.$r.txt")
+    fi
+  done
+  python3 "$ROOT/bench/report.py" nodemany "${na[@]}" >"$RES/sleepless.jsonl"
+  if [ $h_ok = 1 ]; then
+    python3 "$ROOT/bench/report.py" wrkmany "${ha[@]}" >"$RES/sleepless_hallpass_get.json"
+    python3 "$ROOT/bench/report.py" wrkmany "${hl[@]}" >"$RES/sleepless_hallpass_login.json"
+    stop_server
+  fi
+  cat "$RES/sleepless.jsonl" >&2
+fi
+
 # ---- scale -------------------------------------------------------------------------------
 if [ "$SCALE" != 0 ]; then
   for b in $SCALE_BACKENDS; do
@@ -374,60 +422,19 @@ if [ "$SCALE" != 0 ]; then
     mem "$SRV_PID" "$RES/scale_${b}_mem.json"
     stop_server
     if [ $small_ok = 1 ]; then kill "$S_PID" 2>/dev/null || true; wait "$S_PID" 2>/dev/null || true; fi
-    [ "$b" = sqlite ] && rm -f "$work"/scale.db*
+    # Free the database server before the next figure.
+    case $b in
+      sqlite) rm -f "$work"/scale.db* ;;
+      postgres) psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null ;;
+      mysql) mariadb -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS $db" ;;
+    esac
   done
-fi
-
-# ---- sleepless-sessions side by side, on MariaDB -----------------------------------------
-if [ "$SLEEPLESS" != 0 ]; then
-  db=bench_sleepless_$RUN_ID; MY_DBS+=("$db")
-  say "sleepless-sessions on MariaDB ($db) vs hallpass on MariaDB, 64 concurrent calls, $ROUNDS alternating slices of ${SLICE_S}s"
-  mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE $db"
-  mariadb -h 127.0.0.1 -u root "$db" <bench/sleepless/schema.sql
-  mariadb -h 127.0.0.1 -u root "$db" -e "
-    INSERT INTO users (user_id, email, locked, pw_hash, pw_salt)
-      SELECT CONCAT('u', seq), CONCAT('u', seq, '@bench.invalid'), 0,
-             SHA1(CONCAT('$PASSWORD', SHA1(CONCAT('salt', seq)))), SHA1(CONCAT('salt', seq))
-      FROM seq_0_to_999;
-    INSERT INTO sessions (user_id, sid, agent, remote_ip, expires)
-      SELECT CONCAT('u', seq % 1000), SHA1(CONCAT('sid', seq)), '', '', NOW() + INTERVAL 1 DAY
-      FROM seq_0_to_9999;"
-  # hallpass on its own MariaDB database (the small one of the HTTP figures), served again
-  # and measured in slices alternating with sleepless-sessions'.
-  h_ok=0
-  if [ -f "$work/mysql.url" ]; then
-    start_server mysql_again "$(cat "$work/mysql.url")"
-    SRV_KEY=$(cat "$work/mysql.key"); h_ok=1
-    login_lua "$work/h_login.lua" "$(cat "$work/mysql.user")"
-  fi
-  na=(); ha=(); hl=()
-  for r in $(seq 1 "$ROUNDS"); do
-    node bench/sleepless/bench.js "$db" "$SLICE_S" 64 1000 10000 get >"$work/sl_get.$r.jsonl"
-    na+=("$work/sl_get.$r.jsonl")
-    if [ $h_ok = 1 ]; then
-      wrk -t2 -c64 -d"${SLICE_S}s" -H "Authorization: Bearer $SRV_KEY" -H "X-Session-Token: $(cat "$work/mysql.token")" \
-        --latency "$SRV_BASE/v1/session" >"$work/h_get.$r.txt"
-      ha+=("$work/h_get.$r.txt")
-    fi
-    node bench/sleepless/bench.js "$db" "$SLICE_S" 64 1000 10000 auth >"$work/sl_auth.$r.jsonl"
-    na+=("$work/sl_auth.$r.jsonl")
-    if [ $h_ok = 1 ]; then
-      wrk -t2 -c16 -d"${SLICE_S}s" -s "$work/h_login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/h_login.$r.txt"
-      hl+=("$work/h_login.$r.txt")
-    fi
-  done
-  python3 "$ROOT/bench/report.py" nodemany "${na[@]}" >"$RES/sleepless.jsonl"
-  if [ $h_ok = 1 ]; then
-    python3 "$ROOT/bench/report.py" wrkmany "${ha[@]}" >"$RES/sleepless_hallpass_get.json"
-    python3 "$ROOT/bench/report.py" wrkmany "${hl[@]}" >"$RES/sleepless_hallpass_login.json"
-    stop_server
-  fi
-  cat "$RES/sleepless.jsonl" >&2
 fi
 
 # ---- report ------------------------------------------------------------------------------
 python3 -c 'import json; print(json.dumps({"load_after": open("/proc/loadavg").read().split()[:3]}))' >"$RES/meta_after.json"
 mkdir -p "$(dirname "$RESULTS")"
 python3 "$ROOT/bench/report.py" write "$RES" "$RESULTS"
-rm -rf bench/raw && mkdir -p bench/raw && cp "$RES"/* bench/raw/
+RAW=$(dirname "$RESULTS")/raw
+rm -rf "$RAW" && mkdir -p "$RAW" && cp "$RES"/* "$RAW"/
 say "wrote $RESULTS"
