@@ -88,6 +88,12 @@ fn reprepares_cached_one(conn: &Connection, sql: &str) -> anyhow::Result<i32> {
 fn main() -> anyhow::Result<()> {
     let path = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: sqlite-reprepare DB"))?;
     let conn = Connection::open(&path)?;
+    let stat4: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_compile_options WHERE compile_options = 'ENABLE_STAT4'",
+        [],
+        |r| r.get(0),
+    )?;
+    println!("SQLite {} (ENABLE_STAT4: {stat4})", rusqlite::version());
     // One user and 1000 sessions whose token hashes are the ones bound below, so every
     // execution finds its row, as get-session does.
     conn.execute_batch(
