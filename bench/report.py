@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""Helpers of bench/run.sh.
+
+  report.py wrk FILE          wrk --latency output -> one JSON object
+  report.py wrkmany FILE...   slices of one interleaved wrk measurement -> one JSON object
+  report.py argon2many FILE...  slices of argon2-rate -> one JSON object
+  report.py write RESDIR OUT  the figures of one run (RESDIR/*.json[l]) -> bench/RESULTS.md
+"""
+import json, os, re, sys
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text.strip())
+    return float(m.group(1)) * UNITS[m.group(2)] if m else None
+
+
+def parse_wrk(path):
+    out = {"rps": 0.0, "requests": 0, "non2xx": 0, "socket_errors": 0}
+    for line in open(path):
+        s = line.strip()
+        if s.startswith("Requests/sec:"):
+            out["rps"] = float(s.split()[1])
+        elif re.match(r"^\d+ requests in", s):
+            out["requests"] = int(s.split()[0])
+        elif s.startswith("Non-2xx or 3xx responses:"):
+            out["non2xx"] = int(s.split(":")[1])
+        elif s.startswith("Socket errors:"):
+            out["socket_errors"] = sum(int(x) for x in re.findall(r"\d+", s))
+        else:
+            m = re.match(r"^(50|75|90|99)%\s+(\S+)$", s)
+            if m:
+                out["p%s_ms" % m.group(1)] = ms(m.group(2))
+    return out
+
+
+def median(v):
+    v = sorted(x for x in v if x is not None)
+    return v[len(v) // 2] if v else None
+
+
+def combine_wrk(paths):
+    """Slices of one interleaved measurement: mean rate, median percentiles, summed errors."""
+    parts = [parse_wrk(p) for p in paths]
+    out = {"rps": sum(p["rps"] for p in parts) / len(parts), "slices": len(parts),
+           "slice_rps": [round(p["rps"], 1) for p in parts]}
+    for k in ("requests", "non2xx", "socket_errors"):  # summed over slices
+        out[k] = sum(p[k] for p in parts)
+    for k in ("p50_ms", "p75_ms", "p90_ms", "p99_ms"):
+        out[k] = median(p.get(k) for p in parts)
+    return out
+
+
+def combine_argon2(paths):
+    parts = [json.loads(open(p).read()) for p in paths]
+    out = dict(parts[0])
+    out["verifications"] = sum(p["verifications"] for p in parts)
+    out["seconds"] = sum(p["seconds"] for p in parts)
+    out["per_second"] = out["verifications"] / out["seconds"]
+    if all(p.get("cpu_seconds") for p in parts):
+        out["cpu_seconds"] = sum(p["cpu_seconds"] for p in parts)
+        out["per_cpu_second"] = (out["verifications"] + len(parts)) / out["cpu_seconds"]
+    out["slices"] = len(parts)
+    out["slice_per_second"] = [round(p["per_second"], 1) for p in parts]
+    return out
+
+
+def combine_node(paths):
+    """Slices of the sleepless-sessions driver -> one JSON line per figure."""
+    by = {}
+    for p in paths:
+        for line in open(p):
+            if line.strip():
+                o = json.loads(line)
+                by.setdefault(o["name"], []).append(o)
+    out = []
+    for name, parts in by.items():
+        calls, secs = sum(p["calls"] for p in parts), sum(p["seconds"] for p in parts)
+        out.append({"name": name, "calls": calls, "failed": sum(p["failed"] for p in parts), "seconds": secs,
+                    "per_second": calls / secs, "p50_ms": median(p["p50_ms"] for p in parts),
+                    "p99_ms": median(p["p99_ms"] for p in parts), "concurrency": parts[0]["concurrency"],
+                    "slices": len(parts), "slice_per_second": [round(p["per_second"], 1) for p in parts]})
+    return out
+
+
+def load(res, name):
+    p = os.path.join(res, name)
+    if not os.path.exists(p):
+        return None
+    if name.endswith(".jsonl"):
+        return {o["name"]: o for o in (json.loads(l) for l in open(p) if l.strip())}
+    return json.load(open(p))
+
+
+def fmt(x, digits=0):
+    if x is None:
+        return "—"
+    if isinstance(x, str):
+        return x
+    return f"{x:,.{digits}f}"
+
+
+def write(res, out):
+    meta = load(res, "meta.json") or {}
+    after = load(res, "meta_after.json") or {}
+    argon = load(res, "argon2.json")
+    inproc = load(res, "inproc.jsonl") or {}
+    bare = load(res, "bare_get.json")
+    body = load(res, "body.json") or {}
+    timing = load(res, "timing.jsonl") or {}
+    sleepless = load(res, "sleepless.jsonl") or {}
+    rows = []  # (figure, measured, reference, ratio, target, verdict)
+
+    def row(figure, measured, reference="", ratio=None, target="", ok=None):
+        verdict = "" if ok is None else ("PASS" if ok else "FAIL")
+        if ok == "noisy":
+            verdict = "NOISY (ratio > 1.1 is impossible on an idle machine: other load was on the cores)"
+        rows.append((figure, measured, reference, "" if ratio is None else f"{ratio:.3f}", target, verdict))
+
+    def wrk_cell(w):
+        if not w:
+            return "not run"
+        extra = ""
+        if w.get("non2xx") or w.get("socket_errors"):
+            extra = f"; non-2xx {w['non2xx']}, socket errors {w['socket_errors']}"
+        return f"{fmt(w['rps'])} req/s (p50 {fmt(w.get('p50_ms'), 2)} ms, p99 {fmt(w.get('p99_ms'), 2)} ms{extra})"
+
+    names = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MariaDB"}
+    # 1. HTTP get-session vs bare axum
+    for b, label in names.items():
+        w = load(res, f"{b}_get.json")
+        if not w:
+            continue
+        bare = load(res, f"{b}_bare.json") or load(res, "bare_get.json")
+        r = w["rps"] / bare["rps"] if bare and bare["rps"] else None
+        row(f"get-session over HTTP, {label}, 64 conn.", wrk_cell(w),
+            f"bare axum, alternating: {wrk_cell(bare)}" if bare else "", r, "≥ 0.70 of bare axum", None if r is None else r >= 0.7)
+        if bare and w.get("server_cpu_us_per_request") and bare.get("server_cpu_us_per_request"):
+            h, z = w["server_cpu_us_per_request"], bare["server_cpu_us_per_request"]
+            row(f"  server CPU per get-session, {label} (load-independent)", f"{h:.1f} µs CPU/request",
+                f"bare axum {z:.1f} µs CPU/request", z / h, "(informative: bare / hallpass CPU per request)", None)
+    # 2. in-process
+    s = inproc.get("sqlite")
+    if s:
+        row("get-session in-process, SQLite (library)", f"p50 {s['p50_us']} µs, p99 {s['p99_us']} µs, mean {s['mean_us']} µs (n={s['n']:,})",
+            "", s["p50_us"] / 20.0, "p50 ≤ 20 µs (ratio = p50 / 20 µs, ≤ 1 passes)", s["p50_us"] <= 20.0)
+    c = inproc.get("cached")
+    if c and "skipped" in c:
+        row("get-session in-process, cached (library)", "not built yet: " + c["skipped"], "", None, "p50 ≤ 2 µs", None)
+    elif c:
+        row("get-session in-process, cached (library)", f"p50 {c['p50_us']} µs, p99 {c['p99_us']} µs, mean {c['mean_us']} µs (n={c['n']:,})",
+            "", c["p50_us"] / 2.0, "p50 ≤ 2 µs (ratio = p50 / 2 µs)", c["p50_us"] <= 2.0)
+    f = inproc.get("store_find_session")
+    if f:
+        row("  of which `Store::find_session` (SQLite)", f"p50 {f['p50_us']} µs, p99 {f['p99_us']} µs, mean {f['mean_us']} µs", "", None, "(profile)", None)
+    # 3. login vs raw argon2
+    for b, label in names.items():
+        argon = load(res, f"{b}_argon2.json") or load(res, "argon2.json")
+        if not argon:
+            continue
+        aref = f"raw Argon2id verify {fmt(argon['per_second'], 1)}/s on {argon['threads']} threads (m={argon['m_cost_kib']} KiB, t={argon['t_cost']}, p={argon['p_cost']})"
+        w = load(res, f"{b}_login.json")
+        if not w:
+            continue
+        r = w["rps"] / argon["per_second"]
+        row(f"login over HTTP, {label}, 16 conn.", wrk_cell(w).replace(f"{fmt(w['rps'])} req/s", f"{fmt(w['rps'], 1)} req/s"),
+            aref + ", alternating", r, "≥ 0.85 of raw Argon2id", "noisy" if r > 1.1 else r >= 0.85)
+        if w.get("server_cpu_seconds") and argon.get("per_cpu_second"):
+            per_cpu = w["requests"] / w["server_cpu_seconds"]
+            row(f"  logins per server CPU-second, {label} (load-independent)", f"{per_cpu:.1f} logins/CPU-s",
+                f"raw Argon2id {argon['per_cpu_second']:.1f} verifications/CPU-s", per_cpu / argon["per_cpu_second"],
+                "(informative: ≥ 0.85 means login adds < 15 % CPU to its hash)", None)
+    # 4. saturation
+    sg, sl = load(res, "saturated_get.json"), load(res, "saturated_login.json")
+    if sg:
+        row("get-session p99 while logins saturate the pool (SQLite; 4 conn. get-session + 32 conn. login)",
+            f"p99 {fmt(sg.get('p99_ms'), 2)} ms (p50 {fmt(sg.get('p50_ms'), 2)} ms, {fmt(sg['rps'])} req/s)",
+            f"logins meanwhile {fmt(sl['rps'], 1)} req/s, p99 {fmt(sl.get('p99_ms'), 0)} ms" if sl else "",
+            sg["p99_ms"] / 5.0 if sg.get("p99_ms") else None, "p99 < 5 ms (ratio = p99 / 5 ms)",
+            sg.get("p99_ms") is not None and sg["p99_ms"] < 5.0 and not sg.get("non2xx"))
+    sg1, sl1 = load(res, "saturated1_get.json"), load(res, "saturated1_login.json")
+    if sg1:
+        row("  the same with `HALLPASS_HASH_THREADS=1` (informative)",
+            f"p99 {fmt(sg1.get('p99_ms'), 2)} ms (p50 {fmt(sg1.get('p50_ms'), 2)} ms, {fmt(sg1['rps'])} req/s)",
+            f"logins meanwhile {fmt(sl1['rps'], 1)} req/s" if sl1 else "",
+            sg1["p99_ms"] / 5.0 if sg1.get("p99_ms") else None, "(informative)", None)
+    # 5. equal timing
+    t = timing.get("login_unknown_vs_wrong_password")
+    if t:
+        row(f"equal timing: login unknown user vs wrong password (medians of {t['samples_each']} each, interleaved)",
+            f"{t['unknown_user_median_ms']} ms vs {t['wrong_password_median_ms']} ms (p90 {t['unknown_user_p90_ms']} / {t['wrong_password_p90_ms']} ms)",
+            f"statuses {t.get('statuses', {})}", 1 + t["gap_percent"] / 100, "gap ≤ 5 % (ratio = slower / faster)",
+            t["gap_percent"] <= 5 and t["unexpected_status"] == 0)
+    t = timing.get("reset_code_unknown_vs_known")
+    if t:
+        row(f"equal timing: reset-code request unknown vs known user (medians of {t['samples_each']} each, interleaved)",
+            f"{t['unknown_user_median_ms']} ms vs {t['known_user_median_ms']} ms (p90 {t['unknown_user_p90_ms']} / {t['known_user_p90_ms']} ms)",
+            f"statuses {t.get('statuses', {})}", 1 + t["gap_percent"] / 100, "gap ≤ 5 % (ratio = slower / faster)",
+            t["gap_percent"] <= 5 and t["unexpected_status"] == 0)
+    # 6. scale
+    for b, label in names.items():
+        seed = load(res, f"scale_{b}_seed.json")
+        if not seed:
+            continue
+        small_get = load(res, f"scale_{b}_small_get.json") or load(res, f"{b}_get.json")
+        small_login = load(res, f"scale_{b}_small_login.json") or load(res, f"{b}_login.json")
+        sz = f"{seed['users']:,} users / {seed['sessions']:,} sessions"
+        row(f"scale {label}: seeding {sz}",
+            f"{fmt(seed['seconds'], 0)} s ({fmt(seed['users_per_second'])} users/s, {fmt(seed['sessions_per_second'])} sessions/s)",
+            "", None, "minutes, not hours", seed["seconds"] < 3600)
+        for key, what in (("get", "get-session, 10,000 seeded tokens in turn"), ("get1", "get-session, one seeded token")):
+            w = load(res, f"scale_{b}_{key}.json")
+            if w and small_get:
+                r = w["rps"] / small_get["rps"]
+                row(f"scale {label}: {what}, 64 conn.", wrk_cell(w), f"small database, alternating: {fmt(small_get['rps'])} req/s", r, "≥ 0.80 of small", r >= 0.8)
+        w = load(res, f"scale_{b}_login.json")
+        if w and small_login:
+            r = w["rps"] / small_login["rps"]
+            row(f"scale {label}: login, 1,000 seeded users in turn, 16 conn.", wrk_cell(w), f"small database, alternating: {fmt(small_login['rps'], 1)} req/s", r, "≥ 0.80 of small", r >= 0.8)
+        m = load(res, f"scale_{b}_mem_get.json")
+        if m:
+            mb = m["VmHWM_kb"] / 1024
+            row(f"scale {label}: server memory after the get-session runs, before any login (VmHWM)", f"{mb:,.0f} MB (VmRSS {m['VmRSS_kb'] / 1024:,.0f} MB)", "", mb / 200, "< 200 MB", mb < 200)
+        m = load(res, f"scale_{b}_mem.json")
+        if m:
+            mb = m["VmHWM_kb"] / 1024
+            row(f"scale {label}: server memory at the end, after the login run (VmHWM)", f"{mb:,.0f} MB (VmRSS {m['VmRSS_kb'] / 1024:,.0f} MB)", "", mb / 200, "< 200 MB (ratio = HWM / 200 MB)", mb < 200)
+        nb = load(res, f"scale_{b}_bytes.json")
+        if b == "sqlite" and "bytes_per_session" in seed:
+            row(f"scale {label}: database bytes per session", f"{seed['bytes_per_session']:.0f} B (file grew {seed['session_bytes'] / 2**20:,.0f} MiB for the sessions)", "", None, "(reported)", None)
+        elif nb:
+            row(f"scale {label}: database bytes per session", f"{nb['session_table_bytes'] / max(nb['rows'], 1):.0f} B (sessions table + indexes {nb['session_table_bytes'] / 2**20:,.0f} MiB)", "", None, "(reported)", None)
+    for b, label in names.items():
+        m = load(res, f"{b}_mem.json")
+        if m:
+            row(f"server memory after the small-database runs, {label} (VmHWM)", f"{m['VmHWM_kb'] / 1024:,.0f} MB", "", None, "(reported)", None)
+    # 7. sleepless
+    sg_, sa_ = sleepless.get("sleepless_get_session"), sleepless.get("sleepless_authenticate")
+    hg = load(res, "sleepless_hallpass_get.json") or load(res, "mysql_get.json")
+    hl = load(res, "sleepless_hallpass_login.json") or load(res, "mysql_login.json")
+    if sg_:
+        r = hg["rps"] / sg_["per_second"] if hg else None
+        row("sleepless-sessions `get_session` (Node, 64 concurrent calls, MariaDB) vs hallpass get-session on MariaDB",
+            f"hallpass {fmt(hg['rps']) if hg else '—'} req/s", f"sleepless {fmt(sg_['per_second'])} calls/s (p50 {sg_['p50_ms']:.2f} ms, p99 {sg_['p99_ms']:.2f} ms, failed {sg_['failed']})",
+            r, "≥ 10× sleepless", None if r is None else r >= 10)
+    if sa_:
+        r = hl["rps"] / sa_["per_second"] if hl else None
+        row("sleepless-sessions `authenticate` vs hallpass login on MariaDB",
+            f"hallpass {fmt(hl['rps'], 1) if hl else '—'} req/s", f"sleepless {fmt(sa_['per_second'])} calls/s (p50 {sa_['p50_ms']:.2f} ms, failed {sa_['failed']})",
+            r, "(reported: sleepless hashes with one SHA-1, hallpass with Argon2id)", None)
+
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `bench/run.sh` (see `bench/README.md` for what each figure means). Every",
+        "load runs on 127.0.0.1 on the same cores as the server: wrk and the server share the",
+        "machine. Ratios: a change that makes one worse shows here.",
+        "",
+        f"- date: {meta.get('date', '?')}",
+        f"- command: `{meta.get('command', '?')}` (each wrk/Node run {meta.get('duration', '?')})",
+        f"- git commit: `{meta.get('commit', '?')}`" + (" (working tree had uncommitted changes)" if meta.get("dirty") else ""),
+        f"- machine: {meta.get('nproc', '?')} CPUs ({meta.get('cpu', '?')}), {meta.get('ram_gib', '?')} GiB RAM, Linux {meta.get('kernel', '?')}",
+        f"- load generator: {meta.get('wrk', '?')}; load average before {' '.join(meta.get('load_before', []))}, after {' '.join(after.get('load_after', []))}",
+        f"- get-session answer body: {body.get('body_bytes', '?')} bytes (the bare axum server answers the same bytes)",
+        "",
+        "| figure | measured | reference | ratio | target | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r_ in rows:
+        lines.append("| " + " | ".join(str(x).replace("|", "\\|") for x in r_) + " |")
+    noisy = sum(1 for r_ in rows if r_[5].startswith("NOISY"))
+    passed = sum(1 for r_ in rows if r_[5] == "PASS")
+    failed = sum(1 for r_ in rows if r_[5] == "FAIL")
+    lines += ["", f"{passed} targets met, {failed} missed, {noisy} not judged (noisy). Raw figures of this run: `bench/raw/`.", ""]
+    open(out, "w").write("\n".join(lines))
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "wrk":
+        print(json.dumps(parse_wrk(sys.argv[2])))
+    elif sys.argv[1] == "wrkmany":
+        args = sys.argv[2:]
+        cpu = None
+        if "--cpu" in args:
+            i = args.index("--cpu")
+            cpu = sum(int(l) for l in open(args[i + 1]) if l.strip()) / 100.0
+            args = args[:i] + args[i + 2:]
+        out = combine_wrk(args)
+        if cpu is not None:
+            out["server_cpu_seconds"] = cpu
+            out["server_cpu_us_per_request"] = cpu / max(out["requests"], 1) * 1e6
+        print(json.dumps(out))
+    elif sys.argv[1] == "nodemany":
+        for o in combine_node(sys.argv[2:]):
+            print(json.dumps(o))
+    elif sys.argv[1] == "argon2many":
+        print(json.dumps(combine_argon2(sys.argv[2:])))
+    elif sys.argv[1] == "write":
+        write(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
