@@ -2,10 +2,10 @@
 //!
 //! Hashing is CPU-bound and deliberately slow, so it never runs on the async workers: each
 //! hash or verification is queued for a fixed number of threads of its own (by default one
-//! per CPU) that run at the lowest CPU priority the OS gives a normal thread (nice 19 on
-//! Linux). They use every cycle nothing else wants, so an idle server hashes as fast as
-//! the cores allow, and a session check that arrives while logins saturate every core
-//! preempts them at once instead of waiting for its turn. Session checks, which never
+//! per CPU) that run at the lowest CPU priority the OS has (`SCHED_IDLE` on Linux). They
+//! use every cycle nothing else wants, so an idle server hashes as fast as the cores
+//! allow, and a session check that arrives while logins saturate every core preempts them
+//! at once instead of waiting for its turn. Session checks, which never
 //! hash, stay fast while logins queue.
 //! An unknown user is verified against a dummy hash made with the same parameters, so it
 //! costs what a wrong password costs.
@@ -79,6 +79,28 @@ pub struct Verified {
 /// A job for the hashing threads.
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Puts the calling thread at the lowest CPU priority: `SCHED_IDLE` on Linux (it runs
+/// only when no ordinary thread wants the core, and yields to one at once), elsewhere the
+/// lowest priority of its normal policy.
+fn lower_priority() -> std::result::Result<(), thread_priority::Error> {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        set_thread_priority_and_policy(
+            thread_native_id(),
+            thread_priority::ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        )
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+    }
+}
+
 /// Starts `threads` hashing threads taking jobs from one queue; they end when the queue's
 /// sender is dropped (with the hasher).
 fn start_threads(threads: usize, low_priority: bool) -> Result<mpsc::Sender<Job>> {
@@ -89,10 +111,7 @@ fn start_threads(threads: usize, low_priority: bool) -> Result<mpsc::Sender<Job>
         std::thread::Builder::new()
             .name(format!("hallpass-hash-{i}"))
             .spawn(move || {
-                if low_priority
-                    && let Err(e) =
-                        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
-                {
+                if low_priority && let Err(e) = lower_priority() {
                     tracing::warn!(error = ?e, "could not lower the priority of a hashing thread");
                 }
                 loop {
@@ -378,23 +397,24 @@ mod tests {
         HashParams { m_cost: 256, t_cost: 1, p_cost: 1 }
     }
 
-    /// The nice value of the calling thread (field 19 of `/proc/thread-self/stat`).
+    /// The scheduling policy of the calling thread (field 41 of `/proc/thread-self/stat`;
+    /// 0 is `SCHED_OTHER`, 5 `SCHED_IDLE`).
     #[cfg(target_os = "linux")]
-    fn own_nice() -> i64 {
+    fn own_policy() -> i64 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
         // The command name (field 2) may hold spaces; fields after it follow its ')'.
         let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        rest.split(' ').nth(16).unwrap().parse().unwrap()
+        rest.split(' ').nth(41 - 3).unwrap().parse().unwrap()
     }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashing_threads_run_at_the_lowest_priority_unless_asked_not_to() {
-        let caller = own_nice();
+        let caller = own_policy();
         let low = PasswordHasher::new(cheap(), 1).unwrap();
-        assert_eq!(low.run(own_nice).await.unwrap(), 19);
+        assert_eq!(low.run(own_policy).await.unwrap(), 5, "SCHED_IDLE");
         let normal = PasswordHasher::with_priority(cheap(), 1, false).unwrap();
-        assert_eq!(normal.run(own_nice).await.unwrap(), caller);
+        assert_eq!(normal.run(own_policy).await.unwrap(), caller);
         // A panicking job costs its caller an error, not the thread.
         assert!(normal.run(|| panic!("job")).await.is_err());
         assert_eq!(normal.run(|| 7).await.unwrap(), 7);

@@ -48,7 +48,17 @@ pub(crate) fn request_code(
             insert_code(conn, &req.record(scope, user_id))?;
             true
         }
-        _ => false,
+        _ => {
+            // Nobody gets a code: store a placeholder for no user and remove it again, so
+            // this transaction runs the statements a stored code runs (measured: without
+            // it, a request for an unknown login answered ~7 % faster). The foreign key is
+            // checked at the commit (`defer_foreign_keys`, reset by it), when the
+            // placeholder is gone.
+            conn.execute_batch("PRAGMA defer_foreign_keys = ON")?;
+            insert_code(conn, &req.record(scope, Uuid::nil()))?;
+            conn.prepare_cached("DELETE FROM codes WHERE code_hash = ?1")?.execute([hash(&req.code_hash)])?;
+            false
+        }
     };
     Ok(CodeRequestOutcome { user_id, stored, requests })
 }
