@@ -18,6 +18,11 @@ pub(crate) fn insert_code(conn: &Connection, code: &CodeRecord) -> QResult<()> {
         &uid,
         code.kind.as_str(),
     ))?;
+    insert_code_row(conn, code)
+}
+
+/// The INSERT of [`insert_code`] alone.
+fn insert_code_row(conn: &Connection, code: &CodeRecord) -> QResult<()> {
     conn.prepare_cached(
         "INSERT INTO codes (code_hash, scope, user_id, kind, created_at, expires_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -25,7 +30,7 @@ pub(crate) fn insert_code(conn: &Connection, code: &CodeRecord) -> QResult<()> {
     .execute((
         hash(&code.code_hash),
         code.scope.as_str(),
-        &uid,
+        id(code.user_id),
         code.kind.as_str(),
         ms(code.created_at),
         ms(code.expires_at),
@@ -54,8 +59,8 @@ pub(crate) fn request_code(
             // it, a request for an unknown login answered ~7 % faster). The foreign key is
             // checked at the commit (`defer_foreign_keys`, reset by it), when the
             // placeholder is gone.
-            conn.execute_batch("PRAGMA defer_foreign_keys = ON")?;
-            insert_code(conn, &req.record(scope, Uuid::nil()))?;
+            conn.prepare_cached("PRAGMA defer_foreign_keys = ON")?.execute([])?;
+            insert_code_row(conn, &req.record(scope, Uuid::nil()))?;
             conn.prepare_cached("DELETE FROM codes WHERE code_hash = ?1")?.execute([hash(&req.code_hash)])?;
             false
         }
