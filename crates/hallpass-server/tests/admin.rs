@@ -7,9 +7,10 @@
 // clippy.toml allows unwrap in `#[test]` functions only; the helpers here are test code too.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
-use common::{Backend, Options, TestApp};
+use common::{Backend, TestApp};
 use hallpass_core::service::NewUser;
 use hallpass_core::{Password, Scope, UserRef, Username};
 use reqwest::StatusCode;
@@ -19,25 +20,6 @@ use serde_json::json;
 const ADMIN: &str = "root";
 const ADMIN_PASSWORD: &str = "Quartz-Lantern-Meadow-42";
 const USER_PASSWORD: &str = "Velvet-Trombone-Harbor-77";
-
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        backend_tests!(@backend sqlite, Backend::Sqlite, $($name),*);
-        backend_tests!(@backend postgres, Backend::Postgres, $($name),*);
-        backend_tests!(@backend mysql, Backend::Mysql, $($name),*);
-    };
-    (@backend $module:ident, $backend:expr, $($name:ident),*) => {
-        mod $module {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    common::run($backend, Options::default(), super::$name).await;
-                }
-            )*
-        }
-    };
-}
 
 backend_tests! {
     pages_need_a_signed_in_admin_and_carry_the_security_headers,

@@ -18,9 +18,10 @@
 // clippy.toml allows unwrap in `#[test]` functions only; the helpers here are test code too.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
-use common::{Backend, Options, TestApp};
+use common::{Options, TestApp};
 use reqwest::Method;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
@@ -43,31 +44,6 @@ fn sorted(names: &[&str]) -> Vec<String> {
 
 fn ts(v: &Value) -> OffsetDateTime {
     OffsetDateTime::parse(v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}")), &Rfc3339).unwrap()
-}
-
-/// For each listed test function `async fn NAME(app: TestApp)` (optionally `NAME with
-/// OPTIONS`), generates `sqlite::NAME`, `postgres::NAME` and `mysql::NAME`, each starting
-/// the app on a fresh database of that backend. A test function left out of the list is
-/// dead code, which `clippy -D warnings` refuses.
-macro_rules! backend_tests {
-    ($($name:ident $(with $options:expr)?),* $(,)?) => {
-        backend_tests!(@backend sqlite, Backend::Sqlite, $($name $(with $options)?),*);
-        backend_tests!(@backend postgres, Backend::Postgres, $($name $(with $options)?),*);
-        backend_tests!(@backend mysql, Backend::Mysql, $($name $(with $options)?),*);
-    };
-    (@backend $module:ident, $backend:expr, $($name:ident $(with $options:expr)?),*) => {
-        mod $module {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    common::run($backend, backend_tests!(@options $($options)?), super::$name).await;
-                }
-            )*
-        }
-    };
-    (@options) => { Options::default() };
-    (@options $options:expr) => { $options };
 }
 
 backend_tests! {

@@ -6,9 +6,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
-use common::{Backend, Options, TestApp};
+use common::TestApp;
 use hallpass_core::StoreError;
 use reqwest::Method;
 use serde_json::json;
@@ -234,25 +235,6 @@ async fn active_sessions_starts_at_zero(app: TestApp) {
     assert_eq!(value(&s, "hallpass_active_sessions", &[]), 0.0);
     assert_eq!(sum(&s, "hallpass_logins_total", &[]), 0.0);
     assert_eq!(value(&s, "hallpass_hash_queue_depth", &[]), 0.0);
-}
-
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        backend_tests!(@backend sqlite, Backend::Sqlite, $($name),*);
-        backend_tests!(@backend postgres, Backend::Postgres, $($name),*);
-        backend_tests!(@backend mysql, Backend::Mysql, $($name),*);
-    };
-    (@backend $module:ident, $backend:expr, $($name:ident),*) => {
-        mod $module {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    common::run($backend, Options::default(), super::$name).await;
-                }
-            )*
-        }
-    };
 }
 
 backend_tests!(metrics_after_traffic, active_sessions_starts_at_zero);

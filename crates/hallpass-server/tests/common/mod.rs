@@ -10,6 +10,31 @@
 
 #![allow(dead_code)]
 
+/// Runs each named test (`async fn name(app: TestApp)`) on SQLite, PostgreSQL and MariaDB,
+/// each in a module named after its backend: `backend_tests! { a, b with options }`.
+#[allow(unused_macros)]
+macro_rules! backend_tests {
+    ($($name:ident $(with $options:expr)?),* $(,)?) => {
+        backend_tests!(@backend sqlite, $crate::common::Backend::Sqlite, $($name $(with $options)?),*);
+        backend_tests!(@backend postgres, $crate::common::Backend::Postgres, $($name $(with $options)?),*);
+        backend_tests!(@backend mysql, $crate::common::Backend::Mysql, $($name $(with $options)?),*);
+    };
+    (@backend $module:ident, $backend:expr, $($name:ident $(with $options:expr)?),*) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    $crate::common::run($backend, backend_tests!(@options $($options)?), super::$name).await;
+                }
+            )*
+        }
+    };
+    (@options) => { $crate::common::Options::default() };
+    (@options $options:expr) => { $options };
+}
+
 use hallpass_core::observed::{Observed, Observer};
 use hallpass_core::store::StoreResult;
 use hallpass_core::*;
