@@ -19,7 +19,7 @@
 //! - Expiry and `active` are judged on every hit, by the service's clock, exactly as on a
 //!   database read.
 
-use crate::model::{ApiKey, Session, User};
+use crate::model::{ApiKey, SessionView};
 use crate::secret::TokenHash;
 use crate::store::Change;
 use moka::sync::Cache;
@@ -62,8 +62,7 @@ impl Default for CacheSettings {
 
 #[derive(Debug)]
 struct CachedSession {
-    session: Session,
-    user: User,
+    view: Arc<SessionView>,
     ticket: u64,
 }
 
@@ -119,13 +118,14 @@ impl Caches {
     }
 
     /// The cached session of a token hash, if a copy is still good (expiry is the caller's).
-    pub(crate) fn session(&self, hash: &TokenHash) -> Option<(Session, User)> {
+    /// Shared, not copied: every answer a copy serves is the same [`SessionView`].
+    pub(crate) fn session(&self, hash: &TokenHash) -> Option<Arc<SessionView>> {
         let hit = self.sessions.get(hash)?;
         let good = self.fresh(hit.ticket)
-            && self.users_changed.get(&hit.user.id).is_none_or(|t| t < hit.ticket)
+            && self.users_changed.get(&hit.view.user.id).is_none_or(|t| t < hit.ticket)
             && self.sessions_changed.get(hash).is_none_or(|t| t < hit.ticket);
         if good {
-            Some((hit.session.clone(), hit.user.clone()))
+            Some(Arc::clone(&hit.view))
         } else {
             self.sessions.invalidate(hash);
             None
@@ -133,8 +133,8 @@ impl Caches {
     }
 
     /// Keeps what a load with `ticket` read.
-    pub(crate) fn keep_session(&self, hash: TokenHash, session: Session, user: User, ticket: u64) {
-        self.sessions.insert(hash, Arc::new(CachedSession { session, user, ticket }));
+    pub(crate) fn keep_session(&self, hash: TokenHash, view: Arc<SessionView>, ticket: u64) {
+        self.sessions.insert(hash, Arc::new(CachedSession { view, ticket }));
     }
 
     /// The cached API key of a key hash.
@@ -183,11 +183,11 @@ impl Caches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ClientInfo;
+    use crate::model::{ClientInfo, Session, User};
     use crate::types::{Group, JsonObject, Scope};
     use time::OffsetDateTime;
 
-    fn pair() -> (Session, User) {
+    fn pair() -> Arc<SessionView> {
         let now = OffsetDateTime::UNIX_EPOCH;
         let scope = Scope::parse("app").unwrap();
         let user = User {
@@ -215,39 +215,39 @@ mod tests {
             data: JsonObject::new(),
             client: ClientInfo::default(),
         };
-        (session, user)
+        Arc::new(SessionView::new(session, user))
     }
 
     #[test]
     fn a_copy_read_before_a_change_never_counts_after_it() {
         let caches = Caches::new(&CacheSettings::default());
         let hash = TokenHash::of("t");
-        let (session, user) = pair();
-        let user_id = user.id;
+        let view = pair();
+        let user_id = view.user.id;
 
         // Kept, then hit.
         let t = caches.ticket();
-        caches.keep_session(hash, session.clone(), user.clone(), t);
+        caches.keep_session(hash, Arc::clone(&view), t);
         assert!(caches.session(&hash).is_some());
 
         // A load that read before a change to its user is kept too late: never served.
         let before = caches.ticket();
         caches.apply(&Change::User(user_id));
-        caches.keep_session(hash, session.clone(), user.clone(), before);
+        caches.keep_session(hash, Arc::clone(&view), before);
         assert!(caches.session(&hash).is_none());
         // A load after the change counts.
         let after = caches.ticket();
-        caches.keep_session(hash, session.clone(), user.clone(), after);
+        caches.keep_session(hash, Arc::clone(&view), after);
         assert!(caches.session(&hash).is_some());
 
         // The same for one session and for everything.
         for change in [Change::Session(hash), Change::All] {
             let before = caches.ticket();
             caches.apply(&change);
-            caches.keep_session(hash, session.clone(), user.clone(), before);
+            caches.keep_session(hash, Arc::clone(&view), before);
             assert!(caches.session(&hash).is_none(), "{change:?}");
             let after = caches.ticket();
-            caches.keep_session(hash, session.clone(), user.clone(), after);
+            caches.keep_session(hash, Arc::clone(&view), after);
             assert!(caches.session(&hash).is_some(), "{change:?}");
         }
 

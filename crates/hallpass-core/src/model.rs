@@ -132,6 +132,42 @@ pub struct Session {
     pub client: ClientInfo,
 }
 
+/// A valid session with its user: what get-session answers. A cached copy hands out the
+/// same view to every caller (an `Arc`, no copying), so what a caller renders of it can be
+/// kept with it ([`SessionView::rendered`]).
+#[derive(Debug)]
+pub struct SessionView {
+    /// The session.
+    pub session: Session,
+    /// Its user.
+    pub user: User,
+    rendered: std::sync::OnceLock<std::sync::Arc<[u8]>>,
+}
+
+impl SessionView {
+    /// A view of `session` and its `user`.
+    pub fn new(session: Session, user: User) -> Self {
+        Self { session, user, rendered: std::sync::OnceLock::new() }
+    }
+
+    /// The caller's rendering of this view (e.g. the JSON of an HTTP answer), made by
+    /// `render` on the first successful call and kept for the view's life. A view never
+    /// changes: a change to the session or user makes a new view, so the rendering cannot
+    /// go stale. `render` must depend on the view alone (and on settings fixed for the
+    /// process).
+    pub fn rendered<E>(
+        &self,
+        render: impl FnOnce(&Session, &User) -> std::result::Result<Vec<u8>, E>,
+    ) -> std::result::Result<std::sync::Arc<[u8]>, E> {
+        if let Some(kept) = self.rendered.get() {
+            return Ok(std::sync::Arc::clone(kept));
+        }
+        let made: std::sync::Arc<[u8]> = render(&self.session, &self.user)?.into();
+        // Two first callers may race; both renderings are the same bytes.
+        Ok(std::sync::Arc::clone(self.rendered.get_or_init(|| made)))
+    }
+}
+
 impl Session {
     /// The instant the session stops being valid unless ended earlier.
     pub fn valid_until(&self) -> OffsetDateTime {

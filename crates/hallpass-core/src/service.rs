@@ -789,7 +789,7 @@ impl Hallpass {
         scope: &Scope,
         token: &SessionToken,
         cached: bool,
-    ) -> Result<(Session, User)> {
+    ) -> Result<Arc<SessionView>> {
         if !token.expose().starts_with(SessionToken::PREFIX) || token.expose().len() > 128 {
             return Err(Error::SessionInvalid);
         }
@@ -801,28 +801,36 @@ impl Hallpass {
         };
         let caches = self.caches.as_ref().filter(|_| cached);
         if let Some(caches) = caches
-            && let Some((session, user)) = caches.session(&hash)
-            && valid(&session, &user)
+            && let Some(view) = caches.session(&hash)
+            && valid(&view.session, &view.user)
         {
-            return Ok((session, user));
+            return Ok(view);
         }
         let ticket = caches.map(|c| c.ticket());
         let (session, user) = self.store.find_session(scope, &hash).await?.ok_or(Error::SessionInvalid)?;
         if !valid(&session, &user) {
             return Err(Error::SessionInvalid);
         }
+        let view = Arc::new(SessionView::new(session, user));
         if let (Some(caches), Some(ticket)) = (caches, ticket) {
-            caches.keep_session(hash, session.clone(), user.clone(), ticket);
+            caches.keep_session(hash, Arc::clone(&view), ticket);
         }
-        Ok((session, user))
+        Ok(view)
     }
 
-    async fn valid_session(&self, scope: &Scope, token: &SessionToken) -> Result<(Session, User)> {
+    async fn valid_session(&self, scope: &Scope, token: &SessionToken) -> Result<Arc<SessionView>> {
         self.valid_session_from(scope, token, true).await
     }
 
     /// The session of a token and its user. Does not extend the session.
     pub async fn get_session(&self, scope: &Scope, token: &SessionToken) -> Result<(Session, User)> {
+        let view = self.valid_session(scope, token).await?;
+        Ok((view.session.clone(), view.user.clone()))
+    }
+
+    /// [`Hallpass::get_session`] without copying: a cached session answers with the very
+    /// view it keeps, shared by every caller (see [`SessionView::rendered`]).
+    pub async fn get_session_view(&self, scope: &Scope, token: &SessionToken) -> Result<Arc<SessionView>> {
         self.valid_session(scope, token).await
     }
 
@@ -834,7 +842,7 @@ impl Hallpass {
     /// freshens on every request costs one write per interval, not one per request.
     pub async fn freshen(&self, scope: &Scope, token: &SessionToken) -> Result<Session> {
         // From the database, not the cache: the answer is what is stored now.
-        let (session, _) = self.valid_session_from(scope, token, false).await?;
+        let session = self.valid_session_from(scope, token, false).await?.session.clone();
         let now = self.now();
         let idle = self.scope_settings(scope).session_idle_timeout;
         let expires_at = (now + idle).min(session.absolute_expires_at);
@@ -872,9 +880,10 @@ impl Hallpass {
 
     /// Ends every other session of the token's user, keeping this one.
     pub async fn end_other_sessions(&self, scope: &Scope, token: &SessionToken) -> Result<u64> {
-        let (session, user) = self.valid_session(scope, token).await?;
-        let ended = self.store.delete_sessions(scope, user.id, Some(session.id)).await?;
-        self.changed(Change::User(user.id)).await;
+        let view = self.valid_session(scope, token).await?;
+        let user_id = view.user.id;
+        let ended = self.store.delete_sessions(scope, user_id, Some(view.session.id)).await?;
+        self.changed(Change::User(user_id)).await;
         Ok(ended)
     }
 

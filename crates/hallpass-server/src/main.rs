@@ -6,6 +6,12 @@ use clap::Parser;
 use hallpass_server::{cli, config::Config, telemetry};
 use std::process::ExitCode;
 
+// mimalloc: the hot path allocates and frees small buffers on every request (hyper's
+// headers, extensions, futures); glibc malloc was a quarter of the server's instructions
+// on get-session (callgrind, bench/README.md "Profile").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {

@@ -8,7 +8,7 @@
 //!
 //! What is measured, and where:
 //! - HTTP requests per method, route template and status, and their latency: the
-//!   [`track_requests`] middleware in `build_app`. The route is axum's `MatchedPath`
+//!   edge layer ([`crate::http::edge`]) in `build_app`. The route is axum's `MatchedPath`
 //!   template (`/v1/users/{ref}`), never the raw path; unmatched paths are `unmatched`.
 //! - Logins by outcome and method: the login handler, from the service's answer
 //!   ([`Metrics::login`]).
@@ -22,9 +22,8 @@
 //! outcome names and store operation names, all from fixed sets.
 
 use crate::http::AppState;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hallpass_core::observed::Observer;
 use hallpass_core::{CredentialFailure, Error, Hallpass, StoreError};
@@ -375,17 +374,6 @@ fn resident_memory_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.trim_start_matches("VmRSS:").trim().trim_end_matches("kB").trim().parse().ok()?;
     Some(kb * 1024)
-}
-
-/// The middleware that counts every request and its latency by route template.
-pub async fn track_requests(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let res = next.run(req).await;
-    let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-    metrics.request(&method, route, res.status(), start.elapsed());
-    res
 }
 
 /// An [`Observer`] that counts store calls into [`Metrics`]; wrap the store with

@@ -62,6 +62,7 @@ backend_tests! {
     get_does_not_extend_and_freshen_does,
     idle_and_absolute_expiry,
     session_data_is_merge_patched,
+    get_session_answers_follow_every_change,
     ending_sessions,
     password_reset_codes,
     provider_links,
@@ -701,6 +702,34 @@ async fn session_data_is_merge_patched(app: TestApp) {
     app.with_token(Method::PATCH, "/v1/session", &token, Some(json!("x")))
         .await
         .problem(400, "invalid_request");
+}
+
+/// Get-session answers from a kept copy (and its kept JSON) where the cache is on: every
+/// change to the session or its user must show in the very next answer.
+async fn get_session_answers_follow_every_change(app: TestApp) {
+    app.register("otto", "otto velvet kumquat").await;
+    let token = app.login("otto", "otto velvet kumquat").await;
+    let first = app.with_token(Method::GET, "/v1/session", &token, None).await;
+    assert_eq!(first.header("content-type"), Some("application/json"));
+    assert!(first.header("x-request-id").is_some());
+    let first = first.ok(200);
+    // Served again (from the cache where it is on): the same answer.
+    assert_eq!(app.with_token(Method::GET, "/v1/session", &token, None).await.ok(200), first);
+
+    app.with_token(Method::PATCH, "/v1/session", &token, Some(json!({"cart": 3}))).await.ok(200);
+    let got = app.with_token(Method::GET, "/v1/session", &token, None).await.ok(200);
+    assert_eq!(got["session"]["data"], json!({"cart": 3}));
+
+    app.patch("/v1/users/otto", json!({"group": "staff", "extra": {"tier": "gold"}})).await.ok(200);
+    let got = app.with_token(Method::GET, "/v1/session", &token, None).await.ok(200);
+    assert_eq!(
+        (got["user"]["group"].clone(), got["user"]["extra"].clone()),
+        (json!("staff"), json!({"tier": "gold"}))
+    );
+    assert_eq!(got["session"]["data"], json!({"cart": 3}));
+
+    app.patch("/v1/users/otto", json!({"active": false})).await.ok(200);
+    app.with_token(Method::GET, "/v1/session", &token, None).await.problem(401, "session_invalid");
 }
 
 async fn ending_sessions(app: TestApp) {

@@ -2,7 +2,9 @@
 //! (multi-thread), listener (`tokio::net::TcpListener`) and `axum::serve` with connect
 //! info, and one route, `GET /v1/session`, answering a constant JSON body read from a file
 //! (a real get-session answer the bench captured), so its size is byte-for-byte the same.
-//! No middleware, no storage: the ceiling hallpass's get-session is compared with.
+//! No middleware, no storage: the ceiling hallpass's get-session is compared with. It uses
+//! the same global allocator as `hallpass` (mimalloc), so the comparison is of the work
+//! done, not of the allocator.
 //!
 //! `bare-axum BODY_FILE [LISTEN]` (LISTEN default 127.0.0.1:0). Logs the bound address as a
 //! JSON line on stderr, `{"addr":"127.0.0.1:PORT"}`, as the real server does in JSON mode.
@@ -13,6 +15,9 @@ use axum::Router;
 use axum::http::header;
 use axum::routing::get;
 use std::net::SocketAddr;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

@@ -20,6 +20,7 @@
 pub mod activity;
 pub mod doc;
 pub mod dto;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod providers;
@@ -31,15 +32,13 @@ use crate::http::dto::Health;
 use crate::http::error::ApiError;
 use crate::metrics::Metrics;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, State};
-use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use hallpass_core::{Hallpass, UserRef};
 use std::sync::{Arc, OnceLock};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -123,38 +122,15 @@ pub fn build_app(state: AppState) -> Router {
         .fallback(not_found)
         // Must follow every route: it is set on the method routers that exist now.
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::map_response(problem_safety_net))
+        .layer(tower::util::MapResponseLayer::new(problem_safety_net))
         // The admin pages answer HTML (errors too), so they join after the safety net.
         .merge(crate::admin::router())
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(CatchPanicLayer::custom(on_panic))
-        // Outside the panic and problem layers: it counts the status the client gets.
-        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track_requests))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(make_span)
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-        )
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // Outside the panic and problem layers: it counts and logs the status the client gets.
+        .layer(edge::EdgeLayer::new(state.metrics.clone()))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, x_session_token]))
         .with_state(state)
-}
-
-/// The span of a request: method, the route template (so user refs in paths stay out of
-/// logs), never the query string, and the request id. `scope` and `key_id` are filled in
-/// once the API key is known.
-fn make_span<B>(req: &Request<B>) -> tracing::Span {
-    let path = req.extensions().get::<MatchedPath>().map_or("<unmatched>", MatchedPath::as_str);
-    let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-    tracing::info_span!(
-        "request",
-        method = %req.method(),
-        path = %path,
-        request_id = %request_id,
-        scope = tracing::field::Empty,
-        key_id = tracing::field::Empty,
-    )
 }
 
 fn on_panic(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -171,7 +147,7 @@ fn on_panic(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// it: an error status without `application/problem+json` is replaced by the problem of
 /// that status (keeping `Allow`, `Retry-After` and `WWW-Authenticate`). Handlers never
 /// rely on this; it catches what a framework layer might answer on its own.
-async fn problem_safety_net(res: Response) -> Response {
+fn problem_safety_net(res: Response) -> Response {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
@@ -247,7 +223,7 @@ pub async fn openapi_json() -> Response {
 mod tests {
     use super::*;
     use axum::body::Body;
-    use axum::http::StatusCode;
+    use axum::http::{Request, StatusCode};
     use axum::routing::get;
     use tower::ServiceExt as _;
 
@@ -260,7 +236,7 @@ mod tests {
                 get(|| async { (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "7")], "slow down") }),
             )
             .route("/fine", get(|| async { "ok" }))
-            .layer(axum::middleware::map_response(problem_safety_net));
+            .layer(tower::util::MapResponseLayer::new(problem_safety_net));
         let call = |path: &'static str| {
             let app = app.clone();
             async move {

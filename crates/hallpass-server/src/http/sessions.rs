@@ -9,8 +9,10 @@ use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath, Caller, SessionHeader};
 use crate::http::{AppState, user_ref};
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use hallpass_core::Error;
 use uuid::Uuid;
 
@@ -86,12 +88,22 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     SessionHeader(token): SessionHeader,
-) -> Result<Json<SessionWithUser>, ApiError> {
-    let (session, user) = state.service.get_session(caller.scope(), &token).await?;
-    Ok(Json(SessionWithUser {
-        session: SessionDto::from(&session),
-        user: UserDto::from_user(&state.service, &user),
-    }))
+) -> Result<Response, ApiError> {
+    let view = state.service.get_session_view(caller.scope(), &token).await?;
+    // A cached session is served many times over: its JSON is made once and kept with it.
+    let body = view
+        .rendered(|session, user| {
+            serde_json::to_vec(&SessionWithUser {
+                session: SessionDto::from(session),
+                user: UserDto::from_user(&state.service, user),
+            })
+        })
+        .map_err(|e| {
+            tracing::error!(error = %e, "serialising a session");
+            ApiError::internal()
+        })?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], Bytes::from_owner(body))
+        .into_response())
 }
 
 /// Extends the session's idle expiry (never past its absolute expiry).
