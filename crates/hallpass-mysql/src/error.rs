@@ -2,7 +2,9 @@
 //!
 //! Query code returns [`Fail`]: either an sqlx error or a domain answer a query reached
 //! itself (corrupt data, a login for a missing user). [`finish`] classifies and logs it
-//! once per store call, so no sqlx type and no driver message ever leaves the crate:
+//! once per store call ([`classify_quietly`] classifies without logging, for the change
+//! poller, which logs once per outage), so no sqlx type and no driver message ever leaves
+//! the crate:
 //!
 //! - duplicate key (1062) on a known unique index → `UsernameTaken` / `EmailTaken` /
 //!   `IdentityTaken`. The index is read from the end of the server's message
