@@ -50,7 +50,7 @@ use hallpass_core::store::Change;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::{ConnectOptions, Connection, Row};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Weak;
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::Sender;
 
@@ -230,7 +230,8 @@ impl GapTracker {
 /// Starts the poller of a store (see the module documentation) and waits, at most
 /// [`BASELINE_WAIT`], for its baseline. It ends once `alive` is gone or `pool` is closed.
 pub(crate) fn start(pool: MySqlPool, tx: Sender<Change>, alive: Weak<()>) {
-    let (started, baseline_read) = std::sync::mpsc::channel::<()>();
+    let handshake = Arc::new(Handshake::default());
+    let poller_side = handshake.clone();
     let spawned = std::thread::Builder::new().name("hallpass-mysql-changes".into()).spawn(move || {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime,
@@ -239,18 +240,48 @@ pub(crate) fn start(pool: MySqlPool, tx: Sender<Change>, alive: Weak<()>) {
                 return;
             }
         };
-        runtime.block_on(Poller::new(pool, tx, alive).run(started));
+        runtime.block_on(Poller::new(pool, tx, alive).run(poller_side));
     });
     match spawned {
         // Blocks the caller once per store, for one connection and one query.
         Ok(_) => {
-            if baseline_read.recv_timeout(BASELINE_WAIT).is_err() {
+            if !handshake.wait(BASELINE_WAIT) {
                 tracing::warn!(
                     "mysql: the change poller has no baseline yet; it drops every cached copy once it has"
                 );
             }
         }
         Err(e) => tracing::error!(error = %e, "mysql: cannot start the change poller"),
+    }
+}
+
+/// Whether `Store::changes` still waits for the first baseline. Both sides decide under
+/// one lock, so the poller knows for sure whether its first baseline came in time (no
+/// copy cached before it) or not (copies may have been cached: it sends [`Change::All`]).
+#[derive(Default)]
+struct Handshake {
+    /// `None` while waiting; `Some(true)` when the baseline came in time, `Some(false)`
+    /// when the caller stopped waiting (or the first attempt failed).
+    outcome: Mutex<Option<bool>>,
+    done: Condvar,
+}
+
+impl Handshake {
+    /// The caller's side: waits at most `wait`; `true` when the baseline was read.
+    fn wait(&self, wait: Duration) -> bool {
+        let outcome = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut outcome, _) =
+            self.done.wait_timeout_while(outcome, wait, |o| o.is_none()).unwrap_or_else(|e| e.into_inner());
+        *outcome.get_or_insert(false)
+    }
+
+    /// The poller's side, after its first attempt: `true` when the caller was still
+    /// waiting and `read` (so no copy was cached before this baseline).
+    fn settle(&self, read: bool) -> bool {
+        let mut outcome = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        let in_time = *outcome.get_or_insert(read);
+        self.done.notify_all();
+        in_time && read
     }
 }
 
@@ -278,18 +309,20 @@ impl Poller {
     }
 
     /// Connects and reads the baseline, then polls every [`POLL_EVERY`] until the store
-    /// is gone. `started` hears once, after the first attempt at a baseline.
-    async fn run(mut self, started: std::sync::mpsc::Sender<()>) {
-        let mut started = Some(started);
-        let mut first = true;
+    /// is gone. `handshake` hears once, after the first attempt at a baseline.
+    async fn run(mut self, handshake: Arc<Handshake>) {
+        let mut handshake = Some(handshake);
         while self.running() {
             if self.reading.is_none() {
-                match with_timeout(self.connect()).await {
+                let connected = with_timeout(self.connect()).await;
+                let in_time = handshake.take().is_some_and(|h| h.settle(connected.is_ok()));
+                match connected {
                     Ok(reading) => {
                         self.reading = Some(reading);
-                        // Before this baseline nobody read: drop what was cached meanwhile
-                        // (not at the first one, which precedes every subscriber's copy).
-                        if !first {
+                        // Changes committed before this baseline are not read: unless this
+                        // is the first one and `changes()` waited for it (nothing cached
+                        // yet), drop what was cached meanwhile.
+                        if !in_time {
                             self.send(Change::All);
                         }
                         if self.failing {
@@ -301,10 +334,6 @@ impl Poller {
                 }
             } else {
                 self.poll().await;
-            }
-            first = false;
-            if let Some(started) = started.take() {
-                let _ = started.send(());
             }
             if self.reading.is_some() && self.last_prune.elapsed() >= PRUNE_EVERY {
                 self.prune().await;
@@ -509,6 +538,23 @@ mod tests {
             .await
             .expect("count");
         assert_eq!(left, 3);
+    }
+
+    #[test]
+    fn a_baseline_counts_as_in_time_only_while_the_caller_waits() {
+        // Read before the caller waits, or while it waits: in time, both sides agree.
+        let h = Handshake::default();
+        assert!(h.settle(true));
+        assert!(h.wait(Duration::ZERO));
+        // The caller stopped waiting first: late, both sides agree (the poller then sends
+        // Change::All).
+        let h = Handshake::default();
+        assert!(!h.wait(Duration::from_millis(1)));
+        assert!(!h.settle(true));
+        // A failed first attempt is never in time.
+        let h = Handshake::default();
+        assert!(!h.settle(false));
+        assert!(!h.wait(Duration::ZERO));
     }
 
     #[test]
