@@ -1,9 +1,9 @@
 //! The change channel of MariaDB (`hallpass_changes` and its poller, see `src/changes.rs`),
 //! between two stores on one database as between two processes: a change published
 //! through one reaches the other's `changes()`, none published before the subscription
-//! does, a row that commits after a later one is still delivered, an id that never commits
-//! drops everything after the gap wait, and a log that cannot be read drops everything
-//! until it can be read again.
+//! does, a row that commits after a later one is still delivered, concurrent publishers
+//! are each delivered once, an id that never commits drops everything after the gap wait,
+//! and a log that cannot be read drops everything until it can be read again.
 //!
 //! Each test creates its own database (see `hallpass_mysql::testing`); without a
 //! reachable server they are skipped (outside CI, where they fail).
@@ -146,5 +146,40 @@ async fn an_unreadable_log_drops_everything_until_it_is_read_again() {
             assert_eq!(got, Change::All);
         }
     }
+    quiet(&mut rx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishers_are_each_delivered_once() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let (a, b) = (db.store().await, db.store_unmigrated().await);
+    let mut rx = b.changes().expect("channel");
+
+    // Eight connections publishing at once: their ids commit in whatever order.
+    const TASKS: usize = 8;
+    const EACH: usize = 50;
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut sent = std::collections::HashSet::new();
+    for _ in 0..TASKS {
+        let changes: Vec<Change> = (0..EACH).map(|_| Change::User(Uuid::now_v7())).collect();
+        sent.extend(changes.iter().map(Change::to_wire));
+        let a = a.clone();
+        tasks.spawn(async move {
+            for change in &changes {
+                a.publish_change(change).await.expect("publish");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("publisher");
+    }
+
+    let mut got = std::collections::HashSet::new();
+    while got.len() < TASKS * EACH {
+        let change = next(&mut rx, Duration::from_secs(3)).await;
+        assert_ne!(change, Change::All, "no id stayed missing");
+        assert!(got.insert(change.to_wire()), "{change:?} delivered twice");
+    }
+    assert_eq!(got, sent);
     quiet(&mut rx).await;
 }
