@@ -69,8 +69,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long `Store::changes` waits for the baseline before it returns without one (the
 /// poller then sends [`Change::All`] once it has one).
 pub(crate) const BASELINE_WAIT: Duration = Duration::from_secs(5);
-/// Most rows read by one poll. More wait for the next poll (20 ms later), or, behind an
-/// open gap, for the gap to close or be given up.
+/// Most rows read by one query. More wait for the next poll (20 ms later); behind an open
+/// gap, a full batch is followed by a read from the highest id already read.
 const POLL_LIMIT: u32 = 2000;
 /// Rows older than this are pruned: far longer than any poller lags (a poller that cannot
 /// read starts again from a fresh baseline).
@@ -161,6 +161,11 @@ impl GapTracker {
     /// The id to read above.
     pub(crate) fn low(&self) -> u64 {
         self.low
+    }
+
+    /// The highest id read (`low` when no gap is open).
+    pub(crate) fn high(&self) -> u64 {
+        self.seen.last_key_value().map_or(self.low, |(id, _)| *id)
     }
 
     /// Records a row read at `now`; `true` the first time (send it), `false` for one
@@ -356,10 +361,18 @@ impl Poller {
 
     async fn poll(&mut self) {
         let Some((conn, tracker)) = self.reading.as_mut() else { return };
-        let rows = match with_timeout(rows_after(conn, tracker.low())).await {
+        let mut rows = match with_timeout(rows_after(conn, tracker.low())).await {
             Ok(rows) => rows,
             Err(fail) => return self.failed(fail),
         };
+        // A full batch behind an open gap may be rows already read: read on from the
+        // highest one too, so that new changes do not wait for the gap.
+        if rows.len() >= POLL_LIMIT as usize && tracker.high() > tracker.low() {
+            match with_timeout(rows_after(conn, tracker.high())).await {
+                Ok(more) => rows.extend(more),
+                Err(fail) => return self.failed(fail),
+            }
+        }
         let now = Instant::now();
         let mut fresh = Vec::new();
         for (id, payload) in rows {
@@ -465,9 +478,10 @@ mod tests {
         assert_eq!(poll(&mut t, &[12], t0), (vec![12], false));
         assert_eq!((t.low(), t.gap_open()), (10, true));
         assert_eq!(poll(&mut t, &[12, 13], t0 + ms(20)), (vec![13], false));
+        assert_eq!((t.low(), t.high()), (10, 13), "a full batch reads on from 13");
         // 11 commits within the wait: sent, and the mark catches up.
         assert_eq!(poll(&mut t, &[11, 12, 13], t0 + ms(1900)), (vec![11], false));
-        assert_eq!((t.low(), t.gap_open()), (13, false));
+        assert_eq!((t.low(), t.high(), t.gap_open()), (13, 13, false));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! between two stores on one database as between two processes: a change published
 //! through one reaches the other's `changes()`, none published before the subscription
 //! does, a row that commits after a later one is still delivered, concurrent publishers
-//! are each delivered once, an id that never commits drops everything after the gap wait,
-//! and a log that cannot be read drops everything until it can be read again.
+//! are each delivered once, new changes do not wait behind a gap and a full batch, an id
+//! that never commits drops everything after the gap wait, and a log that cannot be read
+//! drops everything until it can be read again.
 //!
 //! Each test creates its own database (see `hallpass_mysql::testing`); without a
 //! reachable server they are skipped (outside CI, where they fail).
@@ -182,4 +183,39 @@ async fn concurrent_publishers_are_each_delivered_once() {
     }
     assert_eq!(got, sent);
     quiet(&mut rx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_changes_do_not_wait_behind_a_gap_and_a_full_batch() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let (a, b) = (db.store().await, db.store_unmigrated().await);
+    let mut rx = b.changes().expect("channel");
+
+    // An id held open, then more rows than one poll reads (2,000), then a marker.
+    let mut tx = a.pool().begin().await.expect("begin");
+    sqlx::query("INSERT INTO hallpass_changes (payload) VALUES ('k')")
+        .execute(&mut *tx)
+        .await
+        .expect("insert");
+    let many = vec!["('k')"; 2100].join(", ");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("INSERT INTO hallpass_changes (payload) VALUES {many}")))
+        .execute(a.pool())
+        .await
+        .expect("rows");
+    let started = std::time::Instant::now();
+    let marker = Change::User(Uuid::now_v7());
+    a.publish_change(&marker).await.expect("publish");
+
+    // The marker comes well before the gap is given up (2 s). (So many changes at once
+    // overflow the channel: a lagging receiver is told, as a cache would drop everything.)
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), rx.recv()).await.expect("in time") {
+            Ok(change) if change == marker => break,
+            Ok(change) => assert_eq!(change, Change::Keys, "nothing given up yet"),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_millis(1500), "the marker took {:?}", started.elapsed());
+    tx.rollback().await.expect("rollback");
 }
