@@ -9,7 +9,8 @@
 //!   session or changes a user or key (see [`Change`]), and publishes the change to other
 //!   processes ([`crate::Store::publish_change`]).
 //! - **Changes made by other processes** arrive through [`crate::Store::changes`]
-//!   (PostgreSQL `LISTEN`, SQLite `data_version`); a lost channel drops everything.
+//!   (PostgreSQL `LISTEN`, SQLite `data_version`, MariaDB's polled `hallpass_changes`
+//!   log); a lost channel drops everything.
 //! - **Nothing lives longer than `ttl`**, the bound on staleness should a notification
 //!   be lost on the way (a process that crashed between its commit and its notify).
 //! - **A read racing a change loses**: each load takes a ticket from one counter before
@@ -34,7 +35,7 @@ pub enum CacheMode {
     /// Never cache.
     Off,
     /// Cache when the store can tell this process of other processes' changes
-    /// ([`crate::Store::changes`] is `Some`: SQLite, PostgreSQL); else off.
+    /// ([`crate::Store::changes`] is `Some`: SQLite, PostgreSQL, MariaDB); else off.
     Auto,
     /// Always cache; with a store that cannot tell of other processes' changes, a change
     /// made through another process is seen after at most `ttl`.

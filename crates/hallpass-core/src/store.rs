@@ -331,8 +331,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Changes made by other processes on this database, as they are heard of (PostgreSQL:
     /// `LISTEN`; SQLite: another connection's commit seen in `PRAGMA data_version`, as
-    /// [`Change::All`]). `None`: this backend cannot tell, so a cache can only bound how
-    /// stale it gets. A lost connection to the channel sends [`Change::All`].
+    /// [`Change::All`]; MariaDB: rows of the `hallpass_changes` log, polled). `None`: this
+    /// backend cannot tell, so a cache can only bound how stale it gets. A lost connection
+    /// to the channel sends [`Change::All`].
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
         None
     }

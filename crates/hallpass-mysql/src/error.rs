@@ -2,7 +2,9 @@
 //!
 //! Query code returns [`Fail`]: either an sqlx error or a domain answer a query reached
 //! itself (corrupt data, a login for a missing user). [`finish`] classifies and logs it
-//! once per store call, so no sqlx type and no driver message ever leaves the crate:
+//! once per store call ([`classify_quietly`] classifies without logging, for the change
+//! poller, which logs once per outage), so no sqlx type and no driver message ever leaves
+//! the crate:
 //!
 //! - duplicate key (1062) on a known unique index → `UsernameTaken` / `EmailTaken` /
 //!   `IdentityTaken`. The index is read from the end of the server's message
@@ -118,7 +120,16 @@ pub(crate) fn to_store_error(op: &'static str, fail: Fail) -> StoreError {
             }
             e
         }
-        Fail::Db(e) => classify(op, &e),
+        Fail::Db(e) => classify(op, &e, true),
+    }
+}
+
+/// Classifies one failure of `op` without logging it: for a caller that logs on its own
+/// terms (the change poller warns once per outage, not once per failed poll).
+pub(crate) fn classify_quietly(op: &'static str, fail: &Fail) -> StoreError {
+    match fail {
+        Fail::Store(e) => e.clone(),
+        Fail::Db(e) => classify(op, e, false),
     }
 }
 
@@ -154,7 +165,7 @@ fn db_error(e: &sqlx::Error) -> Option<&MySqlDatabaseError> {
     }
 }
 
-fn classify(op: &'static str, e: &sqlx::Error) -> StoreError {
+fn classify(op: &'static str, e: &sqlx::Error, log: bool) -> StoreError {
     if let Some(db) = db_error(e) {
         let number = db.number();
         if number == ER_DUP_ENTRY || number == ER_DUP_ENTRY_WITH_KEY_NAME {
@@ -167,12 +178,16 @@ fn classify(op: &'static str, e: &sqlx::Error) -> StoreError {
             };
             return match mapped {
                 Some(conflict) => {
-                    tracing::debug!(op, key, "mysql: unique index refused the write");
+                    if log {
+                        tracing::debug!(op, key, "mysql: unique index refused the write");
+                    }
                     conflict
                 }
                 None => {
                     // Only the index name: the message also quotes the duplicated value.
-                    tracing::error!(op, number, key, "mysql: unexpected duplicate key");
+                    if log {
+                        tracing::error!(op, number, key, "mysql: unexpected duplicate key");
+                    }
                     StoreError::Other(format!("mysql ({op}): duplicate key {}", key.unwrap_or("?")))
                 }
             };
@@ -189,11 +204,15 @@ fn classify(op: &'static str, e: &sqlx::Error) -> StoreError {
         };
         return match unavailable {
             Some(why) => {
-                tracing::warn!(op, number, sqlstate, cause = db.message(), "mysql: storage unavailable");
+                if log {
+                    tracing::warn!(op, number, sqlstate, cause = db.message(), "mysql: storage unavailable");
+                }
                 StoreError::Unavailable(why.into())
             }
             None => {
-                tracing::error!(op, number, sqlstate, cause = db.message(), "mysql: storage error");
+                if log {
+                    tracing::error!(op, number, sqlstate, cause = db.message(), "mysql: storage error");
+                }
                 StoreError::Other(format!("mysql ({op}): server error {number}"))
             }
         };
@@ -208,11 +227,15 @@ fn classify(op: &'static str, e: &sqlx::Error) -> StoreError {
     };
     match unavailable {
         Some(why) => {
-            tracing::warn!(op, cause = %e, "mysql: storage unavailable");
+            if log {
+                tracing::warn!(op, cause = %e, "mysql: storage unavailable");
+            }
             StoreError::Unavailable(why.into())
         }
         None => {
-            tracing::error!(op, cause = %e, "mysql: storage error");
+            if log {
+                tracing::error!(op, cause = %e, "mysql: storage error");
+            }
             StoreError::Other(format!("mysql ({op}): {}", kind_of(e)))
         }
     }

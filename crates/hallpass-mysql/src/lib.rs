@@ -10,6 +10,8 @@
 //!   the deadlock retry;
 //! - `migrate` — the embedded migrations (`migrations/*.sql`) and the named lock that
 //!   lets several processes migrate at once;
+//! - `changes` — the change log (`hallpass_changes`) that tells other processes' caches
+//!   what to drop, and the poller that reads it (MariaDB has no `LISTEN`/`NOTIFY`);
 //! - [`testing`] — throw-away databases for this crate's tests and the HTTP suite.
 //!
 //! Invariants worth knowing before changing anything:
@@ -26,6 +28,7 @@
 
 #[macro_use]
 mod error;
+mod changes;
 mod codec;
 mod migrate;
 mod queries;

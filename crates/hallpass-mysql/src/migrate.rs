@@ -29,7 +29,7 @@ use sqlx::mysql::MySqlConnection;
 use std::time::Instant;
 
 /// The schema version this code writes: the highest embedded migration.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// One embedded migration.
 struct Migration {
@@ -43,6 +43,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, description: "init", sql: include_str!("../migrations/0001_init.sql") },
     Migration { version: 2, description: "throttles", sql: include_str!("../migrations/0002_throttles.sql") },
     Migration { version: 3, description: "admin", sql: include_str!("../migrations/0003_admin.sql") },
+    Migration { version: 4, description: "changes", sql: include_str!("../migrations/0004_changes.sql") },
 ];
 
 /// How long a process waits for another one's migration before giving up (`Unavailable`).

@@ -32,19 +32,21 @@
 //! Tables are created `ENGINE=InnoDB` explicitly, and `NO_ENGINE_SUBSTITUTION` turns a
 //! missing InnoDB into an error instead of a silent MyISAM table without transactions.
 
+use crate::changes;
 use crate::error::{QResult, finish};
 use crate::migrate;
 use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, throttles, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
-    CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError, StoreResult,
-    ThrottleState,
+    Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError,
+    StoreResult, ThrottleState,
 };
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -65,7 +67,7 @@ const SESSION_SETUP: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,ONLY_FULL
      SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
 
 /// Runs [`SESSION_SETUP`] on a fresh connection.
-async fn configure(conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
+pub(crate) async fn configure(conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
     sqlx::raw_sql(SESSION_SETUP).execute(conn).await?;
     Ok(())
 }
@@ -77,6 +79,11 @@ async fn configure(conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
 #[derive(Clone)]
 pub struct MySqlStore {
     pool: MySqlPool,
+    /// Changes for caches, read from the change log by the poller (this process's own
+    /// too), started by the first `changes()`.
+    changes: Arc<std::sync::OnceLock<tokio::sync::broadcast::Sender<Change>>>,
+    /// Held while the store lives; the poller ends when only its weak handle is left.
+    alive: Arc<()>,
 }
 
 impl std::fmt::Debug for MySqlStore {
@@ -168,7 +175,7 @@ impl MySqlStore {
             .await;
         let pool = finish("connect", pool.map_err(Into::into))?;
         tracing::debug!(database = ?pool.connect_options().get_database(), "mysql: store connected");
-        Ok(MySqlStore { pool })
+        Ok(MySqlStore { pool, changes: Default::default(), alive: Arc::new(()) })
     }
 
     /// Applies the embedded migrations that are not applied yet (`migrations/*.sql`).
@@ -197,7 +204,8 @@ impl MySqlStore {
         &self.pool
     }
 
-    /// Closes every connection, waiting for the ones in use to come back.
+    /// Closes every connection, waiting for the ones in use to come back. The change
+    /// poller, if started, ends at its next poll.
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -497,5 +505,29 @@ impl Store for MySqlStore {
 
     async fn import_users(&self, users: &[ExportedUser]) -> StoreResult<ImportOutcome> {
         tx!(self, "import_users", |c| bulk::import_users(c, users).await?)
+    }
+
+    // ---- telling other processes
+
+    /// One row of the change log (`hallpass_changes`), read by every process's poller,
+    /// this one's included (see `crate::changes`).
+    async fn publish_change(&self, change: &Change) -> StoreResult<()> {
+        on_conn!(self, "publish_change", |c| changes::publish(c, change).await?)
+    }
+
+    /// Starts the poller on the first call, and blocks until it has read where the change
+    /// log ends (one query, at most `changes::BASELINE_WAIT`): a change committed after
+    /// this returns is delivered.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        // The first subscriber's receiver exists before the poller starts: nothing the
+        // poller sends can pass before it.
+        let mut first = None;
+        let tx = self.changes.get_or_init(|| {
+            let (tx, rx) = tokio::sync::broadcast::channel(1024);
+            first = Some(rx);
+            changes::start(self.pool.clone(), tx.clone(), Arc::downgrade(&self.alive));
+            tx
+        });
+        Some(first.unwrap_or_else(|| tx.subscribe()))
     }
 }

@@ -25,9 +25,11 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CacheConfig {
-    /// Cache where the database tells of other processes' changes (SQLite, PostgreSQL).
+    /// Cache where the database tells of other processes' changes: SQLite (`data_version`),
+    /// PostgreSQL (`LISTEN`), MariaDB (the `hallpass_changes` log, polled every 20 ms).
     Auto,
-    /// Always; on MariaDB, a change through another process shows after `cache_ttl`.
+    /// Always, also on a store without a change channel (a change through another process
+    /// then shows after at most `cache_ttl`). Every backend hallpass ships has one.
     On,
     /// Never.
     Off,
@@ -162,7 +164,7 @@ pub struct Config {
     /// Session and API-key caching (`HALLPASS_CACHE`: `auto` (default), `on`, `off`).
     pub cache: CacheConfig,
     /// The longest a cached copy is used (`HALLPASS_CACHE_TTL`, default 10s): the bound
-    /// on staleness should a change notification be lost, or with `cache = on` on MariaDB.
+    /// on staleness should a change notification be lost.
     pub cache_ttl: HumanDuration,
     /// Most sessions cached (`HALLPASS_CACHE_SIZE`, default 50000).
     pub cache_size: u64,

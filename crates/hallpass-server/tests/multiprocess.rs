@@ -1,8 +1,10 @@
 //! Several `hallpass` processes on one database: the real binary, started twice as
 //! `hallpass serve` (A and B) on one fresh SQLite file, PostgreSQL or MariaDB database,
 //! with the CLI beside them. The servers run with their default caching (`HALLPASS_CACHE=auto`:
-//! on for SQLite and PostgreSQL, whose change channels must then carry every revocation;
-//! off for MariaDB). Asserts that nothing a process knows is the only copy:
+//! on for all three, whose change channels — SQLite's `data_version` watcher, PostgreSQL's
+//! `LISTEN`, MariaDB's polled `hallpass_changes` log — must then carry every revocation;
+//! the test checks through `/metrics` that the other process really cached the session).
+//! Asserts that nothing a process knows is the only copy:
 //!
 //! - a key made by `hallpass keys create` works on both servers; a token made on A works on
 //!   B;
@@ -206,6 +208,17 @@ impl Api {
     async fn session(&self, token: &str) -> (u16, Value) {
         self.call(Method::GET, "/v1/session", Some(token), None).await
     }
+
+    /// Sessions in the server's cache (`hallpass_session_cache_entries` of `/metrics`).
+    async fn cached_sessions(&self) -> f64 {
+        let res = self.client.get(format!("{}/metrics", self.base)).send().await.unwrap();
+        let text = res.text().await.unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("hallpass_session_cache_entries "))
+            .unwrap_or_else(|| panic!("{}: no cache gauge in /metrics", self.name));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
 }
 
 fn client() -> reqwest::Client {
@@ -262,6 +275,15 @@ async fn two_servers_on_one_database(kind: Kind) {
     let (s, v) = b.session(&token).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["user"]["id"], ada["id"]);
+    // B caches by default (every backend has a change channel): what follows tests the
+    // channel, not a database read. (The cache counts its entries lazily, as later reads
+    // run its housekeeping: polled.)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.cached_sessions().await < 1.0 {
+        assert!(Instant::now() < deadline, "{kind:?}: B does not cache by default");
+        assert_eq!(b.session(&token).await.0, 200);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Ended through A: B refuses the token.
     let (s, _) = a.call(Method::DELETE, "/v1/session", Some(&token), None).await;
