@@ -13,6 +13,8 @@
 # valgrind the CPU has no SHA extensions, so SHA-256 shows far costlier than it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 name=${1:-get-session}
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
@@ -26,12 +28,7 @@ HALLPASS_THROTTLE_KEY_RATE=0 HALLPASS_DATABASE_URL="sqlite://$D/db.sqlite" HALLP
   >"$D/out" 2>"$D/log" &
 vpid=$!
 trap 'kill $vpid 2>/dev/null || true' EXIT
-addr=""
-for _ in $(seq 1 600); do
-  addr=$(grep -o '"addr":"[^"]*"' "$D/log" 2>/dev/null | head -1 | cut -d'"' -f4 || true)
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
+addr=$(wait_addr "$D/log" "$vpid")
 [ -n "$addr" ] || { echo "the server did not start"; cat "$D/log"; exit 1; }
 key=$(tail -n 1 "$D/out")
 curl -s -o /dev/null -X POST "http://$addr/v1/users" -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
@@ -44,10 +41,11 @@ out=$(wrk -t1 -c4 -d8s -H "Authorization: Bearer $key" -H "X-Session-Token: $tok
 callgrind_control -i off "$vpid" >/dev/null
 callgrind_control -d "$vpid" >/dev/null
 sleep 1
+kill "$vpid" 2>/dev/null || true; wait "$vpid" 2>/dev/null || true
 reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-total=$(callgrind_annotate "$D/callgrind.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
+total=$(callgrind_annotate "$D/callgrind.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ && !n++ {gsub(",", "", $1); print $1}')
 {
-  echo "requests: $reqs ($(echo "$out" | grep -ci non-2xx) non-2xx lines)"
+  echo "requests: $reqs; $(echo "$out" | grep -i non-2xx || echo "all 2xx")"
   echo "instructions per get-session request: $((total / reqs))"
   echo
   callgrind_annotate --inclusive=yes "$D/callgrind.out.1" 2>/dev/null | sed -n '/file:function/,$p' \

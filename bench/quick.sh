@@ -11,6 +11,8 @@
 # server, not the budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --quiet --bin hallpass
@@ -25,12 +27,8 @@ run_backend() {
   HALLPASS_THROTTLE_KEY_RATE=0 HALLPASS_DATABASE_URL=$url HALLPASS_LISTEN=127.0.0.1:0 HALLPASS_LOG_FORMAT=json RUST_LOG=warn,hallpass_server::serve=info \
     "$BIN" serve >"$work/$name.out" 2>"$log" &
   local pid=$!
-  local addr=""
-  for _ in $(seq 1 100); do
-    addr=$(grep -o '"addr":"[^"]*"' "$log" 2>/dev/null | head -1 | cut -d'"' -f4 || true)
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
+  local addr
+  addr=$(wait_addr "$log" "$pid")
   [ -n "$addr" ] || { echo "$name: server did not start"; cat "$log"; return 1; }
   local key
   key=$(tail -n 1 "$work/$name.out")

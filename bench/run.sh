@@ -25,6 +25,8 @@
 # the end, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 ROOT=$PWD
 COMMAND="bench/run.sh"
 for v in DURATION ROUNDS SCALE SCALE_USERS SCALE_SESSIONS SCALE_BACKENDS BACKENDS SLEEPLESS TIMING_SAMPLES \
@@ -90,13 +92,8 @@ start_server() {
     "$BIN" serve >"$work/$name.out" 2>"$log" &
   SRV_PID=$!
   PIDS+=("$SRV_PID")
-  local addr=""
-  for _ in $(seq 1 600); do
-    addr=$(grep -o '"addr":"[^"]*"' "$log" 2>/dev/null | head -1 | cut -d'"' -f4 || true)
-    [ -n "$addr" ] && break
-    kill -0 "$SRV_PID" 2>/dev/null || break
-    sleep 0.1
-  done
+  local addr
+  addr=$(wait_addr "$log" "$SRV_PID")
   [ -n "$addr" ] || { echo "$name: server did not start" >&2; cat "$log" >&2; exit 1; }
   SRV_BASE="http://$addr"
   SRV_KEY=$(tail -n 1 "$work/$name.out")
@@ -197,12 +194,7 @@ start_bare() {
   "$T/bare-axum" "$work/body.json" 2>"$work/bare.log" &
   BARE=$!
   PIDS+=("$BARE")
-  BARE_ADDR=""
-  for _ in $(seq 1 100); do
-    BARE_ADDR=$(grep -o '"addr":"[^"]*"' "$work/bare.log" 2>/dev/null | head -1 | cut -d'"' -f4 || true)
-    [ -n "$BARE_ADDR" ] && break
-    sleep 0.1
-  done
+  BARE_ADDR=$(wait_addr "$work/bare.log" "$BARE")
   [ -n "$BARE_ADDR" ] || { echo "bare-axum did not start" >&2; cat "$work/bare.log" >&2; exit 1; }
 }
 
