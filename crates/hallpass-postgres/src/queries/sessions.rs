@@ -25,9 +25,11 @@ use uuid::Uuid;
 /// so `d` would not see that login's session and one session too many could survive.
 /// `snap` reads the user row's `xmin` in the statement's snapshot; when the row was
 /// updated after it (PostgreSQL rechecks the condition against the newest version), the
-/// update matches nothing, nothing is written, and the caller redoes the login under the
-/// row lock (`$21` true: the lock already orders it, the check is off). The answer is
-/// (user found, user updated, sessions ended).
+/// update matches nothing, nothing is written, and the caller runs the statement again
+/// with a new snapshot, at last under the row lock (`$21` true: the lock already orders
+/// it, the check is off). Any other update of the user row in between (a profile change,
+/// a rehash, a freeze by vacuum) costs the same harmless re-run. The answer is (user
+/// found, user updated, sessions ended).
 const LOGIN: &str = concat!(
     "WITH snap AS (SELECT xmin FROM users WHERE scope = $2 AND id = $3), ",
     "u AS (UPDATE users SET last_login_at = $4 FROM snap ",
