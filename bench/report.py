@@ -171,6 +171,14 @@ def write(res, out):
             row(f"  logins per server CPU-second, {label} (load-independent)", f"{per_cpu:.1f} logins/CPU-s",
                 f"raw Argon2id {argon['per_cpu_second']:.1f} verifications/CPU-s", per_cpu / argon["per_cpu_second"],
                 "(informative: ≥ 0.85 means login adds < 15 % CPU to its hash)", None)
+            if w.get("db_cpu_seconds") is not None:
+                both = w["server_cpu_seconds"] + w["db_cpu_seconds"]
+                per_both = w["requests"] / both
+                row(f"  logins per server + database-backend CPU-second, {label} (load-independent)",
+                    f"{per_both:.1f} logins/CPU-s ({fmt(w['server_cpu_us_per_request'] / 1000, 2)} ms server + "
+                    f"{fmt(w['db_cpu_us_per_request'] / 1000, 2)} ms database per login)",
+                    f"raw Argon2id {argon['per_cpu_second']:.1f} verifications/CPU-s", per_both / argon["per_cpu_second"],
+                    "(informative: the backends of the server's connections take CPU from the hashing threads)", None)
     # 4. saturation
     sg, sl = load(res, "saturated_get.json"), load(res, "saturated_login.json")
     if sg:
@@ -281,15 +289,22 @@ if __name__ == "__main__":
         print(json.dumps(parse_wrk(sys.argv[2])))
     elif sys.argv[1] == "wrkmany":
         args = sys.argv[2:]
-        cpu = None
+        cpu = dbcpu = None
         if "--cpu" in args:
             i = args.index("--cpu")
             cpu = sum(int(l) for l in open(args[i + 1]) if l.strip()) / 100.0
+            args = args[:i] + args[i + 2:]
+        if "--dbcpu" in args:
+            i = args.index("--dbcpu")
+            dbcpu = sum(int(l) for l in open(args[i + 1]) if l.strip()) / 100.0
             args = args[:i] + args[i + 2:]
         out = combine_wrk(args)
         if cpu is not None:
             out["server_cpu_seconds"] = cpu
             out["server_cpu_us_per_request"] = cpu / max(out["requests"], 1) * 1e6
+        if dbcpu is not None:
+            out["db_cpu_seconds"] = dbcpu
+            out["db_cpu_us_per_request"] = dbcpu / max(out["requests"], 1) * 1e6
         print(json.dumps(out))
     elif sys.argv[1] == "nodemany":
         for o in combine_node(sys.argv[2:]):

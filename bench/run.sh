@@ -121,6 +121,15 @@ PY
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # cpu_since PID T0 FILE: appends the CPU seconds PID used since T0 ticks to FILE.
 cpu_since() { echo "$(( $(cpu_ticks "$1") - $2 ))" >>"$3"; }
+# db_pids URL: the PostgreSQL backends serving the database of URL (none for other
+# backends: MariaDB is one shared process, SQLite runs inside the server).
+db_pids() {
+  case $1 in
+    postgres://*) psql -h 127.0.0.1 -U postgres -d test -Atc "SELECT pid FROM pg_stat_activity WHERE datname = '${1##*/}'" || true ;;
+  esac
+}
+# pids_ticks PID...: user + system CPU of the PIDs still alive, summed, in clock ticks.
+pids_ticks() { local s=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && s=$(( s + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo "$s"; }
 api() { # api METHOD PATH [BODY] -> body on stdout
   curl -s -X "$1" "$SRV_BASE$2" -H "Authorization: Bearer $SRV_KEY" -H 'Content-Type: application/json' ${3:+-d "$3"}
 }
@@ -232,15 +241,22 @@ http_backend() { # http_backend NAME URL
   python3 "$ROOT/bench/report.py" wrkmany "${b[@]}" --cpu "$work/${name}_bare.cpu" >"$RES/${name}_bare.json"
   say "$name: login (16 connections) vs raw Argon2id, $ROUNDS alternating slices of ${SLICE_S}s"
   login_lua "$work/login.lua" "$user"
+  local dbcpu=() pids d0
   for r in $(seq 1 "$ROUNDS"); do
+    # The database's own CPU per login (PostgreSQL: the backends of this database,
+    # read after a first slice has opened the pool's connections).
+    pids=$(db_pids "$url" | tr '\n' ' ')
+    d0=$(pids_ticks $pids)
     t0=$(cpu_ticks "$SRV_PID")
     wrk -t2 -c16 -d"${SLICE_S}s" -s "$work/login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/${name}_login.$r.txt"
     cpu_since "$SRV_PID" "$t0" "$work/${name}_login.cpu"
+    [ -n "$pids" ] && echo "$(( $(pids_ticks $pids) - d0 ))" >>"$work/${name}_login.dbcpu"
     c+=("$work/${name}_login.$r.txt")
     "$T/argon2-rate" "$SLICE_S" >"$work/${name}_argon2.$r.json"
     d+=("$work/${name}_argon2.$r.json")
   done
-  python3 "$ROOT/bench/report.py" wrkmany "${c[@]}" --cpu "$work/${name}_login.cpu" >"$RES/${name}_login.json"
+  [ -s "$work/${name}_login.dbcpu" ] && dbcpu=(--dbcpu "$work/${name}_login.dbcpu")
+  python3 "$ROOT/bench/report.py" wrkmany "${c[@]}" --cpu "$work/${name}_login.cpu" "${dbcpu[@]}" >"$RES/${name}_login.json"
   python3 "$ROOT/bench/report.py" argon2many "${d[@]}" >"$RES/${name}_argon2.json"
   if [ "$name" = sqlite ]; then
     say "$name: get-session (4 connections) while logins (32 connections) saturate the pool"

@@ -11,6 +11,12 @@
 //! - **Changes made by other processes** arrive through [`crate::Store::changes`]
 //!   (PostgreSQL `LISTEN`, SQLite `data_version`, MariaDB's polled `hallpass_changes`
 //!   log); a lost channel drops everything.
+//! - **One exception, a login**: it ends sessions only when the per-user cap does, and
+//!   only then is it published to other processes (by the backend inside the login's own
+//!   transaction where it can). A login that ends nothing changes only the user's
+//!   `last_login_at`; another process's cached copy of the user may show the previous
+//!   value for at most `ttl`. That field is informational (no decision reads it), and a
+//!   cross-process message per login would cost more than the login's own writes.
 //! - **Nothing lives longer than `ttl`**, the bound on staleness should a notification
 //!   be lost on the way (a process that crashed between its commit and its notify).
 //! - **A read racing a change loses**: each load takes a ticket from one counter before

@@ -33,5 +33,5 @@ pub use password::{HashParams, PasswordHasher};
 pub use secret::{ApiKeySecret, Code, SessionToken, TokenHash};
 pub use service::Hallpass;
 pub use settings::{ScopeSettings, Settings, ThrottleSettings};
-pub use store::{Change, CodeRequest, CodeRequestOutcome, Store, StoreError, ThrottleState};
+pub use store::{Change, CodeRequest, CodeRequestOutcome, LoginStored, Store, StoreError, ThrottleState};
 pub use types::*;

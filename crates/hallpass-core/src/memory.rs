@@ -10,8 +10,8 @@ use crate::model::*;
 use crate::secret::TokenHash;
 use crate::service::merge_patch;
 use crate::store::{
-    CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, ImportTaken, NewLogin, Store, StoreError,
-    StoreResult, ThrottleState,
+    CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, ImportTaken, LoginStored, NewLogin, Store,
+    StoreError, StoreResult, ThrottleState,
 };
 use crate::types::{Email, ProviderName, Scope, UserRef, Username};
 use async_trait::async_trait;
@@ -367,7 +367,7 @@ impl Store for MemoryStore {
 
     // ---- sessions
 
-    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()> {
+    async fn insert_login(&self, login: &NewLogin) -> StoreResult<LoginStored> {
         let mut t = self.lock();
         let session = &login.session.session;
         let scope = &session.scope;
@@ -382,7 +382,8 @@ impl Store for MemoryStore {
         if let Some(record) = t.user_mut(scope, session.user_id) {
             record.user.last_login_at = Some(session.created_at);
         }
-        if let Some(max) = login.max_sessions {
+        let mut stored = LoginStored::default();
+        if let Some(max) = login.max_sessions.map(|m| m.max(1)) {
             let mut mine: Vec<(OffsetDateTime, Uuid, TokenHash)> = t
                 .sessions
                 .iter()
@@ -396,9 +397,10 @@ impl Store for MemoryStore {
                 for (_, _, hash) in mine.into_iter().take(surplus) {
                     t.sessions.remove(&hash);
                 }
+                stored.ended = surplus as u64;
             }
         }
-        Ok(())
+        Ok(stored)
     }
 
     async fn find_session(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {

@@ -5,8 +5,8 @@
 use crate::model::*;
 use crate::secret::TokenHash;
 use crate::store::{
-    Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError,
-    StoreResult, ThrottleState,
+    Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, LoginStored, NewLogin, Store,
+    StoreError, StoreResult, ThrottleState,
 };
 use crate::types::{ProviderName, Scope, UserRef};
 use async_trait::async_trait;
@@ -124,7 +124,7 @@ impl<O: Observer> Store for Observed<O> {
     async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
         observe!(self, "rehash_password", self.inner.rehash_password(scope, id, old, new))
     }
-    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()> {
+    async fn insert_login(&self, login: &NewLogin) -> StoreResult<LoginStored> {
         observe!(self, "insert_login", self.inner.insert_login(login))
     }
     async fn find_session(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
@@ -280,6 +280,15 @@ impl<O: Observer> Store for Observed<O> {
         now: OffsetDateTime,
     ) -> StoreResult<Option<ThrottleState>> {
         observe!(self, "throttle_get", self.inner.throttle_get(scope, key, now))
+    }
+
+    async fn throttle_get_many(
+        &self,
+        scope: &Scope,
+        keys: &[&str],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Option<ThrottleState>>> {
+        observe!(self, "throttle_get_many", self.inner.throttle_get_many(scope, keys, now))
     }
 
     async fn throttle_hit(

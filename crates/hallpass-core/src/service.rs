@@ -279,6 +279,12 @@ impl Hallpass {
         if let Some(caches) = &self.caches {
             caches.apply(&change);
         }
+        self.publish(change).await;
+    }
+
+    /// Tells the other processes of a committed change (the second half of
+    /// [`Hallpass::changed`]).
+    async fn publish(&self, change: Change) {
         if let Err(e) = self.store.publish_change(&change).await {
             tracing::warn!(error = %e, "could not tell other processes of a change; their caches expire within the TTL");
         }
@@ -605,14 +611,20 @@ impl Hallpass {
         let mut counted = false;
         let now = self.now();
         let mut until: Option<OffsetDateTime> = None;
-        if let Some(account) = &keys.account
-            && let Some(state) = self.store.throttle_get(scope, account, now).await?
+        // Both counters in one store call (one read on the SQL backends).
+        let wanted: Vec<&str> = [keys.account.as_deref(), keys.ip.as_deref()].into_iter().flatten().collect();
+        if wanted.is_empty() {
+            return Ok(false);
+        }
+        let mut found = self.store.throttle_get_many(scope, &wanted, now).await?.into_iter();
+        if keys.account.is_some()
+            && let Some(state) = found.next().flatten()
         {
             counted = true;
             until = until.max(policy.account_blocked_until(&state));
         }
-        if let Some(ip) = &keys.ip
-            && let Some(state) = self.store.throttle_get(scope, ip, now).await?
+        if keys.ip.is_some()
+            && let Some(state) = found.next().flatten()
         {
             until = until.max(policy.ip_blocked_until(&state));
         }
@@ -773,9 +785,20 @@ impl Hallpass {
             event,
             max_sessions: Some(settings.max_sessions_per_user),
         };
-        self.store.insert_login(&login).await?;
-        // The user's `last_login_at` moved, and the cap may have ended older sessions.
-        self.changed(Change::User(user.id)).await;
+        let stored = self.store.insert_login(&login).await?;
+        // The user's `last_login_at` moved and the cap may have ended older sessions: this
+        // process's copies go at once. Other processes must hear of ended sessions only; a
+        // moved `last_login_at` alone is not worth a cross-process message (on PostgreSQL a
+        // `NOTIFY` is a transaction of its own, committed under a global lock, that wakes
+        // every listener), so their copies of the user may show the previous login's time
+        // until their cache TTL (see `cache.rs`). Where the backend already told them in
+        // the login's own transaction, it is not said twice.
+        if let Some(caches) = &self.caches {
+            caches.apply(&Change::User(user.id));
+        }
+        if stored.ended > 0 && !stored.published {
+            self.publish(Change::User(user.id)).await;
+        }
         let mut user = user;
         user.last_login_at = Some(now);
         Ok(LoginResult { token, session, login: self.login_info(&user, oauth) })

@@ -50,8 +50,21 @@ pub struct NewLogin {
     /// The event (outcome success, `session_id` set).
     pub event: LoginEvent,
     /// When set, the user's oldest sessions beyond this many are ended in the same
-    /// transaction (the new one counts).
+    /// transaction (the new one counts, and always stays: a cap of 0 acts as 1).
     pub max_sessions: Option<u32>,
+}
+
+/// What [`Store::insert_login`] did beyond storing the login, so the service knows whom
+/// to tell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoginStored {
+    /// How many of the user's older sessions the cap ([`NewLogin::max_sessions`]) ended.
+    pub ended: u64,
+    /// Whether the backend already told the other processes of those ended sessions, as
+    /// [`Store::publish_change`] with [`Change::User`] would, from inside the login's own
+    /// transaction (PostgreSQL: a `NOTIFY` sent at its commit); then the service does not
+    /// publish again. `false` when nothing ended.
+    pub published: bool,
 }
 
 /// Storage of users, sessions, codes, identities, login events and API keys.
@@ -113,8 +126,10 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- sessions ----
 
-    /// Stores a login: session, event and `last_login_at`, in one transaction.
-    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()>;
+    /// Stores a login: session, event and `last_login_at`, and with a cap ends the user's
+    /// oldest sessions beyond it, in one transaction. Fails (storing nothing) when the
+    /// user does not exist. Reports how many sessions the cap ended.
+    async fn insert_login(&self, login: &NewLogin) -> StoreResult<LoginStored>;
     /// The session with that token hash and its user, whatever its expiry (the service
     /// judges expiry). One indexed read.
     async fn find_session(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<(Session, User)>>;
@@ -277,6 +292,21 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<ThrottleState>>;
+    /// The counters `keys` of the scope while they live, in the order of `keys`: what
+    /// [`Store::throttle_get`] answers for each, read at once where the backend can (a
+    /// password login reads two counters; one read instead of two saves a round trip).
+    async fn throttle_get_many(
+        &self,
+        scope: &Scope,
+        keys: &[&str],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Option<ThrottleState>>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            found.push(self.throttle_get(scope, key, now).await?);
+        }
+        Ok(found)
+    }
     /// Counts one failure against `key`, atomically (concurrent hits all count): while the
     /// counter lives (`now < expires_at`) its `failures` grows by one and `last_at`
     /// becomes `now`; otherwise (none, or expired) it starts again at one failure with

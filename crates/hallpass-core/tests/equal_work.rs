@@ -1,7 +1,9 @@
 //! The mechanism behind equal timing, checked without a clock: a login for an unknown user
 //! and one with a wrong password make the same store calls and compute the same number of
 //! Argon2 hashes; a reset-code request for a login that names nobody makes the same store
-//! calls as one for a user. (How long each takes is measured in `bench/`, not here.)
+//! calls as one for a user. (How long each takes is measured in `bench/`, not here.) The
+//! same recording of store calls also checks that a login publishes a change to other
+//! processes only when its session cap ended older sessions.
 
 use hallpass_core::observed::{Observed, Observer};
 use hallpass_core::service::{Credentials, LoginRequest, NewUser};
@@ -119,4 +121,40 @@ async fn reset_code_requests_are_limited_per_login_whoever_it_names() {
             "{over:?}"
         );
     }
+}
+
+/// A login tells other processes of itself (`publish_change`) only when the per-user cap
+/// ended older sessions; a login that ends nothing only moves `last_login_at`, which
+/// other processes' caches may show late (see `cache.rs`).
+#[tokio::test]
+async fn a_login_publishes_only_when_the_cap_ended_sessions() {
+    let store = Arc::new(Observed::new(Arc::new(MemoryStore::new()), Calls::default()));
+    let mut settings =
+        Settings { hash_params: HashParams { m_cost: 256, t_cost: 1, p_cost: 1 }, ..Default::default() };
+    settings.default_scope.max_sessions_per_user = 2;
+    let hp = Hallpass::with_clock(store.clone(), settings, Arc::new(FakeClock::fixed())).expect("service");
+    let scope = Scope::parse("app").expect("scope");
+    let new = NewUser {
+        username: Some(Username::parse("alice").expect("username")),
+        password: Some(Password::new("ivy velvet kumquat").expect("password")),
+        ..Default::default()
+    };
+    hp.register(&scope, new).await.expect("register");
+    let login = || LoginRequest {
+        credentials: Credentials::Password {
+            login: UserRef::parse("alice").expect("login"),
+            password: Password::new("ivy velvet kumquat").expect("password"),
+        },
+        data: Default::default(),
+        client: ClientInfo::default(),
+    };
+    let mut published = Vec::new();
+    for _ in 0..3 {
+        store.observer().0.lock().expect("lock").clear();
+        hp.login(&scope, login()).await.expect("login");
+        let calls = std::mem::take(&mut *store.observer().0.lock().expect("lock"));
+        assert!(calls.contains(&"insert_login"), "{calls:?}");
+        published.push(calls.iter().filter(|c| **c == "publish_change").count());
+    }
+    assert_eq!(published, vec![0, 0, 1], "the third login's cap ended the first session");
 }

@@ -39,7 +39,7 @@ use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, thr
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
-    Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError,
+    Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, LoginStored, NewLogin, Store, StoreError,
     StoreResult, ThrottleState,
 };
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
@@ -285,7 +285,7 @@ impl Store for MySqlStore {
 
     // ---- sessions
 
-    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()> {
+    async fn insert_login(&self, login: &NewLogin) -> StoreResult<LoginStored> {
         tx!(self, "insert_login", |c| sessions::insert_login(c, login).await?)
     }
 
@@ -481,6 +481,15 @@ impl Store for MySqlStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<ThrottleState>> {
         on_conn!(self, "throttle_get", |c| throttles::get(c, scope, key, now).await?)
+    }
+
+    async fn throttle_get_many(
+        &self,
+        scope: &Scope,
+        keys: &[&str],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Option<ThrottleState>>> {
+        on_conn!(self, "throttle_get_many", |c| throttles::get_many(c, scope, keys, now).await?)
     }
 
     async fn throttle_hit(

@@ -9,8 +9,8 @@ use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, thr
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
-    Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError,
-    StoreResult, ThrottleState,
+    Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, LoginStored, NewLogin, Store,
+    StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use sqlx::Connection;
@@ -260,8 +260,8 @@ impl Store for PostgresStore {
 
     // ---- sessions
 
-    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()> {
-        done("insert_login", sessions::insert_login(&self.pool, login).await)
+    async fn insert_login(&self, login: &NewLogin) -> StoreResult<LoginStored> {
+        done("insert_login", sessions::insert_login(&self.pool, login, CHANNEL).await)
     }
 
     async fn find_session(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
@@ -461,6 +461,15 @@ impl Store for PostgresStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<ThrottleState>> {
         done("throttle_get", throttles::get(&self.pool, scope, key, now).await)
+    }
+
+    async fn throttle_get_many(
+        &self,
+        scope: &Scope,
+        keys: &[&str],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Option<ThrottleState>>> {
+        done("throttle_get_many", throttles::get_many(&self.pool, scope, keys, now).await)
     }
 
     async fn throttle_hit(

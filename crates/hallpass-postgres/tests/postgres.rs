@@ -150,6 +150,54 @@ async fn concurrent_logins_respect_the_cap() {
     assert_eq!(live.len(), 3, "exactly the cap survives");
 }
 
+/// The login statement's snapshot is taken before it waits for the user's row lock; when
+/// the login holding that lock commits meanwhile, the statement writes nothing and runs
+/// again, so the cap counts the other login's session too (ends exactly the oldest).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_racing_another_runs_again_and_keeps_the_cap_exact() {
+    let Some(db) = TestDb::create().await else { return };
+    let store: Arc<dyn Store> = Arc::new(db.store().clone());
+    let s = scope("a");
+    let alice = add_user(store.as_ref(), &s, Some("alice"), None).await;
+    let first = session(&s, alice.id, at(1000), at(DAY), at(DAY));
+    store.insert_login(&new_login(&first, Some(2))).await.expect("first login");
+    // Another login of alice, not yet committed: her row updated, its session added.
+    let mut other = db.store().pool().begin().await.expect("begin");
+    let ms = |t| hallpass_core::clock::to_unix_ms(at(t));
+    sqlx::query("UPDATE users SET last_login_at = $2 WHERE scope = 'a' AND id = $1::text::uuid")
+        .bind(alice.id.to_string())
+        .bind(ms(2000))
+        .execute(&mut *other)
+        .await
+        .expect("update");
+    sqlx::query(
+        "INSERT INTO sessions (id, scope, user_id, token_hash, created_at, last_seen_at, expires_at, \
+         absolute_expires_at) VALUES (gen_random_uuid(), 'a', $1::text::uuid, $2, $3, $3, $4, $4)",
+    )
+    .bind(alice.id.to_string())
+    .bind(random_hash().as_bytes().to_vec())
+    .bind(ms(2000))
+    .bind(ms(DAY))
+    .execute(&mut *other)
+    .await
+    .expect("insert");
+    let third = session(&s, alice.id, at(3000), at(DAY), at(DAY));
+    let racing = {
+        let (store, third) = (store.clone(), third.clone());
+        tokio::spawn(async move { store.insert_login(&new_login(&third, Some(2))).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!racing.is_finished(), "the login waits for the other one's row lock");
+    other.commit().await.expect("commit");
+    let stored = racing.await.expect("task").expect("insert_login");
+    assert_eq!(stored.ended, 1, "the first session ended");
+    assert!(stored.published, "told other processes in its own transaction");
+    let live = store.list_sessions(&s, alice.id, at(5000)).await.expect("list");
+    assert_eq!(live.len(), 2, "exactly the cap survives: {live:?}");
+    assert_eq!(live[0].id, third.session.id);
+    assert!(store.find_session(&s, &first.token_hash).await.expect("find").is_none(), "the oldest ended");
+}
+
 /// Concurrent merge patches of one session all land (read-modify-write under FOR UPDATE).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_session_patches_all_land() {

@@ -15,8 +15,8 @@ use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, thr
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
-    Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, NewLogin, Store, StoreError,
-    StoreResult, ThrottleState,
+    Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, LoginStored, NewLogin, Store,
+    StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
 use std::path::{Path, PathBuf};
@@ -251,7 +251,7 @@ impl Store for SqliteStore {
 
     // ---- sessions
 
-    async fn insert_login(&self, login: &NewLogin) -> StoreResult<()> {
+    async fn insert_login(&self, login: &NewLogin) -> StoreResult<LoginStored> {
         let login = login.clone();
         self.pool.write("insert_login", move |tx| sessions::insert_login(tx, &login)).await
     }
@@ -485,6 +485,22 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<ThrottleState>> {
         let (scope, key) = (scope.clone(), key.to_owned());
         self.pool.read("throttle_get", move |c| throttles::get(c, &scope, &key, now)).await
+    }
+
+    /// Every counter on one reader connection: one blocking-pool hop, not one per key.
+    async fn throttle_get_many(
+        &self,
+        scope: &Scope,
+        keys: &[&str],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Option<ThrottleState>>> {
+        let scope = scope.clone();
+        let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        self.pool
+            .read("throttle_get_many", move |c| {
+                keys.iter().map(|k| throttles::get(c, &scope, k, now)).collect()
+            })
+            .await
     }
 
     async fn throttle_hit(

@@ -53,6 +53,7 @@ macro_rules! __with_cases {
             rehash_password_compare_and_swap,
             insert_login_stores_session_event_and_last_login,
             max_sessions_ends_the_oldest,
+            login_of_a_missing_user_stores_nothing,
             freshen_never_moves_expiry_backwards,
             patch_session_data_merges,
             delete_session_variants,
@@ -79,6 +80,7 @@ macro_rules! __with_cases {
             throttle_hits_count_and_expire,
             throttle_concurrent_hits_all_count,
             throttle_clear_and_isolation,
+            throttle_get_many_reads_in_order,
             throttle_sweep_removes_expired,
             admin_scope_round_trips,
             audit_newest_first_with_cursor,
@@ -909,18 +911,16 @@ pub mod cases {
         let mut log = |n: i64, cap: Option<u32>| {
             let rec = session(&s, alice.id, at(n * 1000), at(n * 1000 + HOUR), at(n * 1000 + DAY));
             all.push(rec.clone());
-            async move {
-                store.insert_login(&new_login(&rec, cap)).await.expect("insert_login");
-            }
+            async move { store.insert_login(&new_login(&rec, cap)).await.expect("insert_login").ended }
         };
-        log(1, Some(3)).await;
-        log(2, Some(3)).await;
-        log(3, Some(3)).await;
+        assert_eq!(log(1, Some(3)).await, 0, "nothing ends below the cap");
+        assert_eq!(log(2, Some(3)).await, 0);
+        assert_eq!(log(3, Some(3)).await, 0);
         let ids = |v: Vec<Session>| v.into_iter().map(|s| s.id).collect::<Vec<_>>();
         let live = || async { ids(store.list_sessions(&s, alice.id, at(10_000)).await.expect("list")) };
-        log(4, Some(3)).await;
-        log(5, Some(2)).await;
-        log(6, None).await;
+        assert_eq!(log(4, Some(3)).await, 1, "the login reports how many the cap ended");
+        assert_eq!(log(5, Some(2)).await, 2);
+        assert_eq!(log(6, None).await, 0);
         let [s1, s2, s3, s4, s5, s6] = [0, 1, 2, 3, 4, 5].map(|i| all[i].clone());
         assert!(!has_session(store, &s, &s1).await);
         assert!(!has_session(store, &s, &s2).await);
@@ -930,9 +930,30 @@ pub mod cases {
 
         // Step by step: with cap 1 only the newest stays.
         let s7 = session(&s, alice.id, at(7000), at(7000 + HOUR), at(7000 + DAY));
-        store.insert_login(&new_login(&s7, Some(1))).await.expect("insert_login");
+        let stored = store.insert_login(&new_login(&s7, Some(1))).await.expect("insert_login");
+        assert_eq!(stored.ended, 3);
         assert_eq!(live().await, vec![s7.session.id]);
         assert!(has_session(store, &s, &b1).await);
+    }
+
+    /// A login for a user that does not exist (deleted while its password was checked)
+    /// fails and stores nothing: no session, no event, and no other session ends.
+    pub async fn login_of_a_missing_user_stores_nothing(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let s = scope("a");
+        let alice = add_user(store, &s, Some("alice"), None).await;
+        let kept = login_at(store, &s, alice.id, at(1000)).await;
+        let ghost_id = Uuid::now_v7();
+        let ghost = session(&s, ghost_id, at(2000), at(2000 + HOUR), at(2000 + DAY));
+        let got = store.insert_login(&new_login(&ghost, Some(1))).await;
+        assert!(matches!(got, Err(StoreError::Other(_))), "{got:?}");
+        assert!(store.find_session(&s, &ghost.token_hash).await.expect("find").is_none());
+        assert!(store.list_events(&s, ghost_id, None, 10).await.expect("events").is_empty());
+        // The same user id in another scope is another (missing) user.
+        let elsewhere = session(&scope("b"), alice.id, at(3000), at(3000 + HOUR), at(3000 + DAY));
+        assert!(store.insert_login(&new_login(&elsewhere, Some(1))).await.is_err());
+        assert!(store.find_session(&scope("b"), &elsewhere.token_hash).await.expect("find").is_none());
+        assert!(has_session(store, &s, &kept).await, "nothing of alice's ended");
     }
 
     /// `freshen_session` sets `last_seen_at` and moves `expires_at` forward, never back;
@@ -2135,6 +2156,32 @@ pub mod cases {
         assert_eq!(seen, (1..=20).collect::<Vec<u32>>(), "each hit saw its own count");
         let state = store.throttle_get(&a, "ip:10.0.0.1", at(300)).await.expect("get").expect("live");
         assert_eq!(state.failures, 20);
+    }
+
+    /// `throttle_get_many` answers what `throttle_get` would for each key, in the order
+    /// asked: `None` for a missing or expired counter, never another scope's.
+    pub async fn throttle_get_many_reads_in_order(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let (a, b) = (scope("a"), scope("b"));
+        let hour = time::Duration::hours(1);
+        store.throttle_hit(&a, "acct:x", at(0), hour).await.expect("hit");
+        let acct = store.throttle_hit(&a, "acct:x", at(SEC), hour).await.expect("hit");
+        let ip =
+            store.throttle_hit(&a, "ip:10.0.0.1", at(0), time::Duration::seconds(10)).await.expect("hit");
+        store.throttle_hit(&b, "ip:10.0.0.2", at(0), hour).await.expect("hit");
+        let a = &a;
+        let get = |keys: &'static [&'static str], now| async move {
+            store.throttle_get_many(a, keys, now).await.expect("get_many")
+        };
+        assert_eq!(get(&["acct:x", "ip:10.0.0.1"], at(2 * SEC)).await, vec![Some(acct), Some(ip)]);
+        assert_eq!(get(&["ip:10.0.0.1", "acct:x"], at(2 * SEC)).await, vec![Some(ip), Some(acct)]);
+        assert_eq!(get(&["acct:x", "ip:10.0.0.1"], at(10 * SEC)).await, vec![Some(acct), None], "expired");
+        assert_eq!(get(&["acct:y", "ip:10.0.0.2"], at(2 * SEC)).await, vec![None, None], "other scope");
+        assert_eq!(get(&["acct:x"], at(2 * SEC)).await, vec![Some(acct)]);
+        assert_eq!(get(&[], at(2 * SEC)).await, vec![]);
+        for (key, want) in [("acct:x", Some(acct)), ("ip:10.0.0.1", Some(ip)), ("acct:y", None)] {
+            assert_eq!(store.throttle_get(a, key, at(2 * SEC)).await.expect("get"), want);
+        }
     }
 
     /// Clearing forgets one counter; keys and scopes do not share counters.

@@ -6,7 +6,7 @@ use crate::error::{QResult, corrupt};
 use crate::queries::events::insert_event;
 use crate::queries::users::{no_such_user, user_from_row};
 use hallpass_core::service::merge_patch;
-use hallpass_core::store::NewLogin;
+use hallpass_core::store::{LoginStored, NewLogin};
 use hallpass_core::{ClientInfo, Scope, Session, StoreError, TokenHash, User};
 use sqlx::Row;
 use sqlx::mysql::{MySqlConnection, MySqlRow};
@@ -45,7 +45,7 @@ const INSERT_SESSION: &str = concat!(
 /// takes the user's row lock, so two logins of one user queue and the cap below counts
 /// right), the session, its event, and with a cap the end of the user's oldest sessions
 /// beyond it.
-pub(crate) async fn insert_login(c: &mut MySqlConnection, login: &NewLogin) -> QResult<()> {
+pub(crate) async fn insert_login(c: &mut MySqlConnection, login: &NewLogin) -> QResult<LoginStored> {
     let s = &login.session.session;
     let scope = s.scope.as_str();
     let uid = id(s.user_id);
@@ -74,6 +74,7 @@ pub(crate) async fn insert_login(c: &mut MySqlConnection, login: &NewLogin) -> Q
         .execute(&mut *c)
         .await?;
     insert_event(c, &login.event).await?;
+    let mut stored = LoginStored::default();
     if let Some(max) = login.max_sessions {
         // A locking count: it waits for (and then sees) a concurrent logout's delete, so
         // the cap never ends one session too many. "Oldest" is (created_at, id), as in
@@ -84,19 +85,20 @@ pub(crate) async fn insert_login(c: &mut MySqlConnection, login: &NewLogin) -> Q
                 .bind(&uid)
                 .fetch_one(&mut *c)
                 .await?;
-        let surplus = count - i64::from(max);
+        let surplus = count - i64::from(max.max(1));
         if surplus > 0 {
-            sqlx::query(
+            stored.ended = sqlx::query(
                 "DELETE FROM sessions WHERE scope = ? AND user_id = ? ORDER BY created_at, id LIMIT ?",
             )
             .bind(scope)
             .bind(&uid)
             .bind(surplus)
             .execute(&mut *c)
-            .await?;
+            .await?
+            .rows_affected();
         }
     }
-    Ok(())
+    Ok(stored)
 }
 
 /// The statement of the hot path: one probe of the unique `sessions_token_hash` index,

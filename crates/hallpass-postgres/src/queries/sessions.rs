@@ -1,71 +1,138 @@
-//! Sessions: the login transaction (session + event + `last_login_at` + the per-user cap),
-//! the get-session hot path, freshen, session data, ending sessions, listing, sweeping.
+//! Sessions: the login write (session + event + `last_login_at` + the per-user cap, in one
+//! statement), the get-session hot path, freshen, session data, ending sessions, listing,
+//! sweeping.
 
 use crate::error::{Fail, QResult};
-use crate::queries::events::insert_event_in;
-use crate::rows::{self, SESSION_COLUMNS, id, json, ms, opt_id, session_cols, user_cols};
+use crate::rows::{self, SESSION_COLUMNS, event_cols, id, json, ms, opt_id, session_cols, user_cols};
 use hallpass_core::service::merge_patch;
-use hallpass_core::store::NewLogin;
+use hallpass_core::store::{Change, LoginStored, NewLogin};
 use hallpass_core::{Scope, Session, StoreError, TokenHash, User};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Stores a login in one transaction: the user's `last_login_at` first, the session, its
-/// event, and (with a cap) the end of the user's oldest sessions beyond it.
+/// The whole login write as one statement, so a login costs one round trip and one
+/// commit: the user's `last_login_at` (`u`), then, only when that row was updated, the
+/// session (`s`), its event (`e`), the end of the user's oldest sessions beyond the cap
+/// (`d`), and a `NOTIFY` of the change to other processes when `d` ended any (sent by
+/// PostgreSQL at commit, so it is as atomic as the rest).
 ///
-/// Updating the user row first does two things: it refuses a login of a missing user
-/// before anything is written, and its row lock serialises concurrent logins of one user
-/// until commit, so the cap is exact (two logins at once cannot each see only the other's
-/// predecessors and both keep one session too many).
-pub(crate) async fn insert_login(pool: &PgPool, login: &NewLogin) -> QResult<()> {
+/// All parts see one snapshot, taken when the statement starts, so `d` does not see the
+/// new session: it keeps the `$22` (cap − 1) newest of the others, and the new one stays.
+///
+/// Exactness of the cap under concurrent logins of one user: the update of the user row
+/// waits for a concurrent login's lock, but the snapshot was taken before it committed,
+/// so `d` would not see that login's session and one session too many could survive.
+/// `snap` reads the user row's `xmin` in the statement's snapshot; when the row was
+/// updated after it (PostgreSQL rechecks the condition against the newest version), the
+/// update matches nothing, nothing is written, and the caller runs the statement again
+/// with a new snapshot, at last under the row lock (`$21` true: the lock already orders
+/// it, the check is off). Any other update of the user row in between (a profile change,
+/// a rehash, a freeze by vacuum) costs the same harmless re-run. The answer is (user
+/// found, user updated, sessions ended).
+const LOGIN: &str = concat!(
+    "WITH snap AS (SELECT xmin FROM users WHERE scope = $2 AND id = $3), ",
+    "u AS (UPDATE users SET last_login_at = $4 FROM snap ",
+    "WHERE users.scope = $2 AND users.id = $3 AND ($21 OR users.xmin = snap.xmin) RETURNING 1), ",
+    "s AS (INSERT INTO sessions (",
+    session_cols!(""),
+    ", token_hash) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM u), ",
+    "e AS (INSERT INTO login_events (",
+    event_cols!(),
+    ") SELECT $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM u), ",
+    "d AS (DELETE FROM sessions WHERE $22::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM u) AND id IN ",
+    "(SELECT id FROM sessions WHERE scope = $2 AND user_id = $3 ",
+    "ORDER BY created_at DESC, id DESC OFFSET $22) RETURNING 1) ",
+    "SELECT (SELECT count(*) FROM snap), (SELECT count(*) FROM u), (SELECT count(*) FROM d), ",
+    "(SELECT pg_notify($23, $24) WHERE EXISTS (SELECT 1 FROM d))"
+);
+
+/// How many times [`LOGIN`] runs on its own before a login that keeps racing other
+/// changes of its user takes the user's row lock first.
+const UNLOCKED_ATTEMPTS: usize = 3;
+
+/// Stores a login (see [`LOGIN`]): one statement. When a concurrent change of the user row
+/// raced it (nothing was written then), the statement runs again with a new snapshot
+/// (one round trip; the race means the other login has just committed), and after
+/// [`UNLOCKED_ATTEMPTS`] inside a transaction that first takes the user's row lock.
+/// `channel` is where other processes listen for changes; the backend tells them itself
+/// when the cap ended sessions.
+pub(crate) async fn insert_login(pool: &PgPool, login: &NewLogin, channel: &str) -> QResult<LoginStored> {
+    for _ in 0..UNLOCKED_ATTEMPTS {
+        if let Some(stored) = login_statement(pool, login, channel, false).await? {
+            return Ok(stored);
+        }
+    }
     let s = &login.session.session;
-    let scope = s.scope.as_str();
     let mut tx = pool.begin().await?;
-    let done = sqlx::query("UPDATE users SET last_login_at = $3 WHERE scope = $1 AND id = $2")
-        .bind(scope)
+    // The lock an update of a non-key column takes: it queues behind (and orders) other
+    // logins of the user, not behind sessions being inserted for it (their key checks).
+    let locked = sqlx::query("SELECT 1 FROM users WHERE scope = $1 AND id = $2 FOR NO KEY UPDATE")
+        .bind(s.scope.as_str())
+        .bind(id(s.user_id))
+        .fetch_optional(&mut *tx)
+        .await?;
+    if locked.is_none() {
+        return Err(no_such_user());
+    }
+    let stored = login_statement(&mut *tx, login, channel, true)
+        .await?
+        .ok_or_else(|| Fail::Store(StoreError::Other("login raced under the user's row lock".into())))?;
+    tx.commit().await?;
+    Ok(stored)
+}
+
+fn no_such_user() -> Fail {
+    Fail::Store(StoreError::Other("login of a user that does not exist".into()))
+}
+
+/// Runs [`LOGIN`] once; `None` when it raced a concurrent change of the user row and
+/// wrote nothing.
+async fn login_statement(
+    conn: impl sqlx::PgExecutor<'_>,
+    login: &NewLogin,
+    channel: &str,
+    locked: bool,
+) -> QResult<Option<LoginStored>> {
+    let s = &login.session.session;
+    let e = &login.event;
+    let keep_others = login.max_sessions.map(|max| i64::from(max.max(1)) - 1);
+    let row = sqlx::query(LOGIN)
+        .bind(id(s.id))
+        .bind(s.scope.as_str())
         .bind(id(s.user_id))
         .bind(ms(s.created_at))
-        .execute(&mut *tx)
+        .bind(ms(s.last_seen_at))
+        .bind(ms(s.expires_at))
+        .bind(ms(s.absolute_expires_at))
+        .bind(json(&s.data))
+        .bind(s.client.ip.as_deref())
+        .bind(s.client.user_agent.as_deref())
+        .bind(login.session.token_hash.as_bytes().as_slice())
+        .bind(id(e.id))
+        .bind(e.scope.as_str())
+        .bind(opt_id(e.user_id))
+        .bind(ms(e.at))
+        .bind(&e.method)
+        .bind(e.outcome.as_str())
+        .bind(opt_id(e.session_id))
+        .bind(e.ip.as_deref())
+        .bind(e.user_agent.as_deref())
+        .bind(locked)
+        .bind(keep_others)
+        .bind(channel)
+        .bind(Change::User(s.user_id).to_wire())
+        .fetch_one(conn)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(Fail::Store(StoreError::Other("login of a user that does not exist".into())));
+    let (found, updated, ended): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    if found == 0 {
+        return Err(no_such_user());
     }
-    sqlx::query(concat!(
-        "INSERT INTO sessions (",
-        session_cols!(""),
-        ", token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    ))
-    .bind(id(s.id))
-    .bind(scope)
-    .bind(id(s.user_id))
-    .bind(ms(s.created_at))
-    .bind(ms(s.last_seen_at))
-    .bind(ms(s.expires_at))
-    .bind(ms(s.absolute_expires_at))
-    .bind(json(&s.data))
-    .bind(s.client.ip.as_deref())
-    .bind(s.client.user_agent.as_deref())
-    .bind(login.session.token_hash.as_bytes().as_slice())
-    .execute(&mut *tx)
-    .await?;
-    insert_event_in(&mut tx, &login.event).await?;
-    if let Some(max) = login.max_sessions {
-        // Keep the `max` newest (the new one among them, being the newest); the rest go.
-        // "Oldest" is (created_at, id), as in the reference store.
-        sqlx::query(
-            "DELETE FROM sessions WHERE scope = $1 AND user_id = $2 AND id NOT IN \
-             (SELECT id FROM sessions WHERE scope = $1 AND user_id = $2 \
-              ORDER BY created_at DESC, id DESC LIMIT $3)",
-        )
-        .bind(scope)
-        .bind(id(s.user_id))
-        .bind(i64::from(max))
-        .execute(&mut *tx)
-        .await?;
+    if updated == 0 {
+        return Ok(None);
     }
-    tx.commit().await?;
-    Ok(())
+    let ended = u64::try_from(ended).unwrap_or(0);
+    Ok(Some(LoginStored { ended, published: ended > 0 }))
 }
 
 /// The statement of the hot path: one probe of the unique token-hash index, one of the

@@ -6,7 +6,7 @@ use crate::error::{Fail, QResult};
 use crate::queries::events::insert_event;
 use crate::queries::users::user_from_row;
 use hallpass_core::service::merge_patch;
-use hallpass_core::store::NewLogin;
+use hallpass_core::store::{LoginStored, NewLogin};
 use hallpass_core::{ClientInfo, Scope, Session, StoreError, TokenHash, User};
 use rusqlite::{Connection, OptionalExtension, Row};
 use time::OffsetDateTime;
@@ -36,7 +36,7 @@ fn session_row(row: &Row<'_>) -> rusqlite::Result<Session> {
 
 /// Stores a login in the caller's transaction: the session, its event, the user's
 /// `last_login_at`, and (with a cap) the end of the user's oldest sessions beyond it.
-pub(crate) fn insert_login(conn: &Connection, login: &NewLogin) -> QResult<()> {
+pub(crate) fn insert_login(conn: &Connection, login: &NewLogin) -> QResult<LoginStored> {
     let s = &login.session.session;
     let scope = s.scope.as_str();
     let uid = id(s.user_id);
@@ -65,17 +65,20 @@ pub(crate) fn insert_login(conn: &Connection, login: &NewLogin) -> QResult<()> {
         &uid,
         ms(s.created_at),
     ))?;
+    let mut stored = LoginStored::default();
     if let Some(max) = login.max_sessions {
         // Keep the `max` newest (the new one among them, being the newest); the rest go.
         // "Oldest" is (created_at, id), as in the reference store.
-        conn.prepare_cached(
-            "DELETE FROM sessions WHERE scope = ?1 AND user_id = ?2 AND id NOT IN \
-             (SELECT id FROM sessions WHERE scope = ?1 AND user_id = ?2 \
-              ORDER BY created_at DESC, id DESC LIMIT ?3)",
-        )?
-        .execute((scope, &uid, i64::from(max)))?;
+        let ended = conn
+            .prepare_cached(
+                "DELETE FROM sessions WHERE scope = ?1 AND user_id = ?2 AND id NOT IN \
+                 (SELECT id FROM sessions WHERE scope = ?1 AND user_id = ?2 \
+                  ORDER BY created_at DESC, id DESC LIMIT ?3)",
+            )?
+            .execute((scope, &uid, i64::from(max.max(1))))?;
+        stored.ended = ended as u64;
     }
-    Ok(())
+    Ok(stored)
 }
 
 /// The statement of the hot path: one probe of the unique token-hash index, one of the
