@@ -56,8 +56,9 @@ pub struct CacheSettings {
     /// The longest a copy is used (default 10 s): the bound on staleness if a change
     /// notification is lost, and with [`CacheMode::On`] on a store without a channel.
     pub ttl: Duration,
-    /// Most sessions kept (default 50,000: about 1 KiB each with small `data`/`extra`, so
-    /// at most ~50 MiB; beyond, the least used go first).
+    /// Most sessions kept (default 50,000: about 2 KiB each with small `data`/`extra`, the
+    /// copy and the JSON answer kept with it, so at most ~100 MiB; beyond, the least used
+    /// go first).
     pub capacity: u64,
 }
 
