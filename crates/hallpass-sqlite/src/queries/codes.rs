@@ -47,8 +47,9 @@ fn store_code(conn: &Connection, code: &CodeRecord, owner: Option<Uuid>) -> QRes
 /// either way. A user within the limit gets the code; a login that names nobody, or a user
 /// over the limit, gets a decoy row with no user (migration 0004): nobody knows its code,
 /// every reader skips it, and the sweeper removes it when it expires. (Before, nobody got
-/// a placeholder that was deleted again at once; that extra DELETE made a request for an
-/// unknown login measurably slower than one for a user.)
+/// a placeholder under `PRAGMA defer_foreign_keys`, deleted again at once: the extra
+/// DELETE made a request for an unknown login measurably slower than one for a user, and
+/// the pragma expired every prepared statement of the writer connection.) No pragma here.
 pub(crate) fn request_code(
     conn: &Connection,
     scope: &Scope,
