@@ -272,7 +272,8 @@ http_backend() { # http_backend NAME URL
     wrk2json "$work/sat_login.txt" >"$RES/saturated_login.json"
     say "$name: equal timing, $TIMING_SAMPLES samples of each kind"
     : >"$work/known.txt"
-    for i in $(seq 1 64); do register "timing$i"; echo "timing$i" >>"$work/known.txt"; done
+    # One user per reset sample (timing.py uses each once, as it does each unknown name).
+    for i in $(seq 1 $((TIMING_SAMPLES + 10))); do register "timing$i"; echo "timing$i" >>"$work/known.txt"; done
     python3 "$ROOT/bench/timing.py" "$SRV_BASE" "$SRV_KEY" "$work/known.txt" "$TIMING_SAMPLES" >"$RES/timing.jsonl"
   fi
   mem "$SRV_PID" "$RES/${name}_mem.json"

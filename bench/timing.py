@@ -12,11 +12,18 @@ Throttling stays ON (the production path): every attempt carries a fresh client 
 random names, and wrong-password samples rotate over the known users (each well under
 its free failures). Prints one JSON line per pair: medians, p90s, and the gap in percent
 of the smaller median.
+
+Each reset-code sample uses its login once, known or unknown: a prober probing names meets
+a fresh `code:reset:` counter either way, so both kinds insert a new counter row (rotating
+known users over a few names would time counter updates against unknown inserts). So
+KNOWN_USERS_FILE needs SAMPLES + 10 registered users (the 10 are the warm-up's).
 """
 import http.client, json, random, statistics, sys, time, urllib.parse, uuid
 
 base, key, users_file, samples = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 known = [l.strip() for l in open(users_file) if l.strip()]
+if len(known) < samples + 10:
+    sys.exit("timing.py: %d known users, need SAMPLES + 10 = %d (one per reset sample)" % (len(known), samples + 10))
 u = urllib.parse.urlparse(base)
 conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
 headers = {"Authorization": "Bearer " + key, "Content-Type": "application/json"}
@@ -68,4 +75,4 @@ pair("login_unknown_vs_wrong_password",
                                                         "client": {"ip": fresh_ip()}}), 401)
 pair("reset_code_unknown_vs_known",
      "unknown_user", lambda i: post("/v1/password-resets", {"login": "nobody-" + uuid.uuid4().hex[:12]}), 404,
-     "known_user", lambda i: post("/v1/password-resets", {"login": known[i % len(known)]}), 201)
+     "known_user", lambda i: post("/v1/password-resets", {"login": known[i]}), 201)  # each user once

@@ -171,12 +171,15 @@ pub trait Store: Send + Sync + 'static {
     /// the older), in one transaction.
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()>;
     /// A code asked for by login, done the same way whether or not the login names a user,
-    /// so that both cost the same (one write transaction, the same statements up to the
-    /// insert): in one transaction, counts one request against the counter
-    /// `req.throttle_key` (exactly as [`Store::throttle_hit`] with `req.window`), finds the
-    /// user `req.login` names in the scope, and when there is one and the counter after
-    /// the hit is within `req.limit` (0: no limit), stores the code for that user as
-    /// [`Store::insert_code`] does (voiding the user's older codes of the kind).
+    /// so that both cost the same (one write transaction, the same statements): in one
+    /// transaction, counts one request against the counter `req.throttle_key` (exactly as
+    /// [`Store::throttle_hit`] with `req.window`), finds the user `req.login` names in the
+    /// scope, and when there is one and the counter after the hit is within `req.limit`
+    /// (0: no limit), stores the code for that user as [`Store::insert_code`] does
+    /// (voiding the user's older codes of the kind). Otherwise nothing the code's hash can
+    /// own or redeem may be left; a backend may write an ownerless decoy in its place (the
+    /// SQL backends do, through the same statements as a real code) that no reader returns
+    /// and [`Store::sweep_expired`] removes once it expires.
     async fn request_code(&self, scope: &Scope, req: &CodeRequest) -> StoreResult<CodeRequestOutcome>;
     /// The user the valid (unexpired) code of `kind` with that hash belongs to, read
     /// without consuming the code. The service asks before a reset so it can check the new

@@ -29,7 +29,7 @@ use sqlx::mysql::MySqlConnection;
 use std::time::Instant;
 
 /// The schema version this code writes: the highest embedded migration.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// One embedded migration.
 struct Migration {
@@ -44,6 +44,11 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, description: "throttles", sql: include_str!("../migrations/0002_throttles.sql") },
     Migration { version: 3, description: "admin", sql: include_str!("../migrations/0003_admin.sql") },
     Migration { version: 4, description: "changes", sql: include_str!("../migrations/0004_changes.sql") },
+    Migration {
+        version: 5,
+        description: "decoy codes",
+        sql: include_str!("../migrations/0005_decoy_codes.sql"),
+    },
 ];
 
 /// How long a process waits for another one's migration before giving up (`Unavailable`).

@@ -40,6 +40,11 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/0001_init.sql") },
     Migration { version: 2, name: "0002_throttles", sql: include_str!("../migrations/0002_throttles.sql") },
     Migration { version: 3, name: "0003_admin", sql: include_str!("../migrations/0003_admin.sql") },
+    Migration {
+        version: 4,
+        name: "0004_decoy_codes",
+        sql: include_str!("../migrations/0004_decoy_codes.sql"),
+    },
 ];
 
 /// The schema version this build creates and expects (the last migration's version).

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/0001_init.sql")),
     ("0002_throttles", include_str!("../migrations/0002_throttles.sql")),
     ("0003_admin", include_str!("../migrations/0003_admin.sql")),
+    ("0004_decoy_codes", include_str!("../migrations/0004_decoy_codes.sql")),
 ];
 
 /// The schema version this build creates and expects (`PRAGMA user_version`).
@@ -51,4 +52,55 @@ pub(crate) fn run(conn: &mut Connection) -> QResult<u32> {
     }
     tx.commit()?;
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+
+    /// 0004 rebuilds `codes` on a database at version 3: the rows stay, `user_id` takes
+    /// NULL, the foreign key still cascades, and the three indexes are back.
+    #[test]
+    fn decoy_codes_migration_keeps_codes_and_indexes() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.pragma_update(None, "foreign_keys", "ON").expect("foreign keys");
+        for (_, sql) in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).expect("migration");
+        }
+        conn.pragma_update(None, "user_version", 3).expect("version");
+        conn.execute_batch(
+            "INSERT INTO users (scope, id, group_name, active, confirmed, created_at, updated_at) \
+             VALUES ('a', 'u1', 'default', 1, 1, 0, 0);
+             INSERT INTO codes VALUES (zeroblob(32), 'a', 'u1', 'reset', 0, 10);",
+        )
+        .expect("rows");
+
+        assert_eq!(run(&mut conn).expect("migrate"), 1);
+        assert_eq!(count(&conn, "PRAGMA user_version"), i64::from(SCHEMA_VERSION));
+        assert_eq!(count(&conn, "SELECT count(*) FROM codes WHERE user_id = 'u1'"), 1);
+        conn.execute("INSERT INTO codes VALUES (randomblob(32), 'a', NULL, 'reset', 0, 10)", [])
+            .expect("a code with no user");
+        assert!(
+            conn.execute("INSERT INTO codes VALUES (randomblob(32), 'a', 'nobody', 'reset', 0, 10)", [])
+                .is_err(),
+            "the foreign key still holds"
+        );
+        let indexes = count(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'codes' \
+             AND name IN ('codes_code_hash', 'codes_user', 'codes_expires_at')",
+        );
+        assert_eq!(indexes, 3);
+        assert_eq!(count(&conn, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+        conn.execute("DELETE FROM users WHERE id = 'u1'", []).expect("delete user");
+        assert_eq!(
+            count(&conn, "SELECT count(*) FROM codes"),
+            1,
+            "the user's code cascaded; the decoy stays"
+        );
+    }
 }

@@ -64,6 +64,7 @@ macro_rules! __with_cases {
             redeem_confirm_and_login_codes,
             code_owner_reads_without_consuming,
             request_code_counts_known_and_unknown_alike,
+            request_code_for_nobody_leaves_nothing_redeemable,
             identities_link_find_and_unlink,
             identity_taken_by_another_user,
             events_newest_first_with_cursor,
@@ -1187,6 +1188,70 @@ pub mod cases {
         let out = store.request_code(&other, &request(by_username("alice"), "code:reset:alice", 7, 2)).await;
         let out = out.expect("request");
         assert_eq!((out.user_id, out.stored, out.requests.failures), (None, false, 1));
+    }
+
+    /// A `request_code` that stores no code (a login naming nobody, or a user over the
+    /// limit) leaves nothing that can be owned or redeemed under the hash it was given, in
+    /// any kind, and voids none of the user's codes, whatever the backend writes to take
+    /// the same time (SQL backends keep an ownerless decoy row until it expires). The
+    /// sweeper clears whatever is left once it has expired.
+    pub async fn request_code_for_nobody_leaves_nothing_redeemable(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let s = scope("a");
+        let alice = add_user(store, &s, Some("alice"), None).await;
+        let older = add_code(store, &s, alice.id, CodeKind::Reset, at(0)).await;
+        let request = |login: UserRef, kind: CodeKind, key: &str, n: i64, limit: u32| CodeRequest {
+            login,
+            kind,
+            code_hash: TokenHash::of(&format!("nobody-{key}-{n}")),
+            created_at: at(n * SEC),
+            expires_at: at(n * SEC + 60 * MIN),
+            throttle_key: key.to_owned(),
+            window: time::Duration::hours(1),
+            limit,
+        };
+        let now = at(10 * SEC);
+        let mut refused = Vec::new();
+        for (n, kind) in [(1, CodeKind::Reset), (2, CodeKind::Confirm), (3, CodeKind::Reset)] {
+            let req = request(by_username("nobody"), kind, "code:nobody", n, 0);
+            let out = store.request_code(&s, &req).await.expect("request");
+            assert_eq!((out.user_id, out.stored), (None, false));
+            refused.push(req.code_hash);
+        }
+        // Alice over her limit of 1: the first request is stored, the second is not.
+        let first = request(UserRef::Id(alice.id), CodeKind::Reset, "code:alice", 4, 1);
+        assert!(store.request_code(&s, &first).await.expect("request").stored);
+        let over = request(UserRef::Id(alice.id), CodeKind::Reset, "code:alice", 5, 1);
+        let out = store.request_code(&s, &over).await.expect("request");
+        assert_eq!((out.user_id, out.stored), (Some(alice.id), false));
+        refused.push(over.code_hash);
+
+        for hash in &refused {
+            for kind in [CodeKind::Reset, CodeKind::Confirm, CodeKind::Login] {
+                assert_eq!(store.code_owner(&s, kind, hash, now).await.expect("owner"), None, "{kind:?}");
+            }
+            assert_eq!(store.redeem_reset_code(&s, hash, now, "h").await.expect("redeem"), None);
+            for kind in [CodeKind::Confirm, CodeKind::Login] {
+                assert_eq!(store.redeem_code(&s, kind, hash, now).await.expect("redeem"), None, "{kind:?}");
+            }
+        }
+        assert_eq!(
+            store.code_owner(&s, CodeKind::Reset, &older.code_hash, now).await.expect("owner"),
+            None,
+            "voided by alice's stored request"
+        );
+        assert_eq!(
+            store.redeem_reset_code(&s, &first.code_hash, now, "h").await.expect("redeem"),
+            Some(alice.id),
+            "the refused request left alice's last code working"
+        );
+
+        // Past every expiry, the sweeper leaves nothing behind (how many rows it counts
+        // depends on what the backend stored).
+        let later = at(2 * HOUR);
+        while store.sweep_expired(later, 100).await.expect("sweep") > 0 {}
+        assert_eq!(store.sweep_expired(later, 100).await.expect("sweep"), 0);
+        assert!(store.delete_user(&s, alice.id).await.expect("delete"), "decoys do not block deletion");
     }
 
     /// `code_owner`: the owner of a valid code of the asked kind, in the asked scope,

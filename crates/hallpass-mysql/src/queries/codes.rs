@@ -1,5 +1,6 @@
 //! One-time codes: a new code voids the user's older ones of its kind; a redemption is a
-//! single-use delete whose affected-row count decides who won.
+//! single-use delete whose affected-row count decides who won. A row with no user is a
+//! decoy left by a request for nobody ([`request_code`]); no reader returns it.
 //!
 //! Redemption order, following the locking rule (user row first):
 //! 1. a plain read finds the owner of the code, if it looks valid;
@@ -23,8 +24,11 @@ use uuid::Uuid;
 
 /// A code asked for by login, on the caller's transaction whether or not the login names a
 /// user: the counter's upsert (no user row is locked before it, so this cannot deadlock
-/// with a login's counting), the user lookup, and the code only when there is a user within
-/// the limit.
+/// with a login's counting), the user lookup, then the same lock, DELETE and INSERT either
+/// way. A user within the limit gets the code; a login that names nobody, or a user over
+/// the limit, gets a decoy row with no user (migration 0005): nobody knows its code, every
+/// reader skips it, and the sweeper removes it when it expires. So both requests run the
+/// same statements and take the same time.
 pub(crate) async fn request_code(
     c: &mut MySqlConnection,
     scope: &Scope,
@@ -32,23 +36,33 @@ pub(crate) async fn request_code(
 ) -> QResult<CodeRequestOutcome> {
     let requests = throttles::hit(&mut *c, scope, &req.throttle_key, req.created_at, req.window).await?;
     let user_id = users::find_user(&mut *c, scope, &req.login).await?.map(|r| r.user.id);
-    let stored = match user_id {
-        Some(user_id) if req.within_limit(&requests) => {
-            insert_code(&mut *c, &req.record(scope, user_id)).await?;
-            true
-        }
-        _ => false,
-    };
-    Ok(CodeRequestOutcome { user_id, stored, requests })
+    let owner = user_id.filter(|_| req.within_limit(&requests));
+    store_code(&mut *c, &req.record(scope, owner.unwrap_or(Uuid::nil())), owner).await?;
+    Ok(CodeRequestOutcome { user_id, stored: owner.is_some(), requests })
 }
 
 /// Stores a code after deleting the user's older codes of its kind. The user's row is
 /// locked first, so two concurrent new codes for one user leave only the later one.
 pub(crate) async fn insert_code(c: &mut MySqlConnection, code: &CodeRecord) -> QResult<()> {
-    if !lock_user(c, &code.scope, code.user_id).await? {
+    store_code(c, code, Some(code.user_id)).await
+}
+
+/// [`insert_code`] for `owner`. With no owner it is a decoy (see [`request_code`]): the
+/// lock and the DELETE, bound to NULL, match nothing (as for a user with no older code)
+/// and the row has no user (a NULL foreign key is not checked), so no reader ever returns
+/// it. `code.user_id` is then ignored.
+async fn store_code(c: &mut MySqlConnection, code: &CodeRecord, owner: Option<Uuid>) -> QResult<()> {
+    let uid = owner.map(id);
+    // The statement of `users::lock_user`, bound to NULL for a decoy.
+    let locked = sqlx::query("SELECT 1 FROM users WHERE scope = ? AND id = ? FOR UPDATE")
+        .bind(code.scope.as_str())
+        .bind(&uid)
+        .fetch_optional(&mut *c)
+        .await?
+        .is_some();
+    if owner.is_some() && !locked {
         return Err(no_such_user("code"));
     }
-    let uid = id(code.user_id);
     sqlx::query("DELETE FROM codes WHERE scope = ? AND user_id = ? AND kind = ?")
         .bind(code.scope.as_str())
         .bind(&uid)
@@ -79,7 +93,8 @@ pub(crate) async fn code_owner(
     now: OffsetDateTime,
 ) -> QResult<Option<Uuid>> {
     let owner: Option<String> = sqlx::query_scalar(
-        "SELECT user_id FROM codes WHERE code_hash = ? AND scope = ? AND kind = ? AND expires_at > ?",
+        "SELECT user_id FROM codes WHERE code_hash = ? AND scope = ? AND kind = ? AND expires_at > ? \
+         AND user_id IS NOT NULL",
     )
     .bind(hash(code))
     .bind(scope.as_str())
@@ -100,7 +115,8 @@ async fn take_code(
     now: OffsetDateTime,
 ) -> QResult<Option<Uuid>> {
     let owner: Option<String> = sqlx::query_scalar(
-        "SELECT user_id FROM codes WHERE code_hash = ? AND scope = ? AND kind = ? AND expires_at > ?",
+        "SELECT user_id FROM codes WHERE code_hash = ? AND scope = ? AND kind = ? AND expires_at > ? \
+         AND user_id IS NOT NULL",
     )
     .bind(hash(code))
     .bind(scope.as_str())

@@ -1,12 +1,13 @@
 //! One-time codes. A new code voids the user's older one of its kind (an upsert on the
 //! one-per-kind constraint); redemption is `DELETE ... RETURNING` inside the transaction,
 //! so of two concurrent redemptions of one code exactly one deletes the row: the other
-//! waits on the row lock, then finds it gone and changes nothing.
+//! waits on the row lock, then finds it gone and changes nothing. A row with no user is a
+//! decoy left by a request for nobody ([`request_code`]); no reader returns it.
 
 use crate::error::QResult;
 use crate::queries::sessions::end_sessions;
 use crate::queries::throttles;
-use crate::rows::{id, ms};
+use crate::rows::{id, ms, opt_id};
 use crate::types::DbId;
 use hallpass_core::{CodeKind, CodeRecord, CodeRequest, CodeRequestOutcome, Scope, TokenHash, UserRef};
 use sqlx::{PgConnection, PgPool, Row};
@@ -17,6 +18,14 @@ use uuid::Uuid;
 /// conflict target is `codes_one_per_kind`). A user that does not exist fails on the
 /// foreign key.
 pub(crate) async fn insert_code(conn: impl sqlx::PgExecutor<'_>, code: &CodeRecord) -> QResult<()> {
+    store_code(conn, code, Some(code.user_id)).await
+}
+
+/// The upsert of [`insert_code`] for `owner`. With no owner it is a decoy (see
+/// [`request_code`]): NULLs are distinct in `codes_one_per_kind`, so it conflicts with
+/// nothing, as for a user with no older code, and the row has no user (a NULL foreign key
+/// is not checked), so no reader ever returns it. `code.user_id` is then ignored.
+async fn store_code(conn: impl sqlx::PgExecutor<'_>, code: &CodeRecord, owner: Option<Uuid>) -> QResult<()> {
     sqlx::query(
         "INSERT INTO codes (code_hash, scope, user_id, kind, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6) \
@@ -25,7 +34,7 @@ pub(crate) async fn insert_code(conn: impl sqlx::PgExecutor<'_>, code: &CodeReco
     )
     .bind(code.code_hash.as_bytes().as_slice())
     .bind(code.scope.as_str())
-    .bind(id(code.user_id))
+    .bind(opt_id(owner))
     .bind(code.kind.as_str())
     .bind(ms(code.created_at))
     .bind(ms(code.expires_at))
@@ -35,8 +44,11 @@ pub(crate) async fn insert_code(conn: impl sqlx::PgExecutor<'_>, code: &CodeReco
 }
 
 /// A code asked for by login, in one transaction whether or not the login names a user:
-/// the counter's upsert, the user's id, and the code's upsert only when there is a user
-/// within the limit.
+/// the counter's upsert, the user's id, then the same code upsert either way. A user
+/// within the limit gets the code; a login that names nobody, or a user over the limit,
+/// gets a decoy row with no user (migration 0004): nobody knows its code, every reader
+/// skips it, and the sweeper removes it when it expires. So both requests write the same
+/// rows and take the same time.
 pub(crate) async fn request_code(
     pool: &PgPool,
     scope: &Scope,
@@ -68,15 +80,10 @@ pub(crate) async fn request_code(
         }
     };
     let user_id = found.map(|r| r.try_get::<DbId, _>(0)).transpose()?.map(|d| d.0);
-    let stored = match user_id {
-        Some(user_id) if req.within_limit(&requests) => {
-            insert_code(&mut *tx, &req.record(scope, user_id)).await?;
-            true
-        }
-        _ => false,
-    };
+    let owner = user_id.filter(|_| req.within_limit(&requests));
+    store_code(&mut *tx, &req.record(scope, owner.unwrap_or(Uuid::nil())), owner).await?;
     tx.commit().await?;
-    Ok(CodeRequestOutcome { user_id, stored, requests })
+    Ok(CodeRequestOutcome { user_id, stored: owner.is_some(), requests })
 }
 
 /// The owner of the unexpired code of `kind` with that hash, read without consuming it.
@@ -88,7 +95,8 @@ pub(crate) async fn code_owner(
     now: OffsetDateTime,
 ) -> QResult<Option<Uuid>> {
     let row = sqlx::query(
-        "SELECT user_id FROM codes WHERE code_hash = $1 AND scope = $2 AND kind = $3 AND expires_at > $4",
+        "SELECT user_id FROM codes WHERE code_hash = $1 AND scope = $2 AND kind = $3 AND expires_at > $4 \
+         AND user_id IS NOT NULL",
     )
     .bind(code.as_bytes().as_slice())
     .bind(scope.as_str())
@@ -110,7 +118,7 @@ async fn take_code(
 ) -> QResult<Option<Uuid>> {
     let row = sqlx::query(
         "DELETE FROM codes WHERE code_hash = $1 AND scope = $2 AND kind = $3 AND expires_at > $4 \
-         RETURNING user_id",
+         AND user_id IS NOT NULL RETURNING user_id",
     )
     .bind(code.as_bytes().as_slice())
     .bind(scope.as_str())

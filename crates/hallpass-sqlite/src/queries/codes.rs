@@ -1,6 +1,7 @@
 //! One-time codes: a new code voids the user's older ones of its kind; redemption is a
 //! single-use delete inside the write transaction, so of two concurrent redemptions of
-//! one code exactly one finds it.
+//! one code exactly one finds it. A row with no user is a decoy left by a request for
+//! nobody ([`request_code`]); no reader returns it.
 
 use crate::codec::*;
 use crate::error::QResult;
@@ -12,17 +13,20 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub(crate) fn insert_code(conn: &Connection, code: &CodeRecord) -> QResult<()> {
-    let uid = id(code.user_id);
+    store_code(conn, code, Some(code.user_id))
+}
+
+/// Deletes `owner`'s older codes of the code's kind, then inserts the code for `owner`.
+/// With no owner it is a decoy (see [`request_code`]): the DELETE, bound to NULL, matches
+/// nothing, as for a user with no older code, and the row has no user (a NULL foreign key
+/// is not checked), so no reader ever returns it. `code.user_id` is then ignored.
+fn store_code(conn: &Connection, code: &CodeRecord, owner: Option<Uuid>) -> QResult<()> {
+    let uid = owner.map(id);
     conn.prepare_cached("DELETE FROM codes WHERE scope = ?1 AND user_id = ?2 AND kind = ?3")?.execute((
         code.scope.as_str(),
         &uid,
         code.kind.as_str(),
     ))?;
-    insert_code_row(conn, code)
-}
-
-/// The INSERT of [`insert_code`] alone.
-fn insert_code_row(conn: &Connection, code: &CodeRecord) -> QResult<()> {
     conn.prepare_cached(
         "INSERT INTO codes (code_hash, scope, user_id, kind, created_at, expires_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -30,7 +34,7 @@ fn insert_code_row(conn: &Connection, code: &CodeRecord) -> QResult<()> {
     .execute((
         hash(&code.code_hash),
         code.scope.as_str(),
-        id(code.user_id),
+        &uid,
         code.kind.as_str(),
         ms(code.created_at),
         ms(code.expires_at),
@@ -39,8 +43,13 @@ fn insert_code_row(conn: &Connection, code: &CodeRecord) -> QResult<()> {
 }
 
 /// A code asked for by login, on the caller's write transaction whether or not the login
-/// names a user: the counter's upsert, the user lookup, and the code only when there is a
-/// user within the limit.
+/// names a user: the counter's upsert, the user lookup, then the same DELETE and INSERT
+/// either way. A user within the limit gets the code; a login that names nobody, or a user
+/// over the limit, gets a decoy row with no user (migration 0004): nobody knows its code,
+/// every reader skips it, and the sweeper removes it when it expires. (Before, nobody got
+/// a placeholder under `PRAGMA defer_foreign_keys`, deleted again at once: the extra
+/// DELETE made a request for an unknown login measurably slower than one for a user, and
+/// the pragma expired every prepared statement of the writer connection.) No pragma here.
 pub(crate) fn request_code(
     conn: &Connection,
     scope: &Scope,
@@ -48,29 +57,15 @@ pub(crate) fn request_code(
 ) -> QResult<CodeRequestOutcome> {
     let requests = throttles::hit(conn, scope, &req.throttle_key, req.created_at, req.window)?;
     let user_id = users::find_user(conn, scope, &req.login)?.map(|r| r.user.id);
-    let stored = match user_id {
-        Some(user_id) if req.within_limit(&requests) => {
-            insert_code(conn, &req.record(scope, user_id))?;
-            true
-        }
-        _ => {
-            // Nobody gets a code: store a placeholder for no user and remove it again, so
-            // this transaction runs the statements a stored code runs (measured: without
-            // it, a request for an unknown login answered ~7 % faster). The foreign key is
-            // checked at the commit (`defer_foreign_keys`, reset by it), when the
-            // placeholder is gone.
-            conn.prepare_cached("PRAGMA defer_foreign_keys = ON")?.execute([])?;
-            insert_code_row(conn, &req.record(scope, Uuid::nil()))?;
-            conn.prepare_cached("DELETE FROM codes WHERE code_hash = ?1")?.execute([hash(&req.code_hash)])?;
-            false
-        }
-    };
-    Ok(CodeRequestOutcome { user_id, stored, requests })
+    let owner = user_id.filter(|_| req.within_limit(&requests));
+    store_code(conn, &req.record(scope, owner.unwrap_or(Uuid::nil())), owner)?;
+    Ok(CodeRequestOutcome { user_id, stored: owner.is_some(), requests })
 }
 
 /// The owner of the unexpired code `?1` of kind `?3` (the unique `codes_code_hash` index).
-pub(crate) const VALID_CODE: &str =
-    "SELECT user_id FROM codes WHERE code_hash = ?1 AND scope = ?2 AND kind = ?3 AND expires_at > ?4";
+/// A decoy (no owner) is never a valid code.
+pub(crate) const VALID_CODE: &str = "SELECT user_id FROM codes WHERE code_hash = ?1 AND scope = ?2 AND kind = ?3 \
+     AND expires_at > ?4 AND user_id IS NOT NULL";
 
 /// The user a valid (unexpired) code of `kind` belongs to.
 fn valid_code(
