@@ -332,6 +332,10 @@ if [ "$SLEEPLESS" != 0 ]; then
     start_server mysql_again "$(cat "$work/mysql.url")"
     SRV_KEY=$(cat "$work/mysql.key"); h_ok=1
     login_lua "$work/h_login.lua" "$(cat "$work/mysql.user")"
+    # The checked session belongs to a user of its own: the login slices log in as the
+    # first user again and again, and its per-user cap (100) ends its oldest sessions.
+    register "slget$RUN_ID"
+    login_token "slget$RUN_ID" >"$work/mysql.token"
   fi
   na=(); ha=(); hl=()
   for r in $(seq 1 "$ROUNDS"); do

@@ -91,6 +91,9 @@ pub(crate) struct Caches {
     tickets: AtomicU64,
     /// The ticket of the last "drop everything" and of the last key change.
     all_changed: AtomicU64,
+    /// The ticket of the latest change of any kind: a copy newer than it needs no look at
+    /// the per-user and per-session marks (the common case between changes).
+    any_changed: AtomicU64,
     keys_changed: AtomicU64,
 }
 
@@ -112,6 +115,7 @@ impl Caches {
             sessions_changed: Cache::builder().time_to_live(ttl).build(),
             tickets: AtomicU64::new(1),
             all_changed: AtomicU64::new(0),
+            any_changed: AtomicU64::new(0),
             keys_changed: AtomicU64::new(0),
         }
     }
@@ -129,9 +133,10 @@ impl Caches {
     /// Shared, not copied: every answer a copy serves is the same [`SessionView`].
     pub(crate) fn session(&self, hash: &TokenHash) -> Option<Arc<SessionView>> {
         let hit = self.sessions.get(hash)?;
-        let good = self.fresh(hit.ticket)
-            && self.users_changed.get(&hit.view.user.id).is_none_or(|t| t < hit.ticket)
-            && self.sessions_changed.get(hash).is_none_or(|t| t < hit.ticket);
+        let good = hit.ticket > self.any_changed.load(Ordering::SeqCst)
+            || self.fresh(hit.ticket)
+                && self.users_changed.get(&hit.view.user.id).is_none_or(|t| t < hit.ticket)
+                && self.sessions_changed.get(hash).is_none_or(|t| t < hit.ticket);
         if good {
             Some(Arc::clone(&hit.view))
         } else {
@@ -164,6 +169,10 @@ impl Caches {
     /// Drops what `change` touches; copies loaded before now no longer count.
     pub(crate) fn apply(&self, change: &Change) {
         let ticket = self.ticket();
+        // Before the marks: a reader that sees no newer `any_changed` yet reads the marks,
+        // which it then finds (the mark is set before `apply` returns, and a copy with a
+        // later ticket cannot have read older data than this change's commit).
+        self.any_changed.fetch_max(ticket, Ordering::SeqCst);
         match change {
             Change::User(id) => self.users_changed.insert(*id, ticket),
             Change::Session(hash) => {

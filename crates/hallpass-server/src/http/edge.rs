@@ -8,10 +8,14 @@
 //! server's own instructions (callgrind, see bench/README.md "Profile").
 //!
 //! What it does, in order:
+//! - marks `Authorization` and `X-Session-Token` sensitive, so no `Debug` of the request
+//!   ever prints them;
 //! - keeps the client's `X-Request-Id`, or makes one: a random per-process prefix and a
 //!   counter, shaped as a UUID (unique, not secret, no system call);
 //! - opens the `request` span (method, route template, request id; `scope` and `key_id`
-//!   are filled in by the API-key extractor) and polls the handler inside it;
+//!   are filled in by the API-key extractor) and polls the handler inside it, catching a
+//!   panic of the handler into the answer of [`EdgeLayer::new`]'s `on_panic` (a 500
+//!   problem; the process and the connection live on);
 //! - on the answer: counts it in [`Metrics`] by route template, method and status, logs
 //!   `finished processing request` at INFO (5xx: `response failed` at ERROR), and sets
 //!   the request id on the answer.
@@ -22,6 +26,7 @@ use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::Response;
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,16 +51,24 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
+/// Makes the answer to a request whose handler panicked.
+pub type OnPanic = fn(Box<dyn std::any::Any + Send + 'static>) -> Response;
+
+/// The headers whose values are secrets.
+const SENSITIVE: [HeaderName; 2] =
+    [axum::http::header::AUTHORIZATION, HeaderName::from_static(crate::http::extract::SESSION_TOKEN_HEADER)];
+
 /// The layer; see the module docs.
 #[derive(Debug, Clone)]
 pub struct EdgeLayer {
     metrics: Arc<Metrics>,
+    on_panic: OnPanic,
 }
 
 impl EdgeLayer {
-    /// Counts into `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics }
+    /// Counts into `metrics`; a panicking handler is answered by `on_panic`.
+    pub fn new(metrics: Arc<Metrics>, on_panic: OnPanic) -> Self {
+        Self { metrics, on_panic }
     }
 }
 
@@ -63,7 +76,7 @@ impl<S> tower::Layer<S> for EdgeLayer {
     type Service = Edge<S>;
 
     fn layer(&self, inner: S) -> Edge<S> {
-        Edge { inner, metrics: Arc::clone(&self.metrics) }
+        Edge { inner, metrics: Arc::clone(&self.metrics), on_panic: self.on_panic }
     }
 }
 
@@ -72,6 +85,7 @@ impl<S> tower::Layer<S> for EdgeLayer {
 pub struct Edge<S> {
     inner: S,
     metrics: Arc<Metrics>,
+    on_panic: OnPanic,
 }
 
 impl<S> tower::Service<Request> for Edge<S>
@@ -88,6 +102,11 @@ where
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         let start = Instant::now();
+        for name in SENSITIVE {
+            if let axum::http::header::Entry::Occupied(mut entry) = req.headers_mut().entry(name) {
+                entry.iter_mut().for_each(|v| v.set_sensitive(true));
+            }
+        }
         let id = match req.headers().get(X_REQUEST_ID) {
             Some(given) => given.clone(),
             None => {
@@ -106,9 +125,15 @@ where
             scope = tracing::field::Empty,
             key_id = tracing::field::Empty,
         );
-        let inner = span.in_scope(|| self.inner.call(req));
+        let called = span.in_scope(|| catch_unwind(AssertUnwindSafe(|| self.inner.call(req))));
+        let (inner, panicked) = match called {
+            Ok(future) => (Some(future), None),
+            Err(cause) => (None, Some((self.on_panic)(cause))),
+        };
         EdgeFuture {
             inner,
+            panicked,
+            on_panic: self.on_panic,
             done: Some(Done { span, start, method, route, id, metrics: Arc::clone(&self.metrics) }),
         }
     }
@@ -149,7 +174,9 @@ pin_project_lite::pin_project! {
     /// The future of [`Edge`].
     pub struct EdgeFuture<F> {
         #[pin]
-        inner: F,
+        inner: Option<F>,
+        panicked: Option<Response>,
+        on_panic: OnPanic,
         done: Option<Done>,
     }
 }
@@ -162,24 +189,87 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let polled = match this.done {
-            Some(done) => done.span.in_scope(|| this.inner.poll(cx)),
-            None => this.inner.poll(cx),
+        let res = match (this.inner.as_pin_mut(), this.panicked.take()) {
+            (_, Some(answer)) => answer,
+            (None, None) => (this.on_panic)(Box::new("polled after completion")),
+            (Some(inner), None) => {
+                let on_panic = *this.on_panic;
+                let poll = || match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(Ok(res))) => Poll::Ready(res),
+                    Ok(Poll::Ready(Err(never))) => match never {},
+                    Err(cause) => Poll::Ready(on_panic(cause)),
+                };
+                let polled = match this.done {
+                    Some(done) => done.span.in_scope(poll),
+                    None => poll(),
+                };
+                match polled {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(res) => res,
+                }
+            }
         };
-        match polled {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(res)) => Poll::Ready(Ok(match this.done.take() {
-                Some(done) => done.finish(res),
-                None => res,
-            })),
-            Poll::Ready(Err(never)) => match never {},
-        }
+        Poll::Ready(Ok(match this.done.take() {
+            Some(done) => done.finish(res),
+            None => res,
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse as _;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+        (StatusCode::INTERNAL_SERVER_ERROR, "caught").into_response()
+    }
+
+    async fn call(
+        app: &Router,
+        req: axum::http::Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let res = app.clone().oneshot(req).await.unwrap();
+        let (status, headers) = (res.status(), res.headers().clone());
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        (status, headers, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn panics_become_answers_secrets_are_marked_and_ids_are_kept_or_made() {
+        async fn boom() -> &'static str {
+            panic!("handler bug")
+        }
+        async fn sensitive(req: Request) -> String {
+            let h = req.headers();
+            format!("{} {}", h["authorization"].is_sensitive(), h["x-session-token"].is_sensitive())
+        }
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .route("/sensitive", get(sensitive))
+            .layer(EdgeLayer::new(Arc::new(Metrics::new()), on_panic));
+
+        let (status, headers, body) =
+            call(&app, axum::http::Request::get("/boom").body(Body::empty()).unwrap()).await;
+        assert_eq!((status, body.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "caught"));
+        assert_eq!(headers[X_REQUEST_ID].len(), 36);
+
+        let req = axum::http::Request::get("/sensitive")
+            .header("authorization", "Bearer k")
+            .header("x-session-token", "t")
+            .header("x-request-id", "mine-1")
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, body) = call(&app, req).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "true true"));
+        assert_eq!(headers[X_REQUEST_ID], "mine-1");
+    }
 
     #[test]
     fn request_ids_are_uuid_shaped_and_unique() {

@@ -33,12 +33,10 @@ use crate::http::error::ApiError;
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use hallpass_core::{Hallpass, UserRef};
 use std::sync::{Arc, OnceLock};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -117,7 +115,6 @@ fn openapi_text() -> &'static str {
 /// The whole application: every route and layer, ready for `axum::serve`.
 pub fn build_app(state: AppState) -> Router {
     let (router, _) = api_routes().split_for_parts();
-    let x_session_token = HeaderName::from_static(extract::SESSION_TOKEN_HEADER);
     router
         .fallback(not_found)
         // Must follow every route: it is set on the method routers that exist now.
@@ -126,10 +123,9 @@ pub fn build_app(state: AppState) -> Router {
         // The admin pages answer HTML (errors too), so they join after the safety net.
         .merge(crate::admin::router())
         .layer(DefaultBodyLimit::max(state.body_limit))
-        .layer(CatchPanicLayer::custom(on_panic))
-        // Outside the panic and problem layers: it counts and logs the status the client gets.
-        .layer(edge::EdgeLayer::new(state.metrics.clone()))
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, x_session_token]))
+        // Outside the problem layer: it counts and logs the status the client gets, and
+        // answers a panicking handler with a 500 problem.
+        .layer(edge::EdgeLayer::new(state.metrics.clone(), on_panic))
         .with_state(state)
 }
 
