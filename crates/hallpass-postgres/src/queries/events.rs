@@ -5,34 +5,35 @@ use crate::error::QResult;
 use crate::rows::{self, event_cols, id, ms, opt_id};
 use hallpass_core::clock::from_unix_ms;
 use hallpass_core::{Bucket, LoginEvent, Scope, StatBucket};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Stores an event on `conn` (a pooled connection, or the login's transaction).
-pub(crate) async fn insert_event_in(conn: &mut PgConnection, e: &LoginEvent) -> QResult<()> {
-    sqlx::query(concat!(
+/// Binds an event's nine columns, in [`event_cols!`] order, wherever they stand in a
+/// statement (here, and in the login statement of `sessions.rs`).
+pub(crate) fn bind_event<'q>(q: PgQuery<'q>, e: &'q LoginEvent) -> PgQuery<'q> {
+    q.bind(id(e.id))
+        .bind(e.scope.as_str())
+        .bind(opt_id(e.user_id))
+        .bind(ms(e.at))
+        .bind(&e.method)
+        .bind(e.outcome.as_str())
+        .bind(opt_id(e.session_id))
+        .bind(e.ip.as_deref())
+        .bind(e.user_agent.as_deref())
+}
+
+/// A query with PostgreSQL arguments.
+pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+pub(crate) async fn insert_event(pool: &PgPool, e: &LoginEvent) -> QResult<()> {
+    let q = sqlx::query(concat!(
         "INSERT INTO login_events (",
         event_cols!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    ))
-    .bind(id(e.id))
-    .bind(e.scope.as_str())
-    .bind(opt_id(e.user_id))
-    .bind(ms(e.at))
-    .bind(&e.method)
-    .bind(e.outcome.as_str())
-    .bind(opt_id(e.session_id))
-    .bind(e.ip.as_deref())
-    .bind(e.user_agent.as_deref())
-    .execute(conn)
-    .await?;
+    ));
+    bind_event(q, e).execute(pool).await?;
     Ok(())
-}
-
-pub(crate) async fn insert_event(pool: &PgPool, e: &LoginEvent) -> QResult<()> {
-    let mut conn = pool.acquire().await?;
-    insert_event_in(&mut conn, e).await
 }
 
 /// Two statements rather than `($3 IS NULL OR id < $3)`, so the cursor is always a range

@@ -3,8 +3,9 @@
 //! A function that runs one statement runs it on a pooled connection (autocommit: one
 //! statement is one transaction). A function that runs several opens a transaction,
 //! runs them on it and commits; returning early (or failing) drops the transaction,
-//! which rolls it back. Helpers shared between transactions (`sessions::end_sessions`,
-//! `events::insert_event_in`) take the caller's connection instead.
+//! which rolls it back. Helpers shared between transactions (`sessions::end_sessions`)
+//! take the caller's connection instead; `events::bind_event` binds an event's columns
+//! wherever a statement writes one.
 //!
 //! Every statement filters by scope, except the API key statements (a key names its
 //! scope) and the sweep (which serves every scope). Every statement is a static string

@@ -97,7 +97,7 @@ async fn login_statement(
     let s = &login.session.session;
     let e = &login.event;
     let keep_others = login.max_sessions.map(|max| i64::from(max.max(1)) - 1);
-    let row = sqlx::query(LOGIN)
+    let q = sqlx::query(LOGIN)
         .bind(id(s.id))
         .bind(s.scope.as_str())
         .bind(id(s.user_id))
@@ -108,16 +108,8 @@ async fn login_statement(
         .bind(json(&s.data))
         .bind(s.client.ip.as_deref())
         .bind(s.client.user_agent.as_deref())
-        .bind(login.session.token_hash.as_bytes().as_slice())
-        .bind(id(e.id))
-        .bind(e.scope.as_str())
-        .bind(opt_id(e.user_id))
-        .bind(ms(e.at))
-        .bind(&e.method)
-        .bind(e.outcome.as_str())
-        .bind(opt_id(e.session_id))
-        .bind(e.ip.as_deref())
-        .bind(e.user_agent.as_deref())
+        .bind(login.session.token_hash.as_bytes().as_slice());
+    let row = crate::queries::events::bind_event(q, e)
         .bind(locked)
         .bind(keep_others)
         .bind(channel)
