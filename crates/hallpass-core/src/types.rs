@@ -120,6 +120,10 @@ impl Username {
     /// Longest accepted username, in characters.
     pub const MAX_CHARS: usize = 64;
 
+    /// Longest key, in bytes: [`Self::MAX_CHARS`] characters that each normalise to at most
+    /// 33 bytes ('ﷺ', U+FDFA, the longest NFKC expansion in Unicode).
+    pub const MAX_KEY_BYTES: usize = Self::MAX_CHARS * 33;
+
     /// Parses a username. It may not contain '@' (that makes it an email) nor look like a
     /// user id, so a `{ref}` in a path is never ambiguous.
     ///
@@ -142,6 +146,12 @@ impl Username {
             return Err(InvalidInput::new("username", "must not contain spaces or control characters"));
         }
         let key = Self::key_of(display);
+        // Some characters normalise to many ('ﷺ' to 18): the key must still fit a ref, so
+        // the user can be named by it (or by anything that normalises to it). Holds for
+        // today's Unicode; the check keeps it should a later version expand further.
+        if key.len() > Self::MAX_KEY_BYTES {
+            return Err(InvalidInput::new("username", "is too long once normalised (NFKC)"));
+        }
         if key.trim() != key {
             return Err(InvalidInput::new(
                 "username",
@@ -396,10 +406,15 @@ pub enum UserRef {
 }
 
 impl UserRef {
+    /// Longest `{ref}` or login accepted, in bytes: the longest key a username can have,
+    /// so that every key, given as a ref, finds its own user ([`Username::MAX_KEY_BYTES`];
+    /// an email is far shorter).
+    pub const MAX_BYTES: usize = Username::MAX_KEY_BYTES;
+
     /// Reads a `{ref}`: a UUID is an id, a string with '@' an email, anything else a username.
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let s = s.trim();
-        if s.is_empty() || s.len() > 320 || has_control(s) {
+        if s.is_empty() || s.len() > Self::MAX_BYTES || has_control(s) {
             return Err(InvalidInput::new("ref", "must be a user id, username or email"));
         }
         if let Ok(id) = Uuid::parse_str(s) {
@@ -415,7 +430,7 @@ impl UserRef {
     /// Reads the `login` field of a login: an email when it holds '@', else a username.
     pub fn login(s: &str) -> Result<Self, InvalidInput> {
         let s = s.trim();
-        if s.is_empty() || s.len() > 320 || has_control(s) {
+        if s.is_empty() || s.len() > Self::MAX_BYTES || has_control(s) {
             return Err(InvalidInput::new("login", "must be a username or email"));
         }
         if s.contains('@') {
@@ -429,6 +444,19 @@ impl UserRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_key_still_names_its_user_as_a_ref() {
+        // Found by the `username` fuzz target: refs were limited to 320 bytes, so a name of
+        // characters with long NFKC expansions had a key that could not name its user.
+        let longest = Username::parse(&"\u{FDFA}".repeat(Username::MAX_CHARS)).unwrap();
+        assert_eq!(longest.key().len(), Username::MAX_KEY_BYTES);
+        assert_eq!(UserRef::parse(longest.key()), Ok(UserRef::Username(longest.key().to_owned())));
+        assert_eq!(UserRef::login(longest.key()), Ok(UserRef::Username(longest.key().to_owned())));
+        let fuzzed = "C$\u{334F}\u{334F}A\u{334F}".repeat(10);
+        let u = Username::parse(&fuzzed).unwrap();
+        assert_eq!(UserRef::parse(u.key()), Ok(UserRef::Username(u.key().to_owned())));
+    }
 
     #[test]
     fn usernames_compare_case_insensitively_after_nfkc() {
