@@ -201,10 +201,12 @@ async fn the_longest_keys_fit() {
     let Some(db) = TestDatabase::create().await else { return };
     let store = db.store().await;
     let s = scope("a");
-    // U+FDFA expands to 18 characters (33 bytes) under NFKC: the longest username key.
-    let longest = "\u{FDFA}".repeat(Username::MAX_CHARS);
+    // U+FDFA expands to 18 characters (33 bytes) under NFKC: nine of them make the longest
+    // key of that kind a username may have (it must fit a ref, 320 bytes).
+    let longest = "\u{FDFA}".repeat(9);
     let u = add_user(&store, &s, Some(&longest), None).await;
-    assert_eq!(Username::key_of(&longest).len(), 64 * 33);
+    assert_eq!(Username::key_of(&longest).len(), 9 * 33);
+    assert!(Username::key_of(&longest).len() <= Username::MAX_KEY_BYTES);
     assert_eq!(store.find_user(&s, &by_name(&longest)).await.unwrap().map(|r| r.user.id), Some(u.id));
     let r = store.insert_user(&user(&s, Some(&longest), None)).await;
     assert!(matches!(r, Err(StoreError::UsernameTaken)), "{r:?}");
