@@ -30,8 +30,10 @@ pub use error::{CredentialFailure, Error, Result};
 pub use memory::MemoryStore;
 pub use model::*;
 pub use password::{HashParams, PasswordHasher};
-pub use secret::{ApiKeySecret, Code, SessionToken, TokenHash};
+pub use secret::{ApiKeySecret, Code, DeviceToken, SessionToken, TokenHash};
 pub use service::Hallpass;
 pub use settings::{ScopeSettings, Settings, ThrottleSettings};
-pub use store::{Change, CodeRequest, CodeRequestOutcome, LoginStored, Store, StoreError, ThrottleState};
+pub use store::{
+    Change, CodeRequest, CodeRequestOutcome, LoginStored, Store, StoreError, ThrottleState, ThrottleUpdate,
+};
 pub use types::*;

@@ -11,7 +11,7 @@ use crate::secret::TokenHash;
 use crate::service::merge_patch;
 use crate::store::{
     CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, ImportTaken, LoginStored, NewLogin, Store,
-    StoreError, StoreResult, ThrottleState,
+    StoreError, StoreResult, ThrottleState, ThrottleUpdate,
 };
 use crate::types::{Email, ProviderName, Scope, UserRef, Username};
 use async_trait::async_trait;
@@ -823,6 +823,29 @@ impl Store for MemoryStore {
     async fn throttle_clear(&self, scope: &Scope, key: &str) -> StoreResult<()> {
         self.lock().throttles.remove(&(scope.clone(), key.to_owned()));
         Ok(())
+    }
+
+    async fn throttle_update(
+        &self,
+        scope: &Scope,
+        update: &ThrottleUpdate<'_>,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<ThrottleState>> {
+        let mut t = self.lock();
+        for key in update.clear {
+            t.throttles.remove(&(scope.clone(), (*key).to_owned()));
+        }
+        for key in update.undo {
+            let id = (scope.clone(), (*key).to_owned());
+            match t.throttles.get_mut(&id) {
+                Some(state) if now < state.expires_at && state.failures > 1 => state.failures -= 1,
+                Some(_) => {
+                    t.throttles.remove(&id);
+                }
+                None => {}
+            }
+        }
+        Ok(update.hit.iter().map(|(key, window)| t.throttle_hit(scope, key, now, *window)).collect())
     }
 
     // ---- export and import

@@ -6,7 +6,7 @@ use crate::model::*;
 use crate::secret::TokenHash;
 use crate::store::{
     Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, LoginStored, NewLogin, Store,
-    StoreError, StoreResult, ThrottleState,
+    StoreError, StoreResult, ThrottleState, ThrottleUpdate,
 };
 use crate::types::{ProviderName, Scope, UserRef};
 use async_trait::async_trait;
@@ -303,6 +303,15 @@ impl<O: Observer> Store for Observed<O> {
 
     async fn throttle_clear(&self, scope: &Scope, key: &str) -> StoreResult<()> {
         observe!(self, "throttle_clear", self.inner.throttle_clear(scope, key))
+    }
+
+    async fn throttle_update(
+        &self,
+        scope: &Scope,
+        update: &ThrottleUpdate<'_>,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<ThrottleState>> {
+        observe!(self, "throttle_update", self.inner.throttle_update(scope, update, now))
     }
 
     async fn export_users(&self, after: Option<(Scope, Uuid)>, limit: u32) -> StoreResult<Vec<ExportedUser>> {

@@ -99,6 +99,25 @@ secret_type!(
     Code,
     "hpc_"
 );
+secret_type!(
+    /// A device token: what a successful login gives the application to keep for that
+    /// browser (a long-lived cookie) and send back on later logins, so that login
+    /// throttling tells the owner's devices from unknown ones. Not a credential: it grants
+    /// no access, only a throttling budget of its own.
+    DeviceToken,
+    "hpd_"
+);
+
+impl DeviceToken {
+    /// A device token as the client sent it back, if it has the shape hallpass issues
+    /// (`hpd_` and 43 base64url characters); `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        let body = s.strip_prefix(Self::PREFIX)?;
+        let shaped =
+            body.len() == 43 && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        shaped.then(|| Self(s.to_owned()))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,9 +8,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{CredentialFailure, Error, Result};
 use crate::model::*;
 use crate::password::{PasswordHasher, strength};
-use crate::secret::{ApiKeySecret, Code, SessionToken};
+use crate::secret::{ApiKeySecret, Code, DeviceToken, SessionToken};
 use crate::settings::{ScopeSettings, Settings};
-use crate::store::{Change, CodeRequest, NewLogin, Store};
+use crate::store::{Change, CodeRequest, NewLogin, Store, ThrottleUpdate};
 use crate::types::*;
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -40,14 +40,31 @@ pub struct NewUser {
     pub active: Option<bool>,
 }
 
-/// The throttling counters one password login counts against.
+/// The throttling counters one password login attempt counts against (see
+/// [`crate::ThrottleSettings`]).
 #[derive(Debug)]
-struct ThrottleKeys {
-    /// `acct:<user id>`, or `acct:u:#<sha256 of the username key>` / `acct:e:#<sha256 of the
-    /// email key>` for an unknown user (what was typed may be a password: never kept in clear).
-    account: Option<String>,
-    /// `ip:<client.ip>` when the backend reported one.
+struct AttemptKeys {
+    /// Where this attempt's failure counts: the account's counter for unknown devices,
+    /// `acct:<user id>` (or `acct:u:#<sha256 of the username key>` / `acct:e:#...` for an
+    /// unknown user: what was typed may be a password, never kept in clear), or for a
+    /// device known to the user its own counter, `dev:#<sha256 of account and device>`.
+    account: String,
+    /// `ip:<canonical client address>` when the backend reported one, unless the device
+    /// is known (a known device is held only by its own counter).
     ip: Option<String>,
+    /// The device token presented has logged in as this user before.
+    known_device: bool,
+}
+
+/// What a login whose proof was accepted does with the counters its attempt reserved.
+#[derive(Debug, Default)]
+struct Settle {
+    /// The account's or device's counter, forgotten (a good login).
+    clear: Option<String>,
+    /// The client IP's, given back its place (a good login is no failure).
+    undo: Option<String>,
+    /// The device was known already: nothing to remember.
+    known_device: bool,
 }
 
 /// `prefix` + `value`, or, when that would exceed 200 bytes (a `client.ip` is whatever
@@ -58,6 +75,46 @@ fn bounded_key(prefix: &str, value: &str) -> String {
         return format!("{prefix}{value}");
     }
     hashed_key(prefix, value)
+}
+
+/// The counter of an account's failures from unknown devices: by user id, or by the
+/// normalised login (hashed) when no user has it, so unknown users cost and behave alike.
+fn account_key(login: &UserRef, user_id: Option<Uuid>) -> String {
+    match (user_id, login) {
+        (Some(id), _) | (None, &UserRef::Id(id)) => format!("acct:{id}"),
+        (None, UserRef::Username(key)) => hashed_key("acct:u:", key),
+        (None, UserRef::Email(key)) => hashed_key("acct:e:", key),
+    }
+}
+
+/// A key of one device for one account (`prefix` + the SHA-256 of both): `known:` marks a
+/// device that has logged in as the account, `dev:` counts that device's failures.
+fn device_key(prefix: &str, account: &str, device: &DeviceToken) -> String {
+    hashed_key(prefix, &format!("{account}|{}", device.expose()))
+}
+
+/// The counter of a client address: one per IPv4 address (an IPv4-mapped IPv6 address
+/// is its IPv4 address), one per IPv6 network of `v6_prefix` bits (an attacker usually
+/// holds a whole /64). What does not parse as an address counts as the text it is.
+/// `None` for an empty address.
+fn ip_key(ip: &str, v6_prefix: u8) -> Option<String> {
+    let ip = ip.trim();
+    if ip.is_empty() {
+        return None;
+    }
+    let bare = ip.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).unwrap_or(ip);
+    Some(match bare.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => format!("ip:{v4}"),
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let bits = v6_prefix.min(128);
+                let mask = u128::MAX.checked_shl(u32::from(128 - bits)).unwrap_or(0);
+                format!("ip:{}/{bits}", std::net::Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        },
+        Err(_) => bounded_key("ip:", ip),
+    })
 }
 
 /// `prefix` and the SHA-256 of `value`: for what a person typed as a login that matched no
@@ -113,6 +170,9 @@ pub struct LoginRequest {
     pub data: JsonObject,
     /// The end user's client, as the backend reports it.
     pub client: ClientInfo,
+    /// The device token an earlier login of this browser answered with, if the
+    /// application kept one (see [`crate::ThrottleSettings`]).
+    pub device: Option<DeviceToken>,
 }
 
 /// What a successful login gives: the token (once), the session and the login object.
@@ -124,6 +184,10 @@ pub struct LoginResult {
     pub session: Session,
     /// The login object.
     pub login: LoginInfo,
+    /// The device token for the application to keep for this browser (a long-lived
+    /// cookie) and send back as the `device` of later logins: the one presented, or a
+    /// new one.
+    pub device: DeviceToken,
 }
 
 /// A freshly issued reset code.
@@ -587,108 +651,105 @@ impl Hallpass {
         Ok(self.store.insert_event(&event).await?)
     }
 
-    /// The throttling counters a password login for `login` from `client` counts against:
-    /// the account's (by user id when the user exists, else by the normalised login) and,
-    /// when the backend reported one, the client IP's.
-    fn throttle_keys(&self, login: &UserRef, user_id: Option<Uuid>, client: &ClientInfo) -> ThrottleKeys {
-        let account = match (user_id, login) {
-            (Some(id), _) | (None, &UserRef::Id(id)) => format!("acct:{id}"),
-            (None, UserRef::Username(key)) => hashed_key("acct:u:", key),
-            (None, UserRef::Email(key)) => hashed_key("acct:e:", key),
-        };
-        let ip =
-            client.ip.as_deref().map(str::trim).filter(|ip| !ip.is_empty()).map(|ip| bounded_key("ip:", ip));
-        ThrottleKeys { account: Some(account), ip }
-    }
-
-    /// Refuses with [`Error::RateLimited`] while a counter of `keys` is blocked; else
-    /// tells whether the account has a live counter (which a good login then clears).
-    async fn check_throttle(&self, scope: &Scope, keys: &ThrottleKeys) -> Result<bool> {
+    /// The throttling counters a password login attempt counts against: for a device
+    /// token that has logged in as this account before, the device's own counter alone;
+    /// else the account's counter for unknown devices and, when the backend reported one,
+    /// the client IP's. Reads whether the device is known (one read, made whenever a
+    /// device is presented, for known and unknown logins alike).
+    async fn attempt_keys(
+        &self,
+        scope: &Scope,
+        account: String,
+        client: &ClientInfo,
+        device: Option<&DeviceToken>,
+    ) -> Result<AttemptKeys> {
         let policy = &self.scope_settings(scope).throttle;
-        if !policy.enabled {
-            return Ok(false);
-        }
-        let mut counted = false;
-        let now = self.now();
-        let mut until: Option<OffsetDateTime> = None;
-        // Both counters in one store call (one read on the SQL backends).
-        let wanted: Vec<&str> = [keys.account.as_deref(), keys.ip.as_deref()].into_iter().flatten().collect();
-        if wanted.is_empty() {
-            return Ok(false);
-        }
-        let mut found = self.store.throttle_get_many(scope, &wanted, now).await?.into_iter();
-        if keys.account.is_some()
-            && let Some(state) = found.next().flatten()
+        if policy.enabled
+            && let Some(device) = device
         {
-            counted = true;
-            until = until.max(policy.account_blocked_until(&state));
-        }
-        if keys.ip.is_some()
-            && let Some(state) = found.next().flatten()
-        {
-            until = until.max(policy.ip_blocked_until(&state));
-        }
-        match until {
-            Some(until) if until > now => {
-                let wait = (until - now).whole_milliseconds();
-                let retry_after_secs = u64::try_from((wait + 999) / 1000).unwrap_or(u64::MAX).max(1);
-                Err(Error::RateLimited { retry_after_secs })
+            let marker = device_key("known:", &account, device);
+            if self.store.throttle_get(scope, &marker, self.now()).await?.is_some() {
+                return Ok(AttemptKeys {
+                    account: device_key("dev:", &account, device),
+                    ip: None,
+                    known_device: true,
+                });
             }
-            _ => Ok(counted),
         }
+        let ip = client.ip.as_deref().and_then(|ip| ip_key(ip, policy.ipv6_prefix));
+        Ok(AttemptKeys { account, ip, known_device: false })
     }
 
-    /// Counts a failed password login against the counters of `keys`.
-    async fn throttle_failure(&self, scope: &Scope, keys: &ThrottleKeys) -> Result<()> {
+    /// Takes this attempt's place in the budget of each of its counters before anything
+    /// is checked (one atomic store call), so that parallel attempts can never exceed a
+    /// budget; an attempt beyond one gives every place back and answers
+    /// [`Error::RateLimited`]. A kept place is the attempt's failure unless the login
+    /// succeeds and [`Settle`]s it.
+    async fn reserve(&self, scope: &Scope, keys: &AttemptKeys) -> Result<()> {
         let policy = &self.scope_settings(scope).throttle;
         if !policy.enabled {
             return Ok(());
         }
-        let now = self.now();
-        if let Some(account) = &keys.account {
-            self.store.throttle_hit(scope, account, now, policy.account_window).await?;
-        }
+        let mut hit = vec![(keys.account.as_str(), policy.account_window)];
         if let Some(ip) = &keys.ip {
-            self.store.throttle_hit(scope, ip, now, policy.ip_window).await?;
+            hit.push((ip.as_str(), policy.ip_window));
         }
-        Ok(())
+        let now = self.now();
+        let states = self
+            .store
+            .throttle_update(scope, &ThrottleUpdate { hit: &hit, ..Default::default() }, now)
+            .await?;
+        let mut until: Option<OffsetDateTime> = None;
+        if let Some(Err(at)) = states.first().map(|state| policy.account_admits(state, now)) {
+            until = until.max(Some(at));
+        }
+        if keys.ip.is_some()
+            && let Some(Err(at)) = states.get(1).map(|state| policy.ip_admits(state))
+        {
+            until = until.max(Some(at));
+        }
+        let Some(until) = until else { return Ok(()) };
+        let undo: Vec<&str> = hit.iter().map(|(key, _)| *key).collect();
+        self.store.throttle_update(scope, &ThrottleUpdate { undo: &undo, ..Default::default() }, now).await?;
+        let wait = (until - now).whole_milliseconds().max(0);
+        let retry_after_secs = u64::try_from((wait + 999) / 1000).unwrap_or(u64::MAX).max(1);
+        Err(Error::RateLimited { retry_after_secs })
     }
 
     /// Logs a user in. Wrong password and unknown user cost the same and both answer
     /// [`Error::InvalidCredentials`]; an inactive user gets [`Error::UserInactive`] and no
     /// session. Every attempt leaves a login event.
     ///
-    /// Password logins are throttled (see [`crate::ThrottleSettings`]): while the account
-    /// (by user id, or by the normalised login when no user has it) or the client IP is
-    /// blocked, the attempt answers [`Error::RateLimited`] without verifying anything and
-    /// is recorded with outcome `throttled`. Each failed verification counts against both;
-    /// a good password clears the account's counter (not the IP's).
+    /// Password logins are throttled (see [`crate::ThrottleSettings`]): each attempt first
+    /// takes its place in the budget of its counters (the device's own for a device known
+    /// to the user, else the account's for unknown devices and the client IP's); one
+    /// beyond a budget answers [`Error::RateLimited`] without verifying anything and is
+    /// recorded with outcome `throttled`. A failure keeps its places; a good password
+    /// clears the account's (or device's) counter and gives the IP's place back. Every
+    /// successful login answers with a device token, remembered as known to the user.
     pub async fn login(&self, scope: &Scope, req: LoginRequest) -> Result<LoginResult> {
-        let LoginRequest { credentials, data, client } = req;
+        let LoginRequest { credentials, data, client, device } = req;
         check_json_object("data", &data)?;
         if client.user_agent.as_ref().is_some_and(|ua| ua.contains('\0'))
             || client.ip.as_ref().is_some_and(|ip| ip.contains('\0'))
         {
             return Err(Error::invalid("client", "must not contain NUL characters"));
         }
+        let mut settle = Settle::default();
         let (method, record, oauth) = match credentials {
             Credentials::Password { login, password } => {
                 let method = LoginMethod::Password;
                 let record = self.store.find_user(scope, &login).await?;
                 let user_id = record.as_ref().map(|r| r.user.id);
-                let keys = self.throttle_keys(&login, user_id, &client);
-                let counted = match self.check_throttle(scope, &keys).await {
-                    Ok(counted) => counted,
-                    Err(e) => {
-                        self.record_failure(scope, user_id, &method, Outcome::Throttled, &client).await?;
-                        return Err(e);
-                    }
-                };
+                let account = account_key(&login, user_id);
+                let keys = self.attempt_keys(scope, account, &client, device.as_ref()).await?;
+                if let Err(e) = self.reserve(scope, &keys).await {
+                    self.record_failure(scope, user_id, &method, Outcome::Throttled, &client).await?;
+                    return Err(e);
+                }
                 let stored = record.as_ref().and_then(|r| r.password_hash.clone());
                 let verified = self.hasher.verify(password.clone(), stored.clone()).await?;
-                if !verified.ok || record.is_none() {
-                    self.throttle_failure(scope, &keys).await?;
-                }
+                // A failure keeps the places `reserve` took: they are its count.
                 let Some(record) = record else {
                     self.record_failure(scope, None, &method, Outcome::UnknownUser, &client).await?;
                     return Err(Error::InvalidCredentials(CredentialFailure::UserNotFound));
@@ -704,9 +765,7 @@ impl Hallpass {
                     .await?;
                     return Err(Error::InvalidCredentials(CredentialFailure::WrongPassword));
                 }
-                if counted && let Some(account) = &keys.account {
-                    self.store.throttle_clear(scope, account).await?;
-                }
+                settle = Settle { clear: Some(keys.account), undo: keys.ip, known_device: keys.known_device };
                 if verified.needs_rehash
                     && record.user.active
                     && let Some(old) = stored
@@ -738,10 +797,13 @@ impl Hallpass {
                 (method, record, Some(oauth))
             }
         };
-        self.finish_login(scope, record.user, method, oauth, data, client).await
+        self.finish_login(scope, record.user, method, oauth, data, client, device, settle).await
     }
 
     /// Makes the session of a login whose proof was accepted, or refuses an inactive user.
+    /// Either way the counters the attempt reserved are settled; an active user's device
+    /// is remembered as known to the user (one store call for all of it).
+    #[allow(clippy::too_many_arguments)]
     async fn finish_login(
         &self,
         scope: &Scope,
@@ -750,7 +812,23 @@ impl Hallpass {
         oauth: Option<OAuthInfo>,
         data: JsonObject,
         client: ClientInfo,
+        device: Option<DeviceToken>,
+        settle: Settle,
     ) -> Result<LoginResult> {
+        let device = device.unwrap_or_else(DeviceToken::generate);
+        let policy = &self.scope_settings(scope).throttle;
+        if policy.enabled {
+            let marker = (user.active && !settle.known_device)
+                .then(|| device_key("known:", &format!("acct:{}", user.id), &device));
+            let hit: Vec<(&str, Duration)> =
+                marker.as_deref().map(|m| (m, policy.device_lifetime)).into_iter().collect();
+            let clear: Vec<&str> = settle.clear.as_deref().into_iter().collect();
+            let undo: Vec<&str> = settle.undo.as_deref().into_iter().collect();
+            if !(hit.is_empty() && clear.is_empty() && undo.is_empty()) {
+                let update = ThrottleUpdate { hit: &hit, undo: &undo, clear: &clear };
+                self.store.throttle_update(scope, &update, self.now()).await?;
+            }
+        }
         if !user.active {
             self.record_failure(scope, Some(user.id), &method, Outcome::Inactive, &client).await?;
             return Err(Error::UserInactive(Box::new(self.login_info(&user, oauth))));
@@ -801,7 +879,7 @@ impl Hallpass {
         }
         let mut user = user;
         user.last_login_at = Some(now);
-        Ok(LoginResult { token, session, login: self.login_info(&user, oauth) })
+        Ok(LoginResult { token, session, login: self.login_info(&user, oauth), device })
     }
 
     /// The valid session of a token and its user. With `cached`, a good cached copy

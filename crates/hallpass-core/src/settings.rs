@@ -32,6 +32,20 @@ pub struct ScopeSettings {
 /// Login throttling of one scope. Counters live in the store, so every process on one
 /// database shares them. Nothing here ever locks an account for good: the longest an
 /// account waits is `account_max_delay`, and an IP waits at most to the end of its window.
+///
+/// An attempt takes its place in a budget *before* its password is checked (the counter is
+/// incremented first and the attempt goes on only if its number is within the budget; a
+/// refused attempt gives its place back), so parallel attempts can never exceed it. The
+/// budget of a counter is a schedule from its first failure: `account_free_failures`
+/// attempts at once, then one more after `account_base_delay`, the next after twice that,
+/// and so on, each step at most `account_max_delay`.
+///
+/// Failures are counted per *device* (OWASP's device-cookie design): a successful login
+/// answers with a device token the application keeps for that browser and sends back on
+/// later logins. A device that has logged in as the user before counts its failures on a
+/// counter of its own (and is not held by the account's or the IP's counters); every other
+/// attempt counts on the account's counter for unknown devices and the client IP's. An
+/// attacker can therefore throttle unknown devices, never a device the owner has used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleSettings {
     /// Whether logins are throttled at all (default `true`).
@@ -65,6 +79,13 @@ pub struct ThrottleSettings {
     pub code_requests: u32,
     /// The window of `code_requests` (default 1 h), counted from its first request.
     pub code_request_window: Duration,
+    /// IPv6 client addresses are counted per network of this prefix length (default 64:
+    /// one customer's network usually holds a whole /64); 128 counts each address alone.
+    /// IPv4-mapped IPv6 addresses count as their IPv4 address.
+    pub ipv6_prefix: u8,
+    /// How long a device token stays known for a user after a successful login with it
+    /// (default 365 days); afterwards the device is unknown until it logs in again.
+    pub device_lifetime: Duration,
 }
 
 impl Default for ThrottleSettings {
@@ -81,27 +102,53 @@ impl Default for ThrottleSettings {
             key_burst: 2000,
             code_requests: 10,
             code_request_window: Duration::hours(1),
+            ipv6_prefix: 64,
+            device_lifetime: Duration::days(365),
         }
     }
 }
 
 impl ThrottleSettings {
-    /// Until when an account with this counter is blocked (`None`: not blocked by it).
-    pub fn account_blocked_until(&self, state: &crate::store::ThrottleState) -> Option<time::OffsetDateTime> {
-        let beyond = state.failures.checked_sub(self.account_free_failures)?;
-        // base * 2^beyond, capped; the exponent is capped too so the product cannot overflow.
-        let factor = 1i64 << beyond.min(40);
-        let delay = self
-            .account_base_delay
-            .checked_mul(factor.min(i64::from(i32::MAX)) as i32)
-            .unwrap_or(self.account_max_delay)
-            .min(self.account_max_delay);
-        Some(state.last_at + delay)
+    /// Whether the `n`-th attempt counted on an account or device counter whose first
+    /// failure was at `first_at` may be checked at `now`: `Ok` when it is within the
+    /// budget, else `Err(until)`, when it will be.
+    pub fn account_admits(
+        &self,
+        state: &crate::store::ThrottleState,
+        now: time::OffsetDateTime,
+    ) -> Result<(), time::OffsetDateTime> {
+        let Some(beyond) = state.failures.checked_sub(self.account_free_failures) else { return Ok(()) };
+        if beyond == 0 {
+            return Ok(());
+        }
+        let until = state.first_at + self.schedule(beyond);
+        if now >= until { Ok(()) } else { Err(until) }
     }
 
-    /// Until when an IP with this counter is blocked (`None`: not blocked by it).
-    pub fn ip_blocked_until(&self, state: &crate::store::ThrottleState) -> Option<time::OffsetDateTime> {
-        (state.failures >= self.ip_max_failures.max(1)).then_some(state.expires_at)
+    /// How long after a counter's first failure its `free + beyond`-th attempt is admitted:
+    /// the sum of `beyond` waits doubling from `account_base_delay`, each at most
+    /// `account_max_delay`.
+    fn schedule(&self, beyond: u32) -> Duration {
+        let base = self.account_base_delay.whole_milliseconds().max(0);
+        let max = self.account_max_delay.whole_milliseconds().max(0);
+        let mut total: i128 = 0;
+        let mut step = base;
+        for i in 0..beyond {
+            if step >= max {
+                total += i128::from(beyond - i) * max;
+                break;
+            }
+            total += step;
+            step = step.saturating_mul(2).min(max);
+        }
+        // A wait beyond any window is as good as for ever; keep it representable.
+        Duration::milliseconds(i64::try_from(total).unwrap_or(i64::MAX / 2).min(i64::MAX / 2))
+    }
+
+    /// Whether the attempt counted as `state` on a client IP's counter may be checked:
+    /// `Ok` within the budget, else `Err(until)`, the end of the IP's window.
+    pub fn ip_admits(&self, state: &crate::store::ThrottleState) -> Result<(), time::OffsetDateTime> {
+        if state.failures <= self.ip_max_failures.max(1) { Ok(()) } else { Err(state.expires_at) }
     }
 }
 

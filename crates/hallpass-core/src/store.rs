@@ -323,6 +323,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<ThrottleState>;
     /// Forgets the counter `key` of the scope (a good login); nothing when there is none.
     async fn throttle_clear(&self, scope: &Scope, key: &str) -> StoreResult<()>;
+    /// Changes several counters of the scope at once, atomically (one transaction; hits
+    /// alone are one statement on PostgreSQL): first forgets every counter of `update.clear`, then
+    /// gives back one count of every counter of `update.undo` (a live counter of more than
+    /// one loses one; one of one, or an expired one, is removed), then counts one more against every
+    /// counter of `update.hit` exactly as [`Store::throttle_hit`] does. Returns the states
+    /// after the hits, in the order of `update.hit`. Concurrent updates of one counter
+    /// each count: every hit sees a count no other hit saw. This is how a login reserves
+    /// its place in a budget before its password is checked, and settles it after.
+    async fn throttle_update(
+        &self,
+        scope: &Scope,
+        update: &ThrottleUpdate<'_>,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<ThrottleState>>;
 
     // ---- maintenance ----
 
@@ -473,6 +487,18 @@ impl CodeRequest {
             expires_at: self.expires_at,
         }
     }
+}
+
+/// Several counter changes that [`Store::throttle_update`] makes at once. Keys do not
+/// repeat within or across the lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThrottleUpdate<'a> {
+    /// Counters to count one more against, each with the window it starts with.
+    pub hit: &'a [(&'a str, Duration)],
+    /// Counters to give one count back to (a reservation not used).
+    pub undo: &'a [&'a str],
+    /// Counters to forget (a good login).
+    pub clear: &'a [&'a str],
 }
 
 /// A throttling counter: consecutive failures counted against one key (such as

@@ -41,7 +41,12 @@ impl Env {
             login: UserRef::login(name).expect("login"),
             password: Password::for_login(password).expect("password"),
         };
-        let req = LoginRequest { credentials, data: Default::default(), client: ClientInfo::default() };
+        let req = LoginRequest {
+            credentials,
+            data: Default::default(),
+            client: ClientInfo::default(),
+            device: None,
+        };
         self.hp.login(&self.scope, req).await.expect("login").token
     }
 

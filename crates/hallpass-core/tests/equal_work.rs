@@ -55,7 +55,7 @@ impl Env {
         (out, calls, self.hp.hasher().hashes_computed() - hashes)
     }
 
-    fn login(&self, login: &str, password: &str) -> LoginRequest {
+    fn login_from(&self, login: &str, password: &str, device: Option<DeviceToken>) -> LoginRequest {
         LoginRequest {
             credentials: Credentials::Password {
                 login: UserRef::parse(login).expect("login"),
@@ -63,6 +63,7 @@ impl Env {
             },
             data: Default::default(),
             client: ClientInfo { ip: Some("203.0.113.9".into()), user_agent: Some("test".into()) },
+            device,
         }
     }
 }
@@ -70,20 +71,30 @@ impl Env {
 #[tokio::test]
 async fn unknown_user_and_wrong_password_do_the_same_work() {
     let env = Env::new().await;
-    for (known, unknown) in [("alice", "nobody"), ("alice@example.com", "nobody@example.com")] {
-        let (wrong, wrong_calls, wrong_hashes) =
-            env.work(env.hp.login(&env.scope, env.login(known, "not her password at all"))).await;
-        let (missing, missing_calls, missing_hashes) =
-            env.work(env.hp.login(&env.scope, env.login(unknown, "not her password at all"))).await;
+    let pairs = [("alice", "nobody"), ("alice@example.com", "nobody@example.com")];
+    // With a device token too: whether it is known to the login is read alike for both.
+    for ((known, unknown), device) in
+        pairs.into_iter().flat_map(|p| [(p, None), (p, Some(DeviceToken::generate()))])
+    {
+        let (wrong, wrong_calls, wrong_hashes) = env
+            .work(env.hp.login(&env.scope, env.login_from(known, "not her password at all", device.clone())))
+            .await;
+        let (missing, missing_calls, missing_hashes) = env
+            .work(
+                env.hp.login(&env.scope, env.login_from(unknown, "not her password at all", device.clone())),
+            )
+            .await;
         assert!(matches!(wrong, Err(Error::InvalidCredentials(CredentialFailure::WrongPassword))));
         assert!(matches!(missing, Err(Error::InvalidCredentials(CredentialFailure::UserNotFound))));
         assert_eq!(wrong_calls, missing_calls, "{known} vs {unknown}");
         assert_eq!((wrong_hashes, missing_hashes), (1, 1), "one Argon2 verification each");
-        // Both count against a throttle and leave an event: the calls include the writes.
+        // Both take a place in the throttle's budget and leave an event: the calls
+        // include the writes, and with a device the read of whether it is known.
         assert!(
-            wrong_calls.contains(&"throttle_hit") && wrong_calls.contains(&"insert_event"),
+            wrong_calls.contains(&"throttle_update") && wrong_calls.contains(&"insert_event"),
             "{wrong_calls:?}"
         );
+        assert_eq!(wrong_calls.contains(&"throttle_get"), device.is_some(), "{wrong_calls:?}");
     }
 }
 
@@ -147,6 +158,7 @@ async fn a_login_publishes_only_when_the_cap_ended_sessions() {
         },
         data: Default::default(),
         client: ClientInfo::default(),
+        device: None,
     };
     let mut published = Vec::new();
     for _ in 0..3 {

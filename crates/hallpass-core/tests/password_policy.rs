@@ -54,7 +54,12 @@ impl Env {
     async fn login(&self, scope: &str, login: &str, password: &str) -> Result<()> {
         let credentials =
             Credentials::Password { login: UserRef::login(login)?, password: Password::for_login(password)? };
-        let req = LoginRequest { credentials, data: JsonObject::new(), client: ClientInfo::default() };
+        let req = LoginRequest {
+            credentials,
+            data: JsonObject::new(),
+            client: ClientInfo::default(),
+            device: None,
+        };
         self.hp.login(&self::scope(scope), req).await.map(|_| ())
     }
 }

@@ -536,8 +536,12 @@ async fn run_machine(ops: Vec<Op>) -> std::result::Result<(), TestCaseError> {
                     login: UserRef::login(&format!("user{u}")).expect("login"),
                     password: Password::for_login(PASSWORD).expect("password"),
                 };
-                let req =
-                    LoginRequest { credentials, data: JsonObject::new(), client: ClientInfo::default() };
+                let req = LoginRequest {
+                    credentials,
+                    data: JsonObject::new(),
+                    client: ClientInfo::default(),
+                    device: None,
+                };
                 match hp.login(&scope, req).await {
                     Ok(r) => {
                         prop_assert!(m.active[u], "an inactive user logged in");

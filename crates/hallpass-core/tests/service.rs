@@ -66,7 +66,12 @@ impl Env {
             Credentials::Password { login: UserRef::login(login)?, password: Password::for_login(password)? };
         hp.login(
             &self.scope,
-            LoginRequest { credentials, data: JsonObject::new(), client: ClientInfo::default() },
+            LoginRequest {
+                credentials,
+                data: JsonObject::new(),
+                client: ClientInfo::default(),
+                device: None,
+            },
         )
         .await
     }
@@ -83,7 +88,12 @@ impl Env {
         self.hp
             .login(
                 &self.scope,
-                LoginRequest { credentials, data: JsonObject::new(), client: ClientInfo::default() },
+                LoginRequest {
+                    credentials,
+                    data: JsonObject::new(),
+                    client: ClientInfo::default(),
+                    device: None,
+                },
             )
             .await
     }
@@ -147,7 +157,7 @@ async fn register_then_log_in_by_username_email_and_login_field() {
         let data = json!({"cart": 3}).as_object().cloned().unwrap();
         let r = env
             .hp
-            .login(&env.scope, LoginRequest { credentials, data, client: client.clone() })
+            .login(&env.scope, LoginRequest { credentials, data, client: client.clone(), device: None })
             .await
             .unwrap();
         let now = env.now();
@@ -772,7 +782,9 @@ async fn login_from(env: &Env, login: &str, password: &str, ip: Option<&str>) ->
     let credentials =
         Credentials::Password { login: UserRef::login(login)?, password: Password::for_login(password)? };
     let client = ClientInfo { ip: ip.map(str::to_owned), user_agent: None };
-    env.hp.login(&env.scope, LoginRequest { credentials, data: JsonObject::new(), client }).await
+    env.hp
+        .login(&env.scope, LoginRequest { credentials, data: JsonObject::new(), client, device: None })
+        .await
 }
 
 fn retry_after<T: std::fmt::Debug>(r: &Result<T>) -> Option<u64> {

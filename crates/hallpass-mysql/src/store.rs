@@ -506,6 +506,15 @@ impl Store for MySqlStore {
         on_conn!(self, "throttle_clear", |c| throttles::clear(c, scope, key).await?)
     }
 
+    async fn throttle_update(
+        &self,
+        scope: &Scope,
+        update: &hallpass_core::ThrottleUpdate<'_>,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<ThrottleState>> {
+        tx!(self, "throttle_update", |c| throttles::update(c, scope, update, now).await?)
+    }
+
     // ---- export and import
 
     async fn export_users(&self, after: Option<(Scope, Uuid)>, limit: u32) -> StoreResult<Vec<ExportedUser>> {

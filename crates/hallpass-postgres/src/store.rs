@@ -486,6 +486,15 @@ impl Store for PostgresStore {
         done("throttle_clear", throttles::clear(&self.pool, scope, key).await)
     }
 
+    async fn throttle_update(
+        &self,
+        scope: &Scope,
+        update: &hallpass_core::ThrottleUpdate<'_>,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<ThrottleState>> {
+        done("throttle_update", throttles::update(&self.pool, scope, update, now).await)
+    }
+
     // ---- export and import
 
     async fn export_users(&self, after: Option<(Scope, Uuid)>, limit: u32) -> StoreResult<Vec<ExportedUser>> {

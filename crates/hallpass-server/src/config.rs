@@ -114,6 +114,10 @@ pub struct ScopeConfig {
     pub throttle_code_requests: Option<u32>,
     /// The window of `throttle_code_requests`.
     pub throttle_code_request_window: Option<HumanDuration>,
+    /// IPv6 clients are counted per network of this many bits.
+    pub throttle_ipv6_prefix: Option<u8>,
+    /// How long a device stays known after a successful login from it.
+    pub throttle_device_lifetime: Option<HumanDuration>,
 }
 
 /// The whole configuration.
@@ -200,6 +204,13 @@ pub struct Config {
     /// The window of `throttle_code_requests` (`HALLPASS_THROTTLE_CODE_REQUEST_WINDOW`,
     /// default 1h), counted from its first request.
     pub throttle_code_request_window: HumanDuration,
+    /// IPv6 client addresses count per network of this prefix length
+    /// (`HALLPASS_THROTTLE_IPV6_PREFIX`, default 64; 128: each address alone). IPv4-mapped
+    /// addresses count as their IPv4 address.
+    pub throttle_ipv6_prefix: u8,
+    /// How long a device token stays known to a user after a successful login with it
+    /// (`HALLPASS_THROTTLE_DEVICE_LIFETIME`, default 365d).
+    pub throttle_device_lifetime: HumanDuration,
     /// Per-scope overrides (`[scopes.NAME]`, `HALLPASS_SCOPES__NAME__KEY`).
     pub scopes: BTreeMap<String, ScopeConfig>,
 }
@@ -243,6 +254,8 @@ impl Default for Config {
             throttle_key_burst: d.throttle.key_burst,
             throttle_code_requests: d.throttle.code_requests,
             throttle_code_request_window: dur(d.throttle.code_request_window),
+            throttle_ipv6_prefix: d.throttle.ipv6_prefix,
+            throttle_device_lifetime: dur(d.throttle.device_lifetime),
             scopes: BTreeMap::new(),
         }
     }
@@ -312,10 +325,18 @@ impl Config {
                     .throttle_code_request_window
                     .unwrap_or(self.throttle_code_request_window)
                     .to_time(),
+                ipv6_prefix: over.throttle_ipv6_prefix.unwrap_or(self.throttle_ipv6_prefix),
+                device_lifetime: over
+                    .throttle_device_lifetime
+                    .unwrap_or(self.throttle_device_lifetime)
+                    .to_time(),
             },
         };
         if s.throttle.key_rate > 0 && s.throttle.key_burst == 0 {
             bail!("configuration: throttle_key_burst must be at least 1 when throttle_key_rate is set");
+        }
+        if s.throttle.ipv6_prefix > 128 {
+            bail!("configuration: throttle_ipv6_prefix must be at most 128");
         }
         if s.throttle.ip_max_failures == 0 {
             bail!("configuration: throttle_ip_failures must be at least 1");

@@ -24,6 +24,8 @@ const USER_PASSWORD: &str = "Velvet-Trombone-Harbor-77";
 backend_tests! {
     pages_need_a_signed_in_admin_and_carry_the_security_headers,
     admin_login_is_throttled_like_users,
+    admin_sign_in_bursts_get_no_more_checked_than_the_budget,
+    an_admin_browser_that_signed_in_before_keeps_its_attempts,
     csrf_and_origin_refusals_change_nothing,
     deactivating_a_user_on_the_page_ends_their_sessions,
     every_action_writes_its_audit_row,
@@ -237,6 +239,72 @@ async fn admin_login_is_throttled_like_users(app: TestApp) {
         b.login(ADMIN, ADMIN_PASSWORD).await.status,
         StatusCode::SEE_OTHER,
         "never locked out for good"
+    );
+}
+
+/// 50 sign-ins at once with a wrong password: the ten free ones are checked, the other
+/// forty refused unchecked.
+async fn admin_sign_in_bursts_get_no_more_checked_than_the_budget(app: TestApp) {
+    make_admin(&app).await;
+    let form = [("username", ADMIN), ("password", "not-the-password")];
+    let sends = (0..50).map(|_| {
+        let rb = app.client.post(app.url("/admin/login")).header("origin", &app.base).form(&form);
+        async move { rb.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(sends).await;
+    let count = |s: u16| statuses.iter().filter(|x| **x == s).count();
+    assert_eq!((count(401), count(429)), (10, 40), "{statuses:?}");
+}
+
+/// The sign-in answers with a year-long device cookie; a browser that sends it back is
+/// not held by an attacker's failures, which throttle every other browser.
+async fn an_admin_browser_that_signed_in_before_keeps_its_attempts(app: TestApp) {
+    make_admin(&app).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let sign_in = |password: &'static str, cookie: Option<String>| {
+        let mut rb = client
+            .post(app.url("/admin/login"))
+            .header("origin", &app.base)
+            .form(&[("username", ADMIN), ("password", password)]);
+        if let Some(c) = cookie {
+            rb = rb.header("cookie", c);
+        }
+        async move { rb.send().await.unwrap() }
+    };
+    let first = sign_in(ADMIN_PASSWORD, None).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let device = first
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("hallpass_admin_device="))
+        .expect("a device cookie")
+        .to_owned();
+    assert!(
+        device.contains("HttpOnly")
+            && device.contains("SameSite=Strict")
+            && device.contains("Max-Age=31536000")
+    );
+    let device = device.split(';').next().unwrap().to_owned();
+    // The attacker spends the budget of unknown browsers.
+    let mut refused = false;
+    for _ in 0..20 {
+        if sign_in("not-the-password", None).await.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the attacker is throttled");
+    assert_eq!(
+        sign_in(ADMIN_PASSWORD, None).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "an unknown browser waits"
+    );
+    assert_eq!(
+        sign_in(ADMIN_PASSWORD, Some(device)).await.status(),
+        StatusCode::SEE_OTHER,
+        "the admin's does not"
     );
 }
 

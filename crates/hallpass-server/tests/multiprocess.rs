@@ -15,6 +15,8 @@
 //!   `expires_at` backwards, neither as returned nor as read back (checked against every
 //!   value already seen when a call started); the other process's get-session shows the
 //!   new expiry within the same limit (a cache hears of the freshen through the channel);
+//! - a burst of 50 wrong guesses at one account, split across A and B, gets exactly the
+//!   throttle's 10 free attempts checked;
 //! - two `hallpass migrate` (and two `serve` starting at once) on a fresh database both
 //!   succeed.
 //!
@@ -349,6 +351,19 @@ async fn two_servers_on_one_database(kind: Kind) {
         "multiprocess [{kind:?}]: refused by the other process after: session end {end_delay:?}, \
          deactivation {deactivate_delay:?}, password change {password_delay:?}"
     ));
+    // A burst of 50 wrong guesses at one account, half through each process: the
+    // throttle's budget (10 free attempts) holds across processes, because each attempt
+    // takes its place in the shared counter before its password is checked.
+    a.register("brute", PASSWORD).await;
+    let guess = json!({"username": "brute", "password": "not the password", "client": {"ip": "203.0.113.7"}});
+    let sends = (0..50).map(|i| {
+        let api = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let guess = guess.clone();
+        async move { api.call(Method::POST, "/v1/sessions", None, Some(guess)).await.0 }
+    });
+    let statuses = futures_util::future::join_all(sends).await;
+    let count = |s: u16| statuses.iter().filter(|x| **x == s).count();
+    assert_eq!((count(401), count(429)), (10, 40), "{kind:?}: {statuses:?}");
     server_a.stop().await;
     server_b.stop().await;
     drop(db);

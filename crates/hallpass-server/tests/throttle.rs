@@ -1,11 +1,15 @@
-//! Login throttling over HTTP, on SQLite with the default policy: an account after 10
-//! consecutive failures and a client IP after 100 failures in its window answer 429
-//! `rate_limited` with `Retry-After`, even for the right password; the attempt shows in
-//! the login history with outcome `throttled`; the fake clock ends the wait.
+//! Login throttling over HTTP with the default policy: an account after 10 consecutive
+//! failures and a client IP after 100 failures in its window answer 429 `rate_limited`
+//! with `Retry-After`, even for the right password; the attempt shows in the login history
+//! with outcome `throttled`; the fake clock ends the wait. Bursts of parallel attempts
+//! never get more checked than the budget allows (on SQLite, PostgreSQL and MariaDB), and
+//! a device that has logged in as the user keeps its attempts while an attacker throttles
+//! every unknown device.
 
 // clippy.toml allows unwrap in `#[test]` functions only; the helpers here are test code too.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod common;
 
 use common::{Res, TestApp};
@@ -15,6 +19,159 @@ const PASSWORD: &str = "correct horse battery staple";
 
 async fn login(app: &TestApp, login: &str, password: &str, ip: &str) -> Res {
     app.post("/v1/sessions", json!({"login": login, "password": password, "client": {"ip": ip}})).await
+}
+
+async fn login_on(app: &TestApp, login: &str, password: &str, ip: &str, device: &str) -> Res {
+    let client = json!({"ip": ip, "device": device});
+    app.post("/v1/sessions", json!({"login": login, "password": password, "client": client})).await
+}
+
+/// `n` logins at once (from `ip`, each with `password`); the statuses, sorted.
+async fn burst(app: &TestApp, n: usize, login: &str, password: &str, ip: &str) -> Vec<u16> {
+    let body = json!({"login": login, "password": password, "client": {"ip": ip}});
+    let sends = (0..n).map(|_| app.send(app.req(reqwest::Method::POST, "/v1/sessions").json(&body)));
+    let mut statuses: Vec<u16> =
+        futures_util::future::join_all(sends).await.iter().map(|r| r.status.as_u16()).collect();
+    statuses.sort_unstable();
+    statuses
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+/// How many login events of `user` have `outcome`.
+async fn outcomes(app: &TestApp, user: &str, outcome: &str) -> usize {
+    let history = app.get(&format!("/v1/users/{user}/logins?limit=1000")).await.ok(200);
+    history["events"].as_array().unwrap().iter().filter(|e| e["outcome"] == outcome).count()
+}
+
+/// 50 parallel wrong guesses at a fresh account: the ten free attempts are checked, the
+/// other forty refused unchecked; when the first wait ends, another burst of 50 gets one.
+async fn a_burst_gets_no_more_checked_than_the_account_budget(app: TestApp) {
+    app.register("alice", PASSWORD).await;
+    let statuses = burst(&app, 50, "alice", "wrong password!", "198.51.100.1").await;
+    assert_eq!((count(&statuses, 401), count(&statuses, 429)), (10, 40), "{statuses:?}");
+    assert_eq!(outcomes(&app, "alice", "wrong_password").await, 10);
+    assert_eq!(outcomes(&app, "alice", "throttled").await, 40);
+    app.clock.advance(time::Duration::seconds(1));
+    let statuses = burst(&app, 50, "alice", "wrong password!", "198.51.100.2").await;
+    assert_eq!((count(&statuses, 401), count(&statuses, 429)), (1, 49), "{statuses:?}");
+    // The next place opens 2 s after that one (1 + 2 s after the first failure).
+    app.clock.advance(time::Duration::seconds(1));
+    login(&app, "alice", PASSWORD, "198.51.100.3").await.problem(429, "rate_limited");
+    app.clock.advance(time::Duration::seconds(1));
+    login(&app, "alice", PASSWORD, "198.51.100.3").await.ok(201);
+}
+
+/// An unknown login has a budget of its own, the same size.
+async fn a_burst_at_an_unknown_login_gets_the_same_budget(app: TestApp) {
+    let statuses = burst(&app, 50, "nobody", "wrong password!", "198.51.100.1").await;
+    assert_eq!((count(&statuses, 401), count(&statuses, 429)), (10, 40), "{statuses:?}");
+}
+
+/// One place left on a client IP's budget: a burst of 50 from it (at 50 accounts) gets
+/// exactly one checked.
+async fn a_burst_gets_no_more_checked_than_the_ip_budget(app: TestApp) {
+    app.register("alice", PASSWORD).await;
+    let attacker = "203.0.113.66";
+    for i in 0..99 {
+        login(&app, &format!("victim{i}"), "wrong password!", attacker)
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    let body = |i: usize| json!({"login": format!("other{i}"), "password": "wrong password!", "client": {"ip": attacker}});
+    let sends = (0..50).map(|i| app.send(app.req(reqwest::Method::POST, "/v1/sessions").json(&body(i))));
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(sends).await.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!((count(&statuses, 401), count(&statuses, 429)), (1, 49), "{statuses:?}");
+    // The IP's budget is spent: even the right password from it waits for the window.
+    login(&app, "alice", PASSWORD, attacker).await.problem(429, "rate_limited");
+    login(&app, "alice", PASSWORD, "198.51.100.1").await.ok(201);
+}
+
+/// The owner's device keeps its attempts while an attacker throttles unknown devices; a
+/// device's own failures hold only that device; a device of another user is unknown here.
+async fn an_attacker_cannot_lock_the_owner_out_of_a_known_device(app: TestApp) {
+    app.register("alice", PASSWORD).await;
+    app.register("mallory", PASSWORD).await;
+    let first = login(&app, "alice", PASSWORD, "198.51.100.7").await.ok(201);
+    let laptop = first["device"].as_str().unwrap().to_owned();
+    assert!(laptop.starts_with("hpd_") && laptop.len() == 47, "{laptop}");
+    let phone =
+        login(&app, "alice", PASSWORD, "198.51.100.8").await.ok(201)["device"].as_str().unwrap().to_owned();
+    assert_ne!(laptop, phone, "a login without a device gets a new one");
+    let mallorys =
+        login(&app, "mallory", PASSWORD, "203.0.113.9").await.ok(201)["device"].as_str().unwrap().to_owned();
+
+    // The attacker: failures from anywhere, as many as the budget lets through, again
+    // each time a wait ends.
+    let mut guesses = 0;
+    for round in 0..3 {
+        loop {
+            let r = login(&app, "alice", "wrong password!", &format!("203.0.113.{}", guesses % 200)).await;
+            if r.status == 429 {
+                break;
+            }
+            r.problem(401, "invalid_credentials");
+            guesses += 1;
+        }
+        // Mallory's own device is unknown for alice: it gives no way past.
+        login_on(&app, "alice", "wrong password!", "203.0.113.251", &mallorys)
+            .await
+            .problem(429, "rate_limited");
+        // The owner on an unknown device is held with the attacker, as OWASP's design has it...
+        login(&app, "alice", PASSWORD, "198.51.100.9").await.problem(429, "rate_limited");
+        // ...but her laptop, which has logged in as alice before, is not.
+        let back = login_on(&app, "alice", PASSWORD, "198.51.100.7", &laptop).await.ok(201);
+        assert_eq!(back["device"], laptop.as_str(), "a known device keeps its token");
+        app.clock.advance(time::Duration::seconds(60 * (round + 1)));
+    }
+    assert!(guesses >= 12, "the attacker got their budget: {guesses}");
+    // A stolen laptop token guessed with: its own failures lock only the laptop.
+    for _ in 0..10 {
+        login_on(&app, "alice", "wrong password!", "203.0.113.60", &laptop)
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    login_on(&app, "alice", PASSWORD, "198.51.100.7", &laptop).await.problem(429, "rate_limited");
+    login_on(&app, "alice", PASSWORD, "198.51.100.8", &phone).await.ok(201);
+    assert_eq!(outcomes(&app, "alice", "wrong_password").await, guesses + 10);
+    // Not a token hallpass issued: 400.
+    login_on(&app, "alice", PASSWORD, "198.51.100.7", "hpd_short").await.problem(400, "invalid_request");
+}
+
+/// Other forms of one address share its counter: an IPv4-mapped IPv6 address counts as
+/// the IPv4 address, and IPv6 addresses count per /64.
+async fn other_forms_of_one_address_share_its_ip_budget(app: TestApp) {
+    for i in 0..50 {
+        login(&app, &format!("a{i}"), "wrong password!", "203.0.113.50")
+            .await
+            .problem(401, "invalid_credentials");
+        login(&app, &format!("b{i}"), "wrong password!", "::ffff:203.0.113.50")
+            .await
+            .problem(401, "invalid_credentials");
+        login(&app, &format!("c{i}"), "wrong password!", &format!("2001:db8:1:2::{i:x}"))
+            .await
+            .problem(401, "invalid_credentials");
+        login(&app, &format!("d{i}"), "wrong password!", &format!("2001:db8:1:2:ffff::{i:x}"))
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    login(&app, "x", "wrong password!", "203.0.113.50").await.problem(429, "rate_limited");
+    login(&app, "x", "wrong password!", "::ffff:203.0.113.50").await.problem(429, "rate_limited");
+    login(&app, "x", "wrong password!", "2001:db8:1:2:abcd::1").await.problem(429, "rate_limited");
+    // Another /64 and another IPv4 address are not held.
+    login(&app, "x", "wrong password!", "2001:db8:1:3::1").await.problem(401, "invalid_credentials");
+    login(&app, "x", "wrong password!", "203.0.113.51").await.problem(401, "invalid_credentials");
+}
+
+backend_tests! {
+    a_burst_gets_no_more_checked_than_the_account_budget,
+    a_burst_at_an_unknown_login_gets_the_same_budget,
+    a_burst_gets_no_more_checked_than_the_ip_budget,
+    an_attacker_cannot_lock_the_owner_out_of_a_known_device,
+    other_forms_of_one_address_share_its_ip_budget,
 }
 
 #[tokio::test]

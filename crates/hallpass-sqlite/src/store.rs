@@ -519,6 +519,16 @@ impl Store for SqliteStore {
         self.pool.write("throttle_clear", move |tx| throttles::clear(tx, &scope, &key)).await
     }
 
+    async fn throttle_update(
+        &self,
+        scope: &Scope,
+        update: &hallpass_core::ThrottleUpdate<'_>,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<ThrottleState>> {
+        let (scope, update) = (scope.clone(), throttles::OwnedUpdate::of(update));
+        self.pool.write("throttle_update", move |tx| throttles::update(tx, &scope, &update, now)).await
+    }
+
     // ---- export and import
 
     async fn export_users(&self, after: Option<(Scope, Uuid)>, limit: u32) -> StoreResult<Vec<ExportedUser>> {

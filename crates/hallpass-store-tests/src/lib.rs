@@ -82,6 +82,8 @@ macro_rules! __with_cases {
             throttle_concurrent_hits_all_count,
             throttle_clear_and_isolation,
             throttle_get_many_reads_in_order,
+            throttle_update_hits_undoes_and_clears,
+            throttle_update_reservations_count_under_concurrency,
             throttle_sweep_removes_expired,
             admin_scope_round_trips,
             audit_newest_first_with_cursor,
@@ -2273,6 +2275,111 @@ pub mod cases {
         assert_eq!(failures(b.clone(), "acct:x").await, Some(1), "other scope untouched");
         let restart = store.throttle_hit(&a, "acct:x", at(2), w).await.expect("hit");
         assert_eq!(restart.failures, 1);
+    }
+
+    /// `throttle_update` clears, then gives one count back (a counter of one, or an
+    /// expired one, goes), then hits, in one call, answering the hits' states in order;
+    /// other scopes and keys are untouched.
+    pub async fn throttle_update_hits_undoes_and_clears(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let (a, b) = (scope("a"), scope("b"));
+        let (hour, minute) = (time::Duration::hours(1), time::Duration::minutes(1));
+        async fn update(
+            store: &dyn Store,
+            a: &Scope,
+            hit: &[(&str, time::Duration)],
+            undo: &[&str],
+            clear: &[&str],
+            now: OffsetDateTime,
+        ) -> Vec<ThrottleState> {
+            store.throttle_update(a, &ThrottleUpdate { hit, undo, clear }, now).await.expect("update")
+        }
+        let failures = |sc: Scope, key: &'static str, now| async move {
+            store.throttle_get(&sc, key, now).await.expect("get").map(|s| s.failures)
+        };
+        store.throttle_hit(&b, "acct:x", at(0), hour).await.expect("hit");
+
+        let first = update(store, &a, &[("acct:x", hour), ("ip:1", minute)], &[], &[], at(0)).await;
+        assert_eq!(
+            first,
+            vec![
+                ThrottleState { failures: 1, first_at: at(0), last_at: at(0), expires_at: at(60 * MIN) },
+                ThrottleState { failures: 1, first_at: at(0), last_at: at(0), expires_at: at(MIN) },
+            ]
+        );
+        let second = update(store, &a, &[("ip:1", minute), ("acct:x", hour)], &[], &[], at(SEC)).await;
+        assert_eq!(second.iter().map(|s| (s.failures, s.last_at)).collect::<Vec<_>>(), vec![(2, at(SEC)); 2]);
+        assert_eq!(second[0].expires_at, at(MIN), "in the order asked");
+
+        // An undo gives one back; at one, the counter goes.
+        assert_eq!(update(store, &a, &[], &["acct:x"], &[], at(2 * SEC)).await, vec![]);
+        assert_eq!(failures(a.clone(), "acct:x", at(2 * SEC)).await, Some(1));
+        update(store, &a, &[], &["acct:x", "acct:never"], &[], at(2 * SEC)).await;
+        assert_eq!(failures(a.clone(), "acct:x", at(2 * SEC)).await, None);
+        let restarted = update(store, &a, &[("acct:x", hour)], &[], &[], at(3 * SEC)).await;
+        assert_eq!((restarted[0].failures, restarted[0].first_at), (1, at(3 * SEC)), "starts again");
+
+        // An expired counter is removed by an undo whatever its count.
+        update(store, &a, &[("ip:1", minute)], &[], &[], at(4 * SEC)).await;
+        assert_eq!(failures(a.clone(), "ip:1", at(4 * SEC)).await, Some(3));
+        update(store, &a, &[], &["ip:1"], &[], at(MIN)).await;
+        let after = update(store, &a, &[("ip:1", minute)], &[], &[], at(MIN)).await;
+        assert_eq!((after[0].failures, after[0].first_at), (1, at(MIN)));
+
+        // All three kinds at once.
+        update(store, &a, &[("ip:2", hour)], &[], &[], at(MIN)).await;
+        update(store, &a, &[("ip:2", hour)], &[], &[], at(MIN)).await;
+        let mixed = update(store, &a, &[("known:d", hour)], &["ip:2"], &["acct:x"], at(MIN + SEC)).await;
+        assert_eq!(mixed.len(), 1);
+        assert_eq!(mixed[0].failures, 1);
+        assert_eq!(failures(a.clone(), "acct:x", at(MIN + SEC)).await, None, "cleared");
+        assert_eq!(failures(a.clone(), "ip:2", at(MIN + SEC)).await, Some(1), "one given back");
+        assert_eq!(failures(a.clone(), "known:d", at(MIN + SEC)).await, Some(1));
+        assert_eq!(failures(b.clone(), "acct:x", at(MIN + SEC)).await, Some(1), "other scope untouched");
+        update(store, &a, &[], &[], &["acct:never"], at(MIN)).await;
+    }
+
+    /// 50 concurrent reservations of two counters each see a count no other saw (so a
+    /// budget of k lets at most k through), and 50 concurrent undos give every one back.
+    pub async fn throttle_update_reservations_count_under_concurrency(store: Arc<dyn Store>) {
+        let a = scope("a");
+        let hour = time::Duration::hours(1);
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let (store, a) = (store.clone(), a.clone());
+            tasks.push(tokio::spawn(async move {
+                let hit: &[(&str, time::Duration)] = &[("acct:burst", hour), ("ip:10.9.9.9", hour)];
+                store.throttle_update(&a, &ThrottleUpdate { hit, ..Default::default() }, at(i)).await
+            }));
+        }
+        let (mut accounts, mut ips) = (Vec::new(), Vec::new());
+        for t in tasks {
+            let states = t.await.expect("task").expect("update");
+            accounts.push(states[0].failures);
+            ips.push(states[1].failures);
+        }
+        accounts.sort_unstable();
+        ips.sort_unstable();
+        assert_eq!(accounts, (1..=50).collect::<Vec<u32>>(), "each reservation saw its own count");
+        assert_eq!(ips, (1..=50).collect::<Vec<u32>>());
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let (store, a) = (store.clone(), a.clone());
+            tasks.push(tokio::spawn(async move {
+                let undo: &[&str] = &["acct:burst", "ip:10.9.9.9"];
+                store.throttle_update(&a, &ThrottleUpdate { undo, ..Default::default() }, at(60)).await
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task").expect("undo");
+        }
+        for key in ["acct:burst", "ip:10.9.9.9"] {
+            assert_eq!(
+                store.throttle_get(&a, key, at(61)).await.expect("get"),
+                None,
+                "{key}: all given back"
+            );
+        }
     }
 
     /// The sweep removes expired counters (within its batch) and keeps live ones.

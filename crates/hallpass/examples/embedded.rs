@@ -31,6 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         data: Default::default(),
         client: ClientInfo::default(),
+        device: None,
     };
     match hp.login(&app, wrong).await {
         Err(Error::InvalidCredentials(why)) => println!("refused: {why:?}"),
@@ -48,6 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 },
                 data: Default::default(),
                 client: ClientInfo { ip: Some("203.0.113.7".into()), user_agent: Some("example".into()) },
+                device: None,
             },
         )
         .await?;

@@ -27,6 +27,7 @@
 //!     },
 //!     data: Default::default(),
 //!     client: Default::default(),
+//!     device: None,
 //! }).await?;
 //! let (session, who) = hp.get_session(&app, &login.token).await?;
 //! assert_eq!(who.id, user.id);

@@ -62,6 +62,7 @@ async fn setup(
                 },
                 data: Default::default(),
                 client: ClientInfo { ip: Some("127.0.0.1".into()), user_agent: Some("bench".into()) },
+                device: None,
             },
         )
         .await?;

@@ -120,6 +120,43 @@ pub(crate) async fn clear(c: &mut MySqlConnection, scope: &Scope, key: &str) -> 
     Ok(())
 }
 
+/// [`hallpass_core::Store::throttle_update`] inside the caller's transaction: clears, then
+/// undos (each counter locked and read, then decremented, or removed at one or expired),
+/// then each hit as [`hit`] makes it.
+pub(crate) async fn update(
+    c: &mut MySqlConnection,
+    scope: &Scope,
+    update: &hallpass_core::ThrottleUpdate<'_>,
+    now: OffsetDateTime,
+) -> QResult<Vec<ThrottleState>> {
+    for key in update.clear {
+        clear(c, scope, key).await?;
+    }
+    for key in update.undo {
+        // Locked first, then judged: two undos of one counter each count.
+        let row = sqlx::query(
+            "SELECT failures, expires_at FROM throttles WHERE scope = ? AND throttle_key = ? FOR UPDATE",
+        )
+        .bind(scope.as_str())
+        .bind(key.as_bytes())
+        .fetch_optional(&mut *c)
+        .await?;
+        let Some(row) = row else { continue };
+        let (failures, expires_at): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let sql = if failures <= 1 || expires_at <= ms(now) {
+            "DELETE FROM throttles WHERE scope = ? AND throttle_key = ?"
+        } else {
+            "UPDATE throttles SET failures = failures - 1 WHERE scope = ? AND throttle_key = ?"
+        };
+        sqlx::query(sql).bind(scope.as_str()).bind(key.as_bytes()).execute(&mut *c).await?;
+    }
+    let mut states = Vec::with_capacity(update.hit.len());
+    for (key, window) in update.hit {
+        states.push(hit(c, scope, key, now, *window).await?);
+    }
+    Ok(states)
+}
+
 /// Deletes up to `batch` counters expired at `now`.
 pub(crate) async fn sweep(c: &mut MySqlConnection, now: i64, batch: u32) -> QResult<u64> {
     Ok(sqlx::query("DELETE FROM throttles WHERE expires_at <= ? ORDER BY expires_at LIMIT ?")

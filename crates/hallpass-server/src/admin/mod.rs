@@ -63,8 +63,23 @@ impl AdminOptions {
         if self.secure_cookies { "__Host-hallpass_admin" } else { "hallpass_admin" }
     }
 
+    /// The device cookie's name: this browser's device token of the admin sign-in, kept a
+    /// year so that an attacker's failed sign-ins never throttle a browser that has signed
+    /// in before (see `hallpass_core::ThrottleSettings`).
+    pub fn device_cookie_name(&self) -> &'static str {
+        if self.secure_cookies { "__Host-hallpass_admin_device" } else { "hallpass_admin_device" }
+    }
+
+    fn device_cookie(&self, value: &str) -> HeaderValue {
+        self.cookie_named(self.device_cookie_name(), value, Some(365 * 24 * 3600))
+    }
+
     fn cookie(&self, value: &str, max_age: Option<u32>) -> HeaderValue {
-        let mut c = format!("{}={value}; Path=/; HttpOnly; SameSite=Strict", self.cookie_name());
+        self.cookie_named(self.cookie_name(), value, max_age)
+    }
+
+    fn cookie_named(&self, name: &str, value: &str, max_age: Option<u32>) -> HeaderValue {
+        let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
         if self.secure_cookies {
             c.push_str("; Secure");
         }

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use hallpass_core::service::{Credentials, LoginRequest};
 use hallpass_core::{
-    ClientInfo, Error, Group, JsonObject, Password, Scope, User, UserFilter, UserPatch, UserRef,
+    ClientInfo, DeviceToken, Error, Group, JsonObject, Password, Scope, User, UserFilter, UserPatch, UserRef,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -157,10 +157,13 @@ pub(crate) async fn login(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(512).collect::<String>());
+    let device =
+        super::cookie(&headers, state.admin.device_cookie_name()).and_then(|v| DeviceToken::parse(&v));
     let request = LoginRequest {
         credentials: Credentials::Password { login, password },
         data: JsonObject::new(),
         client: ClientInfo { ip, user_agent },
+        device,
     };
     match state.service.login(&Scope::admin(), request).await {
         Ok(done) => {
@@ -169,6 +172,7 @@ pub(crate) async fn login(
             state.service.audit(&admin, "admin_login", None, None, detail).await?;
             let mut res = see_other("/admin".into());
             res.headers_mut().insert(header::SET_COOKIE, state.admin.cookie(done.token.expose(), None));
+            res.headers_mut().append(header::SET_COOKIE, state.admin.device_cookie(done.device.expose()));
             Ok(res)
         }
         Err(Error::InvalidCredentials(_) | Error::UserInactive(_)) => Ok(wrong()),

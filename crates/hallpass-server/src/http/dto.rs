@@ -8,9 +8,9 @@
 
 use hallpass_core::service::{Credentials, Expiry, LoginRequest as CoreLoginRequest, NewUser, TokenUpdate};
 use hallpass_core::{
-    Bucket, ClientId, ClientInfo, Confirmation, Email, Error, Group, Hallpass, Identity, LoginEvent,
-    LoginInfo, OAuthInfo, Outcome, Password, ProviderName, Session, StatBucket, User, UserFilter, UserPatch,
-    UserRef, Username,
+    Bucket, ClientId, ClientInfo, Confirmation, DeviceToken, Email, Error, Group, Hallpass, Identity,
+    LoginEvent, LoginInfo, OAuthInfo, Outcome, Password, ProviderName, Session, StatBucket, User, UserFilter,
+    UserPatch, UserRef, Username,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
@@ -329,6 +329,40 @@ impl ClientDto {
     }
 }
 
+/// The end user's client on a login: what the backend reports, and the device token an
+/// earlier login of this browser answered with.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = LoginClient)]
+pub struct LoginClientDto {
+    /// The end user's IP address (IPv4 or IPv6).
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// The end user's browser or app, at most 1024 characters.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// The `device` token an earlier successful login from this browser answered with
+    /// (keep it in a long-lived cookie). Failed logins from unknown devices throttle
+    /// unknown devices only: a device that has logged in as the user keeps its own
+    /// attempts, so nobody can lock the owner out. Anything but a token hallpass issued is
+    /// 400 `invalid_request`.
+    #[serde(default)]
+    pub device: Option<String>,
+}
+
+impl LoginClientDto {
+    fn into_domain(self) -> Result<(ClientInfo, Option<DeviceToken>), Error> {
+        let device = match self.device {
+            None => None,
+            Some(d) => Some(DeviceToken::parse(d.trim()).ok_or_else(|| {
+                Error::invalid("client.device", "must be a device token a login of hallpass answered with")
+            })?),
+        };
+        let client = ClientDto { ip: self.ip, user_agent: self.user_agent }.into_domain()?;
+        Ok((client, device))
+    }
+}
+
 /// A login session. The token is never part of it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = Session)]
@@ -394,8 +428,8 @@ pub struct LoginRequest {
     /// Initial session data. Default `{}`.
     #[schema(value_type = Option<Object>)]
     pub data: Option<JsonObject>,
-    /// The end user's client.
-    pub client: Option<ClientDto>,
+    /// The end user's client, and the device token of this browser.
+    pub client: Option<LoginClientDto>,
 }
 
 fn bounded(field: &'static str, s: &str) -> Result<(), Error> {
@@ -451,11 +485,8 @@ impl LoginRequest {
             (Some(_), None) => return Err(Error::invalid("client_id", "is required with `provider`")),
             (None, Some(_)) => return Err(Error::invalid("provider", "is required with `client_id`")),
         };
-        Ok(CoreLoginRequest {
-            credentials,
-            data: data.unwrap_or_default(),
-            client: client.map(ClientDto::into_domain).transpose()?.unwrap_or_default(),
-        })
+        let (client, device) = client.map(LoginClientDto::into_domain).transpose()?.unwrap_or_default();
+        Ok(CoreLoginRequest { credentials, data: data.unwrap_or_default(), client, device })
     }
 }
 
@@ -547,6 +578,10 @@ pub struct LoginResponse {
     pub session: SessionDto,
     /// The login object.
     pub login: LoginDto,
+    /// This browser's device token: keep it for the browser (a long-lived cookie) and send
+    /// it back as `client.device` on its later logins. Not a credential; it keeps the
+    /// owner's devices out of throttling that attackers cause.
+    pub device: String,
 }
 
 /// A session and its user.

@@ -65,6 +65,7 @@ pub async fn login(
             token: done.token.expose().to_owned(),
             session: SessionDto::from(&done.session),
             login: LoginDto::from(&done.login),
+            device: done.device.expose().to_owned(),
         }),
     ))
 }

@@ -1,4 +1,5 @@
-//! Login throttling counters: read, count a failure (one upsert), clear, sweep.
+//! Login throttling counters: read, count a failure (one upsert), give one back, clear,
+//! several at once, sweep.
 
 use crate::codec::*;
 use crate::error::QResult;
@@ -61,6 +62,54 @@ pub(crate) fn clear(conn: &Connection, scope: &Scope, key: &str) -> QResult<()> 
     conn.prepare_cached("DELETE FROM throttles WHERE scope = ?1 AND key = ?2")?
         .execute((scope.as_str(), key))?;
     Ok(())
+}
+
+/// Gives one count back to `key`: a live counter of more than one loses one; a counter of
+/// one, or an expired one, is removed. Two statements inside the caller's transaction (the
+/// delete first, so a counter of two ends at one).
+pub(crate) fn undo(conn: &Connection, scope: &Scope, key: &str, now: OffsetDateTime) -> QResult<()> {
+    conn.prepare_cached(
+        "DELETE FROM throttles WHERE scope = ?1 AND key = ?2 AND (failures <= 1 OR expires_at <= ?3)",
+    )?
+    .execute((scope.as_str(), key, ms(now)))?;
+    conn.prepare_cached(
+        "UPDATE throttles SET failures = failures - 1 WHERE scope = ?1 AND key = ?2 AND failures > 1",
+    )?
+    .execute((scope.as_str(), key))?;
+    Ok(())
+}
+
+/// [`hallpass_core::Store::throttle_update`] inside the caller's write transaction.
+pub(crate) fn update(
+    conn: &Connection,
+    scope: &Scope,
+    update: &OwnedUpdate,
+    now: OffsetDateTime,
+) -> QResult<Vec<ThrottleState>> {
+    for key in &update.clear {
+        clear(conn, scope, key)?;
+    }
+    for key in &update.undo {
+        undo(conn, scope, key, now)?;
+    }
+    update.hit.iter().map(|(key, window)| hit(conn, scope, key, now, *window)).collect()
+}
+
+/// A [`hallpass_core::ThrottleUpdate`] that can move to the writer thread.
+pub(crate) struct OwnedUpdate {
+    pub(crate) hit: Vec<(String, Duration)>,
+    pub(crate) undo: Vec<String>,
+    pub(crate) clear: Vec<String>,
+}
+
+impl OwnedUpdate {
+    pub(crate) fn of(update: &hallpass_core::ThrottleUpdate<'_>) -> Self {
+        Self {
+            hit: update.hit.iter().map(|(key, window)| ((*key).to_owned(), *window)).collect(),
+            undo: update.undo.iter().map(|key| (*key).to_owned()).collect(),
+            clear: update.clear.iter().map(|key| (*key).to_owned()).collect(),
+        }
+    }
 }
 
 /// Up to `?2` counters expired at `?1`.
