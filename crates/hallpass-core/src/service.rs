@@ -1260,4 +1260,19 @@ mod tests {
         assert_eq!(serde_json::Value::Object(data.clone()), json!({"b": {"c": 5, "d": 3}, "e": [1]}));
         assert!(merge_patch(&mut data, &json!([1])).is_err());
     }
+
+    #[test]
+    fn one_address_one_ip_counter_whatever_its_form() {
+        let key = |ip: &str, bits: u8| ip_key(ip, bits).unwrap_or_default();
+        assert_eq!(key("203.0.113.5", 64), "ip:203.0.113.5");
+        assert_eq!(key("::ffff:203.0.113.5", 64), "ip:203.0.113.5");
+        assert_eq!(key(" [::ffff:cb00:7105] ", 128), "ip:203.0.113.5");
+        assert_eq!(key("2001:db8:1:2:3:4:5:6", 64), "ip:2001:db8:1:2::/64");
+        assert_eq!(key("2001:DB8:1:2::9", 64), "ip:2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:3:4:5:6", 128), "ip:2001:db8:1:2:3:4:5:6/128");
+        assert_eq!(key("2001:db8:1:2:3:4:5:6", 48), "ip:2001:db8:1::/48");
+        assert_eq!(key("2001:db8::1", 0), "ip:::/0");
+        assert_eq!(key("not an address", 64), "ip:not an address");
+        assert_eq!(ip_key("  ", 64), None);
+    }
 }

@@ -121,7 +121,9 @@ impl ThrottleSettings {
         if beyond == 0 {
             return Ok(());
         }
-        let until = state.first_at + self.schedule(beyond);
+        // Beyond the counter's life the attempt waits for the counter to go (a new one
+        // starts); this also keeps the instant in range whatever the count.
+        let until = state.first_at + self.schedule(beyond).min(state.expires_at - state.first_at);
         if now >= until { Ok(()) } else { Err(until) }
     }
 
@@ -149,6 +151,47 @@ impl ThrottleSettings {
     /// `Ok` within the budget, else `Err(until)`, the end of the IP's window.
     pub fn ip_admits(&self, state: &crate::store::ThrottleState) -> Result<(), time::OffsetDateTime> {
         if state.failures <= self.ip_max_failures.max(1) { Ok(()) } else { Err(state.expires_at) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ThrottleState;
+    use time::OffsetDateTime;
+
+    fn counter(failures: u32) -> ThrottleState {
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        ThrottleState { failures, first_at: t0, last_at: t0, expires_at: t0 + Duration::hours(24) }
+    }
+
+    #[test]
+    fn the_account_budget_is_ten_then_doubling_steps_from_the_first_failure() {
+        let policy = ThrottleSettings::default();
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        for n in 1..=10 {
+            assert_eq!(policy.account_admits(&counter(n), t0), Ok(()), "attempt {n} is free");
+        }
+        // The 11th after 1 s, the 12th after 1 + 2 s, the 13th after 1 + 2 + 4 s.
+        for (n, secs) in [(11, 1), (12, 3), (13, 7), (14, 15)] {
+            let at = t0 + Duration::seconds(secs);
+            assert_eq!(policy.account_admits(&counter(n), at - Duration::milliseconds(1)), Err(at), "{n}");
+            assert_eq!(policy.account_admits(&counter(n), at), Ok(()), "{n}");
+        }
+        // Steps stop growing at 15 minutes: 1 + 2 + ... + 512 s, then 900 s each.
+        let doubling: i64 = (0..10).map(|i| 1i64 << i).sum();
+        let at = t0 + Duration::seconds(doubling + 3 * 900);
+        assert_eq!(policy.account_admits(&counter(23), at), Ok(()));
+        assert!(policy.account_admits(&counter(24), at).is_err());
+        // Any count is answered, never beyond the counter's life.
+        assert_eq!(policy.account_admits(&counter(u32::MAX), t0), Err(t0 + Duration::hours(24)));
+    }
+
+    #[test]
+    fn the_ip_budget_is_a_count_per_window() {
+        let policy = ThrottleSettings::default();
+        assert_eq!(policy.ip_admits(&counter(100)), Ok(()));
+        assert_eq!(policy.ip_admits(&counter(101)), Err(OffsetDateTime::UNIX_EPOCH + Duration::hours(24)));
     }
 }
 
