@@ -106,11 +106,11 @@ pub(crate) async fn clear(pool: &PgPool, scope: &Scope, key: &str) -> QResult<()
 /// [`hallpass_core::Store::throttle_update`]. Hits alone (a login's reservation, the
 /// common case) are one multi-row upsert like [`hit`]'s, taking its rows in key order so
 /// that concurrent reservations of the same counters queue instead of deadlocking. With
-/// clears or undos (a login's settlement) it is one transaction that first locks every
-/// existing counter it names, in key order, then judges each undo on the locked row
-/// (decrement, or remove at one or expired: exact however many run at once), then hits.
-/// A deadlock victim (possible only against a statement that took its locks in another
-/// order) was rolled back whole and runs again.
+/// clears or undos (a login's settlement) it is one statement too, whose first part locks
+/// every counter to clear or undo, in key order, and whose delete and update judge each
+/// undo on the locked row (decrement, or remove at one or expired: exact however many run
+/// at once); its hits name other counters. A deadlock victim (possible only against a
+/// statement that took its locks in another order) was rolled back whole and runs again.
 pub(crate) async fn update(
     pool: &PgPool,
     scope: &Scope,
@@ -141,38 +141,55 @@ async fn settle(
     update: &hallpass_core::ThrottleUpdate<'_>,
     now: OffsetDateTime,
 ) -> QResult<Vec<ThrottleState>> {
-    let mut tx = pool.begin().await?;
-    let named: Vec<&str> =
-        update.clear.iter().chain(update.undo).chain(update.hit.iter().map(|(k, _)| k)).copied().collect();
+    let named: Vec<&str> = update.clear.iter().chain(update.undo).copied().collect();
+    let hit_keys: Vec<&str> = update.hit.iter().map(|(key, _)| *key).collect();
+    let hit_expiry: Vec<i64> = update.hit.iter().map(|(_, window)| ms(now + *window)).collect();
+    // `locked` takes the row locks in key order and reads each row as it is once locked;
+    // the delete and the update judge by that reading, so each undo counts however many
+    // run at once. The hits (the main statement) name other keys.
     let rows = sqlx::query(
-        "SELECT key, failures, expires_at FROM throttles WHERE scope = $1 AND key = ANY($2) \
-         ORDER BY key FOR UPDATE",
+        "WITH locked AS MATERIALIZED ( \
+           SELECT key, failures, expires_at FROM throttles \
+           WHERE scope = $1 AND key = ANY($2) ORDER BY key FOR UPDATE \
+         ), cleared AS ( \
+           DELETE FROM throttles t USING locked l WHERE t.scope = $1 AND t.key = l.key \
+             AND (l.key = ANY($3) OR l.failures <= 1 OR l.expires_at <= $4) \
+         ), undone AS ( \
+           UPDATE throttles t SET failures = l.failures - 1 FROM locked l \
+           WHERE t.scope = $1 AND t.key = l.key AND NOT l.key = ANY($3) \
+             AND l.failures > 1 AND l.expires_at > $4 \
+         ) \
+         INSERT INTO throttles AS t (scope, key, failures, first_at, last_at, expires_at) \
+         SELECT $1, u.k, 1, $4, $4, u.e FROM UNNEST($5::text[], $6::bigint[]) AS u(k, e) ORDER BY u.k \
+         ON CONFLICT ON CONSTRAINT throttles_pkey DO UPDATE SET \
+           failures = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.failures + 1 ELSE 1 END, \
+           first_at = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.first_at ELSE EXCLUDED.first_at END, \
+           expires_at = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.expires_at ELSE EXCLUDED.expires_at END, \
+           last_at = EXCLUDED.last_at \
+         RETURNING failures, first_at, last_at, expires_at, key",
     )
     .bind(scope.as_str())
     .bind(&named)
-    .fetch_all(&mut *tx)
+    .bind(update.clear)
+    .bind(ms(now))
+    .bind(&hit_keys)
+    .bind(&hit_expiry)
+    .fetch_all(pool)
     .await?;
-    let mut gone: Vec<&str> = update.clear.to_vec();
-    let mut less: Vec<&str> = Vec::new();
-    for row in &rows {
-        let key: &str = row.try_get(0)?;
-        let (failures, expires_at): (i64, i64) = (row.try_get(1)?, row.try_get(2)?);
-        if let Some(undo) = update.undo.iter().find(|k| **k == key) {
-            if failures <= 1 || expires_at <= ms(now) { gone.push(undo) } else { less.push(undo) }
+    in_order(&hit_keys, &rows)
+}
+
+/// The states of `rows` (a `RETURNING failures, first_at, last_at, expires_at, key`) in
+/// the order of `keys`.
+fn in_order(keys: &[&str], rows: &[PgRow]) -> QResult<Vec<ThrottleState>> {
+    let mut found: Vec<Option<ThrottleState>> = vec![None; keys.len()];
+    for row in rows {
+        let key: &str = row.try_get(4)?;
+        if let Some(i) = keys.iter().position(|k| *k == key) {
+            found[i] = Some(state(row)?);
         }
     }
-    sqlx::query(
-        "WITH cleared AS (DELETE FROM throttles WHERE scope = $1 AND key = ANY($2)) \
-         UPDATE throttles SET failures = failures - 1 WHERE scope = $1 AND key = ANY($3)",
-    )
-    .bind(scope.as_str())
-    .bind(&gone)
-    .bind(&less)
-    .execute(&mut *tx)
-    .await?;
-    let states = hits(&mut *tx, scope, update.hit, now).await?;
-    tx.commit().await?;
-    Ok(states)
+    found.into_iter().map(|s| s.ok_or_else(|| sqlx::Error::RowNotFound.into())).collect()
 }
 
 /// Counts one more against each of `hit` in one statement, in key order; the states come
@@ -204,14 +221,7 @@ async fn hits(
     .bind(&hit_expiry)
     .fetch_all(conn)
     .await?;
-    let mut found: Vec<Option<ThrottleState>> = vec![None; hit_keys.len()];
-    for row in &rows {
-        let key: &str = row.try_get(4)?;
-        if let Some(i) = hit_keys.iter().position(|k| *k == key) {
-            found[i] = Some(state(row)?);
-        }
-    }
-    found.into_iter().map(|s| s.ok_or_else(|| sqlx::Error::RowNotFound.into())).collect()
+    in_order(&hit_keys, &rows)
 }
 
 /// Up to `$2` counters expired at `$1`.
