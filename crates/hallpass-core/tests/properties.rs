@@ -641,3 +641,40 @@ proptest! {
         rt.block_on(run_machine(ops))?;
     }
 }
+
+proptest! {
+    /// A change message is whatever text reaches the database's channel (anyone who may
+    /// `NOTIFY` can send one): reading it never panics, and what is not a change hallpass
+    /// wrote drops everything. Strings of 66 characters and of 64-byte tails, with
+    /// multi-byte characters, are where byte slicing used to panic.
+    #[test]
+    fn any_change_message_reads_without_panicking(
+        tail in "[\\PC]{0,70}",
+        wide in proptest::collection::vec(prop_oneof![Just('é'), Just('€'), Just('a'), Just('0')], 20..64),
+    ) {
+        for text in [tail.clone(), format!("s:{tail}"), format!("u:{tail}"), format!("s:{}", wide.iter().collect::<String>())] {
+            let change = Change::from_wire(&text);
+            if !text.is_ascii() {
+                prop_assert_eq!(change, Change::All);
+            }
+        }
+    }
+
+    /// What hallpass writes, it reads back.
+    #[test]
+    fn change_messages_round_trip(bytes in proptest::array::uniform32(any::<u8>()), id in any::<u128>()) {
+        for change in [Change::Session(TokenHash(bytes)), Change::User(uuid::Uuid::from_u128(id)), Change::Keys, Change::All] {
+            prop_assert_eq!(Change::from_wire(&change.to_wire()), change);
+        }
+    }
+}
+
+#[test]
+fn a_non_ascii_session_change_of_64_bytes_is_all() {
+    // 64 bytes, the length of a session hash in hex, whose first character is three
+    // bytes long: cutting two-byte pieces lands inside it.
+    let text = format!("s:€{}", "a".repeat(61));
+    assert_eq!(text.len(), 66);
+    assert_eq!(Change::from_wire(&text), Change::All);
+    assert_eq!(Change::from_wire(&format!("s:{}", "AB".repeat(32))), Change::Session(TokenHash([0xab; 32])));
+}

@@ -245,7 +245,23 @@ pub(crate) fn start(pool: MySqlPool, tx: Sender<Change>, alive: Weak<()>) {
                 return;
             }
         };
-        runtime.block_on(Poller::new(pool, tx, alive).run(poller_side));
+        // The poller runs as a task of its own, started again should it ever panic (a
+        // bug: every row reads as some change), after dropping every cached copy.
+        runtime.block_on(async move {
+            let mut handshake = Some(poller_side);
+            while alive.strong_count() > 0 && !pool.is_closed() {
+                let poller = Poller::new(pool.clone(), tx.clone(), alive.clone());
+                let first = handshake.take().unwrap_or_else(|| Arc::new(Handshake::settled()));
+                match tokio::spawn(poller.run(first)).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::error!(error = %e, "mysql: the change poller failed; starting it again");
+                        let _ = tx.send(Change::All);
+                        tokio::time::sleep(RETRY_EVERY).await;
+                    }
+                }
+            }
+        });
     });
     match spawned {
         // Blocks the caller once per store, for one connection and one query.
@@ -272,6 +288,12 @@ struct Handshake {
 }
 
 impl Handshake {
+    /// A handshake nobody waits for (a restarted poller's): its first baseline is late, so
+    /// the poller drops every cached copy once it has one.
+    fn settled() -> Self {
+        Self { outcome: Mutex::new(Some(false)), done: Condvar::new() }
+    }
+
     /// The caller's side: waits at most `wait`; `true` when the baseline was read.
     fn wait(&self, wait: Duration) -> bool {
         let outcome = self.outcome.lock().unwrap_or_else(|e| e.into_inner());

@@ -95,6 +95,23 @@ async fn listen(pool: PgPool, tx: tokio::sync::broadcast::Sender<Change>, alive:
     }
 }
 
+/// Runs [`listen`] as a task of its own and starts it again should it ever panic (a bug,
+/// never a payload: every payload reads as some change), after dropping every cached copy
+/// (notifications may have been missed meanwhile). Cross-process invalidation never stops
+/// silently.
+async fn supervise(pool: PgPool, tx: tokio::sync::broadcast::Sender<Change>, alive: std::sync::Weak<()>) {
+    while alive.strong_count() > 0 {
+        match tokio::spawn(listen(pool.clone(), tx.clone(), alive.clone())).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "postgres: the change listener failed; starting it again");
+                let _ = tx.send(Change::All);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the URL: it may hold a password.
@@ -521,7 +538,7 @@ impl Store for PostgresStore {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let tx = self.changes.get_or_init(|| {
             let (tx, _) = tokio::sync::broadcast::channel(1024);
-            runtime.spawn(listen(self.pool.clone(), tx.clone(), Arc::downgrade(&self.alive)));
+            runtime.spawn(supervise(self.pool.clone(), tx.clone(), Arc::downgrade(&self.alive)));
             tx
         });
         Some(tx.subscribe())
