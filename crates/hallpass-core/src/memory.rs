@@ -87,6 +87,11 @@ impl Tables {
         Ok(())
     }
 
+    /// Deletes every code of the user, of every kind (a password or email change).
+    fn void_codes(&mut self, scope: &Scope, user_id: Uuid) {
+        self.codes.retain(|c| !(&c.scope == scope && c.user_id == user_id));
+    }
+
     fn user(&self, scope: &Scope, id: Uuid) -> Option<&UserRecord> {
         self.users.get(&id).filter(|r| &r.user.scope == scope)
     }
@@ -293,6 +298,7 @@ impl Store for MemoryStore {
             return Ok(None);
         };
         let mut user = current.user.clone();
+        let email_before = current.user.email.as_ref().map(|e| e.key().to_owned());
         if let Some(username) = &patch.username {
             user.username = username.clone();
         }
@@ -319,6 +325,10 @@ impl Store for MemoryStore {
         if patch.active == Some(false) {
             t.end_sessions(scope, id, None);
         }
+        if email_before.as_deref() != user.email.as_ref().map(|e| e.key()) {
+            // A new email voids every code issued before (they were sent to the old one).
+            t.void_codes(scope, id);
+        }
         if let Some(record) = t.user_mut(scope, id) {
             record.user = user.clone();
         }
@@ -332,7 +342,7 @@ impl Store for MemoryStore {
         }
         t.users.remove(&id);
         t.end_sessions(scope, id, None);
-        t.codes.retain(|c| !(&c.scope == scope && c.user_id == id));
+        t.void_codes(scope, id);
         t.identities.retain(|i| !(&i.scope == scope && i.user_id == id));
         Ok(true)
     }
@@ -351,6 +361,7 @@ impl Store for MemoryStore {
         record.password_hash = Some(hash.to_owned());
         record.user.updated_at = at;
         t.end_sessions(scope, id, None);
+        t.void_codes(scope, id);
         Ok(true)
     }
 
@@ -533,6 +544,7 @@ impl Store for MemoryStore {
         record.user.updated_at = now;
         t.codes.remove(index);
         t.end_sessions(scope, user_id, None);
+        t.void_codes(scope, user_id);
         Ok(Some(user_id))
     }
 

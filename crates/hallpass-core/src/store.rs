@@ -100,7 +100,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<User>>;
     /// Applies `patch` to the user and sets `updated_at`; returns the new user, `None` when
     /// there is no such user. Deactivation (`active: Some(false)`) ends every session of
-    /// the user in the same transaction. Conflicts as in `insert_user`.
+    /// the user in the same transaction. A change of email (the normalised key differs:
+    /// a new one, one set where there was none, or one removed) deletes every one-time
+    /// code of the user, of every kind, in the same transaction. Conflicts as in
+    /// `insert_user`.
     async fn update_user(
         &self,
         scope: &Scope,
@@ -111,8 +114,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the user with its sessions, codes and identities (events stay); `false` when
     /// there is no such user.
     async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool>;
-    /// Sets the password hash and ends every session of the user, in one transaction;
-    /// `false` when there is no such user.
+    /// Sets the password hash, ends every session of the user and deletes every one-time
+    /// code of the user (of every kind), in one transaction; `false` when there is no such
+    /// user.
     async fn set_password_hash(
         &self,
         scope: &Scope,
@@ -121,7 +125,8 @@ pub trait Store: Send + Sync + 'static {
         at: OffsetDateTime,
     ) -> StoreResult<bool>;
     /// Replaces the hash only while it still equals `old` (a rehash after a good login with
-    /// old parameters); sessions stay. Returns whether it was replaced.
+    /// old parameters); sessions and codes stay (a rehash is not a change of password).
+    /// Returns whether it was replaced.
     async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool>;
 
     // ---- sessions ----
@@ -193,8 +198,9 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> StoreResult<Option<Uuid>>;
     /// Redeems a reset code: if a code of kind reset with that hash exists in the scope and
-    /// `now < expires_at`, deletes it, sets the user's password hash to `new_hash` and ends
-    /// every session of the user, all in one transaction, and returns the user's id.
+    /// `now < expires_at`, deletes it and the user's other codes, sets the user's password
+    /// hash to `new_hash` and ends every session of the user, all in one transaction, and
+    /// returns the user's id.
     /// Otherwise changes nothing and returns `None`. Two concurrent redemptions of one code
     /// give one `Some`.
     async fn redeem_reset_code(

@@ -65,6 +65,7 @@ backend_tests! {
     get_session_answers_follow_every_change,
     ending_sessions,
     password_reset_codes,
+    reset_codes_die_with_a_password_or_email_change,
     provider_links,
     login_history_pages_newest_first,
     login_statistics_by_hour_and_day,
@@ -842,6 +843,32 @@ async fn password_reset_codes(app: TestApp) {
         .problem(400, "mail_not_configured");
     app.post("/v1/password-resets", json!({"login": "quin", "send_email": false})).await.ok(201);
     app.post("/v1/password-resets/redeem", json!({"code": "hpc_x"})).await.problem(400, "invalid_request");
+}
+
+/// A reset code issued before `PUT /v1/users/{ref}/password` or before a new email
+/// (`PATCH`) no longer sets the password; an update that changes neither keeps it.
+async fn reset_codes_die_with_a_password_or_email_change(app: TestApp) {
+    app.register("tove", "tove velvet kumquat").await;
+    let redeem = |code: &Value| json!({"code": code, "password": "attacker chosen pass"});
+
+    // Set password: the code issued before it is void.
+    let code = app.post("/v1/password-resets", json!({"login": "tove"})).await.ok(201)["code"].clone();
+    app.put("/v1/users/tove/password", json!({"password": "tove second kumquat"})).await.no_content();
+    app.post("/v1/password-resets/redeem", redeem(&code)).await.problem(400, "invalid_code");
+    app.login("tove", "tove second kumquat").await;
+
+    // New email: the code issued before it (sent to the old address) is void.
+    let code = app.post("/v1/password-resets", json!({"login": "tove"})).await.ok(201)["code"].clone();
+    app.patch("/v1/users/tove", json!({"email": "tove@elsewhere.example"})).await.ok(200);
+    app.post("/v1/password-resets/redeem", redeem(&code)).await.problem(400, "invalid_code");
+    app.login("tove", "tove second kumquat").await;
+
+    // Neither changed (new `extra`, group, the same email again): the code still works.
+    let code = app.post("/v1/password-resets", json!({"login": "tove"})).await.ok(201)["code"].clone();
+    app.patch("/v1/users/tove", json!({"extra": {"plan": "gold"}, "group": "staff"})).await.ok(200);
+    app.patch("/v1/users/tove", json!({"email": "tove@elsewhere.example"})).await.ok(200);
+    app.post("/v1/password-resets/redeem", redeem(&code)).await.ok(200);
+    app.login("tove", "attacker chosen pass").await;
 }
 
 // ------------------------------------------------------------------------------ providers

@@ -59,6 +59,9 @@ macro_rules! __with_cases {
             delete_session_variants,
             list_sessions_valid_newest_first,
             new_code_voids_older_of_same_kind,
+            set_password_hash_voids_codes,
+            email_change_voids_codes,
+            update_without_password_or_email_change_keeps_codes,
             redeem_reset_code_semantics,
             concurrent_redeem_is_single_use,
             redeem_confirm_and_login_codes,
@@ -1112,14 +1115,134 @@ pub mod cases {
             store.redeem_reset_code(&s, &bob_reset.code_hash, now, "h").await.expect("redeem"),
             Some(bob.id)
         );
-        assert_eq!(
-            store.redeem_reset_code(&s, &reset2.code_hash, now, "h").await.expect("redeem"),
-            Some(alice.id)
-        );
+        // (The confirm code first: redeeming a reset code voids the user's other codes.)
         assert_eq!(
             store.redeem_code(&s, CodeKind::Confirm, &confirm2.code_hash, now).await.expect("redeem"),
             Some(alice.id)
         );
+        assert_eq!(
+            store.redeem_reset_code(&s, &reset2.code_hash, now, "h").await.expect("redeem"),
+            Some(alice.id)
+        );
+    }
+
+    /// The kinds of codes, with a fresh code of each for `user_id` issued at `created`.
+    async fn one_code_of_each_kind(
+        store: &dyn Store,
+        s: &Scope,
+        user_id: Uuid,
+        created: OffsetDateTime,
+    ) -> Vec<CodeRecord> {
+        let mut codes = Vec::new();
+        for kind in [CodeKind::Reset, CodeKind::Confirm, CodeKind::Login] {
+            codes.push(add_code(store, s, user_id, kind, created).await);
+        }
+        codes
+    }
+
+    /// Which of `codes` still have an owner at `now` (read without consuming them).
+    async fn owned(store: &dyn Store, s: &Scope, codes: &[CodeRecord], now: OffsetDateTime) -> Vec<bool> {
+        let mut out = Vec::new();
+        for c in codes {
+            out.push(store.code_owner(s, c.kind, &c.code_hash, now).await.expect("owner").is_some());
+        }
+        out
+    }
+
+    /// `set_password_hash` deletes every code of the user, of every kind, in its own
+    /// transaction (a code issued before a password change must not set the password
+    /// after it); other users' codes stay. A reset redemption (which sets a password) voids
+    /// the user's other codes too. `rehash_password` is not a change of password: codes stay.
+    pub async fn set_password_hash_voids_codes(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let s = scope("a");
+        let mut rec = user(&s, Some("alice"), Some("alice@example.com"));
+        rec.password_hash = Some("h1".into());
+        store.insert_user(&rec).await.expect("insert");
+        let alice = rec.user;
+        let bob = add_user(store, &s, Some("bob"), None).await;
+        let now = at(2000);
+
+        let alices = one_code_of_each_kind(store, &s, alice.id, at(0)).await;
+        let bobs = one_code_of_each_kind(store, &s, bob.id, at(0)).await;
+        assert!(store.rehash_password(&s, alice.id, "h1", "h2").await.expect("rehash"));
+        assert_eq!(owned(store, &s, &alices, now).await, [true; 3], "a rehash voids nothing");
+
+        assert!(store.set_password_hash(&s, alice.id, "h3", at(1000)).await.expect("set"));
+        assert_eq!(owned(store, &s, &alices, now).await, [false; 3], "every kind is voided");
+        assert_eq!(
+            store.redeem_reset_code(&s, &alices[0].code_hash, now, "h4").await.expect("redeem"),
+            None,
+            "the reset code no longer sets a password"
+        );
+        assert_eq!(find_id(store, &s, alice.id).await.password_hash.as_deref(), Some("h3"));
+        assert_eq!(owned(store, &s, &bobs, now).await, [true; 3], "another user's codes stay");
+
+        // A reset redemption consumes its code and voids the user's other codes.
+        let again = one_code_of_each_kind(store, &s, alice.id, at(1500)).await;
+        assert_eq!(
+            store.redeem_reset_code(&s, &again[0].code_hash, now, "h5").await.expect("redeem"),
+            Some(alice.id)
+        );
+        assert_eq!(owned(store, &s, &again, now).await, [false; 3]);
+        assert_eq!(owned(store, &s, &bobs, now).await, [true; 3]);
+    }
+
+    /// `update_user` that changes the email (its normalised key), sets one where there was
+    /// none, or removes it, deletes every code of the user in the same transaction; other
+    /// users' codes stay.
+    pub async fn email_change_voids_codes(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let s = scope("a");
+        let alice = add_user(store, &s, Some("alice"), Some("alice@example.com")).await;
+        let bob = add_user(store, &s, Some("bob"), Some("bob@example.com")).await;
+        let now = at(5000);
+        let bobs = one_code_of_each_kind(store, &s, bob.id, at(0)).await;
+        let email = |e: &str| Some(Some(Email::parse(e).expect("email")));
+
+        let codes = one_code_of_each_kind(store, &s, alice.id, at(0)).await;
+        let patch = UserPatch { email: email("alice@elsewhere.example"), ..Default::default() };
+        store.update_user(&s, alice.id, &patch, at(1000)).await.expect("update").expect("user");
+        assert_eq!(owned(store, &s, &codes, now).await, [false; 3], "a new email voids every kind");
+        assert_eq!(store.redeem_reset_code(&s, &codes[0].code_hash, now, "h").await.expect("redeem"), None);
+
+        let codes = one_code_of_each_kind(store, &s, alice.id, at(1500)).await;
+        let patch = UserPatch { email: Some(None), ..Default::default() };
+        store.update_user(&s, alice.id, &patch, at(2000)).await.expect("update").expect("user");
+        assert_eq!(owned(store, &s, &codes, now).await, [false; 3], "removing the email voids them");
+
+        let codes = one_code_of_each_kind(store, &s, alice.id, at(2500)).await;
+        let patch = UserPatch { email: email("alice@example.com"), ..Default::default() };
+        store.update_user(&s, alice.id, &patch, at(3000)).await.expect("update").expect("user");
+        assert_eq!(owned(store, &s, &codes, now).await, [false; 3], "adding an email voids them");
+
+        assert_eq!(owned(store, &s, &bobs, now).await, [true; 3], "another user's codes stay");
+    }
+
+    /// An `update_user` that leaves the password and the email as they are (a new `extra`,
+    /// group, username, confirmation state, activation, or the same email again, however
+    /// its domain is cased) keeps the user's codes.
+    pub async fn update_without_password_or_email_change_keeps_codes(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let s = scope("a");
+        let alice = add_user(store, &s, Some("alice"), Some("alice@example.com")).await;
+        let codes = one_code_of_each_kind(store, &s, alice.id, at(0)).await;
+        let patches = [
+            UserPatch { extra: Some(obj(json!({"plan": "gold"}))), ..Default::default() },
+            UserPatch { group: Some(Group::parse("staff").expect("group")), ..Default::default() },
+            UserPatch { username: Some(Some(Username::parse("alicia").expect("u"))), ..Default::default() },
+            UserPatch { confirmation: Some(Some(Confirmation::Pending)), ..Default::default() },
+            UserPatch { active: Some(true), ..Default::default() },
+            UserPatch {
+                email: Some(Some(Email::parse("alice@EXAMPLE.com").expect("e"))),
+                ..Default::default()
+            },
+        ];
+        for (i, patch) in patches.iter().enumerate() {
+            let t = at(1000 * (i as i64 + 1));
+            store.update_user(&s, alice.id, patch, t).await.expect("update").expect("user");
+            assert_eq!(owned(store, &s, &codes, at(10_000)).await, [true; 3], "{patch:?}");
+        }
     }
 
     /// `request_code`: one counter per throttle key, counted the same whether the login
@@ -1326,6 +1449,11 @@ pub mod cases {
         );
         assert_eq!(store.redeem_reset_code(&s, &random_hash(), at(1000), "x").await.expect("redeem"), None);
         assert_eq!(hash().await.as_deref(), Some("old"));
+        // The confirm code was not touched by any of it.
+        assert_eq!(
+            store.code_owner(&s, CodeKind::Confirm, &confirm.code_hash, at(1000)).await.expect("owner"),
+            Some(alice.id)
+        );
 
         // Valid: the hash is set and every session ends.
         let got = store.redeem_reset_code(&s, &reset.code_hash, at(HOUR - 1), "new").await.expect("redeem");
@@ -1340,10 +1468,10 @@ pub mod cases {
             None
         );
         assert_eq!(hash().await.as_deref(), Some("new"));
-        // The confirm code was not touched by any of it.
+        // A new password voids the user's other codes (see `set_password_hash_voids_codes`).
         assert_eq!(
             store.redeem_code(&s, CodeKind::Confirm, &confirm.code_hash, at(1000)).await.expect("redeem"),
-            Some(alice.id)
+            None
         );
     }
 
@@ -1353,7 +1481,6 @@ pub mod cases {
         let s = scope("a");
         let alice = add_user(store.as_ref(), &s, Some("alice"), None).await;
         let reset = add_code(store.as_ref(), &s, alice.id, CodeKind::Reset, at(0)).await;
-        let confirm = add_code(store.as_ref(), &s, alice.id, CodeKind::Confirm, at(0)).await;
 
         let mut tasks = Vec::new();
         for i in 0..10 {
@@ -1375,6 +1502,8 @@ pub mod cases {
         let stored = find_id(store.as_ref(), &s, alice.id).await.password_hash;
         assert_eq!(stored, Some(format!("hash-{}", winners[0])));
 
+        // (Issued after the reset: a new password voids the codes issued before it.)
+        let confirm = add_code(store.as_ref(), &s, alice.id, CodeKind::Confirm, at(500)).await;
         let mut tasks = Vec::new();
         for _ in 0..10 {
             let (store, s, hash) = (store.clone(), s.clone(), confirm.code_hash);
