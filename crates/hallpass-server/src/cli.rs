@@ -46,7 +46,8 @@ pub enum Command {
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Export every user of every scope (with password hashes and provider links) as JSON
-    /// Lines, to move them to another database or keep them.
+    /// Lines, to move them to another database or keep them. The admins of the web page
+    /// (scope `_admin`) are written too; `import` takes them only with `--include-admins`.
     Export {
         /// Write to this file (created readable by its owner only) instead of stdout.
         #[arg(long, short)]
@@ -76,6 +77,11 @@ pub struct ImportArgs {
     /// Exit with an error when any line is invalid or conflicts (the rest is still imported).
     #[arg(long)]
     pub strict: bool,
+    /// Also import the admins of the web page (users of scope `_admin`, which `export`
+    /// writes): only for a file that moves a whole deployment. Without it such lines are
+    /// refused as invalid.
+    #[arg(long)]
+    pub include_admins: bool,
 }
 
 /// `hallpass keys ...`
@@ -273,7 +279,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys(cmd, &*service(&config).await?).await,
         Command::Users(UsersCommand::Import(args)) | Command::Import(args) => {
             let store = serve::open_store(&config.database_url).await?;
-            transfer::import::run(&*store, args.file.as_deref(), args.strict).await.map(drop)
+            let rules = transfer::import::ImportRules { include_admins: args.include_admins };
+            transfer::import::run(&*store, args.file.as_deref(), args.strict, &rules).await.map(drop)
         }
         Command::Users(cmd) => users(cmd, &*service(&config).await?).await,
         Command::Admin(cmd) => admins(cmd, &*service(&config).await?).await,

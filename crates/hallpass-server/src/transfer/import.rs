@@ -9,6 +9,10 @@
 //! the second time. Users whose username, email or provider link belongs to another user
 //! are reported as conflicts and not inserted.
 //!
+//! Users of the internal scope `_admin` (the admins of the web page, which `hallpass
+//! export` writes) are refused unless the operator passes `--include-admins`
+//! ([`ImportRules::include_admins`]): only a whole deployment moving should bring admins.
+//!
 //! Lines written by other systems may leave out what they do not know: `id` (then derived
 //! from the scope, the username or email and `created_at`, the same on every run), `group`
 //! (`default`), `extra` (`{}`), `active` (true), `confirmation` (null), `confirmed`
@@ -88,12 +92,34 @@ fn expiry(v: Option<&serde_json::Value>) -> Result<Option<OffsetDateTime>, Strin
     }
 }
 
+/// What an import accepts beyond the format itself.
+#[derive(Debug, Clone, Default)]
+pub struct ImportRules {
+    /// Whether users of the internal scope `_admin` (the admins of the web page) are
+    /// imported (`--include-admins`: the file is a whole deployment moving, written by
+    /// `hallpass export`). Otherwise such a line is refused: an import must not be a way
+    /// to make someone an admin.
+    pub include_admins: bool,
+}
+
 /// Parses one user line into what storage takes. The error is a sentence for the operator;
 /// it never contains the password hash.
-pub fn parse_user(value: serde_json::Value, now: OffsetDateTime) -> Result<ExportedUser, String> {
+pub fn parse_user(
+    value: serde_json::Value,
+    now: OffsetDateTime,
+    rules: &ImportRules,
+) -> Result<ExportedUser, String> {
     let u: UserIn = serde_json::from_value(value).map_err(|e| e.to_string())?;
-    // `from_stored`: an export carries the admins of the web page (scope `_admin`) too.
+    // `from_stored`: an export carries the admins of the web page (scope `_admin`) too,
+    // imported only when the operator says the file is a whole-deployment move.
     let scope = Scope::from_stored(&u.scope).map_err(|e| e.to_string())?;
+    if scope.is_admin() && !rules.include_admins {
+        return Err(format!(
+            "scope: `{}` holds the admins of the web page; they are imported only with \
+             --include-admins (a whole deployment moving)",
+            Scope::ADMIN
+        ));
+    }
     let username = u.username.as_deref().map(Username::parse).transpose().map_err(|e| e.to_string())?;
     let email = u.email.as_deref().map(Email::parse).transpose().map_err(|e| e.to_string())?;
     if username.is_none() && email.is_none() {
@@ -194,7 +220,12 @@ enum Line {
 
 /// Classifies one line; `Err` is the reason the line is invalid. A header with another
 /// version stops the whole import (the file is in a format this build does not know).
-fn parse_line(bytes: &[u8], first: bool, now: OffsetDateTime) -> anyhow::Result<Result<Line, String>> {
+fn parse_line(
+    bytes: &[u8],
+    first: bool,
+    now: OffsetDateTime,
+    rules: &ImportRules,
+) -> anyhow::Result<Result<Line, String>> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Ok(Err("not UTF-8".into()));
     };
@@ -220,7 +251,7 @@ fn parse_line(bytes: &[u8], first: bool, now: OffsetDateTime) -> anyhow::Result<
         }
         return Ok(Ok(Line::Header));
     }
-    Ok(parse_user(value, now).map(|u| Line::User(Box::new(u))))
+    Ok(parse_user(value, now, rules).map(|u| Line::User(Box::new(u))))
 }
 
 /// The input and where we are in it.
@@ -244,6 +275,7 @@ impl Input {
     fn next_batch(
         &mut self,
         now: OffsetDateTime,
+        rules: &ImportRules,
         totals: &mut Totals,
         progress: &Progress,
     ) -> anyhow::Result<Batch> {
@@ -261,7 +293,7 @@ impl Input {
             self.line += 1;
             self.bytes += n as u64;
             let first = !self.seen_content;
-            match parse_line(&buf, first, now)? {
+            match parse_line(&buf, first, now, rules)? {
                 Ok(Line::Blank) => continue,
                 Ok(Line::Header) => {}
                 Ok(Line::User(u)) => {
@@ -305,10 +337,15 @@ fn open_input(path: Option<&Path>) -> anyhow::Result<(Box<dyn BufRead + Send>, O
     }
 }
 
-/// `hallpass import [FILE|-] [--strict]`. Prints the summary line on stderr and returns the
-/// totals; with `strict`, any invalid line or conflict makes it an error (after everything
-/// valid was imported).
-pub async fn run(store: &dyn Store, path: Option<&Path>, strict: bool) -> anyhow::Result<Totals> {
+/// `hallpass import [FILE|-] [--strict] [--include-admins]`. Prints the summary line on
+/// stderr and returns the totals; with `strict`, any invalid line or conflict makes it an
+/// error (after everything valid was imported). `rules` says what a line may hold.
+pub async fn run(
+    store: &dyn Store,
+    path: Option<&Path>,
+    strict: bool,
+    rules: &ImportRules,
+) -> anyhow::Result<Totals> {
     let (reader, total_bytes) = open_input(path)?;
     let mut input = Input { reader, line: 0, bytes: 0, seen_content: false, eof: false };
     let progress = Progress::new(total_bytes);
@@ -316,7 +353,7 @@ pub async fn run(store: &dyn Store, path: Option<&Path>, strict: bool) -> anyhow
     let mut totals = Totals::default();
     let mut batches = 0u64;
     while !input.eof {
-        let batch = tokio::task::block_in_place(|| input.next_batch(now, &mut totals, &progress))?;
+        let batch = tokio::task::block_in_place(|| input.next_batch(now, rules, &mut totals, &progress))?;
         if batch.users.is_empty() {
             continue;
         }
@@ -365,7 +402,7 @@ mod tests {
     }
 
     fn parse(v: serde_json::Value) -> Result<ExportedUser, String> {
-        parse_user(v, now())
+        parse_user(v, now(), &ImportRules::default())
     }
 
     #[test]
@@ -444,13 +481,32 @@ mod tests {
     }
 
     #[test]
+    fn admins_only_with_include_admins() {
+        let line = json!({"scope": "_admin", "username": "root", "password_hash": null});
+        let err = parse(line.clone()).err().unwrap();
+        assert!(err.contains("--include-admins"), "{err}");
+        let rules = ImportRules { include_admins: true };
+        let admin = parse_user(line, now(), &rules).unwrap();
+        assert!(admin.record.user.scope.is_admin());
+    }
+
+    #[test]
     fn headers_are_checked() {
         let h = br#"{"hallpass_export": 1, "exported_at": "2025-01-01T00:00:00.000Z"}"#;
-        assert!(matches!(parse_line(h, true, now()).unwrap(), Ok(Line::Header)));
-        assert!(parse_line(h, false, now()).unwrap().is_err(), "a header later on is an invalid line");
-        assert!(parse_line(br#"{"hallpass_export": 2}"#, true, now()).is_err(), "another version stops");
-        assert!(matches!(parse_line(b"  \n", true, now()).unwrap(), Ok(Line::Blank)));
-        assert!(parse_line(b"[1]", true, now()).unwrap().is_err());
-        assert!(parse_line(b"\xff", true, now()).unwrap().is_err());
+        assert!(matches!(parse_line(h, true, now(), &ImportRules::default()).unwrap(), Ok(Line::Header)));
+        assert!(
+            parse_line(h, false, now(), &ImportRules::default()).unwrap().is_err(),
+            "a header later on is an invalid line"
+        );
+        assert!(
+            parse_line(br#"{"hallpass_export": 2}"#, true, now(), &ImportRules::default()).is_err(),
+            "another version stops"
+        );
+        assert!(matches!(
+            parse_line(b"  \n", true, now(), &ImportRules::default()).unwrap(),
+            Ok(Line::Blank)
+        ));
+        assert!(parse_line(b"[1]", true, now(), &ImportRules::default()).unwrap().is_err());
+        assert!(parse_line(b"\xff", true, now(), &ImportRules::default()).unwrap().is_err());
     }
 }
