@@ -32,6 +32,6 @@ pub use model::*;
 pub use password::{HashParams, PasswordHasher};
 pub use secret::{ApiKeySecret, Code, SessionToken, TokenHash};
 pub use service::Hallpass;
-pub use settings::{ScopeSettings, Settings, ThrottleSettings};
+pub use settings::{Limits, ScopeSettings, Settings, ThrottleSettings};
 pub use store::{Change, CodeRequest, CodeRequestOutcome, LoginStored, Store, StoreError, ThrottleState};
 pub use types::*;

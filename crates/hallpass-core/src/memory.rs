@@ -8,7 +8,7 @@
 
 use crate::model::*;
 use crate::secret::TokenHash;
-use crate::service::merge_patch;
+use crate::service::merge_session_patch;
 use crate::store::{
     CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, ImportTaken, LoginStored, NewLogin, Store,
     StoreError, StoreResult, ThrottleState,
@@ -443,13 +443,14 @@ impl Store for MemoryStore {
         scope: &Scope,
         hash: &TokenHash,
         patch: &serde_json::Value,
+        max_bytes: usize,
     ) -> StoreResult<Option<Session>> {
         let mut t = self.lock();
         let Some(record) = t.session_mut(scope, hash) else {
             return Ok(None);
         };
         let mut data = record.session.data.clone();
-        merge_patch(&mut data, patch).map_err(|e| StoreError::Other(e.to_string()))?;
+        merge_session_patch(&mut data, patch, max_bytes)?;
         record.session.data = data;
         Ok(Some(record.session.clone()))
     }

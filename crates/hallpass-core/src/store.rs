@@ -33,6 +33,15 @@ pub enum StoreError {
     /// the caller may retry.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A change would make a JSON field larger than its cap (see
+    /// [`Store::patch_session_data`]); nothing was changed.
+    #[error("{field} would be larger than {max_bytes} bytes")]
+    TooLarge {
+        /// The field (`data`).
+        field: &'static str,
+        /// The cap, in bytes of compact JSON.
+        max_bytes: usize,
+    },
     /// Anything else (a bug, corrupt data).
     #[error("storage error: {0}")]
     Other(String),
@@ -149,12 +158,16 @@ pub trait Store: Send + Sync + 'static {
         expires_at: OffsetDateTime,
     ) -> StoreResult<Option<Session>>;
     /// Applies an RFC 7396 merge patch to the session's data atomically (with
-    /// [`crate::service::merge_patch`]); returns the new session, `None` when no session.
+    /// [`crate::service::merge_session_patch`]); returns the new session, `None` when no
+    /// session. When the merged data would be larger than `max_bytes` of compact JSON,
+    /// changes nothing and fails with [`StoreError::TooLarge`] (the cap is judged inside
+    /// the transaction, so concurrent patches cannot add up beyond it).
     async fn patch_session_data(
         &self,
         scope: &Scope,
         hash: &TokenHash,
         patch: &serde_json::Value,
+        max_bytes: usize,
     ) -> StoreResult<Option<Session>>;
     /// Ends the session with that token hash; returns it when there was one.
     async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>>;

@@ -6,7 +6,9 @@
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use hallpass_core::{CacheMode, CacheSettings, HashParams, Scope, ScopeSettings, Settings, ThrottleSettings};
+use hallpass_core::{
+    CacheMode, CacheSettings, HashParams, Limits, Scope, ScopeSettings, Settings, ThrottleSettings,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -168,6 +170,15 @@ pub struct Config {
     pub cache_ttl: HumanDuration,
     /// Most sessions cached (`HALLPASS_CACHE_SIZE`, default 50000).
     pub cache_size: u64,
+    /// Most bytes the session cache holds, by an estimate made once per entry
+    /// (`HALLPASS_CACHE_MAX_BYTES`, default 100 MiB).
+    pub cache_max_bytes: u64,
+    /// Largest session `data` in bytes of compact JSON, at login and after every patch
+    /// (`HALLPASS_MAX_SESSION_DATA_BYTES`, default 16 KiB); beyond: 413 `payload_too_large`.
+    pub max_session_data_bytes: usize,
+    /// Largest user `extra` in bytes of compact JSON, at registration, update and import
+    /// (`HALLPASS_MAX_USER_EXTRA_BYTES`, default 64 KiB); beyond: 413 `payload_too_large`.
+    pub max_user_extra_bytes: usize,
     /// Whether password logins are throttled (`HALLPASS_THROTTLE_ENABLED`, default true).
     pub throttle_enabled: bool,
     /// Consecutive failed logins of an account before it is throttled
@@ -232,6 +243,9 @@ impl Default for Config {
             cache: CacheConfig::Auto,
             cache_ttl: HumanDuration(CacheSettings::default().ttl),
             cache_size: CacheSettings::default().capacity,
+            cache_max_bytes: CacheSettings::default().max_bytes,
+            max_session_data_bytes: Limits::default().max_session_data_bytes,
+            max_user_extra_bytes: Limits::default().max_user_extra_bytes,
             throttle_enabled: d.throttle.enabled,
             throttle_account_failures: d.throttle.account_free_failures,
             throttle_account_base_delay: dur(d.throttle.account_base_delay),
@@ -270,6 +284,11 @@ impl Config {
         }
         if self.body_limit < 1024 {
             bail!("configuration: body_limit must be at least 1024 bytes");
+        }
+        if self.max_session_data_bytes < 2 || self.max_user_extra_bytes < 2 {
+            bail!(
+                "configuration: max_session_data_bytes and max_user_extra_bytes must be at least 2 (`{{}}`)"
+            );
         }
         self.settings()?;
         Ok(())
@@ -360,6 +379,11 @@ impl Config {
                 },
                 ttl: self.cache_ttl.0,
                 capacity: self.cache_size,
+                max_bytes: self.cache_max_bytes,
+            },
+            limits: Limits {
+                max_session_data_bytes: self.max_session_data_bytes,
+                max_user_extra_bytes: self.max_user_extra_bytes,
             },
         })
     }

@@ -56,6 +56,7 @@ macro_rules! __with_cases {
             login_of_a_missing_user_stores_nothing,
             freshen_never_moves_expiry_backwards,
             patch_session_data_merges,
+            patch_session_data_over_the_cap_changes_nothing,
             delete_session_variants,
             list_sessions_valid_newest_first,
             new_code_voids_older_of_same_kind,
@@ -1001,24 +1002,85 @@ pub mod cases {
         store.insert_login(&new_login(&other, None)).await.expect("insert_login");
 
         let patch = json!({"a": null, "b": {"c": 5, "e": [1, 2]}, "f": "x", "keep": null});
-        let got =
-            store.patch_session_data(&s, &rec.token_hash, &patch).await.expect("patch").expect("session");
+        let got = store
+            .patch_session_data(&s, &rec.token_hash, &patch, NO_CAP)
+            .await
+            .expect("patch")
+            .expect("session");
         let want = obj(json!({"b": {"c": 5, "d": 3, "e": [1, 2]}, "f": "x"}));
         assert_eq!(got.data, want);
         assert_eq!(got.id, rec.session.id);
         let (stored, _) = store.find_session(&s, &rec.token_hash).await.expect("find").expect("session");
         assert_eq!(stored.data, want);
 
-        let got = store.patch_session_data(&s, &rec.token_hash, &json!({"b": 7})).await.expect("patch");
+        let got =
+            store.patch_session_data(&s, &rec.token_hash, &json!({"b": 7}), NO_CAP).await.expect("patch");
         assert_eq!(got.map(|s| s.data), Some(obj(json!({"b": 7, "f": "x"}))));
-        let got = store.patch_session_data(&s, &rec.token_hash, &json!({})).await.expect("patch");
+        let got = store.patch_session_data(&s, &rec.token_hash, &json!({}), NO_CAP).await.expect("patch");
         assert_eq!(got.map(|s| s.data), Some(obj(json!({"b": 7, "f": "x"}))));
 
         let (stored, _) = store.find_session(&s, &other.token_hash).await.expect("find").expect("session");
         assert_eq!(stored.data, obj(json!({"a": 1})));
         assert!(
-            store.patch_session_data(&s, &random_hash(), &json!({"a": 1})).await.expect("patch").is_none()
+            store
+                .patch_session_data(&s, &random_hash(), &json!({"a": 1}), NO_CAP)
+                .await
+                .expect("patch")
+                .is_none()
         );
+    }
+
+    /// A cap on session data no case of the suite reaches.
+    const NO_CAP: usize = 1 << 20;
+
+    /// `patch_session_data` with a cap: a merge whose result would be larger than the cap
+    /// (compact JSON) fails with `TooLarge` and changes nothing; one that lands exactly on
+    /// it, or shrinks data already over it, passes. Concurrent patches never add up beyond
+    /// the cap: each is judged on what the previous ones left.
+    pub async fn patch_session_data_over_the_cap_changes_nothing(store: Arc<dyn Store>) {
+        let s = scope("a");
+        let alice = add_user(store.as_ref(), &s, Some("alice"), None).await;
+        let mut rec = session(&s, alice.id, at(0), at(HOUR), at(DAY));
+        rec.session.data = obj(json!({"a": "x".repeat(50)}));
+        store.insert_login(&new_login(&rec, None)).await.expect("insert_login");
+        let size = |d: &JsonObject| serde_json::to_vec(d).expect("json").len();
+        let stored = || async {
+            store.find_session(&s, &rec.token_hash).await.expect("find").expect("session").0.data
+        };
+        let before = stored().await;
+        assert_eq!(size(&before), 58);
+
+        // {"a":"x...x","b":"..."}: 58 + 7 + len bytes.
+        let over = store.patch_session_data(&s, &rec.token_hash, &json!({"b": "y".repeat(36)}), 100).await;
+        assert!(matches!(over, Err(StoreError::TooLarge { field: "data", max_bytes: 100 })), "{over:?}");
+        assert_eq!(stored().await, before, "nothing half-written");
+        let exact = store.patch_session_data(&s, &rec.token_hash, &json!({"b": "y".repeat(35)}), 100).await;
+        assert_eq!(size(&exact.expect("patch").expect("session").data), 100);
+        assert_eq!(size(&stored().await), 100);
+        // Already over a lower cap: a patch that shrinks the data passes.
+        let smaller = store.patch_session_data(&s, &rec.token_hash, &json!({"b": null}), 80).await;
+        assert_eq!(smaller.expect("patch").expect("session").data, before);
+
+        // Twenty concurrent patches of 20 bytes each against room for about five.
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let (store, s, hash) = (store.clone(), s.clone(), rec.token_hash);
+            tasks.push(tokio::spawn(async move {
+                store.patch_session_data(&s, &hash, &json!({ format!("k{i:02}"): "z".repeat(12) }), 160).await
+            }));
+        }
+        let mut landed = 0;
+        for task in tasks {
+            match task.await.expect("task") {
+                Ok(Some(_)) => landed += 1,
+                Err(StoreError::TooLarge { .. }) => {}
+                other => panic!("unexpected: {other:?}"),
+            }
+        }
+        let data = stored().await;
+        assert!(size(&data) <= 160, "{} bytes", size(&data));
+        assert_eq!(data.len(), 1 + landed, "every patch that answered Ok landed, no other");
+        assert_eq!(landed, 4, "58 bytes + 4 x 21 = 142; a fifth would make 163");
     }
 
     /// Ending sessions: by token hash (returns it once), one by id (only the user's own),
@@ -1956,7 +2018,11 @@ pub mod cases {
         assert!(!store.rehash_password(&b, alice.id, "h", "x").await.expect("rehash"));
         assert!(store.freshen_session(&b, &sess.token_hash, now, at(DAY)).await.expect("freshen").is_none());
         assert!(
-            store.patch_session_data(&b, &sess.token_hash, &json!({"x": 1})).await.expect("patch").is_none()
+            store
+                .patch_session_data(&b, &sess.token_hash, &json!({"x": 1}), NO_CAP)
+                .await
+                .expect("patch")
+                .is_none()
         );
         assert!(store.delete_session_by_hash(&b, &sess.token_hash).await.expect("delete").is_none());
         assert!(!store.delete_session(&b, alice.id, sess.session.id).await.expect("delete"));
