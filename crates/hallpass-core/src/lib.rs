@@ -29,7 +29,7 @@ pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{CredentialFailure, Error, Result};
 pub use memory::MemoryStore;
 pub use model::*;
-pub use password::{HashParams, PasswordHasher};
+pub use password::{HashCeiling, HashParams, PasswordHasher};
 pub use secret::{ApiKeySecret, Code, SessionToken, TokenHash};
 pub use service::Hallpass;
 pub use settings::{Limits, ScopeSettings, Settings, ThrottleSettings};

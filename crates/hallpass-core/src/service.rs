@@ -242,7 +242,9 @@ impl Hallpass {
             settings.hash_threads
         };
         let hasher = Arc::new(
-            PasswordHasher::new(settings.hash_params, threads)?.with_queue_limit(settings.hash_queue_limit),
+            PasswordHasher::new(settings.hash_params, threads)?
+                .with_queue_limit(settings.hash_queue_limit)
+                .with_ceiling(settings.hash_ceiling()),
         );
         let caches = Self::start_caches(&store, &settings.cache);
         Ok(Self { store, clock, hasher, settings, key_buckets: Default::default(), caches })
@@ -1027,11 +1029,8 @@ impl Hallpass {
 
     fn apply_token(&self, identity: &mut Identity, update: TokenUpdate) -> Result<()> {
         if let Some(t) = update.access_token {
-            if t.as_ref().is_some_and(|t| t.len() > 8192 || t.chars().any(char::is_control)) {
-                return Err(Error::invalid(
-                    "access_token",
-                    "must be at most 8192 bytes without control characters",
-                ));
+            if let Some(t) = &t {
+                crate::types::check_access_token(t)?;
             }
             identity.access_token = t;
         }

@@ -177,6 +177,9 @@ pub struct Settings {
     pub cache: crate::cache::CacheSettings,
     /// Caps on session `data` and user `extra`.
     pub limits: Limits,
+    /// The most a stored or imported password hash may cost to verify; `None`:
+    /// [`crate::HashCeiling::for_params`] of `hash_params`.
+    pub hash_ceiling: Option<crate::password::HashCeiling>,
 }
 
 impl Default for Settings {
@@ -189,11 +192,19 @@ impl Default for Settings {
             hash_queue_limit: 256,
             cache: crate::cache::CacheSettings::default(),
             limits: Limits::default(),
+            hash_ceiling: None,
         }
     }
 }
 
 impl Settings {
+    /// The ceiling on stored hashes these settings give.
+    pub fn hash_ceiling(&self) -> crate::password::HashCeiling {
+        self.hash_ceiling
+            .unwrap_or_else(|| crate::password::HashCeiling::for_params(self.hash_params))
+            .admitting(self.hash_params)
+    }
+
     /// The settings of `scope`.
     pub fn scope(&self, scope: &Scope) -> &ScopeSettings {
         self.scopes.get(scope.as_str()).unwrap_or(&self.default_scope)

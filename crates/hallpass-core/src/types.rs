@@ -405,6 +405,21 @@ pub fn json_size(object: &JsonObject) -> usize {
     count.0
 }
 
+/// The longest provider access token accepted, in bytes.
+pub const MAX_ACCESS_TOKEN_BYTES: usize = 8192;
+
+/// Refuses a provider access token longer than [`MAX_ACCESS_TOKEN_BYTES`] or holding a
+/// control character (NUL included): the check of the API and of `hallpass import`.
+pub fn check_access_token(token: &str) -> Result<(), InvalidInput> {
+    if token.len() > MAX_ACCESS_TOKEN_BYTES || token.chars().any(char::is_control) {
+        return Err(InvalidInput::new(
+            "access_token",
+            format!("must be at most {MAX_ACCESS_TOKEN_BYTES} bytes without control characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// [`check_json`] for an object.
 pub fn check_json_object(field: &'static str, object: &JsonObject) -> Result<(), InvalidInput> {
     if object.iter().any(|(k, _)| k.contains('\0')) {

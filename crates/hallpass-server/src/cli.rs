@@ -279,7 +279,12 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys(cmd, &*service(&config).await?).await,
         Command::Users(UsersCommand::Import(args)) | Command::Import(args) => {
             let store = serve::open_store(&config.database_url).await?;
-            let rules = transfer::import::ImportRules { include_admins: args.include_admins };
+            let settings = config.settings()?;
+            let rules = transfer::import::ImportRules {
+                limits: settings.limits,
+                hash_ceiling: settings.hash_ceiling(),
+                include_admins: args.include_admins,
+            };
             transfer::import::run(&*store, args.file.as_deref(), args.strict, &rules).await.map(drop)
         }
         Command::Users(cmd) => users(cmd, &*service(&config).await?).await,

@@ -25,11 +25,10 @@ use super::{
     BATCH, FORMAT_VERSION, Progress, Totals, conflict_reason, deterministic_v7, import_batch, parse_timestamp,
 };
 use anyhow::{Context as _, bail};
-use hallpass_core::password::is_supported_hash;
 use hallpass_core::store::ExportedUser;
 use hallpass_core::{
-    ClientId, Confirmation, Email, Group, Identity, JsonObject, ProviderName, Scope, Store, User, UserRecord,
-    Username, check_json_object,
+    ClientId, Confirmation, Email, Group, HashCeiling, Identity, JsonObject, Limits, ProviderName, Scope,
+    Store, User, UserRecord, Username, check_access_token, check_json_object,
 };
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -93,13 +92,25 @@ fn expiry(v: Option<&serde_json::Value>) -> Result<Option<OffsetDateTime>, Strin
 }
 
 /// What an import accepts beyond the format itself.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ImportRules {
+    /// The API's caps (`extra`), applied to every line as the API applies them.
+    pub limits: Limits,
+    /// The most a password hash may cost to verify (the server's own ceiling).
+    pub hash_ceiling: HashCeiling,
     /// Whether users of the internal scope `_admin` (the admins of the web page) are
     /// imported (`--include-admins`: the file is a whole deployment moving, written by
     /// `hallpass export`). Otherwise such a line is refused: an import must not be a way
     /// to make someone an admin.
     pub include_admins: bool,
+}
+
+impl Default for ImportRules {
+    /// The defaults of a server with default settings.
+    fn default() -> Self {
+        let settings = hallpass_core::Settings::default();
+        Self { limits: settings.limits, hash_ceiling: settings.hash_ceiling(), include_admins: false }
+    }
 }
 
 /// Parses one user line into what storage takes. The error is a sentence for the operator;
@@ -131,6 +142,7 @@ pub fn parse_user(
     };
     let extra = u.extra.unwrap_or_default();
     check_json_object("extra", &extra).map_err(|e| e.to_string())?;
+    rules.limits.check_user_extra(&extra).map_err(|e| e.to_string())?;
     let confirmation = match u.confirmation.as_deref() {
         None => None,
         Some(c) => Some(
@@ -157,12 +169,9 @@ pub fn parse_user(
             deterministic_v7(millis, scope.as_str(), &key)
         }
     };
-    if let Some(h) = u.password_hash.as_deref()
-        && !is_supported_hash(h)
-    {
-        return Err("password_hash: not a supported hash (Argon2, bcrypt, scrypt, PBKDF2-SHA256/512 in PHC \
-                    form, or $sleepless-sha1$), or its cost is above the import limits"
-            .into());
+    if let Some(h) = u.password_hash.as_deref() {
+        // The reason names the scheme and its parameters, never the hash itself.
+        rules.hash_ceiling.check(h).map_err(|why| format!("password_hash: {why}"))?;
     }
     let created_at = created_at.unwrap_or(now);
     let updated_at = updated_at.unwrap_or(created_at);
@@ -175,8 +184,8 @@ pub fn parse_user(
         if !providers_seen.insert(provider.clone()) {
             return Err(format!("providers: `{provider}` is linked twice"));
         }
-        if p.access_token.as_deref().is_some_and(|t| t.contains('\0')) {
-            return Err("providers.access_token: must not contain NUL characters".into());
+        if let Some(token) = p.access_token.as_deref() {
+            check_access_token(token).map_err(|e| format!("providers.{e}"))?;
         }
         let linked = instant("providers.created_at", p.created_at.as_deref())?.unwrap_or(created_at);
         identities.push(Identity {
@@ -481,11 +490,42 @@ mod tests {
     }
 
     #[test]
+    fn the_apis_limits_and_the_hash_ceiling_apply() {
+        let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+        let hash = "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        let cases = [
+            (json!({"scope": "s", "username": "x", "extra": {"b": "x".repeat(64 * 1024)}}), "extra"),
+            (
+                json!({"scope": "s", "username": "x", "providers": [{"provider": "gh", "client_id": "1", "access_token": "t".repeat(8193)}]}),
+                "access_token",
+            ),
+            (
+                json!({"scope": "s", "username": "x", "providers": [{"provider": "gh", "client_id": "1", "access_token": "a\nb"}]}),
+                "access_token",
+            ),
+            (
+                json!({"scope": "s", "username": "x", "password_hash": format!("$argon2id$v=19$m=2097152,t=1,p=1${salt}${hash}")}),
+                "m=2097152",
+            ),
+            (
+                json!({"scope": "s", "username": "x", "password_hash": format!("$2b$15${}", "C".repeat(53))}),
+                "bcrypt",
+            ),
+        ];
+        for (line, want) in cases {
+            let err = parse(line.clone()).err().unwrap_or_else(|| panic!("{line} should be refused"));
+            assert!(err.contains(want), "{err:?} should mention {want:?}");
+            assert!(!err.contains(hash), "never echo the hash");
+        }
+        assert!(parse(json!({"scope": "s", "username": "x", "extra": {"b": "x".repeat(1000)}})).is_ok());
+    }
+
+    #[test]
     fn admins_only_with_include_admins() {
         let line = json!({"scope": "_admin", "username": "root", "password_hash": null});
         let err = parse(line.clone()).err().unwrap();
         assert!(err.contains("--include-admins"), "{err}");
-        let rules = ImportRules { include_admins: true };
+        let rules = ImportRules { include_admins: true, ..ImportRules::default() };
         let admin = parse_user(line, now(), &rules).unwrap();
         assert!(admin.record.user.scope.is_admin());
     }
