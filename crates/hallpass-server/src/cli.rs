@@ -102,7 +102,9 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke an API key by id.
+    /// Revoke an API key by id. Committed when this returns; running servers that cached
+    /// the key refuse it within milliseconds, once they hear of the change (at most
+    /// `HALLPASS_CACHE_TTL`, 10 s, should a notification be lost).
     Revoke {
         /// The key's id, as `keys list` shows it.
         id: Uuid,
@@ -337,7 +339,10 @@ async fn keys(cmd: KeysCommand, svc: &Hallpass) -> anyhow::Result<()> {
         }
         KeysCommand::Revoke { id } => {
             svc.revoke_api_key(id).await.with_context(|| format!("revoking key {id}"))?;
-            eprintln!("revoked key {id}");
+            eprintln!(
+                "revoked key {id}: refused by running servers within milliseconds, as each hears of the \
+                 change (at most the cache TTL, 10 s by default, should a notification be lost)"
+            );
         }
     }
     Ok(())
