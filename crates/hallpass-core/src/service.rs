@@ -171,7 +171,7 @@ pub fn merge_patch(target: &mut JsonObject, patch: &serde_json::Value) -> Result
 
 /// What every store does to patch session data: [`merge_patch`] into `target`, unless the
 /// result would be larger than `max_bytes` of compact JSON; then `target` is left as it
-/// was and the answer is [`StoreError::TooLarge`].
+/// was and the answer is [`crate::store::StoreError::TooLarge`].
 pub fn merge_session_patch(
     target: &mut JsonObject,
     patch: &serde_json::Value,

@@ -3,7 +3,9 @@
 //!
 //! Every line is parsed into the core's typed values ([`Scope::parse`], [`Username::parse`],
 //! [`Email::parse`], [`Group::parse`], [`ProviderName::parse`], [`ClientId::parse`]; a
-//! password hash must be one [`is_supported_hash`] accepts). A line that fails is reported
+//! password hash must pass [`HashCeiling::check`], `extra` the API's cap
+//! ([`Limits::check_user_extra`]), a provider access token [`check_access_token`]). A line
+//! that fails is reported
 //! on stderr with its number and skipped; the others are imported. Users whose id is
 //! already in their scope are left as they are, so importing a file twice inserts nothing
 //! the second time. Users whose username, email or provider link belongs to another user
