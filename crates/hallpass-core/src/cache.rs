@@ -56,15 +56,31 @@ pub struct CacheSettings {
     /// The longest a copy is used (default 10 s): the bound on staleness if a change
     /// notification is lost, and with [`CacheMode::On`] on a store without a channel.
     pub ttl: Duration,
-    /// Most sessions kept (default 50,000: about 2 KiB each with small `data`/`extra`, the
-    /// copy and the JSON answer kept with it, so at most ~100 MiB; beyond, the least used
-    /// go first).
+    /// Most sessions kept (default 50,000; beyond, the least used go first).
     pub capacity: u64,
+    /// Most bytes the session cache holds (default 100 MiB), by each entry's estimated
+    /// size ([`entry_weight`]): a few sessions with large `data` or `extra` cannot hold
+    /// more memory than this. An entry counts at least `max_bytes / capacity` (2 KiB by
+    /// default), so `capacity` still bounds the number of entries.
+    pub max_bytes: u64,
+}
+
+/// Bytes one cached session is assumed to hold beyond its `data` and `extra`: the
+/// structs, ids, names, the map node, and their share of the JSON answer kept with it.
+pub const ENTRY_OVERHEAD_BYTES: u64 = 1024;
+
+/// The estimated memory of one cached session, computed once when it is kept: the
+/// overhead plus twice the compact JSON of `data` and `extra` (the parsed copy and the
+/// rendered answer, which are about as large as their JSON), at least `floor`.
+pub fn entry_weight(view: &SessionView, floor: u64) -> u32 {
+    let json = crate::types::json_size(&view.session.data) + crate::types::json_size(&view.user.extra);
+    let bytes = ENTRY_OVERHEAD_BYTES.saturating_add(2 * json as u64).max(floor);
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 impl Default for CacheSettings {
     fn default() -> Self {
-        Self { mode: CacheMode::Auto, ttl: Duration::from_secs(10), capacity: 50_000 }
+        Self { mode: CacheMode::Auto, ttl: Duration::from_secs(10), capacity: 50_000, max_bytes: 100 << 20 }
     }
 }
 
@@ -72,6 +88,8 @@ impl Default for CacheSettings {
 struct CachedSession {
     view: Arc<SessionView>,
     ticket: u64,
+    /// [`entry_weight`], computed once when kept (the weigher reads it).
+    weight: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +101,8 @@ struct CachedKey {
 /// The caches of one service.
 pub(crate) struct Caches {
     sessions: Cache<TokenHash, Arc<CachedSession>>,
+    /// The least an entry weighs: `max_bytes / capacity`.
+    floor: u64,
     keys: Cache<TokenHash, CachedKey>,
     /// The ticket of the latest change of each user / session touched within `ttl`.
     users_changed: Cache<Uuid, u64>,
@@ -106,8 +126,15 @@ impl std::fmt::Debug for Caches {
 impl Caches {
     pub(crate) fn new(settings: &CacheSettings) -> Self {
         let ttl = settings.ttl.max(Duration::from_millis(1));
+        let max_bytes = settings.max_bytes.max(1);
+        let floor = max_bytes / settings.capacity.max(1);
         Self {
-            sessions: Cache::builder().max_capacity(settings.capacity.max(1)).time_to_live(ttl).build(),
+            sessions: Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_, entry: &Arc<CachedSession>| entry.weight)
+                .time_to_live(ttl)
+                .build(),
+            floor,
             keys: Cache::builder().max_capacity(10_000).time_to_live(ttl).build(),
             // Change marks must outlive every copy they could veto: the same ttl, and room
             // for far more changes than copies (an evicted mark could revive a copy).
@@ -147,7 +174,8 @@ impl Caches {
 
     /// Keeps what a load with `ticket` read.
     pub(crate) fn keep_session(&self, hash: TokenHash, view: Arc<SessionView>, ticket: u64) {
-        self.sessions.insert(hash, Arc::new(CachedSession { view, ticket }));
+        let weight = entry_weight(&view, self.floor);
+        self.sessions.insert(hash, Arc::new(CachedSession { view, ticket, weight }));
     }
 
     /// The cached API key of a key hash.
@@ -194,6 +222,13 @@ impl Caches {
     /// Sessions held now (approximate).
     pub(crate) fn len(&self) -> u64 {
         self.sessions.entry_count()
+    }
+
+    /// The estimated bytes the sessions held now weigh (approximate).
+    #[cfg(test)]
+    pub(crate) fn weight(&self) -> u64 {
+        self.sessions.run_pending_tasks();
+        self.sessions.weighted_size()
     }
 }
 
@@ -271,6 +306,30 @@ mod tests {
         // Another user's change leaves this copy alone.
         caches.apply(&Change::User(Uuid::now_v7()));
         assert!(caches.session(&hash).is_some());
+    }
+
+    #[test]
+    fn the_session_cache_is_bounded_by_bytes_and_by_entries() {
+        let settings = CacheSettings { capacity: 1000, max_bytes: 100_000, ..CacheSettings::default() };
+        let caches = Caches::new(&settings);
+        // Small sessions weigh the overhead and twice `{}` `{}`: 50 fit (51,600 bytes).
+        for i in 0..50 {
+            caches.keep_session(TokenHash::of(&format!("small{i}")), pair(), caches.ticket());
+        }
+        assert_eq!(caches.weight(), 50 * (ENTRY_OVERHEAD_BYTES + 8));
+        // Sessions with 10 KB of data weigh about 21 KB each: the bytes bound holds.
+        for i in 0..50 {
+            let mut view = Arc::into_inner(pair()).unwrap();
+            view.session.data.insert("blob".into(), serde_json::Value::String("x".repeat(10_000)));
+            let view = Arc::new(SessionView::new(view.session, view.user));
+            assert_eq!(entry_weight(&view, 0), 1024 + 2 * (10_011 + 2));
+            caches.keep_session(TokenHash::of(&format!("big{i}")), view, caches.ticket());
+        }
+        assert!(caches.weight() <= 100_000, "{} bytes", caches.weight());
+        // The entry floor (max_bytes / capacity) keeps `capacity` a bound on entries.
+        let view = pair();
+        assert_eq!(entry_weight(&view, 2048), 2048);
+        assert_eq!(entry_weight(&view, 0), 1032);
     }
 
     #[test]

@@ -60,6 +60,15 @@ pub enum Error {
     /// A one-time code is unknown, used, voided or expired.
     #[error("invalid or expired code")]
     InvalidCode,
+    /// A JSON field (session `data`, a user's `extra`) would be larger, serialised, than
+    /// the configured cap ([`crate::Limits`]); nothing was changed.
+    #[error("{field} is larger than {max_bytes} bytes")]
+    TooLarge {
+        /// The field (`data` or `extra`).
+        field: &'static str,
+        /// The cap, in bytes of compact JSON.
+        max_bytes: usize,
+    },
     /// Too many failed attempts: throttled; try again after `retry_after_secs` seconds.
     #[error("rate limited; retry after {retry_after_secs} s")]
     RateLimited {
@@ -85,6 +94,7 @@ impl From<StoreError> for Error {
             StoreError::EmailTaken => Self::EmailTaken,
             StoreError::IdentityTaken => Self::IdentityTaken,
             StoreError::Unavailable(_) => Self::StorageUnavailable(e),
+            StoreError::TooLarge { field, max_bytes } => Self::TooLarge { field, max_bytes },
             StoreError::Other(m) => Self::Internal(m),
         }
     }

@@ -29,10 +29,10 @@ pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::{CredentialFailure, Error, Result};
 pub use memory::MemoryStore;
 pub use model::*;
-pub use password::{HashParams, PasswordHasher};
+pub use password::{HashCeiling, HashParams, PasswordHasher};
 pub use secret::{ApiKeySecret, Code, DeviceToken, SessionToken, TokenHash};
 pub use service::Hallpass;
-pub use settings::{ScopeSettings, Settings, ThrottleSettings};
+pub use settings::{Limits, ScopeSettings, Settings, ThrottleSettings};
 pub use store::{
     Change, CodeRequest, CodeRequestOutcome, LoginStored, Store, StoreError, ThrottleState, ThrottleUpdate,
 };

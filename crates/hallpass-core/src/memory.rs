@@ -8,7 +8,7 @@
 
 use crate::model::*;
 use crate::secret::TokenHash;
-use crate::service::merge_patch;
+use crate::service::merge_session_patch;
 use crate::store::{
     CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, ImportTaken, LoginStored, NewLogin, Store,
     StoreError, StoreResult, ThrottleState, ThrottleUpdate,
@@ -85,6 +85,11 @@ impl Tables {
         self.codes.retain(|c| !(c.scope == code.scope && c.user_id == code.user_id && c.kind == code.kind));
         self.codes.push(code.clone());
         Ok(())
+    }
+
+    /// Deletes every code of the user, of every kind (a password or email change).
+    fn void_codes(&mut self, scope: &Scope, user_id: Uuid) {
+        self.codes.retain(|c| !(&c.scope == scope && c.user_id == user_id));
     }
 
     fn user(&self, scope: &Scope, id: Uuid) -> Option<&UserRecord> {
@@ -293,6 +298,7 @@ impl Store for MemoryStore {
             return Ok(None);
         };
         let mut user = current.user.clone();
+        let email_before = current.user.email.as_ref().map(|e| e.key().to_owned());
         if let Some(username) = &patch.username {
             user.username = username.clone();
         }
@@ -319,6 +325,10 @@ impl Store for MemoryStore {
         if patch.active == Some(false) {
             t.end_sessions(scope, id, None);
         }
+        if email_before.as_deref() != user.email.as_ref().map(|e| e.key()) {
+            // A new email voids every code issued before (they were sent to the old one).
+            t.void_codes(scope, id);
+        }
         if let Some(record) = t.user_mut(scope, id) {
             record.user = user.clone();
         }
@@ -332,7 +342,7 @@ impl Store for MemoryStore {
         }
         t.users.remove(&id);
         t.end_sessions(scope, id, None);
-        t.codes.retain(|c| !(&c.scope == scope && c.user_id == id));
+        t.void_codes(scope, id);
         t.identities.retain(|i| !(&i.scope == scope && i.user_id == id));
         Ok(true)
     }
@@ -351,6 +361,7 @@ impl Store for MemoryStore {
         record.password_hash = Some(hash.to_owned());
         record.user.updated_at = at;
         t.end_sessions(scope, id, None);
+        t.void_codes(scope, id);
         Ok(true)
     }
 
@@ -432,13 +443,14 @@ impl Store for MemoryStore {
         scope: &Scope,
         hash: &TokenHash,
         patch: &serde_json::Value,
+        max_bytes: usize,
     ) -> StoreResult<Option<Session>> {
         let mut t = self.lock();
         let Some(record) = t.session_mut(scope, hash) else {
             return Ok(None);
         };
         let mut data = record.session.data.clone();
-        merge_patch(&mut data, patch).map_err(|e| StoreError::Other(e.to_string()))?;
+        merge_session_patch(&mut data, patch, max_bytes)?;
         record.session.data = data;
         Ok(Some(record.session.clone()))
     }
@@ -533,6 +545,7 @@ impl Store for MemoryStore {
         record.user.updated_at = now;
         t.codes.remove(index);
         t.end_sessions(scope, user_id, None);
+        t.void_codes(scope, user_id);
         Ok(Some(user_id))
     }
 

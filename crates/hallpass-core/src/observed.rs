@@ -144,8 +144,9 @@ impl<O: Observer> Store for Observed<O> {
         scope: &Scope,
         hash: &TokenHash,
         patch: &serde_json::Value,
+        max_bytes: usize,
     ) -> StoreResult<Option<Session>> {
-        observe!(self, "patch_session_data", self.inner.patch_session_data(scope, hash, patch))
+        observe!(self, "patch_session_data", self.inner.patch_session_data(scope, hash, patch, max_bytes))
     }
     async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
         observe!(self, "delete_session_by_hash", self.inner.delete_session_by_hash(scope, hash))

@@ -36,6 +36,113 @@ pub const ARGON2_IMPORT_MAX_M_COST: u32 = 2 * 1024 * 1024;
 /// Most Argon2 work (memory in KiB times passes) [`is_supported_hash`] accepts.
 pub const ARGON2_IMPORT_MAX_WORK: u64 = 4 * 1024 * 1024;
 
+/// The most a stored password hash may cost to verify, for hashes hallpass did not make
+/// with its current parameters (imported ones, or its own after the parameters were
+/// lowered). `hallpass import` refuses a hash above it; at login such a hash never
+/// matches and costs what one hash with the current parameters costs (see
+/// [`PasswordHasher::verify`]), so no stored string can make one wrong login take seconds
+/// and gigabytes. The built-in limits of [`is_supported_hash`] still apply above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashCeiling {
+    /// Most Argon2 memory, KiB (default: 4 × the current `m`, at least 64 MiB).
+    pub argon2_m_cost: u32,
+    /// Most Argon2 passes (default: 4 × the current `t`, at least 4).
+    pub argon2_t_cost: u32,
+    /// Most Argon2 lanes (default: 4 × the current `p`, at least 8).
+    pub argon2_p_cost: u32,
+    /// Highest bcrypt cost (default 14, about a second).
+    pub bcrypt_cost: u32,
+    /// Most scrypt memory (`128 · r · N`), KiB (default: the Argon2 memory ceiling); its
+    /// work (memory × `p`) may be four times that.
+    pub scrypt_memory_kib: u64,
+    /// Most PBKDF2 rounds (default 2,000,000).
+    pub pbkdf2_rounds: u32,
+}
+
+impl HashCeiling {
+    /// The default ceiling for a server hashing with `own`: a few times its own cost.
+    pub fn for_params(own: HashParams) -> Self {
+        let m = own.m_cost.saturating_mul(4).max(64 * 1024);
+        Self {
+            argon2_m_cost: m,
+            argon2_t_cost: own.t_cost.saturating_mul(4).max(4),
+            argon2_p_cost: own.p_cost.saturating_mul(4).max(8),
+            bcrypt_cost: 14,
+            scrypt_memory_kib: u64::from(m),
+            pbkdf2_rounds: 2_000_000,
+        }
+    }
+
+    /// This ceiling raised where needed to admit `own` (hallpass's own hashes always pass).
+    pub fn admitting(self, own: HashParams) -> Self {
+        Self {
+            argon2_m_cost: self.argon2_m_cost.max(own.m_cost),
+            argon2_t_cost: self.argon2_t_cost.max(own.t_cost),
+            argon2_p_cost: self.argon2_p_cost.max(own.p_cost),
+            ..self
+        }
+    }
+
+    /// Whether `stored` is a hash [`PasswordHasher::verify`] can check ([`is_supported_hash`])
+    /// and costs no more than this ceiling; `Err` says why not (never quoting the hash).
+    pub fn check(&self, stored: &str) -> std::result::Result<(), String> {
+        match legacy::parse(stored) {
+            Err(refusal) => Err(format!("{}: {}", refusal.scheme, refusal.reason)),
+            Ok(Some(foreign)) => self.check_foreign(&foreign),
+            Ok(None) => {
+                if !is_supported_argon2(stored) {
+                    return Err("not a supported hash (Argon2, bcrypt, scrypt, PBKDF2-SHA256/512 in PHC \
+                                form, or $sleepless-sha1$), or its cost is above the built-in limits"
+                        .into());
+                }
+                let params = PasswordHash::new(stored)
+                    .ok()
+                    .and_then(|p| Params::try_from(&p).ok())
+                    .ok_or("argon2: unreadable parameters")?;
+                self.check_argon2(&params)
+            }
+        }
+    }
+
+    fn check_argon2(&self, p: &Params) -> std::result::Result<(), String> {
+        if p.m_cost() > self.argon2_m_cost
+            || p.t_cost() > self.argon2_t_cost
+            || p.p_cost() > self.argon2_p_cost
+        {
+            return Err(format!(
+                "argon2: m={},t={},p={} above the ceiling m={},t={},p={}",
+                p.m_cost(),
+                p.t_cost(),
+                p.p_cost(),
+                self.argon2_m_cost,
+                self.argon2_t_cost,
+                self.argon2_p_cost
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_foreign(&self, foreign: &legacy::Foreign<'_>) -> std::result::Result<(), String> {
+        match foreign.cost() {
+            legacy::Cost::Bcrypt(cost) if cost > self.bcrypt_cost => {
+                Err(format!("bcrypt: cost {cost} above the ceiling {}", self.bcrypt_cost))
+            }
+            legacy::Cost::Scrypt { memory, work }
+                if memory > self.scrypt_memory_kib * 1024 || work > self.scrypt_memory_kib * 4096 =>
+            {
+                Err(format!(
+                    "scrypt: {memory} bytes ({work} of work) above the ceiling of {} KiB",
+                    self.scrypt_memory_kib
+                ))
+            }
+            legacy::Cost::Pbkdf2(rounds) if rounds > self.pbkdf2_rounds => {
+                Err(format!("pbkdf2: {rounds} rounds above the ceiling {}", self.pbkdf2_rounds))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HashParams {
@@ -138,6 +245,7 @@ pub struct PasswordHasher {
     queue_limit: usize,
     hashes: AtomicU64,
     dummy: String,
+    ceiling: HashCeiling,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -169,7 +277,20 @@ impl PasswordHasher {
             waiting: Arc::new(AtomicUsize::new(0)),
             hashes: AtomicU64::new(0),
             dummy,
+            ceiling: HashCeiling::for_params(params),
         })
+    }
+
+    /// Refuses, at login, stored hashes costing more than `ceiling` (raised where needed to
+    /// admit the current parameters); the default is [`HashCeiling::for_params`].
+    pub fn with_ceiling(mut self, ceiling: HashCeiling) -> Self {
+        self.ceiling = ceiling.admitting(self.params);
+        self
+    }
+
+    /// The ceiling stored hashes are held to.
+    pub fn ceiling(&self) -> HashCeiling {
+        self.ceiling
     }
 
     /// Refuses jobs ([`Error::Overloaded`]) while `limit` already wait (0: no limit).
@@ -244,7 +365,8 @@ impl PasswordHasher {
         let phc = stored.unwrap_or_else(|| self.dummy.clone());
         let argon2 = self.argon2.clone();
         let params = self.params;
-        let verified = self.run(move || check(&argon2, params, password.expose(), &phc)).await?;
+        let ceiling = self.ceiling;
+        let verified = self.run(move || check(&argon2, params, ceiling, password.expose(), &phc)).await?;
         self.hashes.fetch_add(1, Ordering::Relaxed);
         Ok(Verified { ok: verified.ok && has_user, ..verified })
     }
@@ -291,10 +413,22 @@ fn argon2_within_limits(p: &Params, own: Option<HashParams>) -> bool {
 }
 
 /// The blocking part of [`PasswordHasher::verify`].
-fn check(argon2: &Argon2<'static>, params: HashParams, password: &[u8], stored: &str) -> Verified {
+fn check(
+    argon2: &Argon2<'static>,
+    params: HashParams,
+    ceiling: HashCeiling,
+    password: &[u8],
+    stored: &str,
+) -> Verified {
     const NO: Verified = Verified { ok: false, needs_rehash: false };
     match legacy::parse(stored) {
         Ok(Some(foreign)) => {
+            if let Err(reason) = ceiling.check_foreign(&foreign) {
+                // Above the ceiling: never verified at its cost; one hash at ours instead.
+                tracing::warn!(%reason, "stored password hash costs more than the ceiling, the login fails");
+                let _ = argon2.hash_password(password);
+                return NO;
+            }
             let ok = foreign.verify(password);
             if foreign.is_fast() {
                 // Fast schemes would tell an existing user from an unknown one by time.
@@ -328,7 +462,7 @@ fn check(argon2: &Argon2<'static>, params: HashParams, password: &[u8], stored: 
     // An Argon2 hash costing more than both the limits and the current parameters (none
     // that hallpass made under sane settings) is refused before Argon2 allocates its memory.
     if let Ok(p) = Params::try_from(&parsed)
-        && !argon2_within_limits(&p, Some(params))
+        && (!argon2_within_limits(&p, Some(params)) || ceiling.check_argon2(&p).is_err())
     {
         tracing::warn!(
             m_cost = p.m_cost(),
@@ -532,6 +666,43 @@ mod tests {
         assert!(!is_supported_hash(&format!("$argon2id$v=19$m=2097152,t=3,p=4${salt}${hash}")));
         assert!(!is_supported_hash(&format!("$argon2id$v=18$m=256,t=1,p=1${salt}${hash}")));
         assert!(!is_supported_hash(&format!("$argon2id$v=19$m=256,t=1,p=1${salt}")));
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_above_the_ceiling_never_matches_and_costs_one_own_hash() {
+        let params = Params::new(1024, 2, 1, None).unwrap();
+        let big =
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params).hash_password(PW.as_bytes()).unwrap();
+        let big = big.to_string();
+        let bcrypt6 = bcrypt::hash(PW, 6).unwrap();
+        // Within the default ceiling: verifies (and asks for a rehash).
+        let h = PasswordHasher::new(cheap(), 1).unwrap();
+        assert_eq!(check_with(&h, PW, &big).await, REHASH);
+        assert_eq!(check_with(&h, PW, &bcrypt6).await, REHASH);
+        // Above a lower ceiling: the right password no longer matches; one hash is spent.
+        let low = HashCeiling { argon2_m_cost: 512, bcrypt_cost: 5, ..HashCeiling::for_params(cheap()) };
+        let h = PasswordHasher::new(cheap(), 1).unwrap().with_ceiling(low);
+        let before = h.hashes_computed();
+        assert_eq!(check_with(&h, PW, &big).await, NO);
+        assert_eq!(check_with(&h, PW, &bcrypt6).await, NO);
+        assert_eq!(h.hashes_computed() - before, 2);
+        assert!(low.check(&big).unwrap_err().contains("m=1024"));
+        assert!(low.check(&bcrypt6).unwrap_err().contains("cost 6"));
+        // The ceiling never refuses hallpass's own parameters.
+        let own = h.hash(Password::new(PW).unwrap()).await.unwrap();
+        let tiny = HashCeiling { argon2_m_cost: 8, argon2_t_cost: 1, argon2_p_cost: 1, ..low };
+        let h = PasswordHasher::new(cheap(), 1).unwrap().with_ceiling(tiny);
+        assert_eq!(check_with(&h, PW, &own).await, Verified { ok: true, needs_rehash: false });
+        // Defaults: a few times the server's own cost; the issue's m = 2 GiB is refused.
+        let d = HashCeiling::for_params(HashParams::default());
+        assert_eq!((d.argon2_m_cost, d.argon2_t_cost, d.argon2_p_cost), (4 * 19 * 1024, 8, 8));
+        let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+        let hash = "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        assert!(is_supported_hash(&format!("$argon2id$v=19$m=2097152,t=1,p=1${salt}${hash}")));
+        assert!(d.check(&format!("$argon2id$v=19$m=2097152,t=1,p=1${salt}${hash}")).is_err());
+        assert!(d.check(&format!("$argon2id$v=19$m=65536,t=3,p=4${salt}${hash}")).is_ok());
+        assert!(d.check(&format!("$pbkdf2-sha256$i=2000001,l=32${salt}${hash}")).is_err());
+        assert!(d.check("plaintext").is_err());
     }
 
     #[tokio::test]

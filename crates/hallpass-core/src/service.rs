@@ -233,6 +233,23 @@ pub fn merge_patch(target: &mut JsonObject, patch: &serde_json::Value) -> Result
     Ok(())
 }
 
+/// What every store does to patch session data: [`merge_patch`] into `target`, unless the
+/// result would be larger than `max_bytes` of compact JSON; then `target` is left as it
+/// was and the answer is [`crate::store::StoreError::TooLarge`].
+pub fn merge_session_patch(
+    target: &mut JsonObject,
+    patch: &serde_json::Value,
+    max_bytes: usize,
+) -> std::result::Result<(), crate::store::StoreError> {
+    let mut merged = target.clone();
+    merge_patch(&mut merged, patch).map_err(|e| crate::store::StoreError::Other(e.to_string()))?;
+    if crate::types::json_size(&merged) > max_bytes {
+        return Err(crate::store::StoreError::TooLarge { field: "data", max_bytes });
+    }
+    *target = merged;
+    Ok(())
+}
+
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<Uuid>> {
     match cursor {
         None | Some("") => Ok(None),
@@ -289,7 +306,9 @@ impl Hallpass {
             settings.hash_threads
         };
         let hasher = Arc::new(
-            PasswordHasher::new(settings.hash_params, threads)?.with_queue_limit(settings.hash_queue_limit),
+            PasswordHasher::new(settings.hash_params, threads)?
+                .with_queue_limit(settings.hash_queue_limit)
+                .with_ceiling(settings.hash_ceiling()),
         );
         let caches = Self::start_caches(&store, &settings.cache);
         Ok(Self { store, clock, hasher, settings, key_buckets: Default::default(), caches })
@@ -496,6 +515,7 @@ impl Hallpass {
         }
         if let Some(extra) = &new.extra {
             check_json_object("extra", extra)?;
+            self.settings.limits.check_user_extra(extra)?;
         }
         let password_hash = match new.password {
             Some(p) => {
@@ -558,6 +578,7 @@ impl Hallpass {
     pub async fn update_user(&self, scope: &Scope, r: &UserRef, patch: UserPatch) -> Result<User> {
         if let Some(extra) = &patch.extra {
             check_json_object("extra", extra)?;
+            self.settings.limits.check_user_extra(extra)?;
         }
         let current = self.resolve(scope, r).await?.user;
         let username_left = match &patch.username {
@@ -730,6 +751,7 @@ impl Hallpass {
     pub async fn login(&self, scope: &Scope, req: LoginRequest) -> Result<LoginResult> {
         let LoginRequest { credentials, data, client, device } = req;
         check_json_object("data", &data)?;
+        self.settings.limits.check_session_data(&data)?;
         if client.user_agent.as_ref().is_some_and(|ua| ua.contains('\0'))
             || client.ip.as_ref().is_some_and(|ip| ip.contains('\0'))
         {
@@ -955,7 +977,9 @@ impl Hallpass {
         freshened.ok_or(Error::SessionInvalid)
     }
 
-    /// Applies a JSON merge patch to the session's data.
+    /// Applies a JSON merge patch to the session's data. A result larger than
+    /// [`crate::Limits::max_session_data_bytes`] answers [`Error::TooLarge`] and changes
+    /// nothing.
     pub async fn patch_session_data(
         &self,
         scope: &Scope,
@@ -967,7 +991,8 @@ impl Hallpass {
         }
         check_json("data", patch)?;
         self.valid_session(scope, token).await?;
-        let patched = self.store.patch_session_data(scope, &token.hash(), patch).await?;
+        let max_bytes = self.settings.limits.max_session_data_bytes;
+        let patched = self.store.patch_session_data(scope, &token.hash(), patch, max_bytes).await?;
         self.changed(Change::Session(token.hash())).await;
         patched.ok_or(Error::SessionInvalid)
     }
@@ -1082,11 +1107,8 @@ impl Hallpass {
 
     fn apply_token(&self, identity: &mut Identity, update: TokenUpdate) -> Result<()> {
         if let Some(t) = update.access_token {
-            if t.as_ref().is_some_and(|t| t.len() > 8192 || t.chars().any(char::is_control)) {
-                return Err(Error::invalid(
-                    "access_token",
-                    "must be at most 8192 bytes without control characters",
-                ));
+            if let Some(t) = &t {
+                crate::types::check_access_token(t)?;
             }
             identity.access_token = t;
         }

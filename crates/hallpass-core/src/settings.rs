@@ -209,6 +209,44 @@ impl Default for ScopeSettings {
     }
 }
 
+/// Caps on the application's JSON kept per session and per user, in bytes of compact JSON
+/// (what the stores keep and the answers carry). Beyond a cap, a write answers
+/// [`crate::Error::TooLarge`] and changes nothing. They bound what one session or user can
+/// cost the database and the session cache, whatever the body limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Session `data`: at login, and the result of every merge patch (default 16 KiB).
+    pub max_session_data_bytes: usize,
+    /// A user's `extra`: at registration, update and import (default 64 KiB).
+    pub max_user_extra_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_session_data_bytes: 16 * 1024, max_user_extra_bytes: 64 * 1024 }
+    }
+}
+
+impl Limits {
+    /// Refuses session `data` larger than the cap.
+    pub fn check_session_data(&self, data: &crate::types::JsonObject) -> crate::Result<()> {
+        let max_bytes = self.max_session_data_bytes;
+        if crate::types::json_size(data) > max_bytes {
+            return Err(crate::Error::TooLarge { field: "data", max_bytes });
+        }
+        Ok(())
+    }
+
+    /// Refuses an `extra` larger than the cap.
+    pub fn check_user_extra(&self, extra: &crate::types::JsonObject) -> crate::Result<()> {
+        let max_bytes = self.max_user_extra_bytes;
+        if crate::types::json_size(extra) > max_bytes {
+            return Err(crate::Error::TooLarge { field: "extra", max_bytes });
+        }
+        Ok(())
+    }
+}
+
 /// All settings of the service.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -227,6 +265,11 @@ pub struct Settings {
     pub hash_queue_limit: usize,
     /// The session and API-key caches of the hot path.
     pub cache: crate::cache::CacheSettings,
+    /// Caps on session `data` and user `extra`.
+    pub limits: Limits,
+    /// The most a stored or imported password hash may cost to verify; `None`:
+    /// [`crate::HashCeiling::for_params`] of `hash_params`.
+    pub hash_ceiling: Option<crate::password::HashCeiling>,
 }
 
 impl Default for Settings {
@@ -238,11 +281,20 @@ impl Default for Settings {
             hash_threads: 0,
             hash_queue_limit: 256,
             cache: crate::cache::CacheSettings::default(),
+            limits: Limits::default(),
+            hash_ceiling: None,
         }
     }
 }
 
 impl Settings {
+    /// The ceiling on stored hashes these settings give.
+    pub fn hash_ceiling(&self) -> crate::password::HashCeiling {
+        self.hash_ceiling
+            .unwrap_or_else(|| crate::password::HashCeiling::for_params(self.hash_params))
+            .admitting(self.hash_params)
+    }
+
     /// The settings of `scope`.
     pub fn scope(&self, scope: &Scope) -> &ScopeSettings {
         self.scopes.get(scope.as_str()).unwrap_or(&self.default_scope)

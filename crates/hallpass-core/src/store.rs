@@ -33,6 +33,15 @@ pub enum StoreError {
     /// the caller may retry.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A change would make a JSON field larger than its cap (see
+    /// [`Store::patch_session_data`]); nothing was changed.
+    #[error("{field} would be larger than {max_bytes} bytes")]
+    TooLarge {
+        /// The field (`data`).
+        field: &'static str,
+        /// The cap, in bytes of compact JSON.
+        max_bytes: usize,
+    },
     /// Anything else (a bug, corrupt data).
     #[error("storage error: {0}")]
     Other(String),
@@ -100,7 +109,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<User>>;
     /// Applies `patch` to the user and sets `updated_at`; returns the new user, `None` when
     /// there is no such user. Deactivation (`active: Some(false)`) ends every session of
-    /// the user in the same transaction. Conflicts as in `insert_user`.
+    /// the user in the same transaction. A change of email (the normalised key differs:
+    /// a new one, one set where there was none, or one removed) deletes every one-time
+    /// code of the user, of every kind, in the same transaction. Conflicts as in
+    /// `insert_user`.
     async fn update_user(
         &self,
         scope: &Scope,
@@ -111,8 +123,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the user with its sessions, codes and identities (events stay); `false` when
     /// there is no such user.
     async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool>;
-    /// Sets the password hash and ends every session of the user, in one transaction;
-    /// `false` when there is no such user.
+    /// Sets the password hash, ends every session of the user and deletes every one-time
+    /// code of the user (of every kind), in one transaction; `false` when there is no such
+    /// user.
     async fn set_password_hash(
         &self,
         scope: &Scope,
@@ -121,7 +134,8 @@ pub trait Store: Send + Sync + 'static {
         at: OffsetDateTime,
     ) -> StoreResult<bool>;
     /// Replaces the hash only while it still equals `old` (a rehash after a good login with
-    /// old parameters); sessions stay. Returns whether it was replaced.
+    /// old parameters); sessions and codes stay (a rehash is not a change of password).
+    /// Returns whether it was replaced.
     async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool>;
 
     // ---- sessions ----
@@ -144,12 +158,16 @@ pub trait Store: Send + Sync + 'static {
         expires_at: OffsetDateTime,
     ) -> StoreResult<Option<Session>>;
     /// Applies an RFC 7396 merge patch to the session's data atomically (with
-    /// [`crate::service::merge_patch`]); returns the new session, `None` when no session.
+    /// [`crate::service::merge_session_patch`]); returns the new session, `None` when no
+    /// session. When the merged data would be larger than `max_bytes` of compact JSON,
+    /// changes nothing and fails with [`StoreError::TooLarge`] (the cap is judged inside
+    /// the transaction, so concurrent patches cannot add up beyond it).
     async fn patch_session_data(
         &self,
         scope: &Scope,
         hash: &TokenHash,
         patch: &serde_json::Value,
+        max_bytes: usize,
     ) -> StoreResult<Option<Session>>;
     /// Ends the session with that token hash; returns it when there was one.
     async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>>;
@@ -193,8 +211,9 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> StoreResult<Option<Uuid>>;
     /// Redeems a reset code: if a code of kind reset with that hash exists in the scope and
-    /// `now < expires_at`, deletes it, sets the user's password hash to `new_hash` and ends
-    /// every session of the user, all in one transaction, and returns the user's id.
+    /// `now < expires_at`, deletes it and the user's other codes, sets the user's password
+    /// hash to `new_hash` and ends every session of the user, all in one transaction, and
+    /// returns the user's id.
     /// Otherwise changes nothing and returns `None`. Two concurrent redemptions of one code
     /// give one `Some`.
     async fn redeem_reset_code(

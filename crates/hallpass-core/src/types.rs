@@ -386,6 +386,40 @@ pub fn check_json(field: &'static str, value: &serde_json::Value) -> Result<(), 
     Ok(())
 }
 
+/// The length in bytes of `object` serialised as compact JSON (as the stores keep it),
+/// counted without building the text.
+pub fn json_size(object: &JsonObject) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and a map of JSON values always serialises.
+    let _ = serde_json::to_writer(&mut count, object);
+    count.0
+}
+
+/// The longest provider access token accepted, in bytes.
+pub const MAX_ACCESS_TOKEN_BYTES: usize = 8192;
+
+/// Refuses a provider access token longer than [`MAX_ACCESS_TOKEN_BYTES`] or holding a
+/// control character (NUL included): the check of the API and of `hallpass import`.
+pub fn check_access_token(token: &str) -> Result<(), InvalidInput> {
+    if token.len() > MAX_ACCESS_TOKEN_BYTES || token.chars().any(char::is_control) {
+        return Err(InvalidInput::new(
+            "access_token",
+            format!("must be at most {MAX_ACCESS_TOKEN_BYTES} bytes without control characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// [`check_json`] for an object.
 pub fn check_json_object(field: &'static str, object: &JsonObject) -> Result<(), InvalidInput> {
     if object.iter().any(|(k, _)| k.contains('\0')) {

@@ -309,8 +309,10 @@ impl Store for MySqlStore {
         scope: &Scope,
         hash: &TokenHash,
         patch: &serde_json::Value,
+        max_bytes: usize,
     ) -> StoreResult<Option<Session>> {
-        tx!(self, "patch_session_data", |c| sessions::patch_session_data(c, scope, hash, patch).await?)
+        tx!(self, "patch_session_data", |c| sessions::patch_session_data(c, scope, hash, patch, max_bytes)
+            .await?)
     }
 
     async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {

@@ -326,7 +326,7 @@ async fn concurrent_patches_of_one_session_all_land() {
     for i in 0..20 {
         let (store, s, hash) = (store.clone(), s.clone(), rec.token_hash);
         tasks.push(tokio::spawn(async move {
-            store.patch_session_data(&s, &hash, &serde_json::json!({ format!("k{i}"): i })).await
+            store.patch_session_data(&s, &hash, &serde_json::json!({ format!("k{i}"): i }), 1 << 20).await
         }));
     }
     for task in tasks {
@@ -373,7 +373,7 @@ async fn mixed_writes_on_one_user_all_succeed() {
             let rec = session(&sc, alice.id, at(i), at(i + HOUR), at(i + DAY));
             st.insert_login(&new_login(&rec, Some(2))).await?;
             st.freshen_session(&sc, &rec.token_hash, at(i + 1), at(i + 2 * HOUR)).await?;
-            st.patch_session_data(&sc, &rec.token_hash, &serde_json::json!({"i": i})).await?;
+            st.patch_session_data(&sc, &rec.token_hash, &serde_json::json!({"i": i}), 1 << 20).await?;
             Ok(())
         }));
         let (st, sc) = (store.clone(), s.clone());

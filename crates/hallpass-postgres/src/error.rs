@@ -71,6 +71,7 @@ fn log(op: &'static str, mapped: &StoreError, cause: Option<&dyn std::error::Err
             tracing::debug!(op, ?mapped, cause, "postgres: unique constraint");
         }
         StoreError::Unavailable(msg) => tracing::warn!(op, cause, msg, "postgres: storage unavailable"),
+        StoreError::TooLarge { .. } => tracing::debug!(op, ?mapped, "postgres: over a size cap"),
         StoreError::Other(msg) => tracing::error!(op, cause, msg, "postgres: storage error"),
     }
 }

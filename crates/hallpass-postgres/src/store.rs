@@ -303,8 +303,12 @@ impl Store for PostgresStore {
         scope: &Scope,
         hash: &TokenHash,
         patch: &serde_json::Value,
+        max_bytes: usize,
     ) -> StoreResult<Option<Session>> {
-        done("patch_session_data", sessions::patch_session_data(&self.pool, scope, hash, patch).await)
+        done(
+            "patch_session_data",
+            sessions::patch_session_data(&self.pool, scope, hash, patch, max_bytes).await,
+        )
     }
 
     async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {

@@ -211,7 +211,7 @@ async fn concurrent_session_patches_all_land() {
             let (store, s, hash) = (store.clone(), s.clone(), rec.token_hash);
             tokio::spawn(async move {
                 let patch = json!({ format!("k{i}"): i, "nested": { format!("n{i}"): true } });
-                store.patch_session_data(&s, &hash, &patch).await.expect("patch").expect("session");
+                store.patch_session_data(&s, &hash, &patch, 1 << 20).await.expect("patch").expect("session");
             })
         })
         .collect();

@@ -46,7 +46,8 @@ pub enum Command {
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Export every user of every scope (with password hashes and provider links) as JSON
-    /// Lines, to move them to another database or keep them.
+    /// Lines, to move them to another database or keep them. The admins of the web page
+    /// (scope `_admin`) are written too; `import` takes them only with `--include-admins`.
     Export {
         /// Write to this file (created readable by its owner only) instead of stdout.
         #[arg(long, short)]
@@ -76,6 +77,11 @@ pub struct ImportArgs {
     /// Exit with an error when any line is invalid or conflicts (the rest is still imported).
     #[arg(long)]
     pub strict: bool,
+    /// Also import the admins of the web page (users of scope `_admin`, which `export`
+    /// writes): only for a file that moves a whole deployment. Without it such lines are
+    /// refused as invalid.
+    #[arg(long)]
+    pub include_admins: bool,
 }
 
 /// `hallpass keys ...`
@@ -96,7 +102,9 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke an API key by id.
+    /// Revoke an API key by id. Committed when this returns; running servers that cached
+    /// the key refuse it within milliseconds, once they hear of the change (at most
+    /// `HALLPASS_CACHE_TTL`, 10 s, should a notification be lost).
     Revoke {
         /// The key's id, as `keys list` shows it.
         id: Uuid,
@@ -273,7 +281,13 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys(cmd, &*service(&config).await?).await,
         Command::Users(UsersCommand::Import(args)) | Command::Import(args) => {
             let store = serve::open_store(&config.database_url).await?;
-            transfer::import::run(&*store, args.file.as_deref(), args.strict).await.map(drop)
+            let settings = config.settings()?;
+            let rules = transfer::import::ImportRules {
+                limits: settings.limits,
+                hash_ceiling: settings.hash_ceiling(),
+                include_admins: args.include_admins,
+            };
+            transfer::import::run(&*store, args.file.as_deref(), args.strict, &rules).await.map(drop)
         }
         Command::Users(cmd) => users(cmd, &*service(&config).await?).await,
         Command::Admin(cmd) => admins(cmd, &*service(&config).await?).await,
@@ -325,7 +339,10 @@ async fn keys(cmd: KeysCommand, svc: &Hallpass) -> anyhow::Result<()> {
         }
         KeysCommand::Revoke { id } => {
             svc.revoke_api_key(id).await.with_context(|| format!("revoking key {id}"))?;
-            eprintln!("revoked key {id}");
+            eprintln!(
+                "revoked key {id}: refused by running servers within milliseconds, as each hears of the \
+                 change (at most the cache TTL, 10 s by default, should a notification be lost)"
+            );
         }
     }
     Ok(())

@@ -6,7 +6,10 @@
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use hallpass_core::{CacheMode, CacheSettings, HashParams, Scope, ScopeSettings, Settings, ThrottleSettings};
+use hallpass_core::{
+    CacheMode, CacheSettings, HashCeiling, HashParams, Limits, Scope, ScopeSettings, Settings,
+    ThrottleSettings,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -158,6 +161,24 @@ pub struct Config {
     pub argon2_iterations: u32,
     /// Argon2id lanes (`HALLPASS_ARGON2_PARALLELISM`).
     pub argon2_parallelism: u32,
+    /// Most Argon2 memory (KiB) a stored or imported hash may take
+    /// (`HALLPASS_HASH_CEILING_ARGON2_MEMORY_KIB`; default 4 × `argon2_memory_kib`, at least
+    /// 64 MiB). Above any of these ceilings, `import` refuses the hash and a login with it
+    /// fails after one hash at the server's own cost.
+    pub hash_ceiling_argon2_memory_kib: Option<u32>,
+    /// Most Argon2 passes (`HALLPASS_HASH_CEILING_ARGON2_ITERATIONS`; default 4 ×
+    /// `argon2_iterations`, at least 4).
+    pub hash_ceiling_argon2_iterations: Option<u32>,
+    /// Most Argon2 lanes (`HALLPASS_HASH_CEILING_ARGON2_PARALLELISM`; default 4 ×
+    /// `argon2_parallelism`, at least 8).
+    pub hash_ceiling_argon2_parallelism: Option<u32>,
+    /// Highest bcrypt cost (`HALLPASS_HASH_CEILING_BCRYPT_COST`, default 14).
+    pub hash_ceiling_bcrypt_cost: Option<u32>,
+    /// Most scrypt memory in KiB (`HALLPASS_HASH_CEILING_SCRYPT_MEMORY_KIB`; default the
+    /// Argon2 memory ceiling).
+    pub hash_ceiling_scrypt_memory_kib: Option<u64>,
+    /// Most PBKDF2 rounds (`HALLPASS_HASH_CEILING_PBKDF2_ROUNDS`, default 2000000).
+    pub hash_ceiling_pbkdf2_rounds: Option<u32>,
     /// Most password hashes at once; 0 = number of CPUs (`HALLPASS_HASH_THREADS`).
     pub hash_threads: usize,
     /// How often expired sessions and codes are swept (`HALLPASS_SWEEP_INTERVAL`).
@@ -172,6 +193,15 @@ pub struct Config {
     pub cache_ttl: HumanDuration,
     /// Most sessions cached (`HALLPASS_CACHE_SIZE`, default 50000).
     pub cache_size: u64,
+    /// Most bytes the session cache holds, by an estimate made once per entry
+    /// (`HALLPASS_CACHE_MAX_BYTES`, default 100 MiB).
+    pub cache_max_bytes: u64,
+    /// Largest session `data` in bytes of compact JSON, at login and after every patch
+    /// (`HALLPASS_MAX_SESSION_DATA_BYTES`, default 16 KiB); beyond: 413 `payload_too_large`.
+    pub max_session_data_bytes: usize,
+    /// Largest user `extra` in bytes of compact JSON, at registration, update and import
+    /// (`HALLPASS_MAX_USER_EXTRA_BYTES`, default 64 KiB); beyond: 413 `payload_too_large`.
+    pub max_user_extra_bytes: usize,
     /// Whether password logins are throttled (`HALLPASS_THROTTLE_ENABLED`, default true).
     pub throttle_enabled: bool,
     /// Consecutive failed logins of an account before it is throttled
@@ -237,12 +267,21 @@ impl Default for Config {
             argon2_memory_kib: p.m_cost,
             argon2_iterations: p.t_cost,
             argon2_parallelism: p.p_cost,
+            hash_ceiling_argon2_memory_kib: None,
+            hash_ceiling_argon2_iterations: None,
+            hash_ceiling_argon2_parallelism: None,
+            hash_ceiling_bcrypt_cost: None,
+            hash_ceiling_scrypt_memory_kib: None,
+            hash_ceiling_pbkdf2_rounds: None,
             hash_threads: 0,
             sweep_interval: HumanDuration(std::time::Duration::from_secs(60)),
             hash_queue_limit: Settings::default().hash_queue_limit,
             cache: CacheConfig::Auto,
             cache_ttl: HumanDuration(CacheSettings::default().ttl),
             cache_size: CacheSettings::default().capacity,
+            cache_max_bytes: CacheSettings::default().max_bytes,
+            max_session_data_bytes: Limits::default().max_session_data_bytes,
+            max_user_extra_bytes: Limits::default().max_user_extra_bytes,
             throttle_enabled: d.throttle.enabled,
             throttle_account_failures: d.throttle.account_free_failures,
             throttle_account_base_delay: dur(d.throttle.account_base_delay),
@@ -283,6 +322,11 @@ impl Config {
         }
         if self.body_limit < 1024 {
             bail!("configuration: body_limit must be at least 1024 bytes");
+        }
+        if self.max_session_data_bytes < 2 || self.max_user_extra_bytes < 2 {
+            bail!(
+                "configuration: max_session_data_bytes and max_user_extra_bytes must be at least 2 (`{{}}`)"
+            );
         }
         self.settings()?;
         Ok(())
@@ -367,6 +411,16 @@ impl Config {
             p_cost: self.argon2_parallelism,
         };
         hash_params.validate().map_err(|e| anyhow::anyhow!("configuration: argon2 parameters: {e}"))?;
+        let d = HashCeiling::for_params(hash_params);
+        let argon2_m_cost = self.hash_ceiling_argon2_memory_kib.unwrap_or(d.argon2_m_cost);
+        let hash_ceiling = HashCeiling {
+            argon2_m_cost,
+            argon2_t_cost: self.hash_ceiling_argon2_iterations.unwrap_or(d.argon2_t_cost),
+            argon2_p_cost: self.hash_ceiling_argon2_parallelism.unwrap_or(d.argon2_p_cost),
+            bcrypt_cost: self.hash_ceiling_bcrypt_cost.unwrap_or(d.bcrypt_cost),
+            scrypt_memory_kib: self.hash_ceiling_scrypt_memory_kib.unwrap_or(u64::from(argon2_m_cost)),
+            pbkdf2_rounds: self.hash_ceiling_pbkdf2_rounds.unwrap_or(d.pbkdf2_rounds),
+        };
         Ok(Settings {
             default_scope: self.scope_settings(&ScopeConfig::default())?,
             scopes,
@@ -381,7 +435,13 @@ impl Config {
                 },
                 ttl: self.cache_ttl.0,
                 capacity: self.cache_size,
+                max_bytes: self.cache_max_bytes,
             },
+            limits: Limits {
+                max_session_data_bytes: self.max_session_data_bytes,
+                max_user_extra_bytes: self.max_user_extra_bytes,
+            },
+            hash_ceiling: Some(hash_ceiling),
         })
     }
 }
@@ -537,6 +597,28 @@ mod tests {
             jail.set_env("HALLPASS_MIN_PASSWORD_SCORE", "5");
             let e = Config::load(None).unwrap_err().to_string();
             assert!(e.contains("min_password_score"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn caps_and_the_hash_ceiling_have_defaults_and_follow_the_environment() {
+        let s = Config::default().settings().unwrap();
+        assert_eq!((s.limits.max_session_data_bytes, s.limits.max_user_extra_bytes), (16384, 65536));
+        assert_eq!(s.cache.max_bytes, 100 << 20);
+        let c = s.hash_ceiling();
+        assert_eq!(
+            (c.argon2_m_cost, c.argon2_t_cost, c.bcrypt_cost, c.pbkdf2_rounds),
+            (77824, 8, 14, 2_000_000)
+        );
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HALLPASS_MAX_SESSION_DATA_BYTES", "1024");
+            jail.set_env("HALLPASS_HASH_CEILING_ARGON2_MEMORY_KIB", "262144");
+            jail.set_env("HALLPASS_HASH_CEILING_BCRYPT_COST", "12");
+            let s = Config::load(None).map_err(|e| e.to_string())?.settings().map_err(|e| e.to_string())?;
+            assert_eq!(s.limits.max_session_data_bytes, 1024);
+            let c = s.hash_ceiling();
+            assert_eq!((c.argon2_m_cost, c.scrypt_memory_kib, c.bcrypt_cost), (262144, 262144, 12));
             Ok(())
         });
     }

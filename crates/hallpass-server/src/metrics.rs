@@ -271,7 +271,10 @@ impl Metrics {
                     s.error.increment(1);
                     match e {
                         StoreError::Unavailable(_) => s.unavailable.increment(1),
-                        StoreError::UsernameTaken | StoreError::EmailTaken | StoreError::IdentityTaken => s
+                        StoreError::UsernameTaken
+                        | StoreError::EmailTaken
+                        | StoreError::IdentityTaken
+                        | StoreError::TooLarge { .. } => s
                             .conflict
                             .get_or_init(|| self.store_counter(STORE_ERRORS, s.op, "kind", "conflict"))
                             .increment(1),

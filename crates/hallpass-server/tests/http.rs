@@ -62,9 +62,11 @@ backend_tests! {
     get_does_not_extend_and_freshen_does,
     idle_and_absolute_expiry,
     session_data_is_merge_patched,
+    session_data_and_extra_have_a_size_cap with Options { body_limit: 256 * 1024 },
     get_session_answers_follow_every_change,
     ending_sessions,
     password_reset_codes,
+    reset_codes_die_with_a_password_or_email_change,
     provider_links,
     login_history_pages_newest_first,
     login_statistics_by_hour_and_day,
@@ -666,6 +668,58 @@ async fn idle_and_absolute_expiry(app: TestApp) {
     assert_eq!(app.get("/v1/users/max/sessions").await.ok(200)["sessions"], json!([]));
 }
 
+/// Session `data` (at login, after every patch) and user `extra` (register, update) are
+/// capped in bytes of compact JSON (defaults 16 KiB and 64 KiB, under a body limit raised to
+/// 256 KiB here): beyond, 413 `payload_too_large` naming the field, and nothing changes.
+async fn session_data_and_extra_have_a_size_cap(app: TestApp) {
+    let u = app.register("ola", "ola velvet kumquat").await;
+    let login = |data: Value| json!({"login": "ola", "password": "ola velvet kumquat", "data": data});
+    let big = |n: usize| json!({"blob": "x".repeat(n)});
+
+    // {"blob":"..."} is 11 bytes beside the string: 16,373 characters make 16,384 bytes.
+    let p = app.post("/v1/sessions", login(big(16_374))).await.problem(413, "payload_too_large");
+    assert_eq!(p["field"], "data");
+    let sessions = app.get(&format!("/v1/users/{}/sessions", u["id"].as_str().unwrap())).await.ok(200);
+    assert_eq!(sessions["sessions"], json!([]), "a refused login makes no session");
+    let token =
+        app.post("/v1/sessions", login(big(16_373))).await.ok(201)["token"].as_str().unwrap().to_owned();
+
+    // Patches: one that would grow the data past the cap changes nothing.
+    let patch = |body: Value| app.with_token(Method::PATCH, "/v1/session", &token, Some(body));
+    patch(json!({"blob": "y".repeat(8000)})).await.ok(200);
+    let p = patch(json!({"more": "z".repeat(8400)})).await.problem(413, "payload_too_large");
+    assert_eq!(p["field"], "data");
+    let got = app.with_token(Method::GET, "/v1/session", &token, None).await.ok(200);
+    assert_eq!(got["session"]["data"], json!({"blob": "y".repeat(8000)}), "nothing half-written");
+    // Sixty patches just under the body limit cannot make one big session.
+    let mut refused = 0;
+    for i in 0..60 {
+        let res = patch(json!({ format!("k{i}"): "w".repeat(4000) })).await;
+        if res.status.as_u16() == 413 {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 58, "8 KB + two 4 KB keys fill the 16 KiB");
+    let got = app.with_token(Method::GET, "/v1/session", &token, None).await.ok(200);
+    assert!(got["session"]["data"].to_string().len() <= 16 * 1024);
+
+    // `extra`: register and update.
+    let p = app
+        .post("/v1/users", json!({"username": "pim", "extra": {"blob": "x".repeat(64 * 1024)}}))
+        .await
+        .problem(413, "payload_too_large");
+    assert_eq!(p["field"], "extra");
+    app.get("/v1/users/pim").await.problem(404, "user_not_found");
+    let p = app
+        .patch("/v1/users/ola", json!({"group": "staff", "extra": {"blob": "x".repeat(64 * 1024)}}))
+        .await
+        .problem(413, "payload_too_large");
+    assert_eq!(p["field"], "extra");
+    let ola = app.get("/v1/users/ola").await.ok(200);
+    assert_eq!((ola["group"].clone(), ola["extra"].clone()), (json!("default"), json!({})));
+    app.patch("/v1/users/ola", json!({"extra": {"blob": "x".repeat(64 * 1024 - 11)}})).await.ok(200);
+}
+
 async fn session_data_is_merge_patched(app: TestApp) {
     app.register("nia", "nia velvet kumquat").await;
     let token = app
@@ -842,6 +896,32 @@ async fn password_reset_codes(app: TestApp) {
         .problem(400, "mail_not_configured");
     app.post("/v1/password-resets", json!({"login": "quin", "send_email": false})).await.ok(201);
     app.post("/v1/password-resets/redeem", json!({"code": "hpc_x"})).await.problem(400, "invalid_request");
+}
+
+/// A reset code issued before `PUT /v1/users/{ref}/password` or before a new email
+/// (`PATCH`) no longer sets the password; an update that changes neither keeps it.
+async fn reset_codes_die_with_a_password_or_email_change(app: TestApp) {
+    app.register("tove", "tove velvet kumquat").await;
+    let redeem = |code: &Value| json!({"code": code, "password": "attacker chosen pass"});
+
+    // Set password: the code issued before it is void.
+    let code = app.post("/v1/password-resets", json!({"login": "tove"})).await.ok(201)["code"].clone();
+    app.put("/v1/users/tove/password", json!({"password": "tove second kumquat"})).await.no_content();
+    app.post("/v1/password-resets/redeem", redeem(&code)).await.problem(400, "invalid_code");
+    app.login("tove", "tove second kumquat").await;
+
+    // New email: the code issued before it (sent to the old address) is void.
+    let code = app.post("/v1/password-resets", json!({"login": "tove"})).await.ok(201)["code"].clone();
+    app.patch("/v1/users/tove", json!({"email": "tove@elsewhere.example"})).await.ok(200);
+    app.post("/v1/password-resets/redeem", redeem(&code)).await.problem(400, "invalid_code");
+    app.login("tove", "tove second kumquat").await;
+
+    // Neither changed (new `extra`, group, the same email again): the code still works.
+    let code = app.post("/v1/password-resets", json!({"login": "tove"})).await.ok(201)["code"].clone();
+    app.patch("/v1/users/tove", json!({"extra": {"plan": "gold"}, "group": "staff"})).await.ok(200);
+    app.patch("/v1/users/tove", json!({"email": "tove@elsewhere.example"})).await.ok(200);
+    app.post("/v1/password-resets/redeem", redeem(&code)).await.ok(200);
+    app.login("tove", "attacker chosen pass").await;
 }
 
 // ------------------------------------------------------------------------------ providers

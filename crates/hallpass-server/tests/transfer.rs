@@ -326,6 +326,41 @@ async fn invalid_lines_are_reported_by_number_and_the_rest_is_imported() {
     assert!(!cli(&db, &["users", "show", "seven"]).await.ok);
 }
 
+/// A line of scope `_admin` makes an admin of the web page: `import` refuses it (invalid,
+/// with its line number) unless `--include-admins` says the file moves a whole deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_are_imported_only_with_include_admins() {
+    let (_dir, dir) = temp();
+    let (old, new) = (sqlite(&dir.join("old.db")), sqlite(&dir.join("new.db")));
+    let out =
+        cli_with(&old, &["admin", "create", "--username", "root"], Some(b"Quartz-Lantern-Meadow-42\n")).await;
+    assert!(out.ok, "{}", out.stderr);
+    ok(&old, &["users", "create", "--scope", "default", "--username", "dora"]).await;
+    let export = ok(&old, &["export"]).await.stdout;
+    let users = user_lines(&export);
+    assert!(users.iter().any(|u| u["scope"] == "_admin"), "export writes the admins: {export}");
+
+    // Without the flag: the admin's line is invalid, the rest goes in.
+    let out = cli_with(&new, &["import"], Some(export.as_bytes())).await;
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(out.summary(), "inserted 1, existing 0, conflicts 0, invalid 1", "{}", out.stderr);
+    assert!(out.stderr.contains("--include-admins"), "{}", out.stderr);
+    let admins = ok(&new, &["admin", "list"]).await.stdout;
+    assert!(!admins.contains("root"), "no admin was made: {admins}");
+    // A hand-written admin line is refused the same way.
+    let forged =
+        json!({"scope": "_admin", "username": "mallory", "password_hash": bcrypt::hash("x", 4).unwrap()});
+    let out = cli_with(&new, &["import"], Some(format!("{forged}\n").as_bytes())).await;
+    assert_eq!(out.summary(), "inserted 0, existing 0, conflicts 0, invalid 1", "{}", out.stderr);
+    assert!(out.stderr.contains("line 1: invalid"), "{}", out.stderr);
+
+    // With it: the whole deployment, admins included.
+    let out = cli_with(&new, &["import", "--include-admins"], Some(export.as_bytes())).await;
+    assert_eq!(out.summary(), "inserted 1, existing 1, conflicts 0, invalid 0", "{}", out.stderr);
+    let admins = ok(&new, &["admin", "list"]).await.stdout;
+    assert!(admins.contains("root") && !admins.contains("mallory"), "{admins}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_deployment_moves_to_postgresql_through_a_pipe() {
     let Some(pg) = hallpass_postgres::testing::TestDb::create().await else { return };

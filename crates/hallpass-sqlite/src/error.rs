@@ -59,6 +59,7 @@ fn log(op: &'static str, mapped: &StoreError, cause: Option<&rusqlite::Error>) {
             tracing::debug!(op, ?mapped, cause, "sqlite: unique constraint");
         }
         StoreError::Unavailable(_) => tracing::warn!(op, cause, "sqlite: storage unavailable"),
+        StoreError::TooLarge { .. } => tracing::debug!(op, ?mapped, "sqlite: over a size cap"),
         StoreError::Other(msg) => tracing::error!(op, cause, msg, "sqlite: storage error"),
     }
 }

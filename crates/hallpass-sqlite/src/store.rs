@@ -281,10 +281,13 @@ impl Store for SqliteStore {
         scope: &Scope,
         hash: &TokenHash,
         patch: &serde_json::Value,
+        max_bytes: usize,
     ) -> StoreResult<Option<Session>> {
         let (scope, hash, patch) = (scope.clone(), *hash, patch.clone());
         self.pool
-            .write("patch_session_data", move |tx| sessions::patch_session_data(tx, &scope, &hash, &patch))
+            .write("patch_session_data", move |tx| {
+                sessions::patch_session_data(tx, &scope, &hash, &patch, max_bytes)
+            })
             .await
     }
 

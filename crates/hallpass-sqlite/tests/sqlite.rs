@@ -377,7 +377,7 @@ async fn concurrent_session_data_patches_all_land() {
         .map(|i| {
             let (store, s, hash) = (Arc::clone(&store), s.clone(), session.token_hash);
             tokio::spawn(async move {
-                store.patch_session_data(&s, &hash, &serde_json::json!({ format!("k{i}"): i })).await
+                store.patch_session_data(&s, &hash, &serde_json::json!({ format!("k{i}"): i }), 1 << 20).await
             })
         })
         .collect();

@@ -56,9 +56,13 @@ macro_rules! __with_cases {
             login_of_a_missing_user_stores_nothing,
             freshen_never_moves_expiry_backwards,
             patch_session_data_merges,
+            patch_session_data_over_the_cap_changes_nothing,
             delete_session_variants,
             list_sessions_valid_newest_first,
             new_code_voids_older_of_same_kind,
+            set_password_hash_voids_codes,
+            email_change_voids_codes,
+            update_without_password_or_email_change_keeps_codes,
             redeem_reset_code_semantics,
             concurrent_redeem_is_single_use,
             redeem_confirm_and_login_codes,
@@ -1000,24 +1004,85 @@ pub mod cases {
         store.insert_login(&new_login(&other, None)).await.expect("insert_login");
 
         let patch = json!({"a": null, "b": {"c": 5, "e": [1, 2]}, "f": "x", "keep": null});
-        let got =
-            store.patch_session_data(&s, &rec.token_hash, &patch).await.expect("patch").expect("session");
+        let got = store
+            .patch_session_data(&s, &rec.token_hash, &patch, NO_CAP)
+            .await
+            .expect("patch")
+            .expect("session");
         let want = obj(json!({"b": {"c": 5, "d": 3, "e": [1, 2]}, "f": "x"}));
         assert_eq!(got.data, want);
         assert_eq!(got.id, rec.session.id);
         let (stored, _) = store.find_session(&s, &rec.token_hash).await.expect("find").expect("session");
         assert_eq!(stored.data, want);
 
-        let got = store.patch_session_data(&s, &rec.token_hash, &json!({"b": 7})).await.expect("patch");
+        let got =
+            store.patch_session_data(&s, &rec.token_hash, &json!({"b": 7}), NO_CAP).await.expect("patch");
         assert_eq!(got.map(|s| s.data), Some(obj(json!({"b": 7, "f": "x"}))));
-        let got = store.patch_session_data(&s, &rec.token_hash, &json!({})).await.expect("patch");
+        let got = store.patch_session_data(&s, &rec.token_hash, &json!({}), NO_CAP).await.expect("patch");
         assert_eq!(got.map(|s| s.data), Some(obj(json!({"b": 7, "f": "x"}))));
 
         let (stored, _) = store.find_session(&s, &other.token_hash).await.expect("find").expect("session");
         assert_eq!(stored.data, obj(json!({"a": 1})));
         assert!(
-            store.patch_session_data(&s, &random_hash(), &json!({"a": 1})).await.expect("patch").is_none()
+            store
+                .patch_session_data(&s, &random_hash(), &json!({"a": 1}), NO_CAP)
+                .await
+                .expect("patch")
+                .is_none()
         );
+    }
+
+    /// A cap on session data no case of the suite reaches.
+    const NO_CAP: usize = 1 << 20;
+
+    /// `patch_session_data` with a cap: a merge whose result would be larger than the cap
+    /// (compact JSON) fails with `TooLarge` and changes nothing; one that lands exactly on
+    /// it, or shrinks data already over it, passes. Concurrent patches never add up beyond
+    /// the cap: each is judged on what the previous ones left.
+    pub async fn patch_session_data_over_the_cap_changes_nothing(store: Arc<dyn Store>) {
+        let s = scope("a");
+        let alice = add_user(store.as_ref(), &s, Some("alice"), None).await;
+        let mut rec = session(&s, alice.id, at(0), at(HOUR), at(DAY));
+        rec.session.data = obj(json!({"a": "x".repeat(50)}));
+        store.insert_login(&new_login(&rec, None)).await.expect("insert_login");
+        let size = |d: &JsonObject| serde_json::to_vec(d).expect("json").len();
+        let stored = || async {
+            store.find_session(&s, &rec.token_hash).await.expect("find").expect("session").0.data
+        };
+        let before = stored().await;
+        assert_eq!(size(&before), 58);
+
+        // {"a":"x...x","b":"..."}: 58 + 7 + len bytes.
+        let over = store.patch_session_data(&s, &rec.token_hash, &json!({"b": "y".repeat(36)}), 100).await;
+        assert!(matches!(over, Err(StoreError::TooLarge { field: "data", max_bytes: 100 })), "{over:?}");
+        assert_eq!(stored().await, before, "nothing half-written");
+        let exact = store.patch_session_data(&s, &rec.token_hash, &json!({"b": "y".repeat(35)}), 100).await;
+        assert_eq!(size(&exact.expect("patch").expect("session").data), 100);
+        assert_eq!(size(&stored().await), 100);
+        // Already over a lower cap: a patch that shrinks the data passes.
+        let smaller = store.patch_session_data(&s, &rec.token_hash, &json!({"b": null}), 80).await;
+        assert_eq!(smaller.expect("patch").expect("session").data, before);
+
+        // Twenty concurrent patches of 20 bytes each against room for about five.
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let (store, s, hash) = (store.clone(), s.clone(), rec.token_hash);
+            tasks.push(tokio::spawn(async move {
+                store.patch_session_data(&s, &hash, &json!({ format!("k{i:02}"): "z".repeat(12) }), 160).await
+            }));
+        }
+        let mut landed = 0;
+        for task in tasks {
+            match task.await.expect("task") {
+                Ok(Some(_)) => landed += 1,
+                Err(StoreError::TooLarge { .. }) => {}
+                other => panic!("unexpected: {other:?}"),
+            }
+        }
+        let data = stored().await;
+        assert!(size(&data) <= 160, "{} bytes", size(&data));
+        assert_eq!(data.len(), 1 + landed, "every patch that answered Ok landed, no other");
+        assert_eq!(landed, 4, "58 bytes + 4 x 21 = 142; a fifth would make 163");
     }
 
     /// Ending sessions: by token hash (returns it once), one by id (only the user's own),
@@ -1114,14 +1179,134 @@ pub mod cases {
             store.redeem_reset_code(&s, &bob_reset.code_hash, now, "h").await.expect("redeem"),
             Some(bob.id)
         );
-        assert_eq!(
-            store.redeem_reset_code(&s, &reset2.code_hash, now, "h").await.expect("redeem"),
-            Some(alice.id)
-        );
+        // (The confirm code first: redeeming a reset code voids the user's other codes.)
         assert_eq!(
             store.redeem_code(&s, CodeKind::Confirm, &confirm2.code_hash, now).await.expect("redeem"),
             Some(alice.id)
         );
+        assert_eq!(
+            store.redeem_reset_code(&s, &reset2.code_hash, now, "h").await.expect("redeem"),
+            Some(alice.id)
+        );
+    }
+
+    /// The kinds of codes, with a fresh code of each for `user_id` issued at `created`.
+    async fn one_code_of_each_kind(
+        store: &dyn Store,
+        s: &Scope,
+        user_id: Uuid,
+        created: OffsetDateTime,
+    ) -> Vec<CodeRecord> {
+        let mut codes = Vec::new();
+        for kind in [CodeKind::Reset, CodeKind::Confirm, CodeKind::Login] {
+            codes.push(add_code(store, s, user_id, kind, created).await);
+        }
+        codes
+    }
+
+    /// Which of `codes` still have an owner at `now` (read without consuming them).
+    async fn owned(store: &dyn Store, s: &Scope, codes: &[CodeRecord], now: OffsetDateTime) -> Vec<bool> {
+        let mut out = Vec::new();
+        for c in codes {
+            out.push(store.code_owner(s, c.kind, &c.code_hash, now).await.expect("owner").is_some());
+        }
+        out
+    }
+
+    /// `set_password_hash` deletes every code of the user, of every kind, in its own
+    /// transaction (a code issued before a password change must not set the password
+    /// after it); other users' codes stay. A reset redemption (which sets a password) voids
+    /// the user's other codes too. `rehash_password` is not a change of password: codes stay.
+    pub async fn set_password_hash_voids_codes(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let s = scope("a");
+        let mut rec = user(&s, Some("alice"), Some("alice@example.com"));
+        rec.password_hash = Some("h1".into());
+        store.insert_user(&rec).await.expect("insert");
+        let alice = rec.user;
+        let bob = add_user(store, &s, Some("bob"), None).await;
+        let now = at(2000);
+
+        let alices = one_code_of_each_kind(store, &s, alice.id, at(0)).await;
+        let bobs = one_code_of_each_kind(store, &s, bob.id, at(0)).await;
+        assert!(store.rehash_password(&s, alice.id, "h1", "h2").await.expect("rehash"));
+        assert_eq!(owned(store, &s, &alices, now).await, [true; 3], "a rehash voids nothing");
+
+        assert!(store.set_password_hash(&s, alice.id, "h3", at(1000)).await.expect("set"));
+        assert_eq!(owned(store, &s, &alices, now).await, [false; 3], "every kind is voided");
+        assert_eq!(
+            store.redeem_reset_code(&s, &alices[0].code_hash, now, "h4").await.expect("redeem"),
+            None,
+            "the reset code no longer sets a password"
+        );
+        assert_eq!(find_id(store, &s, alice.id).await.password_hash.as_deref(), Some("h3"));
+        assert_eq!(owned(store, &s, &bobs, now).await, [true; 3], "another user's codes stay");
+
+        // A reset redemption consumes its code and voids the user's other codes.
+        let again = one_code_of_each_kind(store, &s, alice.id, at(1500)).await;
+        assert_eq!(
+            store.redeem_reset_code(&s, &again[0].code_hash, now, "h5").await.expect("redeem"),
+            Some(alice.id)
+        );
+        assert_eq!(owned(store, &s, &again, now).await, [false; 3]);
+        assert_eq!(owned(store, &s, &bobs, now).await, [true; 3]);
+    }
+
+    /// `update_user` that changes the email (its normalised key), sets one where there was
+    /// none, or removes it, deletes every code of the user in the same transaction; other
+    /// users' codes stay.
+    pub async fn email_change_voids_codes(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let s = scope("a");
+        let alice = add_user(store, &s, Some("alice"), Some("alice@example.com")).await;
+        let bob = add_user(store, &s, Some("bob"), Some("bob@example.com")).await;
+        let now = at(5000);
+        let bobs = one_code_of_each_kind(store, &s, bob.id, at(0)).await;
+        let email = |e: &str| Some(Some(Email::parse(e).expect("email")));
+
+        let codes = one_code_of_each_kind(store, &s, alice.id, at(0)).await;
+        let patch = UserPatch { email: email("alice@elsewhere.example"), ..Default::default() };
+        store.update_user(&s, alice.id, &patch, at(1000)).await.expect("update").expect("user");
+        assert_eq!(owned(store, &s, &codes, now).await, [false; 3], "a new email voids every kind");
+        assert_eq!(store.redeem_reset_code(&s, &codes[0].code_hash, now, "h").await.expect("redeem"), None);
+
+        let codes = one_code_of_each_kind(store, &s, alice.id, at(1500)).await;
+        let patch = UserPatch { email: Some(None), ..Default::default() };
+        store.update_user(&s, alice.id, &patch, at(2000)).await.expect("update").expect("user");
+        assert_eq!(owned(store, &s, &codes, now).await, [false; 3], "removing the email voids them");
+
+        let codes = one_code_of_each_kind(store, &s, alice.id, at(2500)).await;
+        let patch = UserPatch { email: email("alice@example.com"), ..Default::default() };
+        store.update_user(&s, alice.id, &patch, at(3000)).await.expect("update").expect("user");
+        assert_eq!(owned(store, &s, &codes, now).await, [false; 3], "adding an email voids them");
+
+        assert_eq!(owned(store, &s, &bobs, now).await, [true; 3], "another user's codes stay");
+    }
+
+    /// An `update_user` that leaves the password and the email as they are (a new `extra`,
+    /// group, username, confirmation state, activation, or the same email again, however
+    /// its domain is cased) keeps the user's codes.
+    pub async fn update_without_password_or_email_change_keeps_codes(store: Arc<dyn Store>) {
+        let store = store.as_ref();
+        let s = scope("a");
+        let alice = add_user(store, &s, Some("alice"), Some("alice@example.com")).await;
+        let codes = one_code_of_each_kind(store, &s, alice.id, at(0)).await;
+        let patches = [
+            UserPatch { extra: Some(obj(json!({"plan": "gold"}))), ..Default::default() },
+            UserPatch { group: Some(Group::parse("staff").expect("group")), ..Default::default() },
+            UserPatch { username: Some(Some(Username::parse("alicia").expect("u"))), ..Default::default() },
+            UserPatch { confirmation: Some(Some(Confirmation::Pending)), ..Default::default() },
+            UserPatch { active: Some(true), ..Default::default() },
+            UserPatch {
+                email: Some(Some(Email::parse("alice@EXAMPLE.com").expect("e"))),
+                ..Default::default()
+            },
+        ];
+        for (i, patch) in patches.iter().enumerate() {
+            let t = at(1000 * (i as i64 + 1));
+            store.update_user(&s, alice.id, patch, t).await.expect("update").expect("user");
+            assert_eq!(owned(store, &s, &codes, at(10_000)).await, [true; 3], "{patch:?}");
+        }
     }
 
     /// `request_code`: one counter per throttle key, counted the same whether the login
@@ -1328,6 +1513,11 @@ pub mod cases {
         );
         assert_eq!(store.redeem_reset_code(&s, &random_hash(), at(1000), "x").await.expect("redeem"), None);
         assert_eq!(hash().await.as_deref(), Some("old"));
+        // The confirm code was not touched by any of it.
+        assert_eq!(
+            store.code_owner(&s, CodeKind::Confirm, &confirm.code_hash, at(1000)).await.expect("owner"),
+            Some(alice.id)
+        );
 
         // Valid: the hash is set and every session ends.
         let got = store.redeem_reset_code(&s, &reset.code_hash, at(HOUR - 1), "new").await.expect("redeem");
@@ -1342,10 +1532,10 @@ pub mod cases {
             None
         );
         assert_eq!(hash().await.as_deref(), Some("new"));
-        // The confirm code was not touched by any of it.
+        // A new password voids the user's other codes (see `set_password_hash_voids_codes`).
         assert_eq!(
             store.redeem_code(&s, CodeKind::Confirm, &confirm.code_hash, at(1000)).await.expect("redeem"),
-            Some(alice.id)
+            None
         );
     }
 
@@ -1355,7 +1545,6 @@ pub mod cases {
         let s = scope("a");
         let alice = add_user(store.as_ref(), &s, Some("alice"), None).await;
         let reset = add_code(store.as_ref(), &s, alice.id, CodeKind::Reset, at(0)).await;
-        let confirm = add_code(store.as_ref(), &s, alice.id, CodeKind::Confirm, at(0)).await;
 
         let mut tasks = Vec::new();
         for i in 0..10 {
@@ -1377,6 +1566,8 @@ pub mod cases {
         let stored = find_id(store.as_ref(), &s, alice.id).await.password_hash;
         assert_eq!(stored, Some(format!("hash-{}", winners[0])));
 
+        // (Issued after the reset: a new password voids the codes issued before it.)
+        let confirm = add_code(store.as_ref(), &s, alice.id, CodeKind::Confirm, at(500)).await;
         let mut tasks = Vec::new();
         for _ in 0..10 {
             let (store, s, hash) = (store.clone(), s.clone(), confirm.code_hash);
@@ -1829,7 +2020,11 @@ pub mod cases {
         assert!(!store.rehash_password(&b, alice.id, "h", "x").await.expect("rehash"));
         assert!(store.freshen_session(&b, &sess.token_hash, now, at(DAY)).await.expect("freshen").is_none());
         assert!(
-            store.patch_session_data(&b, &sess.token_hash, &json!({"x": 1})).await.expect("patch").is_none()
+            store
+                .patch_session_data(&b, &sess.token_hash, &json!({"x": 1}), NO_CAP)
+                .await
+                .expect("patch")
+                .is_none()
         );
         assert!(store.delete_session_by_hash(&b, &sess.token_hash).await.expect("delete").is_none());
         assert!(!store.delete_session(&b, alice.id, sess.session.id).await.expect("delete"));

@@ -186,7 +186,39 @@ fn decode_hex_20(s: &str) -> Option<[u8; 20]> {
     Some(out)
 }
 
+/// What verifying a foreign hash costs, for [`super::HashCeiling`].
+pub(super) enum Cost {
+    Bcrypt(u32),
+    /// Bytes of memory, and memory × p.
+    Scrypt {
+        memory: u64,
+        work: u64,
+    },
+    Pbkdf2(u32),
+    Cheap,
+}
+
 impl Foreign<'_> {
+    /// The parameters that set what verifying costs.
+    pub(super) fn cost(&self) -> Cost {
+        match self {
+            Foreign::Bcrypt(stored) => stored
+                .parse::<bcrypt::HashParts>()
+                .map_or(Cost::Bcrypt(u32::MAX), |p| Cost::Bcrypt(p.get_cost())),
+            Foreign::Scrypt(parsed) => match scrypt::Params::try_from(parsed) {
+                Ok(p) => {
+                    let memory = 128 * u64::from(p.r()) * (1u64 << p.log_n());
+                    Cost::Scrypt { memory, work: memory.saturating_mul(u64::from(p.p())) }
+                }
+                Err(_) => Cost::Scrypt { memory: u64::MAX, work: u64::MAX },
+            },
+            Foreign::Pbkdf2(parsed) => {
+                Cost::Pbkdf2(pbkdf2::Params::try_from(parsed).map_or(u32::MAX, |p| p.rounds()))
+            }
+            Foreign::SleeplessSha1 { .. } => Cost::Cheap,
+        }
+    }
+
     /// The scheme's name, for logs.
     pub(super) fn scheme(&self) -> &'static str {
         match self {

@@ -165,6 +165,8 @@ pub(crate) async fn redeem_reset_code(
         .execute(&mut *c)
         .await?;
     end_sessions(c, scope, user_id, None).await?;
+    // A new password voids the user's other codes too (a confirmation code, say).
+    super::users::void_codes(c, scope, user_id).await?;
     Ok(Some(user_id))
 }
 

@@ -5,9 +5,9 @@ use crate::codec::*;
 use crate::error::{QResult, corrupt};
 use crate::queries::events::insert_event;
 use crate::queries::users::{no_such_user, user_from_row};
-use hallpass_core::service::merge_patch;
+use hallpass_core::service::merge_session_patch;
 use hallpass_core::store::{LoginStored, NewLogin};
-use hallpass_core::{ClientInfo, Scope, Session, StoreError, TokenHash, User};
+use hallpass_core::{ClientInfo, Scope, Session, TokenHash, User};
 use sqlx::Row;
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use time::OffsetDateTime;
@@ -166,6 +166,7 @@ pub(crate) async fn patch_session_data(
     scope: &Scope,
     token: &TokenHash,
     patch: &serde_json::Value,
+    max_bytes: usize,
 ) -> QResult<Option<Session>> {
     let row = sqlx::query(LOCK_SESSION_BY_HASH)
         .bind(hash(token))
@@ -176,7 +177,8 @@ pub(crate) async fn patch_session_data(
         return Ok(None);
     };
     let mut session = session_row(&row)?;
-    merge_patch(&mut session.data, patch).map_err(|e| StoreError::Other(e.to_string()))?;
+    // Over the cap: an error, and the caller's transaction rolls back.
+    merge_session_patch(&mut session.data, patch, max_bytes)?;
     sqlx::query("UPDATE sessions SET data = ? WHERE token_hash = ? AND scope = ?")
         .bind(json(&session.data)?)
         .bind(hash(token))

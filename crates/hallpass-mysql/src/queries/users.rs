@@ -211,6 +211,7 @@ pub(crate) async fn update_user(
         return Ok(None);
     };
     let mut user = user_from_row(&row, 0)?;
+    let email_before = user.email.as_ref().map(|e| e.key().to_owned());
     if let Some(username) = &patch.username {
         user.username = username.clone();
     }
@@ -251,6 +252,10 @@ pub(crate) async fn update_user(
     if patch.active == Some(false) {
         // Deactivation ends every session, in this same transaction.
         end_sessions(c, scope, user_id, None).await?;
+    }
+    if email_before.as_deref() != user.email.as_ref().map(Email::key) {
+        // A new email voids every code issued before (they went to the old address).
+        void_codes(c, scope, user_id).await?;
     }
     Ok(Some(user))
 }
@@ -296,7 +301,19 @@ pub(crate) async fn set_password_hash(
         return Ok(false);
     }
     end_sessions(c, scope, user_id, None).await?;
+    void_codes(c, scope, user_id).await?;
     Ok(true)
+}
+
+/// Deletes every one-time code of the user, of every kind: a password or email change
+/// voids what was issued before it, in the change's own transaction.
+pub(crate) async fn void_codes(c: &mut MySqlConnection, scope: &Scope, user_id: Uuid) -> QResult<()> {
+    sqlx::query("DELETE FROM codes WHERE scope = ? AND user_id = ?")
+        .bind(scope.as_str())
+        .bind(id(user_id))
+        .execute(&mut *c)
+        .await?;
+    Ok(())
 }
 
 /// Compare-and-swap of the hash (byte for byte: the column is VARBINARY); sessions stay.

@@ -156,6 +156,8 @@ pub(crate) async fn redeem_reset_code(
         return Ok(None);
     }
     end_sessions(&mut tx, scope, user_id, None).await?;
+    // A new password voids the user's other codes too (a confirmation code, say).
+    super::users::void_codes(&mut tx, scope, user_id).await?;
     tx.commit().await?;
     Ok(Some(user_id))
 }

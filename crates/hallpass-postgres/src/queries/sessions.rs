@@ -4,7 +4,7 @@
 
 use crate::error::{Fail, QResult};
 use crate::rows::{self, SESSION_COLUMNS, event_cols, id, json, ms, opt_id, session_cols, user_cols};
-use hallpass_core::service::merge_patch;
+use hallpass_core::service::merge_session_patch;
 use hallpass_core::store::{Change, LoginStored, NewLogin};
 use hallpass_core::{Scope, Session, StoreError, TokenHash, User};
 use sqlx::{PgConnection, PgPool, Row};
@@ -185,6 +185,7 @@ pub(crate) async fn patch_session_data(
     scope: &Scope,
     token: &TokenHash,
     patch: &serde_json::Value,
+    max_bytes: usize,
 ) -> QResult<Option<Session>> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query(concat!(
@@ -200,7 +201,8 @@ pub(crate) async fn patch_session_data(
         return Ok(None);
     };
     let mut session = rows::session(&row, 0)?;
-    merge_patch(&mut session.data, patch).map_err(|e| Fail::Store(StoreError::Other(e.to_string())))?;
+    // Over the cap: an error, and the dropped transaction writes nothing.
+    merge_session_patch(&mut session.data, patch, max_bytes).map_err(Fail::Store)?;
     sqlx::query("UPDATE sessions SET data = $2 WHERE id = $1")
         .bind(id(session.id))
         .bind(json(&session.data))

@@ -6,7 +6,7 @@ use crate::error::QResult;
 use crate::queries::sessions::end_sessions;
 use crate::rows::{self, id, json, ms, opt_ms, user_cols};
 use hallpass_core::{Confirmation, Email, Scope, User, UserFilter, UserPatch, UserRecord, UserRef, Username};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -144,6 +144,7 @@ pub(crate) async fn update_user(
         return Ok(None);
     };
     let mut user = rows::user(&row, 0)?;
+    let email_before = user.email.as_ref().map(|e| e.key().to_owned());
     if let Some(username) = &patch.username {
         user.username = username.clone();
     }
@@ -188,6 +189,10 @@ pub(crate) async fn update_user(
     if patch.active == Some(false) {
         // Deactivation ends every session, in this same transaction.
         end_sessions(&mut tx, scope, user_id, None).await?;
+    }
+    if email_before.as_deref() != user.email.as_ref().map(Email::key) {
+        // A new email voids every code issued before (they went to the old address).
+        void_codes(&mut tx, scope, user_id).await?;
     }
     tx.commit().await?;
     Ok(Some(user))
@@ -241,8 +246,20 @@ pub(crate) async fn set_password_hash(
         return Ok(false);
     }
     end_sessions(&mut tx, scope, user_id, None).await?;
+    void_codes(&mut tx, scope, user_id).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Deletes every one-time code of the user, of every kind: a password or email change
+/// voids what was issued before it, in the change's own transaction.
+pub(crate) async fn void_codes(conn: &mut PgConnection, scope: &Scope, user_id: Uuid) -> QResult<()> {
+    sqlx::query("DELETE FROM codes WHERE scope = $1 AND user_id = $2")
+        .bind(scope.as_str())
+        .bind(id(user_id))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Compare-and-swap of the hash in one statement; sessions stay.

@@ -284,6 +284,10 @@ impl From<Error> for PageError {
             Error::KeyNotFound => s(StatusCode::NOT_FOUND, "No such API key, or it is already revoked."),
             Error::ProviderNotLinked => s(StatusCode::NOT_FOUND, "No such provider link."),
             Error::UsernameTaken => s(StatusCode::CONFLICT, "That username is taken."),
+            Error::TooLarge { field, max_bytes } => PageError::Status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("The {field} would be larger than {max_bytes} bytes of JSON; nothing was changed."),
+            ),
             Error::EmailTaken => s(StatusCode::CONFLICT, "That email is taken."),
             Error::RateLimited { .. } => {
                 s(StatusCode::TOO_MANY_REQUESTS, "Too many attempts; wait and retry.")

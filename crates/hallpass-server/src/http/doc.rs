@@ -113,7 +113,9 @@ pub struct Unauthorized(pub Problem);
 /// `payload_too_large`.
 #[derive(ToResponse)]
 #[response(
-    description = "`payload_too_large`: the body is over the limit (default 64 KiB)",
+    description = "`payload_too_large`: the body is over the limit (default 64 KiB), or a JSON field \
+                   would be over its cap (session `data` 16 KiB, a user's `extra` 64 KiB by default, \
+                   in bytes of compact JSON; `field` names it). Nothing was changed.",
     content_type = "application/problem+json"
 )]
 pub struct PayloadTooLarge(pub Problem);

@@ -39,7 +39,8 @@ pub struct Problem {
     /// `payload_too_large`, `unsupported_media_type`, `not_found`, `method_not_allowed`,
     /// `rate_limited`, `storage_unavailable`, `internal`.
     pub code: &'static str,
-    /// For `invalid_request` raised on a known field: that field.
+    /// For `invalid_request` raised on a known field, and for a `payload_too_large` of one
+    /// JSON field over its cap (`data`, `extra`): that field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
     /// For `user_inactive`: the login object of the refused user.
@@ -278,6 +279,16 @@ impl From<Error> for ApiError {
                 "Invalid code",
                 "the code is unknown, used or expired",
             ),
+            Error::TooLarge { field, max_bytes } => {
+                let mut err = Self::new(
+                    S::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "Payload too large",
+                    format!("`{field}` would be larger than {max_bytes} bytes of JSON; nothing was changed"),
+                );
+                err.problem.field = Some(field);
+                err
+            }
             Error::RateLimited { retry_after_secs } => Self::rate_limited_for(retry_after_secs),
             Error::Overloaded => {
                 let mut e = Self::new(
@@ -352,6 +363,7 @@ mod tests {
             (Error::EmailTaken, 409, "email_taken"),
             (Error::IdentityTaken, 409, "identity_taken"),
             (Error::InvalidCode, 400, "invalid_code"),
+            (Error::TooLarge { field: "data", max_bytes: 16 }, 413, "payload_too_large"),
             (Error::RateLimited { retry_after_secs: 3 }, 429, "rate_limited"),
             (Error::Overloaded, 503, "overloaded"),
             (

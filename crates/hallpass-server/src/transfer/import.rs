@@ -3,11 +3,17 @@
 //!
 //! Every line is parsed into the core's typed values ([`Scope::parse`], [`Username::parse`],
 //! [`Email::parse`], [`Group::parse`], [`ProviderName::parse`], [`ClientId::parse`]; a
-//! password hash must be one [`is_supported_hash`] accepts). A line that fails is reported
+//! password hash must pass [`HashCeiling::check`], `extra` the API's cap
+//! ([`Limits::check_user_extra`]), a provider access token [`check_access_token`]). A line
+//! that fails is reported
 //! on stderr with its number and skipped; the others are imported. Users whose id is
 //! already in their scope are left as they are, so importing a file twice inserts nothing
 //! the second time. Users whose username, email or provider link belongs to another user
 //! are reported as conflicts and not inserted.
+//!
+//! Users of the internal scope `_admin` (the admins of the web page, which `hallpass
+//! export` writes) are refused unless the operator passes `--include-admins`
+//! ([`ImportRules::include_admins`]): only a whole deployment moving should bring admins.
 //!
 //! Lines written by other systems may leave out what they do not know: `id` (then derived
 //! from the scope, the username or email and `created_at`, the same on every run), `group`
@@ -21,11 +27,10 @@ use super::{
     BATCH, FORMAT_VERSION, Progress, Totals, conflict_reason, deterministic_v7, import_batch, parse_timestamp,
 };
 use anyhow::{Context as _, bail};
-use hallpass_core::password::is_supported_hash;
 use hallpass_core::store::ExportedUser;
 use hallpass_core::{
-    ClientId, Confirmation, Email, Group, Identity, JsonObject, ProviderName, Scope, Store, User, UserRecord,
-    Username, check_json_object,
+    ClientId, Confirmation, Email, Group, HashCeiling, Identity, JsonObject, Limits, ProviderName, Scope,
+    Store, User, UserRecord, Username, check_access_token, check_json_object,
 };
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -88,12 +93,46 @@ fn expiry(v: Option<&serde_json::Value>) -> Result<Option<OffsetDateTime>, Strin
     }
 }
 
+/// What an import accepts beyond the format itself.
+#[derive(Debug, Clone)]
+pub struct ImportRules {
+    /// The API's caps (`extra`), applied to every line as the API applies them.
+    pub limits: Limits,
+    /// The most a password hash may cost to verify (the server's own ceiling).
+    pub hash_ceiling: HashCeiling,
+    /// Whether users of the internal scope `_admin` (the admins of the web page) are
+    /// imported (`--include-admins`: the file is a whole deployment moving, written by
+    /// `hallpass export`). Otherwise such a line is refused: an import must not be a way
+    /// to make someone an admin.
+    pub include_admins: bool,
+}
+
+impl Default for ImportRules {
+    /// The defaults of a server with default settings.
+    fn default() -> Self {
+        let settings = hallpass_core::Settings::default();
+        Self { limits: settings.limits, hash_ceiling: settings.hash_ceiling(), include_admins: false }
+    }
+}
+
 /// Parses one user line into what storage takes. The error is a sentence for the operator;
 /// it never contains the password hash.
-pub fn parse_user(value: serde_json::Value, now: OffsetDateTime) -> Result<ExportedUser, String> {
+pub fn parse_user(
+    value: serde_json::Value,
+    now: OffsetDateTime,
+    rules: &ImportRules,
+) -> Result<ExportedUser, String> {
     let u: UserIn = serde_json::from_value(value).map_err(|e| e.to_string())?;
-    // `from_stored`: an export carries the admins of the web page (scope `_admin`) too.
+    // `from_stored`: an export carries the admins of the web page (scope `_admin`) too,
+    // imported only when the operator says the file is a whole-deployment move.
     let scope = Scope::from_stored(&u.scope).map_err(|e| e.to_string())?;
+    if scope.is_admin() && !rules.include_admins {
+        return Err(format!(
+            "scope: `{}` holds the admins of the web page; they are imported only with \
+             --include-admins (a whole deployment moving)",
+            Scope::ADMIN
+        ));
+    }
     let username = u.username.as_deref().map(Username::parse).transpose().map_err(|e| e.to_string())?;
     let email = u.email.as_deref().map(Email::parse).transpose().map_err(|e| e.to_string())?;
     if username.is_none() && email.is_none() {
@@ -105,6 +144,7 @@ pub fn parse_user(value: serde_json::Value, now: OffsetDateTime) -> Result<Expor
     };
     let extra = u.extra.unwrap_or_default();
     check_json_object("extra", &extra).map_err(|e| e.to_string())?;
+    rules.limits.check_user_extra(&extra).map_err(|e| e.to_string())?;
     let confirmation = match u.confirmation.as_deref() {
         None => None,
         Some(c) => Some(
@@ -131,12 +171,9 @@ pub fn parse_user(value: serde_json::Value, now: OffsetDateTime) -> Result<Expor
             deterministic_v7(millis, scope.as_str(), &key)
         }
     };
-    if let Some(h) = u.password_hash.as_deref()
-        && !is_supported_hash(h)
-    {
-        return Err("password_hash: not a supported hash (Argon2, bcrypt, scrypt, PBKDF2-SHA256/512 in PHC \
-                    form, or $sleepless-sha1$), or its cost is above the import limits"
-            .into());
+    if let Some(h) = u.password_hash.as_deref() {
+        // The reason names the scheme and its parameters, never the hash itself.
+        rules.hash_ceiling.check(h).map_err(|why| format!("password_hash: {why}"))?;
     }
     let created_at = created_at.unwrap_or(now);
     let updated_at = updated_at.unwrap_or(created_at);
@@ -149,8 +186,8 @@ pub fn parse_user(value: serde_json::Value, now: OffsetDateTime) -> Result<Expor
         if !providers_seen.insert(provider.clone()) {
             return Err(format!("providers: `{provider}` is linked twice"));
         }
-        if p.access_token.as_deref().is_some_and(|t| t.contains('\0')) {
-            return Err("providers.access_token: must not contain NUL characters".into());
+        if let Some(token) = p.access_token.as_deref() {
+            check_access_token(token).map_err(|e| format!("providers.{e}"))?;
         }
         let linked = instant("providers.created_at", p.created_at.as_deref())?.unwrap_or(created_at);
         identities.push(Identity {
@@ -194,7 +231,12 @@ enum Line {
 
 /// Classifies one line; `Err` is the reason the line is invalid. A header with another
 /// version stops the whole import (the file is in a format this build does not know).
-fn parse_line(bytes: &[u8], first: bool, now: OffsetDateTime) -> anyhow::Result<Result<Line, String>> {
+fn parse_line(
+    bytes: &[u8],
+    first: bool,
+    now: OffsetDateTime,
+    rules: &ImportRules,
+) -> anyhow::Result<Result<Line, String>> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Ok(Err("not UTF-8".into()));
     };
@@ -220,7 +262,7 @@ fn parse_line(bytes: &[u8], first: bool, now: OffsetDateTime) -> anyhow::Result<
         }
         return Ok(Ok(Line::Header));
     }
-    Ok(parse_user(value, now).map(|u| Line::User(Box::new(u))))
+    Ok(parse_user(value, now, rules).map(|u| Line::User(Box::new(u))))
 }
 
 /// The input and where we are in it.
@@ -244,6 +286,7 @@ impl Input {
     fn next_batch(
         &mut self,
         now: OffsetDateTime,
+        rules: &ImportRules,
         totals: &mut Totals,
         progress: &Progress,
     ) -> anyhow::Result<Batch> {
@@ -261,7 +304,7 @@ impl Input {
             self.line += 1;
             self.bytes += n as u64;
             let first = !self.seen_content;
-            match parse_line(&buf, first, now)? {
+            match parse_line(&buf, first, now, rules)? {
                 Ok(Line::Blank) => continue,
                 Ok(Line::Header) => {}
                 Ok(Line::User(u)) => {
@@ -305,10 +348,15 @@ fn open_input(path: Option<&Path>) -> anyhow::Result<(Box<dyn BufRead + Send>, O
     }
 }
 
-/// `hallpass import [FILE|-] [--strict]`. Prints the summary line on stderr and returns the
-/// totals; with `strict`, any invalid line or conflict makes it an error (after everything
-/// valid was imported).
-pub async fn run(store: &dyn Store, path: Option<&Path>, strict: bool) -> anyhow::Result<Totals> {
+/// `hallpass import [FILE|-] [--strict] [--include-admins]`. Prints the summary line on
+/// stderr and returns the totals; with `strict`, any invalid line or conflict makes it an
+/// error (after everything valid was imported). `rules` says what a line may hold.
+pub async fn run(
+    store: &dyn Store,
+    path: Option<&Path>,
+    strict: bool,
+    rules: &ImportRules,
+) -> anyhow::Result<Totals> {
     let (reader, total_bytes) = open_input(path)?;
     let mut input = Input { reader, line: 0, bytes: 0, seen_content: false, eof: false };
     let progress = Progress::new(total_bytes);
@@ -316,7 +364,7 @@ pub async fn run(store: &dyn Store, path: Option<&Path>, strict: bool) -> anyhow
     let mut totals = Totals::default();
     let mut batches = 0u64;
     while !input.eof {
-        let batch = tokio::task::block_in_place(|| input.next_batch(now, &mut totals, &progress))?;
+        let batch = tokio::task::block_in_place(|| input.next_batch(now, rules, &mut totals, &progress))?;
         if batch.users.is_empty() {
             continue;
         }
@@ -365,7 +413,7 @@ mod tests {
     }
 
     fn parse(v: serde_json::Value) -> Result<ExportedUser, String> {
-        parse_user(v, now())
+        parse_user(v, now(), &ImportRules::default())
     }
 
     #[test]
@@ -444,13 +492,63 @@ mod tests {
     }
 
     #[test]
+    fn the_apis_limits_and_the_hash_ceiling_apply() {
+        let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+        let hash = "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+        let cases = [
+            (json!({"scope": "s", "username": "x", "extra": {"b": "x".repeat(64 * 1024)}}), "extra"),
+            (
+                json!({"scope": "s", "username": "x", "providers": [{"provider": "gh", "client_id": "1", "access_token": "t".repeat(8193)}]}),
+                "access_token",
+            ),
+            (
+                json!({"scope": "s", "username": "x", "providers": [{"provider": "gh", "client_id": "1", "access_token": "a\nb"}]}),
+                "access_token",
+            ),
+            (
+                json!({"scope": "s", "username": "x", "password_hash": format!("$argon2id$v=19$m=2097152,t=1,p=1${salt}${hash}")}),
+                "m=2097152",
+            ),
+            (
+                json!({"scope": "s", "username": "x", "password_hash": format!("$2b$15${}", "C".repeat(53))}),
+                "bcrypt",
+            ),
+        ];
+        for (line, want) in cases {
+            let err = parse(line.clone()).err().unwrap_or_else(|| panic!("{line} should be refused"));
+            assert!(err.contains(want), "{err:?} should mention {want:?}");
+            assert!(!err.contains(hash), "never echo the hash");
+        }
+        assert!(parse(json!({"scope": "s", "username": "x", "extra": {"b": "x".repeat(1000)}})).is_ok());
+    }
+
+    #[test]
+    fn admins_only_with_include_admins() {
+        let line = json!({"scope": "_admin", "username": "root", "password_hash": null});
+        let err = parse(line.clone()).err().unwrap();
+        assert!(err.contains("--include-admins"), "{err}");
+        let rules = ImportRules { include_admins: true, ..ImportRules::default() };
+        let admin = parse_user(line, now(), &rules).unwrap();
+        assert!(admin.record.user.scope.is_admin());
+    }
+
+    #[test]
     fn headers_are_checked() {
         let h = br#"{"hallpass_export": 1, "exported_at": "2025-01-01T00:00:00.000Z"}"#;
-        assert!(matches!(parse_line(h, true, now()).unwrap(), Ok(Line::Header)));
-        assert!(parse_line(h, false, now()).unwrap().is_err(), "a header later on is an invalid line");
-        assert!(parse_line(br#"{"hallpass_export": 2}"#, true, now()).is_err(), "another version stops");
-        assert!(matches!(parse_line(b"  \n", true, now()).unwrap(), Ok(Line::Blank)));
-        assert!(parse_line(b"[1]", true, now()).unwrap().is_err());
-        assert!(parse_line(b"\xff", true, now()).unwrap().is_err());
+        assert!(matches!(parse_line(h, true, now(), &ImportRules::default()).unwrap(), Ok(Line::Header)));
+        assert!(
+            parse_line(h, false, now(), &ImportRules::default()).unwrap().is_err(),
+            "a header later on is an invalid line"
+        );
+        assert!(
+            parse_line(br#"{"hallpass_export": 2}"#, true, now(), &ImportRules::default()).is_err(),
+            "another version stops"
+        );
+        assert!(matches!(
+            parse_line(b"  \n", true, now(), &ImportRules::default()).unwrap(),
+            Ok(Line::Blank)
+        ));
+        assert!(parse_line(b"[1]", true, now(), &ImportRules::default()).unwrap().is_err());
+        assert!(parse_line(b"\xff", true, now(), &ImportRules::default()).unwrap().is_err());
     }
 }

@@ -117,6 +117,8 @@ pub(crate) fn redeem_reset_code(
     }
     delete_code(conn, scope, code)?;
     end_sessions(conn, scope, user_id, None)?;
+    // A new password voids the user's other codes too (a confirmation code, say).
+    users::void_codes(conn, scope, user_id)?;
     Ok(Some(user_id))
 }
 

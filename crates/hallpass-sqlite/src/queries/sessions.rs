@@ -5,9 +5,9 @@ use crate::codec::*;
 use crate::error::{Fail, QResult};
 use crate::queries::events::insert_event;
 use crate::queries::users::user_from_row;
-use hallpass_core::service::merge_patch;
+use hallpass_core::service::merge_session_patch;
 use hallpass_core::store::{LoginStored, NewLogin};
-use hallpass_core::{ClientInfo, Scope, Session, StoreError, TokenHash, User};
+use hallpass_core::{ClientInfo, Scope, Session, TokenHash, User};
 use rusqlite::{Connection, OptionalExtension, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -132,6 +132,7 @@ pub(crate) fn patch_session_data(
     scope: &Scope,
     token: &TokenHash,
     patch: &serde_json::Value,
+    max_bytes: usize,
 ) -> QResult<Option<Session>> {
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT ",
@@ -141,7 +142,8 @@ pub(crate) fn patch_session_data(
     let Some(mut session) = stmt.query_row((hash(token), scope.as_str()), session_row).optional()? else {
         return Ok(None);
     };
-    merge_patch(&mut session.data, patch).map_err(|e| Fail::Store(StoreError::Other(e.to_string())))?;
+    // Over the cap: an error, so the transaction writes nothing.
+    merge_session_patch(&mut session.data, patch, max_bytes).map_err(Fail::Store)?;
     conn.prepare_cached("UPDATE sessions SET data = ?3 WHERE token_hash = ?1 AND scope = ?2")?.execute((
         hash(token),
         scope.as_str(),

@@ -198,6 +198,7 @@ pub(crate) fn update_user(
         return Ok(None);
     };
     let mut user = record.user;
+    let email_before = user.email.as_ref().map(|e| e.key().to_owned());
     if let Some(username) = &patch.username {
         user.username = username.clone();
     }
@@ -247,6 +248,10 @@ pub(crate) fn update_user(
         // Deactivation ends every session, in this same transaction.
         end_sessions(conn, scope, user_id, None)?;
     }
+    if email_before.as_deref() != email_key {
+        // A new email voids every code issued before (they went to the old address).
+        void_codes(conn, scope, user_id)?;
+    }
     Ok(Some(user))
 }
 
@@ -282,7 +287,16 @@ pub(crate) fn set_password_hash(
         return Ok(false);
     }
     end_sessions(conn, scope, user_id, None)?;
+    void_codes(conn, scope, user_id)?;
     Ok(true)
+}
+
+/// Deletes every one-time code of the user, of every kind: a password or email change
+/// voids what was issued before it, in the change's own transaction.
+pub(crate) fn void_codes(conn: &Connection, scope: &Scope, user_id: Uuid) -> QResult<()> {
+    conn.prepare_cached("DELETE FROM codes WHERE scope = ?1 AND user_id = ?2")?
+        .execute((scope.as_str(), id(user_id)))?;
+    Ok(())
 }
 
 /// Compare-and-swap of the hash; sessions stay.
