@@ -27,6 +27,32 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// Whether a username may not hold `c` because nobody can see it, it changes how the text
+/// around it is shown, or its meaning is not fixed yet. After the PRECIS username profile
+/// (RFC 8265 on RFC 8264's IdentifierClass), which disallows these too:
+/// - every character of general category Other: controls (Cc), format characters (Cf:
+///   zero-width space and joiners, BOM, soft hyphen, the bidi marks, embeddings, overrides
+///   and isolates, tag characters, ...), surrogates (Cs), private use (Co), and unassigned
+///   code points and noncharacters (Cn, whose normalisation a later Unicode may change);
+/// - every Default_Ignorable_Code_Point, which adds what is invisible but not Cf:
+///   variation selectors, the combining grapheme joiner, Hangul fillers, Khmer inherent
+///   vowels, Mongolian free variation selectors.
+///
+/// The data is ICU4X's (`icu_properties`), the Unicode version the `idna` crate maps email
+/// domains with.
+fn is_invisible_or_unassigned(c: char) -> bool {
+    use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory, GeneralCategoryGroup};
+    use icu_properties::{CodePointMapData, CodePointSetData};
+    GeneralCategoryGroup::Other.contains(CodePointMapData::<GeneralCategory>::new().get(c))
+        || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+}
+
+/// Characters a URL client rewrites in a path segment, so a username holding one would not
+/// reach hallpass unchanged in `/v1/users/{ref}/...` (WHATWG URL): '/' and '\' (also a
+/// separator in `http:` URLs) end the segment, '?' and '#' the path, and '%' starts a
+/// percent-escape the server decodes ("%41" arrives as "A").
+const PATH_REWRITTEN: [char; 5] = ['/', '\\', '?', '#', '%'];
+
 /// A short lower-case name: `[a-z0-9][a-z0-9_-]{0,62}` (scopes and provider names).
 fn check_name(field: &'static str, s: &str) -> Result<(), InvalidInput> {
     let mut chars = s.chars();
@@ -128,12 +154,19 @@ impl Username {
     /// Parses a username. It may not contain '@' (that makes it an email) nor look like a
     /// user id, so a `{ref}` in a path is never ambiguous.
     ///
+    /// Nor may it hold what nobody sees or what changes how the text around it is shown
+    /// (zero-width characters, BOM, soft hyphen, bidi controls, variation selectors, tag
+    /// characters, Hangul fillers: see `is_invisible_or_unassigned`), so "al\u{200B}ice"
+    /// cannot sit beside "alice". And it must stand as one URL path segment unchanged: not
+    /// "." or ".." (a URL client removes or climbs those: `DELETE /v1/users/./sessions`
+    /// would be sent as `DELETE /v1/users/sessions`), and no `/`, `\`, `?`, `#` or `%`.
+    ///
     /// Those rules hold for the normalised key too: "alice＠example.com" (a fullwidth '@'),
-    /// "a／b" or a user id in fullwidth digits are refused, as is a name whose key would
-    /// begin or end with a space ("¨a": NFKC turns '¨' into a space and a combining mark).
-    /// So no username turns into the shape of an email, a path or an id once normalised,
-    /// and a key, given as a ref, finds its own user. (Spaces inside a key are allowed:
-    /// 'ﷺ' normalises to four Arabic words.)
+    /// "a／b", "‥" (NFKC: ".."), "a？b" or a user id in fullwidth digits are refused, as is
+    /// a name whose key would begin or end with a space ("¨a": NFKC turns '¨' into a space
+    /// and a combining mark). So no username turns into the shape of an email, a path or
+    /// an id once normalised, and a key, given as a ref, finds its own user. (Spaces inside
+    /// a key are allowed: 'ﷺ' normalises to four Arabic words.)
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let display = s.trim();
         let n = display.chars().count();
@@ -145,6 +178,16 @@ impl Username {
         }
         if has_control(display) || display.chars().any(char::is_whitespace) {
             return Err(InvalidInput::new("username", "must not contain spaces or control characters"));
+        }
+        let invisible = || {
+            InvalidInput::new(
+                "username",
+                "must not contain invisible, formatting, private-use or unassigned characters \
+                 (zero-width characters, bidi controls, variation selectors, tags, fillers)",
+            )
+        };
+        if display.chars().any(is_invisible_or_unassigned) {
+            return Err(invisible());
         }
         let key = Self::key_of(display);
         // Some characters normalise to many ('ﷺ' to 18): the key must still fit a ref, so
@@ -162,8 +205,20 @@ impl Username {
             if form.contains('@') {
                 return Err(InvalidInput::new("username", "must not contain '@'"));
             }
-            if form.contains('/') {
-                return Err(InvalidInput::new("username", "must not contain '/'"));
+            if form.contains(PATH_REWRITTEN) {
+                return Err(InvalidInput::new(
+                    "username",
+                    "must not contain '/', '\\', '?', '#' or '%' (a URL client would rewrite them)",
+                ));
+            }
+            if form == "." || form == ".." {
+                return Err(InvalidInput::new(
+                    "username",
+                    "must not be '.' or '..' (a URL client would remove them from a path)",
+                ));
+            }
+            if form.chars().any(|c| c.is_control() || is_invisible_or_unassigned(c)) {
+                return Err(invisible());
             }
             if Uuid::parse_str(form).is_ok() {
                 return Err(InvalidInput::new("username", "must not have the form of a user id"));
@@ -471,10 +526,118 @@ mod tests {
         // The rules hold after normalisation too.
         assert!(Username::parse("alice＠example.com").is_err()); // fullwidth '@'
         assert!(Username::parse("a／b").is_err()); // fullwidth '/'
+        assert!(Username::parse("‥").is_err()); // two dot leader: NFKC ".."
         assert!(Username::parse("¨ab").is_err()); // NFKC: a space first, then a combining mark
         assert!(Username::parse("a¨b").is_ok(), "a space inside the key is harmless");
         assert!(Username::parse(&"\u{FDFA}".repeat(9)).is_ok(), "a key of 297 bytes fits a ref");
         assert!(Username::parse("０１９０a0e0-0000-7000-8000-000000000000").is_err()); // fullwidth digits
+    }
+
+    #[test]
+    fn usernames_refuse_invisible_and_direction_characters() {
+        // Issue #12: each of these made a name that looks like "alice" beside "alice".
+        let refused = [
+            '\u{200B}',  // zero width space (Cf)
+            '\u{200C}',  // zero width non-joiner
+            '\u{200D}',  // zero width joiner
+            '\u{2060}',  // word joiner
+            '\u{FEFF}',  // BOM / zero width no-break space
+            '\u{00AD}',  // soft hyphen
+            '\u{061C}',  // Arabic letter mark
+            '\u{200E}',  // left-to-right mark
+            '\u{200F}',  // right-to-left mark
+            '\u{202A}',  // left-to-right embedding
+            '\u{202E}',  // right-to-left override
+            '\u{2066}',  // left-to-right isolate
+            '\u{2069}',  // pop directional isolate
+            '\u{FE00}',  // variation selector 1 (Mn, default ignorable)
+            '\u{FE0F}',  // variation selector 16
+            '\u{E0100}', // variation selector 17
+            '\u{E0001}', // language tag
+            '\u{E0041}', // tag latin capital letter A
+            '\u{E007F}', // cancel tag
+            '\u{115F}',  // Hangul choseong filler (Lo, default ignorable)
+            '\u{1160}',  // Hangul jungseong filler
+            '\u{3164}',  // Hangul filler
+            '\u{FFA0}',  // halfwidth Hangul filler
+            '\u{034F}',  // combining grapheme joiner
+            '\u{180B}',  // Mongolian free variation selector one
+            '\u{180E}',  // Mongolian vowel separator
+            '\u{17B4}',  // Khmer vowel inherent AQ
+            '\u{1D173}', // musical symbol begin beam (Cf)
+            '\u{E000}',  // private use (Co)
+            '\u{F0000}', // supplementary private use
+            '\u{0378}',  // unassigned (Cn)
+            '\u{FFFF}',  // noncharacter
+            '\u{10FFFF}',
+        ];
+        for c in refused {
+            for name in [format!("al{c}ice"), format!("{c}alice"), format!("alice{c}")] {
+                let e = Username::parse(&name).unwrap_err();
+                assert_eq!(e.field, "username");
+                assert!(e.reason.contains("invisible"), "{c:?}: {e}");
+            }
+        }
+        // Visible characters of every kind are still names.
+        for ok in ["alice", "Ａlice", "zoë", "Zoe\u{308}", "中文", "😀", "ﬁx", "o'brien", "Ⅻ", "x_y-z", "ǅ"]
+        {
+            assert!(Username::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    /// How a client that formats `/v1/users/{name}/sessions` into a URL sends it: the path
+    /// segments hallpass receives, percent-decoded as axum's `Path` decodes them.
+    fn segments_sent(name: &str) -> Vec<String> {
+        let url = url::Url::parse(&format!("http://h/v1/users/{name}/sessions")).unwrap();
+        url.path_segments().unwrap().map(percent_decoded).collect()
+    }
+
+    fn percent_decoded(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            let hex =
+                b.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+            match (b[i], hex) {
+                (b'%', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (byte, _) => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn usernames_stand_as_one_path_segment_unchanged() {
+        // Issue #12: a user named "." made `DELETE /v1/users/./sessions` arrive as
+        // `DELETE /v1/users/sessions`, which deletes the user named "sessions".
+        assert_eq!(segments_sent("."), ["v1", "users", "sessions"]);
+        assert_eq!(segments_sent(".."), ["v1", "sessions"]);
+        assert_eq!(segments_sent("a?b"), ["v1", "users", "a"]);
+        assert_eq!(segments_sent("%41"), ["v1", "users", "A", "sessions"]);
+        let rewritten = [
+            ".", "..", "a/b", "a\\b", "a?b", "a#b", "a%41", "%2e", "%2E%2E",
+            // ... and the same once normalised (NFKC).
+            "．", "．．", "‥", "․", "﹒", "a／b", "a＼b", "a﹨b", "a？b", "a﹖b", "a＃b", "a％b", "℅",
+        ];
+        for name in rewritten {
+            let e = Username::parse(name).unwrap_err();
+            assert_eq!(e.field, "username", "{name}");
+        }
+        // Dots elsewhere are fine: only a whole "." or ".." segment is rewritten.
+        for name in
+            ["...", ".alice", "alice.", "a..b", "a.b", "a;b", "a&b", "a+b", "a=b", "a:b", "a~b", "a|b"]
+        {
+            let u = Username::parse(name).unwrap();
+            assert_eq!(segments_sent(u.as_str()), ["v1", "users", name, "sessions"]);
+            assert_eq!(segments_sent(u.key()), ["v1", "users", u.key(), "sessions"]);
+        }
     }
 
     #[test]

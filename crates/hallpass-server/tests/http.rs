@@ -50,6 +50,7 @@ backend_tests! {
     every_v1_route_needs_an_api_key,
     nothing_crosses_scopes,
     register_read_and_conflicts,
+    invisible_and_path_rewriting_usernames_are_refused,
     fifty_concurrent_registrations_of_one_name_make_one_user,
     list_search_and_page_users,
     update_and_delete_users,
@@ -256,6 +257,51 @@ async fn register_read_and_conflicts(app: TestApp) {
         .await
         .problem(400, "weak_password");
     app.get("/v1/users/carol").await.problem(404, "user_not_found");
+}
+
+/// Issue #12: names that look like another user's ("al\u{200B}ice" beside "alice") or
+/// that a URL client rewrites in a path (a user named "." made the backend's
+/// `DELETE /v1/users/./sessions` arrive as `DELETE /v1/users/sessions`, deleting the user
+/// named "sessions") are refused at registration and rename; nothing is stored.
+async fn invisible_and_path_rewriting_usernames_are_refused(app: TestApp) {
+    let alice = app.post("/v1/users", json!({"username": "alice"})).await.ok(201);
+    app.post("/v1/users", json!({"username": "sessions"})).await.ok(201);
+    let refused = [
+        "al\u{200B}ice",
+        "alice\u{FEFF}",
+        "al\u{00AD}ice",
+        "\u{202E}ecila",
+        "alice\u{2066}",
+        "alice\u{FE0F}",
+        "alice\u{E0041}",
+        "\u{3164}alice",
+        ".",
+        "..",
+        "‥",
+        "．",
+        "a?b",
+        "a#b",
+        "a%41",
+        "a\\b",
+        "a？b",
+    ];
+    for name in refused {
+        let p = app.post("/v1/users", json!({"username": name})).await.problem(400, "invalid_request");
+        assert_eq!(p["field"], "username", "{name:?}: {p}");
+        let id = alice["id"].as_str().unwrap();
+        let p = app
+            .patch(&format!("/v1/users/{id}"), json!({"username": name}))
+            .await
+            .problem(400, "invalid_request");
+        assert_eq!(p["field"], "username", "{name:?}: {p}");
+    }
+    let all = app.get("/v1/users?limit=100").await.ok(200);
+    let names: Vec<&str> =
+        all["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(sorted(&names), sorted(&["alice", "sessions"]));
+    // Dots inside a name are fine.
+    app.post("/v1/users", json!({"username": "a.b"})).await.ok(201);
+    app.get("/v1/users/a.b").await.ok(200);
 }
 
 async fn fifty_concurrent_registrations_of_one_name_make_one_user(app: TestApp) {

@@ -162,7 +162,14 @@ impl UserDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// 1 to 64 characters, no spaces, no '@', not shaped like a UUID.
+    /// 1 to 64 characters, shown as typed and compared case-insensitively after Unicode
+    /// NFKC. Refused (400 `invalid_request`), as typed and once normalised: spaces, '@', a
+    /// UUID's shape; invisible, formatting, private-use and unassigned characters (general
+    /// category C: controls, zero-width characters, BOM, soft hyphen, bidi marks, overrides
+    /// and isolates, tag characters; and every Default_Ignorable_Code_Point: variation
+    /// selectors, Hangul fillers; as in the PRECIS username profile, RFC 8265); and what a
+    /// URL client would rewrite in a path segment: exactly `.` or `..`, and any of `/`,
+    /// `\`, `?`, `#`, `%`. So a username always stands unchanged as `{ref}` in a path.
     pub username: Option<String>,
     /// An email address.
     pub email: Option<String>,
@@ -201,7 +208,7 @@ impl RegisterRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
-    /// New username, or `null` to remove it.
+    /// New username (the rules of registration's), or `null` to remove it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub username: Option<Option<String>>,
