@@ -250,8 +250,10 @@ impl Username {
     }
 }
 
-/// An email address: what was typed (trimmed) for display, and a normalised key with the
-/// domain lower-cased.
+/// An email address: what was typed (trimmed) for display, and a normalised key: the local
+/// part as typed, the domain mapped by UTS #46 (IDNA) to its ASCII form, so
+/// "carol@ｅｘａｍｐｌｅ.com" and "carol@Example.COM", or "x@bücher.example" and
+/// "x@xn--bcher-kva.example", are one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
     display: String,
@@ -259,7 +261,9 @@ pub struct Email {
 }
 
 impl Email {
-    /// Parses an address (RFC 5321/5322 syntax, at most 254 characters).
+    /// Parses an address (RFC 5321/5322 syntax, at most 254 characters) whose domain is a
+    /// valid internationalised domain name (UTS #46 ToASCII, DNS lengths) or an address
+    /// literal (`[192.0.2.1]`).
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let display = s.trim();
         if display.len() > 254 {
@@ -272,7 +276,30 @@ impl Email {
         if parsed.is_err() || !display.contains('@') {
             return Err(InvalidInput::new("email", "is not a valid email address"));
         }
-        Ok(Self { display: display.to_owned(), key: Self::key_of(display) })
+        let Some(key) = Self::mapped_key(display) else {
+            return Err(InvalidInput::new(
+                "email",
+                "has a domain that is not a valid internationalised domain name (IDNA, UTS #46)",
+            ));
+        };
+        Ok(Self { display: display.to_owned(), key })
+    }
+
+    /// The key of an address whose domain maps (UTS #46 ToASCII: case and compatibility
+    /// mapping, NFC, Punycode, the bidi and joiner rules, labels of at most 63 and a name of
+    /// at most 253 bytes); `None` when it does not. An address literal is lower-cased.
+    fn mapped_key(s: &str) -> Option<String> {
+        use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+        let (local, domain) = s.trim().rsplit_once('@')?;
+        if domain.starts_with('[') && domain.ends_with(']') {
+            return Some(format!("{local}@{}", domain.to_lowercase()));
+        }
+        // No STD3 deny list: the address parser already decided which ASCII a domain may
+        // hold; the mapping only decides which spellings are the same domain.
+        let ascii = Uts46::new()
+            .to_ascii(domain.as_bytes(), AsciiDenyList::EMPTY, Hyphens::Allow, DnsLength::Verify)
+            .ok()?;
+        Some(format!("{local}@{ascii}"))
     }
 
     /// Rebuilds a stored address.
@@ -281,9 +308,13 @@ impl Email {
         Self { display, key }
     }
 
-    /// The normalised form of any string: trimmed, domain lower-cased.
+    /// The normalised form of any string: trimmed, the domain mapped as [`Email::parse`]
+    /// maps it; a domain that does not map (no stored address has one) is lower-cased.
     pub fn key_of(s: &str) -> String {
         let s = s.trim();
+        if let Some(key) = Self::mapped_key(s) {
+            return key;
+        }
         match s.rsplit_once('@') {
             Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
             None => s.to_owned(),
@@ -647,6 +678,39 @@ mod tests {
         assert_eq!(e.key(), "Bob@example.com");
         assert!(Email::parse("not-an-email").is_err());
         assert!(Email::parse("a@").is_err());
+    }
+
+    #[test]
+    fn email_domains_are_compared_after_idna_mapping() {
+        // Issue #12: each pair registered as two users.
+        let fullwidth = Email::parse("carol@ｅｘａｍｐｌｅ.com").unwrap();
+        assert_eq!(fullwidth.as_str(), "carol@ｅｘａｍｐｌｅ.com", "shown as typed");
+        assert_eq!(fullwidth.key(), Email::parse("carol@example.com").unwrap().key());
+        let unicode = Email::parse("dora@Bücher.example").unwrap();
+        let ascii = Email::parse("dora@XN--BCHER-KVA.example").unwrap();
+        assert_eq!(unicode.key(), "dora@xn--bcher-kva.example");
+        assert_eq!(ascii.key(), unicode.key());
+        assert_eq!((unicode.as_str(), ascii.as_str()), ("dora@Bücher.example", "dora@XN--BCHER-KVA.example"));
+        // The local part is still the user's own.
+        assert_ne!(Email::key_of("Dora@bücher.example"), unicode.key());
+        // A ref or a login finds the address by either spelling.
+        for spelling in ["dora@bücher.example", "dora@BÜCHER.EXAMPLE", "dora@xn--bcher-kva.example"] {
+            assert_eq!(UserRef::parse(spelling), Ok(UserRef::Email(unicode.key().to_owned())), "{spelling}");
+            assert_eq!(UserRef::login(spelling), Ok(UserRef::Email(unicode.key().to_owned())), "{spelling}");
+        }
+        // Address literals keep their form.
+        assert_eq!(Email::parse("a@[IPv6:2001:DB8::1]").unwrap().key(), "a@[ipv6:2001:db8::1]");
+        // Domains IDNA refuses are refused.
+        // (Punycode that decodes to plain ASCII; a label mixing left-to-right and Hebrew
+        // letters, against the bidi rule; a label whose ASCII form is over 63 bytes.)
+        let scattered: String = (0..21u32).filter_map(|i| char::from_u32(0x4E00 + i * 997)).collect();
+        let long_label = format!("x@{scattered}.example");
+        assert!(long_label.split(['@', '.']).all(|l| l.len() <= 63), "the address parser takes it");
+        for bad in ["x@xn--a.example", "x@aא.example", long_label.as_str()] {
+            let e = Email::parse(bad).unwrap_err();
+            assert_eq!(e.field, "email", "{bad}");
+            assert!(e.reason.contains("IDNA"), "{bad}: {e}");
+        }
     }
 
     #[test]

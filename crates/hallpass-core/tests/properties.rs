@@ -283,6 +283,17 @@ proptest! {
         if Email::parse(&s).is_ok() {
             prop_assert!(Email::parse(&upper).is_ok());
         }
+        // Nor does its width (UTS #46 maps fullwidth letters and digits).
+        let wide: String = domain
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap_or(c) } else { c })
+            .collect();
+        let wide = format!("{local}@{wide}");
+        prop_assert_eq!(Email::key_of(&wide), Email::key_of(&s));
+        if let Ok(e) = Email::parse(&s) {
+            prop_assert_eq!(Email::parse(&wide).map(|w| w.key().to_owned()), Ok(e.key().to_owned()));
+            prop_assert!(e.key().is_ascii() || !local.is_ascii(), "the domain's key is ASCII: {}", e.key());
+        }
         // The local part is kept as typed: "Bob@x" and "bob@x" are two addresses.
         if local.chars().any(|c| c.is_ascii_lowercase()) {
             let shouted = format!("{}@{domain}", local.to_ascii_uppercase());

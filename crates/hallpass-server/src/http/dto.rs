@@ -171,7 +171,10 @@ pub struct RegisterRequest {
     /// URL client would rewrite in a path segment: exactly `.` or `..`, and any of `/`,
     /// `\`, `?`, `#`, `%`. So a username always stands unchanged as `{ref}` in a path.
     pub username: Option<String>,
-    /// An email address.
+    /// An email address (at most 254 characters), shown as typed. Compared by its local
+    /// part as typed and its domain mapped by UTS #46 (IDNA) to ASCII, so `Example.COM`,
+    /// `ｅｘａｍｐｌｅ.com`, `bücher.example` and `xn--bcher-kva.example` compare as the
+    /// domains they name. A domain IDNA refuses is 400 `invalid_request`.
     pub email: Option<String>,
     /// 8 to 256 characters, never truncated, and hard enough to guess for the scope's
     /// `min_password_score` (zxcvbn; the user's own username and email count for nothing):
