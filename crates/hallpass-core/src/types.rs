@@ -27,6 +27,32 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// Whether a username may not hold `c` because nobody can see it, it changes how the text
+/// around it is shown, or its meaning is not fixed yet. After the PRECIS username profile
+/// (RFC 8265 on RFC 8264's IdentifierClass), which disallows these too:
+/// - every character of general category Other: controls (Cc), format characters (Cf:
+///   zero-width space and joiners, BOM, soft hyphen, the bidi marks, embeddings, overrides
+///   and isolates, tag characters, ...), surrogates (Cs), private use (Co), and unassigned
+///   code points and noncharacters (Cn, whose normalisation a later Unicode may change);
+/// - every Default_Ignorable_Code_Point, which adds what is invisible but not Cf:
+///   variation selectors, the combining grapheme joiner, Hangul fillers, Khmer inherent
+///   vowels, Mongolian free variation selectors.
+///
+/// The data is ICU4X's (`icu_properties`), the Unicode version the `idna` crate maps email
+/// domains with.
+fn is_invisible_or_unassigned(c: char) -> bool {
+    use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory, GeneralCategoryGroup};
+    use icu_properties::{CodePointMapData, CodePointSetData};
+    GeneralCategoryGroup::Other.contains(CodePointMapData::<GeneralCategory>::new().get(c))
+        || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+}
+
+/// Characters a URL client rewrites in a path segment, so a username holding one would not
+/// reach hallpass unchanged in `/v1/users/{ref}/...` (WHATWG URL): '/' and '\' (also a
+/// separator in `http:` URLs) end the segment, '?' and '#' the path, and '%' starts a
+/// percent-escape the server decodes ("%41" arrives as "A").
+const PATH_REWRITTEN: [char; 5] = ['/', '\\', '?', '#', '%'];
+
 /// A short lower-case name: `[a-z0-9][a-z0-9_-]{0,62}` (scopes and provider names).
 fn check_name(field: &'static str, s: &str) -> Result<(), InvalidInput> {
     let mut chars = s.chars();
@@ -128,12 +154,19 @@ impl Username {
     /// Parses a username. It may not contain '@' (that makes it an email) nor look like a
     /// user id, so a `{ref}` in a path is never ambiguous.
     ///
+    /// Nor may it hold what nobody sees or what changes how the text around it is shown
+    /// (zero-width characters, BOM, soft hyphen, bidi controls, variation selectors, tag
+    /// characters, Hangul fillers: see `is_invisible_or_unassigned`), so "al\u{200B}ice"
+    /// cannot sit beside "alice". And it must stand as one URL path segment unchanged: not
+    /// "." or ".." (a URL client removes or climbs those: `DELETE /v1/users/./sessions`
+    /// would be sent as `DELETE /v1/users/sessions`), and no `/`, `\`, `?`, `#` or `%`.
+    ///
     /// Those rules hold for the normalised key too: "alice＠example.com" (a fullwidth '@'),
-    /// "a／b" or a user id in fullwidth digits are refused, as is a name whose key would
-    /// begin or end with a space ("¨a": NFKC turns '¨' into a space and a combining mark).
-    /// So no username turns into the shape of an email, a path or an id once normalised,
-    /// and a key, given as a ref, finds its own user. (Spaces inside a key are allowed:
-    /// 'ﷺ' normalises to four Arabic words.)
+    /// "a／b", "‥" (NFKC: ".."), "a？b" or a user id in fullwidth digits are refused, as is
+    /// a name whose key would begin or end with a space ("¨a": NFKC turns '¨' into a space
+    /// and a combining mark). So no username turns into the shape of an email, a path or
+    /// an id once normalised, and a key, given as a ref, finds its own user. (Spaces inside
+    /// a key are allowed: 'ﷺ' normalises to four Arabic words.)
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let display = s.trim();
         let n = display.chars().count();
@@ -145,6 +178,16 @@ impl Username {
         }
         if has_control(display) || display.chars().any(char::is_whitespace) {
             return Err(InvalidInput::new("username", "must not contain spaces or control characters"));
+        }
+        let invisible = || {
+            InvalidInput::new(
+                "username",
+                "must not contain invisible, formatting, private-use or unassigned characters \
+                 (zero-width characters, bidi controls, variation selectors, tags, fillers)",
+            )
+        };
+        if display.chars().any(is_invisible_or_unassigned) {
+            return Err(invisible());
         }
         let key = Self::key_of(display);
         // Some characters normalise to many ('ﷺ' to 18): the key must still fit a ref, so
@@ -162,8 +205,20 @@ impl Username {
             if form.contains('@') {
                 return Err(InvalidInput::new("username", "must not contain '@'"));
             }
-            if form.contains('/') {
-                return Err(InvalidInput::new("username", "must not contain '/'"));
+            if form.contains(PATH_REWRITTEN) {
+                return Err(InvalidInput::new(
+                    "username",
+                    "must not contain '/', '\\', '?', '#' or '%' (a URL client would rewrite them)",
+                ));
+            }
+            if form == "." || form == ".." {
+                return Err(InvalidInput::new(
+                    "username",
+                    "must not be '.' or '..' (a URL client would remove them from a path)",
+                ));
+            }
+            if form.chars().any(|c| c.is_control() || is_invisible_or_unassigned(c)) {
+                return Err(invisible());
             }
             if Uuid::parse_str(form).is_ok() {
                 return Err(InvalidInput::new("username", "must not have the form of a user id"));
@@ -195,8 +250,10 @@ impl Username {
     }
 }
 
-/// An email address: what was typed (trimmed) for display, and a normalised key with the
-/// domain lower-cased.
+/// An email address: what was typed (trimmed) for display, and a normalised key: the local
+/// part as typed, the domain mapped by UTS #46 (IDNA) to its ASCII form, so
+/// "carol@ｅｘａｍｐｌｅ.com" and "carol@Example.COM", or "x@bücher.example" and
+/// "x@xn--bcher-kva.example", are one address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
     display: String,
@@ -204,7 +261,9 @@ pub struct Email {
 }
 
 impl Email {
-    /// Parses an address (RFC 5321/5322 syntax, at most 254 characters).
+    /// Parses an address (RFC 5321/5322 syntax, at most 254 characters) whose domain is a
+    /// valid internationalised domain name (UTS #46 ToASCII, DNS lengths) or an address
+    /// literal (`[192.0.2.1]`).
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         let display = s.trim();
         if display.len() > 254 {
@@ -217,7 +276,30 @@ impl Email {
         if parsed.is_err() || !display.contains('@') {
             return Err(InvalidInput::new("email", "is not a valid email address"));
         }
-        Ok(Self { display: display.to_owned(), key: Self::key_of(display) })
+        let Some(key) = Self::mapped_key(display) else {
+            return Err(InvalidInput::new(
+                "email",
+                "has a domain that is not a valid internationalised domain name (IDNA, UTS #46)",
+            ));
+        };
+        Ok(Self { display: display.to_owned(), key })
+    }
+
+    /// The key of an address whose domain maps (UTS #46 ToASCII: case and compatibility
+    /// mapping, NFC, Punycode, the bidi and joiner rules, labels of at most 63 and a name of
+    /// at most 253 bytes); `None` when it does not. An address literal is lower-cased.
+    fn mapped_key(s: &str) -> Option<String> {
+        use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+        let (local, domain) = s.trim().rsplit_once('@')?;
+        if domain.starts_with('[') && domain.ends_with(']') {
+            return Some(format!("{local}@{}", domain.to_lowercase()));
+        }
+        // No STD3 deny list: the address parser already decided which ASCII a domain may
+        // hold; the mapping only decides which spellings are the same domain.
+        let ascii = Uts46::new()
+            .to_ascii(domain.as_bytes(), AsciiDenyList::EMPTY, Hyphens::Allow, DnsLength::Verify)
+            .ok()?;
+        Some(format!("{local}@{ascii}"))
     }
 
     /// Rebuilds a stored address.
@@ -226,9 +308,13 @@ impl Email {
         Self { display, key }
     }
 
-    /// The normalised form of any string: trimmed, domain lower-cased.
+    /// The normalised form of any string: trimmed, the domain mapped as [`Email::parse`]
+    /// maps it; a domain that does not map (no stored address has one) is lower-cased.
     pub fn key_of(s: &str) -> String {
         let s = s.trim();
+        if let Some(key) = Self::mapped_key(s) {
+            return key;
+        }
         match s.rsplit_once('@') {
             Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
             None => s.to_owned(),
@@ -505,10 +591,118 @@ mod tests {
         // The rules hold after normalisation too.
         assert!(Username::parse("alice＠example.com").is_err()); // fullwidth '@'
         assert!(Username::parse("a／b").is_err()); // fullwidth '/'
+        assert!(Username::parse("‥").is_err()); // two dot leader: NFKC ".."
         assert!(Username::parse("¨ab").is_err()); // NFKC: a space first, then a combining mark
         assert!(Username::parse("a¨b").is_ok(), "a space inside the key is harmless");
         assert!(Username::parse(&"\u{FDFA}".repeat(9)).is_ok(), "a key of 297 bytes fits a ref");
         assert!(Username::parse("０１９０a0e0-0000-7000-8000-000000000000").is_err()); // fullwidth digits
+    }
+
+    #[test]
+    fn usernames_refuse_invisible_and_direction_characters() {
+        // Issue #12: each of these made a name that looks like "alice" beside "alice".
+        let refused = [
+            '\u{200B}',  // zero width space (Cf)
+            '\u{200C}',  // zero width non-joiner
+            '\u{200D}',  // zero width joiner
+            '\u{2060}',  // word joiner
+            '\u{FEFF}',  // BOM / zero width no-break space
+            '\u{00AD}',  // soft hyphen
+            '\u{061C}',  // Arabic letter mark
+            '\u{200E}',  // left-to-right mark
+            '\u{200F}',  // right-to-left mark
+            '\u{202A}',  // left-to-right embedding
+            '\u{202E}',  // right-to-left override
+            '\u{2066}',  // left-to-right isolate
+            '\u{2069}',  // pop directional isolate
+            '\u{FE00}',  // variation selector 1 (Mn, default ignorable)
+            '\u{FE0F}',  // variation selector 16
+            '\u{E0100}', // variation selector 17
+            '\u{E0001}', // language tag
+            '\u{E0041}', // tag latin capital letter A
+            '\u{E007F}', // cancel tag
+            '\u{115F}',  // Hangul choseong filler (Lo, default ignorable)
+            '\u{1160}',  // Hangul jungseong filler
+            '\u{3164}',  // Hangul filler
+            '\u{FFA0}',  // halfwidth Hangul filler
+            '\u{034F}',  // combining grapheme joiner
+            '\u{180B}',  // Mongolian free variation selector one
+            '\u{180E}',  // Mongolian vowel separator
+            '\u{17B4}',  // Khmer vowel inherent AQ
+            '\u{1D173}', // musical symbol begin beam (Cf)
+            '\u{E000}',  // private use (Co)
+            '\u{F0000}', // supplementary private use
+            '\u{0378}',  // unassigned (Cn)
+            '\u{FFFF}',  // noncharacter
+            '\u{10FFFF}',
+        ];
+        for c in refused {
+            for name in [format!("al{c}ice"), format!("{c}alice"), format!("alice{c}")] {
+                let e = Username::parse(&name).unwrap_err();
+                assert_eq!(e.field, "username");
+                assert!(e.reason.contains("invisible"), "{c:?}: {e}");
+            }
+        }
+        // Visible characters of every kind are still names.
+        for ok in ["alice", "Ａlice", "zoë", "Zoe\u{308}", "中文", "😀", "ﬁx", "o'brien", "Ⅻ", "x_y-z", "ǅ"]
+        {
+            assert!(Username::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    /// How a client that formats `/v1/users/{name}/sessions` into a URL sends it: the path
+    /// segments hallpass receives, percent-decoded as axum's `Path` decodes them.
+    fn segments_sent(name: &str) -> Vec<String> {
+        let url = url::Url::parse(&format!("http://h/v1/users/{name}/sessions")).unwrap();
+        url.path_segments().unwrap().map(percent_decoded).collect()
+    }
+
+    fn percent_decoded(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            let hex =
+                b.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+            match (b[i], hex) {
+                (b'%', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (byte, _) => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn usernames_stand_as_one_path_segment_unchanged() {
+        // Issue #12: a user named "." made `DELETE /v1/users/./sessions` arrive as
+        // `DELETE /v1/users/sessions`, which deletes the user named "sessions".
+        assert_eq!(segments_sent("."), ["v1", "users", "sessions"]);
+        assert_eq!(segments_sent(".."), ["v1", "sessions"]);
+        assert_eq!(segments_sent("a?b"), ["v1", "users", "a"]);
+        assert_eq!(segments_sent("%41"), ["v1", "users", "A", "sessions"]);
+        let rewritten = [
+            ".", "..", "a/b", "a\\b", "a?b", "a#b", "a%41", "%2e", "%2E%2E",
+            // ... and the same once normalised (NFKC).
+            "．", "．．", "‥", "․", "﹒", "a／b", "a＼b", "a﹨b", "a？b", "a﹖b", "a＃b", "a％b", "℅",
+        ];
+        for name in rewritten {
+            let e = Username::parse(name).unwrap_err();
+            assert_eq!(e.field, "username", "{name}");
+        }
+        // Dots elsewhere are fine: only a whole "." or ".." segment is rewritten.
+        for name in
+            ["...", ".alice", "alice.", "a..b", "a.b", "a;b", "a&b", "a+b", "a=b", "a:b", "a~b", "a|b"]
+        {
+            let u = Username::parse(name).unwrap();
+            assert_eq!(segments_sent(u.as_str()), ["v1", "users", name, "sessions"]);
+            assert_eq!(segments_sent(u.key()), ["v1", "users", u.key(), "sessions"]);
+        }
     }
 
     #[test]
@@ -518,6 +712,39 @@ mod tests {
         assert_eq!(e.key(), "Bob@example.com");
         assert!(Email::parse("not-an-email").is_err());
         assert!(Email::parse("a@").is_err());
+    }
+
+    #[test]
+    fn email_domains_are_compared_after_idna_mapping() {
+        // Issue #12: each pair registered as two users.
+        let fullwidth = Email::parse("carol@ｅｘａｍｐｌｅ.com").unwrap();
+        assert_eq!(fullwidth.as_str(), "carol@ｅｘａｍｐｌｅ.com", "shown as typed");
+        assert_eq!(fullwidth.key(), Email::parse("carol@example.com").unwrap().key());
+        let unicode = Email::parse("dora@Bücher.example").unwrap();
+        let ascii = Email::parse("dora@XN--BCHER-KVA.example").unwrap();
+        assert_eq!(unicode.key(), "dora@xn--bcher-kva.example");
+        assert_eq!(ascii.key(), unicode.key());
+        assert_eq!((unicode.as_str(), ascii.as_str()), ("dora@Bücher.example", "dora@XN--BCHER-KVA.example"));
+        // The local part is still the user's own.
+        assert_ne!(Email::key_of("Dora@bücher.example"), unicode.key());
+        // A ref or a login finds the address by either spelling.
+        for spelling in ["dora@bücher.example", "dora@BÜCHER.EXAMPLE", "dora@xn--bcher-kva.example"] {
+            assert_eq!(UserRef::parse(spelling), Ok(UserRef::Email(unicode.key().to_owned())), "{spelling}");
+            assert_eq!(UserRef::login(spelling), Ok(UserRef::Email(unicode.key().to_owned())), "{spelling}");
+        }
+        // Address literals keep their form.
+        assert_eq!(Email::parse("a@[IPv6:2001:DB8::1]").unwrap().key(), "a@[ipv6:2001:db8::1]");
+        // Domains IDNA refuses are refused.
+        // (Punycode that decodes to plain ASCII; a label mixing left-to-right and Hebrew
+        // letters, against the bidi rule; a label whose ASCII form is over 63 bytes.)
+        let scattered: String = (0..21u32).filter_map(|i| char::from_u32(0x4E00 + i * 997)).collect();
+        let long_label = format!("x@{scattered}.example");
+        assert!(long_label.split(['@', '.']).all(|l| l.len() <= 63), "the address parser takes it");
+        for bad in ["x@xn--a.example", "x@aא.example", long_label.as_str()] {
+            let e = Email::parse(bad).unwrap_err();
+            assert_eq!(e.field, "email", "{bad}");
+            assert!(e.reason.contains("IDNA"), "{bad}: {e}");
+        }
     }
 
     #[test]

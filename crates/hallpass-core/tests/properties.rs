@@ -69,6 +69,27 @@ const TRICKY: &[char] = &[
     '\u{200b}',
     '\u{feff}',
     '\u{202e}',
+    // Invisible or direction characters (issue #12): format, default ignorable, private use.
+    '\u{ad}',
+    '\u{200d}',
+    '\u{2066}',
+    '\u{fe0f}',
+    '\u{e0041}',
+    '\u{3164}',
+    '\u{ffa0}',
+    '\u{e000}',
+    // What a URL client rewrites in a path segment, and what NFKC turns into it.
+    '\\',
+    '?',
+    '#',
+    '%',
+    '‥',
+    '．',
+    '？',
+    '＃',
+    '％',
+    '＼',
+    '℅',
     '中',
     '😀',
     '\u{10ffff}',
@@ -107,6 +128,34 @@ fn text(max: usize) -> impl Strategy<Value = String> {
 
 fn nfkc(s: &str) -> String {
     s.nfkc().collect()
+}
+
+/// How a client that formats `/v1/users/{name}/sessions` into a URL sends it (WHATWG URL
+/// parsing, the `url` crate): the path segments hallpass receives, percent-decoded as axum's
+/// `Path` decodes them.
+fn segments_sent(name: &str) -> Vec<String> {
+    let url = url::Url::parse(&format!("http://h/v1/users/{name}/sessions")).expect("url");
+    url.path_segments().expect("path").map(percent_decoded).collect()
+}
+
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 // ------------------------------------------------------------------ usernames
@@ -164,6 +213,28 @@ proptest! {
     }
 
     #[test]
+    fn an_accepted_username_holds_nothing_invisible_and_stands_as_one_path_segment(s in tricky(40)) {
+        use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory, GeneralCategoryGroup};
+        use icu_properties::{CodePointMapData, CodePointSetData};
+        if let Ok(u) = Username::parse(&s) {
+            for form in [u.as_str(), u.key()] {
+                for c in form.chars() {
+                    let gc = CodePointMapData::<GeneralCategory>::new().get(c);
+                    prop_assert!(!GeneralCategoryGroup::Other.contains(gc), "{c:?} ({gc:?}) in {form:?}");
+                    prop_assert!(!CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c), "{c:?} in {form:?}");
+                }
+                // Formatted into a URL, or pushed as a segment by a client that encodes,
+                // it reaches hallpass as one segment, unchanged.
+                prop_assert_eq!(segments_sent(form), vec!["v1", "users", form, "sessions"]);
+                let mut url = url::Url::parse("http://h/").expect("url");
+                url.path_segments_mut().expect("base").pop_if_empty().extend(["v1", "users", form, "sessions"]);
+                let sent: Vec<String> = url.path_segments().expect("path").map(percent_decoded).collect();
+                prop_assert_eq!(sent, vec!["v1", "users", form, "sessions"]);
+            }
+        }
+    }
+
+    #[test]
     fn a_username_is_found_by_its_ref(s in tricky(40)) {
         if let Ok(u) = Username::parse(&s) {
             prop_assert_eq!(UserRef::parse(u.as_str()), Ok(UserRef::Username(u.key().to_owned())));
@@ -211,6 +282,17 @@ proptest! {
         prop_assert_eq!(Email::key_of(&upper), Email::key_of(&s));
         if Email::parse(&s).is_ok() {
             prop_assert!(Email::parse(&upper).is_ok());
+        }
+        // Nor does its width (UTS #46 maps fullwidth letters and digits).
+        let wide: String = domain
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap_or(c) } else { c })
+            .collect();
+        let wide = format!("{local}@{wide}");
+        prop_assert_eq!(Email::key_of(&wide), Email::key_of(&s));
+        if let Ok(e) = Email::parse(&s) {
+            prop_assert_eq!(Email::parse(&wide).map(|w| w.key().to_owned()), Ok(e.key().to_owned()));
+            prop_assert!(e.key().is_ascii() || !local.is_ascii(), "the domain's key is ASCII: {}", e.key());
         }
         // The local part is kept as typed: "Bob@x" and "bob@x" are two addresses.
         if local.chars().any(|c| c.is_ascii_lowercase()) {

@@ -257,9 +257,10 @@ async fn search_escapes_wildcards_and_folds_case() {
     let store = db.store().await;
     let s = scope("a");
     let bang = add_user(&store, &s, Some("a!b"), None).await;
-    let pct = add_user(&store, &s, Some("100%"), None).await;
+    // Usernames may no longer hold '%' or '\', but older rows may.
+    let pct = add_user_stored_before_the_rules(&store, &s, "100%").await;
     let under = add_user(&store, &s, Some("x_y"), None).await;
-    let back = add_user(&store, &s, Some("c\\d"), None).await;
+    let back = add_user_stored_before_the_rules(&store, &s, "c\\d").await;
     let umlaut = add_user(&store, &s, Some("ÄRGER"), Some("Öl@EXAMPLE.com")).await;
     let _plain = add_user(&store, &s, Some("axb"), None).await;
     let q = |q: &str| UserFilter { query: Some(q.into()), ..Default::default() };

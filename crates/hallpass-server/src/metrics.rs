@@ -11,7 +11,10 @@
 //!   edge layer ([`crate::http::edge`]) in `build_app`. The route is axum's `MatchedPath`
 //!   template (`/v1/users/{ref}`), never the raw path; unmatched paths are `unmatched`.
 //! - Logins by outcome and method: the login handler, from the service's answer
-//!   ([`Metrics::login`]).
+//!   ([`Metrics::login`]). A wrong password and an unknown user are one outcome,
+//!   `invalid_credentials`: whoever can read `/metrics` and submit logins could otherwise
+//!   tell, login by login, whether an account exists (the answers and their timing are
+//!   equal on purpose). The login events, behind the API key, keep the difference.
 //! - Store calls (count, duration, errors by kind): [`StoreMetrics`], an
 //!   [`Observer`] on the store wrapped with [`Observed`](hallpass_core::observed::Observed).
 //! - Sampled at scrape time: hashing-pool queue depth, password hashes computed, resident
@@ -231,8 +234,10 @@ impl Metrics {
         let method = if provider { "provider" } else { "password" };
         let outcome = match result {
             Ok(_) => "success",
-            Err(Error::InvalidCredentials(CredentialFailure::WrongPassword)) => "wrong_password",
-            Err(Error::InvalidCredentials(CredentialFailure::UserNotFound)) => "unknown_user",
+            // One label for both on purpose (see the module docs).
+            Err(Error::InvalidCredentials(
+                CredentialFailure::WrongPassword | CredentialFailure::UserNotFound,
+            )) => "invalid_credentials",
             Err(Error::UserInactive(_)) => "inactive",
             Err(Error::RateLimited { .. }) => "throttled",
             Err(Error::Invalid(_)) => "invalid_request",
@@ -414,18 +419,24 @@ mod tests {
         m.login(false, &Err::<(), _>(Error::RateLimited { retry_after_secs: 3 }));
         m.login(false, &Err::<(), _>(Error::RateLimited { retry_after_secs: 1 }));
         m.login(true, &Err::<(), _>(Error::InvalidCredentials(CredentialFailure::UserNotFound)));
+        m.login(false, &Err::<(), _>(Error::InvalidCredentials(CredentialFailure::UserNotFound)));
+        m.login(false, &Err::<(), _>(Error::InvalidCredentials(CredentialFailure::WrongPassword)));
         m.login(false, &Err::<(), _>(Error::invalid("login", "bad")));
         m.login(false, &Err::<(), _>(Error::StorageUnavailable(StoreError::Unavailable("x".into()))));
         let text = m.handle.render();
         for line in [
             r#"hallpass_logins_total{outcome="success",method="password"} 1"#,
             r#"hallpass_logins_total{outcome="throttled",method="password"} 2"#,
-            r#"hallpass_logins_total{outcome="unknown_user",method="provider"} 1"#,
+            r#"hallpass_logins_total{outcome="invalid_credentials",method="provider"} 1"#,
+            // A wrong password and an unknown user share one series: /metrics cannot tell
+            // whether an account exists.
+            r#"hallpass_logins_total{outcome="invalid_credentials",method="password"} 2"#,
             r#"hallpass_logins_total{outcome="invalid_request",method="password"} 1"#,
             r#"hallpass_logins_total{outcome="error",method="password"} 1"#,
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
         }
+        assert!(!text.contains("wrong_password") && !text.contains("unknown_user"), "{text}");
     }
 
     #[test]

@@ -50,6 +50,8 @@ backend_tests! {
     every_v1_route_needs_an_api_key,
     nothing_crosses_scopes,
     register_read_and_conflicts,
+    invisible_and_path_rewriting_usernames_are_refused,
+    email_domains_are_one_however_they_are_spelled,
     fifty_concurrent_registrations_of_one_name_make_one_user,
     list_search_and_page_users,
     update_and_delete_users,
@@ -258,6 +260,78 @@ async fn register_read_and_conflicts(app: TestApp) {
         .await
         .problem(400, "weak_password");
     app.get("/v1/users/carol").await.problem(404, "user_not_found");
+}
+
+/// Issue #12: names that look like another user's ("al\u{200B}ice" beside "alice") or
+/// that a URL client rewrites in a path (a user named "." made the backend's
+/// `DELETE /v1/users/./sessions` arrive as `DELETE /v1/users/sessions`, deleting the user
+/// named "sessions") are refused at registration and rename; nothing is stored.
+async fn invisible_and_path_rewriting_usernames_are_refused(app: TestApp) {
+    let alice = app.post("/v1/users", json!({"username": "alice"})).await.ok(201);
+    app.post("/v1/users", json!({"username": "sessions"})).await.ok(201);
+    let refused = [
+        "al\u{200B}ice",
+        "alice\u{FEFF}",
+        "al\u{00AD}ice",
+        "\u{202E}ecila",
+        "alice\u{2066}",
+        "alice\u{FE0F}",
+        "alice\u{E0041}",
+        "\u{3164}alice",
+        ".",
+        "..",
+        "‥",
+        "．",
+        "a?b",
+        "a#b",
+        "a%41",
+        "a\\b",
+        "a？b",
+    ];
+    for name in refused {
+        let p = app.post("/v1/users", json!({"username": name})).await.problem(400, "invalid_request");
+        assert_eq!(p["field"], "username", "{name:?}: {p}");
+        let id = alice["id"].as_str().unwrap();
+        let p = app
+            .patch(&format!("/v1/users/{id}"), json!({"username": name}))
+            .await
+            .problem(400, "invalid_request");
+        assert_eq!(p["field"], "username", "{name:?}: {p}");
+    }
+    let all = app.get("/v1/users?limit=100").await.ok(200);
+    let names: Vec<&str> =
+        all["users"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(sorted(&names), sorted(&["alice", "sessions"]));
+    // Dots inside a name are fine.
+    app.post("/v1/users", json!({"username": "a.b"})).await.ok(201);
+    app.get("/v1/users/a.b").await.ok(200);
+}
+
+/// Issue #12: email domains are compared after UTS #46 (IDNA) mapping, so a fullwidth or
+/// Punycode spelling of a taken address is taken; what was typed is what is shown.
+async fn email_domains_are_one_however_they_are_spelled(app: TestApp) {
+    app.post("/v1/users", json!({"email": "carol@example.com"})).await.ok(201);
+    app.post("/v1/users", json!({"email": "carol@ｅｘａｍｐｌｅ.com"})).await.problem(409, "email_taken");
+    let dora = app.post("/v1/users", json!({"email": "dora@Bücher.example"})).await.ok(201);
+    assert_eq!(dora["email"], "dora@Bücher.example");
+    app.post("/v1/users", json!({"email": "dora@xn--bcher-kva.example"})).await.problem(409, "email_taken");
+    for r in ["dora@bücher.example", "dora@XN--BCHER-KVA.example"] {
+        assert_eq!(app.get(&format!("/v1/users/{r}")).await.ok(200), dora, "{r}");
+    }
+    // A rename to another spelling of the user's own address is no conflict.
+    let id = dora["id"].as_str().unwrap();
+    let renamed =
+        app.patch(&format!("/v1/users/{id}"), json!({"email": "dora@xn--bcher-kva.example"})).await.ok(200);
+    assert_eq!(renamed["email"], "dora@xn--bcher-kva.example");
+    // A domain IDNA refuses is a client mistake.
+    let p =
+        app.post("/v1/users", json!({"email": "erin@xn--a.example"})).await.problem(400, "invalid_request");
+    assert_eq!(p["field"], "email");
+    let p = app
+        .patch(&format!("/v1/users/{id}"), json!({"email": "dora@aא.example"}))
+        .await
+        .problem(400, "invalid_request");
+    assert_eq!(p["field"], "email");
 }
 
 async fn fifty_concurrent_registrations_of_one_name_make_one_user(app: TestApp) {

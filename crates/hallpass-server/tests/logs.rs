@@ -48,11 +48,32 @@ async fn logs_carry_route_and_request_id_but_no_secrets() {
     res.ok(200);
     app.with_token(Method::GET, "/v1/session", &token, None).await.ok(200);
 
+    // A request id that is not a short id of safe characters is replaced, not echoed, and
+    // never reaches a log line: neither a forged field nor 300 KB on an unauthenticated
+    // route (issue #12).
+    let forged = "req-78 level=ERROR message=forged-by-client";
+    let huge = format!("huge-{}", "h".repeat(300 * 1024));
+    let mut fresh = Vec::new();
+    for bad in [forged, huge.as_str()] {
+        let res = app.send(app.client.get(app.url("/healthz")).header("x-request-id", bad)).await;
+        res.ok(200);
+        let answered = res.header("x-request-id").unwrap().to_owned();
+        assert_ne!(answered, bad);
+        assert_eq!(answered.len(), 36, "{answered}");
+        fresh.push(answered);
+    }
+
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(text.contains("/v1/users/{ref}"), "{text}");
     assert!(text.contains("req-77"), "{text}");
     assert!(text.contains("scope=app"), "{text}");
     for secret in [app.key.as_str(), token.as_str(), "secretive velvet kumquat", "limit=1"] {
         assert!(!text.contains(secret), "logs leak {secret}: {text}");
+    }
+    for refused in ["forged-by-client", "req-78", "huge-hhhh"] {
+        assert!(!text.contains(refused), "logs carry a refused request id ({refused})");
+    }
+    for id in &fresh {
+        assert!(text.contains(&format!("request_id={id}")), "the fresh id {id} is logged instead");
     }
 }

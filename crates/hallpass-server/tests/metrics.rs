@@ -176,13 +176,12 @@ async fn metrics_after_traffic(app: TestApp) {
         5.0
     );
 
-    // Logins by outcome and method.
+    // Logins by outcome and method; a wrong password and an unknown user are one outcome.
     let logins = "hallpass_logins_total";
     assert_eq!(value(&s, logins, &[("outcome", "success"), ("method", "password")]), 1.0);
-    assert_eq!(value(&s, logins, &[("outcome", "wrong_password"), ("method", "password")]), 1.0);
-    assert_eq!(value(&s, logins, &[("outcome", "unknown_user"), ("method", "password")]), 1.0);
+    assert_eq!(value(&s, logins, &[("outcome", "invalid_credentials"), ("method", "password")]), 2.0);
     assert_eq!(value(&s, logins, &[("outcome", "inactive"), ("method", "password")]), 1.0);
-    assert_eq!(value(&s, logins, &[("outcome", "unknown_user"), ("method", "provider")]), 1.0);
+    assert_eq!(value(&s, logins, &[("outcome", "invalid_credentials"), ("method", "provider")]), 1.0);
     assert_eq!(sum(&s, logins, &[]), 5.0);
 
     // Sampled at scrape time.
@@ -228,6 +227,50 @@ async fn metrics_after_traffic(app: TestApp) {
     assert_eq!(value(&s, req, &[("method", "GET"), ("route", "/metrics"), ("status", "200")]), 1.0);
 }
 
+/// The counters of `s`, keyed by name and labels: every sample but histogram buckets and
+/// sums (latencies) and gauges (sampled at scrape time).
+fn counters(s: &[Sample]) -> BTreeMap<String, f64> {
+    s.iter()
+        .filter(|x| x.name.ends_with("_total") || x.name.ends_with("_count"))
+        .map(|x| (format!("{}{:?}", x.name, x.labels), x.value))
+        .collect()
+}
+
+/// What moved between two scrapes: the counters that changed, and by how much.
+fn moved(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(k, d)| *d != 0.0 && !k.contains("route: \"/metrics\""))
+        .collect()
+}
+
+/// Someone who can read `/metrics` and submit logins learns nothing about whether an
+/// account exists: a wrong password for a user and a login for nobody move exactly the same
+/// counters by the same amounts (issue #12: the login counter had `wrong_password` and
+/// `unknown_user` outcomes).
+async fn metrics_do_not_tell_whether_an_account_exists(app: TestApp) {
+    app.register("alice", PASSWORD).await;
+    let scrape_counters = || async { counters(&parse(&scrape(&app).await.2)) };
+    let s0 = scrape_counters().await;
+    app.post("/v1/sessions", json!({"login": "alice", "password": "wrong horse battery"}))
+        .await
+        .problem(401, "invalid_credentials");
+    let s1 = scrape_counters().await;
+    app.post("/v1/sessions", json!({"login": "nobody", "password": "wrong horse battery"}))
+        .await
+        .problem(401, "invalid_credentials");
+    let s2 = scrape_counters().await;
+    let (wrong_password, unknown_user) = (moved(&s0, &s1), moved(&s1, &s2));
+    assert!(
+        wrong_password.keys().any(|k| k.contains("hallpass_logins_total")),
+        "the attempt is counted: {wrong_password:?}"
+    );
+    assert_eq!(wrong_password, unknown_user);
+    let body = scrape(&app).await.2;
+    assert!(!body.contains("wrong_password") && !body.contains("unknown_user"), "{body}");
+}
+
 /// A fresh app scrapes cleanly with zeros (the gauges exist before any traffic).
 async fn active_sessions_starts_at_zero(app: TestApp) {
     let (_, _, body) = scrape(&app).await;
@@ -237,4 +280,8 @@ async fn active_sessions_starts_at_zero(app: TestApp) {
     assert_eq!(value(&s, "hallpass_hash_queue_depth", &[]), 0.0);
 }
 
-backend_tests!(metrics_after_traffic, active_sessions_starts_at_zero);
+backend_tests!(
+    metrics_after_traffic,
+    metrics_do_not_tell_whether_an_account_exists,
+    active_sessions_starts_at_zero
+);

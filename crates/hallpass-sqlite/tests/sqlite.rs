@@ -341,7 +341,8 @@ async fn search_treats_like_wildcards_literally_and_folds_unicode_case() {
     let plain = add_user(&store, &s, None, Some("100xsure@example.com")).await;
     let under = add_user(&store, &s, Some("a_b"), None).await;
     let axb = add_user(&store, &s, Some("axb"), None).await;
-    let slash = add_user(&store, &s, Some("back\\slash"), None).await;
+    // Usernames may no longer hold '\', but older rows may.
+    let slash = add_user_stored_before_the_rules(&store, &s, "back\\slash").await;
     let elodie = add_user(&store, &s, Some("Élodie"), None).await;
 
     let find = |q: &str| {

@@ -217,6 +217,16 @@ pub mod fixtures {
         record.user
     }
 
+    /// Inserts a user whose username was stored before the rules that would now refuse it
+    /// (`%` and `\` in usernames, issue #12): such rows stay in databases, and the store
+    /// must still handle them (search escaping, lookups).
+    pub async fn add_user_stored_before_the_rules(store: &dyn Store, scope: &Scope, username: &str) -> User {
+        let mut record = user(scope, Some("placeholder"), None);
+        record.user.username = Some(Username::from_stored(username.to_owned()));
+        store.insert_user(&record).await.expect("insert_user");
+        record.user
+    }
+
     /// A session of `user_id` created at `created`, idle expiry at `expires`, absolute
     /// expiry at `absolute`, with a fresh token hash. Its id is a UUIDv7 of `created`.
     pub fn session(

@@ -162,9 +162,19 @@ impl UserDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// 1 to 64 characters, no spaces, no '@', not shaped like a UUID.
+    /// 1 to 64 characters, shown as typed and compared case-insensitively after Unicode
+    /// NFKC. Refused (400 `invalid_request`), as typed and once normalised: spaces, '@', a
+    /// UUID's shape; invisible, formatting, private-use and unassigned characters (general
+    /// category C: controls, zero-width characters, BOM, soft hyphen, bidi marks, overrides
+    /// and isolates, tag characters; and every Default_Ignorable_Code_Point: variation
+    /// selectors, Hangul fillers; as in the PRECIS username profile, RFC 8265); and what a
+    /// URL client would rewrite in a path segment: exactly `.` or `..`, and any of `/`,
+    /// `\`, `?`, `#`, `%`. So a username always stands unchanged as `{ref}` in a path.
     pub username: Option<String>,
-    /// An email address.
+    /// An email address (at most 254 characters), shown as typed. Compared by its local
+    /// part as typed and its domain mapped by UTS #46 (IDNA) to ASCII, so `Example.COM`,
+    /// `ｅｘａｍｐｌｅ.com`, `bücher.example` and `xn--bcher-kva.example` compare as the
+    /// domains they name. A domain IDNA refuses is 400 `invalid_request`.
     pub email: Option<String>,
     /// 8 to 256 characters, never truncated, and hard enough to guess for the scope's
     /// `min_password_score` (zxcvbn; the user's own username and email count for nothing):
@@ -201,7 +211,7 @@ impl RegisterRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
-    /// New username, or `null` to remove it.
+    /// New username (the rules of registration's), or `null` to remove it.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub username: Option<Option<String>>,

@@ -10,8 +10,11 @@
 //! What it does, in order:
 //! - marks `Authorization` and `X-Session-Token` sensitive, so no `Debug` of the request
 //!   ever prints them;
-//! - keeps the client's `X-Request-Id`, or makes one: a random per-process prefix and a
-//!   counter, shaped as a UUID (unique, not secret, no system call);
+//! - keeps the client's `X-Request-Id` when it is a short id of safe characters
+//!   ([`is_acceptable_request_id`]), else makes one: a random per-process prefix and a
+//!   counter, shaped as a UUID (unique, not secret, no system call). A refused id is
+//!   neither echoed nor logged (it could be 300 KB long on an unauthenticated route, or
+//!   forge fields in a text log line with spaces and `=`);
 //! - opens the `request` span (method, route template, request id; `scope` and `key_id`
 //!   are filled in by the API-key extractor) and polls the handler inside it, catching a
 //!   panic of the handler into the answer of [`EdgeLayer::new`]'s `on_panic` (a 500
@@ -35,6 +38,19 @@ use std::time::Instant;
 
 /// The request id header.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest request id a client may set, in bytes: room for a UUID (36), a ULID (26), a W3C
+/// `traceparent` (55) or 32 bytes in hex (64), small enough for every log line to carry.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Whether a client's `X-Request-Id` is kept: 1 to [`MAX_REQUEST_ID_LEN`] characters of
+/// `A-Z a-z 0-9 . _ : -`. No space, quote, `=`, `,` or control character, so the id cannot
+/// split or forge a field of a text log line (`request_id=...`), nor need escaping in one.
+pub fn is_acceptable_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=MAX_REQUEST_ID_LEN).contains(&bytes.len())
+        && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
 
 /// A fresh request id: 36 characters shaped as a UUID (version 4 bits set), unique within
 /// the process by its counter and across processes by its random prefix.
@@ -108,8 +124,9 @@ where
             }
         }
         let id = match req.headers().get(X_REQUEST_ID) {
-            Some(given) => given.clone(),
-            None => {
+            Some(given) if is_acceptable_request_id(given) => given.clone(),
+            // Absent or refused: the handler, the log and the answer see a fresh one.
+            _ => {
                 let made = new_request_id();
                 req.headers_mut().insert(X_REQUEST_ID, made.clone());
                 made
@@ -269,6 +286,60 @@ mod tests {
         let (status, headers, body) = call(&app, req).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "true true"));
         assert_eq!(headers[X_REQUEST_ID], "mine-1");
+    }
+
+    #[tokio::test]
+    async fn only_short_ids_of_safe_characters_are_kept() {
+        async fn seen(req: Request) -> String {
+            req.headers()[X_REQUEST_ID].to_str().unwrap().to_owned()
+        }
+        let app =
+            Router::new().route("/", get(seen)).layer(EdgeLayer::new(Arc::new(Metrics::new()), on_panic));
+        let longest = "a".repeat(MAX_REQUEST_ID_LEN);
+        let kept = [
+            "0190a0e0-0000-7000-8000-000000000000",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "svc.edge:req_77",
+            longest.as_str(),
+        ];
+        for id in kept {
+            let req = axum::http::Request::get("/").header("x-request-id", id).body(Body::empty()).unwrap();
+            let (_, headers, body) = call(&app, req).await;
+            assert_eq!((headers[X_REQUEST_ID].to_str().unwrap(), body.as_str()), (id, id));
+        }
+        let too_long = "a".repeat(MAX_REQUEST_ID_LEN + 1);
+        let huge = "x".repeat(300 * 1024);
+        let refused = [
+            too_long.as_str(),
+            huge.as_str(),
+            "",
+            "a b",
+            "req-1 level=ERROR message=forged",
+            "a=b",
+            "a\"b",
+            "a,b",
+            "a/b",
+            "a\tb",
+        ];
+        for id in refused {
+            let req = axum::http::Request::get("/")
+                .header("x-request-id", HeaderValue::from_str(id).unwrap())
+                .body(Body::empty())
+                .unwrap();
+            let (_, headers, body) = call(&app, req).await;
+            let answered = headers[X_REQUEST_ID].to_str().unwrap();
+            assert_ne!(answered, id);
+            assert!(uuid::Uuid::parse_str(answered).is_ok(), "a fresh id for {id:.40}: {answered}");
+            assert_eq!(body, answered, "the handler sees the fresh id too");
+        }
+        // Bytes that are not even text are refused as well.
+        let req = axum::http::Request::get("/")
+            .header("x-request-id", HeaderValue::from_bytes(b"id-\xff").unwrap())
+            .body(Body::empty())
+            .unwrap();
+        let (_, headers, _) = call(&app, req).await;
+        assert_eq!(headers[X_REQUEST_ID].len(), 36);
     }
 
     #[test]
