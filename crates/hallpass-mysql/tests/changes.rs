@@ -219,3 +219,27 @@ async fn new_changes_do_not_wait_behind_a_gap_and_a_full_batch() {
     assert!(started.elapsed() < Duration::from_millis(1500), "the marker took {:?}", started.elapsed());
     tx.rollback().await.expect("rollback");
 }
+
+/// Anyone who may write the log can put any text in it (ASCII: the column refuses the
+/// rest). Malformed rows each drop every cached copy, and the changes after them still
+/// arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_change_rows_never_stop_the_poller() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let (a, b) = (db.store().await, db.store_unmigrated().await);
+    let mut rx = b.changes().expect("channel");
+    for payload in
+        [format!("s:{}", "z".repeat(64)), "s:".to_owned(), "u:not-a-uuid".to_owned(), "?".to_owned()]
+    {
+        sqlx::query("INSERT INTO hallpass_changes (payload) VALUES (?)")
+            .bind(&payload)
+            .execute(a.pool())
+            .await
+            .expect("insert");
+        assert_eq!(next(&mut rx, SOON).await, Change::All, "{payload:?}");
+    }
+    let real = Change::User(Uuid::now_v7());
+    a.publish_change(&real).await.expect("publish");
+    assert_eq!(next(&mut rx, SOON).await, real, "invalidation still works");
+    quiet(&mut rx).await;
+}

@@ -234,3 +234,33 @@ async fn jsonb_refuses_nul_characters() {
     let err = db.store().insert_user(&rec).await.expect_err("refused");
     assert!(matches!(err, StoreError::Other(_)), "{err:?}");
 }
+
+/// Anyone who may `NOTIFY` can put any text on the change channel. Malformed messages (a
+/// 64-byte non-ASCII "session hash" once panicked the listener, silently ending
+/// cross-process invalidation) each drop every cached copy, and the changes after them
+/// still arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_change_messages_never_stop_the_listener() {
+    use hallpass_core::store::Change;
+    let Some(db) = TestDb::create().await else { return };
+    let store = db.store().clone();
+    let mut rx = store.changes().expect("PostgreSQL has a change channel");
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("in time").expect("open")
+    };
+    // The listener says `All` once it listens; wait for that before sending.
+    assert_eq!(next().await, Change::All);
+    let hostile =
+        [format!("s:€{}", "a".repeat(61)), "s:".to_owned(), "u:not-a-uuid".to_owned(), "ünïcode".to_owned()];
+    for payload in &hostile {
+        sqlx::query("SELECT pg_notify('hallpass_changes', $1)")
+            .bind(payload)
+            .execute(store.pool())
+            .await
+            .expect("notify");
+        assert_eq!(next().await, Change::All, "{payload:?}");
+    }
+    let real = Change::User(uuid::Uuid::now_v7());
+    store.publish_change(&real).await.expect("publish");
+    assert_eq!(next().await, real, "invalidation still works");
+}

@@ -269,50 +269,64 @@ pub(crate) enum PageError {
     Forbidden(&'static str),
     /// Any other status with a sentence for the operator.
     Status(StatusCode, String),
+    /// A status that asks to retry after so many seconds (503, 429).
+    Wait(StatusCode, String, u32),
 }
 
 impl From<Error> for PageError {
+    /// The status comes from the API's one exhaustive map (`http::error`), so a new
+    /// domain error cannot answer differently here; the page only chooses the words.
     fn from(e: Error) -> Self {
-        let s = |code: StatusCode, m: &str| PageError::Status(code, m.to_owned());
-        match e {
-            Error::Invalid(i) => PageError::Status(StatusCode::BAD_REQUEST, i.to_string()),
-            Error::WeakPassword(advice) => {
-                PageError::Status(StatusCode::BAD_REQUEST, format!("The password is too weak: {advice}"))
+        let words = match &e {
+            Error::Invalid(i) => Some(i.to_string()),
+            Error::WeakPassword(advice) => Some(format!("The password is too weak: {advice}")),
+            Error::UserNotFound => Some("No such user.".into()),
+            Error::SessionNotFound => Some("No such session.".into()),
+            Error::KeyNotFound => Some("No such API key, or it is already revoked.".into()),
+            Error::ProviderNotLinked => Some("No such provider link.".into()),
+            Error::UsernameTaken => Some("That username is taken.".into()),
+            Error::EmailTaken => Some("That email is taken.".into()),
+            Error::TooLarge { field, max_bytes } => Some(format!(
+                "The {field} would be larger than {max_bytes} bytes of JSON; nothing was changed."
+            )),
+            Error::RateLimited { retry_after_secs } => {
+                Some(format!("Too many attempts; try again in {retry_after_secs} seconds."))
             }
-            Error::UserNotFound => s(StatusCode::NOT_FOUND, "No such user."),
-            Error::SessionNotFound => s(StatusCode::NOT_FOUND, "No such session."),
-            Error::KeyNotFound => s(StatusCode::NOT_FOUND, "No such API key, or it is already revoked."),
-            Error::ProviderNotLinked => s(StatusCode::NOT_FOUND, "No such provider link."),
-            Error::UsernameTaken => s(StatusCode::CONFLICT, "That username is taken."),
-            Error::TooLarge { field, max_bytes } => PageError::Status(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("The {field} would be larger than {max_bytes} bytes of JSON; nothing was changed."),
-            ),
-            Error::EmailTaken => s(StatusCode::CONFLICT, "That email is taken."),
-            Error::RateLimited { .. } => {
-                s(StatusCode::TOO_MANY_REQUESTS, "Too many attempts; wait and retry.")
+            Error::Overloaded => Some("The server is busy hashing passwords; retry in a moment.".into()),
+            Error::StorageUnavailable(_) => Some("The database is unavailable; retry in a moment.".into()),
+            _ => None,
+        };
+        // Logs the cause of a 5xx, as for the API.
+        let api = crate::http::error::ApiError::from(e);
+        let status = api.status();
+        let message = words.unwrap_or_else(|| {
+            if status.is_server_error() {
+                "Something went wrong; the server log has the details.".into()
+            } else {
+                format!("{} ({}).", status.canonical_reason().unwrap_or("Refused"), api.code())
             }
-            Error::StorageUnavailable(e) => {
-                tracing::warn!(error = %e, "admin: storage unavailable");
-                s(StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable; retry in a moment.")
-            }
-            other => {
-                tracing::error!(error = %other, "admin: unexpected error");
-                s(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; the server log has the details.")
-            }
+        });
+        match api.retry_after() {
+            0 => PageError::Status(status, message),
+            secs => PageError::Wait(status, message, secs),
         }
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let (status, message) = match self {
+        let (status, message, wait) = match self {
             PageError::Login => return Redirect::to("/admin/login").into_response(),
-            PageError::Forbidden(m) => (StatusCode::FORBIDDEN, m.to_owned()),
-            PageError::Status(status, m) => (status, m),
+            PageError::Forbidden(m) => (StatusCode::FORBIDDEN, m.to_owned(), 0),
+            PageError::Status(status, m) => (status, m, 0),
+            PageError::Wait(status, m, secs) => (status, m, secs),
         };
         let page = pages::ErrorPage { l: pages::Layout::bare("Error"), status: status.as_u16(), message };
-        render(status, &page)
+        let mut res = render(status, &page);
+        if wait > 0 {
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        }
+        res
     }
 }
 
@@ -344,6 +358,24 @@ pub(crate) fn scope_of(s: &str) -> Result<Scope, PageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every domain error answers the page with the API's status (one map); an
+    /// overloaded hashing pool is a 503 page with `Retry-After`, never a 500.
+    #[test]
+    fn the_page_answers_every_domain_error_with_the_apis_status() {
+        for (e, status, code) in crate::http::error::every_error_sample() {
+            let res = PageError::from(e).into_response();
+            assert_eq!(res.status().as_u16(), status, "{code}");
+            assert_eq!(
+                res.headers().contains_key(header::RETRY_AFTER),
+                matches!(status, 429 | 503),
+                "{code}"
+            );
+        }
+        let res = PageError::from(Error::Overloaded).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+    }
 
     #[test]
     fn origins_and_cookies() {

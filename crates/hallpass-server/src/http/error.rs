@@ -92,6 +92,11 @@ impl ApiError {
         self.problem.code
     }
 
+    /// The seconds of its `Retry-After` (0: none).
+    pub fn retry_after(&self) -> u32 {
+        self.retry_after
+    }
+
     /// 400 `invalid_request`.
     pub fn invalid_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", "Invalid request", detail)
@@ -342,37 +347,45 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// One of each domain error with the status and code the API answers it with (tests of
+/// this map and of the admin page, which takes its statuses from it).
+#[cfg(test)]
+pub(crate) fn every_error_sample() -> Vec<(Error, u16, &'static str)> {
+    use hallpass_core::{CredentialFailure, StoreError};
+    vec![
+        (Error::invalid("username", "bad"), 400, "invalid_request"),
+        (Error::WeakPassword("short".into()), 400, "weak_password"),
+        (Error::InvalidCredentials(CredentialFailure::WrongPassword), 401, "invalid_credentials"),
+        (Error::InvalidCredentials(CredentialFailure::UserNotFound), 401, "invalid_credentials"),
+        (Error::SessionInvalid, 401, "session_invalid"),
+        (Error::UserNotFound, 404, "user_not_found"),
+        (Error::SessionNotFound, 404, "session_not_found"),
+        (Error::ProviderNotLinked, 404, "provider_not_linked"),
+        (Error::KeyNotFound, 404, "key_not_found"),
+        (Error::UsernameTaken, 409, "username_taken"),
+        (Error::EmailTaken, 409, "email_taken"),
+        (Error::IdentityTaken, 409, "identity_taken"),
+        (Error::InvalidCode, 400, "invalid_code"),
+        (Error::TooLarge { field: "data", max_bytes: 16 }, 413, "payload_too_large"),
+        (Error::RateLimited { retry_after_secs: 3 }, 429, "rate_limited"),
+        (Error::Overloaded, 503, "overloaded"),
+        (
+            Error::StorageUnavailable(StoreError::Unavailable("db down at 10.0.0.5".into())),
+            503,
+            "storage_unavailable",
+        ),
+        (Error::Internal("secret cause".into()), 500, "internal"),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hallpass_core::{CredentialFailure, StoreError};
+    use hallpass_core::CredentialFailure;
 
     #[test]
     fn every_domain_error_has_its_status_and_code() {
-        let cases: Vec<(Error, u16, &str)> = vec![
-            (Error::invalid("username", "bad"), 400, "invalid_request"),
-            (Error::WeakPassword("short".into()), 400, "weak_password"),
-            (Error::InvalidCredentials(CredentialFailure::WrongPassword), 401, "invalid_credentials"),
-            (Error::InvalidCredentials(CredentialFailure::UserNotFound), 401, "invalid_credentials"),
-            (Error::SessionInvalid, 401, "session_invalid"),
-            (Error::UserNotFound, 404, "user_not_found"),
-            (Error::SessionNotFound, 404, "session_not_found"),
-            (Error::ProviderNotLinked, 404, "provider_not_linked"),
-            (Error::KeyNotFound, 404, "key_not_found"),
-            (Error::UsernameTaken, 409, "username_taken"),
-            (Error::EmailTaken, 409, "email_taken"),
-            (Error::IdentityTaken, 409, "identity_taken"),
-            (Error::InvalidCode, 400, "invalid_code"),
-            (Error::TooLarge { field: "data", max_bytes: 16 }, 413, "payload_too_large"),
-            (Error::RateLimited { retry_after_secs: 3 }, 429, "rate_limited"),
-            (Error::Overloaded, 503, "overloaded"),
-            (
-                Error::StorageUnavailable(StoreError::Unavailable("db down at 10.0.0.5".into())),
-                503,
-                "storage_unavailable",
-            ),
-            (Error::Internal("secret cause".into()), 500, "internal"),
-        ];
+        let cases = every_error_sample();
         for (e, status, code) in cases {
             let api = ApiError::from(e);
             assert_eq!((api.status().as_u16(), api.code()), (status, code));
