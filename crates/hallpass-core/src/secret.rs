@@ -39,6 +39,28 @@ impl fmt::Debug for TokenHash {
     }
 }
 
+/// `N` bytes from exactly `2 * N` hex digits (either case); `None` for anything else.
+/// Reads byte by byte: any text is safe to give it (it never slices a string).
+pub(crate) fn decode_hex<const N: usize>(hex: &str) -> Option<[u8; N]> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let digits = hex.as_bytes();
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let mut bytes = [0u8; N];
+    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(bytes)
+}
+
 /// 32 random bytes from the operating system.
 pub fn random_bytes() -> [u8; 32] {
     let mut b = [0u8; 32];

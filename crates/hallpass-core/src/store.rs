@@ -439,33 +439,12 @@ impl Change {
     pub fn from_wire(s: &str) -> Change {
         let parsed = match s.split_once(':') {
             Some(("u", id)) => Uuid::parse_str(id).ok().map(Change::User),
-            Some(("s", hex)) => hex_32(hex).map(|bytes| Change::Session(TokenHash(bytes))),
+            Some(("s", hex)) => crate::secret::decode_hex(hex).map(|bytes| Change::Session(TokenHash(bytes))),
             _ if s == "k" => Some(Change::Keys),
             _ => None,
         };
         parsed.unwrap_or(Change::All)
     }
-}
-
-/// 32 bytes from exactly 64 hex digits (either case); `None` for anything else.
-fn hex_32(hex: &str) -> Option<[u8; 32]> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    let digits = hex.as_bytes();
-    if digits.len() != 64 {
-        return None;
-    }
-    let mut bytes = [0u8; 32];
-    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
-    }
-    Some(bytes)
 }
 
 /// A one-time code asked for by a login that may or may not name a user (see

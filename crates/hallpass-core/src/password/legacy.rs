@@ -161,29 +161,10 @@ fn parse_sleepless(rest: &str) -> Result<Foreign<'_>, Refusal> {
     if salt.len() != 40 || !salt.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(refuse(S, "the salt is not 40 hex digits"));
     }
-    let Some(digest) = decode_hex_20(digest) else {
+    let Some(digest) = crate::secret::decode_hex::<20>(digest) else {
         return Err(refuse(S, "the digest is not 40 hex digits"));
     };
     Ok(Foreign::SleeplessSha1 { salt, digest })
-}
-
-fn decode_hex_20(s: &str) -> Option<[u8; 20]> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    if s.len() != 40 {
-        return None;
-    }
-    let mut out = [0u8; 20];
-    for (o, pair) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
-        *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-    }
-    Some(out)
 }
 
 /// What verifying a foreign hash costs, for [`super::HashCeiling`].

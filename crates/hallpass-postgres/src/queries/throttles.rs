@@ -2,6 +2,18 @@
 //! in one statement, sweep.
 
 use crate::error::{Fail, QResult};
+
+/// The conflict clause of every hit: a live counter (`t`, the row before) grows by one; an
+/// expired one starts again at one, with the new row's window. `last_at` is set last.
+macro_rules! count_one_more {
+    () => {
+        "ON CONFLICT ON CONSTRAINT throttles_pkey DO UPDATE SET \
+           failures = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.failures + 1 ELSE 1 END, \
+           first_at = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.first_at ELSE EXCLUDED.first_at END, \
+           expires_at = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.expires_at ELSE EXCLUDED.expires_at END, \
+           last_at = EXCLUDED.last_at"
+    };
+}
 use crate::rows::ms;
 use hallpass_core::clock::from_unix_ms;
 use hallpass_core::{Scope, ThrottleState};
@@ -75,16 +87,12 @@ pub(crate) async fn hit(
     now: OffsetDateTime,
     window: Duration,
 ) -> QResult<ThrottleState> {
-    let row = sqlx::query(
+    let row = sqlx::query(concat!(
         "INSERT INTO throttles AS t (scope, key, failures, first_at, last_at, expires_at) \
-         VALUES ($1, $2, 1, $3, $3, $4) \
-         ON CONFLICT ON CONSTRAINT throttles_pkey DO UPDATE SET \
-           failures = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.failures + 1 ELSE 1 END, \
-           first_at = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.first_at ELSE EXCLUDED.first_at END, \
-           expires_at = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.expires_at ELSE EXCLUDED.expires_at END, \
-           last_at = EXCLUDED.last_at \
-         RETURNING failures, first_at, last_at, expires_at",
-    )
+             VALUES ($1, $2, 1, $3, $3, $4) ",
+        count_one_more!(),
+        " RETURNING failures, first_at, last_at, expires_at"
+    ))
     .bind(scope.as_str())
     .bind(key)
     .bind(ms(now))
@@ -147,7 +155,7 @@ async fn settle(
     // `locked` takes the row locks in key order and reads each row as it is once locked;
     // the delete and the update judge by that reading, so each undo counts however many
     // run at once. The hits (the main statement) name other keys.
-    let rows = sqlx::query(
+    let rows = sqlx::query(concat!(
         "WITH locked AS MATERIALIZED ( \
            SELECT key, failures, expires_at FROM throttles \
            WHERE scope = $1 AND key = ANY($2) ORDER BY key FOR UPDATE \
@@ -160,14 +168,10 @@ async fn settle(
              AND l.failures > 1 AND l.expires_at > $4 \
          ) \
          INSERT INTO throttles AS t (scope, key, failures, first_at, last_at, expires_at) \
-         SELECT $1, u.k, 1, $4, $4, u.e FROM UNNEST($5::text[], $6::bigint[]) AS u(k, e) ORDER BY u.k \
-         ON CONFLICT ON CONSTRAINT throttles_pkey DO UPDATE SET \
-           failures = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.failures + 1 ELSE 1 END, \
-           first_at = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.first_at ELSE EXCLUDED.first_at END, \
-           expires_at = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.expires_at ELSE EXCLUDED.expires_at END, \
-           last_at = EXCLUDED.last_at \
-         RETURNING failures, first_at, last_at, expires_at, key",
-    )
+         SELECT $1, u.k, 1, $4, $4, u.e FROM UNNEST($5::text[], $6::bigint[]) AS u(k, e) ORDER BY u.k ",
+        count_one_more!(),
+        " RETURNING failures, first_at, last_at, expires_at, key"
+    ))
     .bind(scope.as_str())
     .bind(&named)
     .bind(update.clear)
@@ -205,16 +209,12 @@ async fn hits(
     }
     let hit_keys: Vec<&str> = hit.iter().map(|(key, _)| *key).collect();
     let hit_expiry: Vec<i64> = hit.iter().map(|(_, window)| ms(now + *window)).collect();
-    let rows = sqlx::query(
+    let rows = sqlx::query(concat!(
         "INSERT INTO throttles AS t (scope, key, failures, first_at, last_at, expires_at) \
-         SELECT $1, u.k, 1, $2, $2, u.e FROM UNNEST($3::text[], $4::bigint[]) AS u(k, e) ORDER BY u.k \
-         ON CONFLICT ON CONSTRAINT throttles_pkey DO UPDATE SET \
-           failures = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.failures + 1 ELSE 1 END, \
-           first_at = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.first_at ELSE EXCLUDED.first_at END, \
-           expires_at = CASE WHEN t.expires_at > EXCLUDED.last_at THEN t.expires_at ELSE EXCLUDED.expires_at END, \
-           last_at = EXCLUDED.last_at \
-         RETURNING failures, first_at, last_at, expires_at, key",
-    )
+         SELECT $1, u.k, 1, $2, $2, u.e FROM UNNEST($3::text[], $4::bigint[]) AS u(k, e) ORDER BY u.k ",
+        count_one_more!(),
+        " RETURNING failures, first_at, last_at, expires_at, key"
+    ))
     .bind(scope.as_str())
     .bind(ms(now))
     .bind(&hit_keys)
