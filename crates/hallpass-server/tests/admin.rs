@@ -10,7 +10,7 @@
 #[macro_use]
 mod common;
 
-use common::{Backend, TestApp};
+use common::{Options, TestApp};
 use hallpass_core::service::NewUser;
 use hallpass_core::{Password, Scope, UserRef, Username};
 use reqwest::StatusCode;
@@ -567,7 +567,7 @@ async fn behind_https_the_cookie_is_secure_and_host_prefixed() {
     config.admin_secure_cookies = Some(false);
     assert!(!hallpass_server::admin::AdminOptions::from_config(&config).secure_cookies, "the setting wins");
 
-    let app = TestApp::start_with_admin(Backend::Sqlite, options).await.unwrap();
+    let app = TestApp::start_with(Options { admin: options, ..Default::default() }).await;
     make_admin(&app).await;
     let mut b = Browser::new(&app);
     // The test talks plain HTTP to 127.0.0.1, so its own origin is refused...

@@ -25,6 +25,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod process;
+
+use process::Server;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::io::Write as _;
@@ -33,10 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_hallpass");
+use tokio::process::Command;
 
 /// Passwords no strength rule refuses (nothing of the usernames in them).
 const PASSWORD: &str = "quilted marsupial drumbeat 42";
@@ -85,20 +85,12 @@ fn notice(msg: &str) {
     let _ = writeln!(std::io::stderr(), "{msg}");
 }
 
+/// `hallpass` on `url` as [`process::command`] makes it, with a short idle timeout: a
+/// freshen writes when it moves the expiry by a hundredth of it (0.1 s), so the concurrent
+/// freshens below really write.
 fn command(url: &str) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HALLPASS_DATABASE_URL", url)
-        .env("HALLPASS_LISTEN", "127.0.0.1:0")
-        .env("HALLPASS_LOG_FORMAT", "json")
-        // Cheap hashing: these tests are about consistency across processes.
-        .env("HALLPASS_ARGON2_MEMORY_KIB", "256")
-        .env("HALLPASS_ARGON2_ITERATIONS", "1")
-        // A freshen writes when it moves the expiry by a hundredth of this (0.1 s), so the
-        // concurrent freshens below really write.
-        .env("HALLPASS_SESSION_IDLE_TIMEOUT", "10s")
-        .kill_on_drop(true);
+    let mut c = process::command(url);
+    c.env("HALLPASS_SESSION_IDLE_TIMEOUT", "10s");
     c
 }
 
@@ -112,47 +104,9 @@ async fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// A running `hallpass serve`.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// Starts `hallpass serve` and reads the bound address from its JSON log.
-    async fn start(url: &str) -> Server {
-        let mut child = command(url)
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start hallpass");
-        let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let addr = loop {
-            let line =
-                tokio::time::timeout_at(deadline, err.next_line()).await.expect("server start timed out");
-            let Some(line) = line.unwrap() else {
-                panic!("the server exited before listening:\n{}", seen.join("\n"));
-            };
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && v["message"] == "hallpass listening"
-            {
-                break v["addr"].as_str().unwrap().to_owned();
-            }
-            seen.push(line);
-        };
-        // Keep draining both pipes so the child never blocks on a full one.
-        tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
-        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-        tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
-        Server { child, base: format!("http://{addr}") }
-    }
-
-    async fn stop(mut self) {
-        self.child.kill().await.unwrap();
-    }
+/// Starts `hallpass serve` on `url` (the [`command`] of these tests).
+async fn start(url: &str) -> Server {
+    process::serve(command(url), Duration::from_secs(30)).await
 }
 
 /// A client of one server with the API key.
@@ -261,7 +215,7 @@ async fn two_servers_on_one_database(kind: Kind) {
     let Some(db) = Db::fresh(kind).await else { return };
     let url = db.url();
     // Both start (and migrate the empty database) at once.
-    let (server_a, server_b) = tokio::join!(Server::start(&url), Server::start(&url));
+    let (server_a, server_b) = tokio::join!(start(&url), start(&url));
     let (ok, stdout, stderr) =
         cli(&url, &["keys", "create", "--scope", "app", "--name", "multiprocess"]).await;
     assert!(ok, "keys create: {stderr}");

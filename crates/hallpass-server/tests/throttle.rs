@@ -12,7 +12,7 @@
 #[macro_use]
 mod common;
 
-use common::{Res, TestApp};
+use common::{Options, Res, TestApp};
 use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -234,38 +234,19 @@ async fn the_openapi_document_lists_429_for_logins() {
 
 #[tokio::test]
 async fn an_api_key_over_its_request_budget_answers_429_with_retry_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = hallpass_sqlite::SqliteStore::open(dir.path().join("t.db")).unwrap();
     let mut settings = common::settings();
     settings.default_scope.throttle.key_rate = 1;
     settings.default_scope.throttle.key_burst = 3;
-    let clock = std::sync::Arc::new(hallpass_core::FakeClock::fixed());
-    let service = std::sync::Arc::new(
-        hallpass_core::Hallpass::with_clock(std::sync::Arc::new(store), settings, clock.clone()).unwrap(),
-    );
-    let (_, key) = service.create_api_key(hallpass_core::Scope::parse("app").unwrap(), None).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = hallpass_server::http::build_app(hallpass_server::http::AppState {
-        service,
-        body_limit: hallpass_server::http::DEFAULT_BODY_LIMIT,
-        metrics: Default::default(),
-        admin: Default::default(),
-    });
-    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let client = reqwest::Client::new();
-    let get = || client.get(format!("{base}/v1/users/nobody")).bearer_auth(key.expose()).send();
+    let app = TestApp::start_with(Options { settings, ..Default::default() }).await;
     for _ in 0..3 {
-        assert_eq!(get().await.unwrap().status(), 404);
+        assert_eq!(app.get("/v1/users/nobody").await.status, 404);
     }
-    let refused = get().await.unwrap();
-    assert_eq!(refused.status(), 429);
-    assert_eq!(refused.headers()["retry-after"], "1");
-    let body: serde_json::Value = refused.json().await.unwrap();
-    assert_eq!(body["code"], "rate_limited");
-    clock.advance(time::Duration::seconds(1));
-    assert_eq!(get().await.unwrap().status(), 404, "refilled");
-    server.abort();
+    let refused = app.get("/v1/users/nobody").await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert_eq!(refused.json()["code"], "rate_limited");
+    app.clock.advance(time::Duration::seconds(1));
+    assert_eq!(app.get("/v1/users/nobody").await.status, 404, "refilled");
 }
 
 #[tokio::test]

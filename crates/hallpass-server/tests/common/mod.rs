@@ -3,7 +3,8 @@
 //! its own on the machine's PostgreSQL or MariaDB (`hallpass_postgres::testing::TestDb`,
 //! `hallpass_mysql::testing::TestDatabase`, dropped with the app) — with a fake clock and
 //! cheap Argon2 costs, and talks to it over HTTP with reqwest. Every response body the
-//! helpers see is checked for leaked hashes.
+//! helpers see is checked for leaked hashes. Every in-process app of the tests starts here;
+//! what a test changes (settings, body limit, admin page) it says in [`Options`].
 //!
 //! A PostgreSQL or MariaDB server that cannot be reached skips the test with a notice on
 //! stderr ([`TestApp::start_on`] answers `None`), unless `CI=true`, where it panics.
@@ -38,6 +39,7 @@ macro_rules! backend_tests {
 use hallpass_core::observed::{Observed, Observer};
 use hallpass_core::store::StoreResult;
 use hallpass_core::*;
+use hallpass_server::admin::AdminOptions;
 use hallpass_server::http::{AppState, DEFAULT_BODY_LIMIT, build_app};
 use hallpass_server::metrics::{Metrics, StoreMetrics};
 use reqwest::{Method, StatusCode};
@@ -87,16 +89,23 @@ impl Backend {
     }
 }
 
-/// How to start the app (beside the backend).
-#[derive(Debug, Clone, Copy)]
+/// How to start the app (beside the backend): everything it is built from but the store
+/// and the clock (always a [`FakeClock`], fixed until a test moves it: `TestApp::clock`).
+/// Change what a test needs and take the rest from the default:
+/// `Options { body_limit: 1024, ..Default::default() }`.
+#[derive(Debug, Clone)]
 pub struct Options {
+    /// The service's settings; [`settings`] by default.
+    pub settings: Settings,
     /// Largest accepted request body.
     pub body_limit: usize,
+    /// The admin page's cookie and origin policy.
+    pub admin: AdminOptions,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { body_limit: DEFAULT_BODY_LIMIT }
+        Self { settings: settings(), body_limit: DEFAULT_BODY_LIMIT, admin: AdminOptions::default() }
     }
 }
 
@@ -205,9 +214,9 @@ impl TestApp {
         Self::start_on(Backend::Sqlite, Options::default()).await.expect("SQLite is always available")
     }
 
-    /// The app on SQLite with another body limit.
-    pub async fn start_with(body_limit: usize) -> Self {
-        Self::start_on(Backend::Sqlite, Options { body_limit }).await.expect("SQLite is always available")
+    /// The app on SQLite with `options` (SQLite is never skipped).
+    pub async fn start_with(options: Options) -> Self {
+        Self::start_on(Backend::Sqlite, options).await.expect("SQLite is always available")
     }
 
     /// The app on a fresh database of `backend`; `None` when that server cannot be
@@ -215,16 +224,6 @@ impl TestApp {
     pub async fn start_on(backend: Backend, options: Options) -> Option<Self> {
         let (store, db) = backend.fresh_store().await?;
         Some(Self::start_with_store(backend, store, db, options).await)
-    }
-
-    /// The app on a fresh database of `backend` with the admin page configured by `admin`
-    /// (its cookie and origin policy); `None` as in [`TestApp::start_on`].
-    pub async fn start_with_admin(
-        backend: Backend,
-        admin: hallpass_server::admin::AdminOptions,
-    ) -> Option<Self> {
-        let (store, db) = backend.fresh_store().await?;
-        Some(Self::start_with_store_and_admin(backend, store, db, Options::default(), admin).await)
     }
 
     /// The app on `store` (wrapped in a [`Switch`]), with a fake clock; `db` is kept until
@@ -235,33 +234,19 @@ impl TestApp {
         db: DbGuard,
         options: Options,
     ) -> Self {
-        Self::start_with_store_and_admin(backend, store, db, options, Default::default()).await
-    }
-
-    /// [`TestApp::start_with_store`] with the admin page configured by `admin`.
-    pub async fn start_with_store_and_admin(
-        backend: Backend,
-        store: Arc<dyn Store>,
-        db: DbGuard,
-        options: Options,
-        admin: hallpass_server::admin::AdminOptions,
-    ) -> Self {
+        let Options { settings, body_limit, admin } = options;
         let switch = Arc::new(Switch::new(store, Failer::default()));
         let clock = Arc::new(FakeClock::fixed());
         // As `serve` does: store calls are counted (outside the switch, so failures it
         // makes are counted too).
         let metrics = Arc::new(Metrics::new());
         let counted = Arc::new(Observed::new(switch.clone(), StoreMetrics(metrics.clone())));
-        let service = Arc::new(Hallpass::with_clock(counted, settings(), clock.clone()).expect("service"));
+        let service = Arc::new(Hallpass::with_clock(counted, settings, clock.clone()).expect("service"));
         let (_, key) = service.create_api_key(Scope::parse("app").unwrap(), None).await.expect("key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = build_app(AppState {
-            service: service.clone(),
-            body_limit: options.body_limit,
-            metrics: metrics.clone(),
-            admin,
-        });
+        let app =
+            build_app(AppState { service: service.clone(), body_limit, metrics: metrics.clone(), admin });
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });

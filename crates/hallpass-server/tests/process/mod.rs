@@ -1,6 +1,6 @@
 //! Running the real `hallpass` binary in tests: a command with a database URL, port 0,
 //! JSON logs and cheap hashing, and `serve` started with its first key and bound address
-//! read back. Shared by the binary and transfer tests.
+//! read back. Shared by the binary, transfer and multiprocess tests.
 #![allow(clippy::unwrap_used, dead_code)]
 
 use serde_json::Value;
@@ -37,24 +37,30 @@ pub struct Server {
 /// Starts `hallpass serve` on `url`, waiting at most `limit` for it to listen; reads the
 /// first key (if printed) from stdout and the bound address from the JSON log on stderr.
 pub async fn start(url: &str, limit: Duration) -> Server {
-    let mut child = command(url)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hallpass");
+    serve(command(url), limit).await
+}
+
+/// [`start`] with a command of the caller's ([`command`] with more settings): runs it with
+/// `serve`. A server that exits before listening fails the test with what it logged.
+pub async fn serve(mut command: Command, limit: Duration) -> Server {
+    let mut child =
+        command.arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start hallpass");
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut addr = None;
+    let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + limit;
-    while addr.is_none() {
+    let addr = loop {
         let line = tokio::time::timeout_at(deadline, err.next_line()).await.expect("server start timed out");
-        let line = line.unwrap().expect("server exited before listening");
+        let Some(line) = line.unwrap() else {
+            panic!("the server exited before listening:\n{}", seen.join("\n"));
+        };
         if let Ok(v) = serde_json::from_str::<Value>(&line)
             && v["message"] == "hallpass listening"
+            && let Some(addr) = v["addr"].as_str()
         {
-            addr = v["addr"].as_str().map(str::to_owned);
+            break addr.to_owned();
         }
-    }
+        seen.push(line);
+    };
     // Keep draining stderr so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -66,5 +72,12 @@ pub async fn start(url: &str, limit: Duration) -> Server {
         first_key = out.next_line().await.unwrap();
     }
     tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
-    Server { child, base: format!("http://{}", addr.unwrap()), first_key }
+    Server { child, base: format!("http://{addr}"), first_key }
+}
+
+impl Server {
+    /// Kills the server (SIGKILL) and waits for it.
+    pub async fn stop(mut self) {
+        self.child.kill().await.unwrap();
+    }
 }
