@@ -16,6 +16,8 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+pub use crate::patch::{merge_patch, merge_session_patch};
+
 /// Largest page a listing returns.
 pub const MAX_PAGE: u32 = 1000;
 /// Page size when none is asked for.
@@ -217,37 +219,6 @@ pub struct TokenUpdate {
     pub access_token: Option<Option<String>>,
     /// New expiry; `Some(None)` clears it.
     pub expiry: Option<Option<Expiry>>,
-}
-
-/// Applies an RFC 7396 JSON merge patch to a JSON object. The patch must be an object
-/// (anything else would replace the object with a non-object).
-pub fn merge_patch(target: &mut JsonObject, patch: &serde_json::Value) -> Result<()> {
-    if !patch.is_object() {
-        return Err(Error::invalid("data", "a merge patch of session data must be a JSON object"));
-    }
-    let mut doc = serde_json::Value::Object(std::mem::take(target));
-    json_patch::merge(&mut doc, patch);
-    if let serde_json::Value::Object(map) = doc {
-        *target = map;
-    }
-    Ok(())
-}
-
-/// What every store does to patch session data: [`merge_patch`] into `target`, unless the
-/// result would be larger than `max_bytes` of compact JSON; then `target` is left as it
-/// was and the answer is [`crate::store::StoreError::TooLarge`].
-pub fn merge_session_patch(
-    target: &mut JsonObject,
-    patch: &serde_json::Value,
-    max_bytes: usize,
-) -> std::result::Result<(), crate::store::StoreError> {
-    let mut merged = target.clone();
-    merge_patch(&mut merged, patch).map_err(|e| crate::store::StoreError::Other(e.to_string()))?;
-    if crate::types::json_size(&merged) > max_bytes {
-        return Err(crate::store::StoreError::TooLarge { field: "data", max_bytes });
-    }
-    *target = merged;
-    Ok(())
 }
 
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<Uuid>> {
@@ -1273,15 +1244,6 @@ impl Hallpass {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn merge_patch_follows_rfc_7396() {
-        let mut data = json!({"a": 1, "b": {"c": 2, "d": 3}}).as_object().cloned().unwrap_or_default();
-        merge_patch(&mut data, &json!({"a": null, "b": {"c": 5}, "e": [1]})).unwrap();
-        assert_eq!(serde_json::Value::Object(data.clone()), json!({"b": {"c": 5, "d": 3}, "e": [1]}));
-        assert!(merge_patch(&mut data, &json!([1])).is_err());
-    }
 
     #[test]
     fn one_address_one_ip_counter_whatever_its_form() {
