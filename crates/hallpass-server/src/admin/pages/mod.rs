@@ -22,7 +22,7 @@ pub(crate) use user::*;
 pub(crate) use users::*;
 
 use super::{Admin, ClientIp, PageError, chart, path_id, render, scope_of};
-use crate::http::AppState;
+use crate::app::AppState;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
