@@ -1,7 +1,7 @@
 //! hallpass-core: the domain of hallpass.
 //!
 //! It owns the typed inputs ([`types`]), secrets and their hashes ([`secret`]), the records
-//! the service hands out ([`model`]), the storage trait every backend implements
+//! the service hands out ([`model`]), the changes every store applies alike ([`patch`]), the storage trait every backend implements
 //! ([`store`]), password hashing on a bounded pool ([`password`]), the time seam
 //! ([`clock`]), per-scope settings ([`settings`]) and the service itself ([`service`]).
 //!
@@ -18,6 +18,7 @@ pub mod memory;
 pub mod model;
 pub mod observed;
 pub mod password;
+pub mod patch;
 pub mod secret;
 pub mod service;
 pub mod settings;

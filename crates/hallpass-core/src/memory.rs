@@ -7,8 +7,8 @@
 //! before it changes anything, so a write is either whole or absent.
 
 use crate::model::*;
+use crate::patch::merge_session_patch;
 use crate::secret::TokenHash;
-use crate::service::merge_session_patch;
 use crate::store::{
     CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, ImportTaken, LoginStored, NewLogin, Store,
     StoreError, StoreResult, ThrottleState, ThrottleUpdate,
@@ -298,35 +298,12 @@ impl Store for MemoryStore {
             return Ok(None);
         };
         let mut user = current.user.clone();
-        let email_before = current.user.email.as_ref().map(|e| e.key().to_owned());
-        if let Some(username) = &patch.username {
-            user.username = username.clone();
-        }
-        if let Some(email) = &patch.email {
-            user.email = email.clone();
-        }
-        if let Some(group) = &patch.group {
-            user.group = group.clone();
-        }
-        if let Some(extra) = &patch.extra {
-            user.extra = extra.clone();
-        }
-        if let Some(active) = patch.active {
-            user.active = active;
-        }
-        if let Some(confirmation) = patch.confirmation {
-            user.confirmation = confirmation;
-        }
-        if let Some(confirmed) = patch.confirmed {
-            user.confirmed = confirmed;
-        }
-        user.updated_at = at;
+        let effects = patch.apply(&mut user, at);
         t.check_unique(scope, user.username.as_ref(), user.email.as_ref(), Some(id))?;
-        if patch.active == Some(false) {
+        if effects.end_sessions {
             t.end_sessions(scope, id, None);
         }
-        if email_before.as_deref() != user.email.as_ref().map(|e| e.key()) {
-            // A new email voids every code issued before (they were sent to the old one).
+        if effects.void_codes {
             t.void_codes(scope, id);
         }
         if let Some(record) = t.user_mut(scope, id) {

@@ -7,6 +7,8 @@ use crate::types::{ClientId, Email, Group, JsonObject, ProviderName, Scope, User
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use crate::patch::UserPatch;
+
 /// Where a user stands with email confirmation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {
@@ -79,25 +81,6 @@ impl std::fmt::Debug for UserRecord {
             .field("password_hash", &self.password_hash.as_ref().map(|_| "***"))
             .finish()
     }
-}
-
-/// A change to a user: only the fields that are `Some` change.
-#[derive(Debug, Clone, Default)]
-pub struct UserPatch {
-    /// New username; `Some(None)` removes it.
-    pub username: Option<Option<Username>>,
-    /// New email; `Some(None)` removes it.
-    pub email: Option<Option<Email>>,
-    /// New group.
-    pub group: Option<Group>,
-    /// New extra (replaces the old object).
-    pub extra: Option<JsonObject>,
-    /// New active flag. Deactivation ends every session of the user.
-    pub active: Option<bool>,
-    /// New confirmation state.
-    pub confirmation: Option<Option<Confirmation>>,
-    /// New confirmed flag.
-    pub confirmed: Option<bool>,
 }
 
 /// What the backend reported about the end user's client at login.

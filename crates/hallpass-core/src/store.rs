@@ -158,7 +158,7 @@ pub trait Store: Send + Sync + 'static {
         expires_at: OffsetDateTime,
     ) -> StoreResult<Option<Session>>;
     /// Applies an RFC 7396 merge patch to the session's data atomically (with
-    /// [`crate::service::merge_session_patch`]); returns the new session, `None` when no
+    /// [`crate::patch::merge_session_patch`]); returns the new session, `None` when no
     /// session. When the merged data would be larger than `max_bytes` of compact JSON,
     /// changes nothing and fails with [`StoreError::TooLarge`] (the cap is judged inside
     /// the transaction, so concurrent patches cannot add up beyond it).

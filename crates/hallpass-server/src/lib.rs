@@ -1,4 +1,5 @@
-//! The hallpass server as a library: configuration ([`config`]), the HTTP API ([`http`]),
+//! The hallpass server as a library: configuration ([`config`]), the application value and
+//! its assembly ([`app`]), the HTTP API ([`http`]),
 //! the admin web page ([`admin`]), the command line ([`cli`]), running the server ([`serve`]),
 //! logging ([`telemetry`]), Prometheus metrics ([`metrics`]) and
 //! moving users in and out ([`transfer`]).
@@ -6,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;

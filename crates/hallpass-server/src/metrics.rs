@@ -24,7 +24,7 @@
 //! No label ever carries user data: labels are methods, route templates, status codes,
 //! outcome names and store operation names, all from fixed sets.
 
-use crate::http::AppState;
+use crate::app::AppState;
 use axum::extract::State;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};

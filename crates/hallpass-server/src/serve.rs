@@ -2,8 +2,8 @@
 //! key on an empty database, sweep expired rows in the background, and serve HTTP until a
 //! shutdown signal, draining requests in flight. Store calls are counted for `/metrics`.
 
+use crate::app::{AppState, build_app};
 use crate::config::Config;
-use crate::http::{AppState, build_app};
 use crate::metrics::{Metrics, StoreMetrics};
 use anyhow::{Context, bail};
 use hallpass_core::observed::Observed;

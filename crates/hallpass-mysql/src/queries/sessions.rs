@@ -5,7 +5,7 @@ use crate::codec::*;
 use crate::error::{QResult, corrupt};
 use crate::queries::events::insert_event;
 use crate::queries::users::{no_such_user, user_from_row};
-use hallpass_core::service::merge_session_patch;
+use hallpass_core::patch::merge_session_patch;
 use hallpass_core::store::{LoginStored, NewLogin};
 use hallpass_core::{ClientInfo, Scope, Session, TokenHash, User};
 use sqlx::Row;

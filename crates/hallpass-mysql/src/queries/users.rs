@@ -196,7 +196,8 @@ const UPDATE_USER: &str = "UPDATE users SET username = ?, username_key = ?, emai
      group_name = ?, extra = ?, active = ?, confirmation = ?, confirmed = ?, updated_at = ? \
      WHERE scope = ? AND id = ?";
 
-/// Read-modify-write under the row lock: nobody changes the user in between. A taken
+/// Read-modify-write under the row lock (nobody changes the user in between), the change
+/// applied in Rust by [`UserPatch::apply`], the one place every store applies it. A taken
 /// username or email fails the UPDATE (and the caller's transaction rolls back, so a
 /// refused update changes nothing).
 pub(crate) async fn update_user(
@@ -211,29 +212,7 @@ pub(crate) async fn update_user(
         return Ok(None);
     };
     let mut user = user_from_row(&row, 0)?;
-    let email_before = user.email.as_ref().map(|e| e.key().to_owned());
-    if let Some(username) = &patch.username {
-        user.username = username.clone();
-    }
-    if let Some(email) = &patch.email {
-        user.email = email.clone();
-    }
-    if let Some(group) = &patch.group {
-        user.group = group.clone();
-    }
-    if let Some(extra) = &patch.extra {
-        user.extra = extra.clone();
-    }
-    if let Some(active) = patch.active {
-        user.active = active;
-    }
-    if let Some(confirmation) = patch.confirmation {
-        user.confirmation = confirmation;
-    }
-    if let Some(confirmed) = patch.confirmed {
-        user.confirmed = confirmed;
-    }
-    user.updated_at = at;
+    let effects = patch.apply(&mut user, at);
     sqlx::query(UPDATE_USER)
         .bind(user.username.as_ref().map(Username::as_str))
         .bind(user.username.as_ref().map(|n| n.key().as_bytes()))
@@ -249,11 +228,11 @@ pub(crate) async fn update_user(
         .bind(id(user_id))
         .execute(&mut *c)
         .await?;
-    if patch.active == Some(false) {
+    if effects.end_sessions {
         // Deactivation ends every session, in this same transaction.
         end_sessions(c, scope, user_id, None).await?;
     }
-    if email_before.as_deref() != user.email.as_ref().map(Email::key) {
+    if effects.void_codes {
         // A new email voids every code issued before (they went to the old address).
         void_codes(c, scope, user_id).await?;
     }

@@ -4,7 +4,7 @@
 
 use crate::error::{Fail, QResult};
 use crate::rows::{self, SESSION_COLUMNS, event_cols, id, json, ms, opt_id, session_cols, user_cols};
-use hallpass_core::service::merge_session_patch;
+use hallpass_core::patch::merge_session_patch;
 use hallpass_core::store::{Change, LoginStored, NewLogin};
 use hallpass_core::{Scope, Session, StoreError, TokenHash, User};
 use sqlx::{PgConnection, PgPool, Row};

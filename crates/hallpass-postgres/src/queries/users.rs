@@ -120,9 +120,10 @@ pub(crate) async fn list_users(
 }
 
 /// Applies the patch in one transaction: the row is read `FOR UPDATE` (so a concurrent
-/// update waits instead of being overwritten), patched in Rust exactly as the reference
-/// store does, written back (the unique constraints refuse a taken name), and on
-/// deactivation every session of the user ends before the commit.
+/// update waits instead of being overwritten), patched in Rust by
+/// [`UserPatch::apply`] (the one place every store applies a change), written back (the unique constraints refuse a taken name), and on
+/// deactivation every session of the user ends, and on an email change every code is
+/// deleted, before the commit.
 pub(crate) async fn update_user(
     pool: &PgPool,
     scope: &Scope,
@@ -144,29 +145,7 @@ pub(crate) async fn update_user(
         return Ok(None);
     };
     let mut user = rows::user(&row, 0)?;
-    let email_before = user.email.as_ref().map(|e| e.key().to_owned());
-    if let Some(username) = &patch.username {
-        user.username = username.clone();
-    }
-    if let Some(email) = &patch.email {
-        user.email = email.clone();
-    }
-    if let Some(group) = &patch.group {
-        user.group = group.clone();
-    }
-    if let Some(extra) = &patch.extra {
-        user.extra = extra.clone();
-    }
-    if let Some(active) = patch.active {
-        user.active = active;
-    }
-    if let Some(confirmation) = patch.confirmation {
-        user.confirmation = confirmation;
-    }
-    if let Some(confirmed) = patch.confirmed {
-        user.confirmed = confirmed;
-    }
-    user.updated_at = at;
+    let effects = patch.apply(&mut user, at);
     sqlx::query(
         "UPDATE users SET username = $3, username_key = $4, email = $5, email_key = $6, group_name = $7, \
          extra = $8, active = $9, confirmation = $10, confirmed = $11, updated_at = $12 \
@@ -186,11 +165,11 @@ pub(crate) async fn update_user(
     .bind(ms(at))
     .execute(&mut *tx)
     .await?;
-    if patch.active == Some(false) {
+    if effects.end_sessions {
         // Deactivation ends every session, in this same transaction.
         end_sessions(&mut tx, scope, user_id, None).await?;
     }
-    if email_before.as_deref() != user.email.as_ref().map(Email::key) {
+    if effects.void_codes {
         // A new email voids every code issued before (they went to the old address).
         void_codes(&mut tx, scope, user_id).await?;
     }

@@ -23,8 +23,8 @@
 mod chart;
 mod pages;
 
+use crate::app::AppState;
 use crate::config::Config;
-use crate::http::AppState;
 use askama::Template;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts};

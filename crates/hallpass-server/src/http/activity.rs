@@ -1,10 +1,11 @@
 //! Handlers of login activity: a user's login history (successes and failures, newest
 //! first, paged by cursor) and the scope's login statistics per hour or day.
 
+use crate::app::AppState;
 use crate::http::dto::{EventDto, EventList, LoginStats, PageQuery, StatBucketDto, StatsQuery};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiPath, ApiQuery, Caller};
-use crate::http::{AppState, user_ref};
+use crate::http::user_ref;
 use axum::Json;
 use axum::extract::State;
 

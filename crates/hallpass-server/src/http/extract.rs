@@ -9,7 +9,7 @@
 //! over the limit is 413 `payload_too_large`; anything else unreadable is 400
 //! `invalid_request`.
 
-use crate::http::AppState;
+use crate::app::AppState;
 use crate::http::error::ApiError;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};

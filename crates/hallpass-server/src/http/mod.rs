@@ -1,8 +1,9 @@
 //! The HTTP API: routes, middleware and the OpenAPI document, as one value.
 //!
-//! [`build_app`] returns the whole application as an [`axum::Router`] ready for
-//! `axum::serve`; tests start exactly that on port 0. Handlers are thin: an extractor parses
-//! (and authenticates), the service does the work, a DTO maps the answer back out.
+//! `api_router` is the API's part of the application; [`crate::app::build_app`]
+//! (re-exported here as [`build_app`], with [`AppState`]) assembles the whole of it.
+//! Handlers are thin: an extractor parses (and authenticates), the service does the work,
+//! a DTO maps the answer back out.
 //!
 //! Map of the module:
 //! - [`extract`]: the API key ([`extract::Caller`]), the session token header, and
@@ -30,40 +31,17 @@ pub mod users;
 
 use crate::http::dto::Health;
 use crate::http::error::ApiError;
-use crate::metrics::Metrics;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use hallpass_core::{Hallpass, UserRef};
-use std::sync::{Arc, OnceLock};
+use hallpass_core::UserRef;
+use std::sync::OnceLock;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Default largest request body, in bytes.
-pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The account and session service.
-    pub service: Arc<Hallpass>,
-    /// Largest accepted request body in bytes (default [`DEFAULT_BODY_LIMIT`]).
-    pub body_limit: usize,
-    /// What `GET /metrics` renders; one per app (`Default::default()` makes a fresh one).
-    /// For storage metrics, the service's store is wrapped with
-    /// [`StoreMetrics`](crate::metrics::StoreMetrics) on this same value (see `serve.rs`).
-    pub metrics: Arc<Metrics>,
-    /// How the admin web page sets its cookie and checks `Origin`.
-    pub admin: crate::admin::AdminOptions,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("body_limit", &self.body_limit).finish_non_exhaustive()
-    }
-}
+pub use crate::app::{AppState, DEFAULT_BODY_LIMIT, build_app};
 
 /// Reads a `{ref}` path segment.
 pub(crate) fn user_ref(s: &str) -> Result<UserRef, ApiError> {
@@ -112,24 +90,21 @@ fn openapi_text() -> &'static str {
     })
 }
 
-/// The whole application: every route and layer, ready for `axum::serve`.
-pub fn build_app(state: AppState) -> Router {
+/// The API's part of the application: every documented route, the problem+json answers
+/// for unknown routes and wrong methods, and the safety net that turns any other error
+/// answer into a problem document. [`crate::app::build_app`] adds the admin page and the
+/// outer layers.
+pub(crate) fn api_router() -> Router<AppState> {
     let (router, _) = api_routes().split_for_parts();
     router
         .fallback(not_found)
         // Must follow every route: it is set on the method routers that exist now.
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower::util::MapResponseLayer::new(problem_safety_net))
-        // The admin pages answer HTML (errors too), so they join after the safety net.
-        .merge(crate::admin::router())
-        .layer(DefaultBodyLimit::max(state.body_limit))
-        // Outside the problem layer: it counts and logs the status the client gets, and
-        // answers a panicking handler with a 500 problem.
-        .layer(edge::EdgeLayer::new(state.metrics.clone(), on_panic))
-        .with_state(state)
 }
 
-fn on_panic(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+/// The 500 problem that answers a panicking handler (the edge layer calls it).
+pub(crate) fn on_panic(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let what = cause
         .downcast_ref::<String>()
         .map(String::as_str)

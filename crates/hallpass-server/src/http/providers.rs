@@ -2,10 +2,11 @@
 //! provider that the calling backend has verified, keeping the provider's access token and
 //! its expiry, and unlinking. `access_token_expired` is judged by the server clock.
 
+use crate::app::AppState;
 use crate::http::dto::{IdentityDto, IdentityList, LinkProviderRequest, UpdateProviderRequest};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath, Caller};
-use crate::http::{AppState, user_ref};
+use crate::http::user_ref;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -2,7 +2,7 @@
 //! a new password (which ends every session of the user). Mailing the code is not
 //! available yet: `send_email: true` answers 400 `mail_not_configured`.
 
-use crate::http::AppState;
+use crate::app::AppState;
 use crate::http::dto::{RedeemResetRequest, RedeemResetResponse, ResetCodeResponse, ResetRequest};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, Caller};

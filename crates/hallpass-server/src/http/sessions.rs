@@ -2,12 +2,13 @@
 //! under `/v1/session` (identified by `X-Session-Token`), and a user's sessions under
 //! `/v1/users/{ref}/sessions` (identified by id, for the backend's account pages).
 
+use crate::app::AppState;
 use crate::http::dto::{
     LoginDto, LoginRequest, LoginResponse, SessionDto, SessionList, SessionResponse, SessionWithUser, UserDto,
 };
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath, Caller, SessionHeader};
-use crate::http::{AppState, user_ref};
+use crate::http::user_ref;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;

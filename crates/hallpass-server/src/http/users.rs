@@ -1,12 +1,13 @@
 //! Handlers of `/v1/users`: register, read, list and search, change, delete, set a
 //! password. Each one parses, calls the service once and maps the answer.
 
+use crate::app::AppState;
 use crate::http::dto::{
     ListUsersQuery, RegisterRequest, SetPasswordRequest, UpdateUserRequest, UserDto, UserList,
 };
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
-use crate::http::{AppState, user_ref};
+use crate::http::user_ref;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -5,7 +5,7 @@ use crate::codec::*;
 use crate::error::{Fail, QResult};
 use crate::queries::events::insert_event;
 use crate::queries::users::user_from_row;
-use hallpass_core::service::merge_session_patch;
+use hallpass_core::patch::merge_session_patch;
 use hallpass_core::store::{LoginStored, NewLogin};
 use hallpass_core::{ClientInfo, Scope, Session, TokenHash, User};
 use rusqlite::{Connection, OptionalExtension, Row};

@@ -194,33 +194,12 @@ pub(crate) fn update_user(
     at: OffsetDateTime,
 ) -> QResult<Option<User>> {
     // Read-modify-write under the transaction's write lock: nobody changes the row between.
+    // The change itself is `UserPatch::apply`, the one place every store applies it.
     let Some(record) = find_user(conn, scope, &UserRef::Id(user_id))? else {
         return Ok(None);
     };
     let mut user = record.user;
-    let email_before = user.email.as_ref().map(|e| e.key().to_owned());
-    if let Some(username) = &patch.username {
-        user.username = username.clone();
-    }
-    if let Some(email) = &patch.email {
-        user.email = email.clone();
-    }
-    if let Some(group) = &patch.group {
-        user.group = group.clone();
-    }
-    if let Some(extra) = &patch.extra {
-        user.extra = extra.clone();
-    }
-    if let Some(active) = patch.active {
-        user.active = active;
-    }
-    if let Some(confirmation) = patch.confirmation {
-        user.confirmation = confirmation;
-    }
-    if let Some(confirmed) = patch.confirmed {
-        user.confirmed = confirmed;
-    }
-    user.updated_at = at;
+    let effects = patch.apply(&mut user, at);
     let uid = id(user_id);
     let username_key = user.username.as_ref().map(Username::key);
     let email_key = user.email.as_ref().map(Email::key);
@@ -244,11 +223,11 @@ pub(crate) fn update_user(
         user.confirmed,
         ms(at),
     ))?;
-    if patch.active == Some(false) {
+    if effects.end_sessions {
         // Deactivation ends every session, in this same transaction.
         end_sessions(conn, scope, user_id, None)?;
     }
-    if email_before.as_deref() != email_key {
+    if effects.void_codes {
         // A new email voids every code issued before (they went to the old address).
         void_codes(conn, scope, user_id)?;
     }

@@ -1,0 +1,152 @@
+//! Sessions: checking a token (through the process's cache), freshening it
+//! ([`freshen_interval`]), the application's data on it, ending one, the others or all of a
+//! user's, and listing a user's sessions.
+
+use super::Hallpass;
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::secret::SessionToken;
+use crate::store::Change;
+use crate::types::*;
+use std::sync::Arc;
+use time::Duration;
+use uuid::Uuid;
+
+/// The least a freshen moves a session's expiry by before it writes: a hundredth of the
+/// idle timeout, at most a minute (24 h idle: a minute; 90 s idle: 0.9 s).
+pub fn freshen_interval(idle: Duration) -> Duration {
+    (idle / 100_i32).min(Duration::minutes(1))
+}
+
+impl Hallpass {
+    /// The valid session of a token and its user. With `cached`, a good cached copy
+    /// answers; a copy that would refuse (expired, inactive user) never does on its own:
+    /// another process may have freshened the session since, so the database decides.
+    async fn valid_session_from(
+        &self,
+        scope: &Scope,
+        token: &SessionToken,
+        cached: bool,
+    ) -> Result<Arc<SessionView>> {
+        if !token.expose().starts_with(SessionToken::PREFIX) || token.expose().len() > 128 {
+            return Err(Error::SessionInvalid);
+        }
+        let hash = token.hash();
+        let now = self.now();
+        let valid = |session: &Session, user: &User| {
+            // A cached copy is keyed by the token alone: it answers for its own scope only.
+            session.scope == *scope && session.is_valid_at(now) && user.active
+        };
+        let caches = self.caches.as_ref().filter(|_| cached);
+        if let Some(caches) = caches
+            && let Some(view) = caches.session(&hash)
+            && valid(&view.session, &view.user)
+        {
+            return Ok(view);
+        }
+        let ticket = caches.map(|c| c.ticket());
+        let (session, user) = self.store.find_session(scope, &hash).await?.ok_or(Error::SessionInvalid)?;
+        if !valid(&session, &user) {
+            return Err(Error::SessionInvalid);
+        }
+        let view = Arc::new(SessionView::new(session, user));
+        if let (Some(caches), Some(ticket)) = (caches, ticket) {
+            caches.keep_session(hash, Arc::clone(&view), ticket);
+        }
+        Ok(view)
+    }
+
+    async fn valid_session(&self, scope: &Scope, token: &SessionToken) -> Result<Arc<SessionView>> {
+        self.valid_session_from(scope, token, true).await
+    }
+
+    /// The session of a token and its user. Does not extend the session.
+    pub async fn get_session(&self, scope: &Scope, token: &SessionToken) -> Result<(Session, User)> {
+        let view = self.valid_session(scope, token).await?;
+        Ok((view.session.clone(), view.user.clone()))
+    }
+
+    /// [`Hallpass::get_session`] without copying: a cached session answers with the very
+    /// view it keeps, shared by every caller (see [`SessionView::rendered`]).
+    pub async fn get_session_view(&self, scope: &Scope, token: &SessionToken) -> Result<Arc<SessionView>> {
+        self.valid_session(scope, token).await
+    }
+
+    /// Extends the session's idle expiry (never past its absolute expiry).
+    ///
+    /// Writes at most once per [`freshen_interval`] of the scope's idle timeout: when the
+    /// expiry would move by less, nothing is written and the session is returned as it is
+    /// (its `last_seen_at` then lags by less than the interval). An application that
+    /// freshens on every request costs one write per interval, not one per request.
+    pub async fn freshen(&self, scope: &Scope, token: &SessionToken) -> Result<Session> {
+        // From the database, not the cache: the answer is what is stored now.
+        let session = self.valid_session_from(scope, token, false).await?.session.clone();
+        let now = self.now();
+        let idle = self.scope_settings(scope).session_idle_timeout;
+        let expires_at = (now + idle).min(session.absolute_expires_at);
+        if expires_at - session.expires_at < freshen_interval(idle) {
+            return Ok(session);
+        }
+        let freshened = self.store.freshen_session(scope, &token.hash(), now, expires_at).await?;
+        self.changed(Change::Session(token.hash())).await;
+        freshened.ok_or(Error::SessionInvalid)
+    }
+
+    /// Applies a JSON merge patch to the session's data. A result larger than
+    /// [`crate::Limits::max_session_data_bytes`] answers [`Error::TooLarge`] and changes
+    /// nothing.
+    pub async fn patch_session_data(
+        &self,
+        scope: &Scope,
+        token: &SessionToken,
+        patch: &serde_json::Value,
+    ) -> Result<Session> {
+        if !patch.is_object() {
+            return Err(Error::invalid("data", "a merge patch of session data must be a JSON object"));
+        }
+        check_json("data", patch)?;
+        self.valid_session(scope, token).await?;
+        let max_bytes = self.settings.limits.max_session_data_bytes;
+        let patched = self.store.patch_session_data(scope, &token.hash(), patch, max_bytes).await?;
+        self.changed(Change::Session(token.hash())).await;
+        patched.ok_or(Error::SessionInvalid)
+    }
+
+    /// Ends a session. Ending one that is already ended (or never existed) succeeds.
+    pub async fn end_session(&self, scope: &Scope, token: &SessionToken) -> Result<()> {
+        self.store.delete_session_by_hash(scope, &token.hash()).await?;
+        self.changed(Change::Session(token.hash())).await;
+        Ok(())
+    }
+
+    /// Ends every other session of the token's user, keeping this one.
+    pub async fn end_other_sessions(&self, scope: &Scope, token: &SessionToken) -> Result<u64> {
+        let view = self.valid_session(scope, token).await?;
+        let user_id = view.user.id;
+        let ended = self.store.delete_sessions(scope, user_id, Some(view.session.id)).await?;
+        self.changed(Change::User(user_id)).await;
+        Ok(ended)
+    }
+
+    /// The user's valid sessions, newest first.
+    pub async fn list_sessions(&self, scope: &Scope, r: &UserRef) -> Result<Vec<Session>> {
+        let user = self.resolve(scope, r).await?.user;
+        Ok(self.store.list_sessions(scope, user.id, self.now()).await?)
+    }
+
+    /// Ends one session of a user.
+    pub async fn end_user_session(&self, scope: &Scope, r: &UserRef, session_id: Uuid) -> Result<()> {
+        let user = self.resolve(scope, r).await?.user;
+        let ended = self.store.delete_session(scope, user.id, session_id).await?;
+        self.changed(Change::User(user.id)).await;
+        if ended { Ok(()) } else { Err(Error::SessionNotFound) }
+    }
+
+    /// Ends every session of a user.
+    pub async fn end_user_sessions(&self, scope: &Scope, r: &UserRef) -> Result<u64> {
+        let user = self.resolve(scope, r).await?.user;
+        let ended = self.store.delete_sessions(scope, user.id, None).await?;
+        self.changed(Change::User(user.id)).await;
+        Ok(ended)
+    }
+}

@@ -1,0 +1,173 @@
+//! Users: registering ([`NewUser`]), reading, listing, changing and deleting them, and
+//! setting a password (judged for strength first, [`Hallpass::check_password_strength`]).
+
+use super::{Hallpass, page_limit, parse_cursor};
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::password::strength;
+use crate::store::Change;
+use crate::types::*;
+use uuid::Uuid;
+
+/// A new user.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    /// Username (this or email is required).
+    pub username: Option<Username>,
+    /// Email (this or username is required).
+    pub email: Option<Email>,
+    /// Password; a user without one logs in only through a provider or a code.
+    pub password: Option<Password>,
+    /// Group; `"default"` when absent.
+    pub group: Option<Group>,
+    /// The application's data; `{}` when absent.
+    pub extra: Option<JsonObject>,
+    /// Active; `true` when absent.
+    pub active: Option<bool>,
+}
+
+impl Hallpass {
+    pub(super) async fn resolve(&self, scope: &Scope, r: &UserRef) -> Result<UserRecord> {
+        self.store.find_user(scope, r).await?.ok_or(Error::UserNotFound)
+    }
+
+    /// Registers a user.
+    pub async fn register(&self, scope: &Scope, new: NewUser) -> Result<User> {
+        if new.username.is_none() && new.email.is_none() {
+            return Err(Error::invalid("username", "a username or an email is required"));
+        }
+        if let Some(extra) = &new.extra {
+            check_json_object("extra", extra)?;
+            self.settings.limits.check_user_extra(extra)?;
+        }
+        let password_hash = match new.password {
+            Some(p) => {
+                self.check_password_strength(scope, &p, new.username.as_ref(), new.email.as_ref()).await?;
+                Some(self.hasher.hash(p).await?)
+            }
+            None => None,
+        };
+        let now = self.now();
+        let user = User {
+            id: Uuid::now_v7(),
+            scope: scope.clone(),
+            username: new.username,
+            email: new.email,
+            group: new.group.unwrap_or_else(Group::default_group),
+            extra: new.extra.unwrap_or_default(),
+            active: new.active.unwrap_or(true),
+            confirmation: None,
+            confirmed: false,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+        };
+        self.store.insert_user(&UserRecord { user: user.clone(), password_hash }).await?;
+        Ok(user)
+    }
+
+    /// A user by id, username or email.
+    pub async fn get_user(&self, scope: &Scope, r: &UserRef) -> Result<User> {
+        Ok(self.resolve(scope, r).await?.user)
+    }
+
+    /// Users of the scope, a page at a time.
+    pub async fn list_users(
+        &self,
+        scope: &Scope,
+        filter: &UserFilter,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<User>> {
+        let limit = page_limit(limit)?;
+        let after = parse_cursor(cursor)?;
+        if filter.query.as_ref().is_some_and(|q| q.chars().count() > 320 || q.contains('\0')) {
+            return Err(Error::invalid("query", "must be at most 320 characters without NUL"));
+        }
+        if filter.group.as_ref().is_some_and(|g| g.chars().count() > 64 || g.contains('\0')) {
+            return Err(Error::invalid("group", "must be at most 64 characters without NUL"));
+        }
+        let mut items = self.store.list_users(scope, filter, after, limit + 1).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|u| u.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Changes a user. Deactivation ends every session of the user.
+    pub async fn update_user(&self, scope: &Scope, r: &UserRef, patch: UserPatch) -> Result<User> {
+        if let Some(extra) = &patch.extra {
+            check_json_object("extra", extra)?;
+            self.settings.limits.check_user_extra(extra)?;
+        }
+        let current = self.resolve(scope, r).await?.user;
+        let username_left = match &patch.username {
+            Some(u) => u.is_some(),
+            None => current.username.is_some(),
+        };
+        let email_left = match &patch.email {
+            Some(e) => e.is_some(),
+            None => current.email.is_some(),
+        };
+        if !username_left && !email_left {
+            return Err(Error::invalid("username", "a user must keep a username or an email"));
+        }
+        let updated = self.store.update_user(scope, current.id, &patch, self.now()).await?;
+        self.changed(Change::User(current.id)).await;
+        updated.ok_or(Error::UserNotFound)
+    }
+
+    /// Deletes a user with their sessions, codes and provider links.
+    pub async fn delete_user(&self, scope: &Scope, r: &UserRef) -> Result<()> {
+        let user = self.resolve(scope, r).await?.user;
+        let deleted = self.store.delete_user(scope, user.id).await?;
+        self.changed(Change::User(user.id)).await;
+        if deleted { Ok(()) } else { Err(Error::UserNotFound) }
+    }
+
+    /// Refuses a new password that is too easy to guess for the scope's
+    /// `min_password_score` ([`Error::WeakPassword`] with advice a person can act on),
+    /// counting the user's own username and email as known to the attacker (see
+    /// [`crate::password::strength`]). [`Password::new`] has already checked the length.
+    ///
+    /// Every operation that sets a new password calls this before hashing; a login never
+    /// does. The estimate is CPU-bound (up to ~100 ms for adversarial input), so it runs on
+    /// the bounded hashing pool, never on the async workers.
+    pub async fn check_password_strength(
+        &self,
+        scope: &Scope,
+        password: &Password,
+        username: Option<&Username>,
+        email: Option<&Email>,
+    ) -> Result<()> {
+        let min_score = self.scope_settings(scope).min_password_score;
+        if min_score == 0 {
+            return Ok(());
+        }
+        let words = strength::user_words(username.map(Username::as_str), email.map(Email::as_str));
+        let password = password.clone();
+        self.hasher
+            .run(move || strength::check(&password, min_score, &words))
+            .await?
+            .map_err(Error::WeakPassword)
+    }
+
+    /// Sets a user's password and ends every session of the user.
+    pub async fn set_password(&self, scope: &Scope, r: &UserRef, password: Password) -> Result<()> {
+        let user = self.resolve(scope, r).await?.user;
+        self.check_password_strength(scope, &password, user.username.as_ref(), user.email.as_ref()).await?;
+        let hash = self.hasher.hash(password).await?;
+        let set = self.store.set_password_hash(scope, user.id, &hash, self.now()).await?;
+        self.changed(Change::User(user.id)).await;
+        if set {
+            // A new password from the application also ends the account's throttle.
+            self.store.throttle_clear(scope, &format!("acct:{}", user.id)).await?;
+            Ok(())
+        } else {
+            Err(Error::UserNotFound)
+        }
+    }
+}

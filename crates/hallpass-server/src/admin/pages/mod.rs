@@ -1,0 +1,139 @@
+//! The admin pages: one handler per route, each with its view model (plain strings and
+//! numbers, formatted here so the templates stay simple). A GET renders; a POST checks
+//! the CSRF token first, acts through the service, writes an audit entry, then redirects
+//! (POST/redirect/GET) or re-renders the form with the error and a 4xx status.
+//!
+//! One file per page group (`login.rs`, `dashboard.rs`, `users.rs`, `user.rs`, `keys.rs`,
+//! `audit.rs`); this file holds what they share: the page frame ([`Layout`]), formatting
+//! helpers and the forms and queries every page reads.
+
+mod audit;
+mod dashboard;
+mod keys;
+mod login;
+mod user;
+mod users;
+
+pub(crate) use audit::*;
+pub(crate) use dashboard::*;
+pub(crate) use keys::*;
+pub(crate) use login::*;
+pub(crate) use user::*;
+pub(crate) use users::*;
+
+use super::{Admin, ClientIp, PageError, chart, path_id, render, scope_of};
+use crate::app::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use hallpass_core::service::{Credentials, LoginRequest};
+use hallpass_core::{
+    ClientInfo, DeviceToken, Error, Group, JsonObject, Password, Scope, User, UserFilter, UserPatch, UserRef,
+};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use time::macros::format_description;
+use uuid::Uuid;
+
+/// Days the dashboard chart spans.
+const CHART_DAYS: u32 = 30;
+/// Users per page of the user list.
+const USERS_PAGE: u32 = 25;
+
+/// What every page's frame needs.
+pub(crate) struct Layout {
+    /// The page title.
+    pub title: String,
+    /// The signed-in admin (no navigation without one).
+    pub admin: Option<String>,
+    /// The CSRF token for the logout form.
+    pub csrf: String,
+    /// Which navigation entry is current.
+    pub active: &'static str,
+    /// A message about the last action, if any.
+    pub notice: Option<&'static str>,
+}
+
+impl Layout {
+    /// A frame without navigation (login and error pages).
+    pub fn bare(title: &str) -> Self {
+        Self { title: title.to_owned(), admin: None, csrf: String::new(), active: "", notice: None }
+    }
+    fn new(admin: &Admin, title: impl Into<String>, active: &'static str, notice: Option<&str>) -> Self {
+        Self {
+            title: title.into(),
+            admin: Some(admin.username.clone()),
+            csrf: admin.csrf.clone(),
+            active,
+            notice: notice.and_then(notice_text),
+        }
+    }
+}
+
+/// The sentence for a `?notice=` left by a redirect (only known codes are shown).
+fn notice_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "saved" => "Changes saved.",
+        "activated" => "The user is active again.",
+        "deactivated" => "The user is deactivated; every session of the user has ended.",
+        "password" => "Password set; every session of the user has ended.",
+        "session" => "The session has ended.",
+        "sessions" => "Every session of the user has ended.",
+        "revoked" => "The API key is revoked.",
+        _ => return None,
+    })
+}
+
+fn fmt_time(t: OffsetDateTime) -> String {
+    t.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap_or_default()
+}
+
+fn fmt_day(t: OffsetDateTime) -> String {
+    t.format(format_description!("[year]-[month]-[day]")).unwrap_or_default()
+}
+
+/// Percent-encodes a query value.
+fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn see_other(to: String) -> Response {
+    Redirect::to(&to).into_response()
+}
+
+/// What every form posts besides its fields.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct NoticeQuery {
+    notice: Option<String>,
+}
+
+pub(crate) struct ScopeRow {
+    scope: String,
+    users: u64,
+    active_users: u64,
+    live_sessions: u64,
+    api_keys: u64,
+    logins: u64,
+    failed: u64,
+}
+
+fn user_href(u: &User) -> String {
+    format!("/admin/users/{}/{}", u.scope, u.id)
+}

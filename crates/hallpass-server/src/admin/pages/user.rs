@@ -1,0 +1,320 @@
+//! One user's page and its forms: changing the user, activating or deactivating,
+//! setting a password, ending one session or all of them.
+
+use super::*;
+
+pub(crate) struct SessionRow {
+    id: String,
+    created: String,
+    last_seen: String,
+    expires: String,
+    ip: String,
+    user_agent: String,
+}
+
+pub(crate) struct EventRow {
+    at: String,
+    method: String,
+    outcome: String,
+    success: bool,
+    ip: String,
+    user_agent: String,
+}
+
+pub(crate) struct ProviderRow {
+    provider: String,
+    client_id: String,
+    expiry: String,
+    expired: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/user.html")]
+pub(crate) struct UserPage {
+    l: Layout,
+    base: String,
+    scope: String,
+    name: String,
+    fields: Vec<(&'static str, String)>,
+    group: String,
+    extra: String,
+    active: bool,
+    sessions: Vec<SessionRow>,
+    events: Vec<EventRow>,
+    providers: Vec<ProviderRow>,
+    error: Option<String>,
+}
+
+/// Renders the user page, with an error above the forms when `error` is set.
+async fn user_page(
+    state: &AppState,
+    admin: &Admin,
+    scope: &Scope,
+    id: Uuid,
+    notice: Option<&str>,
+    error: Option<(StatusCode, String, Option<String>)>,
+) -> Result<Response, PageError> {
+    let svc = &state.service;
+    let r = UserRef::Id(id);
+    let u = svc.get_user(scope, &r).await?;
+    let sessions = svc.list_sessions(scope, &r).await?;
+    let events = svc.login_history(scope, &r, Some(100), None).await?;
+    let providers = svc.list_providers(scope, &r).await?;
+    let now = svc.now();
+    let name = u
+        .username
+        .as_ref()
+        .map(|x| x.as_str().to_owned())
+        .or_else(|| u.email.as_ref().map(|x| x.as_str().to_owned()))
+        .unwrap_or_else(|| u.id.to_string());
+    let opt = |s: Option<String>| s.unwrap_or_else(|| "—".into());
+    let fields = vec![
+        ("id", u.id.to_string()),
+        ("scope", u.scope.to_string()),
+        ("username", opt(u.username.as_ref().map(|x| x.as_str().to_owned()))),
+        ("email", opt(u.email.as_ref().map(|x| x.as_str().to_owned()))),
+        ("group", u.group.as_str().to_owned()),
+        ("active", if u.active { "yes".into() } else { "no".into() }),
+        ("confirmation", opt(u.confirmation.map(|c| c.as_str().to_owned()))),
+        ("confirmed", if u.confirmed { "yes".into() } else { "no".into() }),
+        ("validated", if svc.validated(&u) { "yes".into() } else { "no".into() }),
+        ("created", fmt_time(u.created_at)),
+        ("updated", fmt_time(u.updated_at)),
+        ("last login", u.last_login_at.map(fmt_time).unwrap_or_else(|| "never".into())),
+    ];
+    let (status, message, extra_typed) = match error {
+        Some((status, m, extra)) => (status, Some(m), extra),
+        None => (StatusCode::OK, None, None),
+    };
+    let page = UserPage {
+        l: Layout::new(admin, format!("User {name}"), "users", notice),
+        base: user_href(&u),
+        scope: u.scope.to_string(),
+        name,
+        fields,
+        group: u.group.as_str().to_owned(),
+        extra: extra_typed
+            .unwrap_or_else(|| serde_json::to_string_pretty(&u.extra).unwrap_or_else(|_| "{}".into())),
+        active: u.active,
+        sessions: sessions
+            .iter()
+            .map(|s| SessionRow {
+                id: s.id.to_string(),
+                created: fmt_time(s.created_at),
+                last_seen: fmt_time(s.last_seen_at),
+                expires: fmt_time(s.valid_until()),
+                ip: s.client.ip.clone().unwrap_or_default(),
+                user_agent: s.client.user_agent.clone().unwrap_or_default(),
+            })
+            .collect(),
+        events: events
+            .items
+            .iter()
+            .map(|e| EventRow {
+                at: fmt_time(e.at),
+                method: e.method.clone(),
+                outcome: e.outcome.as_str().to_owned(),
+                success: e.outcome == hallpass_core::Outcome::Success,
+                ip: e.ip.clone().unwrap_or_default(),
+                user_agent: e.user_agent.clone().unwrap_or_default(),
+            })
+            .collect(),
+        providers: providers
+            .iter()
+            .map(|p| ProviderRow {
+                provider: p.provider.to_string(),
+                client_id: p.client_id.as_str().to_owned(),
+                expiry: p.access_token_expiry.map(fmt_time).unwrap_or_else(|| "—".into()),
+                expired: p.access_token_expired(now),
+            })
+            .collect(),
+        error: message,
+    };
+    Ok(render(status, &page))
+}
+
+pub(crate) async fn user(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((scope, id)): Path<(String, String)>,
+    Query(q): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    let (scope, id) = (scope_of(&scope)?, path_id(&id)?);
+    user_page(&state, &admin, &scope, id, q.notice.as_deref(), None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct UpdateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    extra: String,
+    active: Option<String>,
+}
+
+pub(crate) async fn update_user(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((scope, id)): Path<(String, String)>,
+    Form(form): Form<UpdateForm>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let (scope, id) = (scope_of(&scope)?, path_id(&id)?);
+    let r = UserRef::Id(id);
+    let current = state.service.get_user(&scope, &r).await?;
+    let bad = |m: String| Some((StatusCode::BAD_REQUEST, m, Some(form.extra.clone())));
+    let group = match Group::parse(form.group.trim()) {
+        Ok(g) => g,
+        Err(e) => return user_page(&state, &admin, &scope, id, None, bad(e.to_string())).await,
+    };
+    let extra: JsonObject = match serde_json::from_str::<serde_json::Value>(&form.extra) {
+        Ok(serde_json::Value::Object(o)) => o,
+        Ok(_) => {
+            let m = "extra: must be a JSON object, such as {} or {\"plan\": \"pro\"}".to_owned();
+            return user_page(&state, &admin, &scope, id, None, bad(m)).await;
+        }
+        Err(e) => {
+            let m = format!("extra: not valid JSON ({e})");
+            return user_page(&state, &admin, &scope, id, None, bad(m)).await;
+        }
+    };
+    let active = form.active.is_some();
+    let mut changed = Vec::new();
+    let mut patch = UserPatch::default();
+    if group != current.group {
+        changed.push("group");
+        patch.group = Some(group);
+    }
+    if extra != current.extra {
+        changed.push("extra");
+        patch.extra = Some(extra);
+    }
+    if active != current.active {
+        changed.push("active");
+        patch.active = Some(active);
+    }
+    if !changed.is_empty() {
+        if let Err(e) = state.service.update_user(&scope, &r, patch).await {
+            return match PageError::from(e) {
+                PageError::Status(status, m) if status.is_client_error() => {
+                    user_page(&state, &admin, &scope, id, None, Some((status, m, Some(form.extra.clone()))))
+                        .await
+                }
+                other => Err(other),
+            };
+        }
+        let detail = json!({"changed": changed, "active": active});
+        let detail = detail.as_object().cloned().unwrap_or_default();
+        state
+            .service
+            .audit(&admin.username, "user_update", Some(&scope), Some(id.to_string()), detail)
+            .await?;
+    }
+    Ok(see_other(format!("/admin/users/{scope}/{id}?notice=saved")))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ActiveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    active: String,
+}
+
+pub(crate) async fn set_active(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((scope, id)): Path<(String, String)>,
+    Form(form): Form<ActiveForm>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let (scope, id) = (scope_of(&scope)?, path_id(&id)?);
+    let active = form.active == "true";
+    let patch = UserPatch { active: Some(active), ..UserPatch::default() };
+    state.service.update_user(&scope, &UserRef::Id(id), patch).await?;
+    let action = if active { "user_activate" } else { "user_deactivate" };
+    state
+        .service
+        .audit(&admin.username, action, Some(&scope), Some(id.to_string()), JsonObject::new())
+        .await?;
+    let notice = if active { "activated" } else { "deactivated" };
+    Ok(see_other(format!("/admin/users/{scope}/{id}?notice={notice}")))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub(crate) async fn set_password(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((scope, id)): Path<(String, String)>,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let (scope, id) = (scope_of(&scope)?, path_id(&id)?);
+    let result = match Password::new(&form.password) {
+        Ok(p) => state.service.set_password(&scope, &UserRef::Id(id), p).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        return match PageError::from(e) {
+            PageError::Status(status, m) if status.is_client_error() && status != StatusCode::NOT_FOUND => {
+                user_page(&state, &admin, &scope, id, None, Some((status, m, None))).await
+            }
+            other => Err(other),
+        };
+    }
+    state
+        .service
+        .audit(&admin.username, "user_set_password", Some(&scope), Some(id.to_string()), JsonObject::new())
+        .await?;
+    Ok(see_other(format!("/admin/users/{scope}/{id}?notice=password")))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SessionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    session_id: String,
+}
+
+pub(crate) async fn end_session(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((scope, id)): Path<(String, String)>,
+    Form(form): Form<SessionForm>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let (scope, id) = (scope_of(&scope)?, path_id(&id)?);
+    let sid = Uuid::parse_str(&form.session_id)
+        .map_err(|_| PageError::Status(StatusCode::NOT_FOUND, "No such session.".into()))?;
+    state.service.end_user_session(&scope, &UserRef::Id(id), sid).await?;
+    let detail = json!({"session_id": sid}).as_object().cloned().unwrap_or_default();
+    state.service.audit(&admin.username, "session_end", Some(&scope), Some(id.to_string()), detail).await?;
+    Ok(see_other(format!("/admin/users/{scope}/{id}?notice=session")))
+}
+
+pub(crate) async fn end_all_sessions(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((scope, id)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let (scope, id) = (scope_of(&scope)?, path_id(&id)?);
+    let ended = state.service.end_user_sessions(&scope, &UserRef::Id(id)).await?;
+    let detail = json!({"ended": ended}).as_object().cloned().unwrap_or_default();
+    state
+        .service
+        .audit(&admin.username, "sessions_end_all", Some(&scope), Some(id.to_string()), detail)
+        .await?;
+    Ok(see_other(format!("/admin/users/{scope}/{id}?notice=sessions")))
+}

@@ -1,0 +1,50 @@
+//! The application as one value: [`AppState`], what every handler of the API, the admin
+//! page and `GET /metrics` shares, and [`build_app`], which assembles the API's routes
+//! ([`crate::http`]), the admin page ([`crate::admin`]) and the outer layers (body limit,
+//! the edge layer of request ids, logs and metrics) into the [`axum::Router`] that
+//! `axum::serve` runs; tests start exactly that on port 0.
+//!
+//! It lives apart from `http` so that `http`, `admin` and `metrics` each depend on the
+//! state here rather than on one another.
+
+use crate::metrics::Metrics;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use hallpass_core::Hallpass;
+use std::sync::Arc;
+
+/// Default largest request body, in bytes.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The account and session service.
+    pub service: Arc<Hallpass>,
+    /// Largest accepted request body in bytes (default [`DEFAULT_BODY_LIMIT`]).
+    pub body_limit: usize,
+    /// What `GET /metrics` renders; one per app (`Default::default()` makes a fresh one).
+    /// For storage metrics, the service's store is wrapped with
+    /// [`StoreMetrics`](crate::metrics::StoreMetrics) on this same value (see `serve.rs`).
+    pub metrics: Arc<Metrics>,
+    /// How the admin web page sets its cookie and checks `Origin`.
+    pub admin: crate::admin::AdminOptions,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("body_limit", &self.body_limit).finish_non_exhaustive()
+    }
+}
+
+/// The whole application: every route and layer, ready for `axum::serve`.
+pub fn build_app(state: AppState) -> Router {
+    crate::http::api_router()
+        // The admin pages answer HTML (errors too), so they join after the safety net.
+        .merge(crate::admin::router())
+        .layer(DefaultBodyLimit::max(state.body_limit))
+        // Outside the problem layer: it counts and logs the status the client gets, and
+        // answers a panicking handler with a 500 problem.
+        .layer(crate::http::edge::EdgeLayer::new(state.metrics.clone(), crate::http::on_panic))
+        .with_state(state)
+}
