@@ -588,3 +588,46 @@ async fn behind_https_the_cookie_is_secure_and_host_prefixed() {
     b.cookie = Some(plain);
     assert_eq!(b.get("/admin").await.status, StatusCode::SEE_OTHER, "the unprefixed name is not read");
 }
+
+/// An overloaded hashing pool (one thread, one waiting hash) answers an admin sign-in
+/// with the API's status for it: a 503 page with `Retry-After`, never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overloaded_hashing_pool_is_a_503_page() {
+    let mut settings = common::settings();
+    settings.hash_params = hallpass_core::HashParams { m_cost: 19 * 1024, t_cost: 2, p_cost: 1 };
+    settings.hash_threads = 1;
+    settings.hash_queue_limit = 1;
+    let app = TestApp::start_with(Options { settings, ..Default::default() }).await;
+    make_admin(&app).await;
+    let form = [("username", ADMIN), ("password", "not-the-password")];
+    // Eight at once: within the throttle's ten free attempts, so only the pool refuses.
+    let sends = (0..8).map(|_| {
+        let rb = app.client.post(app.url("/admin/login")).header("origin", &app.base).form(&form);
+        async move {
+            let res = rb.send().await.unwrap();
+            let retry = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (res.status().as_u16(), retry, res.text().await.unwrap())
+        }
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    assert!(
+        answers.iter().all(|(s, _, _)| matches!(s, 401 | 503)),
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    let busy: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 503).collect();
+    assert!(!busy.is_empty(), "one thread and one waiting place cannot take eight at once");
+    for (_, retry, text) in &busy {
+        assert_eq!(retry.as_deref(), Some("1"));
+        assert!(text.contains("busy"), "{text}");
+    }
+    // Refused unchecked, they were no failures: the budget still has its places.
+    let checked = answers.len() - busy.len();
+    let more = (0..10 - checked).map(|_| {
+        let rb = app.client.post(app.url("/admin/login")).header("origin", &app.base).form(&form);
+        async move { rb.send().await.unwrap().status().as_u16() }
+    });
+    for status in futures_util::future::join_all(more).await {
+        assert!(matches!(status, 401 | 503), "{status}");
+    }
+}

@@ -117,7 +117,14 @@ impl Hallpass {
                     return Err(e);
                 }
                 let stored = record.as_ref().and_then(|r| r.password_hash.clone());
-                let verified = self.hasher.verify(password.clone(), stored.clone()).await?;
+                let verified = match self.hasher.verify(password.clone(), stored.clone()).await {
+                    Ok(verified) => verified,
+                    Err(e) => {
+                        // Nothing was checked (the hashing pool is full, say): not a failure.
+                        self.give_back(scope, &keys).await?;
+                        return Err(e);
+                    }
+                };
                 // A failure keeps the places `reserve` took: they are its count.
                 let Some(record) = record else {
                     self.record_failure(scope, None, &method, Outcome::UnknownUser, &client).await?;

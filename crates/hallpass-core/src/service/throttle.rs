@@ -157,11 +157,24 @@ impl Hallpass {
             until = until.max(Some(at));
         }
         let Some(until) = until else { return Ok(()) };
-        let undo: Vec<&str> = hit.iter().map(|(key, _)| *key).collect();
-        self.store.throttle_update(scope, &ThrottleUpdate { undo: &undo, ..Default::default() }, now).await?;
+        self.give_back(scope, keys).await?;
         let wait = (until - now).whole_milliseconds().max(0);
         let retry_after_secs = u64::try_from((wait + 999) / 1000).unwrap_or(u64::MAX).max(1);
         Err(Error::RateLimited { retry_after_secs })
+    }
+
+    /// Gives back the places [`Hallpass::reserve`] took for an attempt whose password was
+    /// never checked (beyond a budget, or the check itself failed: an overloaded hashing
+    /// pool, an unavailable store), so only checked attempts count.
+    pub(super) async fn give_back(&self, scope: &Scope, keys: &AttemptKeys) -> Result<()> {
+        if !self.scope_settings(scope).throttle.enabled {
+            return Ok(());
+        }
+        let undo: Vec<&str> =
+            [Some(keys.account.as_str()), keys.ip.as_deref()].into_iter().flatten().collect();
+        let update = ThrottleUpdate { undo: &undo, ..Default::default() };
+        self.store.throttle_update(scope, &update, self.now()).await?;
+        Ok(())
     }
 }
 
