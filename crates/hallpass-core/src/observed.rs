@@ -283,15 +283,6 @@ impl<O: Observer> Store for Observed<O> {
         observe!(self, "throttle_get", self.inner.throttle_get(scope, key, now))
     }
 
-    async fn throttle_get_many(
-        &self,
-        scope: &Scope,
-        keys: &[&str],
-        now: OffsetDateTime,
-    ) -> StoreResult<Vec<Option<ThrottleState>>> {
-        observe!(self, "throttle_get_many", self.inner.throttle_get_many(scope, keys, now))
-    }
-
     async fn throttle_hit(
         &self,
         scope: &Scope,

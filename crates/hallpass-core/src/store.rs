@@ -314,21 +314,6 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
         now: OffsetDateTime,
     ) -> StoreResult<Option<ThrottleState>>;
-    /// The counters `keys` of the scope while they live, in the order of `keys`: what
-    /// [`Store::throttle_get`] answers for each, read at once where the backend can (a
-    /// password login reads two counters; one read instead of two saves a round trip).
-    async fn throttle_get_many(
-        &self,
-        scope: &Scope,
-        keys: &[&str],
-        now: OffsetDateTime,
-    ) -> StoreResult<Vec<Option<ThrottleState>>> {
-        let mut found = Vec::with_capacity(keys.len());
-        for key in keys {
-            found.push(self.throttle_get(scope, key, now).await?);
-        }
-        Ok(found)
-    }
     /// Counts one failure against `key`, atomically (concurrent hits all count): while the
     /// counter lives (`now < expires_at`) its `failures` grows by one and `last_at`
     /// becomes `now`; otherwise (none, or expired) it starts again at one failure with

@@ -485,15 +485,6 @@ impl Store for MySqlStore {
         on_conn!(self, "throttle_get", |c| throttles::get(c, scope, key, now).await?)
     }
 
-    async fn throttle_get_many(
-        &self,
-        scope: &Scope,
-        keys: &[&str],
-        now: OffsetDateTime,
-    ) -> StoreResult<Vec<Option<ThrottleState>>> {
-        on_conn!(self, "throttle_get_many", |c| throttles::get_many(c, scope, keys, now).await?)
-    }
-
     async fn throttle_hit(
         &self,
         scope: &Scope,

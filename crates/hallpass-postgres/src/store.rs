@@ -484,15 +484,6 @@ impl Store for PostgresStore {
         done("throttle_get", throttles::get(&self.pool, scope, key, now).await)
     }
 
-    async fn throttle_get_many(
-        &self,
-        scope: &Scope,
-        keys: &[&str],
-        now: OffsetDateTime,
-    ) -> StoreResult<Vec<Option<ThrottleState>>> {
-        done("throttle_get_many", throttles::get_many(&self.pool, scope, keys, now).await)
-    }
-
     async fn throttle_hit(
         &self,
         scope: &Scope,

@@ -490,22 +490,6 @@ impl Store for SqliteStore {
         self.pool.read("throttle_get", move |c| throttles::get(c, &scope, &key, now)).await
     }
 
-    /// Every counter on one reader connection: one blocking-pool hop, not one per key.
-    async fn throttle_get_many(
-        &self,
-        scope: &Scope,
-        keys: &[&str],
-        now: OffsetDateTime,
-    ) -> StoreResult<Vec<Option<ThrottleState>>> {
-        let scope = scope.clone();
-        let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-        self.pool
-            .read("throttle_get_many", move |c| {
-                keys.iter().map(|k| throttles::get(c, &scope, k, now)).collect()
-            })
-            .await
-    }
-
     async fn throttle_hit(
         &self,
         scope: &Scope,

@@ -85,7 +85,6 @@ macro_rules! __with_cases {
             throttle_hits_count_and_expire,
             throttle_concurrent_hits_all_count,
             throttle_clear_and_isolation,
-            throttle_get_many_reads_in_order,
             throttle_update_hits_undoes_and_clears,
             throttle_update_reservations_count_under_concurrency,
             throttle_sweep_removes_expired,

@@ -36,44 +36,6 @@ pub(crate) async fn get(
     row.as_ref().map(state).transpose()
 }
 
-/// Several counters, in the order of `keys` (`None` where none lives). A login asks for
-/// two (account and IP): those come in one read; any other number one read per key.
-pub(crate) async fn get_many(
-    c: &mut MySqlConnection,
-    scope: &Scope,
-    keys: &[&str],
-    now: OffsetDateTime,
-) -> QResult<Vec<Option<ThrottleState>>> {
-    let &[first, second] = keys else {
-        let mut found = Vec::with_capacity(keys.len());
-        for key in keys {
-            found.push(get(c, scope, key, now).await?);
-        }
-        return Ok(found);
-    };
-    let rows = sqlx::query(
-        "SELECT failures, first_at, last_at, expires_at, throttle_key FROM throttles \
-         WHERE scope = ? AND expires_at > ? AND throttle_key IN (?, ?)",
-    )
-    .bind(scope.as_str())
-    .bind(ms(now))
-    .bind(first.as_bytes())
-    .bind(second.as_bytes())
-    .fetch_all(&mut *c)
-    .await?;
-    let mut found = vec![None; 2];
-    for row in &rows {
-        let key: Vec<u8> = row.try_get(4)?;
-        let got = state(row)?;
-        for (i, k) in keys.iter().enumerate() {
-            if k.as_bytes() == key.as_slice() {
-                found[i] = Some(got);
-            }
-        }
-    }
-    Ok(found)
-}
-
 /// Runs inside a transaction: the upsert locks the row until commit, so the read that
 /// follows sees exactly this hit's count, and concurrent hits each count once. MySQL
 /// applies `ON DUPLICATE KEY UPDATE` assignments left to right, each seeing the ones

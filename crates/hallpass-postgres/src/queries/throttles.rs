@@ -49,35 +49,6 @@ pub(crate) async fn get(
     row.as_ref().map(state).transpose()
 }
 
-/// Several counters in one read, in the order of `keys` (`None` where none lives).
-pub(crate) async fn get_many(
-    pool: &PgPool,
-    scope: &Scope,
-    keys: &[&str],
-    now: OffsetDateTime,
-) -> QResult<Vec<Option<ThrottleState>>> {
-    let rows = sqlx::query(
-        "SELECT failures, first_at, last_at, expires_at, key FROM throttles \
-         WHERE scope = $1 AND key = ANY($2) AND expires_at > $3",
-    )
-    .bind(scope.as_str())
-    .bind(keys)
-    .bind(ms(now))
-    .fetch_all(pool)
-    .await?;
-    let mut found = vec![None; keys.len()];
-    for row in &rows {
-        let key: &str = row.try_get(4)?;
-        let got = state(row)?;
-        for (i, k) in keys.iter().enumerate() {
-            if *k == key {
-                found[i] = Some(got);
-            }
-        }
-    }
-    Ok(found)
-}
-
 /// One statement: a live counter grows by one; a missing or expired one starts at one. The conflicting row is locked by the upsert, so concurrent hits are serialised and
 /// each counts; in `SET`, `throttles.*` is the row before the update.
 pub(crate) async fn hit(

@@ -58,31 +58,6 @@ pub async fn throttle_concurrent_hits_all_count(store: Arc<dyn Store>) {
     assert_eq!(state.failures, 20);
 }
 
-/// `throttle_get_many` answers what `throttle_get` would for each key, in the order
-/// asked: `None` for a missing or expired counter, never another scope's.
-pub async fn throttle_get_many_reads_in_order(store: Arc<dyn Store>) {
-    let store = store.as_ref();
-    let (a, b) = (scope("a"), scope("b"));
-    let hour = time::Duration::hours(1);
-    store.throttle_hit(&a, "acct:x", at(0), hour).await.expect("hit");
-    let acct = store.throttle_hit(&a, "acct:x", at(SEC), hour).await.expect("hit");
-    let ip = store.throttle_hit(&a, "ip:10.0.0.1", at(0), time::Duration::seconds(10)).await.expect("hit");
-    store.throttle_hit(&b, "ip:10.0.0.2", at(0), hour).await.expect("hit");
-    let a = &a;
-    let get = |keys: &'static [&'static str], now| async move {
-        store.throttle_get_many(a, keys, now).await.expect("get_many")
-    };
-    assert_eq!(get(&["acct:x", "ip:10.0.0.1"], at(2 * SEC)).await, vec![Some(acct), Some(ip)]);
-    assert_eq!(get(&["ip:10.0.0.1", "acct:x"], at(2 * SEC)).await, vec![Some(ip), Some(acct)]);
-    assert_eq!(get(&["acct:x", "ip:10.0.0.1"], at(10 * SEC)).await, vec![Some(acct), None], "expired");
-    assert_eq!(get(&["acct:y", "ip:10.0.0.2"], at(2 * SEC)).await, vec![None, None], "other scope");
-    assert_eq!(get(&["acct:x"], at(2 * SEC)).await, vec![Some(acct)]);
-    assert_eq!(get(&[], at(2 * SEC)).await, vec![]);
-    for (key, want) in [("acct:x", Some(acct)), ("ip:10.0.0.1", Some(ip)), ("acct:y", None)] {
-        assert_eq!(store.throttle_get(a, key, at(2 * SEC)).await.expect("get"), want);
-    }
-}
-
 /// Clearing forgets one counter; keys and scopes do not share counters.
 pub async fn throttle_clear_and_isolation(store: Arc<dyn Store>) {
     let store = store.as_ref();
