@@ -4,7 +4,7 @@
 //! (see [`super::throttle`]) in one store call.
 
 use super::Hallpass;
-use super::throttle::{Settle, account_key, device_key};
+use super::throttle::{AttemptKeys, account_key, device_key};
 use crate::error::{CredentialFailure, Error, Result};
 use crate::model::*;
 use crate::secret::{DeviceToken, SessionToken};
@@ -104,7 +104,7 @@ impl Hallpass {
         {
             return Err(Error::invalid("client", "must not contain NUL characters"));
         }
-        let mut settle = Settle::default();
+        let mut settle: Option<AttemptKeys> = None;
         let (method, record, oauth) = match credentials {
             Credentials::Password { login, password } => {
                 let method = LoginMethod::Password;
@@ -141,7 +141,7 @@ impl Hallpass {
                     .await?;
                     return Err(Error::InvalidCredentials(CredentialFailure::WrongPassword));
                 }
-                settle = Settle { clear: Some(keys.account), undo: keys.ip, known_device: keys.known_device };
+                settle = Some(keys);
                 if verified.needs_rehash
                     && record.user.active
                     && let Some(old) = stored
@@ -189,17 +189,20 @@ impl Hallpass {
         data: JsonObject,
         client: ClientInfo,
         device: Option<DeviceToken>,
-        settle: Settle,
+        settle: Option<AttemptKeys>,
     ) -> Result<LoginResult> {
         let device = device.unwrap_or_else(DeviceToken::generate);
         let policy = &self.scope_settings(scope).throttle;
         if policy.enabled {
-            let marker = (user.active && !settle.known_device)
-                .then(|| device_key("known:", &format!("acct:{}", user.id), &device));
+            let known = settle.as_ref().is_some_and(|keys| keys.known_device);
+            let account = account_key(&UserRef::Id(user.id), Some(user.id));
+            let marker = (user.active && !known).then(|| device_key("known:", &account, &device));
             let hit: Vec<(&str, Duration)> =
                 marker.as_deref().map(|m| (m, policy.device_lifetime)).into_iter().collect();
-            let clear: Vec<&str> = settle.clear.as_deref().into_iter().collect();
-            let undo: Vec<&str> = settle.undo.as_deref().into_iter().collect();
+            // A good login forgets the account's (or device's) failures and gives the IP's
+            // place back: it was no failure.
+            let clear: Vec<&str> = settle.as_ref().map(|keys| keys.account.as_str()).into_iter().collect();
+            let undo: Vec<&str> = settle.as_ref().and_then(|keys| keys.ip.as_deref()).into_iter().collect();
             if !(hit.is_empty() && clear.is_empty() && undo.is_empty()) {
                 let update = ThrottleUpdate { hit: &hit, undo: &undo, clear: &clear };
                 self.store.throttle_update(scope, &update, self.now()).await?;

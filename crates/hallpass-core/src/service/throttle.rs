@@ -1,7 +1,7 @@
 //! Login throttling: the counters one password login attempt counts against
 //! ([`AttemptKeys`], named by `account_key`, `device_key` and `ip_key`), reserving its places
 //! in them before the password is verified (`Hallpass::reserve`), and what a good login
-//! does with them afterwards ([`Settle`], applied by `finish_login` in [`super::login`]).
+//! does with them afterwards (`finish_login` in [`super::login`] settles its [`AttemptKeys`]).
 //! The budgets themselves are [`crate::ThrottleSettings`]; the store only counts.
 
 use super::Hallpass;
@@ -26,17 +26,6 @@ pub(super) struct AttemptKeys {
     /// is known (a known device is held only by its own counter).
     pub(super) ip: Option<String>,
     /// The device token presented has logged in as this user before.
-    pub(super) known_device: bool,
-}
-
-/// What a login whose proof was accepted does with the counters its attempt reserved.
-#[derive(Debug, Default)]
-pub(super) struct Settle {
-    /// The account's or device's counter, forgotten (a good login).
-    pub(super) clear: Option<String>,
-    /// The client IP's, given back its place (a good login is no failure).
-    pub(super) undo: Option<String>,
-    /// The device was known already: nothing to remember.
     pub(super) known_device: bool,
 }
 
@@ -132,7 +121,7 @@ impl Hallpass {
     /// is checked (one atomic store call), so that parallel attempts can never exceed a
     /// budget; an attempt beyond one gives every place back and answers
     /// [`Error::RateLimited`]. A kept place is the attempt's failure unless the login
-    /// succeeds and [`Settle`]s it.
+    /// succeeds and `finish_login` settles it.
     pub(super) async fn reserve(&self, scope: &Scope, keys: &AttemptKeys) -> Result<()> {
         let policy = &self.scope_settings(scope).throttle;
         if !policy.enabled {
