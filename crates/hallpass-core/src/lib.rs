@@ -33,7 +33,7 @@ pub use model::*;
 pub use password::{HashCeiling, HashParams, PasswordHasher};
 pub use secret::{ApiKeySecret, Code, DeviceToken, SessionToken, TokenHash};
 pub use service::Hallpass;
-pub use settings::{Limits, ScopeSettings, Settings, ThrottleSettings};
+pub use settings::{KeyCall, Limits, ScopeSettings, Settings, ThrottleSettings};
 pub use store::{
     Change, CodeRequest, CodeRequestOutcome, LoginStored, Store, StoreError, ThrottleState, ThrottleUpdate,
 };

@@ -66,13 +66,25 @@ pub struct ThrottleSettings {
     pub ip_max_failures: u32,
     /// The IP window (default 15 min), counted from the IP's first failure in it.
     pub ip_window: Duration,
-    /// Requests per second one API key of the scope may make, on average, through one
-    /// process (a token bucket held in memory, see [`crate::Hallpass::admit_key`]); 0
-    /// turns the budget off. Default 1000: a budget against a runaway or abused backend,
-    /// far above what one application's normal traffic needs of one process.
+    /// Costly calls ([`KeyCall::Costly`]: logins, registrations, password changes and
+    /// resets, code requests) per second one API key of the scope may make, on average,
+    /// through one process (a token bucket held in memory, see
+    /// [`crate::Hallpass::admit_key`]); 0 turns the budget off. Default 200: these calls
+    /// hash a password (about 13 ms of a core each) or issue a code, so this is a guard
+    /// against a runaway or abused backend spending the hashing pool, and sits far above
+    /// what one application's honest traffic sends to one process (200 a second is
+    /// 720,000 logins an hour).
     pub key_rate: u32,
-    /// The requests one API key may make at once, beyond the average (default 2000).
+    /// The costly calls one API key may make at once, beyond the average (default 1000;
+    /// 0: twice `key_rate`).
     pub key_burst: u32,
+    /// Every other call (session checks, freshens, reads, updates) per second per key
+    /// through one process; default 0, no budget: a session check is one indexed read or
+    /// a cache hit, the call a backend makes on every request of its own, and a budget
+    /// there would refuse a busy application its own users.
+    pub key_other_rate: u32,
+    /// The other calls one API key may make at once (default 0: twice `key_other_rate`).
+    pub key_other_burst: u32,
     /// Reset codes one login may be issued per `code_request_window` (default 10); beyond,
     /// requests answer [`crate::Error::RateLimited`] until the window ends. Counted by the
     /// normalised login, so a login that names nobody counts the same. 0: no limit.
@@ -88,6 +100,16 @@ pub struct ThrottleSettings {
     pub device_lifetime: Duration,
 }
 
+/// The two request budgets of an API key ([`crate::Hallpass::admit_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyCall {
+    /// A call that hashes a password or issues a code: login, registration, setting or
+    /// resetting a password, requesting a code.
+    Costly,
+    /// Any other call: session checks, freshens, reads, updates, deletions.
+    Other,
+}
+
 impl Default for ThrottleSettings {
     fn default() -> Self {
         Self {
@@ -98,8 +120,10 @@ impl Default for ThrottleSettings {
             account_window: Duration::hours(24),
             ip_max_failures: 100,
             ip_window: Duration::minutes(15),
-            key_rate: 1000,
-            key_burst: 2000,
+            key_rate: 200,
+            key_burst: 1000,
+            key_other_rate: 0,
+            key_other_burst: 0,
             code_requests: 10,
             code_request_window: Duration::hours(1),
             ipv6_prefix: 64,

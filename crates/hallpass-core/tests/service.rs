@@ -954,25 +954,44 @@ async fn an_api_key_has_a_request_budget_refilled_over_time() {
     let (key, _) = env.hp.create_api_key(env.scope.clone(), None).await.expect("key");
     let (other, _) = env.hp.create_api_key(env.scope.clone(), None).await.expect("key");
     for _ in 0..3 {
-        env.hp.admit_key(&key).expect("within the burst");
+        env.hp.admit_key(&key, KeyCall::Costly).expect("within the burst");
     }
-    assert_eq!(retry_after(&env.hp.admit_key(&key)), Some(1));
-    env.hp.admit_key(&other).expect("each key has its own budget");
+    assert_eq!(retry_after(&env.hp.admit_key(&key, KeyCall::Costly)), Some(1));
+    env.hp.admit_key(&other, KeyCall::Costly).expect("each key has its own budget");
     env.advance(Duration::milliseconds(500));
-    env.hp.admit_key(&key).expect("one request refilled after 1/rate seconds");
-    assert!(retry_after(&env.hp.admit_key(&key)).is_some());
+    env.hp.admit_key(&key, KeyCall::Costly).expect("one request refilled after 1/rate seconds");
+    assert!(retry_after(&env.hp.admit_key(&key, KeyCall::Costly)).is_some());
     env.advance(Duration::hours(1));
     for _ in 0..3 {
-        env.hp.admit_key(&key).expect("refilled to the burst, no more");
+        env.hp.admit_key(&key, KeyCall::Costly).expect("refilled to the burst, no more");
     }
-    assert!(retry_after(&env.hp.admit_key(&key)).is_some());
+    assert!(retry_after(&env.hp.admit_key(&key, KeyCall::Costly)).is_some());
+    for _ in 0..10_000 {
+        env.hp.admit_key(&key, KeyCall::Other).expect("other calls have no budget by default");
+    }
 
     let mut off = settings();
     off.default_scope.throttle.key_rate = 0;
     let hp = env.sibling(off);
     for _ in 0..10_000 {
-        hp.admit_key(&key).expect("no budget");
+        hp.admit_key(&key, KeyCall::Costly).expect("no budget");
     }
+}
+
+#[tokio::test]
+async fn the_budget_of_other_calls_is_separate_and_its_burst_defaults_to_twice_the_rate() {
+    let mut s = settings();
+    s.default_scope.throttle.key_rate = 1;
+    s.default_scope.throttle.key_burst = 1;
+    s.default_scope.throttle.key_other_rate = 5;
+    let env = Env::with(s);
+    let (key, _) = env.hp.create_api_key(env.scope.clone(), None).await.expect("key");
+    env.hp.admit_key(&key, KeyCall::Costly).expect("one costly call");
+    assert!(retry_after(&env.hp.admit_key(&key, KeyCall::Costly)).is_some());
+    for _ in 0..10 {
+        env.hp.admit_key(&key, KeyCall::Other).expect("an empty costly budget leaves the other one");
+    }
+    assert_eq!(retry_after(&env.hp.admit_key(&key, KeyCall::Other)), Some(1), "burst 0: twice the rate");
 }
 
 #[tokio::test]

@@ -109,10 +109,15 @@ pub struct ScopeConfig {
     pub throttle_ip_failures: Option<u32>,
     /// The client-IP window.
     pub throttle_ip_window: Option<HumanDuration>,
-    /// Requests per second per API key and process; 0: no budget.
+    /// Costly calls (logins, registrations, password changes, code requests) per second
+    /// per API key and process; 0: no budget.
     pub throttle_key_rate: Option<u32>,
-    /// Requests one API key may make at once beyond the average.
+    /// Costly calls one API key may make at once beyond the average; 0: twice the rate.
     pub throttle_key_burst: Option<u32>,
+    /// Every other call per second per API key and process; 0: no budget.
+    pub throttle_key_other_rate: Option<u32>,
+    /// Other calls one API key may make at once beyond the average; 0: twice the rate.
+    pub throttle_key_other_burst: Option<u32>,
     /// Reset codes one login may be issued per window; 0: no limit.
     pub throttle_code_requests: Option<u32>,
     /// The window of `throttle_code_requests`.
@@ -221,13 +226,21 @@ pub struct Config {
     pub throttle_ip_failures: u32,
     /// The client-IP window (`HALLPASS_THROTTLE_IP_WINDOW`, default 15m).
     pub throttle_ip_window: HumanDuration,
-    /// Requests per second one API key may make, on average, through one process
-    /// (`HALLPASS_THROTTLE_KEY_RATE`, default 1000; 0: no budget). Held in memory: with N
-    /// processes a key may make N times as many.
+    /// Costly calls (logins, registrations, setting or resetting a password, code
+    /// requests: they hash a password or issue a code) one API key may make per second,
+    /// on average, through one process (`HALLPASS_THROTTLE_KEY_RATE`, default 200; 0: no
+    /// budget). Held in memory: with N processes a key may make N times as many.
     pub throttle_key_rate: u32,
-    /// Requests one API key may make at once beyond the average
-    /// (`HALLPASS_THROTTLE_KEY_BURST`, default 2000).
+    /// Costly calls one API key may make at once beyond the average
+    /// (`HALLPASS_THROTTLE_KEY_BURST`, default 1000; 0: twice the rate).
     pub throttle_key_burst: u32,
+    /// Every other call (session checks, freshens, reads, updates) one API key may make
+    /// per second through one process (`HALLPASS_THROTTLE_KEY_OTHER_RATE`, default 0: no
+    /// budget, so a busy backend's session checks are never refused).
+    pub throttle_key_other_rate: u32,
+    /// Other calls one API key may make at once beyond the average
+    /// (`HALLPASS_THROTTLE_KEY_OTHER_BURST`, default 0: twice the rate).
+    pub throttle_key_other_burst: u32,
     /// Reset codes one login (as typed, whether or not it names a user) may be issued per
     /// window (`HALLPASS_THROTTLE_CODE_REQUESTS`, default 10; 0: no limit).
     pub throttle_code_requests: u32,
@@ -291,6 +304,8 @@ impl Default for Config {
             throttle_ip_window: dur(d.throttle.ip_window),
             throttle_key_rate: d.throttle.key_rate,
             throttle_key_burst: d.throttle.key_burst,
+            throttle_key_other_rate: d.throttle.key_other_rate,
+            throttle_key_other_burst: d.throttle.key_other_burst,
             throttle_code_requests: d.throttle.code_requests,
             throttle_code_request_window: dur(d.throttle.code_request_window),
             throttle_ipv6_prefix: d.throttle.ipv6_prefix,
@@ -364,6 +379,8 @@ impl Config {
                 ip_window: over.throttle_ip_window.unwrap_or(self.throttle_ip_window).to_time(),
                 key_rate: over.throttle_key_rate.unwrap_or(self.throttle_key_rate),
                 key_burst: over.throttle_key_burst.unwrap_or(self.throttle_key_burst),
+                key_other_rate: over.throttle_key_other_rate.unwrap_or(self.throttle_key_other_rate),
+                key_other_burst: over.throttle_key_other_burst.unwrap_or(self.throttle_key_other_burst),
                 code_requests: over.throttle_code_requests.unwrap_or(self.throttle_code_requests),
                 code_request_window: over
                     .throttle_code_request_window
@@ -376,9 +393,6 @@ impl Config {
                     .to_time(),
             },
         };
-        if s.throttle.key_rate > 0 && s.throttle.key_burst == 0 {
-            bail!("configuration: throttle_key_burst must be at least 1 when throttle_key_rate is set");
-        }
         if s.throttle.ipv6_prefix > 128 {
             bail!("configuration: throttle_ipv6_prefix must be at most 128");
         }
@@ -555,7 +569,7 @@ mod tests {
             assert_eq!(d.account_max_delay, time::Duration::minutes(2));
             assert_eq!(d.ip_window, time::Duration::hours(1));
             assert_eq!(d.ip_max_failures, 100);
-            assert_eq!(d.key_rate, 1000);
+            assert_eq!((d.key_rate, d.key_other_rate), (200, 0));
             assert!(!s.scope(&Scope::parse("lab").unwrap()).throttle.enabled);
             let shop = &s.scope(&Scope::parse("shop").unwrap()).throttle;
             assert_eq!((shop.key_rate, shop.account_free_failures), (0, 5));

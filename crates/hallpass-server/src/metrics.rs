@@ -18,8 +18,9 @@
 //! - Store calls (count, duration, errors by kind): [`StoreMetrics`], an
 //!   [`Observer`] on the store wrapped with [`Observed`](hallpass_core::observed::Observed).
 //! - Sampled at scrape time: hashing-pool queue depth, password hashes computed, resident
-//!   memory, and the number of valid sessions (a `COUNT` on the sessions' expiry index, at
-//!   most once per [`ACTIVE_SESSIONS_REFRESH`]).
+//!   memory, log lines dropped by the log writer ([`crate::telemetry`]), and the number
+//!   of valid sessions (a `COUNT` on the sessions' expiry index, at most once per
+//!   [`ACTIVE_SESSIONS_REFRESH`]).
 //!
 //! No label ever carries user data: labels are methods, route templates, status codes,
 //! outcome names and store operation names, all from fixed sets.
@@ -57,6 +58,7 @@ const STORE_DURATION: &str = "hallpass_storage_operation_duration_seconds";
 const STORE_ERRORS: &str = "hallpass_storage_errors_total";
 const RSS: &str = "process_resident_memory_bytes";
 const CACHED: &str = "hallpass_session_cache_entries";
+const LOG_DROPPED: &str = "hallpass_log_lines_dropped_total";
 
 /// The route label of a request no route matched.
 pub const UNMATCHED: &str = "unmatched";
@@ -78,6 +80,7 @@ pub struct Metrics {
     hashes: Counter,
     rss: Gauge,
     cached: Gauge,
+    log_dropped: Counter,
     /// When the active-session count was last taken; held while it is taken, so
     /// concurrent scrapes make one query.
     active_checked: tokio::sync::Mutex<Option<Instant>>,
@@ -147,6 +150,11 @@ impl Metrics {
             ),
             describe(RSS, Some(metrics::Unit::Bytes), "Resident memory of the process."),
             describe(CACHED, None, "Sessions held in this process's cache (0: not caching)."),
+            describe(
+                LOG_DROPPED,
+                None,
+                "Log lines dropped because the log writer could not keep up (its queue was full).",
+            ),
         ] {
             let key = metrics::KeyName::from_const_str(name);
             if name == HTTP_DURATION || name == STORE_DURATION {
@@ -162,6 +170,7 @@ impl Metrics {
         let hashes = recorder.register_counter(&Key::from_static_name(HASHES), &METADATA);
         let rss = recorder.register_gauge(&Key::from_static_name(RSS), &METADATA);
         let cached = recorder.register_gauge(&Key::from_static_name(CACHED), &METADATA);
+        let log_dropped = recorder.register_counter(&Key::from_static_name(LOG_DROPPED), &METADATA);
         Self {
             recorder,
             handle,
@@ -173,6 +182,7 @@ impl Metrics {
             hashes,
             rss,
             cached,
+            log_dropped,
             active_checked: tokio::sync::Mutex::new(None),
         }
     }
@@ -328,6 +338,7 @@ impl Metrics {
         self.hash_queue.set(service.hasher().queue_depth() as f64);
         self.hashes.absolute(service.hasher().hashes_computed());
         self.cached.set(service.cached_sessions() as f64);
+        self.log_dropped.absolute(crate::telemetry::dropped_lines());
         if let Some(rss) = resident_memory_bytes() {
             self.rss.set(rss as f64);
         }

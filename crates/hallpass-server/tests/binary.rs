@@ -1,6 +1,6 @@
 //! Tests of the real `hallpass` binary: first start prints a key (and `/metrics` counts
-//! what `serve` did), the CLI works beside a running server, SIGTERM drains and exits cleanly, and a SIGKILL loses no acknowledged
-//! write.
+//! what `serve` did), the CLI works beside a running server, SIGTERM drains and exits
+//! cleanly, a SIGKILL loses no acknowledged write, and the default request log.
 
 #![allow(clippy::unwrap_used)]
 
@@ -288,4 +288,81 @@ async fn admin_create_reads_the_password_from_stdin_and_the_admin_signs_in() {
     }
     assert_eq!(status, 303, "a deleted admin's session is gone");
     assert_eq!(sign_in("Quartz-Lantern-Meadow-42").await.unwrap().status(), 401);
+}
+
+/// The request log as `hallpass serve` writes it with no settings, to a pipe: plain text
+/// without colour codes; every change, refusal and failure logged; a successful session
+/// check (the call made on every request of a backend) not logged at the default level;
+/// the lines queued for the writer thread flushed on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_request_log_is_plain_text_and_skips_successful_reads() {
+    let (_dir, db) = temp_db();
+    let mut child = sqlite_command(&db)
+        .env("HALLPASS_LOG_FORMAT", "text")
+        .env_remove("RUST_LOG")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut err = tokio::io::BufReader::new(child.stderr.take().unwrap());
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let key = loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).await.unwrap() > 0, "no key printed");
+        if line.starts_with("hpk_") {
+            break line.trim().to_owned();
+        }
+    };
+    let mut logged = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        let n =
+            tokio::time::timeout(Duration::from_secs(30), err.read_line(&mut line)).await.unwrap().unwrap();
+        assert!(n > 0, "the server exited before listening:\n{logged}");
+        logged.push_str(&line);
+        if line.contains("hallpass listening")
+            && let Some(addr) = line.split_whitespace().find_map(|w| w.strip_prefix("addr="))
+        {
+            break addr.to_owned();
+        }
+    };
+    let base = format!("http://{addr}");
+    let c = client();
+    let body = json!({"username": "logged", "password": "Tr0ub4dor&3-horse-staple"});
+    let r = c.post(format!("{base}/v1/users")).bearer_auth(&key).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c.post(format!("{base}/v1/sessions")).bearer_auth(&key).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    for _ in 0..20 {
+        let r = c.get(format!("{base}/v1/session")).bearer_auth(&key).header("x-session-token", &token);
+        assert_eq!(r.send().await.unwrap().status(), 200);
+    }
+    let r = c.get(format!("{base}/v1/session")).bearer_auth(&key).header("x-session-token", "hps_unknown");
+    assert_eq!(r.send().await.unwrap().status(), 401);
+    let metrics = c.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("hallpass_log_lines_dropped_total 0"), "{metrics}");
+
+    let pid = child.id().unwrap();
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().await.unwrap().success());
+    let mut rest = String::new();
+    tokio::time::timeout(Duration::from_secs(15), err.read_to_string(&mut rest)).await.unwrap().unwrap();
+    logged.push_str(&rest);
+    assert!(child.wait().await.unwrap().success());
+
+    assert!(!logged.contains('\u{1b}'), "no terminal colour codes in a pipe:\n{logged}");
+    let requests: Vec<&str> = logged.lines().filter(|l| l.contains("finished processing request")).collect();
+    let with = |path: &str, status: &str| {
+        requests
+            .iter()
+            .filter(|l| l.contains(&format!("path={path} ")) && l.contains(&format!("status={status}")))
+            .count()
+    };
+    assert_eq!(with("/v1/users", "201"), 1, "a registration is logged:\n{logged}");
+    assert_eq!(with("/v1/sessions", "201"), 1, "a login is logged:\n{logged}");
+    assert_eq!(with("/v1/session", "401"), 1, "a refused session check is logged:\n{logged}");
+    assert_eq!(with("/v1/session", "200"), 0, "successful session checks are not logged at INFO:\n{logged}");
+    assert_eq!(with("/metrics", "200"), 0, "nor scrapes:\n{logged}");
 }

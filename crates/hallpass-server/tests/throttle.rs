@@ -13,6 +13,7 @@
 mod common;
 
 use common::{Options, Res, TestApp};
+use reqwest::Method;
 use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -233,10 +234,35 @@ async fn the_openapi_document_lists_429_for_logins() {
 }
 
 #[tokio::test]
-async fn an_api_key_over_its_request_budget_answers_429_with_retry_after() {
+async fn an_api_key_over_its_costly_call_budget_answers_429_and_session_checks_go_on() {
     let mut settings = common::settings();
     settings.default_scope.throttle.key_rate = 1;
     settings.default_scope.throttle.key_burst = 3;
+    let app = TestApp::start_with(Options { settings, ..Default::default() }).await;
+    app.register("alice", PASSWORD).await;
+    let token = app.login("alice", PASSWORD).await;
+    app.post("/v1/password-resets", json!({"login": "alice"})).await.ok(201);
+    // Registration, login and the reset code took the burst of three.
+    let refused = app.post("/v1/sessions", json!({"login": "alice", "password": PASSWORD})).await;
+    refused.problem(429, "rate_limited");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    app.put("/v1/users/alice/password", json!({"password": "another fine passphrase 7"}))
+        .await
+        .problem(429, "rate_limited");
+    // The clock stands still, so nothing refills; the other calls have no budget by default.
+    for _ in 0..2_500 {
+        assert_eq!(app.with_token(Method::GET, "/v1/session", &token, None).await.status, 200);
+    }
+    assert_eq!(app.get("/v1/users/nobody").await.status, 404);
+    app.clock.advance(time::Duration::seconds(1));
+    app.post("/v1/sessions", json!({"login": "alice", "password": PASSWORD})).await.ok(201);
+}
+
+#[tokio::test]
+async fn a_budget_of_other_calls_can_be_set_and_refuses_with_retry_after() {
+    let mut settings = common::settings();
+    settings.default_scope.throttle.key_other_rate = 1;
+    settings.default_scope.throttle.key_other_burst = 3;
     let app = TestApp::start_with(Options { settings, ..Default::default() }).await;
     for _ in 0..3 {
         assert_eq!(app.get("/v1/users/nobody").await.status, 404);

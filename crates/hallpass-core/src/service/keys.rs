@@ -1,10 +1,11 @@
 //! API keys: creating, authenticating (with the process's cache), listing and revoking
-//! them, and each key's request budget in this process (a token bucket, [`Hallpass::admit_key`]).
+//! them, and each key's request budgets in this process (token buckets, [`Hallpass::admit_key`]).
 
 use super::{Hallpass, KeyBucket};
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::secret::ApiKeySecret;
+use crate::settings::KeyCall;
 use crate::store::Change;
 use crate::types::*;
 use uuid::Uuid;
@@ -23,19 +24,29 @@ impl Hallpass {
         Ok((key, secret))
     }
 
-    /// Spends one request of the key's budget (a token bucket of
-    /// [`crate::ThrottleSettings::key_burst`] requests refilled at `key_rate` per second,
-    /// by the service's clock); [`Error::RateLimited`] when it is empty. The buckets live
-    /// in this process: with several processes, each grants the budget on its own.
-    pub fn admit_key(&self, key: &ApiKey) -> Result<()> {
+    /// Spends one request of the key's budget for `call` (a token bucket per key and
+    /// kind of call, by the service's clock); [`Error::RateLimited`] when it is empty.
+    ///
+    /// [`KeyCall::Costly`] calls (those that hash a password or issue a code) spend from
+    /// [`crate::ThrottleSettings::key_rate`] / `key_burst`; every other call from
+    /// `key_other_rate` / `key_other_burst`, which is off by default: a session check costs
+    /// one indexed read, so a budget there would only refuse a busy backend its own users.
+    /// The buckets live in this process: with several processes, each grants the budget
+    /// on its own.
+    pub fn admit_key(&self, key: &ApiKey, call: KeyCall) -> Result<()> {
         let policy = &self.scope_settings(&key.scope).throttle;
-        if !policy.enabled || policy.key_rate == 0 {
+        let (rate, burst) = match call {
+            KeyCall::Costly => (policy.key_rate, policy.key_burst),
+            KeyCall::Other => (policy.key_other_rate, policy.key_other_burst),
+        };
+        if !policy.enabled || rate == 0 {
             return Ok(());
         }
-        let (rate, full) = (u64::from(policy.key_rate), u64::from(policy.key_burst.max(1)) * 1000);
+        let burst = if burst == 0 { rate.saturating_mul(2) } else { burst };
+        let (rate, full) = (u64::from(rate), u64::from(burst) * 1000);
         let now = self.now();
         let mut buckets = self.key_buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let bucket = buckets.entry(key.id).or_insert(KeyBucket { milli: full, at: now });
+        let bucket = buckets.entry((key.id, call)).or_insert(KeyBucket { milli: full, at: now });
         let elapsed_ms = u64::try_from((now - bucket.at).whole_milliseconds()).unwrap_or(0);
         // A token per second is a thousandth per millisecond: `rate` thousandths per ms.
         bucket.milli = bucket.milli.saturating_add(elapsed_ms.saturating_mul(rate)).min(full);

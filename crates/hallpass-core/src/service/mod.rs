@@ -69,7 +69,7 @@ pub struct Hallpass {
     hasher: Arc<PasswordHasher>,
     settings: Settings,
     /// The request budget of each API key seen by this process (see [`Hallpass::admit_key`]).
-    key_buckets: std::sync::Mutex<std::collections::HashMap<Uuid, KeyBucket>>,
+    key_buckets: std::sync::Mutex<std::collections::HashMap<(Uuid, crate::settings::KeyCall), KeyBucket>>,
     /// Sessions and API keys cached in this process (see [`crate::cache`]); `None`: off.
     caches: Option<Arc<Caches>>,
 }

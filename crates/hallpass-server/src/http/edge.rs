@@ -20,8 +20,9 @@
 //!   panic of the handler into the answer of [`EdgeLayer::new`]'s `on_panic` (a 500
 //!   problem; the process and the connection live on);
 //! - on the answer: counts it in [`Metrics`] by route template, method and status, logs
-//!   `finished processing request` at INFO (5xx: `response failed` at ERROR), and sets
-//!   the request id on the answer.
+//!   `finished processing request` at INFO (a successful read or freshen at DEBUG, see
+//!   [`is_routine`]; 5xx: `response failed` at ERROR), and sets the request id on the
+//!   answer.
 
 use crate::metrics::{Metrics, UNMATCHED};
 use axum::extract::{MatchedPath, Request};
@@ -156,6 +157,17 @@ where
     }
 }
 
+/// Whether a *successful* answer to this request is logged at DEBUG instead of INFO: reads
+/// (GET, HEAD) and freshening a session. These are the calls a backend makes on every
+/// request of its own; at tens of thousands a second a line each would cost more than the
+/// answer (and fill the disk) while telling an operator nothing `/metrics` does not count
+/// exactly, per route and status. Not sampled: a sampled line cannot be found when needed,
+/// a count can. Every change, every refusal (4xx) and every failure (5xx) stays at INFO or
+/// above; `RUST_LOG=hallpass_server=debug` shows the reads too.
+fn is_routine(method: &Method, route: &str) -> bool {
+    matches!(*method, Method::GET | Method::HEAD) || route == "/v1/session/freshen"
+}
+
 /// What the answer needs from the request.
 struct Done {
     span: tracing::Span,
@@ -176,6 +188,8 @@ impl Done {
             let latency_ms = latency.as_secs_f64() * 1000.0;
             if status.is_server_error() {
                 tracing::error!(latency_ms, status = status.as_u16(), "response failed");
+            } else if status.is_success() && is_routine(&self.method, route) {
+                tracing::debug!(latency_ms, status = status.as_u16(), "finished processing request");
             } else {
                 tracing::info!(latency_ms, status = status.as_u16(), "finished processing request");
             }

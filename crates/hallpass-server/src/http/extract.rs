@@ -15,7 +15,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use hallpass_core::{ApiKey, Scope, SessionToken};
+use hallpass_core::{ApiKey, KeyCall, Scope, SessionToken};
 use serde::de::DeserializeOwned;
 
 /// The header that carries a session token.
@@ -41,18 +41,40 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+impl Caller {
+    async fn authenticate(parts: &Parts, state: &AppState, call: KeyCall) -> Result<Self, ApiError> {
         let presented = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let key = state.service.authenticate_key(presented).await?.ok_or_else(ApiError::unauthorized)?;
         let span = tracing::Span::current();
         span.record("scope", tracing::field::display(&key.scope));
         span.record("key_id", tracing::field::display(key.id));
-        // The key's request budget (per process); 429 `rate_limited` with `Retry-After`.
-        state.service.admit_key(&key)?;
+        // The key's request budget of this kind of call (per process); 429 `rate_limited`
+        // with `Retry-After`.
+        state.service.admit_key(&key, call)?;
         Ok(Self { key })
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Self::authenticate(parts, state, KeyCall::Other).await
+    }
+}
+
+/// The caller of a costly call, one that hashes a password or issues a code (login,
+/// registration, setting or resetting a password, requesting a code): the same key check
+/// as [`Caller`], spending the key's costly-call budget (`HALLPASS_THROTTLE_KEY_RATE`)
+/// instead of the budget of other calls, which is off by default.
+#[derive(Debug, Clone)]
+pub struct CostlyCaller(pub Caller);
+
+impl FromRequestParts<AppState> for CostlyCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Caller::authenticate(parts, state, KeyCall::Costly).await.map(Self)
     }
 }
 

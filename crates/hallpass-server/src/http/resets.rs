@@ -5,7 +5,7 @@
 use crate::app::AppState;
 use crate::http::dto::{RedeemResetRequest, RedeemResetResponse, ResetCodeResponse, ResetRequest};
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiJson, Caller};
+use crate::http::extract::{ApiJson, CostlyCaller};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -34,7 +34,7 @@ use hallpass_core::{Code, Password, UserRef};
 )]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    CostlyCaller(caller): CostlyCaller,
     ApiJson(req): ApiJson<ResetRequest>,
 ) -> Result<(StatusCode, Json<ResetCodeResponse>), ApiError> {
     let login = UserRef::login(&req.login)?;
@@ -72,7 +72,7 @@ pub async fn create(
 )]
 pub async fn redeem(
     State(state): State<AppState>,
-    caller: Caller,
+    CostlyCaller(caller): CostlyCaller,
     ApiJson(req): ApiJson<RedeemResetRequest>,
 ) -> Result<Json<RedeemResetResponse>, ApiError> {
     let password = Password::new(req.password.expose())?;

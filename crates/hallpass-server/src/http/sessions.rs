@@ -7,7 +7,7 @@ use crate::http::dto::{
     LoginDto, LoginRequest, LoginResponse, SessionDto, SessionList, SessionResponse, SessionWithUser, UserDto,
 };
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiJson, ApiPath, Caller, SessionHeader};
+use crate::http::extract::{ApiJson, ApiPath, Caller, CostlyCaller, SessionHeader};
 use crate::http::user_ref;
 use axum::Json;
 use axum::body::Bytes;
@@ -52,7 +52,7 @@ use uuid::Uuid;
 )]
 pub async fn login(
     State(state): State<AppState>,
-    caller: Caller,
+    CostlyCaller(caller): CostlyCaller,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
     let req = req.into_domain()?;

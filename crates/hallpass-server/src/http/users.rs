@@ -6,7 +6,7 @@ use crate::http::dto::{
     ListUsersQuery, RegisterRequest, SetPasswordRequest, UpdateUserRequest, UserDto, UserList,
 };
 use crate::http::error::{ApiError, Problem};
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller, CostlyCaller};
 use crate::http::user_ref;
 use axum::Json;
 use axum::extract::State;
@@ -37,7 +37,7 @@ use hallpass_core::Password;
 )]
 pub async fn register(
     State(state): State<AppState>,
-    caller: Caller,
+    CostlyCaller(caller): CostlyCaller,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     let user = state.service.register(caller.scope(), req.into_domain()?).await?;
@@ -180,7 +180,7 @@ pub async fn delete(
 )]
 pub async fn set_password(
     State(state): State<AppState>,
-    caller: Caller,
+    CostlyCaller(caller): CostlyCaller,
     ApiPath(r): ApiPath<String>,
     ApiJson(req): ApiJson<SetPasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
