@@ -74,6 +74,7 @@ backend_tests! {
     login_statistics_by_hour_and_day,
     probes_request_ids_and_storage_outages,
     the_openapi_document_describes_every_route,
+    problem_types_resolve_to_pages_of_this_server,
 }
 
 // ------------------------------------------------------------------------------ auth
@@ -1364,4 +1365,36 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
     // Problem responses are problem+json.
     let conflict = &doc["paths"]["/v1/users"]["post"]["responses"]["409"];
     assert!(conflict["content"].get("application/problem+json").is_some(), "{conflict}");
+}
+
+/// The `type` of a problem, resolved against the URL of the request that failed, is a page
+/// of this server saying what the code means and what to do (issue #14).
+async fn problem_types_resolve_to_pages_of_this_server(app: TestApp) {
+    let problem = app.get("/v1/users/nobody").await.problem(404, "user_not_found");
+    let type_ = problem["type"].as_str().unwrap();
+    let resolved = reqwest::Url::parse(&app.url("/v1/users/nobody")).unwrap().join(type_).unwrap();
+    let page = app.send(app.client.get(resolved.clone())).await;
+    assert_eq!(page.status, 200, "{resolved}");
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(page.header("content-security-policy").unwrap().contains("default-src 'none'"));
+    assert!(
+        page.text.contains("<code>user_not_found</code>") && page.text.contains("What to do"),
+        "{}",
+        page.text
+    );
+
+    let json = app.send(app.client.get(resolved).header("accept", "application/json")).await.ok(200);
+    assert_eq!((json["code"].as_str(), json["status"].as_u64()), (Some("user_not_found"), Some(404)));
+    assert_eq!(json["title"], problem["title"]);
+
+    let all =
+        app.send(app.client.get(app.url("/problems")).header("accept", "application/json")).await.ok(200);
+    let codes: Vec<&str> = all.as_array().unwrap().iter().filter_map(|p| p["code"].as_str()).collect();
+    for code in ["invalid_credentials", "rate_limited", "storage_unavailable", "internal", "not_found"] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+    let index = app.send(app.client.get(app.url("/problems"))).await;
+    assert!(index.text.contains("href=\"/problems/weak_password\""));
+    app.send(app.client.get(app.url("/problems/no_such_code"))).await.problem(404, "not_found");
+    app.send(app.client.get(app.url("/problems/%3Cscript%3E"))).await.problem(404, "not_found");
 }

@@ -16,14 +16,16 @@ use utoipa::ToSchema;
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// The base of every problem `type`: the code is appended.
-pub const PROBLEM_TYPE_BASE: &str = "https://hallpass.dev/problems/";
+/// The base of every problem `type`: the code is appended. A relative reference, so it
+/// resolves to the page this same server serves (see [`crate::http::problems`]).
+pub const PROBLEM_TYPE_BASE: &str = "/problems/";
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = Problem)]
 pub struct Problem {
-    /// `https://hallpass.dev/problems/<code>`.
+    /// `/problems/<code>`: a page of this server (resolved against the request's URL) that
+    /// says what the code means and what to do.
     #[serde(rename = "type")]
     pub type_: String,
     /// A short summary of the problem type; the same for every problem of a code.
@@ -358,6 +360,22 @@ pub(crate) fn every_error_sample() -> Vec<(Error, u16, &'static str)> {
         (Error::InvalidCredentials(CredentialFailure::WrongPassword), 401, "invalid_credentials"),
         (Error::InvalidCredentials(CredentialFailure::UserNotFound), 401, "invalid_credentials"),
         (Error::SessionInvalid, 401, "session_invalid"),
+        (
+            Error::UserInactive(Box::new(hallpass_core::LoginInfo {
+                user_id: uuid::Uuid::nil(),
+                username: Some("alice".into()),
+                email: None,
+                group: "default".into(),
+                extra: Default::default(),
+                scope: hallpass_core::Scope::parse("default").expect("scope"),
+                active: false,
+                confirmation: None,
+                validated: false,
+                oauth: None,
+            })),
+            403,
+            "user_inactive",
+        ),
         (Error::UserNotFound, 404, "user_not_found"),
         (Error::SessionNotFound, 404, "session_not_found"),
         (Error::ProviderNotLinked, 404, "provider_not_linked"),
@@ -391,6 +409,35 @@ mod tests {
             assert_eq!((api.status().as_u16(), api.code()), (status, code));
             assert_eq!(api.problem.type_, format!("{PROBLEM_TYPE_BASE}{code}"));
             assert!(!api.problem.detail.contains("secret") && !api.problem.detail.contains("10.0.0.5"));
+        }
+    }
+
+    /// Every problem the API can answer has its page, with the same status and title.
+    #[test]
+    fn every_problem_has_a_page_in_the_catalog() {
+        let mut made: Vec<ApiError> =
+            every_error_sample().into_iter().map(|(e, _, _)| ApiError::from(e)).collect();
+        made.extend([
+            ApiError::invalid_request("x"),
+            ApiError::unauthorized(),
+            ApiError::session_invalid("x"),
+            ApiError::mail_not_configured(),
+            ApiError::not_found(),
+            ApiError::method_not_allowed(),
+            ApiError::payload_too_large(),
+            ApiError::unsupported_media_type(),
+            ApiError::rate_limited(),
+            ApiError::internal(),
+            ApiError::storage_unavailable(),
+        ]);
+        for e in &made {
+            let page =
+                crate::http::problems::find(e.code()).unwrap_or_else(|| panic!("no page for {}", e.code()));
+            assert_eq!((page.status, page.title), (e.status().as_u16(), e.problem.title), "{}", e.code());
+        }
+        let codes: std::collections::BTreeSet<_> = made.iter().map(ApiError::code).collect();
+        for page in crate::http::problems::CATALOG {
+            assert!(codes.contains(page.code), "{} has a page but no problem makes it", page.code);
         }
     }
 

@@ -11,6 +11,8 @@
 //! - [`dto`]: the JSON shapes; [`error`]: the one map from domain errors to HTTP.
 //! - [`users`], [`sessions`], [`resets`], [`providers`], [`activity`]: the handlers.
 //! - [`doc`]: the frame of the OpenAPI document (security scheme, shared responses).
+//! - [`problems`]: the page of each problem `code` (`GET /problems/{code}`), which every
+//!   problem's `type` points to.
 //! - `GET /metrics` and the request-counting middleware live in [`crate::metrics`].
 //!
 //! Invariants: every `/v1` route authenticates first, and only the key's scope is ever
@@ -24,6 +26,7 @@ pub mod dto;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod problems;
 pub mod providers;
 pub mod resets;
 pub mod sessions;
@@ -97,6 +100,8 @@ fn openapi_text() -> &'static str {
 pub(crate) fn api_router() -> Router<AppState> {
     let (router, _) = api_routes().split_for_parts();
     router
+        .route("/problems", axum::routing::get(problems::index))
+        .route("/problems/{code}", axum::routing::get(problems::show))
         .fallback(not_found)
         // Must follow every route: it is set on the method routers that exist now.
         .method_not_allowed_fallback(method_not_allowed)

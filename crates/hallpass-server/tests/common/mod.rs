@@ -180,7 +180,7 @@ impl Res {
         let p = self.json();
         assert_eq!(p["code"], code, "{p}");
         assert_eq!(p["status"], status, "{p}");
-        assert_eq!(p["type"], format!("https://hallpass.dev/problems/{code}"), "{p}");
+        assert_eq!(p["type"], format!("/problems/{code}"), "{p}");
         assert!(p["title"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
         assert!(p["detail"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
         p

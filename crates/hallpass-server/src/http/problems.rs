@@ -1,0 +1,339 @@
+//! The problem types: what each `code` of a problem document means and what to do about
+//! it, served at `GET /problems/{code}` (the `type` of every problem, RFC 9457 §3.1.1) and
+//! listed at `GET /problems`.
+//!
+//! A problem's `type` is the relative reference `/problems/<code>`: resolved against the
+//! URL of the request that failed, it names a page of the very server that answered,
+//! wherever it is deployed and whatever name it is reached by (an absolute URL would need
+//! the server to know its public name, and would point to a domain nobody owns when it
+//! does not). The pages are HTML for people and JSON for programs (`Accept:
+//! application/json`).
+//!
+//! [`CATALOG`] is the list of every code the API answers; a test in [`crate::http::error`]
+//! checks that each problem it can make is here with the same status and title.
+
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::http::error::ApiError;
+
+/// One problem type.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ProblemType {
+    /// The stable `code`.
+    pub code: &'static str,
+    /// The HTTP status it answers with.
+    pub status: u16,
+    /// Its `title`.
+    pub title: &'static str,
+    /// What it means.
+    pub meaning: &'static str,
+    /// What the client (or the operator) should do.
+    pub remedy: &'static str,
+}
+
+const fn p(
+    code: &'static str,
+    status: u16,
+    title: &'static str,
+    meaning: &'static str,
+    remedy: &'static str,
+) -> ProblemType {
+    ProblemType { code, status, title, meaning, remedy }
+}
+
+/// Every problem type of the API, by status then code.
+pub const CATALOG: &[ProblemType] = &[
+    p(
+        "invalid_request",
+        400,
+        "Invalid request",
+        "The request could not be read or one of its values breaks a rule: a missing or malformed field, \
+         a username or email that is not valid, a limit out of range. `detail` says what; `field` names \
+         the field when there is one.",
+        "Fix the named field and send the request again. Sending it again unchanged gives the same answer.",
+    ),
+    p(
+        "invalid_code",
+        400,
+        "Invalid code",
+        "The reset or confirmation code is unknown, was used already, or has expired. Codes are single use.",
+        "Ask for a new code (`POST /v1/password-resets`) and use that one.",
+    ),
+    p(
+        "mail_not_configured",
+        400,
+        "Mail not configured",
+        "The operation sends mail and this server has no mail server configured.",
+        "Operators: set `HALLPASS_SMTP_URL`. Applications: use the variant that returns the code to you \
+         (`POST /v1/password-resets` without `send_email`) and deliver it yourself.",
+    ),
+    p(
+        "weak_password",
+        400,
+        "Weak password",
+        "The new password is too short, too long, or too easy to guess for the scope's password policy. \
+         `detail` says which, with a suggestion.",
+        "Ask the user for another password; a few unrelated words make a strong one.",
+    ),
+    p(
+        "unauthorized",
+        401,
+        "Unauthorized",
+        "The request carried no API key, or one that is unknown or revoked.",
+        "Send `Authorization: Bearer <key>` with a key of your scope (`hallpass keys create --scope NAME`).",
+    ),
+    p(
+        "invalid_credentials",
+        401,
+        "Invalid credentials",
+        "The login and password do not match a user. On purpose, the answer does not say which half was \
+         wrong, and takes the same time either way.",
+        "Let the user try again. Repeated failures are throttled (`rate_limited`); a password reset helps \
+         a user who forgot.",
+    ),
+    p(
+        "session_invalid",
+        401,
+        "Session invalid",
+        "The session token is missing, unknown, expired (idle or absolute) or ended.",
+        "Treat the user as signed out: drop the token and ask them to log in again.",
+    ),
+    p(
+        "user_inactive",
+        403,
+        "User inactive",
+        "The password was right but the user is deactivated. `login` holds the login object of the user, \
+         so the application can say why.",
+        "An operator or the application reactivates the user (`PATCH /v1/users/{ref}` with `active: true`).",
+    ),
+    p(
+        "not_found",
+        404,
+        "Not found",
+        "No route has this path.",
+        "Check the path against `GET /openapi.json`.",
+    ),
+    p(
+        "user_not_found",
+        404,
+        "User not found",
+        "No user of the key's scope has this id, username or email.",
+        "Check the reference; users of other scopes are never visible.",
+    ),
+    p(
+        "session_not_found",
+        404,
+        "Session not found",
+        "The user has no session with this id.",
+        "List the user's sessions (`GET /v1/users/{ref}/sessions`) for the ids that exist.",
+    ),
+    p(
+        "provider_not_linked",
+        404,
+        "Provider not linked",
+        "The user is not linked to this provider.",
+        "Link it first (`PUT /v1/users/{ref}/providers/{provider}`).",
+    ),
+    p(
+        "key_not_found",
+        404,
+        "API key not found",
+        "No API key has this id.",
+        "List the keys (`hallpass keys list`) for the ids that exist.",
+    ),
+    p(
+        "method_not_allowed",
+        405,
+        "Method not allowed",
+        "The path exists but not with this method. The `Allow` header lists the methods it has.",
+        "Use one of the methods in `Allow`.",
+    ),
+    p(
+        "username_taken",
+        409,
+        "Username taken",
+        "Another user of the scope has this username (compared after normalisation: case and Unicode \
+         forms do not make a new name).",
+        "Ask the user for another username.",
+    ),
+    p(
+        "email_taken",
+        409,
+        "Email taken",
+        "Another user of the scope has this email (compared after normalisation).",
+        "Offer a login or a password reset instead of a new account.",
+    ),
+    p(
+        "identity_taken",
+        409,
+        "Identity taken",
+        "This provider identity is linked to another user of the scope.",
+        "Sign the user in with that identity, or unlink it from the other user first.",
+    ),
+    p(
+        "payload_too_large",
+        413,
+        "Payload too large",
+        "The request body is over the server's limit, or one JSON field (`field`: `data` or `extra`) would \
+         be over its cap. Nothing was changed.",
+        "Send less. Operators set the limits: `HALLPASS_BODY_LIMIT`, `HALLPASS_MAX_SESSION_DATA_BYTES`, \
+         `HALLPASS_MAX_USER_EXTRA_BYTES`.",
+    ),
+    p(
+        "unsupported_media_type",
+        415,
+        "Unsupported media type",
+        "The request has a body but not `Content-Type: application/json`.",
+        "Send JSON with `Content-Type: application/json`.",
+    ),
+    p(
+        "rate_limited",
+        429,
+        "Rate limited",
+        "Too many attempts: failed logins of an account or from an address, reset codes for one login, or \
+         the API key's budget of costly calls. Nothing was checked or changed.",
+        "Wait the seconds of the `Retry-After` header, then try again. A user's own device (the `device` \
+         token of an earlier login) keeps its attempts while others are throttled.",
+    ),
+    p(
+        "internal",
+        500,
+        "Internal error",
+        "The server failed to answer. The cause is in the server's log, never in the answer.",
+        "Retry later; operators find the cause in the log by the answer's `X-Request-Id`.",
+    ),
+    p(
+        "overloaded",
+        503,
+        "Overloaded",
+        "Too many password hashes wait already (logins, registrations, password changes); this one was \
+         refused before any work was done.",
+        "Retry after `Retry-After` (1 s). Operators: more CPUs, or `HALLPASS_HASH_QUEUE_LIMIT`.",
+    ),
+    p(
+        "storage_unavailable",
+        503,
+        "Storage unavailable",
+        "The database could not be reached or answered too slowly. Nothing was changed by this request.",
+        "Retry after `Retry-After`. Operators: see `GET /readyz` and the server's log.",
+    ),
+];
+
+/// The problem type of `code`.
+pub fn find(code: &str) -> Option<&'static ProblemType> {
+    CATALOG.iter().find(|p| p.code == code)
+}
+
+/// Whether the client asked for JSON rather than a page.
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+}
+
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; \
+                   frame-ancestors 'none'";
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `code` spans of backticks as `<code>`.
+fn prose(s: &str) -> String {
+    escape(s)
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { format!("<code>{part}</code>") } else { part.to_owned() })
+        .collect()
+}
+
+fn page(title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · hallpass</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:42rem;\
+         margin:2rem auto;padding:0 1rem;color:#1a1a1a}}code{{background:#f1f1f1;padding:0 .2em;\
+         border-radius:3px;overflow-wrap:anywhere}}dt{{font-weight:600;margin-top:1rem}}</style></head>\
+         <body>{body}</body></html>\n",
+        escape(title)
+    );
+    let mut res = axum::response::Html(html).into_response();
+    res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    res
+}
+
+/// `GET /problems`: every problem type.
+pub async fn index(headers: HeaderMap) -> Response {
+    if wants_json(&headers) {
+        return axum::Json(CATALOG).into_response();
+    }
+    let mut body = String::from(
+        "<h1>Problem types</h1><p>Every error of the hallpass API is a problem document \
+         (<code>application/problem+json</code>) with a stable <code>code</code>; its <code>type</code> \
+         links to the page of that code.</p><ul>",
+    );
+    for p in CATALOG {
+        body.push_str(&format!(
+            "<li><a href=\"/problems/{0}\"><code>{0}</code></a> ({1}): {2}</li>",
+            p.code,
+            p.status,
+            escape(p.title)
+        ));
+    }
+    body.push_str("</ul>");
+    page("Problem types", &body)
+}
+
+/// `GET /problems/{code}`: one problem type; 404 `not_found` for a code that is none.
+pub async fn show(Path(code): Path<String>, headers: HeaderMap) -> Response {
+    let Some(p) = find(&code) else { return ApiError::not_found().into_response() };
+    if wants_json(&headers) {
+        return axum::Json(p).into_response();
+    }
+    let body = format!(
+        "<p><a href=\"/problems\">Problem types</a></p><h1>{title}</h1>\
+         <dl><dt>code</dt><dd><code>{code}</code></dd><dt>status</dt><dd>{status}</dd>\
+         <dt>What it means</dt><dd>{meaning}</dd><dt>What to do</dt><dd>{remedy}</dd></dl>",
+        title = escape(p.title),
+        code = p.code,
+        status = p.status,
+        meaning = prose(p.meaning),
+        remedy = prose(p.remedy),
+    );
+    page(p.title, &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_sorted_by_status() {
+        let mut seen = std::collections::BTreeSet::new();
+        for p in CATALOG {
+            assert!(seen.insert(p.code), "{} twice", p.code);
+            assert!(p.code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{}", p.code);
+        }
+        assert!(CATALOG.windows(2).all(|w| w[0].status <= w[1].status));
+    }
+
+    #[test]
+    fn prose_escapes_and_marks_code() {
+        assert_eq!(prose("a `<b>` & c"), "a <code>&lt;b&gt;</code> &amp; c");
+    }
+}
