@@ -55,6 +55,9 @@ pub enum Command {
     },
     /// Import users from JSON Lines (the format `export` writes); re-running is harmless.
     Import(ImportArgs),
+    /// Check the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Import the users of a sleepless-sessions MariaDB/MySQL database into one scope.
     ImportSleepless {
         /// The sleepless-sessions database, `mysql://user:password@host/db`.
@@ -67,6 +70,16 @@ pub enum Command {
         #[arg(long)]
         strict: bool,
     },
+}
+
+/// `hallpass config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Read the configuration as `serve` would (defaults, `--config FILE`, `HALLPASS_*`
+    /// variables) and print every effective setting with where it came from, secrets
+    /// masked. Exits non-zero (2) naming the setting on any error, an unknown setting
+    /// included.
+    Check,
 }
 
 /// `hallpass import` (and `hallpass users import`).
@@ -273,6 +286,12 @@ async fn service(config: &Config) -> anyhow::Result<Arc<Hallpass>> {
 pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve::serve(config).await,
+        Command::Config(ConfigCommand::Check) => {
+            // `main` loaded the configuration already, so it is valid; print it.
+            print!("{}", crate::config_check::run(cli.config.as_deref())?);
+            eprintln!("configuration ok");
+            Ok(())
+        }
         Command::Migrate => {
             serve::open_store(&config.database_url).await?;
             eprintln!("migrations applied to {}", serve::redact_url(&config.database_url));

@@ -14,6 +14,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The prefix of every environment variable of a setting.
+pub const ENV_PREFIX: &str = "HALLPASS_";
+
 /// How logs are written (to stderr).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,9 +69,25 @@ impl HumanDuration {
     }
 }
 
+impl std::fmt::Display for HumanDuration {
+    /// The largest unit that says it exactly: `365d`, `36h`, `90s`, `1500ms`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (secs, nanos) = (self.0.as_secs(), self.0.subsec_nanos());
+        if nanos != 0 || secs == 0 {
+            return write!(f, "{}", humantime::format_duration(self.0));
+        }
+        match secs {
+            s if s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
+            s if s % 3_600 == 0 => write!(f, "{}h", s / 3_600),
+            s if s % 60 == 0 => write!(f, "{}m", s / 60),
+            s => write!(f, "{s}s"),
+        }
+    }
+}
+
 impl Serialize for HumanDuration {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(self.0).to_string())
+        s.serialize_str(&self.to_string())
     }
 }
 
@@ -316,24 +335,47 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads defaults, then `file` (if given), then the environment.
+    /// Reads defaults, then `file` (if given), then the environment. Refuses a setting
+    /// it does not know, in the file or as a `HALLPASS_*` variable, naming the closest
+    /// known one.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_with_sources(file).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], also returning the merged sources, which know where each value
+    /// came from (see [`crate::config_check`]).
+    pub(crate) fn load_with_sources(file: Option<&Path>) -> anyhow::Result<(Self, Figment)> {
+        crate::config_check::check_variable_names(
+            std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()),
+        )?;
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
                 bail!("config file {} does not exist", file.display());
             }
+            crate::config_check::check_file_keys(file)?;
             fig = fig.merge(Toml::file_exact(file));
         }
-        fig = fig.merge(Env::prefixed("HALLPASS_").ignore(&["CONFIG"]).split("__"));
+        fig = fig.merge(
+            Env::prefixed(ENV_PREFIX)
+                .filter(|k| !crate::config_check::is_not_a_setting(k.as_str()))
+                .split("__"),
+        );
         let config: Config = fig.extract().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
         config.check()?;
-        Ok(config)
+        Ok((config, fig))
     }
 
     fn check(&self) -> anyhow::Result<()> {
         for name in self.scopes.keys() {
             Scope::parse(name).map_err(|e| anyhow::anyhow!("configuration: [scopes.{name}]: {e}"))?;
+        }
+        let scheme = self.database_url.split_once(':').map_or("", |(s, _)| s);
+        if !matches!(scheme, "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb") {
+            bail!(
+                "configuration: database_url must start with sqlite://, postgres:// or mysql:// (got {:?})",
+                crate::serve::redact_url(&self.database_url)
+            );
         }
         if self.body_limit < 1024 {
             bail!("configuration: body_limit must be at least 1024 bytes");
@@ -472,6 +514,9 @@ mod tests {
         assert_eq!(HumanDuration::parse("24h").unwrap().0.as_secs(), 86400);
         assert_eq!(HumanDuration::parse("30d").unwrap().0.as_secs(), 30 * 86400);
         assert!(HumanDuration::parse("soon").is_err());
+        for written in ["365d", "36h", "90m", "90s", "1d"] {
+            assert_eq!(HumanDuration::parse(written).unwrap().to_string(), written);
+        }
         assert!(HumanDuration::parse("0s").is_err());
         assert!(HumanDuration::parse("100y").is_ok());
         assert!(HumanDuration::parse("1000000y").is_err(), "would overflow expiry instants");

@@ -1,4 +1,5 @@
-//! The hallpass server as a library: configuration ([`config`]), the application value and
+//! The hallpass server as a library: configuration ([`config`], checked by
+//! [`config_check`]), the application value and
 //! its assembly ([`app`]), the HTTP API ([`http`]),
 //! the admin web page ([`admin`]), the command line ([`cli`]), running the server ([`serve`]),
 //! logging ([`telemetry`]), Prometheus metrics ([`metrics`]) and
@@ -10,6 +11,7 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod config_check;
 pub mod http;
 pub mod metrics;
 pub mod serve;

@@ -366,3 +366,30 @@ async fn the_default_request_log_is_plain_text_and_skips_successful_reads() {
     assert_eq!(with("/v1/session", "200"), 0, "successful session checks are not logged at INFO:\n{logged}");
     assert_eq!(with("/metrics", "200"), 0, "nor scrapes:\n{logged}");
 }
+
+/// `hallpass config check` prints the effective settings with their sources and exits 0;
+/// a misspelt variable makes it (and `serve`) exit 2 naming the closest setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_check_prints_sources_and_refuses_a_misspelt_variable() {
+    let (_dir, db) = temp_db();
+    let (ok, stdout, stderr) = cli(&db, &["config", "check"]).await;
+    assert!(ok, "{stderr}");
+    let line = stdout.lines().find(|l| l.starts_with("database_url = ")).unwrap();
+    assert!(line.ends_with("# environment HALLPASS_DATABASE_URL"), "{line}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("session_idle_timeout = \"1d\"") && l.ends_with("# default"))
+    );
+
+    for args in [&["config", "check"][..], &["serve"][..]] {
+        let out =
+            sqlite_command(&db).env("HALLPASS_SESSION_IDLE_TIMOUT", "30m").args(args).output().await.unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(
+                "unknown setting HALLPASS_SESSION_IDLE_TIMOUT (did you mean HALLPASS_SESSION_IDLE_TIMEOUT?)"
+            ),
+            "{stderr}"
+        );
+    }
+}
