@@ -201,8 +201,11 @@ fn run_restore(db: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
     let mut kept_main = false;
     let replaced = db.exists();
     if replaced {
+        if let Some(warning) = take_owner_and_mode(db, &temp)? {
+            report.warn(&warning);
+        }
         if let Offline::Unreadable(why) = sqlite::take_offline(db).map_err(|e| explain(e, db))? {
-            report.say(&format!(
+            report.warn(&format!(
                 "restore: the current database could not be read ({why}); it is replaced as it is{}",
                 if keep.is_some() { ", its files kept beside it" } else { "" }
             ));
@@ -328,6 +331,34 @@ fn temp_file_for(target: &Path) -> anyhow::Result<tempfile::TempPath> {
     Ok(file.into_temp_path())
 }
 
+/// Gives the restored file the owner and mode of the database it replaces: a restore run
+/// as root must not leave the server's user a database it cannot open. Changing the owner
+/// needs the right to (root, or owning both already); when that fails, the returned
+/// warning says what to do.
+fn take_owner_and_mode(old: &Path, new: &Path) -> anyhow::Result<Option<String>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let meta = std::fs::metadata(old).with_context(|| format!("cannot read {}", old.display()))?;
+        let (new_meta, mode) = (std::fs::metadata(new)?, meta.mode() & 0o777);
+        std::fs::set_permissions(new, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {}", new.display()))?;
+        let owned_alike = new_meta.uid() == meta.uid() && new_meta.gid() == meta.gid();
+        if !owned_alike && let Err(e) = std::os::unix::fs::chown(new, Some(meta.uid()), Some(meta.gid())) {
+            return Ok(Some(format!(
+                "restore: warning: the restored database cannot be given the owner of the replaced one \
+                 (uid {}, gid {}: {e}); it belongs to whoever ran restore: chown it before starting the \
+                 server",
+                meta.uid(),
+                meta.gid()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (old, new);
+    Ok(None)
+}
+
 /// Keeps the replaced database at `keep`: a second name for the same file (a hard link:
 /// instant, and the database keeps its name until the new one takes it), or a copy where
 /// the file system has no hard links.
@@ -427,6 +458,11 @@ impl Reporter {
         } else if self.bar.is_terminal() {
             self.bar.say(line);
         }
+    }
+
+    /// A line everyone sees, progress shown or not.
+    fn warn(&self, line: &str) {
+        if self.bar.is_terminal() { self.bar.say(line) } else { eprintln!("{line}") }
     }
 
     fn finish(&self) {

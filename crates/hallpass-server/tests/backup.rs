@@ -174,9 +174,23 @@ async fn a_restore_over_a_killed_servers_database_brings_the_backup_back_and_kee
     let wal = dir.path().join("hallpass.db-wal");
     assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the killed server left its WAL");
 
+    // The operator let a group read the database: the restored file keeps that.
+    #[cfg(unix)]
+    let mode_of = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+
     let out = cli(&url(&db), &["restore", "--input", copy.to_str().unwrap()]).await;
     assert!(out.ok, "restore failed: {}", out.stderr);
     assert!(out.stdout.contains("restored ") && out.stdout.contains("1 users"), "{}", out.stdout);
+    #[cfg(unix)]
+    assert_eq!(mode_of(&db), 0o640, "the restored file takes the replaced one's mode");
     let files = names(dir.path());
     let kept: Vec<&String> = files.iter().filter(|n| n.starts_with("hallpass.db.before-restore-")).collect();
     assert_eq!(kept.len(), 1, "the old database is kept: {files:?}");
