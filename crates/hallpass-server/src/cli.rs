@@ -1,11 +1,12 @@
-//! The command line: `serve`, `migrate`, `keys ...`, `users ...`, and moving users in and
-//! out (`export`, `import`, `import-sleepless`, in [`crate::transfer`]). Every command but
-//! `serve` opens the same database the server uses and works while a server runs on it
+//! The command line: `serve`, `migrate`, `keys ...`, `users ...`, moving users in and
+//! out (`export`, `import`, `import-sleepless`, in [`crate::transfer`]), and copies of a
+//! SQLite database (`backup`, `restore`, in [`crate::backup`]). Every command but
+//! `serve` (and `restore`, which needs the database to itself) opens the same database the server uses and works while a server runs on it
 //! (SQLite in WAL mode with a busy timeout; later the network databases). What a command
 //! produces goes to stdout; logs go to stderr.
 
 use crate::config::Config;
-use crate::{serve, transfer};
+use crate::{backup, serve, transfer};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use hallpass_core::service::NewUser;
@@ -58,6 +59,12 @@ pub enum Command {
     /// Check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Take a consistent copy of the SQLite database while the server keeps running
+    /// (PostgreSQL and MariaDB: use pg_dump or mariadb-dump, see DEPLOYMENT.md).
+    Backup(backup::BackupArgs),
+    /// Put a backup in place of the SQLite database (stop the server first); the replaced
+    /// database is kept beside it unless --no-keep.
+    Restore(backup::RestoreArgs),
     /// Import the users of a sleepless-sessions MariaDB/MySQL database into one scope.
     ImportSleepless {
         /// The sleepless-sessions database, `mysql://user:password@host/db`.
@@ -314,6 +321,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let store = serve::open_store(&config.database_url).await?;
             transfer::export::run(&*store, output.as_deref()).await.map(drop)
         }
+        Command::Backup(args) => backup::backup(&config.database_url, args).await,
+        Command::Restore(args) => backup::restore(&config.database_url, args).await,
         Command::ImportSleepless { from, scope, strict } => {
             let store = serve::open_store(&config.database_url).await?;
             transfer::sleepless::run(&*store, &from, &scope, strict).await.map(drop)

@@ -15,7 +15,10 @@
 //!   connection or transaction;
 //! - `codec`: how domain values become columns and back (ids as hyphenated text,
 //!   instants as Unix milliseconds, JSON as text, hashes as blobs);
-//! - `error`: the one place rusqlite errors become [`hallpass_core::StoreError`].
+//! - `error`: the one place rusqlite errors become [`hallpass_core::StoreError`];
+//! - [`backup`]: the SQLite half of `hallpass backup` and `hallpass restore` (a consistent
+//!   copy of a live database by `VACUUM INTO`, checking a copy, making sure nobody has a
+//!   database open before it is replaced).
 //!
 //! Invariants: every write runs in one `BEGIN IMMEDIATE` transaction on the writer, so a
 //! `Store` method is all-or-nothing and never fails half-way on a lock upgrade; every
@@ -23,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backup;
 mod codec;
 mod connection;
 mod error;
@@ -32,4 +36,4 @@ mod queries;
 mod store;
 
 pub use migrate::SCHEMA_VERSION;
-pub use store::SqliteStore;
+pub use store::{SqliteStore, path_of_url};

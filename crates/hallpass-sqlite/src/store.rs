@@ -139,8 +139,9 @@ fn restrict_to_owner(path: &Path) {
     let _ = path;
 }
 
-/// The file a `sqlite:` URL names.
-pub(crate) fn path_of_url(url: &str) -> Result<PathBuf, StoreError> {
+/// The file a `sqlite:` URL names (`sqlite://PATH` or `sqlite:PATH`, see
+/// [`SqliteStore::from_url`]).
+pub fn path_of_url(url: &str) -> Result<PathBuf, StoreError> {
     let invalid = |why: &str| StoreError::Other(format!("invalid SQLite URL {url:?}: {why}"));
     let rest = url
         .strip_prefix("sqlite://")
