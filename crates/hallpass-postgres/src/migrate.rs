@@ -1,7 +1,7 @@
 //! The schema: per-dialect SQL migrations embedded in the binary (`migrations/*.sql`,
 //! `include_str!`, so a deployed binary needs no files beside it), and the small migrator
 //! that applies them. (sqlx's own migrator sits behind its `migrate` feature, which the
-//! workspace leaves off; see `crate::types` for why.)
+//! workspace leaves off; see `crate::codec` for why.)
 //!
 //! One run is one transaction:
 //!
