@@ -376,7 +376,7 @@ impl Poller {
     /// log's current end.
     async fn connect(&self) -> QResult<(MySqlConnection, GapTracker)> {
         let mut conn = self.options.connect().await?;
-        crate::store::configure(&mut conn).await?;
+        crate::connection::configure(&mut conn).await?;
         let (step, high) = baseline(&mut conn).await?;
         Ok((conn, GapTracker::new(high, step, GAP_WAIT)))
     }
