@@ -52,6 +52,6 @@ mod store;
 #[doc(hidden)]
 pub mod testing;
 
-pub use migrate::SCHEMA_VERSION;
+pub use migrate::{MIGRATION_NAMES, SCHEMA_VERSION};
 pub use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 pub use store::MySqlStore;
