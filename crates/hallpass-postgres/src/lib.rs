@@ -54,5 +54,5 @@ mod store;
 pub mod testing;
 
 pub use connection::{ACQUIRE_TIMEOUT, MAX_CONNECTIONS};
-pub use migrate::SCHEMA_VERSION;
+pub use migrate::{MIGRATION_NAMES, SCHEMA_VERSION};
 pub use store::PostgresStore;

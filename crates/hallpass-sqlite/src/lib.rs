@@ -45,5 +45,5 @@ mod queries;
 mod rows;
 mod store;
 
-pub use migrate::SCHEMA_VERSION;
+pub use migrate::{MIGRATION_NAMES, SCHEMA_VERSION};
 pub use store::SqliteStore;
