@@ -2,7 +2,7 @@
 //! keys (`hallpass_core::cache`) while other processes end them.
 //!
 //! MariaDB has no `LISTEN`/`NOTIFY`, so the channel is a table, `hallpass_changes`
-//! (migration 0004): [`publish`] inserts one row per change (`Change::to_wire`), after the
+//! (migration 0005): [`publish`] inserts one row per change (`Change::to_wire`), after the
 //! change committed; a poller per store reads the rows above the last id it has read, every
 //! [`POLL_EVERY`], and sends each as a [`Change`] (its own process's too, like PostgreSQL's
 //! listener). The poller also prunes rows older than [`KEEP_FOR`], in bounded batches.
@@ -376,7 +376,7 @@ impl Poller {
     /// log's current end.
     async fn connect(&self) -> QResult<(MySqlConnection, GapTracker)> {
         let mut conn = self.options.connect().await?;
-        crate::store::configure(&mut conn).await?;
+        crate::connection::configure(&mut conn).await?;
         let (step, high) = baseline(&mut conn).await?;
         Ok((conn, GapTracker::new(high, step, GAP_WAIT)))
     }

@@ -9,10 +9,13 @@
 //!    of different databases do not wait for each other. A lock belongs to its connection
 //!    session; closing the connection releases it, whatever happened, so a crashed or
 //!    cancelled migration never leaves it held.
-//! 2. Under the lock, read `hallpass_migrations` (version, checksum) and apply, in order,
-//!    every embedded migration not recorded there, then record it. The second of two
-//!    racing processes finds everything recorded and does nothing.
-//! 3. A recorded migration whose file changed since (another checksum) is refused: the
+//! 2. Under the lock, rewrite a ledger of the old numbering, once (until commit 46f87f7
+//!    this backend numbered the change log 4 and the decoy codes 5; now version N means
+//!    the same on every backend, see [`MIGRATION_NAMES`] and `renumber_old_ledger`).
+//! 3. Read `hallpass_migrations` (version, checksum) and apply, in order, every embedded
+//!    migration not recorded there, then record it. The second of two racing processes
+//!    finds everything recorded and does nothing.
+//! 4. A recorded migration whose file changed since (another checksum) is refused: the
 //!    database would not be what this code expects. Versions recorded but unknown here
 //!    (a newer hallpass migrated the database) are logged and tolerated, so an older
 //!    process can keep running during a rolling upgrade.
@@ -24,8 +27,8 @@
 use crate::error::QResult;
 use hallpass_core::StoreError;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use sqlx::mysql::MySqlConnection;
+use sqlx::{Connection, Row};
 use std::time::Instant;
 
 /// The schema version this code writes: the highest embedded migration.
@@ -34,22 +37,70 @@ pub const SCHEMA_VERSION: i64 = 5;
 /// One embedded migration.
 struct Migration {
     version: i64,
+    /// The file name without `.sql`, the same on every backend.
+    name: &'static str,
+    /// What the ledger records beside the version.
     description: &'static str,
     sql: &'static str,
 }
 
 /// Every migration, in order. Add new ones at the end; never edit an applied one.
 const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, description: "init", sql: include_str!("../migrations/0001_init.sql") },
-    Migration { version: 2, description: "throttles", sql: include_str!("../migrations/0002_throttles.sql") },
-    Migration { version: 3, description: "admin", sql: include_str!("../migrations/0003_admin.sql") },
-    Migration { version: 4, description: "changes", sql: include_str!("../migrations/0004_changes.sql") },
+    Migration {
+        version: 1,
+        name: "0001_init",
+        description: "init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_throttles",
+        description: "throttles",
+        sql: include_str!("../migrations/0002_throttles.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_admin",
+        description: "admin",
+        sql: include_str!("../migrations/0003_admin.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_decoy_codes",
+        description: "decoy codes",
+        sql: include_str!("../migrations/0004_decoy_codes.sql"),
+    },
     Migration {
         version: 5,
-        description: "decoy codes",
-        sql: include_str!("../migrations/0005_decoy_codes.sql"),
+        name: "0005_changes",
+        description: "changes",
+        sql: include_str!("../migrations/0005_changes.sql"),
     },
 ];
+
+/// The migrations' names (file names without `.sql`) in version order. Every SQL backend
+/// has the same list, so version N means the same change everywhere (compared by a test
+/// in hallpass-server).
+pub const MIGRATION_NAMES: &[&str] = &{
+    let mut names = [""; MIGRATIONS.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = MIGRATIONS[i].name;
+        i += 1;
+    }
+    names
+};
+
+/// SHA-256 of the two migrations as numbered before the versions were aligned across the
+/// backends, when this backend alone had the change log as version 4 and the decoy codes
+/// as version 5: the files `0004_changes.sql` and `0005_decoy_codes.sql` as of commit
+/// 46f87f7, computed with
+/// `git show 46f87f7:crates/hallpass-mysql/migrations/0004_changes.sql | sha256sum`
+/// (likewise for the other). They differ from today's `0005_changes.sql` and
+/// `0004_decoy_codes.sql` only in the version named on their first line (a unit test
+/// below checks that).
+const OLD_4_CHANGES: &str = "961d08a5db2dd0bc5f01297dddecd8ee93b0c017676adcfebbb43e15698d193a";
+const OLD_5_DECOY_CODES: &str = "5c860a2c38050252f7699a3e89f47fcad9a104e432a272fb6fdd811045e26b9a";
 
 /// How long a process waits for another one's migration before giving up (`Unavailable`).
 const LOCK_WAIT_SECONDS: i64 = 60;
@@ -101,8 +152,91 @@ pub(crate) async fn run(conn: &mut MySqlConnection) -> QResult<()> {
     applied
 }
 
+fn checksum(sql: &str) -> Vec<u8> {
+    Sha256::digest(sql.as_bytes()).to_vec()
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The embedded migration of `version`.
+fn migration(version: i64) -> &'static Migration {
+    &MIGRATIONS[usize::try_from(version - 1).expect("a known version")]
+}
+
+/// Rewrites, once, the ledger of a database migrated before the versions were aligned
+/// across the backends: `(4, "changes", old sum)` and, if present,
+/// `(5, "decoy codes", old sum)` become `(5, "changes", new sum)` and
+/// `(4, "decoy codes", new sum)`. Rows are recognised by their old checksums only, so a
+/// ledger of the new layout (or one not yet at version 4) is left alone, and a second run
+/// finds nothing to do. The swap goes through a temporary version (the primary key
+/// would refuse two rows of version 4) inside one transaction: a crash leaves the old
+/// ledger or the new one, never a mix. A database that had only the old version 4 gets
+/// the decoy codes applied as the new version 4 right after, by [`apply_pending`] (each
+/// migration of this dialect can run on a schema that already has parts of it).
+///
+/// Runs under the migration lock, before any checksum is compared. Once rewritten, the
+/// database is refused by builds from before the renumbering (their version 4 is another
+/// file): upgrade every process, do not roll back.
+async fn renumber_old_ledger(conn: &mut MySqlConnection, database: &str) -> QResult<()> {
+    let rows = sqlx::query("SELECT version, checksum FROM hallpass_migrations WHERE version IN (4, 5)")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut old_4 = false;
+    let mut at_5 = None;
+    for row in &rows {
+        let sum = to_hex(&row.try_get::<Vec<u8>, _>(1)?);
+        match row.try_get::<i64, _>(0)? {
+            4 => old_4 = sum == OLD_4_CHANGES,
+            _ => at_5 = Some(sum),
+        }
+    }
+    if !old_4 {
+        return Ok(());
+    }
+    let old_5 = match at_5.as_deref() {
+        None => false,
+        Some(OLD_5_DECOY_CODES) => true,
+        Some(_) => {
+            return Err(StoreError::Other(format!(
+                "database {database:?} records the old change log as migration 4 but an unknown \
+                 migration 5; its ledger (hallpass_migrations) needs a look by hand"
+            ))
+            .into());
+        }
+    };
+    let (changes, decoys) = (migration(5), migration(4));
+    let mut tx = conn.begin().await?;
+    sqlx::query("UPDATE hallpass_migrations SET version = -5 WHERE version = 4").execute(&mut *tx).await?;
+    if old_5 {
+        sqlx::query(
+            "UPDATE hallpass_migrations SET version = 4, description = ?, checksum = ? WHERE version = 5",
+        )
+        .bind(decoys.description)
+        .bind(checksum(decoys.sql))
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE hallpass_migrations SET version = 5, description = ?, checksum = ? WHERE version = -5",
+    )
+    .bind(changes.description)
+    .bind(checksum(changes.sql))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        database,
+        decoy_codes_recorded = old_5,
+        "mysql: migration ledger renumbered to the shared layout"
+    );
+    Ok(())
+}
+
 async fn apply_pending(conn: &mut MySqlConnection, database: &str) -> QResult<()> {
     sqlx::raw_sql(CREATE_MIGRATIONS_TABLE).execute(&mut *conn).await?;
+    renumber_old_ledger(conn, database).await?;
     let rows = sqlx::query("SELECT version, checksum FROM hallpass_migrations ORDER BY version")
         .fetch_all(&mut *conn)
         .await?;
@@ -111,7 +245,7 @@ async fn apply_pending(conn: &mut MySqlConnection, database: &str) -> QResult<()
         recorded.push((row.try_get::<i64, _>(0)?, row.try_get::<Vec<u8>, _>(1)?));
     }
     for m in MIGRATIONS {
-        let checksum = Sha256::digest(m.sql.as_bytes()).to_vec();
+        let checksum = checksum(m.sql);
         match recorded.iter().find(|(v, _)| *v == m.version) {
             Some((_, stored)) if *stored == checksum => continue,
             Some(_) => {
@@ -167,6 +301,29 @@ mod tests {
             assert_eq!(m.version, i as i64 + 1);
         }
         assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+    }
+
+    #[test]
+    fn names_follow_the_versions() {
+        for m in MIGRATIONS {
+            assert!(m.name.starts_with(&format!("{:04}_", m.version)), "{}", m.name);
+            assert_eq!(m.name[5..].replace('_', " "), m.description);
+        }
+        assert_eq!(MIGRATION_NAMES, MIGRATIONS.iter().map(|m| m.name).collect::<Vec<_>>());
+    }
+
+    /// The old checksums are those of today's files with the old version on their first
+    /// line: the renumbering changed nothing else, and the constants are right.
+    #[test]
+    fn old_checksums_are_the_renumbered_files() {
+        let old = |m: &Migration, from: &str, to: &str| {
+            assert!(m.sql.starts_with(from), "{}", m.name);
+            to_hex(&checksum(&m.sql.replacen(from, to, 1)))
+        };
+        let changes = old(migration(5), "-- hallpass schema, version 5:", "-- hallpass schema, version 4:");
+        assert_eq!(changes, OLD_4_CHANGES);
+        let decoys = old(migration(4), "-- hallpass schema, version 4:", "-- hallpass schema, version 5:");
+        assert_eq!(decoys, OLD_5_DECOY_CODES);
     }
 
     #[test]

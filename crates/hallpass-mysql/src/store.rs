@@ -1,4 +1,5 @@
-//! [`MySqlStore`]: the connection pool, how each connection is set up, and the
+//! [`MySqlStore`]: its constructors (`connect`, `connect_with`; the pool and how each
+//! connection is set up are in `crate::connection`), `migrate`, and the
 //! [`hallpass_core::Store`] implementation.
 //!
 //! Each trait method picks its transaction boundary and calls one function of
@@ -7,35 +8,11 @@
 //! transaction of one statement). Everything runs inside `attempt!`, which classifies
 //! errors and runs a deadlock victim again. Nothing else happens here, so the SQL and its
 //! transaction boundaries can be read in one place.
-//!
-//! # Session settings, and why
-//!
-//! Every connection (pooled or the migrator's) starts with:
-//!
-//! - `SET NAMES utf8mb4 COLLATE utf8mb4_bin`: four-byte UTF-8 both ways (MySQL's `utf8` is
-//!   three-byte and would mangle emoji), and string parameters compare exactly;
-//! - strict SQL mode (`STRICT_ALL_TABLES`, ...): a value that does not fit is an error,
-//!   never silently truncated or replaced by a default;
-//! - `time_zone = '+00:00'` (sqlx's default; we store no TIMESTAMPs anyway);
-//! - `innodb_lock_wait_timeout = 10`: a request waiting on a row lock gives up after 10 s
-//!   with `Unavailable` instead of InnoDB's default 50 s;
-//! - **`READ COMMITTED`** isolation. Every read-modify-write here locks what it reads
-//!   (`SELECT ... FOR UPDATE`, or an `UPDATE` that locks the row it changes), and locking
-//!   reads see the latest committed data at any isolation level; no method needs a
-//!   snapshot spanning several plain reads. So REPEATABLE READ (InnoDB's default) would
-//!   buy nothing and cost next-key and gap locks: with it, the concurrent logins, code
-//!   redemptions and registrations of the conformance suite lock ranges instead of rows
-//!   and deadlock far more often. READ COMMITTED is also PostgreSQL's default, so both
-//!   server backends reason alike. (With binary logging on, READ COMMITTED needs
-//!   `binlog_format` ROW or MIXED — the default of MySQL 8 and MariaDB 10.11.)
-//!
-//! Tables are created `ENGINE=InnoDB` explicitly, and `NO_ENGINE_SUBSTITUTION` turns a
-//! missing InnoDB into an error instead of a silent MyISAM table without transactions.
 
-use crate::changes;
 use crate::error::{QResult, finish};
 use crate::migrate;
 use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, throttles, users};
+use crate::{changes, connection};
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
@@ -43,34 +20,11 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::{ConnectOptions, Connection};
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// Most connections one store keeps open.
-pub const MAX_CONNECTIONS: u32 = 16;
-/// How long a call waits for a free connection before it fails with `Unavailable`.
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-/// A pooled connection idle longer than this is pinged before it is handed out, so one
-/// the server dropped meanwhile (restart, `wait_timeout`) is replaced instead of failing a
-/// request. Busy connections are not pinged: that would cost a round trip per call.
-const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(30);
-
-/// The session setup of every connection (see the module documentation).
-const SESSION_SETUP: &str = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,ONLY_FULL_GROUP_BY,\
-     ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', \
-     SESSION innodb_lock_wait_timeout = 10; \
-     SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
-
-/// Runs [`SESSION_SETUP`] on a fresh connection.
-pub(crate) async fn configure(conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(SESSION_SETUP).execute(conn).await?;
-    Ok(())
-}
 
 /// hallpass storage on MariaDB / MySQL. Cheap to clone (the pool is shared).
 ///
@@ -132,49 +86,13 @@ impl MySqlStore {
     /// `Unavailable` when the server cannot be reached; `Other` for a malformed URL or
     /// refused credentials.
     pub async fn connect(url: &str) -> Result<MySqlStore, StoreError> {
-        // sqlx reads any URL as MySQL options; a `postgres://` URL here is a mistake.
-        if !(url.starts_with("mysql:") || url.starts_with("mariadb:")) {
-            tracing::error!("mysql: the database URL does not start with mysql: or mariadb:");
-            return Err(StoreError::Other("a MySQL URL starts with mysql:// (or mariadb://)".into()));
-        }
-        let options = MySqlConnectOptions::from_str(url).map_err(|e| {
-            // The URL may hold a password: say what is wrong with it, not what it is.
-            tracing::error!(error = %e, "mysql: invalid database URL");
-            StoreError::Other(format!("invalid MySQL URL: {}", e.to_string().replace(url, "<url>")))
-        })?;
-        Self::connect_with(options).await
+        Self::connect_with(connection::options_from_url(url)?).await
     }
 
     /// Connects with explicit options (see [`MySqlStore::connect`]). The store overrides
     /// the character set, collation and SQL mode settings: it depends on them.
     pub async fn connect_with(options: MySqlConnectOptions) -> Result<MySqlStore, StoreError> {
-        let options = options
-            .charset("utf8mb4")
-            .collation("utf8mb4_bin")
-            .timezone(Some("+00:00".to_owned()))
-            // Both are part of SESSION_SETUP's complete sql_mode instead.
-            .pipes_as_concat(false)
-            .no_engine_substitution(false);
-        let pool = MySqlPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .min_connections(0)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .idle_timeout(Duration::from_secs(600))
-            .max_lifetime(Duration::from_secs(1800))
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .after_connect(|conn, _meta| Box::pin(configure(conn)))
-            .connect_with(options)
-            .await;
-        let pool = finish("connect", pool.map_err(Into::into))?;
-        tracing::debug!(database = ?pool.connect_options().get_database(), "mysql: store connected");
+        let pool = connection::pool(options).await?;
         Ok(MySqlStore { pool, changes: Default::default(), alive: Arc::new(()) })
     }
 
@@ -187,7 +105,7 @@ impl MySqlStore {
             // A connection of its own: the migration lock belongs to the connection, and
             // dropping this one (even mid-way, on cancellation) releases it.
             let mut conn = options.connect().await?;
-            configure(&mut conn).await?;
+            connection::configure(&mut conn).await?;
             let applied = migrate::run(&mut conn).await;
             if let Err(e) = conn.close().await {
                 tracing::debug!(error = %e, "mysql: closing the migration connection failed");

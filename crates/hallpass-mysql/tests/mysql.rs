@@ -1,9 +1,9 @@
 //! What only the MySQL backend has to prove (the shared behaviour is in conformance.rs):
-//! migrations are safe to race and idempotent, every connection gets the session settings
-//! the store depends on, keys compare byte for byte (no case, accent or trailing-space
-//! folding by a collation), the longest possible keys fit their indexes, same-value
-//! updates still count as found, user search escapes its wildcards, and an unreachable
-//! server is `Unavailable`.
+//! migrations are safe to race and idempotent, a ledger of the old numbering is
+//! renumbered, every connection gets the session settings the store depends on, keys
+//! compare byte for byte (no case, accent or trailing-space folding by a collation), the
+//! longest possible keys fit their indexes, same-value updates still count as found,
+//! user search escapes its wildcards, and an unreachable server is `Unavailable`.
 //!
 //! Each test creates its own database (see `hallpass_mysql::testing`); without a
 //! reachable server they are skipped (outside CI).
@@ -105,6 +105,127 @@ async fn an_edited_applied_migration_is_refused() {
         .await
         .expect("tamper");
     assert!(matches!(store.migrate().await, Err(StoreError::Other(_))));
+}
+
+/// SHA-256 of the MariaDB migrations 4 (change log) and 5 (decoy codes) as numbered up to
+/// commit 46f87f7 (`git show 46f87f7:crates/hallpass-mysql/migrations/0004_changes.sql |
+/// sha256sum`, likewise for `0005_decoy_codes.sql`), as the ledgers of databases
+/// migrated by those builds hold them.
+const OLD_4_CHANGES: &str = "961d08a5db2dd0bc5f01297dddecd8ee93b0c017676adcfebbb43e15698d193a";
+const OLD_5_DECOY_CODES: &str = "5c860a2c38050252f7699a3e89f47fcad9a104e432a272fb6fdd811045e26b9a";
+
+/// The ledger as (version, description, hex checksum), in version order.
+async fn ledger(store: &MySqlStore) -> Vec<(i64, String, String)> {
+    sqlx::query_as(
+        "SELECT version, CAST(description AS CHAR), LOWER(HEX(checksum)) FROM hallpass_migrations \
+         ORDER BY version",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("ledger")
+}
+
+/// Whether `codes.user_id` takes NULL (what the decoy codes migration does).
+async fn code_owner_nullable(store: &MySqlStore) -> bool {
+    let nullable: String = sqlx::query_scalar(
+        "SELECT CAST(is_nullable AS CHAR) FROM information_schema.columns \
+         WHERE table_schema = DATABASE() AND table_name = 'codes' AND column_name = 'user_id'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("column");
+    nullable == "YES"
+}
+
+/// Rewrites a migrated database's ledger into the numbering of builds up to commit
+/// 46f87f7: 4 = changes, and with `decoys` 5 = decoy codes; without, the decoy codes are
+/// undone and unrecorded, as on a database those builds migrated before 0005 existed.
+async fn make_old_ledger(store: &MySqlStore, decoys: bool) {
+    let pool = store.pool();
+    let run = |sql: String| async move {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect("old ledger")
+    };
+    run("UPDATE hallpass_migrations SET version = -1 WHERE version = 4".into()).await;
+    run(format!(
+        "UPDATE hallpass_migrations SET version = 4, description = 'changes', checksum = UNHEX('{OLD_4_CHANGES}') \
+         WHERE version = 5"
+    ))
+    .await;
+    if decoys {
+        run(format!(
+            "UPDATE hallpass_migrations SET version = 5, description = 'decoy codes', \
+             checksum = UNHEX('{OLD_5_DECOY_CODES}') WHERE version = -1"
+        ))
+        .await;
+    } else {
+        run("DELETE FROM hallpass_migrations WHERE version = -1".into()).await;
+        run("ALTER TABLE codes MODIFY user_id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL".into()).await;
+    }
+}
+
+/// What a store opened on a renumbered database must still do: users, a decoy code (the
+/// decoy codes migration), a published change (the change log migration).
+async fn still_works(store: &MySqlStore) {
+    add_user(store, &scope("s"), Some("alice"), None).await;
+    assert!(store.find_user(&scope("s"), &by_name("alice")).await.expect("find").is_some());
+    sqlx::query("INSERT INTO codes VALUES (REPEAT(X'01', 32), 's', NULL, 'reset', 0, 1)")
+        .execute(store.pool())
+        .await
+        .expect("a code with no user");
+    store.publish_change(&hallpass_core::store::Change::All).await.expect("publish");
+    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM hallpass_changes")
+        .fetch_one(store.pool())
+        .await
+        .expect("change log");
+    assert!(logged >= 1);
+}
+
+/// A database migrated by a build that numbered the change log 4 and the decoy codes 5
+/// opens: its ledger is rewritten to the shared numbering (the same rows a fresh
+/// database gets), once, and nothing is applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_old_ledger_is_renumbered() {
+    let Some(fresh) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else { return };
+    let want = ledger(&fresh.store().await).await;
+    assert_eq!(
+        want.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        ["init", "throttles", "admin", "decoy codes", "changes"]
+    );
+
+    let old = db.store().await;
+    make_old_ledger(&old, true).await;
+    let before = ledger(&old).await;
+    assert_eq!((before[3].0, before[3].2.as_str()), (4, OLD_4_CHANGES));
+    assert_eq!((before[4].0, before[4].2.as_str()), (5, OLD_5_DECOY_CODES));
+
+    let store = db.store().await; // migrates
+    let got = ledger(&store).await;
+    assert_eq!(got, want, "the ledger of a fresh database");
+    store.migrate().await.expect("again: nothing to do");
+    assert_eq!(ledger(&store).await, got);
+    assert!(code_owner_nullable(&store).await);
+    still_works(&store).await;
+}
+
+/// A database migrated by such a build before the decoy codes existed (versions 1 to 4,
+/// 4 being the change log) opens: the change log becomes 5, and the decoy codes are
+/// applied and recorded as 4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_old_ledger_without_decoy_codes_gets_them_as_version_4() {
+    let Some(fresh) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else { return };
+    let want = ledger(&fresh.store().await).await;
+
+    let old = db.store().await;
+    make_old_ledger(&old, false).await;
+    assert_eq!(ledger(&old).await.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert!(!code_owner_nullable(&old).await);
+
+    let store = db.store().await; // migrates
+    assert_eq!(ledger(&store).await, want);
+    assert!(code_owner_nullable(&store).await, "decoy codes applied");
+    still_works(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,7 +1,7 @@
 //! The schema: per-dialect SQL migrations embedded in the binary (`migrations/*.sql`,
 //! `include_str!`, so a deployed binary needs no files beside it), and the small migrator
 //! that applies them. (sqlx's own migrator sits behind its `migrate` feature, which the
-//! workspace leaves off; see `crate::types` for why.)
+//! workspace leaves off; see `crate::codec` for why.)
 //!
 //! One run is one transaction:
 //!
@@ -45,7 +45,22 @@ const MIGRATIONS: &[Migration] = &[
         name: "0004_decoy_codes",
         sql: include_str!("../migrations/0004_decoy_codes.sql"),
     },
+    // Comment only: PostgreSQL's change channel is LISTEN/NOTIFY, no table (see the file).
+    Migration { version: 5, name: "0005_changes", sql: include_str!("../migrations/0005_changes.sql") },
 ];
+
+/// The migrations' names (file names without `.sql`) in version order. Every SQL backend
+/// has the same list, so version N means the same change everywhere (compared by a test
+/// in hallpass-server).
+pub const MIGRATION_NAMES: &[&str] = &{
+    let mut names = [""; MIGRATIONS.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = MIGRATIONS[i].name;
+        i += 1;
+    }
+    names
+};
 
 /// The schema version this build creates and expects (the last migration's version).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;

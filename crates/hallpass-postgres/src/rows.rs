@@ -1,27 +1,21 @@
-//! How domain values are stored and read back, in one place, so every query agrees:
+//! Reading rows back: every function that turns a `PgRow` into a domain value (user,
+//! session, identity, login event, API key, throttle state, audit entry), with the column
+//! lists that fix the positions they read (the `*_cols!` macros; a table without one lists
+//! its columns in the statements of `crate::queries` that read it).
 //!
-//! - ids (UUIDv7) as `uuid`;
-//! - instants as `bigint` Unix milliseconds (the precision the core's clocks keep, so a
-//!   round trip is exact);
-//! - JSON objects as `jsonb`;
-//! - hashes as 32-byte `bytea`.
-//!
-//! Rows are read by column position; the column lists are spelled once (the `*_cols!`
-//! macros) next to the function that reads them. Reading back re-parses the typed values
-//! (`Scope`, `ProviderName`, ...); a stored value that no longer parses is corrupt data
-//! and surfaces as `StoreError::Other`.
+//! The column values themselves are decoded by `crate::codec`. Reading back re-parses the
+//! typed values (`Scope`, `ProviderName`, ...); a stored value that no longer parses is
+//! corrupt data and surfaces as `StoreError::Other`.
 
+use crate::codec::{DbId, Jsonb, id_at, object_at, opt_id_at, opt_time_at, scope_at, time_at};
 use crate::error::{QResult, corrupt};
-use crate::types::{DbId, Jsonb};
-use hallpass_core::clock::{from_unix_ms, to_unix_ms};
+use hallpass_core::clock::from_unix_ms;
 use hallpass_core::{
-    ApiKey, ClientId, ClientInfo, Confirmation, Email, Group, Identity, JsonObject, LoginEvent, Outcome,
-    ProviderName, Scope, Session, User, UserRecord, Username,
+    ApiKey, AuditEntry, ClientId, ClientInfo, Confirmation, Email, Group, Identity, JsonObject, LoginEvent,
+    Outcome, ProviderName, Scope, Session, ThrottleState, User, UserRecord, Username,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 /// The columns of a user row in the order [`user`] reads them; the argument is a table
 /// alias prefix such as `"u."` (or `""`).
@@ -112,56 +106,6 @@ pub(crate) use {event_cols, identity_cols, key_cols, session_cols, user_cols};
 /// How many columns [`session_cols!`] lists (where a joined user's columns start).
 pub(crate) const SESSION_COLUMNS: usize = 10;
 
-/// An instant as stored.
-pub(crate) fn ms(t: OffsetDateTime) -> i64 {
-    to_unix_ms(t)
-}
-
-/// An optional instant as stored.
-pub(crate) fn opt_ms(t: Option<OffsetDateTime>) -> Option<i64> {
-    t.map(ms)
-}
-
-/// A JSON object as bound (jsonb).
-pub(crate) fn json(obj: &JsonObject) -> Jsonb<&JsonObject> {
-    Jsonb(obj)
-}
-
-/// An id as bound (uuid).
-pub(crate) fn id(u: Uuid) -> DbId {
-    DbId(u)
-}
-
-/// An optional id as bound.
-pub(crate) fn opt_id(u: Option<Uuid>) -> Option<DbId> {
-    u.map(DbId)
-}
-
-fn id_at(row: &PgRow, i: usize) -> QResult<Uuid> {
-    Ok(row.try_get::<DbId, _>(i)?.0)
-}
-
-fn opt_id_at(row: &PgRow, i: usize) -> QResult<Option<Uuid>> {
-    Ok(row.try_get::<Option<DbId>, _>(i)?.map(|d| d.0))
-}
-
-fn time_at(row: &PgRow, i: usize) -> QResult<OffsetDateTime> {
-    Ok(from_unix_ms(row.try_get::<i64, _>(i)?))
-}
-
-fn opt_time_at(row: &PgRow, i: usize) -> QResult<Option<OffsetDateTime>> {
-    Ok(row.try_get::<Option<i64>, _>(i)?.map(from_unix_ms))
-}
-
-fn object_at(row: &PgRow, i: usize) -> QResult<JsonObject> {
-    Ok(row.try_get::<Jsonb<JsonObject>, _>(i)?.0)
-}
-
-fn scope_at(row: &PgRow, i: usize) -> QResult<Scope> {
-    let s: String = row.try_get(i)?;
-    Scope::from_stored(&s).map_err(|e| corrupt("scope", e))
-}
-
 /// Reads a user from the [`user_cols!`] columns starting at `base`.
 pub(crate) fn user(row: &PgRow, base: usize) -> QResult<User> {
     let confirmation = match row.try_get::<Option<String>, _>(base + 7)? {
@@ -244,5 +188,28 @@ pub(crate) fn api_key(row: &PgRow) -> QResult<ApiKey> {
         name: row.try_get(2)?,
         created_at: time_at(row, 3)?,
         revoked_at: opt_time_at(row, 4)?,
+    })
+}
+
+pub(crate) fn state(row: &PgRow) -> QResult<ThrottleState> {
+    let failures: i64 = row.try_get(0)?;
+    Ok(ThrottleState {
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        first_at: from_unix_ms(row.try_get(1)?),
+        last_at: from_unix_ms(row.try_get(2)?),
+        expires_at: from_unix_ms(row.try_get(3)?),
+    })
+}
+
+pub(crate) fn audit_row(row: &PgRow) -> QResult<AuditEntry> {
+    let scope: Option<String> = row.try_get(4)?;
+    Ok(AuditEntry {
+        id: row.try_get::<DbId, _>(0)?.0,
+        at: from_unix_ms(row.try_get::<i64, _>(1)?),
+        admin: row.try_get(2)?,
+        action: row.try_get(3)?,
+        scope: scope.map(|s| Scope::from_stored(&s).map_err(|e| corrupt("scope", e))).transpose()?,
+        target: row.try_get(5)?,
+        detail: row.try_get::<Jsonb<JsonObject>, _>(6)?.0,
     })
 }

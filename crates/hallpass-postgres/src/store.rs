@@ -1,11 +1,11 @@
-//! [`PostgresStore`]: the connection pool, `connect` / `migrate`, and the [`Store`]
-//! implementation. Each trait method calls the matching function of `crate::queries` and
+//! [`PostgresStore`]: its constructors (`connect`, `connect_with`; the details in
+//! `crate::connection`), `migrate`, and the [`Store`] implementation. Each trait method calls the matching function of `crate::queries` and
 //! classifies its failure through `crate::error` — nothing else happens here, so the SQL
 //! and its transaction boundaries can be read in one place.
 
 use crate::error::{QResult, to_store_error};
-use crate::migrate;
 use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, throttles, users};
+use crate::{changes, connection, migrate};
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
@@ -13,27 +13,10 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
-use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use std::str::FromStr;
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::sync::Arc;
-use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// Most connections the pool opens. Session checks are short single-statement reads, so
-/// a few connections serve many requests; 16 leaves room under PostgreSQL's default
-/// `max_connections = 100` for several hallpass processes and the operator's own tools.
-pub const MAX_CONNECTIONS: u32 = 16;
-
-/// How long a call waits for a connection (opening one included) before it fails with
-/// `StoreError::Unavailable`: while the database is down, requests answer 503 within this
-/// time instead of hanging.
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A connection idle longer than this is pinged before it is handed out (see
-/// [`PostgresStore::connect_with`]).
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(60);
 
 /// hallpass storage on PostgreSQL. Cheap to clone: clones share one pool.
 ///
@@ -47,69 +30,6 @@ pub struct PostgresStore {
     changes: Arc<std::sync::OnceLock<tokio::sync::broadcast::Sender<Change>>>,
     /// Held while the store lives; the listener task ends when only it is left.
     alive: Arc<()>,
-}
-
-/// The `LISTEN`/`NOTIFY` channel of cache changes.
-const CHANNEL: &str = "hallpass_changes";
-
-/// Listens on [`CHANNEL`] and forwards each change; a lost connection (sqlx reconnects by
-/// itself) may have lost notifications, so it sends [`Change::All`]. Ends when the store
-/// is dropped.
-async fn listen(pool: PgPool, tx: tokio::sync::broadcast::Sender<Change>, alive: std::sync::Weak<()>) {
-    let mut listener: Option<sqlx::postgres::PgListener> = None;
-    while alive.strong_count() > 0 {
-        let Some(l) = listener.as_mut() else {
-            match sqlx::postgres::PgListener::connect_with(&pool).await {
-                Ok(mut l) => match l.listen(CHANNEL).await {
-                    Ok(()) => {
-                        // Anything may have happened while nobody listened.
-                        let _ = tx.send(Change::All);
-                        listener = Some(l);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "postgres: LISTEN failed");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                },
-                Err(e) => {
-                    tracing::debug!(error = %e, "postgres: listener cannot connect");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-            continue;
-        };
-        match tokio::time::timeout(Duration::from_secs(1), l.try_recv()).await {
-            Err(_) => {} // a second without news: check that the store still lives
-            Ok(Ok(Some(n))) => {
-                let _ = tx.send(Change::from_wire(n.payload()));
-            }
-            Ok(Ok(None)) => {
-                let _ = tx.send(Change::All);
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "postgres: listener lost its connection");
-                let _ = tx.send(Change::All);
-                listener = None;
-            }
-        }
-    }
-}
-
-/// Runs [`listen`] as a task of its own and starts it again should it ever panic (a bug,
-/// never a payload: every payload reads as some change), after dropping every cached copy
-/// (notifications may have been missed meanwhile). Cross-process invalidation never stops
-/// silently.
-async fn supervise(pool: PgPool, tx: tokio::sync::broadcast::Sender<Change>, alive: std::sync::Weak<()>) {
-    while alive.strong_count() > 0 {
-        match tokio::spawn(listen(pool.clone(), tx.clone(), alive.clone())).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::error!(error = %e, "postgres: the change listener failed; starting it again");
-                let _ = tx.send(Change::All);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -132,48 +52,20 @@ impl PostgresStore {
     /// It does **not** migrate: call [`PostgresStore::migrate`] next (the server does on
     /// every start, and `hallpass migrate` does only that). Fails with
     /// `StoreError::Unavailable` when no connection can be opened within
-    /// [`ACQUIRE_TIMEOUT`], with `StoreError::Other` when the URL is invalid.
+    /// [`ACQUIRE_TIMEOUT`](crate::ACQUIRE_TIMEOUT), with `StoreError::Other` when the URL is invalid.
     pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(|e| {
-            // The parse error may quote the URL, password included: log it only at debug.
-            tracing::debug!(error = %e, "postgres: invalid database URL");
-            StoreError::Other("invalid PostgreSQL URL (expected postgres://USER@HOST:PORT/DATABASE)".into())
-        })?;
-        Self::connect_with(options).await
+        Self::connect_with(connection::options_from_url(url)?).await
     }
 
     /// Connects with explicit options (what [`PostgresStore::connect`] parses a URL into).
     ///
-    /// The pool holds up to [`MAX_CONNECTIONS`] and opens them on demand. It does not ping
+    /// The pool holds up to [`MAX_CONNECTIONS`](crate::MAX_CONNECTIONS) and opens them on demand. It does not ping
     /// a connection before every use (sqlx's default), which would add a round trip to
     /// every session check; it pings only connections idle for over a minute, the ones a
     /// database restart or a firewall's idle timeout may have cut. A connection that fails
     /// anyway costs that one call a `StoreError::Unavailable` and is then discarded.
-    pub async fn connect_with(mut options: PgConnectOptions) -> Result<PostgresStore, StoreError> {
-        if options.get_application_name().is_none() {
-            // Shows in pg_stat_activity, so an operator can tell hallpass's connections apart.
-            options = options.application_name("hallpass");
-        }
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .min_connections(0)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .idle_timeout(Some(Duration::from_secs(600)))
-            .max_lifetime(Some(Duration::from_secs(1800)))
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for > PING_IF_IDLE_FOR {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|e| to_store_error("connect", e.into()))?;
-        let options = pool.connect_options();
-        tracing::debug!(host = options.get_host(), database = options.get_database(), "postgres: connected");
+    pub async fn connect_with(options: PgConnectOptions) -> Result<PostgresStore, StoreError> {
+        let pool = connection::pool(options).await?;
         Ok(PostgresStore { pool, changes: Default::default(), alive: Arc::new(()) })
     }
 
@@ -278,7 +170,7 @@ impl Store for PostgresStore {
     // ---- sessions
 
     async fn insert_login(&self, login: &NewLogin) -> StoreResult<LoginStored> {
-        done("insert_login", sessions::insert_login(&self.pool, login, CHANNEL).await)
+        done("insert_login", sessions::insert_login(&self.pool, login, changes::CHANNEL).await)
     }
 
     async fn find_session(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<(Session, User)>> {
@@ -520,20 +412,14 @@ impl Store for PostgresStore {
     // ---- telling other processes
 
     async fn publish_change(&self, change: &Change) -> StoreResult<()> {
-        let sent = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(change.to_wire())
-            .execute(&self.pool)
-            .await
-            .map_err(crate::error::Fail::from);
-        done("publish_change", sent.map(|_| ()))
+        done("publish_change", changes::publish(&self.pool, change).await)
     }
 
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
         let runtime = tokio::runtime::Handle::try_current().ok()?;
         let tx = self.changes.get_or_init(|| {
             let (tx, _) = tokio::sync::broadcast::channel(1024);
-            runtime.spawn(supervise(self.pool.clone(), tx.clone(), Arc::downgrade(&self.alive)));
+            runtime.spawn(changes::supervise(self.pool.clone(), tx.clone(), Arc::downgrade(&self.alive)));
             tx
         });
         Some(tx.subscribe())

@@ -1,5 +1,5 @@
 //! What the conformance suite cannot say about PostgreSQL in particular: concurrent
-//! migrations, refusing a schema this build does not know, outage behaviour, locale-aware
+//! migrations, a database of an earlier version migrating on, refusing a schema this build does not know, outage behaviour, locale-aware
 //! search, and the exactness of the login cap and session-data merges under concurrency.
 //! Each test gets its own database (`hallpass_postgres::testing`) and is skipped, with a
 //! notice, when the server is unreachable outside CI.
@@ -7,7 +7,7 @@
 use hallpass_core::store::Store;
 use hallpass_core::{StoreError, UserFilter};
 use hallpass_postgres::testing::TestDb;
-use hallpass_postgres::{ACQUIRE_TIMEOUT, PostgresStore, SCHEMA_VERSION};
+use hallpass_postgres::{ACQUIRE_TIMEOUT, MIGRATION_NAMES, PostgresStore, SCHEMA_VERSION};
 use hallpass_store_tests::fixtures::*;
 use serde_json::json;
 use std::sync::Arc;
@@ -37,6 +37,26 @@ async fn concurrent_migrations_all_succeed() {
     for s in &stores[1..] {
         s.close().await;
     }
+}
+
+/// A database migrated by a build before `0005_changes` (versions 1 to 4 recorded) takes
+/// the comment-only fifth migration: the ledger then names every migration of
+/// [`MIGRATION_NAMES`] (the list every backend shares), and the data stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_at_version_4_takes_the_empty_fifth() {
+    let Some(db) = TestDb::create().await else { return };
+    let pool = db.store().pool();
+    add_user(db.store(), &scope("s"), Some("alice"), None).await;
+    sqlx::query("DELETE FROM hallpass_migrations WHERE version = 5").execute(pool).await.expect("as of 4");
+    db.store().migrate().await.expect("migrate");
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM hallpass_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .expect("names");
+    assert_eq!(names, MIGRATION_NAMES);
+    assert_eq!(SCHEMA_VERSION, 5);
+    let users = db.store().list_users(&scope("s"), &UserFilter::default(), None, 10).await.expect("list");
+    assert_eq!(users.len(), 1);
 }
 
 /// A database migrated by a newer hallpass (a migration this build does not know), or

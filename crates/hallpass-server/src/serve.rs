@@ -186,4 +186,14 @@ mod tests {
         assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(super::redact_url("sqlite://hallpass.db"), "sqlite://hallpass.db");
     }
+
+    /// `open_store` may give any of the three backends: version N of the schema must name
+    /// the same change on each, so a database's version says the same whatever it runs on.
+    #[test]
+    fn the_backends_number_their_migrations_alike() {
+        assert_eq!(hallpass_sqlite::MIGRATION_NAMES, hallpass_postgres::MIGRATION_NAMES);
+        assert_eq!(hallpass_sqlite::MIGRATION_NAMES, hallpass_mysql::MIGRATION_NAMES);
+        assert_eq!(i64::from(hallpass_sqlite::SCHEMA_VERSION), hallpass_postgres::SCHEMA_VERSION);
+        assert_eq!(hallpass_postgres::SCHEMA_VERSION, hallpass_mysql::SCHEMA_VERSION);
+    }
 }

@@ -1,4 +1,5 @@
-//! Opening one SQLite connection and configuring it. Every connection of the pool comes
+//! Opening: which file a `sqlite:` URL names, a new file made readable by its owner only,
+//! and one SQLite connection opened and configured. Every connection of the pool comes
 //! from here, so they all agree on durability, locking and foreign keys.
 //!
 //! The pragmas, and why:
@@ -37,9 +38,10 @@
 //! function: SQLite's `lower()` and `LIKE` fold ASCII only, and user search must match
 //! `ÉLODIE` with `élodie` just as the reference store does.
 
+use hallpass_core::StoreError;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How long a connection waits for another process's lock before giving up.
@@ -126,9 +128,66 @@ fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     })
 }
 
+/// A new database holds password hashes and provider tokens: make it readable by its owner
+/// only (SQLite gives the `-wal` and `-shm` files the database file's permissions).
+pub(crate) fn restrict_to_owner(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %e, "sqlite: cannot restrict the new database to its owner");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// The file a `sqlite:` URL names.
+pub fn path_of_url(url: &str) -> Result<PathBuf, StoreError> {
+    let invalid = |why: &str| StoreError::Other(format!("invalid SQLite URL {url:?}: {why}"));
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| invalid("expected sqlite://PATH or sqlite:PATH"))?;
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    if let Some(query) = query {
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            if pair != "mode=rwc" {
+                return Err(invalid(&format!("unsupported parameter {pair:?} (only mode=rwc is accepted)")));
+            }
+        }
+    }
+    if path.is_empty() {
+        return Err(invalid("the path is empty"));
+    }
+    if path == ":memory:" || path.starts_with("file::memory:") {
+        return Err(invalid("in-memory databases are not supported; name a file"));
+    }
+    Ok(PathBuf::from(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_name_files() {
+        let ok = |u: &str| path_of_url(u).unwrap();
+        assert_eq!(ok("sqlite://hallpass.db"), std::path::PathBuf::from("hallpass.db"));
+        assert_eq!(ok("sqlite:hallpass.db"), std::path::PathBuf::from("hallpass.db"));
+        assert_eq!(ok("sqlite://./data/h.db"), std::path::PathBuf::from("./data/h.db"));
+        assert_eq!(ok("sqlite:///var/lib/h.db"), std::path::PathBuf::from("/var/lib/h.db"));
+        assert_eq!(ok("sqlite:/var/lib/h.db"), std::path::PathBuf::from("/var/lib/h.db"));
+        assert_eq!(ok("sqlite://h.db?mode=rwc"), std::path::PathBuf::from("h.db"));
+        for bad in
+            ["postgres://x", "sqlite://", "sqlite:", "sqlite::memory:", "sqlite://h.db?mode=ro", "h.db"]
+        {
+            assert!(path_of_url(bad).is_err(), "{bad}");
+        }
+    }
 
     fn pragma_i64(c: &Connection, name: &str) -> i64 {
         c.pragma_query_value(None, name, |r| r.get(0)).unwrap()

@@ -17,13 +17,28 @@ use crate::error::{Fail, QResult};
 use hallpass_core::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 
-/// The migrations, in order. The file name is for logs only.
+/// The migrations, in order. The file name is for logs (and [`MIGRATION_NAMES`]) only.
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/0001_init.sql")),
     ("0002_throttles", include_str!("../migrations/0002_throttles.sql")),
     ("0003_admin", include_str!("../migrations/0003_admin.sql")),
     ("0004_decoy_codes", include_str!("../migrations/0004_decoy_codes.sql")),
+    // Comment only: SQLite's change channel needs no table (see the file).
+    ("0005_changes", include_str!("../migrations/0005_changes.sql")),
 ];
+
+/// The migrations' names (file names without `.sql`) in version order. Every SQL backend
+/// has the same list, so version N means the same change everywhere (compared by a test
+/// in hallpass-server).
+pub const MIGRATION_NAMES: &[&str] = &{
+    let mut names = [""; MIGRATIONS.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = MIGRATIONS[i].0;
+        i += 1;
+    }
+    names
+};
 
 /// The schema version this build creates and expects (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -58,6 +73,35 @@ pub(crate) fn run(conn: &mut Connection) -> QResult<u32> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn names_follow_the_versions() {
+        for (i, name) in MIGRATION_NAMES.iter().enumerate() {
+            assert!(name.starts_with(&format!("{:04}_", i + 1)), "{name}");
+        }
+        assert_eq!(MIGRATION_NAMES.len(), SCHEMA_VERSION as usize);
+    }
+
+    /// A database left at version 4 by the builds before 0005 existed: the comment-only
+    /// migration runs, the version becomes 5, and the data stays.
+    #[test]
+    fn a_database_at_version_4_takes_the_empty_fifth() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.pragma_update(None, "foreign_keys", "ON").expect("foreign keys");
+        for (_, sql) in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).expect("migration");
+        }
+        conn.pragma_update(None, "user_version", 4).expect("version");
+        conn.execute_batch(
+            "INSERT INTO users (scope, id, group_name, active, confirmed, created_at, updated_at) \
+             VALUES ('a', 'u1', 'default', 1, 1, 0, 0);",
+        )
+        .expect("rows");
+        assert_eq!(run(&mut conn).expect("migrate"), 1);
+        assert_eq!(count(&conn, "PRAGMA user_version"), 5);
+        assert_eq!(count(&conn, "SELECT count(*) FROM users"), 1);
+        assert_eq!(run(&mut conn).expect("again"), 0);
+    }
+
     fn count(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |r| r.get(0)).expect(sql)
     }
@@ -79,7 +123,7 @@ mod tests {
         )
         .expect("rows");
 
-        assert_eq!(run(&mut conn).expect("migrate"), 1);
+        assert_eq!(run(&mut conn).expect("migrate"), 2, "0004 and 0005");
         assert_eq!(count(&conn, "PRAGMA user_version"), i64::from(SCHEMA_VERSION));
         assert_eq!(count(&conn, "SELECT count(*) FROM codes WHERE user_id = 'u1'"), 1);
         conn.execute("INSERT INTO codes VALUES (randomblob(32), 'a', NULL, 'reset', 0, 10)", [])

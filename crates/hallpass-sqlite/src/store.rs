@@ -1,4 +1,5 @@
-//! [`SqliteStore`]: opening a database file (or a `sqlite://` URL) and the
+//! [`SqliteStore`]: its constructors (`open`, `from_url`: the order of the steps, whose
+//! details live in `crate::connection`, `crate::migrate` and `crate::pool`) and the
 //! [`hallpass_core::Store`] implementation.
 //!
 //! Each trait method clones what it needs into an owned closure (the closure runs on a
@@ -7,7 +8,8 @@
 //! the writer. Nothing else happens here, so the SQL and its transaction boundaries can be
 //! read in one place.
 
-use crate::connection::{self, Role};
+use crate::changes;
+use crate::connection::{self, Role, path_of_url, restrict_to_owner};
 use crate::error::to_store_error;
 use crate::migrate;
 use crate::pool::Pool;
@@ -35,54 +37,6 @@ pub struct SqliteStore {
     pool: Arc<Pool>,
     /// Changes for caches: this process's own, and other processes' seen by the watcher.
     changes: Arc<std::sync::OnceLock<tokio::sync::broadcast::Sender<Change>>>,
-}
-
-/// How often the change watcher asks the writer connection whether another connection
-/// (another process: this one's readers never write) committed.
-const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
-
-/// Watches `PRAGMA data_version` on the writer connection: it moves only when another
-/// connection commits, so any move is another process's write, of which nothing more is
-/// known: [`Change::All`]. Ends when the store is dropped.
-fn watch_other_processes(
-    writer: std::sync::Weak<tokio::sync::Mutex<rusqlite::Connection>>,
-    tx: tokio::sync::broadcast::Sender<Change>,
-) {
-    let read = |writer: &tokio::sync::Mutex<rusqlite::Connection>| {
-        let conn = writer.blocking_lock();
-        conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
-    };
-    // The first reading is taken before this returns: a write by another process after
-    // that is seen, whenever the first cached copy is made.
-    let (started, baseline) = std::sync::mpsc::channel::<()>();
-    let spawned = std::thread::Builder::new().name("hallpass-sqlite-watch".into()).spawn(move || {
-        let mut last: Option<i64> = writer.upgrade().and_then(|w| read(&w).ok());
-        let _ = started.send(());
-        loop {
-            std::thread::sleep(WATCH_EVERY);
-            let Some(writer) = writer.upgrade() else { break };
-            let version = read(&writer);
-            drop(writer);
-            match version {
-                Ok(v) => {
-                    if last.is_some_and(|l| l != v) {
-                        tracing::debug!("sqlite: another process wrote; dropping cached copies");
-                        let _ = tx.send(Change::All);
-                    }
-                    last = Some(v);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "sqlite: reading data_version");
-                    let _ = tx.send(Change::All);
-                }
-            }
-        }
-    });
-    match spawned {
-        // A blocking wait of microseconds, once per store.
-        Ok(_) => drop(baseline.recv_timeout(std::time::Duration::from_secs(5))),
-        Err(e) => tracing::warn!(error = %e, "sqlite: could not start the change watcher"),
-    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -123,48 +77,6 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-/// A new database holds password hashes and provider tokens: make it readable by its owner
-/// only (SQLite gives the `-wal` and `-shm` files the database file's permissions).
-fn restrict_to_owner(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-            tracing::warn!(path = %path.display(), error = %e, "sqlite: cannot restrict the new database to its owner");
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-}
-
-/// The file a `sqlite:` URL names (`sqlite://PATH` or `sqlite:PATH`, see
-/// [`SqliteStore::from_url`]).
-pub fn path_of_url(url: &str) -> Result<PathBuf, StoreError> {
-    let invalid = |why: &str| StoreError::Other(format!("invalid SQLite URL {url:?}: {why}"));
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .ok_or_else(|| invalid("expected sqlite://PATH or sqlite:PATH"))?;
-    let (path, query) = match rest.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (rest, None),
-    };
-    if let Some(query) = query {
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            if pair != "mode=rwc" {
-                return Err(invalid(&format!("unsupported parameter {pair:?} (only mode=rwc is accepted)")));
-            }
-        }
-    }
-    if path.is_empty() {
-        return Err(invalid("the path is empty"));
-    }
-    if path == ":memory:" || path.starts_with("file::memory:") {
-        return Err(invalid("in-memory databases are not supported; name a file"));
-    }
-    Ok(PathBuf::from(path))
 }
 
 #[async_trait]
@@ -542,31 +454,9 @@ impl Store for SqliteStore {
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
         let tx = self.changes.get_or_init(|| {
             let (tx, _) = tokio::sync::broadcast::channel(1024);
-            watch_other_processes(self.pool.writer_weak(), tx.clone());
+            changes::watch_other_processes(self.pool.writer_weak(), tx.clone());
             tx
         });
         Some(tx.subscribe())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::path_of_url;
-    use std::path::PathBuf;
-
-    #[test]
-    fn urls_name_files() {
-        let ok = |u: &str| path_of_url(u).unwrap();
-        assert_eq!(ok("sqlite://hallpass.db"), PathBuf::from("hallpass.db"));
-        assert_eq!(ok("sqlite:hallpass.db"), PathBuf::from("hallpass.db"));
-        assert_eq!(ok("sqlite://./data/h.db"), PathBuf::from("./data/h.db"));
-        assert_eq!(ok("sqlite:///var/lib/h.db"), PathBuf::from("/var/lib/h.db"));
-        assert_eq!(ok("sqlite:/var/lib/h.db"), PathBuf::from("/var/lib/h.db"));
-        assert_eq!(ok("sqlite://h.db?mode=rwc"), PathBuf::from("h.db"));
-        for bad in
-            ["postgres://x", "sqlite://", "sqlite:", "sqlite::memory:", "sqlite://h.db?mode=ro", "h.db"]
-        {
-            assert!(path_of_url(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -3,25 +3,13 @@
 
 use crate::codec::*;
 use crate::error::{QResult, corrupt};
+use crate::rows::audit_row;
 use hallpass_core::clock::{from_unix_ms, to_unix_ms};
 use hallpass_core::{AuditEntry, Bucket, Outcome, OutcomeCount, Scope, ScopeFigures};
 use sqlx::Row;
-use sqlx::mysql::{MySqlConnection, MySqlRow};
+use sqlx::mysql::MySqlConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-fn audit_row(row: &MySqlRow) -> QResult<AuditEntry> {
-    let scope: Option<String> = row.try_get(4)?;
-    Ok(AuditEntry {
-        id: get_uuid(row, 0)?,
-        at: get_time(row, 1)?,
-        admin: row.try_get(2)?,
-        action: row.try_get(3)?,
-        scope: scope.map(|s| Scope::from_stored(&s).map_err(|e| corrupt("scope", e))).transpose()?,
-        target: row.try_get(5)?,
-        detail: get_object(row, 6)?,
-    })
-}
 
 pub(crate) async fn insert_audit(c: &mut MySqlConnection, e: &AuditEntry) -> QResult<()> {
     sqlx::query(

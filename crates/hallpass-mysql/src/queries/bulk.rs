@@ -31,8 +31,7 @@
 
 use crate::codec::*;
 use crate::error::{Fail, QResult, duplicate_key};
-use crate::queries::identities::{identity_cols, identity_row};
-use crate::queries::users::record_from_row;
+use crate::rows::{identity_cols, identity_row, record_from_row, user_cols};
 use hallpass_core::store::{
     ExportedUser, ImportConflict, ImportDecision, ImportOutcome, ImportPlan, ImportTaken,
 };

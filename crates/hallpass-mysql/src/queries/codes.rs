@@ -26,7 +26,7 @@ use uuid::Uuid;
 /// user: the counter's upsert (no user row is locked before it, so this cannot deadlock
 /// with a login's counting), the user lookup, then the same lock, DELETE and INSERT either
 /// way. A user within the limit gets the code; a login that names nobody, or a user over
-/// the limit, gets a decoy row with no user (migration 0005): nobody knows its code, every
+/// the limit, gets a decoy row with no user (migration 0004): nobody knows its code, every
 /// reader skips it, and the sweeper removes it when it expires. So both requests run the
 /// same statements and take the same time.
 pub(crate) async fn request_code(

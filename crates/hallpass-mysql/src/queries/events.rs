@@ -2,34 +2,14 @@
 //! statistics of successful logins.
 
 use crate::codec::*;
-use crate::error::{QResult, corrupt};
+use crate::error::QResult;
+use crate::rows::{event_cols, event_row};
 use hallpass_core::clock::{from_unix_ms, to_unix_ms};
-use hallpass_core::{Bucket, LoginEvent, Outcome, Scope, StatBucket};
+use hallpass_core::{Bucket, LoginEvent, Scope, StatBucket};
 use sqlx::Row;
-use sqlx::mysql::{MySqlConnection, MySqlRow};
+use sqlx::mysql::MySqlConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-macro_rules! event_cols {
-    () => {
-        "id, scope, user_id, at, method, outcome, session_id, ip, user_agent"
-    };
-}
-
-fn event_row(row: &MySqlRow) -> QResult<LoginEvent> {
-    let outcome: String = row.try_get(5)?;
-    Ok(LoginEvent {
-        id: get_uuid(row, 0)?,
-        scope: get_parsed(row, 1, Scope::from_stored)?,
-        user_id: get_opt_uuid(row, 2)?,
-        at: get_time(row, 3)?,
-        method: row.try_get(4)?,
-        outcome: Outcome::from_stored(&outcome).ok_or_else(|| corrupt("outcome", &outcome))?,
-        session_id: get_opt_uuid(row, 6)?,
-        ip: row.try_get(7)?,
-        user_agent: row.try_get(8)?,
-    })
-}
 
 pub(crate) async fn insert_event(c: &mut MySqlConnection, e: &LoginEvent) -> QResult<()> {
     sqlx::query(concat!("INSERT INTO login_events (", event_cols!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"))

@@ -10,17 +10,10 @@
 use crate::codec::*;
 use crate::error::QResult;
 use crate::queries::users::{lock_user, no_such_user};
-use hallpass_core::{ClientId, Identity, ProviderName, Scope};
-use sqlx::Row;
-use sqlx::mysql::{MySqlConnection, MySqlRow};
+use crate::rows::{identity_cols, identity_row};
+use hallpass_core::{Identity, ProviderName, Scope};
+use sqlx::mysql::MySqlConnection;
 use uuid::Uuid;
-
-macro_rules! identity_cols {
-    () => {
-        "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at"
-    };
-}
-pub(crate) use identity_cols;
 
 /// A user's link to a provider (the primary key).
 const GET_IDENTITY: &str =
@@ -37,20 +30,6 @@ const LIST_IDENTITIES: &str = concat!(
     identity_cols!(),
     " FROM identities WHERE scope = ? AND user_id = ? ORDER BY provider"
 );
-
-pub(crate) fn identity_row(row: &MySqlRow) -> QResult<Identity> {
-    Ok(Identity {
-        scope: get_parsed(row, 0, Scope::from_stored)?,
-        user_id: get_uuid(row, 1)?,
-        provider: get_parsed(row, 2, ProviderName::parse)?,
-        client_id: ClientId::parse(&get_bytes_text(row, 3)?)
-            .map_err(|e| crate::error::corrupt("client id", e))?,
-        access_token: row.try_get(4)?,
-        access_token_expiry: get_opt_time(row, 5)?,
-        created_at: get_time(row, 6)?,
-        updated_at: get_time(row, 7)?,
-    })
-}
 
 /// Replaces the user's link to the provider (every field, as the reference store does)
 /// or inserts it, under the user's row lock. A client id another user of the scope holds

@@ -3,21 +3,11 @@
 
 use crate::codec::*;
 use crate::error::QResult;
-use hallpass_core::{ApiKey, Scope, TokenHash};
-use sqlx::Row;
-use sqlx::mysql::{MySqlConnection, MySqlRow};
+use crate::rows::key_row;
+use hallpass_core::{ApiKey, TokenHash};
+use sqlx::mysql::MySqlConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-fn key_row(row: &MySqlRow) -> QResult<ApiKey> {
-    Ok(ApiKey {
-        id: get_uuid(row, 0)?,
-        scope: get_parsed(row, 1, Scope::from_stored)?,
-        name: row.try_get(2)?,
-        created_at: get_time(row, 3)?,
-        revoked_at: get_opt_time(row, 4)?,
-    })
-}
 
 pub(crate) async fn insert_api_key(
     c: &mut MySqlConnection,

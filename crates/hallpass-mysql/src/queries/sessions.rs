@@ -4,36 +4,14 @@
 use crate::codec::*;
 use crate::error::{QResult, corrupt};
 use crate::queries::events::insert_event;
-use crate::queries::users::{no_such_user, user_from_row};
+use crate::queries::users::no_such_user;
+use crate::rows::{SESSION_COLUMNS, session_cols, session_from_row, session_row, user_cols, user_from_row};
 use hallpass_core::patch::merge_session_patch;
 use hallpass_core::store::{LoginStored, NewLogin};
-use hallpass_core::{ClientInfo, Scope, Session, TokenHash, User};
-use sqlx::Row;
-use sqlx::mysql::{MySqlConnection, MySqlRow};
+use hallpass_core::{Scope, Session, TokenHash, User};
+use sqlx::mysql::MySqlConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// How many columns [`session_cols!`] lists.
-const SESSION_COLUMNS: usize = 10;
-
-/// Reads a session from the [`session_cols!`] columns starting at `base`.
-fn session_from_row(row: &MySqlRow, base: usize) -> QResult<Session> {
-    Ok(Session {
-        id: get_uuid(row, base)?,
-        scope: get_parsed(row, base + 1, Scope::from_stored)?,
-        user_id: get_uuid(row, base + 2)?,
-        created_at: get_time(row, base + 3)?,
-        last_seen_at: get_time(row, base + 4)?,
-        expires_at: get_time(row, base + 5)?,
-        absolute_expires_at: get_time(row, base + 6)?,
-        data: get_object(row, base + 7)?,
-        client: ClientInfo { ip: row.try_get(base + 8)?, user_agent: row.try_get(base + 9)? },
-    })
-}
-
-fn session_row(row: &MySqlRow) -> QResult<Session> {
-    session_from_row(row, 0)
-}
 
 const INSERT_SESSION: &str = concat!(
     "INSERT INTO sessions (",

@@ -3,20 +3,11 @@
 
 use crate::codec::*;
 use crate::error::QResult;
+use crate::rows::state;
 use hallpass_core::{Scope, ThrottleState};
 use sqlx::Row;
-use sqlx::mysql::{MySqlConnection, MySqlRow};
+use sqlx::mysql::MySqlConnection;
 use time::{Duration, OffsetDateTime};
-
-fn state(row: &MySqlRow) -> QResult<ThrottleState> {
-    let failures: i64 = row.try_get(0)?;
-    Ok(ThrottleState {
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
-        first_at: get_time(row, 1)?,
-        last_at: get_time(row, 2)?,
-        expires_at: get_time(row, 3)?,
-    })
-}
 
 pub(crate) async fn get(
     c: &mut MySqlConnection,

@@ -8,42 +8,16 @@
 //! for the winner's commit and then fail, so 50 racers give one winner and 49 conflicts.
 
 use crate::codec::*;
-use crate::error::{QResult, corrupt};
+use crate::error::QResult;
 use crate::queries::sessions::end_sessions;
+use crate::rows::{record_from_row, user_cols, user_from_row};
 use hallpass_core::{
-    Confirmation, Email, Group, Scope, StoreError, User, UserFilter, UserPatch, UserRecord, UserRef, Username,
+    Confirmation, Email, Scope, StoreError, User, UserFilter, UserPatch, UserRecord, UserRef, Username,
 };
 use sqlx::AssertSqlSafe;
-use sqlx::Row;
-use sqlx::mysql::{MySqlConnection, MySqlRow};
+use sqlx::mysql::MySqlConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// Reads a user from the [`user_cols!`] columns starting at `base`.
-pub(crate) fn user_from_row(row: &MySqlRow, base: usize) -> QResult<User> {
-    let confirmation = match row.try_get::<Option<String>, _>(base + 7)? {
-        None => None,
-        Some(s) => Some(Confirmation::from_stored(&s).ok_or_else(|| corrupt("confirmation", &s))?),
-    };
-    Ok(User {
-        scope: get_parsed(row, base, Scope::from_stored)?,
-        id: get_uuid(row, base + 1)?,
-        username: row.try_get::<Option<String>, _>(base + 2)?.map(Username::from_stored),
-        email: row.try_get::<Option<String>, _>(base + 3)?.map(Email::from_stored),
-        group: Group::from_stored(get_bytes_text(row, base + 4)?),
-        extra: get_object(row, base + 5)?,
-        active: row.try_get(base + 6)?,
-        confirmation,
-        confirmed: row.try_get(base + 8)?,
-        created_at: get_time(row, base + 9)?,
-        updated_at: get_time(row, base + 10)?,
-        last_login_at: get_opt_time(row, base + 11)?,
-    })
-}
-
-pub(crate) fn record_from_row(row: &MySqlRow) -> QResult<UserRecord> {
-    Ok(UserRecord { user: user_from_row(row, 0)?, password_hash: get_opt_bytes_text(row, 12)? })
-}
 
 const INSERT_USER: &str = concat!(
     "INSERT INTO users (",

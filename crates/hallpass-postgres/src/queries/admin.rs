@@ -1,28 +1,14 @@
 //! What the admin web page needs beyond the API: its audit trail, the figures of every
 //! scope, and login attempts counted per outcome.
 
+use crate::codec::{id, json, ms};
 use crate::error::{QResult, corrupt};
-use crate::rows::{id, json, ms};
-use crate::types::{DbId, Jsonb};
+use crate::rows::audit_row;
 use hallpass_core::clock::from_unix_ms;
-use hallpass_core::{AuditEntry, Bucket, JsonObject, Outcome, OutcomeCount, Scope, ScopeFigures};
-use sqlx::postgres::PgRow;
+use hallpass_core::{AuditEntry, Bucket, Outcome, OutcomeCount, Scope, ScopeFigures};
 use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-fn audit_row(row: &PgRow) -> QResult<AuditEntry> {
-    let scope: Option<String> = row.try_get(4)?;
-    Ok(AuditEntry {
-        id: row.try_get::<DbId, _>(0)?.0,
-        at: from_unix_ms(row.try_get::<i64, _>(1)?),
-        admin: row.try_get(2)?,
-        action: row.try_get(3)?,
-        scope: scope.map(|s| Scope::from_stored(&s).map_err(|e| corrupt("scope", e))).transpose()?,
-        target: row.try_get(5)?,
-        detail: row.try_get::<Jsonb<JsonObject>, _>(6)?.0,
-    })
-}
 
 pub(crate) async fn insert_audit(pool: &PgPool, e: &AuditEntry) -> QResult<()> {
     sqlx::query(

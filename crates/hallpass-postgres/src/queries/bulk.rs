@@ -32,9 +32,9 @@
 //! one user at a time, each under its own savepoint: a user refused by a constraint
 //! becomes a conflict (or `existing`, for the primary key) instead of failing the batch.
 
+use crate::codec::{DbId, JsonbText, id, ms, opt_ms};
 use crate::error::{Fail, QResult};
-use crate::rows::{self, id, identity_cols, ms, opt_ms, user_cols};
-use crate::types::{DbId, JsonbText};
+use crate::rows::{self, identity_cols, user_cols};
 use hallpass_core::store::{
     ExportedUser, ImportConflict, ImportDecision, ImportOutcome, ImportPlan, ImportTaken,
 };

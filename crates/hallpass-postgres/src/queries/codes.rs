@@ -4,11 +4,10 @@
 //! waits on the row lock, then finds it gone and changes nothing. A row with no user is a
 //! decoy left by a request for nobody ([`request_code`]); no reader returns it.
 
+use crate::codec::{DbId, id, ms, opt_id};
 use crate::error::QResult;
 use crate::queries::sessions::end_sessions;
 use crate::queries::throttles;
-use crate::rows::{id, ms, opt_id};
-use crate::types::DbId;
 use hallpass_core::{CodeKind, CodeRecord, CodeRequest, CodeRequestOutcome, Scope, TokenHash, UserRef};
 use sqlx::{PgConnection, PgPool, Row};
 use time::OffsetDateTime;

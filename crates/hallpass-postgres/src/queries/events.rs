@@ -1,8 +1,9 @@
 //! Login events: insert, a user's history (newest first, paged by id) and the bucketed
 //! statistics of successful logins.
 
+use crate::codec::{id, ms, opt_id};
 use crate::error::QResult;
-use crate::rows::{self, event_cols, id, ms, opt_id};
+use crate::rows::{self, event_cols};
 use hallpass_core::clock::from_unix_ms;
 use hallpass_core::{Bucket, LoginEvent, Scope, StatBucket};
 use sqlx::{PgPool, Row};

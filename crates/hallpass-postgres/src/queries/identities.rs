@@ -2,8 +2,9 @@
 //! (scope, provider, client_id); the second rule surfaces as `IdentityTaken` through the
 //! unique constraint `identities_client_id` (see `crate::error`).
 
+use crate::codec::{id, ms, opt_ms};
 use crate::error::QResult;
-use crate::rows::{self, id, identity_cols, ms, opt_ms};
+use crate::rows::{self, identity_cols};
 use hallpass_core::{Identity, ProviderName, Scope};
 use sqlx::PgPool;
 use uuid::Uuid;

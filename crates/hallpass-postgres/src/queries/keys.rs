@@ -1,8 +1,9 @@
 //! API keys. Not scoped by the caller: a key names its scope, and the server looks keys up
 //! by hash before it knows the scope.
 
+use crate::codec::{id, ms, opt_ms};
 use crate::error::QResult;
-use crate::rows::{self, id, key_cols, ms, opt_ms};
+use crate::rows::{self, key_cols};
 use hallpass_core::{ApiKey, TokenHash};
 use sqlx::PgPool;
 use time::OffsetDateTime;

@@ -54,7 +54,7 @@ mod plan_tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn frequent_statements_use_indexes() {
         let Some(db) = TestDb::create().await else { return };
-        let id = crate::rows::id(Uuid::now_v7());
+        let id = crate::codec::id(Uuid::now_v7());
         let hash = vec![0u8; 32];
         let cases: Vec<(&str, &str, PgArguments)> = vec![
             (
@@ -156,7 +156,7 @@ mod plan_tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn bulk_statements_probe_indexes() {
         let Some(db) = TestDb::create().await else { return };
-        let id = crate::rows::id(Uuid::now_v7());
+        let id = crate::codec::id(Uuid::now_v7());
         let cases: Vec<(&str, &str, PgArguments)> = vec![
             (
                 "export scope",

@@ -2,8 +2,9 @@
 //! statement), the get-session hot path, freshen, session data, ending sessions, listing,
 //! sweeping.
 
+use crate::codec::{id, json, ms, opt_id};
 use crate::error::{Fail, QResult};
-use crate::rows::{self, SESSION_COLUMNS, event_cols, id, json, ms, opt_id, session_cols, user_cols};
+use crate::rows::{self, SESSION_COLUMNS, event_cols, session_cols, user_cols};
 use hallpass_core::patch::merge_session_patch;
 use hallpass_core::store::{Change, LoginStored, NewLogin};
 use hallpass_core::{Scope, Session, StoreError, TokenHash, User};

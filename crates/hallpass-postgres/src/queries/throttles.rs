@@ -14,22 +14,12 @@ macro_rules! count_one_more {
            last_at = EXCLUDED.last_at"
     };
 }
-use crate::rows::ms;
-use hallpass_core::clock::from_unix_ms;
+use crate::codec::ms;
+use crate::rows::state;
 use hallpass_core::{Scope, ThrottleState};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use time::{Duration, OffsetDateTime};
-
-fn state(row: &PgRow) -> QResult<ThrottleState> {
-    let failures: i64 = row.try_get(0)?;
-    Ok(ThrottleState {
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
-        first_at: from_unix_ms(row.try_get(1)?),
-        last_at: from_unix_ms(row.try_get(2)?),
-        expires_at: from_unix_ms(row.try_get(3)?),
-    })
-}
 
 pub(crate) async fn get(
     pool: &PgPool,

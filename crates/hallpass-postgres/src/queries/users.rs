@@ -2,9 +2,10 @@
 //! email key, the filtered listing, updates, deletion, and password changes (which end
 //! the user's sessions in the same transaction).
 
+use crate::codec::{id, json, ms, opt_ms};
 use crate::error::QResult;
 use crate::queries::sessions::end_sessions;
-use crate::rows::{self, id, json, ms, opt_ms, user_cols};
+use crate::rows::{self, user_cols};
 use hallpass_core::{Confirmation, Email, Scope, User, UserFilter, UserPatch, UserRecord, UserRef, Username};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;

@@ -3,28 +3,13 @@
 
 use crate::codec::*;
 use crate::error::QResult;
+use crate::rows::audit_row;
 use hallpass_core::clock::{from_unix_ms, to_unix_ms};
 use hallpass_core::{AuditEntry, Bucket, Outcome, OutcomeCount, Scope, ScopeFigures};
+use rusqlite::Connection;
 use rusqlite::types::Type;
-use rusqlite::{Connection, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
-    let scope: Option<String> = row.get(4)?;
-    Ok(AuditEntry {
-        id: get_uuid(row, 0)?,
-        at: get_time(row, 1)?,
-        admin: row.get(2)?,
-        action: row.get(3)?,
-        scope: scope
-            .map(|s| Scope::from_stored(&s))
-            .transpose()
-            .map_err(|_| rusqlite::Error::InvalidColumnType(4, "scope".into(), Type::Text))?,
-        target: row.get(5)?,
-        detail: get_object(row, 6)?,
-    })
-}
 
 pub(crate) fn insert_audit(conn: &Connection, e: &AuditEntry) -> QResult<()> {
     conn.prepare_cached(

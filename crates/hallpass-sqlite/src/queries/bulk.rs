@@ -13,8 +13,9 @@
 
 use crate::codec::*;
 use crate::error::QResult;
-use crate::queries::identities::{identity_cols, identity_row, insert_identity};
-use crate::queries::users::{insert_user_row, record_from_row};
+use crate::queries::identities::insert_identity;
+use crate::queries::users::insert_user_row;
+use crate::rows::{identity_cols, identity_row, record_from_row, user_cols};
 use hallpass_core::store::{ExportedUser, ImportOutcome, ImportTaken};
 use hallpass_core::{Email, Identity, Scope, Username};
 use rusqlite::Connection;

@@ -3,28 +3,12 @@
 
 use crate::codec::*;
 use crate::error::QResult;
+use crate::rows::event_row;
 use hallpass_core::clock::{from_unix_ms, to_unix_ms};
-use hallpass_core::{Bucket, LoginEvent, Outcome, Scope, StatBucket};
-use rusqlite::types::Type;
-use rusqlite::{Connection, Row};
+use hallpass_core::{Bucket, LoginEvent, Scope, StatBucket};
+use rusqlite::Connection;
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-fn event_row(row: &Row<'_>) -> rusqlite::Result<LoginEvent> {
-    let outcome: String = row.get(5)?;
-    Ok(LoginEvent {
-        id: get_uuid(row, 0)?,
-        scope: get_parsed(row, 1, Scope::from_stored)?,
-        user_id: get_opt_uuid(row, 2)?,
-        at: get_time(row, 3)?,
-        method: row.get(4)?,
-        outcome: Outcome::from_stored(&outcome)
-            .ok_or_else(|| rusqlite::Error::InvalidColumnType(5, "outcome".into(), Type::Text))?,
-        session_id: get_opt_uuid(row, 6)?,
-        ip: row.get(7)?,
-        user_agent: row.get(8)?,
-    })
-}
 
 pub(crate) fn insert_event(conn: &Connection, e: &LoginEvent) -> QResult<()> {
     conn.prepare_cached(

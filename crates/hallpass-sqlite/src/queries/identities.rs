@@ -4,16 +4,10 @@
 
 use crate::codec::*;
 use crate::error::QResult;
-use hallpass_core::{ClientId, Identity, ProviderName, Scope};
-use rusqlite::{Connection, OptionalExtension, Row};
+use crate::rows::{identity_cols, identity_row};
+use hallpass_core::{Identity, ProviderName, Scope};
+use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
-
-macro_rules! identity_cols {
-    () => {
-        "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at"
-    };
-}
-pub(crate) use identity_cols;
 
 /// A user's link to a provider (the primary key).
 pub(crate) const GET_IDENTITY: &str = concat!(
@@ -33,19 +27,6 @@ pub(crate) const LIST_IDENTITIES: &str = concat!(
     identity_cols!(),
     " FROM identities WHERE scope = ?1 AND user_id = ?2 ORDER BY provider"
 );
-
-pub(crate) fn identity_row(row: &Row<'_>) -> rusqlite::Result<Identity> {
-    Ok(Identity {
-        scope: get_parsed(row, 0, Scope::from_stored)?,
-        user_id: get_uuid(row, 1)?,
-        provider: get_parsed(row, 2, ProviderName::parse)?,
-        client_id: get_parsed(row, 3, ClientId::parse)?,
-        access_token: row.get(4)?,
-        access_token_expiry: get_opt_time(row, 5)?,
-        created_at: get_time(row, 6)?,
-        updated_at: get_time(row, 7)?,
-    })
-}
 
 /// Inserts the link or replaces the user's link to that provider (every field, as the
 /// reference store does). A client id held by another user of the scope violates

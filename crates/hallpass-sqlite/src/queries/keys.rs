@@ -3,20 +3,11 @@
 
 use crate::codec::*;
 use crate::error::QResult;
-use hallpass_core::{ApiKey, Scope, TokenHash};
-use rusqlite::{Connection, OptionalExtension, Row};
+use crate::rows::key_row;
+use hallpass_core::{ApiKey, TokenHash};
+use rusqlite::{Connection, OptionalExtension};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
-    Ok(ApiKey {
-        id: get_uuid(row, 0)?,
-        scope: get_parsed(row, 1, Scope::from_stored)?,
-        name: row.get(2)?,
-        created_at: get_time(row, 3)?,
-        revoked_at: get_opt_time(row, 4)?,
-    })
-}
 
 pub(crate) fn insert_api_key(conn: &Connection, key: &ApiKey, key_hash: &TokenHash) -> QResult<()> {
     conn.prepare_cached(

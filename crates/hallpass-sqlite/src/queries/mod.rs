@@ -6,71 +6,8 @@
 //! atomic as a whole. Statements go through `prepare_cached`, so each is compiled once per
 //! connection.
 //!
-//! Every statement filters by scope. Column lists are spelled once (the `*_cols!` macros)
-//! next to the function that reads them back by position.
-
-/// The columns of a user row in the order [`users::user_from_row`] reads them; the
-/// argument is a table alias prefix such as `"u."` (or `""`).
-macro_rules! user_cols {
-    ($p:literal) => {
-        concat!(
-            $p,
-            "scope, ",
-            $p,
-            "id, ",
-            $p,
-            "username, ",
-            $p,
-            "email, ",
-            $p,
-            "group_name, ",
-            $p,
-            "extra, ",
-            $p,
-            "active, ",
-            $p,
-            "confirmation, ",
-            $p,
-            "confirmed, ",
-            $p,
-            "created_at, ",
-            $p,
-            "updated_at, ",
-            $p,
-            "last_login_at, ",
-            $p,
-            "password_hash"
-        )
-    };
-}
-
-/// The columns of a session row in the order [`sessions::session_from_row`] reads them.
-macro_rules! session_cols {
-    ($p:literal) => {
-        concat!(
-            $p,
-            "id, ",
-            $p,
-            "scope, ",
-            $p,
-            "user_id, ",
-            $p,
-            "created_at, ",
-            $p,
-            "last_seen_at, ",
-            $p,
-            "expires_at, ",
-            $p,
-            "absolute_expires_at, ",
-            $p,
-            "data, ",
-            $p,
-            "ip, ",
-            $p,
-            "user_agent"
-        )
-    };
-}
+//! Every statement filters by scope. Column lists are spelled once (the `*_cols!` macros,
+//! in `crate::rows`) next to the function that reads them back by position.
 
 pub(crate) mod admin;
 pub(crate) mod bulk;

@@ -4,35 +4,13 @@
 use crate::codec::*;
 use crate::error::{Fail, QResult};
 use crate::queries::events::insert_event;
-use crate::queries::users::user_from_row;
+use crate::rows::{SESSION_COLUMNS, session_cols, session_from_row, session_row, user_cols, user_from_row};
 use hallpass_core::patch::merge_session_patch;
 use hallpass_core::store::{LoginStored, NewLogin};
-use hallpass_core::{ClientInfo, Scope, Session, TokenHash, User};
-use rusqlite::{Connection, OptionalExtension, Row};
+use hallpass_core::{Scope, Session, TokenHash, User};
+use rusqlite::{Connection, OptionalExtension};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// How many columns [`session_cols!`] lists.
-const SESSION_COLUMNS: usize = 10;
-
-/// Reads a session from the [`session_cols!`] columns starting at `base`.
-fn session_from_row(row: &Row<'_>, base: usize) -> rusqlite::Result<Session> {
-    Ok(Session {
-        id: get_uuid(row, base)?,
-        scope: get_parsed(row, base + 1, Scope::from_stored)?,
-        user_id: get_uuid(row, base + 2)?,
-        created_at: get_time(row, base + 3)?,
-        last_seen_at: get_time(row, base + 4)?,
-        expires_at: get_time(row, base + 5)?,
-        absolute_expires_at: get_time(row, base + 6)?,
-        data: get_object(row, base + 7)?,
-        client: ClientInfo { ip: row.get(base + 8)?, user_agent: row.get(base + 9)? },
-    })
-}
-
-fn session_row(row: &Row<'_>) -> rusqlite::Result<Session> {
-    session_from_row(row, 0)
-}
 
 /// Stores a login in the caller's transaction: the session, its event, the user's
 /// `last_login_at`, and (with a cap) the end of the user's oldest sessions beyond it.

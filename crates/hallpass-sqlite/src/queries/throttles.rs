@@ -3,19 +3,10 @@
 
 use crate::codec::*;
 use crate::error::QResult;
+use crate::rows::state_row;
 use hallpass_core::{Scope, ThrottleState};
-use rusqlite::{Connection, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension};
 use time::{Duration, OffsetDateTime};
-
-fn state_row(row: &Row<'_>) -> rusqlite::Result<ThrottleState> {
-    let failures: i64 = row.get(0)?;
-    Ok(ThrottleState {
-        failures: u32::try_from(failures).unwrap_or(u32::MAX),
-        first_at: get_time(row, 1)?,
-        last_at: get_time(row, 2)?,
-        expires_at: get_time(row, 3)?,
-    })
-}
 
 pub(crate) fn get(
     conn: &Connection,

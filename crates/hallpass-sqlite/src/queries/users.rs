@@ -4,41 +4,14 @@
 use crate::codec::*;
 use crate::error::{Fail, QResult};
 use crate::queries::sessions::end_sessions;
+use crate::rows::{record_from_row, user_cols, user_from_row};
 use hallpass_core::{
-    Confirmation, Email, Group, Scope, StoreError, User, UserFilter, UserPatch, UserRecord, UserRef, Username,
+    Confirmation, Email, Scope, StoreError, User, UserFilter, UserPatch, UserRecord, UserRef, Username,
 };
-use rusqlite::types::{Type, Value};
-use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use time::OffsetDateTime;
 use uuid::Uuid;
-
-/// Reads a user from the [`user_cols!`] columns starting at `base`.
-pub(crate) fn user_from_row(row: &Row<'_>, base: usize) -> rusqlite::Result<User> {
-    let confirmation = match row.get::<_, Option<String>>(base + 7)? {
-        None => None,
-        Some(s) => Some(Confirmation::from_stored(&s).ok_or_else(|| {
-            rusqlite::Error::InvalidColumnType(base + 7, "confirmation".into(), Type::Text)
-        })?),
-    };
-    Ok(User {
-        scope: get_parsed(row, base, Scope::from_stored)?,
-        id: get_uuid(row, base + 1)?,
-        username: row.get::<_, Option<String>>(base + 2)?.map(Username::from_stored),
-        email: row.get::<_, Option<String>>(base + 3)?.map(Email::from_stored),
-        group: Group::from_stored(row.get(base + 4)?),
-        extra: get_object(row, base + 5)?,
-        active: row.get(base + 6)?,
-        confirmation,
-        confirmed: row.get(base + 8)?,
-        created_at: get_time(row, base + 9)?,
-        updated_at: get_time(row, base + 10)?,
-        last_login_at: get_opt_time(row, base + 11)?,
-    })
-}
-
-pub(crate) fn record_from_row(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
-    Ok(UserRecord { user: user_from_row(row, 0)?, password_hash: row.get(12)? })
-}
 
 /// Refuses a username or email key another user of the scope holds. Run inside the write
 /// transaction (which holds the write lock), so nobody can take the key between this

@@ -1,4 +1,4 @@
--- hallpass schema, version 4: the change log that tells other processes what their caches
+-- hallpass schema, version 5: the change log that tells other processes what their caches
 -- must drop (MariaDB 10.6+ / MySQL 8.0.16+). MariaDB has no LISTEN/NOTIFY, so every change
 -- a process makes (`Store::publish_change`) is a row here, and every process that caches
 -- polls the rows above the last id it has read (see src/changes.rs).

@@ -1,4 +1,14 @@
-//! The two PostgreSQL column types hallpass uses that the workspace's sqlx build does not
+//! How values are stored, both ways, in one place, so every query agrees:
+//!
+//! - ids (UUIDv7) as `uuid`;
+//! - instants as `bigint` Unix milliseconds (the precision the core's clocks keep, so a
+//!   round trip is exact);
+//! - JSON objects as `jsonb`;
+//! - hashes as 32-byte `bytea`.
+//!
+//! The binding helpers (`id`, `ms`, `json`, ...) and the column readers (`id_at`,
+//! `time_at`, ...) used by `crate::queries` and `crate::rows` are at the end. Before them,
+//! the two PostgreSQL column types hallpass uses that the workspace's sqlx build does not
 //! map: `uuid` and `jsonb`.
 //!
 //! The workspace enables no sqlx type features (`uuid`, `json`, ...): each of them turns on
@@ -16,13 +26,18 @@
 //! [`JsonbText`] (JSON serialised beforehand) as `jsonb` and `jsonb[]` (OID 3807). These
 //! OIDs are fixed by PostgreSQL for built-in types, so no lookup is needed.
 
+use crate::error::{QResult, corrupt};
+use hallpass_core::clock::{from_unix_ms, to_unix_ms};
+use hallpass_core::{JsonObject, Scope};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
+use sqlx::postgres::PgRow;
 use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgTypeInfo, PgValueFormat, PgValueRef, Postgres};
-use sqlx::{Decode, Encode, Type, ValueRef};
+use sqlx::{Decode, Encode, Row, Type, ValueRef};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 const UUID_OID: Oid = Oid(2950);
@@ -127,4 +142,56 @@ impl<T: DeserializeOwned> Decode<'_, Postgres> for Jsonb<T> {
         }
         Ok(Jsonb(serde_json::from_slice(bytes)?))
     }
+}
+
+// ---- binding values and reading columns, for `crate::queries` and `crate::rows`
+
+/// An instant as stored.
+pub(crate) fn ms(t: OffsetDateTime) -> i64 {
+    to_unix_ms(t)
+}
+
+/// An optional instant as stored.
+pub(crate) fn opt_ms(t: Option<OffsetDateTime>) -> Option<i64> {
+    t.map(ms)
+}
+
+/// A JSON object as bound (jsonb).
+pub(crate) fn json(obj: &JsonObject) -> Jsonb<&JsonObject> {
+    Jsonb(obj)
+}
+
+/// An id as bound (uuid).
+pub(crate) fn id(u: Uuid) -> DbId {
+    DbId(u)
+}
+
+/// An optional id as bound.
+pub(crate) fn opt_id(u: Option<Uuid>) -> Option<DbId> {
+    u.map(DbId)
+}
+
+pub(crate) fn id_at(row: &PgRow, i: usize) -> QResult<Uuid> {
+    Ok(row.try_get::<DbId, _>(i)?.0)
+}
+
+pub(crate) fn opt_id_at(row: &PgRow, i: usize) -> QResult<Option<Uuid>> {
+    Ok(row.try_get::<Option<DbId>, _>(i)?.map(|d| d.0))
+}
+
+pub(crate) fn time_at(row: &PgRow, i: usize) -> QResult<OffsetDateTime> {
+    Ok(from_unix_ms(row.try_get::<i64, _>(i)?))
+}
+
+pub(crate) fn opt_time_at(row: &PgRow, i: usize) -> QResult<Option<OffsetDateTime>> {
+    Ok(row.try_get::<Option<i64>, _>(i)?.map(from_unix_ms))
+}
+
+pub(crate) fn object_at(row: &PgRow, i: usize) -> QResult<JsonObject> {
+    Ok(row.try_get::<Jsonb<JsonObject>, _>(i)?.0)
+}
+
+pub(crate) fn scope_at(row: &PgRow, i: usize) -> QResult<Scope> {
+    let s: String = row.try_get(i)?;
+    Scope::from_stored(&s).map_err(|e| corrupt("scope", e))
 }

@@ -1,4 +1,4 @@
--- hallpass schema, version 5: `codes.user_id` may be NULL.
+-- hallpass schema, version 4: `codes.user_id` may be NULL.
 --
 -- A reset-code request for a login that names nobody (or a user over the request limit)
 -- stores a decoy: a code row with no user, written by the same DELETE and INSERT a real

@@ -1,0 +1,11 @@
+-- hallpass schema, version 5: the change channel for caches. Nothing to create on
+-- PostgreSQL.
+--
+-- This version exists so that version N means the same change on every backend. On
+-- MariaDB it creates `hallpass_changes`, the log through which a process tells the others
+-- what their caches must drop (MariaDB has no notifications between connections).
+-- PostgreSQL needs no table for that: a process publishes each change with `pg_notify`
+-- on the channel `hallpass_changes`, delivered when its transaction commits, and every
+-- process that caches `LISTEN`s on that channel (src/changes.rs).
+--
+-- The migrator runs this file like any other and records it in `hallpass_migrations`.

@@ -1,0 +1,12 @@
+-- hallpass schema, version 5: the change channel for caches. Nothing to create on SQLite.
+--
+-- This version exists so that version N means the same change on every backend. On
+-- MariaDB it creates `hallpass_changes`, the log through which a process tells the others
+-- what their caches must drop (MariaDB has no notifications between connections).
+-- SQLite needs no table for that: each process that caches runs a watcher
+-- (src/changes.rs) that reads `PRAGMA data_version` on its writer connection every 20 ms.
+-- The value moves only when another connection (another process: a store's own readers
+-- never write) has committed to the file, and the watcher answers any move by dropping
+-- every cached copy. A process's own writes reach its caches directly.
+--
+-- The migrator runs this file like any other and sets `PRAGMA user_version` to 5.
