@@ -49,6 +49,6 @@ mod queries;
 mod rows;
 mod store;
 
-pub use migrate::{MIGRATION_NAMES, SCHEMA_VERSION};
 pub use connection::path_of_url;
+pub use migrate::{MIGRATION_NAMES, SCHEMA_VERSION};
 pub use store::SqliteStore;
