@@ -2,7 +2,7 @@
 //! API key), as text or JSON lines, filtered by `RUST_LOG` (default `info`).
 //!
 //! Lines are formatted on the thread that logs them and written by a thread of their own
-//! ([`tracing_appender::non_blocking`]): a request never waits for a slow terminal, pipe or
+//! ([`mod@tracing_appender::non_blocking`]): a request never waits for a slow terminal, pipe or
 //! journal. The queue between them is bounded ([`LOG_QUEUE_LINES`]); when it is full,
 //! lines are dropped rather than making requests wait, and counted
 //! ([`dropped_lines`], `hallpass_log_lines_dropped_total` in `/metrics`). The writer thread
