@@ -21,7 +21,7 @@
 //!   problem; the process and the connection live on);
 //! - on the answer: counts it in [`Metrics`] by route template, method and status, logs
 //!   `finished processing request` at INFO (a successful read or freshen at DEBUG, see
-//!   [`is_routine`]; 5xx: `response failed` at ERROR), and sets the request id on the
+//!   `is_routine`; 5xx: `response failed` at ERROR), and sets the request id on the
 //!   answer.
 
 use crate::metrics::{Metrics, UNMATCHED};
