@@ -363,6 +363,12 @@ async fn the_default_request_log_is_plain_text_and_skips_successful_reads() {
     assert_eq!(with("/v1/users", "201"), 1, "a registration is logged:\n{logged}");
     assert_eq!(with("/v1/sessions", "201"), 1, "a login is logged:\n{logged}");
     assert_eq!(with("/v1/session", "401"), 1, "a refused session check is logged:\n{logged}");
+    assert!(
+        requests.iter().any(|l| l.contains("path=/v1/session ")
+            && l.contains("status=401")
+            && l.contains("request_id=")),
+        "and names its request:\n{logged}"
+    );
     assert_eq!(with("/v1/session", "200"), 0, "successful session checks are not logged at INFO:\n{logged}");
     assert_eq!(with("/metrics", "200"), 0, "nor scrapes:\n{logged}");
 }

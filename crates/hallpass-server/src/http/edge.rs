@@ -16,7 +16,8 @@
 //!   neither echoed nor logged (it could be 300 KB long on an unauthenticated route, or
 //!   forge fields in a text log line with spaces and `=`);
 //! - opens the `request` span (method, route template, request id; `scope` and `key_id`
-//!   are filled in by the API-key extractor) and polls the handler inside it, catching a
+//!   are filled in by the API-key extractor; at DEBUG for a routine read, so that at the
+//!   default level it costs nothing) and polls the handler inside it, catching a
 //!   panic of the handler into the answer of [`EdgeLayer::new`]'s `on_panic` (a 500
 //!   problem; the process and the connection live on);
 //! - on the answer: counts it in [`Metrics`] by route template, method and status, logs
@@ -135,14 +136,29 @@ where
         };
         let method = req.method().clone();
         let route = req.extensions().get::<MatchedPath>().cloned();
-        let span = tracing::info_span!(
-            "request",
-            method = %method,
-            path = %route.as_ref().map_or("<unmatched>", MatchedPath::as_str),
-            request_id = %id.to_str().unwrap_or(""),
-            scope = tracing::field::Empty,
-            key_id = tracing::field::Empty,
-        );
+        let path = route.as_ref().map_or("<unmatched>", MatchedPath::as_str);
+        // A routine request's span is at DEBUG: at the default level it is never built
+        // (formatting its fields on every session check cost more than the check's own
+        // store read); the line of a routine request that fails names it itself.
+        let span = if is_routine(&method, path) {
+            tracing::debug_span!(
+                "request",
+                method = %method,
+                path = %path,
+                request_id = %id.to_str().unwrap_or(""),
+                scope = tracing::field::Empty,
+                key_id = tracing::field::Empty,
+            )
+        } else {
+            tracing::info_span!(
+                "request",
+                method = %method,
+                path = %path,
+                request_id = %id.to_str().unwrap_or(""),
+                scope = tracing::field::Empty,
+                key_id = tracing::field::Empty,
+            )
+        };
         let called = span.in_scope(|| catch_unwind(AssertUnwindSafe(|| self.inner.call(req))));
         let (inner, panicked) = match called {
             Ok(future) => (Some(future), None),
@@ -184,16 +200,36 @@ impl Done {
         let status = res.status();
         let route = self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
         self.metrics.request(&self.method, route, status, latency);
-        self.span.in_scope(|| {
-            let latency_ms = latency.as_secs_f64() * 1000.0;
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        let status_code = status.as_u16();
+        if self.span.is_disabled() {
+            // A routine request (its span off at this level): only a refusal or a failure
+            // is logged, and the line says which request it was.
+            let request_id = self.id.to_str().unwrap_or("");
+            let method = self.method.as_str();
             if status.is_server_error() {
-                tracing::error!(latency_ms, status = status.as_u16(), "response failed");
-            } else if status.is_success() && is_routine(&self.method, route) {
-                tracing::debug!(latency_ms, status = status.as_u16(), "finished processing request");
-            } else {
-                tracing::info!(latency_ms, status = status.as_u16(), "finished processing request");
+                tracing::error!(%method, path = %route, %request_id, latency_ms, status = status_code, "response failed");
+            } else if !status.is_success() {
+                tracing::info!(
+                    %method,
+                    path = %route,
+                    %request_id,
+                    latency_ms,
+                    status = status_code,
+                    "finished processing request"
+                );
             }
-        });
+        } else {
+            self.span.in_scope(|| {
+                if status.is_server_error() {
+                    tracing::error!(latency_ms, status = status_code, "response failed");
+                } else if status.is_success() && is_routine(&self.method, route) {
+                    tracing::debug!(latency_ms, status = status_code, "finished processing request");
+                } else {
+                    tracing::info!(latency_ms, status = status_code, "finished processing request");
+                }
+            });
+        }
         if !res.headers().contains_key(X_REQUEST_ID) {
             res.headers_mut().insert(X_REQUEST_ID, self.id);
         }
