@@ -4,6 +4,8 @@
   peers.py ba-cookie BASE EMAIL PASSWORD [--signup]
       Better Auth: (sign up, then) sign in with email and password; prints the Cookie
       header its answer sets (session token, and the cookie cache's session data when on).
+  peers.py ba-signup-many BASE PREFIX N PASSWORD
+      Better Auth: signs up N users PREFIX0@bench.invalid..; prints their emails.
   peers.py stale-ba BASE EMAIL PASSWORD MAX_S
       Better Auth, cookie cache on: client A signs in; client B holds a copy of A's cookies
       (another tab or device of the same browser profile, or a copied cookie); A signs out
@@ -150,6 +152,15 @@ if __name__ == "__main__":
         sys.exit(__doc__)
     if a[0] == "ba-cookie":
         print(ba_signin(a[1], a[2], a[3], "--signup" in a).cookie())
+    elif a[0] == "ba-signup-many":
+        c = Client(a[1])
+        for i in range(int(a[3])):
+            email = f"{a[2]}{i}@bench.invalid"
+            st, b = c.req("POST", "/api/auth/sign-up/email", {"email": email, "password": a[4], "name": f"{a[2]}{i}"})
+            if st != 200:
+                sys.exit(f"sign-up {email}: {st} {b}")
+            c.jar.clear()
+            print(email)
     elif a[0] == "stale-ba":
         print(json.dumps(stale_ba(a[1], a[2], a[3], float(a[4]))))
     elif a[0] == "stale-hallpass":
