@@ -16,10 +16,14 @@
 #   ROUNDS=3              alternating slices per figure/reference pair
 #   BACKENDS="sqlite postgres mysql"  backends of the small-database HTTP figures
 #   SLEEPLESS=1           0 skips the sleepless-sessions comparison
+#   BETTER_AUTH=1         0 skips the Better Auth comparison
+#   BA_CACHE_MAX_AGE=     session.cookieCache.maxAge (s) of the Better Auth staleness figure;
+#                         unset: Better Auth's default (300 s), which the figure then waits out
 #   TIMING_SAMPLES=300    samples of each kind for the equal-timing figures
 #   RESULTS=bench/RESULTS.md  where the report goes (the raw figures go to raw/ beside it)
 #
-# Needs wrk (installed from Debian if missing), Node/npm (for sleepless-sessions), psql and
+# Needs wrk (installed from Debian if missing), Node/npm (for sleepless-sessions and Better
+# Auth: `npm ci` in bench/sleepless and bench/better-auth), psql and
 # mariadb clients, and the machine's PostgreSQL (127.0.0.1:5432, user postgres) and MariaDB
 # (127.0.0.1:3306, root). Every database it creates has a unique name and is dropped at
 # the end, also on failure.
@@ -29,7 +33,7 @@ cd "$(dirname "$0")/.."
 source bench/lib.sh
 ROOT=$PWD
 COMMAND="bench/run.sh"
-for v in DURATION ROUNDS SCALE SCALE_USERS SCALE_SESSIONS SCALE_BACKENDS BACKENDS SLEEPLESS TIMING_SAMPLES \
+for v in DURATION ROUNDS SCALE SCALE_USERS SCALE_SESSIONS SCALE_BACKENDS BACKENDS SLEEPLESS BETTER_AUTH BA_CACHE_MAX_AGE TIMING_SAMPLES \
   SCALE_USERS_sqlite SCALE_SESSIONS_sqlite SCALE_USERS_postgres SCALE_SESSIONS_postgres SCALE_USERS_mysql SCALE_SESSIONS_mysql; do
   if [ -n "${!v:-}" ]; then
     case ${!v} in *" "*) COMMAND="$v='${!v}' $COMMAND" ;; *) COMMAND="$v=${!v} $COMMAND" ;; esac
@@ -48,6 +52,8 @@ SCALE_SESSIONS=${SCALE_SESSIONS:-10000000}
 SCALE_BACKENDS=${SCALE_BACKENDS:-sqlite}
 BACKENDS=${BACKENDS:-sqlite postgres mysql}
 SLEEPLESS=${SLEEPLESS:-1}
+BETTER_AUTH=${BETTER_AUTH:-1}
+BA_CACHE_MAX_AGE=${BA_CACHE_MAX_AGE:-}
 TIMING_SAMPLES=${TIMING_SAMPLES:-300}
 RESULTS=${RESULTS:-bench/RESULTS.md}
 RUN_ID=$$_$RANDOM
@@ -57,9 +63,27 @@ say() { printf '\n== %s  [%s]\n' "$*" "$(date -u +%H:%M:%S)" >&2; }
 
 # ---- tools -------------------------------------------------------------------------------
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-if [ "$SLEEPLESS" != 0 ]; then
-  (cd bench/sleepless && npm ci --no-audit --no-fund --silent >/dev/null 2>&1)
-fi
+# npm_ci DIR MODULE: `npm ci` in DIR, unless node_modules was installed from this very
+# lock file and MODULE loads (better-sqlite3 compiles from source when its prebuilt binary
+# cannot be downloaded, which takes minutes). Node's own headers (Debian's nodejs ships
+# them in /usr/include/node) spare node-gyp a download.
+npm_ci() {
+  local dir=$1 module=$2 stamp
+  stamp=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$dir/node_modules/.hallpass-bench-lock" 2>/dev/null)" = "$stamp" ] &&
+    (cd "$dir" && node -e "require('$module')" 2>/dev/null); then
+    return
+  fi
+  say "npm ci in $dir"
+  local nodedir=()
+  [ -f /usr/include/node/node_version.h ] && nodedir=(env npm_config_nodedir=/usr)
+  (cd "$dir" && "${nodedir[@]}" npm ci --no-audit --no-fund >"/tmp/hallpass-bench-npm.$$.log" 2>&1) ||
+    { cat "/tmp/hallpass-bench-npm.$$.log" >&2; exit 1; }
+  rm -f "/tmp/hallpass-bench-npm.$$.log"
+  echo "$stamp" >"$dir/node_modules/.hallpass-bench-lock"
+}
+[ "$SLEEPLESS" != 0 ] && npm_ci bench/sleepless sleepless-sessions
+[ "$BETTER_AUTH" != 0 ] && npm_ci bench/better-auth better-sqlite3
 say "cargo build --release -p hallpass-server -p hallpass-bench"
 cargo build --release --quiet -p hallpass-server -p hallpass-bench
 T=${CARGO_TARGET_DIR:-target}/release
@@ -87,19 +111,36 @@ wrk2json() { python3 "$ROOT/bench/report.py" wrk "$1"; }
 start_server() {
   local name=$1 url=$2
   local log=$work/$name.log
-  env ${SRV_ENV:-} HALLPASS_THROTTLE_KEY_RATE=0 HALLPASS_DATABASE_URL=$url HALLPASS_LISTEN=127.0.0.1:0 \
-    HALLPASS_LOG_FORMAT=json RUST_LOG=warn,hallpass_server::serve=info \
+  # The settings a user gets: only the database, the address and the log format (JSON, whose
+  # `hallpass listening` line carries the address) are set. SRV_ENV adds a labelled
+  # variant's setting (HALLPASS_HASH_THREADS=1, RUST_LOG=off).
+  local listen=127.0.0.1:0 quiet=0
+  # With RUST_LOG=off the server logs no address: it gets a free port chosen here.
+  case " ${SRV_ENV:-} " in *" RUST_LOG=off "*) quiet=1; listen=127.0.0.1:$(free_port) ;; esac
+  env ${SRV_ENV:-} HALLPASS_DATABASE_URL=$url HALLPASS_LISTEN=$listen HALLPASS_LOG_FORMAT=json \
     "$BIN" serve >"$work/$name.out" 2>"$log" &
   SRV_PID=$!
   PIDS+=("$SRV_PID")
   local addr
-  addr=$(wait_addr "$log" "$SRV_PID")
+  if [ $quiet = 1 ]; then addr=$(wait_port "$listen" "$SRV_PID"); else addr=$(wait_addr "$log" "$SRV_PID"); fi
   [ -n "$addr" ] || { echo "$name: server did not start" >&2; cat "$log" >&2; exit 1; }
   SRV_BASE="http://$addr"
   SRV_KEY=$(tail -n 1 "$work/$name.out")
   if [[ $SRV_KEY != hpk_* ]]; then
     SRV_KEY=$(HALLPASS_DATABASE_URL=$url "$BIN" keys create --scope default 2>/dev/null | tail -n 1)
   fi
+}
+# free_port: a port nobody listens on now (bound to 0 and released).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# wait_port HOST:PORT PID: prints HOST:PORT once it accepts connections (60 s at most).
+wait_port() {
+  for _ in $(seq 1 600); do
+    if python3 -c 'import socket, sys; h, p = sys.argv[1].split(":"); socket.create_connection((h, int(p)), 1).close()' "$1" 2>/dev/null; then
+      echo "$1"; return
+    fi
+    kill -0 "$2" 2>/dev/null || return
+    sleep 0.1
+  done
 }
 stop_server() {
   kill "$SRV_PID" 2>/dev/null || true
@@ -136,6 +177,15 @@ api() { # api METHOD PATH [BODY] -> body on stdout
 register() { api POST /v1/users "{\"username\":\"$1\",\"password\":\"$PASSWORD\"}" >/dev/null; }
 login_token() {
   api POST /v1/sessions "{\"login\":\"$1\",\"password\":\"$PASSWORD\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
+}
+# register_logins PREFIX: registers LOGIN_USERS users PREFIX0.. and prints their names. The
+# login loads log in as them in turn: the default account throttle reserves a place per
+# attempt in flight (10 free), so more than 10 concurrent logins of ONE account are refused
+# (429) by design; real logins come from many accounts.
+LOGIN_USERS=32
+register_logins() {
+  local i
+  for i in $(seq 0 $((LOGIN_USERS - 1))); do register "$1$i"; echo "$1$i"; done
 }
 login_lua() { # login_lua FILE USER...: a wrk script logging in as the users in turn
   local f=$1; shift
@@ -221,11 +271,29 @@ http_backend() { # http_backend NAME URL
   [ -n "${BARE_ADDR:-}" ] || start_bare
   echo "$url" >"$work/$name.url"; echo "$SRV_KEY" >"$work/$name.key"
   echo "$user" >"$work/$name.user"; echo "$token" >"$work/$name.token"
-  say "$name: get-session vs bare axum, 64 connections each, $ROUNDS alternating slices of ${SLICE_S}s"
-  local a=() b=() c=() d=()
+  register_logins "${user}l" >"$work/$name.users"
+  # SQLite: the same server with its log off (RUST_LOG=off), on the same database, a third
+  # party to the alternation: the cost of the default request log.
+  local q_pid="" q_base=""
+  if [ "$name" = sqlite ]; then
+    local d_pid=$SRV_PID d_base=$SRV_BASE d_key=$SRV_KEY
+    SRV_ENV=RUST_LOG=off start_server "${name}_logoff" "$url"
+    q_pid=$SRV_PID q_base=$SRV_BASE
+    SRV_PID=$d_pid SRV_BASE=$d_base SRV_KEY=$d_key
+    : >"$work/${name}_logoff_get.cpu"
+  fi
+  say "$name: get-session vs bare axum${q_pid:+ and vs logging off}, 64 connections each, $ROUNDS alternating slices of ${SLICE_S}s"
+  local a=() b=() c=() d=() e=()
   : >"$work/${name}_get.cpu"; : >"$work/${name}_bare.cpu"; : >"$work/${name}_login.cpu"
   local t0
   for r in $(seq 1 "$ROUNDS"); do
+    if [ -n "$q_pid" ]; then
+      t0=$(cpu_ticks "$q_pid")
+      wrk -t2 -c64 -d"${SLICE_S}s" -H "Authorization: Bearer $SRV_KEY" -H "X-Session-Token: $token" --latency \
+        "$q_base/v1/session" >"$work/${name}_logoff_get.$r.txt"
+      cpu_since "$q_pid" "$t0" "$work/${name}_logoff_get.cpu"
+      e+=("$work/${name}_logoff_get.$r.txt")
+    fi
     t0=$(cpu_ticks "$SRV_PID")
     wrk -t2 -c64 -d"${SLICE_S}s" -H "Authorization: Bearer $SRV_KEY" -H "X-Session-Token: $token" --latency \
       "$SRV_BASE/v1/session" >"$work/${name}_get.$r.txt"
@@ -239,8 +307,12 @@ http_backend() { # http_backend NAME URL
   done
   python3 "$ROOT/bench/report.py" wrkmany "${a[@]}" --cpu "$work/${name}_get.cpu" >"$RES/${name}_get.json"
   python3 "$ROOT/bench/report.py" wrkmany "${b[@]}" --cpu "$work/${name}_bare.cpu" >"$RES/${name}_bare.json"
+  if [ -n "$q_pid" ]; then
+    python3 "$ROOT/bench/report.py" wrkmany "${e[@]}" --cpu "$work/${name}_logoff_get.cpu" >"$RES/${name}_logoff_get.json"
+    kill "$q_pid" 2>/dev/null || true; wait "$q_pid" 2>/dev/null || true
+  fi
   say "$name: login (16 connections) vs raw Argon2id, $ROUNDS alternating slices of ${SLICE_S}s"
-  login_lua "$work/login.lua" "$user"
+  login_lua "$work/login.lua" $(cat "$work/$name.users")
   local dbcpu=() pids d0
   for r in $(seq 1 "$ROUNDS"); do
     # The database's own CPU per login (PostgreSQL: the backends of this database,
@@ -282,7 +354,7 @@ http_backend() { # http_backend NAME URL
     say "$name: the same saturation with HALLPASS_HASH_THREADS=1 (informative: one core left to get-session)"
     SRV_ENV=HALLPASS_HASH_THREADS=1 start_server "${name}_ht1" "$url"
     token=$(login_token satget)
-    login_lua "$work/login.lua" "$user"
+    login_lua "$work/login.lua" $(cat "$work/$name.users")
     wrk -t1 -c32 -d"$((DUR_S + 3))s" -s "$work/login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/sat1_login.txt" &
     lp=$!
     sleep 2
@@ -312,9 +384,11 @@ python3 -c 'import json,sys; print(json.dumps({"body_bytes": len(open(sys.argv[1
 
 # ---- sleepless-sessions side by side, on MariaDB -----------------------------------------
 # Before the scale part, so MariaDB is not busy with the large database's background work.
+# sleepless-sessions is a library: bench/sleepless/server.js serves its get_session and
+# authenticate over node:http as a backend would, and wrk loads it exactly like hallpass.
 if [ "$SLEEPLESS" != 0 ]; then
   db=bench_sleepless_$RUN_ID; MY_DBS+=("$db")
-  say "sleepless-sessions on MariaDB ($db) vs hallpass on MariaDB, 64 concurrent calls, $ROUNDS alternating slices of ${SLICE_S}s"
+  say "sleepless-sessions over HTTP on MariaDB ($db) vs hallpass on MariaDB, $ROUNDS alternating slices of ${SLICE_S}s"
   mariadb -h 127.0.0.1 -u root -e "CREATE DATABASE $db"
   mariadb -h 127.0.0.1 -u root "$db" <bench/sleepless/schema.sql
   mariadb -h 127.0.0.1 -u root "$db" -e "
@@ -325,41 +399,224 @@ if [ "$SLEEPLESS" != 0 ]; then
     INSERT INTO sessions (user_id, sid, agent, remote_ip, expires)
       SELECT CONCAT('u', seq % 1000), SHA1(CONCAT('sid', seq)), '', '', NOW() + INTERVAL 1 DAY
       FROM seq_0_to_9999;"
+  node bench/sleepless/server.js "$db" 2>"$work/sleepless.log" &
+  SL_PID=$!
+  PIDS+=("$SL_PID")
+  SL_ADDR=$(wait_addr "$work/sleepless.log" "$SL_PID")
+  [ -n "$SL_ADDR" ] || { echo "sleepless server did not start" >&2; cat "$work/sleepless.log" >&2; exit 1; }
+  # One session id, as hallpass is checked with one token; users u0..u999 in turn for logins.
+  SL_SID=$(python3 -c 'import hashlib; print(hashlib.sha1(b"sid0").hexdigest())')
+  curl -sf "http://$SL_ADDR/session" -H "X-Session-Id: $SL_SID" | grep -q '"session"' ||
+    { echo "sleepless server: get_session did not find its session" >&2; exit 1; }
+  {
+    echo 'local i = 0'
+    echo 'request = function()'
+    echo '  i = i + 1'
+    echo "  return wrk.format(\"POST\", \"/sessions\", {[\"Content-Type\"] = \"application/json\"}, '{\"login\":\"u' .. (i % 1000) .. '\",\"password\":\"$PASSWORD\"}')"
+    echo 'end'
+  } >"$work/sl_login.lua"
   # hallpass on its own MariaDB database (the small one of the HTTP figures), served again
   # and measured in slices alternating with sleepless-sessions'.
   h_ok=0
   if [ -f "$work/mysql.url" ]; then
     start_server mysql_again "$(cat "$work/mysql.url")"
     SRV_KEY=$(cat "$work/mysql.key"); h_ok=1
-    login_lua "$work/h_login.lua" "$(cat "$work/mysql.user")"
+    login_lua "$work/h_login.lua" $(cat "$work/mysql.users")
     # The checked session belongs to a user of its own: the login slices log in as the
     # first user again and again, and its per-user cap (100) ends its oldest sessions.
     register "slget$RUN_ID"
     login_token "slget$RUN_ID" >"$work/mysql.token"
   fi
-  na=(); ha=(); hl=()
+  sg=(); sa=(); ha=(); hl=()
+  : >"$work/sl_get.cpu"; : >"$work/sl_login.cpu"
   for r in $(seq 1 "$ROUNDS"); do
-    node bench/sleepless/bench.js "$db" "$SLICE_S" 64 1000 10000 get >"$work/sl_get.$r.jsonl"
-    na+=("$work/sl_get.$r.jsonl")
+    t0=$(cpu_ticks "$SL_PID")
+    wrk -t2 -c64 -d"${SLICE_S}s" -H "X-Session-Id: $SL_SID" --latency "http://$SL_ADDR/session" >"$work/sl_get.$r.txt"
+    cpu_since "$SL_PID" "$t0" "$work/sl_get.cpu"
+    sg+=("$work/sl_get.$r.txt")
     if [ $h_ok = 1 ]; then
       wrk -t2 -c64 -d"${SLICE_S}s" -H "Authorization: Bearer $SRV_KEY" -H "X-Session-Token: $(cat "$work/mysql.token")" \
         --latency "$SRV_BASE/v1/session" >"$work/h_get.$r.txt"
       ha+=("$work/h_get.$r.txt")
     fi
-    node bench/sleepless/bench.js "$db" "$SLICE_S" 64 1000 10000 auth >"$work/sl_auth.$r.jsonl"
-    na+=("$work/sl_auth.$r.jsonl")
+    t0=$(cpu_ticks "$SL_PID")
+    wrk -t2 -c16 -d"${SLICE_S}s" -s "$work/sl_login.lua" --latency "http://$SL_ADDR/sessions" >"$work/sl_login.$r.txt"
+    cpu_since "$SL_PID" "$t0" "$work/sl_login.cpu"
+    sa+=("$work/sl_login.$r.txt")
     if [ $h_ok = 1 ]; then
       wrk -t2 -c16 -d"${SLICE_S}s" -s "$work/h_login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/h_login.$r.txt"
       hl+=("$work/h_login.$r.txt")
     fi
   done
-  python3 "$ROOT/bench/report.py" nodemany "${na[@]}" >"$RES/sleepless.jsonl"
+  python3 "$ROOT/bench/report.py" wrkmany "${sg[@]}" --cpu "$work/sl_get.cpu" >"$RES/sleepless_get.json"
+  python3 "$ROOT/bench/report.py" wrkmany "${sa[@]}" --cpu "$work/sl_login.cpu" >"$RES/sleepless_login.json"
+  mem "$SL_PID" "$RES/sleepless_mem.json"
+  kill "$SL_PID" 2>/dev/null || true; wait "$SL_PID" 2>/dev/null || true
   if [ $h_ok = 1 ]; then
     python3 "$ROOT/bench/report.py" wrkmany "${ha[@]}" >"$RES/sleepless_hallpass_get.json"
     python3 "$ROOT/bench/report.py" wrkmany "${hl[@]}" >"$RES/sleepless_hallpass_login.json"
     stop_server
   fi
-  cat "$RES/sleepless.jsonl" >&2
+  cat "$RES/sleepless_get.json" "$RES/sleepless_login.json" >&2
+fi
+
+# ---- Better Auth side by side, on SQLite -------------------------------------------------
+# Better Auth (bench/better-auth: pinned in its package-lock.json) on plain node:http with
+# its own Node handler, SQLite through better-sqlite3, NODE_ENV=production, email and
+# password on. Its default rate limiter keys clients by a forwarded-address header, which
+# plain node:http has not, so every client shares one bucket per path: its defaults are
+# measured in a row of their own, and the rate figures turn the limiter off (labelled).
+BA_STALE_PID=""
+if [ "$BETTER_AUTH" != 0 ]; then
+  say "Better Auth $(node -p 'require("./bench/better-auth/node_modules/better-auth/package.json").version') on SQLite vs hallpass on SQLite, $ROUNDS alternating slices of ${SLICE_S}s"
+  node -e 'const v = (p) => require(`./bench/better-auth/node_modules/${p}/package.json`).version;
+    console.log(JSON.stringify({ node: process.version, "better-auth": v("better-auth"), "better-sqlite3": v("better-sqlite3") }))' >"$RES/ba_meta.json"
+  BA_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  BA_EMAIL="bench$RUN_ID@bench.invalid"
+  # start_ba NAME OPTIONS...: a Better Auth server on a database file of its own; sets BA_PID, BA_BASE.
+  start_ba() {
+    local name=$1; shift
+    (cd bench/better-auth && NODE_ENV=production BETTER_AUTH_SECRET=$BA_SECRET \
+      exec node server.mjs "$work/$name.db" "$@") 2>"$work/$name.log" &
+    BA_PID=$!
+    PIDS+=("$BA_PID")
+    local addr
+    addr=$(wait_addr "$work/$name.log" "$BA_PID")
+    [ -n "$addr" ] || { echo "$name: Better Auth did not start" >&2; cat "$work/$name.log" >&2; exit 1; }
+    BA_BASE="http://$addr"
+  }
+  # ba_check BASE COOKIE: fails unless get-session answers a session for COOKIE
+  # (Better Auth answers 200 `null` for no session, which wrk alone would count as success).
+  ba_check() {
+    curl -s "$1/api/auth/get-session" -H "Cookie: $2" | grep -q '"session":{' ||
+      { echo "Better Auth at $1: get-session does not answer the signed-in session" >&2; exit 1; }
+  }
+  ba_lua() { # ba_lua FILE EMAIL...: a wrk script signing in as the users in turn
+    local f=$1; shift
+    {
+      echo 'local users = {'
+      for u in "$@"; do echo "  \"$u\","; done
+      echo '}'
+      cat <<LUA
+local i = 0
+request = function()
+  i = i + 1
+  local body = '{"email":"' .. users[(i % #users) + 1] .. '","password":"$PASSWORD"}'
+  return wrk.format("POST", "/api/auth/sign-in/email", {["Content-Type"] = "application/json"}, body)
+end
+LUA
+    } >"$f"
+  }
+  # hallpass with its defaults, on the small SQLite database (a fresh one when SQLite was
+  # not among BACKENDS), served again and measured in the same alternation.
+  start_server sqlite_ba "sqlite://$work/small.db"
+  H_PID=$SRV_PID
+  register "bacmp$RUN_ID"
+  H_TOKEN=$(login_token "bacmp$RUN_ID")
+  login_lua "$work/h_ba_login.lua" $(register_logins "balogin${RUN_ID}_")
+  # Better Auth: rate limiter off; the same with the cookie cache on.
+  start_ba ba_nolimit --rate-limit off
+  BA1_PID=$BA_PID BA1_BASE=$BA_BASE
+  BA1_COOKIE=$(python3 bench/peers.py ba-cookie "$BA1_BASE" "$BA_EMAIL" "$PASSWORD" --signup)
+  # Without the cookie cache only the session token is sent (its sign-in set no other).
+  ba_check "$BA1_BASE" "$BA1_COOKIE"
+  # Sign-ins as LOGIN_USERS users in turn, like hallpass's logins.
+  ba_lua "$work/ba_login.lua" $(python3 bench/peers.py ba-signup-many "$BA1_BASE" "basign${RUN_ID}_" "$LOGIN_USERS" "$PASSWORD")
+  start_ba ba_cache --rate-limit off --cookie-cache on
+  BA2_PID=$BA_PID BA2_BASE=$BA_BASE
+  python3 bench/peers.py ba-cookie "$BA2_BASE" "$BA_EMAIL" "$PASSWORD" --signup >/dev/null
+  # The staleness figure, on a server of its own (cookie cache on, maxAge BA_CACHE_MAX_AGE
+  # or Better Auth's default), polled in the background while the rest of the run goes on:
+  # it takes up to maxAge. 100 ms polls of one idle process load the machine little.
+  start_ba ba_stale --rate-limit off --cookie-cache on ${BA_CACHE_MAX_AGE:+--cache-max-age "$BA_CACHE_MAX_AGE"}
+  BA3_PID=$BA_PID BA3_BASE=$BA_BASE
+  python3 bench/peers.py ba-cookie "$BA3_BASE" "$BA_EMAIL" "$PASSWORD" --signup >/dev/null
+  BA_STALE_MAX=$(( ${BA_CACHE_MAX_AGE:-300} + 15 ))
+  python3 bench/peers.py stale-ba "$BA3_BASE" "$BA_EMAIL" "$PASSWORD" "$BA_STALE_MAX" >"$RES/ba_stale.json" 2>"$work/ba_stale.err" &
+  BA_STALE_PID=$!
+  PIDS+=("$BA_STALE_PID")
+  python3 bench/peers.py stale-hallpass "$SRV_BASE" "$SRV_KEY" "bacmp$RUN_ID" "$PASSWORD" 10 >"$RES/hallpass_stale.json"
+  H_TOKEN=$(login_token "bacmp$RUN_ID")
+
+  # wrk's timeout at 10 s (not 2 s) on both sides: Better Auth's p99 passes 1 s on a busy machine.
+  say "Better Auth: get-session (no cache; cookie cache) vs hallpass get-session, 64 connections"
+  g1=(); g2=(); gh=()
+  : >"$work/ba1_get.cpu"; : >"$work/ba2_get.cpu"; : >"$work/hba_get.cpu"
+  for r in $(seq 1 "$ROUNDS"); do
+    t0=$(cpu_ticks "$BA1_PID")
+    wrk -t2 -c64 -d"${SLICE_S}s" --timeout 10s -H "Cookie: $BA1_COOKIE" --latency "$BA1_BASE/api/auth/get-session" >"$work/ba1_get.$r.txt"
+    cpu_since "$BA1_PID" "$t0" "$work/ba1_get.cpu"
+    g1+=("$work/ba1_get.$r.txt")
+    # A fresh sign-in per slice: the cached session data in the cookie lasts maxAge.
+    BA2_COOKIE=$(python3 bench/peers.py ba-cookie "$BA2_BASE" "$BA_EMAIL" "$PASSWORD")
+    case $BA2_COOKIE in *better-auth.session_data=*) ;; *) echo "Better Auth: no cookie-cache cookie" >&2; exit 1 ;; esac
+    ba_check "$BA2_BASE" "$BA2_COOKIE"
+    t0=$(cpu_ticks "$BA2_PID")
+    wrk -t2 -c64 -d"${SLICE_S}s" --timeout 10s -H "Cookie: $BA2_COOKIE" --latency "$BA2_BASE/api/auth/get-session" >"$work/ba2_get.$r.txt"
+    cpu_since "$BA2_PID" "$t0" "$work/ba2_get.cpu"
+    g2+=("$work/ba2_get.$r.txt")
+    t0=$(cpu_ticks "$H_PID")
+    wrk -t2 -c64 -d"${SLICE_S}s" --timeout 10s -H "Authorization: Bearer $SRV_KEY" -H "X-Session-Token: $H_TOKEN" --latency \
+      "$SRV_BASE/v1/session" >"$work/hba_get.$r.txt"
+    cpu_since "$H_PID" "$t0" "$work/hba_get.cpu"
+    gh+=("$work/hba_get.$r.txt")
+  done
+  ba_check "$BA1_BASE" "$BA1_COOKIE"
+  python3 "$ROOT/bench/report.py" wrkmany "${g1[@]}" --cpu "$work/ba1_get.cpu" >"$RES/ba_get.json"
+  python3 "$ROOT/bench/report.py" wrkmany "${g2[@]}" --cpu "$work/ba2_get.cpu" >"$RES/ba_cache_get.json"
+  python3 "$ROOT/bench/report.py" wrkmany "${gh[@]}" --cpu "$work/hba_get.cpu" >"$RES/ba_hallpass_get.json"
+
+  # Slices of at least 10 s, and wrk's timeout at 10 s instead of 2 s: under 16 connections
+  # a Better Auth sign-in takes most of a second (more on a busy machine), and wrk counts
+  # only the requests that finished within its slice and its timeout.
+  LS=$(( SLICE_S > 10 ? SLICE_S : 10 ))
+  say "Better Auth: sign-in (16 connections) vs raw scrypt; hallpass login vs raw Argon2id, $ROUNDS alternating slices of ${LS}s"
+  l1=(); sc=(); lh=(); ar=()
+  : >"$work/ba1_login.cpu"; : >"$work/hba_login.cpu"
+  for r in $(seq 1 "$ROUNDS"); do
+    t0=$(cpu_ticks "$BA1_PID")
+    wrk -t2 -c16 -d"${LS}s" --timeout 10s -s "$work/ba_login.lua" --latency "$BA1_BASE/api/auth/sign-in/email" >"$work/ba1_login.$r.txt"
+    cpu_since "$BA1_PID" "$t0" "$work/ba1_login.cpu"
+    l1+=("$work/ba1_login.$r.txt")
+    (cd bench/better-auth && node scrypt-rate.mjs "$LS" 16) >"$work/scrypt.$r.json"
+    sc+=("$work/scrypt.$r.json")
+    t0=$(cpu_ticks "$H_PID")
+    wrk -t2 -c16 -d"${LS}s" --timeout 10s -s "$work/h_ba_login.lua" --latency "$SRV_BASE/v1/sessions" >"$work/hba_login.$r.txt"
+    cpu_since "$H_PID" "$t0" "$work/hba_login.cpu"
+    lh+=("$work/hba_login.$r.txt")
+    "$T/argon2-rate" "$LS" >"$work/hba_argon2.$r.json"
+    ar+=("$work/hba_argon2.$r.json")
+  done
+  python3 "$ROOT/bench/report.py" wrkmany "${l1[@]}" --cpu "$work/ba1_login.cpu" >"$RES/ba_login.json"
+  python3 "$ROOT/bench/report.py" argon2many "${sc[@]}" >"$RES/ba_scrypt.json"
+  python3 "$ROOT/bench/report.py" wrkmany "${lh[@]}" --cpu "$work/hba_login.cpu" >"$RES/ba_hallpass_login.json"
+  python3 "$ROOT/bench/report.py" argon2many "${ar[@]}" >"$RES/ba_hallpass_argon2.json"
+  mem "$BA1_PID" "$RES/ba_mem.json"
+  mem "$BA2_PID" "$RES/ba_cache_mem.json"
+  mem "$H_PID" "$RES/ba_hallpass_mem.json"
+  kill "$BA1_PID" "$BA2_PID" 2>/dev/null || true; wait "$BA1_PID" "$BA2_PID" 2>/dev/null || true
+  stop_server
+
+  say "Better Auth with its defaults (rate limiter on): what 64 get-session and 16 sign-in connections get, ${LS}s each"
+  start_ba ba_default
+  BA0_COOKIE=$(python3 bench/peers.py ba-cookie "$BA_BASE" "$BA_EMAIL" "$PASSWORD" --signup)
+  # Slices of at least 10 s: its default window is 10 s.
+  wrk -t2 -c64 -d"${LS}s" -H "Cookie: $BA0_COOKIE" --latency "$BA_BASE/api/auth/get-session" >"$work/ba0_get.txt"
+  ba_lua "$work/ba0_login.lua" "$BA_EMAIL"
+  wrk -t2 -c16 -d"${LS}s" -s "$work/ba0_login.lua" --latency "$BA_BASE/api/auth/sign-in/email" >"$work/ba0_login.txt"
+  for f in get login; do
+    python3 - "$work/ba0_$f.txt" "$LS" "$work/ba_default.log" >"$RES/ba_default_$f.json" <<'PY'
+import json, sys
+sys.path.insert(0, "bench")
+from report import parse_wrk
+w = parse_wrk(sys.argv[1])
+w["ok"] = w["requests"] - w["non2xx"]
+w["seconds"] = float(sys.argv[2])
+w["shared_bucket_warning"] = "single shared per-path bucket" in open(sys.argv[3]).read()
+print(json.dumps(w))
+PY
+  done
+  kill "$BA_PID" 2>/dev/null || true; wait "$BA_PID" 2>/dev/null || true
 fi
 
 # ---- scale -------------------------------------------------------------------------------
@@ -399,7 +656,7 @@ if [ "$SCALE" != 0 ]; then
     if [ -f "$work/$b.url" ]; then
       start_server "small_again_$b" "$(cat "$work/$b.url")"
       S_BASE=$SRV_BASE; S_PID=$SRV_PID; S_KEY=$(cat "$work/$b.key"); small_ok=1
-      SRV_KEY=$S_KEY login_lua "$work/small_login.lua" "$(cat "$work/$b.user")"
+      SRV_KEY=$S_KEY login_lua "$work/small_login.lua" $(cat "$work/$b.users")
     fi
     start_server "scale_$b" "$url"
     "$T/seed" tokens 10000 "$n_sessions" >"$work/tokens.txt"
@@ -449,6 +706,13 @@ if [ "$SCALE" != 0 ]; then
 fi
 
 # ---- report ------------------------------------------------------------------------------
+if [ -n "$BA_STALE_PID" ]; then
+  say "Better Auth staleness: waiting for the poll (up to ${BA_STALE_MAX}s after its sign-out)"
+  wait "$BA_STALE_PID" || { cat "$work/ba_stale.err" >&2; exit 1; }
+  kill "$BA3_PID" 2>/dev/null || true; wait "$BA3_PID" 2>/dev/null || true
+  python3 -c 'import json, sys; print(json.dumps({"max_age_s": int(sys.argv[1]), "explicit": sys.argv[2] != ""}))' \
+    "${BA_CACHE_MAX_AGE:-300}" "$BA_CACHE_MAX_AGE" >"$RES/ba_stale_setting.json"
+fi
 python3 -c 'import json; print(json.dumps({"load_after": open("/proc/loadavg").read().split()[:3]}))' >"$RES/meta_after.json"
 mkdir -p "$(dirname "$RESULTS")"
 python3 "$ROOT/bench/report.py" write "$RES" "$RESULTS"
