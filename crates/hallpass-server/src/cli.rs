@@ -18,9 +18,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// `0.1.0 (abc1234 2026-12-06)`: the crate's version and the commit it was built from
+/// (build.rs; only the version when built without git).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("BUILD_COMMIT_DETAIL"));
+
 /// hallpass: user accounts and login sessions for applications.
 #[derive(Debug, Parser)]
-#[command(name = "hallpass", version, about)]
+#[command(name = "hallpass", version = VERSION, about)]
 pub struct Cli {
     /// A TOML configuration file (environment variables HALLPASS_* win over it).
     #[arg(long, global = true, env = "HALLPASS_CONFIG")]
