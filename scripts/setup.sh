@@ -31,6 +31,24 @@ if rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! cargo +nightly fu
   cargo install --quiet --locked cargo-fuzz
 fi
 
+# The Debian package (scripts/package.sh, tested by scripts/package-test.sh): cargo-deb
+# builds it, dpkg-deb is what cargo-deb and the test call, adduser is what the package's
+# postinst runs. Pinned, like schemathesis: scripts/package.sh --debug relies on its
+# accepting the dev profile, which it warns may end.
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+  echo "setup: installing cargo-deb $CARGO_DEB_VERSION" >&2
+  cargo install --quiet --locked cargo-deb --version "$CARGO_DEB_VERSION"
+fi
+if ! need_cmd dpkg-deb || ! need_cmd adduser; then
+  echo "setup: installing dpkg and adduser (for the Debian package test)" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dpkg adduser >/dev/null; }; then
+    echo "setup: installing dpkg and adduser failed" >&2
+    exit 1
+  fi
+fi
+
 # The browser test (scripts/browser-test.sh): Debian's Chromium driven by playwright-core
 # from npm (Playwright's own browser download does not work here). Under CI=true a missing
 # browser or a failed install is an error, never a skip.

@@ -2,7 +2,8 @@
 # Runs every test of hallpass: unit, conformance, HTTP and binary tests (cargo-nextest when
 # present, else cargo test), then the doc tests, the library example, and schemathesis
 # against a live server (scripts/schemathesis.sh), and the browser test of the admin page
-# (scripts/browser-test.sh).
+# (scripts/browser-test.sh), and the Debian package installed here and served from
+# (scripts/package-test.sh).
 # Installs what the tests need first (scripts/setup.sh), so a fresh machine needs nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,3 +21,6 @@ cargo run --quiet -p hallpass --example embedded >/dev/null
 scripts/schemathesis.sh
 # The admin web page in Debian's Chromium (screenshots in target/screenshots/).
 scripts/browser-test.sh
+# The Debian package: built from the debug binary, installed, served from as the
+# hallpass user, purged (needs root; under CI=true anything missing is a failure).
+scripts/package-test.sh

@@ -8,7 +8,7 @@
 use crate::config::Config;
 use crate::{backup, serve, transfer};
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use hallpass_core::service::NewUser;
 use hallpass_core::{
     Email, Group, Hallpass, Password, Scope, User, UserFilter, UserPatch, UserRef, Username,
@@ -18,9 +18,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// `0.1.0 (abc1234 2026-12-06)`: the crate's version and the commit it was built from
+/// (build.rs; only the version when built without git).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("BUILD_COMMIT_DETAIL"));
+
 /// hallpass: user accounts and login sessions for applications.
 #[derive(Debug, Parser)]
-#[command(name = "hallpass", version, about)]
+#[command(name = "hallpass", version = VERSION, about)]
 pub struct Cli {
     /// A TOML configuration file (environment variables HALLPASS_* win over it).
     #[arg(long, global = true, env = "HALLPASS_CONFIG")]
@@ -76,6 +80,20 @@ pub enum Command {
         /// Exit with an error when any row is invalid or conflicts (the rest is still imported).
         #[arg(long)]
         strict: bool,
+    },
+    /// Print the shell completion script for SHELL to stdout (for packagers; hidden).
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages, `hallpass.1` and one per subcommand, into a directory (for
+    /// packagers; hidden).
+    #[command(hide = true)]
+    Man {
+        /// The directory (created when missing).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -327,7 +345,39 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let store = serve::open_store(&config.database_url).await?;
             transfer::sleepless::run(&*store, &from, &scope, strict).await.map(drop)
         }
+        Command::Completions { shell } => completions(shell),
+        Command::Man { out } => man_pages(&out),
     }
+}
+
+/// Runs the commands that need neither the configuration nor a database, before `main`
+/// reads either: a package build generates completions and man pages with the binary it
+/// ships, where no configuration exists. `None` for every other command.
+pub fn run_without_config(command: &Command) -> Option<anyhow::Result<()>> {
+    match command {
+        Command::Completions { shell } => Some(completions(*shell)),
+        Command::Man { out } => Some(man_pages(out)),
+        _ => None,
+    }
+}
+
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    // Into memory first: `generate` panics when a write fails (a closed pipe, a full
+    // disk), and that should be an ordinary error.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "hallpass", &mut script);
+    let mut out = std::io::stdout().lock();
+    out.write_all(&script)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `hallpass.1`, `hallpass-keys.1`, `hallpass-keys-create.1`, ...: a page for every
+/// command that is not hidden.
+fn man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("cannot write the man pages into {}", dir.display()))
 }
 
 async fn keys(cmd: KeysCommand, svc: &Hallpass) -> anyhow::Result<()> {

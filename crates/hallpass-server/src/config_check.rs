@@ -14,8 +14,10 @@ use figment::value::Value as FigValue;
 use std::path::Path;
 
 /// `HALLPASS_*` variables that are not settings (without the prefix): the config file's
-/// path, the source of `import-sleepless`, and what the project's own tests read.
-const NOT_SETTINGS: &[&str] = &["CONFIG", "SLEEPLESS_URL", "WRITE_OPENAPI"];
+/// path, the source of `import-sleepless`, what the project's own tests read, and the
+/// build's commit override (read by build.rs only, but a packager's shell may still
+/// export it when starting the binary).
+const NOT_SETTINGS: &[&str] = &["CONFIG", "SLEEPLESS_URL", "WRITE_OPENAPI", "BUILD_COMMIT"];
 
 /// Whether the variable `HALLPASS_<stripped>` is read by something other than the
 /// configuration (see [`NOT_SETTINGS`]; `TEST_*` are the test suite's database URLs).
@@ -226,6 +228,7 @@ mod tests {
             "HALLPASS_CONFIG",
             "HALLPASS_TEST_POSTGRES_URL",
             "HALLPASS_SLEEPLESS_URL",
+            "HALLPASS_BUILD_COMMIT",
             "PATH",
         ]))
         .unwrap();
