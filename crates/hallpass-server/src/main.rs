@@ -30,7 +30,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _logs = telemetry::init(config.log_format);
+    // The server writes its log from a thread of its own; a one-shot command writes it in
+    // line with what it prints, so its summary stays the last line.
+    let writer = if matches!(cli.command, cli::Command::Serve) {
+        telemetry::Writer::Background
+    } else {
+        telemetry::Writer::Inline
+    };
+    let _logs = telemetry::init(config.log_format, writer);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
