@@ -7,7 +7,7 @@
 //!   cookie → an ordinary session of the internal scope `_admin`), CSRF and `Origin` checks,
 //!   and `PageError`, the one map from domain errors to an HTML error page;
 //! - `pages`: the handlers and their view models; `chart`: the SVG chart of logins;
-//!   [`ShownOnce`]: a new API key's secret, carried from the POST that made it to the one
+//!   `ShownOnce`: a new API key's secret, carried from the POST that made it to the one
 //!   GET that shows it.
 //!
 //! Invariants:
