@@ -222,6 +222,10 @@ try {
   assert.equal((await api('/v1/users?limit=1', { key: secret })).status, 200, 'the new key works');
   const keyRow = page.locator('#keys tbody tr').filter({ hasText: 'made in the browser' });
   assert.match(await keyRow.locator('td[data-label="Status"]').innerText(), /^active$/, 'Status shows a status');
+  const lastUsed = (label) =>
+    page.locator('#keys tbody tr').filter({ hasText: label }).locator('td[data-label="Last used (UTC)"]').innerText();
+  assert.match(await lastUsed('browser test'), /^\d{4}-\d\d-\d\d /, 'the key curl used has a last use');
+  assert.equal(await lastUsed('no logins'), 'never');
   await shot(page, '07-key-created');
 
   step('reloading the page of the new key neither shows it again nor makes another');

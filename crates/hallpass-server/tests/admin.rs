@@ -36,6 +36,7 @@ backend_tests! {
     the_audit_trail_speaks_words_and_filters,
     a_refused_edit_keeps_what_was_typed,
     errors_keep_the_navigation_and_unknown_scopes_are_404,
+    a_keys_last_use_is_shown,
 }
 
 /// An answer: status, headers, body.
@@ -815,4 +816,42 @@ async fn errors_keep_the_navigation_and_unknown_scopes_are_404(app: TestApp) {
     let mut stranger = Browser::new(&app);
     let wrong = stranger.login(ADMIN, "not-the-password").await;
     assert!(wrong.text.contains(r#"autocomplete="current-password" required autofocus"#), "{}", wrong.text);
+}
+
+/// A key's use is recorded in the background (at most once a minute per key and process)
+/// and the keys page shows it.
+async fn a_keys_last_use_is_shown(app: TestApp) {
+    make_admin(&app).await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in().await;
+    let made = b.post("/admin/keys", &[("csrf", &csrf), ("scope", "shop"), ("name", "used")]).await;
+    let shown = b.get(made.location()).await;
+    let at = shown.text.find("value=\"hpk_").unwrap() + "value=\"".len();
+    let secret = shown.text[at..at + shown.text[at..].find('"').unwrap()].to_owned();
+    let row = |page: &Page| {
+        let at = page.text.find("data-label=\"Label\">used</td>").expect("the key's row");
+        page.text[at..at + page.text[at..].find("</tr>").unwrap()].to_owned()
+    };
+    let before = b.get("/admin/keys").await;
+    assert!(row(&before).contains("data-label=\"Last used (UTC)\">never<"), "{}", row(&before));
+    let res = app.client.get(app.url("/v1/users?limit=1")).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut recorded = None;
+    for _ in 0..100 {
+        let key = app
+            .service
+            .list_api_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|k| k.name.as_deref() == Some("used"));
+        recorded = key.and_then(|k| k.last_used_at);
+        if recorded.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(recorded.is_some(), "the use was recorded in the background");
+    let after = b.get("/admin/keys").await;
+    assert!(!row(&after).contains(">never<"), "{}", row(&after));
 }

@@ -10,6 +10,7 @@ pub(crate) struct KeyRow {
     name: String,
     created: String,
     revoked: Option<String>,
+    last_used: String,
 }
 
 #[derive(Template)]
@@ -58,6 +59,7 @@ async fn keys_page(
             name: k.name.unwrap_or_default(),
             created: fmt_time(k.created_at),
             revoked: k.revoked_at.map(fmt_time),
+            last_used: k.last_used_at.map(fmt_time).unwrap_or_else(|| "never".into()),
         })
         .collect();
     keys.reverse();
@@ -176,7 +178,11 @@ pub(crate) async fn revoke_key(
         let label = key.name.as_deref().map(|n| format!(" “{n}”")).unwrap_or_default();
         let others = all.iter().filter(|k| k.scope == scope && k.revoked_at.is_none() && k.id != id).count();
         let mut consequences = vec![
-            format!("Key {id}{label} of scope {scope}, created {} (UTC).", fmt_time(key.created_at)),
+            format!(
+                "Key {id}{label} of scope {scope}, created {} (UTC), last used {}.",
+                fmt_time(key.created_at),
+                key.last_used_at.map(|t| format!("{} (UTC)", fmt_time(t))).unwrap_or_else(|| "never".into())
+            ),
             "Every request made with it is refused at once. This cannot be undone.".to_owned(),
         ];
         consequences.push(if others == 0 {
