@@ -37,6 +37,7 @@ backend_tests! {
     a_refused_edit_keeps_what_was_typed,
     errors_keep_the_navigation_and_unknown_scopes_are_404,
     a_keys_last_use_is_shown,
+    every_scope_is_searched_and_paged_across_scopes,
 }
 
 /// An answer: status, headers, body.
@@ -854,4 +855,45 @@ async fn a_keys_last_use_is_shown(app: TestApp) {
     assert!(recorded.is_some(), "the use was recorded in the background");
     let after = b.get("/admin/keys").await;
     assert!(!row(&after).contains(">never<"), "{}", row(&after));
+}
+
+/// With no scope chosen the list pages through every scope in turn: 20 + 20 users are a
+/// page of 25 and one of 15, each user once.
+async fn every_scope_is_searched_and_paged_across_scopes(app: TestApp) {
+    make_admin(&app).await;
+    for name in ["one", "two"] {
+        let scope = Scope::parse(name).unwrap();
+        for i in 0..20 {
+            let new = NewUser {
+                username: Some(Username::parse(&format!("{name}-{i:02}")).unwrap()),
+                ..NewUser::default()
+            };
+            app.service.register(&scope, new).await.unwrap();
+        }
+    }
+    let mut b = Browser::new(&app);
+    b.sign_in().await;
+    let names = |p: &Page| -> Vec<String> {
+        p.text
+            .split("<th scope=\"row\"><a href=\"/admin/users/")
+            .skip(1)
+            .map(|r| r[r.find('>').unwrap() + 1..r.find("</a>").unwrap()].to_owned())
+            .collect()
+    };
+    let first = b.get("/admin/users").await;
+    assert!(first.text.contains("Users in every scope"));
+    let mut seen = names(&first);
+    assert_eq!(seen.len(), 25);
+    let at = first.text.find("href=\"/admin/users?scope=&#38;").expect("a next-page link") + "href=\"".len();
+    let next = first.text[at..at + first.text[at..].find('"').unwrap()].replace("&#38;", "&");
+    let second = b.get(&next).await;
+    assert_eq!(second.status, StatusCode::OK, "{next}");
+    seen.extend(names(&second));
+    assert!(!second.text.contains("Next page"));
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 40, "every user once");
+    let only_two = b.get("/admin/users?q=two-1").await;
+    assert_eq!(names(&only_two).len(), 10);
+    assert_eq!(b.get("/admin/users?cursor=nosuch~x").await.status, StatusCode::BAD_REQUEST);
 }
