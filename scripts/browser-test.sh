@@ -43,6 +43,8 @@ ALICE_PASSWORD="Velvet-Trombone-Harbor-77"
 # The admin through the CLI, the password on stdin; an API key of scope `shop`.
 printf '%s\n' "$ADMIN_PASSWORD" | "$BIN" admin create --username "$ADMIN_USER"
 API_KEY=$("$BIN" keys create --scope shop --name "browser test" | tail -n 1)
+# A scope with a key and no login: its dashboard chart must say that it is empty.
+"$BIN" keys create --scope quiet --name "no logins" >/dev/null
 
 "$BIN" serve >"$WORK/serve.out" 2>"$WORK/serve.log" &
 SERVER_PID=$!

@@ -3,7 +3,8 @@
 // it and see the login the API just made, deactivate the user and see the sessions gone
 // (and the API refuse the token), create an API key and revoke it, the audit trail, log
 // out. A full-page screenshot of every page goes to $SCREENSHOTS, plus phone-sized
-// (390x844) renders of the dashboard and the user page.
+// (390x844) renders of the dashboard and the user page, and a 375 px pass over the pages
+// of issue #15 (cards instead of wide tables, confirmation pages, the audit trail).
 //
 // Run by scripts/browser-test.sh, which starts the server and passes BASE, API_KEY,
 // ALICE_TOKEN, ADMIN_USER, ADMIN_PASSWORD and SCREENSHOTS.
@@ -46,8 +47,9 @@ const context = await chromium.launchPersistentContext(profile, {
 const problems = [];
 const watch = (page) => {
   page.on('console', (m) => {
-    // Chromium logs every 4xx document as an error; the refused sign-in is expected.
-    if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`);
+    // Chromium logs every 4xx document as an error; the refused sign-in (401), the refused
+    // edit (400) and the unknown scope (404) are expected.
+    if (m.type() === 'error' && !/status of (400|401|404)/.test(m.text())) problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
 };
@@ -83,6 +85,8 @@ try {
   await page.getByLabel('Password').fill('wrong-password-123');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('alert').filter({ hasText: 'Wrong username or password' }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'password', 'the password gets the focus');
+  assert.equal(await page.getByLabel('Username').inputValue(), ADMIN_USER, 'the name is kept');
 
   step('sign in with the keyboard');
   await page.getByLabel('Username').fill('');
@@ -104,7 +108,18 @@ try {
   const figures = await page.locator('.figures').innerText();
   assert.match(figures, /5\s*users/, figures);
   assert.match(figures, /1\s*failed logins/, figures);
+  // Outcomes in words in the figures of each day, number headers over their numbers.
+  assert.match(await page.locator('details table').textContent(), /wrong password: 1/);
+  const aligned = await page.locator('th.num').evaluateAll((ths) => ths.map((t) => getComputedStyle(t).textAlign));
+  assert.ok(aligned.length >= 6 && aligned.every((a) => a === 'right'), `number headers align right: ${aligned}`);
   await shot(page, '02-dashboard');
+
+  step('a scope without logins says so on its chart');
+  await page.goto(BASE + '/admin?scope=quiet');
+  await page.getByRole('img', { name: /scope quiet/ }).waitFor();
+  assert.match(await page.locator('svg.chart').textContent(), /No logins yet in these 30 days/);
+  await shot(page, '02b-dashboard-empty-chart');
+  await page.goto(BASE + '/admin');
 
   step('users list');
   await page.getByRole('link', { name: 'Users', exact: true }).click();
@@ -112,12 +127,26 @@ try {
   assert.equal(await page.locator('tbody tr').count(), 5);
   await shot(page, '03-users');
 
-  step('search a user created through the API');
+  step('search a user created through the API: every scope at once, then one');
   await page.getByLabel('Username or email').fill('alice@example');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('heading', { name: 'Matching users in every scope' }).waitFor();
+  assert.equal(await page.locator('tbody tr').count(), 1);
+  await page.getByLabel('Scope', { exact: true }).selectOption('shop');
   await page.getByRole('button', { name: 'Search' }).click();
   await page.getByRole('heading', { name: 'Matching users in shop' }).waitFor();
   assert.equal(await page.locator('tbody tr').count(), 1);
   await shot(page, '04-search');
+
+  step('an unknown scope is an honest 404 that keeps the navigation');
+  const unknown = await page.goto(BASE + '/admin/users?scope=nosuch');
+  assert.equal(unknown.status(), 404);
+  await page.getByRole('heading', { name: 'Error 404' }).waitFor();
+  assert.match(await page.getByRole('alert').innerText(), /no scope named “nosuch”/);
+  await page.getByRole('navigation', { name: 'Main' }).waitFor();
+  await page.getByRole('button', { name: 'Log out' }).waitFor();
+  await shot(page, '04b-unknown-scope');
+  await page.goBack();
 
   step('open the user and see the API login');
   await page.getByRole('link', { name: 'alice' }).click();
@@ -129,8 +158,15 @@ try {
   assert.match(row, /password/);
   assert.match(row, /success/);
   assert.match(row, /203\.0\.113\.7/);
-  assert.ok(await events.filter({ hasText: 'wrong_password' }).count() >= 1, 'the failed login is listed too');
+  assert.ok(await events.filter({ hasText: 'wrong password' }).count() >= 1, 'the failed login is listed too, in words');
+  assert.equal(await events.filter({ hasText: 'wrong_password' }).count(), 0, 'no outcome codes');
   assert.equal(await page.locator('#sessions tbody tr').count(), 1);
+  // What an operator comes for first is above the edit forms; every time column says UTC.
+  const y = async (id) => (await page.locator(id).boundingBox()).y;
+  assert.ok((await y('#sessions-h')) < (await y('#edit-h')), 'sessions above the edit form');
+  assert.ok((await y('#events-h')) < (await y('#edit-h')), 'login events above the edit form');
+  const heads = await page.locator('#sessions thead th').allInnerTexts();
+  for (const h of heads.slice(0, 3)) assert.match(h, /\(UTC\)/i, `session column "${h}" names UTC`);
   assert.equal((await api('/v1/session', { headers: { 'x-session-token': ALICE_TOKEN } })).status, 200);
   await shot(page, '05-user');
 
@@ -146,8 +182,27 @@ try {
   assert.ok(overflow <= 1, `the phone page scrolls sideways by ${overflow}px (tables should scroll inside their box)`);
   await phone.close();
 
-  step('deactivate the user: the sessions are gone');
+  step('a refused edit keeps what was typed and says why in words');
+  const userUrl = page.url();
+  await page.getByLabel('Group').fill('editors');
+  await page.getByLabel('Extra (a JSON object)').fill('{plan: pro}');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  const refusal = await page.getByRole('alert').innerText();
+  assert.match(refusal, /not valid JSON near line 1, column 2/);
+  assert.doesNotMatch(refusal, /key must be a string/, 'no parser jargon');
+  assert.equal(await page.getByLabel('Group').inputValue(), 'editors', 'the other fields are kept');
+  assert.equal(await page.getByLabel('Extra (a JSON object)').inputValue(), '{plan: pro}');
+  assert.equal(await page.getByLabel('Extra (a JSON object)').getAttribute('aria-invalid'), 'true');
+  await shot(page, '05b-user-refused-edit');
+  await page.goto(userUrl);
+
+  step('deactivate the user: asked first, then the sessions are gone');
   await page.getByRole('button', { name: 'Deactivate user' }).click();
+  await page.getByRole('heading', { name: 'Deactivate alice?' }).waitFor();
+  assert.match(await page.locator('main').innerText(), /one active session ends at once/);
+  assert.equal((await api('/v1/session', { headers: { 'x-session-token': ALICE_TOKEN } })).status, 200, 'asking changed nothing');
+  await shot(page, '05c-confirm-deactivate');
+  await page.getByRole('button', { name: 'Deactivate the user' }).click();
   await page.getByRole('status').filter({ hasText: 'deactivated' }).waitFor();
   await page.locator('#no-sessions').waitFor();
   assert.equal(await page.locator('#sessions').count(), 0);
@@ -160,12 +215,35 @@ try {
   await page.getByLabel('Scope', { exact: true }).fill('shop');
   await page.getByLabel('Label (optional)').fill('made in the browser');
   await page.getByRole('button', { name: 'Create key' }).click();
+  await page.waitForURL(/\/admin\/keys\?shown=/);
+  assert.doesNotMatch(page.url(), /hpk_/, 'the secret is not in the URL');
   const secret = await page.locator('#new-key').inputValue();
   assert.match(secret, /^hpk_/);
   assert.equal((await api('/v1/users?limit=1', { key: secret })).status, 200, 'the new key works');
-  await shot(page, '07-key-created');
   const keyRow = page.locator('#keys tbody tr').filter({ hasText: 'made in the browser' });
+  assert.match(await keyRow.locator('td[data-label="Status"]').innerText(), /^active$/, 'Status shows a status');
+  const lastUsed = (label) =>
+    page.locator('#keys tbody tr').filter({ hasText: label }).locator('td[data-label="Last used (UTC)"]').innerText();
+  assert.match(await lastUsed('browser test'), /^\d{4}-\d\d-\d\d /, 'the key curl used has a last use');
+  assert.equal(await lastUsed('no logins'), 'never');
+  await shot(page, '07-key-created');
+
+  step('reloading the page of the new key neither shows it again nor makes another');
+  await page.reload();
+  assert.equal(await page.locator('#new-key').count(), 0);
+  await page.getByRole('status').filter({ hasText: 'not shown again' }).waitFor();
+  assert.equal(await keyRow.count(), 1, 'still one key "made in the browser"');
+  await shot(page, '07b-key-reloaded');
+
+  step('revoking asks first, naming the key');
   await keyRow.getByRole('button', { name: /Revoke key/ }).click();
+  await page.getByRole('heading', { name: /Revoke API key/ }).waitFor();
+  const ask = await page.locator('main').innerText();
+  assert.match(ask, /made in the browser/);
+  assert.match(ask, /scope shop/);
+  assert.equal((await api('/v1/users?limit=1', { key: secret })).status, 200, 'asking revoked nothing');
+  await shot(page, '07c-confirm-revoke');
+  await page.getByRole('button', { name: 'Revoke the key' }).click();
   await page.getByRole('status').filter({ hasText: 'revoked' }).waitFor();
   assert.match(await page.locator('#keys tbody tr').filter({ hasText: 'made in the browser' }).innerText(), /revoked/);
   assert.equal((await api('/v1/users?limit=1', { key: secret })).status, 401, 'the revoked key is refused');
@@ -175,15 +253,87 @@ try {
   await page.getByRole('link', { name: 'Audit' }).click();
   await page.getByRole('heading', { name: 'Audit trail' }).waitFor();
   const audit = await page.locator('#audit').innerText();
-  for (const action of ['admin_login', 'user_deactivate', 'key_create', 'key_revoke']) {
-    assert.ok(audit.includes(action), `audit lists ${action}`);
+  for (const words of [`${ADMIN_USER} deactivated alice (shop)`, `${ADMIN_USER} created API key`, `${ADMIN_USER} revoked API key`]) {
+    assert.ok(audit.includes(words), `audit says "${words}": ${audit}`);
   }
+  for (const code of ['user_deactivate', 'key_create', 'key_revoke', '{']) assert.ok(!audit.includes(code), `no code ${code}`);
+  assert.ok(!audit.includes(`${ADMIN_USER} signed in`), 'sign-ins are apart by default');
   assert.ok(!audit.includes(secret), 'the key is not in the audit trail');
   await shot(page, '09-audit');
 
+  step('audit filters: sign-ins on request, by action, and the target linked');
+  await page.getByLabel('Include sign-ins and sign-outs').check();
+  await page.getByRole('button', { name: 'Filter' }).click();
+  assert.ok((await page.locator('#audit').innerText()).includes(`${ADMIN_USER} signed in`));
+  await page.getByLabel('Include sign-ins and sign-outs').uncheck();
+  await page.getByLabel('Action', { exact: true }).selectOption({ label: 'deactivated a user' });
+  await page.getByLabel('Scope', { exact: true }).selectOption('shop');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  assert.equal(await page.locator('#audit tbody tr').count(), 1);
+  await shot(page, '09b-audit-filtered');
+  await page.locator('#audit').getByRole('link', { name: 'alice' }).click();
+  await page.getByRole('heading', { name: 'alice', exact: true }).waitFor();
+
+  step('phone (375 px): cards instead of wide tables, nothing wider than the screen');
+  const narrow = await context.newPage();
+  watch(narrow);
+  await narrow.setViewportSize({ width: 375, height: 812 });
+  const fits = async (name) => {
+    const over = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(over <= 1, `${name}: the page scrolls sideways by ${over}px`);
+    const wide = await narrow.evaluate(() =>
+      [...document.querySelectorAll('main *')]
+        // Column heads of a card table are clipped away (read by screen readers only).
+        .filter((e) => !e.closest('table.cards thead, .visually-hidden'))
+        .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+        .map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}.${e.className}`),
+    );
+    assert.deepEqual(wide, [], `${name}: elements reach past the screen`);
+  };
+  await narrow.goto(BASE + '/admin/keys');
+  const active = narrow.locator('#keys tbody tr').filter({ hasText: 'browser test' });
+  const box = await active.boundingBox();
+  assert.ok(box.height < 260, `a key card is ${box.height}px tall`);
+  const revoke = await active.getByRole('button', { name: /Revoke key/ }).boundingBox();
+  assert.ok(revoke.x >= 0 && revoke.x + revoke.width <= 375, 'the Revoke button is on the screen');
+  await fits('keys');
+  await shot(narrow, '12-phone-keys');
+  await active.getByRole('button', { name: /Revoke key/ }).click();
+  await narrow.getByRole('heading', { name: /Revoke API key/ }).waitFor();
+  assert.match(await narrow.locator('main').innerText(), /only active key of scope shop/);
+  await fits('confirm');
+  await shot(narrow, '13-phone-confirm');
+  await narrow.getByRole('link', { name: 'Cancel' }).click();
+  await narrow.waitForURL(BASE + '/admin/keys');
+  assert.equal((await api('/v1/users?limit=1')).status, 200, 'cancel revoked nothing');
+  await narrow.goto(BASE + '/admin/audit?signins=on');
+  await fits('audit');
+  await shot(narrow, '14-phone-audit');
+  await narrow.goto(page.url());
+  await fits('user');
+  await shot(narrow, '15-phone-user');
+  await narrow.goto(BASE + '/admin/users');
+  await fits('users');
+  await shot(narrow, '16-phone-users');
+  await narrow.goto(BASE + '/admin');
+  const clipped = await narrow.evaluate(() => {
+    const svg = document.querySelector('svg.chart').getBoundingClientRect();
+    return [...document.querySelectorAll('svg.chart text')]
+      .map((t) => t.getBoundingClientRect())
+      .filter((r) => r.left < svg.left - 0.5 || r.right > svg.right + 0.5 || r.top < svg.top - 0.5 || r.bottom > svg.bottom + 0.5).length;
+  });
+  assert.equal(clipped, 0, `${clipped} chart labels are clipped on a phone`);
+  await fits('dashboard');
+  await shot(narrow, '17-phone-dashboard');
+  await narrow.goto(BASE + '/admin?scope=quiet');
+  await shot(narrow, '18-phone-empty-chart');
+  await narrow.close();
+
   step('log out');
   await page.getByRole('button', { name: 'Log out' }).click();
-  await page.waitForURL(BASE + '/admin/login');
+  await page.waitForURL(BASE + '/admin/login?notice=signed-out');
+  await page.getByRole('status').filter({ hasText: 'You are signed out.' }).waitFor();
+  await shot(page, '19-signed-out');
   await page.goto(BASE + '/admin');
   assert.equal(new URL(page.url()).pathname, '/admin/login', 'signed out for good');
 

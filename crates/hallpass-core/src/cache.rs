@@ -342,6 +342,7 @@ mod tests {
             name: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             revoked_at: None,
+            last_used_at: None,
         };
         let before = caches.ticket();
         caches.keep_key(hash, key.clone(), before);

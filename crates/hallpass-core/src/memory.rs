@@ -230,6 +230,14 @@ impl Store for MemoryStore {
         Ok(keys)
     }
 
+    async fn touch_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+        let mut t = self.lock();
+        if let Some((k, _)) = t.api_keys.iter_mut().find(|(k, _)| k.id == id) {
+            k.last_used_at = Some(k.last_used_at.map_or(at, |was| was.max(at)));
+        }
+        Ok(())
+    }
+
     async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool> {
         let mut t = self.lock();
         match t.api_keys.iter_mut().find(|(k, _)| k.id == id && k.revoked_at.is_none()) {

@@ -362,6 +362,10 @@ pub struct ApiKey {
     pub created_at: OffsetDateTime,
     /// When it was revoked, if it was.
     pub revoked_at: Option<OffsetDateTime>,
+    /// When it was last used, to within a minute or so (each process records a key's use
+    /// at most once a minute, in the background: see [`crate::Hallpass::authenticate_key`]).
+    /// `None`: never used, or made before hallpass kept this.
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 /// What a one-time code is for.

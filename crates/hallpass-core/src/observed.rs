@@ -85,6 +85,9 @@ impl<O: Observer> Store for Observed<O> {
     async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool> {
         observe!(self, "revoke_api_key", self.inner.revoke_api_key(id, at))
     }
+    async fn touch_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+        observe!(self, "touch_api_key", self.inner.touch_api_key(id, at))
+    }
     async fn insert_user(&self, user: &UserRecord) -> StoreResult<()> {
         observe!(self, "insert_user", self.inner.insert_user(user))
     }

@@ -92,6 +92,9 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>>;
     /// Revokes a key; `false` when no unrevoked key has that id.
     async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool>;
+    /// Records that the key was used at `at`: its `last_used_at` becomes `at` unless it is
+    /// already later. An unknown key is no error (it may have been removed meanwhile).
+    async fn touch_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()>;
 
     // ---- users ----
 

@@ -32,7 +32,7 @@ use sqlx::{Connection, Row};
 use std::time::Instant;
 
 /// The schema version this code writes: the highest embedded migration.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// One embedded migration.
 struct Migration {
@@ -75,6 +75,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "0005_changes",
         description: "changes",
         sql: include_str!("../migrations/0005_changes.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_key_last_used",
+        description: "key last used",
+        sql: include_str!("../migrations/0006_key_last_used.sql"),
     },
 ];
 

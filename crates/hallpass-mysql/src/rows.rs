@@ -179,6 +179,7 @@ pub(crate) fn key_row(row: &MySqlRow) -> QResult<ApiKey> {
         name: row.try_get(2)?,
         created_at: get_time(row, 3)?,
         revoked_at: get_opt_time(row, 4)?,
+        last_used_at: get_opt_time(row, 5)?,
     })
 }
 

@@ -149,6 +149,10 @@ impl Store for MySqlStore {
         on_conn!(self, "list_api_keys", |c| keys::list_api_keys(c).await?)
     }
 
+    async fn touch_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+        on_conn!(self, "touch_api_key", |c| keys::touch_api_key(c, id, at).await?)
+    }
+
     async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool> {
         on_conn!(self, "revoke_api_key", |c| keys::revoke_api_key(c, id, at).await?)
     }

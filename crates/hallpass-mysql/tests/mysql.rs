@@ -145,6 +145,9 @@ async fn make_old_ledger(store: &MySqlStore, decoys: bool) {
     let run = |sql: String| async move {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect("old ledger")
     };
+    // Those builds predate 0006 as well.
+    run("DELETE FROM hallpass_migrations WHERE version = 6".into()).await;
+    run("ALTER TABLE api_keys DROP COLUMN last_used_at".into()).await;
     run("UPDATE hallpass_migrations SET version = -1 WHERE version = 4".into()).await;
     run(format!(
         "UPDATE hallpass_migrations SET version = 4, description = 'changes', checksum = UNHEX('{OLD_4_CHANGES}') \
@@ -190,7 +193,7 @@ async fn an_old_ledger_is_renumbered() {
     let want = ledger(&fresh.store().await).await;
     assert_eq!(
         want.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
-        ["init", "throttles", "admin", "decoy codes", "changes"]
+        ["init", "throttles", "admin", "decoy codes", "changes", "key last used"]
     );
 
     let old = db.store().await;
@@ -419,7 +422,14 @@ async fn a_closed_store_is_unavailable() {
 async fn unexpected_duplicates_are_other_and_quote_no_data() {
     let Some(db) = TestDatabase::create().await else { return };
     let store = db.store().await;
-    let key = ApiKey { id: id_at(at(0)), scope: scope("a"), name: None, created_at: at(0), revoked_at: None };
+    let key = ApiKey {
+        id: id_at(at(0)),
+        scope: scope("a"),
+        name: None,
+        created_at: at(0),
+        revoked_at: None,
+        last_used_at: None,
+    };
     let hash = random_hash();
     store.insert_api_key(&key, &hash).await.expect("insert");
     let again = ApiKey { id: id_at(at(1)), ..key.clone() };

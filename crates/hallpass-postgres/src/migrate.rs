@@ -47,6 +47,11 @@ const MIGRATIONS: &[Migration] = &[
     },
     // Comment only: PostgreSQL's change channel is LISTEN/NOTIFY, no table (see the file).
     Migration { version: 5, name: "0005_changes", sql: include_str!("../migrations/0005_changes.sql") },
+    Migration {
+        version: 6,
+        name: "0006_key_last_used",
+        sql: include_str!("../migrations/0006_key_last_used.sql"),
+    },
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend

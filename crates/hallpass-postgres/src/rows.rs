@@ -97,7 +97,7 @@ macro_rules! event_cols {
 /// The columns of an API key row in the order [`api_key`] reads them.
 macro_rules! key_cols {
     () => {
-        "id, scope, name, created_at, revoked_at"
+        "id, scope, name, created_at, revoked_at, last_used_at"
     };
 }
 
@@ -188,6 +188,7 @@ pub(crate) fn api_key(row: &PgRow) -> QResult<ApiKey> {
         name: row.try_get(2)?,
         created_at: time_at(row, 3)?,
         revoked_at: opt_time_at(row, 4)?,
+        last_used_at: opt_time_at(row, 5)?,
     })
 }
 

@@ -115,6 +115,10 @@ impl Store for PostgresStore {
         done("list_api_keys", keys::list_api_keys(&self.pool).await)
     }
 
+    async fn touch_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+        done("touch_api_key", keys::touch_api_key(&self.pool, id, at).await)
+    }
+
     async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool> {
         done("revoke_api_key", keys::revoke_api_key(&self.pool, id, at).await)
     }

@@ -41,7 +41,7 @@ impl std::fmt::Debug for AppState {
 pub fn build_app(state: AppState) -> Router {
     crate::http::api_router()
         // The admin pages answer HTML (errors too), so they join after the safety net.
-        .merge(crate::admin::router())
+        .merge(crate::admin::router(&state))
         .layer(DefaultBodyLimit::max(state.body_limit))
         // Outside the problem layer: it counts and logs the status the client gets, and
         // answers a panicking handler with a 500 problem.

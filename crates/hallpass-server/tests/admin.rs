@@ -31,6 +31,13 @@ backend_tests! {
     every_action_writes_its_audit_row,
     the_admin_scope_is_out_of_reach,
     users_are_searched_filtered_and_paged,
+    creating_a_key_redirects_and_shows_it_once,
+    destructive_forms_ask_first,
+    the_audit_trail_speaks_words_and_filters,
+    a_refused_edit_keeps_what_was_typed,
+    errors_keep_the_navigation_and_unknown_scopes_are_404,
+    a_keys_last_use_is_shown,
+    every_scope_is_searched_and_paged_across_scopes,
 }
 
 /// An answer: status, headers, body.
@@ -204,7 +211,8 @@ async fn pages_need_a_signed_in_admin_and_carry_the_security_headers(app: TestAp
     let csrf = dashboard.csrf();
     let cookie = b.cookie.clone();
     let out = b.post("/admin/logout", &[("csrf", &csrf)]).await;
-    assert_eq!((out.status, out.location()), (StatusCode::SEE_OTHER, "/admin/login"));
+    assert_eq!((out.status, out.location()), (StatusCode::SEE_OTHER, "/admin/login?notice=signed-out"));
+    assert!(b.get("/admin/login?notice=signed-out").await.text.contains("You are signed out."));
     assert!(out.header("set-cookie").contains("Max-Age=0"));
     assert!(b.cookie.is_none());
     b.cookie = cookie;
@@ -357,8 +365,12 @@ async fn deactivating_a_user_on_the_page_ends_their_sessions(app: TestApp) {
     let csrf = b.sign_in().await;
     let page = b.get(&format!("/admin/users/app/{alice}")).await;
     assert_eq!(page.text.matches("name=\"session_id\"").count(), 2);
-    let done =
-        b.post(&format!("/admin/users/app/{alice}/active"), &[("csrf", &csrf), ("active", "false")]).await;
+    let done = b
+        .post(
+            &format!("/admin/users/app/{alice}/active"),
+            &[("csrf", &csrf), ("active", "false"), ("confirm", "yes")],
+        )
+        .await;
     assert_eq!(
         (done.status, done.location()),
         (StatusCode::SEE_OTHER, format!("/admin/users/app/{alice}?notice=deactivated").as_str())
@@ -435,14 +447,15 @@ async fn every_action_writes_its_audit_row(app: TestApp) {
     app.with_token(reqwest::Method::GET, "/v1/session", &one, None).await.problem(401, "session_invalid");
     let gone = b.post(&format!("{base}/sessions/end"), &[("csrf", &csrf), ("session_id", &sid)]).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
-    let all = b.post(&format!("{base}/sessions/end-all"), &[("csrf", &csrf)]).await;
+    let all = b.post(&format!("{base}/sessions/end-all"), &[("csrf", &csrf), ("confirm", "yes")]).await;
     assert_eq!(all.status, StatusCode::SEE_OTHER);
 
     // Keys: a bad scope is a 400; a key is shown once and works until revoked.
     let bad = b.post("/admin/keys", &[("csrf", &csrf), ("scope", "_admin"), ("name", "x")]).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let made = b.post("/admin/keys", &[("csrf", &csrf), ("scope", "shop"), ("name", "from the page")]).await;
-    assert_eq!(made.status, StatusCode::CREATED);
+    assert_eq!(made.status, StatusCode::SEE_OTHER);
+    let made = b.get(made.location()).await;
     let at = made.text.find("value=\"hpk_").unwrap() + "value=\"".len();
     let secret = made.text[at..at + made.text[at..].find('"').unwrap()].to_owned();
     let with_key = |key: String| app.client.get(app.url("/v1/users?limit=1")).bearer_auth(key).send();
@@ -459,11 +472,11 @@ async fn every_action_writes_its_audit_row(app: TestApp) {
         .unwrap()
         .id
         .to_string();
-    let revoke = b.post("/admin/keys/revoke", &[("csrf", &csrf), ("key_id", &id)]).await;
+    let revoke = b.post("/admin/keys/revoke", &[("csrf", &csrf), ("key_id", &id), ("confirm", "yes")]).await;
     assert_eq!((revoke.status, revoke.location()), (StatusCode::SEE_OTHER, "/admin/keys?notice=revoked"));
     assert_eq!(with_key(secret.clone()).await.unwrap().status(), 401);
     assert_eq!(
-        b.post("/admin/keys/revoke", &[("csrf", &csrf), ("key_id", &id)]).await.status,
+        b.post("/admin/keys/revoke", &[("csrf", &csrf), ("key_id", &id), ("confirm", "yes")]).await.status,
         StatusCode::NOT_FOUND
     );
 
@@ -484,8 +497,8 @@ async fn every_action_writes_its_audit_row(app: TestApp) {
     assert_eq!(audit[2].detail["ended"], json!(1));
     assert_eq!(audit[1].detail["name"], json!("from the page"));
     let page = b.get("/admin/audit").await;
-    assert!(!page.text.contains(&secret) && page.text.contains("user_set_password"));
-    assert!(page.text.contains("<table id=\"sign-ins\">"), "the admin's sign-ins are listed");
+    assert!(!page.text.contains(&secret) && page.text.contains("set the password of"));
+    assert!(page.text.contains("<table id=\"sign-ins\""), "the admin's sign-ins are listed");
     assert_eq!(b.get("/admin/").await.location(), "/admin");
     let missing = b.get("/admin/no/such/page").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
@@ -630,4 +643,257 @@ async fn an_overloaded_hashing_pool_is_a_503_page() {
     for status in futures_util::future::join_all(more).await {
         assert!(matches!(status, 401 | 503), "{status}");
     }
+}
+
+/// The new key's secret is shown on the page the POST redirects to, once: reloading it
+/// shows nothing again and makes no second key; another session never sees it.
+async fn creating_a_key_redirects_and_shows_it_once(app: TestApp) {
+    make_admin(&app).await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in().await;
+    let keys_before = app.service.list_api_keys().await.unwrap().len();
+    let made = b.post("/admin/keys", &[("csrf", &csrf), ("scope", "shop"), ("name", "once")]).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    let to = made.location().to_owned();
+    assert!(to.starts_with("/admin/keys?shown="), "{to}");
+    assert!(!to.contains("hpk_"), "the secret is never in the URL");
+    // Another admin session with the same link sees nothing (and does not use it up).
+    let mut other = Browser::new(&app);
+    other.sign_in().await;
+    let peek = other.get(&to).await;
+    assert!(!peek.text.contains("value=\"hpk_") && peek.text.contains("shown once"), "{}", peek.text);
+    let shown = b.get(&to).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.text.contains("value=\"hpk_"), "{}", shown.text);
+    let again = b.get(&to).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(!again.text.contains("value=\"hpk_") && again.text.contains("not shown again"));
+    assert_eq!(app.service.list_api_keys().await.unwrap().len(), keys_before + 1, "reloading made no key");
+    // A refused form is re-rendered with its 400, as before.
+    let bad = b.post("/admin/keys", &[("csrf", &csrf), ("scope", "Bad Scope"), ("name", "x")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains("value=\"Bad Scope\""), "the typed scope is kept");
+}
+
+/// Revoking a key, deactivating a user (button or edit form) and ending every session
+/// first answer a page that says what will happen; only its form, with `confirm=yes`, acts.
+async fn destructive_forms_ask_first(app: TestApp) {
+    make_admin(&app).await;
+    let (alice, token) = user_with_session(&app, "alice").await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in().await;
+    let base = format!("/admin/users/app/{alice}");
+    let before = audit_actions(&app).await;
+
+    let ask = b.post(&format!("{base}/active"), &[("csrf", &csrf), ("active", "false")]).await;
+    assert_eq!(ask.status, StatusCode::OK, "{}", ask.text);
+    assert!(
+        ask.text.contains("Deactivate alice?") && ask.text.contains("one active session ends"),
+        "{}",
+        ask.text
+    );
+    assert!(
+        ask.text.contains(r#"name="confirm" value="yes""#)
+            && ask.text.contains(r#"name="active" value="false""#)
+    );
+    assert!(ask.text.contains(&format!(r#"href="{base}">Cancel</a>"#)));
+    let edit = b.post(&base, &[("csrf", &csrf), ("group", "default"), ("extra", "{}")]).await;
+    assert_eq!(edit.status, StatusCode::OK, "unticking Active asks too: {}", edit.text);
+    assert!(edit.text.contains("Deactivate alice?") && edit.text.contains(r#"name="extra" value="{}""#));
+    let all = b.post(&format!("{base}/sessions/end-all"), &[("csrf", &csrf)]).await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(all.text.contains("End every session of alice?"), "{}", all.text);
+    app.with_token(reqwest::Method::GET, "/v1/session", &token, None).await.ok(200);
+    assert_eq!(app.get(&format!("/v1/users/{alice}")).await.ok(200)["active"], true);
+
+    // The API's own key is the only one of scope `app`: the page says what that means.
+    let key =
+        app.service.list_api_keys().await.unwrap().into_iter().find(|k| k.scope.as_str() == "app").unwrap();
+    let id = key.id.to_string();
+    let ask = b.post("/admin/keys/revoke", &[("csrf", &csrf), ("key_id", &id)]).await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.text.contains(&id) && ask.text.contains("only active key of scope app"), "{}", ask.text);
+    app.get(&format!("/v1/users/{alice}")).await.ok(200);
+    assert_eq!(audit_actions(&app).await, before, "asking changes nothing");
+
+    let done = b.post(&format!("{base}/sessions/end-all"), &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(
+        (done.status, done.location()),
+        (StatusCode::SEE_OTHER, format!("{base}?notice=sessions").as_str())
+    );
+    app.with_token(reqwest::Method::GET, "/v1/session", &token, None).await.problem(401, "session_invalid");
+    let done =
+        b.post(&base, &[("csrf", &csrf), ("group", "default"), ("extra", "{}"), ("confirm", "yes")]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get(&format!("/v1/users/{alice}")).await.ok(200)["active"], false);
+    let done = b.post("/admin/keys/revoke", &[("csrf", &csrf), ("key_id", &id), ("confirm", "yes")]).await;
+    assert_eq!((done.status, done.location()), (StatusCode::SEE_OTHER, "/admin/keys?notice=revoked"));
+    assert_eq!(audit_actions(&app).await[..3], ["key_revoke", "user_update", "sessions_end_all"]);
+}
+
+async fn the_audit_trail_speaks_words_and_filters(app: TestApp) {
+    make_admin(&app).await;
+    let (alice, _) = user_with_session(&app, "alice").await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in().await;
+    let base = format!("/admin/users/app/{alice}");
+    b.post(&format!("{base}/active"), &[("csrf", &csrf), ("active", "false"), ("confirm", "yes")]).await;
+    b.post(&format!("{base}/active"), &[("csrf", &csrf), ("active", "true")]).await;
+    b.post("/admin/keys", &[("csrf", &csrf), ("scope", "shop"), ("name", "till")]).await;
+    let page = b.get("/admin/audit").await;
+    assert!(
+        page.text.contains(&format!(r#"root deactivated <a href="{base}">alice</a> (app)"#)),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains(&format!(r#"root activated <a href="{base}">alice</a> (app)"#)));
+    assert!(page.text.contains("root created API key <a href=\"/admin/keys#key-"));
+    assert!(page.text.contains("“till” of scope shop"));
+    assert!(!page.text.contains("root signed in"), "sign-ins are left out by default");
+    assert!(!page.text.contains("user_deactivate") || page.text.contains("value=\"user_deactivate\""));
+    let with = b.get("/admin/audit?signins=on").await;
+    assert!(with.text.contains("root signed in"));
+    let only = b.get("/admin/audit?action=user_deactivate").await;
+    assert_eq!(only.text.matches("<td class=\"what\"").count(), 1, "{}", only.text);
+    let scoped = b.get("/admin/audit?scope=shop").await;
+    assert_eq!(scoped.text.matches("<td class=\"what\"").count(), 1);
+    let nobody = b.get("/admin/audit?admin=someone-else").await;
+    assert!(nobody.text.contains("No entry matches these filters"));
+    let past = b.get("/admin/audit?to=2000-01-01").await;
+    assert!(past.text.contains("No entry matches these filters"));
+    let today = app.service.now().date().to_string();
+    let now = b.get(&format!("/admin/audit?from={today}&to={today}")).await;
+    assert_eq!(now.text.matches("<td class=\"what\"").count(), 3);
+    assert_eq!(b.get("/admin/audit?from=yesterday").await.status, StatusCode::BAD_REQUEST);
+}
+
+/// A refused edit keeps every field as typed and says what is wrong in plain words.
+async fn a_refused_edit_keeps_what_was_typed(app: TestApp) {
+    make_admin(&app).await;
+    let (alice, _) = user_with_session(&app, "alice").await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in().await;
+    let base = format!("/admin/users/app/{alice}");
+    let bad = b
+        .post(&base, &[("csrf", &csrf), ("group", "editors"), ("extra", "{plan: pro}"), ("active", "on")])
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text.contains(r#"value="editors""#), "the typed group is kept: {}", bad.text);
+    assert!(bad.text.contains("{plan: pro}</textarea>"));
+    assert!(
+        bad.text.contains("not valid JSON near line 1, column 2") && bad.text.contains("double quotes"),
+        "{}",
+        bad.text
+    );
+    assert!(!bad.text.contains("key must be a string"), "no parser jargon");
+    assert!(bad.text.contains(r#"aria-invalid="true""#));
+    assert_eq!(app.get(&format!("/v1/users/{alice}")).await.ok(200)["group"], "default");
+}
+
+async fn errors_keep_the_navigation_and_unknown_scopes_are_404(app: TestApp) {
+    make_admin(&app).await;
+    user_with_session(&app, "alice").await;
+    let mut b = Browser::new(&app);
+    let anonymous = b.get("/admin/no/such/page").await;
+    assert_eq!(anonymous.status, StatusCode::NOT_FOUND);
+    assert!(!anonymous.text.contains("<nav"), "no navigation for a stranger");
+    b.sign_in().await;
+    let missing = b.get("/admin/no/such/page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.text.contains("<nav aria-label=\"Main\">") && missing.text.contains("Log out"));
+    assert_security_headers(&missing);
+    let unknown = b.get("/admin/users?scope=nosuch").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert!(
+        unknown.text.contains("no scope named “nosuch”") && unknown.text.contains("<nav"),
+        "{}",
+        unknown.text
+    );
+    assert_eq!(b.get("/admin?scope=nosuch").await.status, StatusCode::NOT_FOUND);
+    // Every scope at once is the default.
+    let all = b.get("/admin/users?q=ali").await;
+    assert!(all.text.contains("Matching users in every scope") && all.text.contains(">alice</a>"));
+    // After a wrong password the password field has the focus, the name kept.
+    let mut stranger = Browser::new(&app);
+    let wrong = stranger.login(ADMIN, "not-the-password").await;
+    assert!(wrong.text.contains(r#"autocomplete="current-password" required autofocus"#), "{}", wrong.text);
+}
+
+/// A key's use is recorded in the background (at most once a minute per key and process)
+/// and the keys page shows it.
+async fn a_keys_last_use_is_shown(app: TestApp) {
+    make_admin(&app).await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in().await;
+    let made = b.post("/admin/keys", &[("csrf", &csrf), ("scope", "shop"), ("name", "used")]).await;
+    let shown = b.get(made.location()).await;
+    let at = shown.text.find("value=\"hpk_").unwrap() + "value=\"".len();
+    let secret = shown.text[at..at + shown.text[at..].find('"').unwrap()].to_owned();
+    let row = |page: &Page| {
+        let at = page.text.find("data-label=\"Label\">used</td>").expect("the key's row");
+        page.text[at..at + page.text[at..].find("</tr>").unwrap()].to_owned()
+    };
+    let before = b.get("/admin/keys").await;
+    assert!(row(&before).contains("data-label=\"Last used (UTC)\">never<"), "{}", row(&before));
+    let res = app.client.get(app.url("/v1/users?limit=1")).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut recorded = None;
+    for _ in 0..100 {
+        let key = app
+            .service
+            .list_api_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|k| k.name.as_deref() == Some("used"));
+        recorded = key.and_then(|k| k.last_used_at);
+        if recorded.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(recorded.is_some(), "the use was recorded in the background");
+    let after = b.get("/admin/keys").await;
+    assert!(!row(&after).contains(">never<"), "{}", row(&after));
+}
+
+/// With no scope chosen the list pages through every scope in turn: 20 + 20 users are a
+/// page of 25 and one of 15, each user once.
+async fn every_scope_is_searched_and_paged_across_scopes(app: TestApp) {
+    make_admin(&app).await;
+    for name in ["one", "two"] {
+        let scope = Scope::parse(name).unwrap();
+        for i in 0..20 {
+            let new = NewUser {
+                username: Some(Username::parse(&format!("{name}-{i:02}")).unwrap()),
+                ..NewUser::default()
+            };
+            app.service.register(&scope, new).await.unwrap();
+        }
+    }
+    let mut b = Browser::new(&app);
+    b.sign_in().await;
+    let names = |p: &Page| -> Vec<String> {
+        p.text
+            .split("<th scope=\"row\"><a href=\"/admin/users/")
+            .skip(1)
+            .map(|r| r[r.find('>').unwrap() + 1..r.find("</a>").unwrap()].to_owned())
+            .collect()
+    };
+    let first = b.get("/admin/users").await;
+    assert!(first.text.contains("Users in every scope"));
+    let mut seen = names(&first);
+    assert_eq!(seen.len(), 25);
+    let at = first.text.find("href=\"/admin/users?scope=&#38;").expect("a next-page link") + "href=\"".len();
+    let next = first.text[at..at + first.text[at..].find('"').unwrap()].replace("&#38;", "&");
+    let second = b.get(&next).await;
+    assert_eq!(second.status, StatusCode::OK, "{next}");
+    seen.extend(names(&second));
+    assert!(!second.text.contains("Next page"));
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 40, "every user once");
+    let only_two = b.get("/admin/users?q=two-1").await;
+    assert_eq!(names(&only_two).len(), 10);
+    assert_eq!(b.get("/admin/users?cursor=nosuch~x").await.status, StatusCode::BAD_REQUEST);
 }

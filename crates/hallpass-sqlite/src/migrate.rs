@@ -25,6 +25,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_decoy_codes", include_str!("../migrations/0004_decoy_codes.sql")),
     // Comment only: SQLite's change channel needs no table (see the file).
     ("0005_changes", include_str!("../migrations/0005_changes.sql")),
+    ("0006_key_last_used", include_str!("../migrations/0006_key_last_used.sql")),
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend
@@ -82,7 +83,8 @@ mod tests {
     }
 
     /// A database left at version 4 by the builds before 0005 existed: the comment-only
-    /// migration runs, the version becomes 5, and the data stays.
+    /// migration and the later ones run, the version becomes the current one, and the
+    /// data stays.
     #[test]
     fn a_database_at_version_4_takes_the_empty_fifth() {
         let mut conn = Connection::open_in_memory().expect("open");
@@ -96,8 +98,8 @@ mod tests {
              VALUES ('a', 'u1', 'default', 1, 1, 0, 0);",
         )
         .expect("rows");
-        assert_eq!(run(&mut conn).expect("migrate"), 1);
-        assert_eq!(count(&conn, "PRAGMA user_version"), 5);
+        assert_eq!(run(&mut conn).expect("migrate"), SCHEMA_VERSION - 4);
+        assert_eq!(count(&conn, "PRAGMA user_version"), i64::from(SCHEMA_VERSION));
         assert_eq!(count(&conn, "SELECT count(*) FROM users"), 1);
         assert_eq!(run(&mut conn).expect("again"), 0);
     }
@@ -123,7 +125,7 @@ mod tests {
         )
         .expect("rows");
 
-        assert_eq!(run(&mut conn).expect("migrate"), 2, "0004 and 0005");
+        assert_eq!(run(&mut conn).expect("migrate"), SCHEMA_VERSION - 3, "0004 and the later ones");
         assert_eq!(count(&conn, "PRAGMA user_version"), i64::from(SCHEMA_VERSION));
         assert_eq!(count(&conn, "SELECT count(*) FROM codes WHERE user_id = 'u1'"), 1);
         conn.execute("INSERT INTO codes VALUES (randomblob(32), 'a', NULL, 'reset', 0, 10)", [])

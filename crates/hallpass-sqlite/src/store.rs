@@ -101,6 +101,10 @@ impl Store for SqliteStore {
         self.pool.read("list_api_keys", keys::list_api_keys).await
     }
 
+    async fn touch_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<()> {
+        self.pool.write("touch_api_key", move |tx| keys::touch_api_key(tx, id, at)).await
+    }
+
     async fn revoke_api_key(&self, id: Uuid, at: OffsetDateTime) -> StoreResult<bool> {
         self.pool.write("revoke_api_key", move |tx| keys::revoke_api_key(tx, id, at)).await
     }

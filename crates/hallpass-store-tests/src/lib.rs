@@ -77,6 +77,7 @@ macro_rules! __with_cases {
             sweep_expired_respects_validity_and_batch,
             count_valid_sessions_counts_every_scope_at_an_instant,
             api_keys_insert_find_list_revoke,
+            api_keys_record_their_last_use,
             scope_isolation,
             export_pages_in_scope_and_id_order,
             import_round_trip_keeps_every_field,

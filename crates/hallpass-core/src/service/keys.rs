@@ -19,7 +19,14 @@ impl Hallpass {
             return Err(Error::invalid("name", "must be at most 200 characters without control characters"));
         }
         let secret = ApiKeySecret::generate();
-        let key = ApiKey { id: Uuid::now_v7(), scope, name, created_at: self.now(), revoked_at: None };
+        let key = ApiKey {
+            id: Uuid::now_v7(),
+            scope,
+            name,
+            created_at: self.now(),
+            revoked_at: None,
+            last_used_at: None,
+        };
         self.store.insert_api_key(&key, &secret.hash()).await?;
         Ok((key, secret))
     }
@@ -79,7 +86,35 @@ impl Hallpass {
             },
             None => self.store.find_api_key(&hash).await?,
         };
-        Ok(key.filter(|k| k.revoked_at.is_none()))
+        let key = key.filter(|k| k.revoked_at.is_none());
+        if let Some(k) = &key {
+            self.note_key_use(k.id);
+        }
+        Ok(key)
+    }
+
+    /// Records a key's use for the admin page's "last used", cheaply: this is the path of
+    /// every API request. At most once a minute per key in this process, and written by a
+    /// spawned task, so the request never waits for it and a failed write only leaves the
+    /// figure a little older (it is logged, not answered). Outside a Tokio runtime nothing
+    /// is recorded.
+    fn note_key_use(&self, id: Uuid) {
+        const EVERY: time::Duration = time::Duration::minutes(1);
+        let now = self.now();
+        {
+            let mut uses = self.key_uses.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if uses.get(&id).is_some_and(|last| now - *last < EVERY) {
+                return;
+            }
+            uses.insert(id, now);
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let store = self.store.clone();
+        runtime.spawn(async move {
+            if let Err(e) = store.touch_api_key(id, now).await {
+                tracing::warn!(error = %e, key = %id, "recording an API key's last use failed");
+            }
+        });
     }
 
     /// Every key.

@@ -70,6 +70,8 @@ pub struct Hallpass {
     settings: Settings,
     /// The request budget of each API key seen by this process (see [`Hallpass::admit_key`]).
     key_buckets: std::sync::Mutex<std::collections::HashMap<(Uuid, crate::settings::KeyCall), KeyBucket>>,
+    /// When this process last recorded each key's use (see `note_key_use`).
+    key_uses: std::sync::Mutex<std::collections::HashMap<Uuid, time::OffsetDateTime>>,
     /// Sessions and API keys cached in this process (see [`crate::cache`]); `None`: off.
     caches: Option<Arc<Caches>>,
 }
@@ -106,7 +108,15 @@ impl Hallpass {
                 .with_ceiling(settings.hash_ceiling()),
         );
         let caches = Self::start_caches(&store, &settings.cache);
-        Ok(Self { store, clock, hasher, settings, key_buckets: Default::default(), caches })
+        Ok(Self {
+            store,
+            clock,
+            hasher,
+            settings,
+            key_buckets: Default::default(),
+            key_uses: Default::default(),
+            caches,
+        })
     }
 
     /// The caches the settings and the store allow, with a task applying other processes'

@@ -15,7 +15,8 @@ pub(crate) async fn insert_api_key(
     key_hash: &TokenHash,
 ) -> QResult<()> {
     sqlx::query(
-        "INSERT INTO api_keys (id, scope, name, key_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO api_keys (id, scope, name, key_hash, created_at, revoked_at, last_used_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(id(key.id))
     .bind(key.scope.as_str())
@@ -23,6 +24,7 @@ pub(crate) async fn insert_api_key(
     .bind(hash(key_hash))
     .bind(ms(key.created_at))
     .bind(opt_ms(key.revoked_at))
+    .bind(opt_ms(key.last_used_at))
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -30,7 +32,7 @@ pub(crate) async fn insert_api_key(
 
 pub(crate) async fn find_api_key(c: &mut MySqlConnection, key_hash: &TokenHash) -> QResult<Option<ApiKey>> {
     let row = sqlx::query(
-        "SELECT id, scope, name, created_at, revoked_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+        "SELECT id, scope, name, created_at, revoked_at, last_used_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
     )
     .bind(hash(key_hash))
     .fetch_optional(&mut *c)
@@ -39,10 +41,11 @@ pub(crate) async fn find_api_key(c: &mut MySqlConnection, key_hash: &TokenHash) 
 }
 
 pub(crate) async fn list_api_keys(c: &mut MySqlConnection) -> QResult<Vec<ApiKey>> {
-    let rows =
-        sqlx::query("SELECT id, scope, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id")
-            .fetch_all(&mut *c)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT id, scope, name, created_at, revoked_at, last_used_at FROM api_keys ORDER BY created_at, id",
+    )
+    .fetch_all(&mut *c)
+    .await?;
     rows.iter().map(key_row).collect()
 }
 
@@ -58,4 +61,17 @@ pub(crate) async fn revoke_api_key(
         .await?
         .rows_affected();
     Ok(n > 0)
+}
+
+/// A key's last use: only ever moved forward (two processes may record out of order).
+pub(crate) async fn touch_api_key(c: &mut MySqlConnection, key_id: Uuid, at: OffsetDateTime) -> QResult<()> {
+    sqlx::query(
+        "UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+    )
+    .bind(ms(at))
+    .bind(id(key_id))
+    .bind(ms(at))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
 }

@@ -13,13 +13,14 @@ pub(crate) async fn insert_api_key(pool: &PgPool, key: &ApiKey, key_hash: &Token
     sqlx::query(concat!(
         "INSERT INTO api_keys (",
         key_cols!(),
-        ", key_hash) VALUES ($1, $2, $3, $4, $5, $6)"
+        ", key_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)"
     ))
     .bind(id(key.id))
     .bind(key.scope.as_str())
     .bind(key.name.as_deref())
     .bind(ms(key.created_at))
     .bind(opt_ms(key.revoked_at))
+    .bind(opt_ms(key.last_used_at))
     .bind(key_hash.as_bytes().as_slice())
     .execute(pool)
     .await?;
@@ -53,4 +54,16 @@ pub(crate) async fn revoke_api_key(pool: &PgPool, key_id: Uuid, at: OffsetDateTi
         .execute(pool)
         .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// A key's last use: only ever moved forward (two processes may record out of order).
+pub(crate) async fn touch_api_key(pool: &PgPool, key_id: Uuid, at: OffsetDateTime) -> QResult<()> {
+    sqlx::query(
+        "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+    )
+    .bind(id(key_id))
+    .bind(ms(at))
+    .execute(pool)
+    .await?;
+    Ok(())
 }

@@ -9,10 +9,12 @@ use time::macros::format_description;
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 240.0;
-const LEFT: f64 = 44.0;
+/// Room for the value labels, wide enough for four digits at the phone's larger font
+/// (see `.chart text` in admin.css).
+const LEFT: f64 = 64.0;
 const RIGHT: f64 = 8.0;
-const TOP: f64 = 12.0;
-const BOTTOM: f64 = 28.0;
+const TOP: f64 = 22.0;
+const BOTTOM: f64 = 34.0;
 /// Successes: a blue with 7:1 contrast on white; failures: a dark red (6.5:1).
 const SUCCESS: &str = "#1d4ed8";
 const FAILURE: &str = "#b91c1c";
@@ -95,15 +97,27 @@ pub(crate) fn logins_svg(title: &str, days: &[DayOutcomes]) -> String {
             );
         }
         // A label a week, counted back from the last day (today), which always has one.
+        // Today's is anchored at its end so that it stays inside the picture at any size.
         if (days.len() - 1 - i).is_multiple_of(7) {
             let label = d.day.format(format_description!("[month]-[day]")).unwrap_or_default();
+            let (lx, anchor) =
+                if i + 1 == days.len() { (WIDTH - RIGHT, "end") } else { (x + bar / 2.0, "middle") };
             let _ = write!(
                 s,
-                r##"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="#374151">{label}</text>"##,
-                x + bar / 2.0,
-                HEIGHT - 10.0
+                r##"<text x="{lx:.1}" y="{:.1}" font-size="11" text-anchor="{anchor}" fill="#374151">{label}</text>"##,
+                HEIGHT - 8.0
             );
         }
+    }
+    if total_ok + total_failed == 0 {
+        // An empty plot looks broken; say that there is nothing to draw.
+        let _ = write!(
+            s,
+            r##"<text class="empty" x="{:.1}" y="{:.1}" font-size="16" text-anchor="middle" fill="#374151">No logins yet in these {} days</text>"##,
+            LEFT + plot_w / 2.0,
+            TOP + plot_h / 2.0,
+            days.len()
+        );
     }
     let _ = write!(
         s,
@@ -132,6 +146,9 @@ mod tests {
         assert!(svg.contains("13 successful and 3 failed"));
         assert_eq!(svg.matches("<rect").count(), 4);
         assert!(!svg.contains("style="), "no inline style under the CSP");
+        assert!(!svg.contains("No logins yet"));
+        let empty = logins_svg("Logins", &[day(0, 0, 0), day(1, 0, 0)]);
+        assert!(empty.contains("No logins yet in these 2 days"), "{empty}");
         for (max, want) in [(0, 1), (1, 1), (4, 4), (7, 8), (13, 15), (95, 100), (1234, 1500)] {
             assert_eq!(nice_max(max), want, "{max}");
         }

@@ -6,7 +6,9 @@
 //!   headers every admin answer carries, the signed-in `Admin` extractor (session
 //!   cookie → an ordinary session of the internal scope `_admin`), CSRF and `Origin` checks,
 //!   and `PageError`, the one map from domain errors to an HTML error page;
-//! - `pages`: the handlers and their view models; `chart`: the SVG chart of logins.
+//! - `pages`: the handlers and their view models; `chart`: the SVG chart of logins;
+//!   `ShownOnce`: a new API key's secret, carried from the POST that made it to the one
+//!   GET that shows it.
 //!
 //! Invariants:
 //! - Admins are users of [`Scope::admin`]; no page takes that scope from a request
@@ -19,6 +21,11 @@
 //! - The session token lives only in an `HttpOnly; SameSite=Strict; Path=/` cookie
 //!   (`__Host-` prefixed and `Secure` behind HTTPS); it never appears in a URL or a log.
 //! - Every state-changing action writes an audit entry (`Hallpass::audit`).
+//! - Every successful POST answers a redirect (POST/redirect/GET), so reloading a page
+//!   never repeats an action; a refused form is re-rendered with a 4xx and changes nothing.
+//! - A destructive POST (revoking a key, deactivating a user, ending every session) first
+//!   answers a confirmation page naming what will happen; only the form on that page, which
+//!   adds `confirm=yes`, acts. No script is needed for that.
 
 mod chart;
 mod pages;
@@ -33,7 +40,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use hallpass_core::{Error, Scope, SessionToken, TokenHash};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// How the admin page sets its cookie and which `Origin` it accepts.
@@ -44,6 +54,57 @@ pub struct AdminOptions {
     /// The origin (`scheme://host[:port]`) of `HALLPASS_PUBLIC_URL`, when set: the only
     /// `Origin` a form may come from. Unset: the request's own `Host`.
     pub public_origin: Option<String>,
+    /// New API keys waiting for the page that shows them once (one store per app).
+    pub(crate) shown_once: Arc<ShownOnce>,
+}
+
+/// A new API key as the page shows it once.
+#[derive(Clone)]
+pub(crate) struct NewKey {
+    pub id: String,
+    pub scope: String,
+    pub name: String,
+    pub secret: String,
+}
+
+/// How long a new key waits for its page: the redirect is followed at once, so a minute
+/// or two is plenty; a key never looked at is lost (the operator revokes it and makes
+/// another), which beats a secret lying around.
+const SHOWN_ONCE_TTL: Duration = Duration::from_secs(300);
+
+/// New API keys between the POST that made them and the GET that shows them: in this
+/// process's memory only (never the database, a URL or a cookie), under a random id that
+/// the redirect carries, bound to the admin session that made the key, handed out once
+/// and then forgotten. Another session, a second look or a late one finds nothing.
+#[derive(Default)]
+pub(crate) struct ShownOnce {
+    held: Mutex<HashMap<String, (Instant, String, NewKey)>>,
+}
+
+impl std::fmt::Debug for ShownOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShownOnce").finish_non_exhaustive()
+    }
+}
+
+impl ShownOnce {
+    /// Keeps `key` for the session whose CSRF token is `session`; returns the random id
+    /// to put in the redirect.
+    pub fn put(&self, session: &str, key: NewKey) -> String {
+        let id: String =
+            hallpass_core::secret::random_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.retain(|_, (at, _, _)| at.elapsed() < SHOWN_ONCE_TTL);
+        held.insert(id.clone(), (Instant::now(), session.to_owned(), key));
+        id
+    }
+
+    /// The key kept under `id` for this session, removed: it is shown this once.
+    pub fn take(&self, session: &str, id: &str) -> Option<NewKey> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = held.get(id).is_some_and(|(at, s, _)| s == session && at.elapsed() < SHOWN_ONCE_TTL);
+        if fresh { held.remove(id).map(|(_, _, k)| k) } else { None }
+    }
 }
 
 impl AdminOptions {
@@ -55,6 +116,7 @@ impl AdminOptions {
         Self {
             secure_cookies: config.admin_secure_cookies.unwrap_or(https),
             public_origin: public.and_then(origin_of),
+            shown_once: Arc::default(),
         }
     }
 
@@ -98,7 +160,7 @@ fn origin_of(url: &str) -> Option<String> {
 }
 
 /// The routes of the admin page (merged into the app by `build_app`).
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/admin", get(pages::dashboard))
         .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
@@ -116,7 +178,40 @@ pub fn router() -> Router<AppState> {
         .route("/admin/static/admin.css", get(css))
         // Anything else under /admin is an HTML 404 (the API's fallback answers JSON).
         .route("/admin/{*rest}", axum::routing::any(not_found))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), error_with_navigation))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// What an error page said, left on the answer so that [`error_with_navigation`] can draw
+/// it again inside the signed-in frame.
+#[derive(Clone)]
+struct ErrorShown {
+    status: StatusCode,
+    message: String,
+}
+
+/// An error page for a signed-in admin keeps the navigation and the logout button: the
+/// operator who mistyped a URL or met a 404 should not feel signed out. The error itself
+/// is drawn without knowing the request (`PageError` has no state), so the frame is added
+/// here, after a session lookup that only error answers pay for.
+async fn error_with_navigation(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let token = cookie(req.headers(), state.admin.cookie_name());
+    let mut res = next.run(req).await;
+    let (Some(shown), Some(token)) = (res.extensions_mut().remove::<ErrorShown>(), token) else { return res };
+    let token = SessionToken::from_presented(&token);
+    let Ok((_, user)) = state.service.get_session(&Scope::admin(), &token).await else { return res };
+    let username = user.username.map(|u| u.as_str().to_owned()).unwrap_or_else(|| user.id.to_string());
+    let l = pages::Layout::error(username, csrf_of(&token));
+    let page = pages::ErrorPage { l, status: shown.status.as_u16(), message: shown.message };
+    let mut framed = render(shown.status, &page);
+    if let Some(wait) = res.headers().get(header::RETRY_AFTER) {
+        framed.headers_mut().insert(header::RETRY_AFTER, wait.clone());
+    }
+    framed
 }
 
 async fn not_found() -> PageError {
@@ -321,8 +416,13 @@ impl IntoResponse for PageError {
             PageError::Status(status, m) => (status, m, 0),
             PageError::Wait(status, m, secs) => (status, m, secs),
         };
-        let page = pages::ErrorPage { l: pages::Layout::bare("Error"), status: status.as_u16(), message };
+        let page = pages::ErrorPage {
+            l: pages::Layout::bare("Error"),
+            status: status.as_u16(),
+            message: message.clone(),
+        };
         let mut res = render(status, &page);
+        res.extensions_mut().insert(ErrorShown { status, message });
         if wait > 0 {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
         }
@@ -348,6 +448,18 @@ pub(crate) fn render(status: StatusCode, t: &impl Template) -> Response {
 /// Parses an id in a path, a 404 page when it is not one.
 pub(crate) fn path_id(s: &str) -> Result<Uuid, PageError> {
     Uuid::parse_str(s).map_err(|_| PageError::Status(StatusCode::NOT_FOUND, "No such user.".into()))
+}
+
+/// The words for a login outcome, as the dashboard's caption says them.
+pub(crate) fn outcome_words(code: &str) -> &str {
+    match code {
+        "success" => "success",
+        "wrong_password" => "wrong password",
+        "unknown_user" => "unknown user",
+        "inactive" => "user inactive",
+        "throttled" => "throttled (too many attempts)",
+        other => other,
+    }
 }
 
 /// Parses a scope in a path or form; `_admin` and other invalid names are refused.
@@ -386,7 +498,7 @@ mod tests {
         h.insert(header::COOKIE, HeaderValue::from_static("a=1; hallpass_admin=hps_x; b=2"));
         assert_eq!(cookie(&h, "hallpass_admin").as_deref(), Some("hps_x"));
         assert_eq!(cookie(&h, "c"), None);
-        let secure = AdminOptions { secure_cookies: true, public_origin: None };
+        let secure = AdminOptions { secure_cookies: true, ..AdminOptions::default() };
         let c = secure.cookie("v", None);
         assert_eq!(c.to_str().unwrap(), "__Host-hallpass_admin=v; Path=/; HttpOnly; SameSite=Strict; Secure");
     }
@@ -401,8 +513,11 @@ mod tests {
         assert!(check_origin(&h, None, &opts).is_ok());
         h.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
         assert!(check_origin(&h, None, &opts).is_err());
-        let public =
-            AdminOptions { secure_cookies: true, public_origin: Some("https://auth.example.com".into()) };
+        let public = AdminOptions {
+            secure_cookies: true,
+            public_origin: Some("https://auth.example.com".into()),
+            ..AdminOptions::default()
+        };
         h.insert(header::ORIGIN, HeaderValue::from_static("https://auth.example.com"));
         assert!(check_origin(&h, None, &public).is_ok());
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));

@@ -80,6 +80,7 @@ pub async fn scope_figures_count_per_scope(store: Arc<dyn Store>) {
         name: None,
         created_at: at(0),
         revoked_at: None,
+        last_used_at: None,
     };
     store.insert_api_key(&key(&a), &random_hash()).await.expect("key");
     let revoked = key(&k);

@@ -1,14 +1,19 @@
-//! The audit trail of admin actions and the recent admin sign-ins.
+//! The audit trail of admin actions, told in words and filtered, and the recent admin
+//! sign-ins.
 
 use super::*;
+use hallpass_core::AuditEntry;
+use std::collections::HashMap;
 
+/// One entry as a sentence: "{admin} {verb} {target}{tail}", the target linked when it
+/// still exists.
 pub(crate) struct AuditRow {
     at: String,
     admin: String,
-    action: String,
-    scope: String,
+    verb: String,
     target: String,
-    detail: String,
+    href: Option<String>,
+    tail: String,
 }
 
 pub(crate) struct SignInRow {
@@ -26,7 +31,41 @@ pub(crate) struct AuditPage {
     l: Layout,
     entries: Vec<AuditRow>,
     next: Option<String>,
+    first: Option<String>,
     sign_ins: Vec<SignInRow>,
+    admins: Vec<String>,
+    scopes: Vec<String>,
+    actions: Vec<(&'static str, &'static str)>,
+    q: AuditQuery,
+    filtered: bool,
+    scanned_out: bool,
+}
+
+/// Entries shown per page.
+const AUDIT_PAGE: usize = 50;
+/// Entries read per request at most while filtering (in batches of [`AUDIT_BATCH`]): the
+/// store lists the trail newest first only, so a filter is applied here; a rare match far
+/// back is reached by "Older entries" rather than by one unbounded read.
+const AUDIT_SCAN: usize = 5000;
+const AUDIT_BATCH: u32 = 500;
+
+/// The actions the page writes, with the words of the action filter.
+const ACTIONS: &[(&str, &str)] = &[
+    ("user_update", "changed a user"),
+    ("user_activate", "activated a user"),
+    ("user_deactivate", "deactivated a user"),
+    ("user_set_password", "set a password"),
+    ("session_end", "ended a session"),
+    ("sessions_end_all", "ended every session"),
+    ("key_create", "created an API key"),
+    ("key_revoke", "revoked an API key"),
+    ("admin_login", "signed in"),
+    ("admin_logout", "signed out"),
+];
+
+/// Sign-ins and sign-outs: routine, so left out of the trail unless asked for.
+fn is_sign_in(action: &str) -> bool {
+    matches!(action, "admin_login" | "admin_logout")
 }
 
 /// Sign-in attempts of this page's admins shown on the audit page.
@@ -35,12 +74,11 @@ const SIGN_INS: usize = 20;
 /// The latest sign-in attempts of every admin (login events of the `_admin` scope),
 /// newest first. Attempts for names that are no admin are not listed (what was typed
 /// may be a password); throttling counts them.
-async fn admin_sign_ins(state: &AppState) -> Result<Vec<SignInRow>, PageError> {
+async fn admin_sign_ins(state: &AppState, admins: &[User]) -> Result<Vec<SignInRow>, PageError> {
     let svc = &state.service;
     let admin = Scope::admin();
-    let admins = svc.list_users(&admin, &UserFilter::default(), Some(100), None).await?.items;
     let mut events = Vec::new();
-    for a in &admins {
+    for a in admins {
         let name = a.username.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default();
         let page = svc.login_history(&admin, &UserRef::Id(a.id), Some(SIGN_INS as u32), None).await?;
         events.extend(page.items.into_iter().map(|e| (e, name.clone())));
@@ -52,7 +90,7 @@ async fn admin_sign_ins(state: &AppState) -> Result<Vec<SignInRow>, PageError> {
         .map(|(e, admin)| SignInRow {
             at: fmt_time(e.at),
             admin,
-            outcome: e.outcome.as_str().to_owned(),
+            outcome: outcome_words(e.outcome.as_str()).to_owned(),
             success: e.outcome == hallpass_core::Outcome::Success,
             ip: e.ip.unwrap_or_default(),
             user_agent: e.user_agent.unwrap_or_default(),
@@ -60,9 +98,159 @@ async fn admin_sign_ins(state: &AppState) -> Result<Vec<SignInRow>, PageError> {
         .collect())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 pub(crate) struct AuditQuery {
-    cursor: Option<String>,
+    #[serde(default)]
+    cursor: String,
+    #[serde(default)]
+    admin: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    scope: String,
+    /// First day shown (`YYYY-MM-DD`, UTC).
+    #[serde(default)]
+    from: String,
+    /// Last day shown.
+    #[serde(default)]
+    to: String,
+    /// `on`: sign-ins and sign-outs too.
+    #[serde(default)]
+    signins: String,
+}
+
+impl AuditQuery {
+    /// The query string of these filters (no cursor).
+    fn filters(&self) -> String {
+        format!(
+            "admin={}&action={}&scope={}&from={}&to={}&signins={}",
+            enc(&self.admin),
+            enc(&self.action),
+            enc(&self.scope),
+            enc(&self.from),
+            enc(&self.to),
+            enc(&self.signins)
+        )
+    }
+}
+
+fn parse_day(s: &str) -> Result<Option<OffsetDateTime>, PageError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    time::Date::parse(s, format_description!("[year]-[month]-[day]"))
+        .map(|d| Some(d.midnight().assume_utc()))
+        .map_err(|_| {
+            PageError::Status(StatusCode::BAD_REQUEST, format!("“{s}” is not a day such as 2026-01-31."))
+        })
+}
+
+/// What the sentences need to name targets: users looked up once per page, keys once.
+struct Names<'a> {
+    state: &'a AppState,
+    users: HashMap<(String, String), Option<String>>,
+    keys: HashMap<String, (String, Option<String>)>,
+}
+
+impl Names<'_> {
+    /// The user's name, `None` when the user is gone.
+    async fn user(&mut self, scope: &str, id: &str) -> Option<String> {
+        let k = (scope.to_owned(), id.to_owned());
+        if let Some(found) = self.users.get(&k) {
+            return found.clone();
+        }
+        let found = match (Scope::parse(scope), Uuid::parse_str(id)) {
+            (Ok(s), Ok(id)) => self.state.service.get_user(&s, &UserRef::Id(id)).await.ok().map(|u| {
+                u.username
+                    .map(|x| x.as_str().to_owned())
+                    .or_else(|| u.email.map(|x| x.as_str().to_owned()))
+                    .unwrap_or_else(|| short_id(&id.to_string()))
+            }),
+            _ => None,
+        };
+        self.users.insert(k, found.clone());
+        found
+    }
+}
+
+/// `1 session`, `2 sessions`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
+}
+
+async fn sentence(e: AuditEntry, names: &mut Names<'_>) -> AuditRow {
+    let scope = e.scope.as_ref().map(|s| s.to_string()).unwrap_or_default();
+    let target_id = e.target.clone().unwrap_or_default();
+    let mut row = AuditRow {
+        at: fmt_time(e.at),
+        admin: e.admin.clone(),
+        verb: String::new(),
+        target: String::new(),
+        href: None,
+        tail: String::new(),
+    };
+    let in_scope = if scope.is_empty() { String::new() } else { format!(" ({scope})") };
+    match e.action.as_str() {
+        "admin_login" => row.verb = "signed in".into(),
+        "admin_logout" => row.verb = "signed out".into(),
+        "key_create" | "key_revoke" => {
+            row.verb = if e.action == "key_create" { "created API key" } else { "revoked API key" }.into();
+            row.target = short_id(&target_id);
+            let (_, name) = names.keys.get(&target_id).cloned().unwrap_or_default();
+            let name = name.or_else(|| e.detail.get("name").and_then(|n| n.as_str()).map(str::to_owned));
+            if names.keys.contains_key(&target_id) {
+                row.href = Some(format!("/admin/keys#key-{target_id}"));
+            }
+            row.tail = match name {
+                Some(n) => format!(
+                    " “{n}”{}",
+                    if scope.is_empty() { String::new() } else { format!(" of scope {scope}") }
+                ),
+                None => {
+                    if scope.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" of scope {scope}")
+                    }
+                }
+            };
+        }
+        action => {
+            let changed: Vec<String> = e
+                .detail
+                .get("changed")
+                .and_then(|c| c.as_array())
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default();
+            row.verb = match action {
+                "user_update" if changed.is_empty() => "changed".into(),
+                "user_update" => format!("changed the {} of", changed.join(" and ")),
+                "user_activate" => "activated".into(),
+                "user_deactivate" => "deactivated".into(),
+                "user_set_password" => "set the password of".into(),
+                "session_end" => "ended a session of".into(),
+                "sessions_end_all" => {
+                    let n = e.detail.get("ended").and_then(|n| n.as_u64()).unwrap_or(0);
+                    format!("ended {} of", count(n, "session", "sessions"))
+                }
+                other => other.to_owned(),
+            };
+            if !target_id.is_empty() {
+                match names.user(&scope, &target_id).await {
+                    Some(name) => {
+                        row.target = name;
+                        row.href = Some(format!("/admin/users/{scope}/{target_id}"));
+                    }
+                    None => row.target = format!("a deleted user {}", short_id(&target_id)),
+                }
+            }
+            row.tail = in_scope;
+            if !ACTIONS.iter().any(|(a, _)| *a == action) && !e.detail.is_empty() {
+                row.tail.push_str(&format!(" {}", serde_json::Value::Object(e.detail)));
+            }
+        }
+    }
+    row
 }
 
 pub(crate) async fn audit(
@@ -70,25 +258,99 @@ pub(crate) async fn audit(
     admin: Admin,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
-    let page = state.service.list_audit(Some(50), q.cursor.as_deref()).await?;
-    let entries = page
-        .items
+    let svc = &state.service;
+    let from = parse_day(&q.from)?;
+    let until = parse_day(&q.to)?.map(|d| d + time::Duration::days(1));
+    if !q.scope.is_empty() {
+        scope_of(&q.scope)?;
+    }
+    let sign_ins_too = q.signins == "on" || is_sign_in(&q.action);
+    let keep = |e: &AuditEntry| {
+        (q.admin.is_empty() || e.admin == q.admin)
+            && (q.action.is_empty() || e.action == q.action)
+            && (q.scope.is_empty() || e.scope.as_ref().is_some_and(|s| s.as_str() == q.scope))
+            && (sign_ins_too || !is_sign_in(&e.action))
+            && until.is_none_or(|u| e.at < u)
+    };
+    // Newest first, batch by batch, until a page is full, the trail ends, the day range is
+    // passed, or the scan limit is reached.
+    let mut found: Vec<AuditEntry> = Vec::new();
+    let mut cursor = (!q.cursor.is_empty()).then(|| q.cursor.clone());
+    let mut scanned = 0usize;
+    let mut next: Option<String> = None;
+    let mut scanned_out = false;
+    'scan: loop {
+        let page = svc.list_audit(Some(AUDIT_BATCH), cursor.as_deref()).await?;
+        let more = page.next_cursor.is_some();
+        for e in page.items {
+            scanned += 1;
+            let id = e.id.to_string();
+            if from.is_some_and(|f| e.at < f) {
+                break 'scan;
+            }
+            if keep(&e) {
+                found.push(e);
+                if found.len() == AUDIT_PAGE {
+                    next = Some(id);
+                    break 'scan;
+                }
+            }
+            cursor = Some(id);
+        }
+        if !more {
+            break;
+        }
+        if scanned >= AUDIT_SCAN {
+            scanned_out = true;
+            next = cursor.clone();
+            break;
+        }
+    }
+    // When the page filled on the trail's very last entry, "Older entries" would show an
+    // empty page; it costs one read to know.
+    if let Some(c) = &next
+        && !scanned_out
+        && svc.list_audit(Some(1), Some(c)).await?.items.is_empty()
+    {
+        next = None;
+    }
+    let keys: HashMap<String, (String, Option<String>)> = svc
+        .list_api_keys()
+        .await?
         .into_iter()
-        .map(|e| AuditRow {
-            at: fmt_time(e.at),
-            admin: e.admin,
-            action: e.action,
-            scope: e.scope.map(|s| s.to_string()).unwrap_or_default(),
-            target: e.target.unwrap_or_default(),
-            detail: if e.detail.is_empty() {
-                String::new()
-            } else {
-                serde_json::Value::Object(e.detail).to_string()
-            },
-        })
+        .map(|k| (k.id.to_string(), (k.scope.to_string(), k.name)))
         .collect();
-    let next = page.next_cursor.map(|c| format!("/admin/audit?cursor={}", enc(&c)));
-    let sign_ins = admin_sign_ins(&state).await?;
+    let mut names = Names { state: &state, users: HashMap::new(), keys };
+    let mut entries = Vec::with_capacity(found.len());
+    for e in found {
+        entries.push(sentence(e, &mut names).await);
+    }
+    let filters = q.filters();
+    let next = next.map(|c| format!("/admin/audit?{filters}&cursor={}", enc(&c)));
+    let first = (!q.cursor.is_empty()).then(|| format!("/admin/audit?{filters}"));
+    let admin_users = svc.list_users(&Scope::admin(), &UserFilter::default(), Some(100), None).await?.items;
+    let sign_ins = admin_sign_ins(&state, &admin_users).await?;
+    let admins =
+        admin_users.iter().filter_map(|u| u.username.as_ref().map(|n| n.as_str().to_owned())).collect();
+    let scopes = svc.scope_figures().await?.into_iter().map(|f| f.scope.to_string()).collect();
+    let filtered = !(q.admin.is_empty()
+        && q.action.is_empty()
+        && q.scope.is_empty()
+        && q.from.is_empty()
+        && q.to.is_empty());
     let l = Layout::new(&admin, "Audit trail", "audit", None);
-    Ok(render(StatusCode::OK, &AuditPage { l, entries, next, sign_ins }))
+    let page = AuditPage {
+        l,
+        entries,
+        next,
+        first,
+        sign_ins,
+        admins,
+        scopes,
+        actions: ACTIONS.to_vec(),
+        q,
+        filtered,
+        scanned_out,
+    };
+    Ok(render(StatusCode::OK, &page))
 }

@@ -39,7 +39,16 @@ pub(crate) async fn dashboard(
     let figures = svc.scope_figures().await?;
     let selected = q.scope.filter(|s| !s.is_empty());
     let chosen: Vec<Scope> = match &selected {
-        Some(s) => vec![scope_of(s)?],
+        Some(s) => {
+            let scope = scope_of(s)?;
+            if !figures.iter().any(|f| f.scope == scope) {
+                return Err(PageError::Status(
+                    StatusCode::NOT_FOUND,
+                    format!("There is no scope named “{s}”."),
+                ));
+            }
+            vec![scope]
+        }
         None => figures.iter().map(|f| f.scope.clone()).collect(),
     };
     let mut rows = Vec::with_capacity(figures.len());
@@ -83,7 +92,7 @@ pub(crate) async fn dashboard(
                     .counts
                     .iter()
                     .filter(|(k, _)| **k != "success")
-                    .map(|(k, v)| format!("{k}: {v}"))
+                    .map(|(k, v)| format!("{}: {v}", outcome_words(k)))
                     .collect::<Vec<_>>()
                     .join(", "),
             })

@@ -1,19 +1,16 @@
-//! Scopes and API keys: the list, creating a key (its secret shown once) and revoking one.
+//! Scopes and API keys: the list, creating a key (its secret shown once, on the page the
+//! creation redirects to) and revoking one (after a confirmation page).
 
 use super::*;
 
 pub(crate) struct KeyRow {
     id: String,
+    short: String,
     scope: String,
     name: String,
     created: String,
     revoked: Option<String>,
-}
-
-pub(crate) struct CreatedKey {
-    id: String,
-    scope: String,
-    secret: String,
+    last_used: String,
 }
 
 #[derive(Template)]
@@ -22,7 +19,7 @@ pub(crate) struct KeysPage {
     l: Layout,
     scopes: Vec<ScopeRow>,
     keys: Vec<KeyRow>,
-    created: Option<CreatedKey>,
+    created: Option<NewKey>,
     error: Option<String>,
     form_scope: String,
     form_name: String,
@@ -33,7 +30,7 @@ async fn keys_page(
     admin: &Admin,
     notice: Option<&str>,
     status: StatusCode,
-    created: Option<CreatedKey>,
+    created: Option<NewKey>,
     error: Option<(String, String, String)>,
 ) -> Result<Response, PageError> {
     let svc = &state.service;
@@ -57,10 +54,12 @@ async fn keys_page(
         .into_iter()
         .map(|k| KeyRow {
             id: k.id.to_string(),
+            short: short_id(&k.id.to_string()),
             scope: k.scope.to_string(),
             name: k.name.unwrap_or_default(),
             created: fmt_time(k.created_at),
             revoked: k.revoked_at.map(fmt_time),
+            last_used: k.last_used_at.map(fmt_time).unwrap_or_else(|| "never".into()),
         })
         .collect();
     keys.reverse();
@@ -80,12 +79,31 @@ async fn keys_page(
     Ok(render(status, &page))
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct KeysQuery {
+    notice: Option<String>,
+    /// The id of a new key waiting in [`ShownOnce`](crate::admin::ShownOnce).
+    shown: Option<String>,
+}
+
 pub(crate) async fn keys(
     State(state): State<AppState>,
     admin: Admin,
-    Query(q): Query<NoticeQuery>,
+    Query(q): Query<KeysQuery>,
 ) -> Result<Response, PageError> {
-    keys_page(&state, &admin, q.notice.as_deref(), StatusCode::OK, None, None).await
+    let mut notice = q.notice;
+    let created = match q.shown.as_deref() {
+        Some(id) => {
+            let found = state.admin.shown_once.take(&admin.csrf, id);
+            if found.is_none() {
+                // A reload, a bookmark or another session: say why no key is shown.
+                notice = Some("shown".into());
+            }
+            found
+        }
+        None => None,
+    };
+    keys_page(&state, &admin, notice.as_deref(), StatusCode::OK, created, None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +116,8 @@ pub(crate) struct CreateKeyForm {
     name: String,
 }
 
+/// Creates a key and redirects to the page that shows its secret once: reloading that
+/// page shows nothing again and, above all, makes no second key.
 pub(crate) async fn create_key(
     State(state): State<AppState>,
     admin: Admin,
@@ -125,9 +145,14 @@ pub(crate) async fn create_key(
         .service
         .audit(&admin.username, "key_create", Some(&scope), Some(key.id.to_string()), detail)
         .await?;
-    let created =
-        CreatedKey { id: key.id.to_string(), scope: scope.to_string(), secret: secret.expose().to_owned() };
-    keys_page(&state, &admin, None, StatusCode::CREATED, Some(created), None).await
+    let created = NewKey {
+        id: key.id.to_string(),
+        scope: scope.to_string(),
+        name: name.unwrap_or_default(),
+        secret: secret.expose().to_owned(),
+    };
+    let shown = state.admin.shown_once.put(&admin.csrf, created);
+    Ok(see_other(format!("/admin/keys?shown={shown}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +161,7 @@ pub(crate) struct RevokeForm {
     csrf: String,
     #[serde(default)]
     key_id: String,
+    confirm: Option<String>,
 }
 
 pub(crate) async fn revoke_key(
@@ -145,11 +171,41 @@ pub(crate) async fn revoke_key(
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     let id = Uuid::parse_str(&form.key_id).map_err(|_| PageError::from(Error::KeyNotFound))?;
-    let scope = state.service.list_api_keys().await?.into_iter().find(|k| k.id == id).map(|k| k.scope);
+    let all = state.service.list_api_keys().await?;
+    let key = all.iter().find(|k| k.id == id && k.revoked_at.is_none()).ok_or(Error::KeyNotFound)?;
+    let scope = key.scope.clone();
+    if !confirmed(&form.confirm) {
+        let label = key.name.as_deref().map(|n| format!(" “{n}”")).unwrap_or_default();
+        let others = all.iter().filter(|k| k.scope == scope && k.revoked_at.is_none() && k.id != id).count();
+        let mut consequences = vec![
+            format!(
+                "Key {id}{label} of scope {scope}, created {} (UTC), last used {}.",
+                fmt_time(key.created_at),
+                key.last_used_at.map(|t| format!("{} (UTC)", fmt_time(t))).unwrap_or_else(|| "never".into())
+            ),
+            "Every request made with it is refused at once. This cannot be undone.".to_owned(),
+        ];
+        consequences.push(if others == 0 {
+            format!(
+                "It is the only active key of scope {scope}: applications of {scope} stop working until they get a new key."
+            )
+        } else {
+            format!("Scope {scope} keeps {others} other active key(s).")
+        });
+        return Ok(confirm_page(
+            &admin,
+            format!("Revoke API key {}{label}?", short_id(&id.to_string())),
+            consequences,
+            "/admin/keys/revoke".into(),
+            vec![("key_id", id.to_string())],
+            "Revoke the key",
+            "/admin/keys".into(),
+        ));
+    }
     state.service.revoke_api_key(id).await?;
     state
         .service
-        .audit(&admin.username, "key_revoke", scope.as_ref(), Some(id.to_string()), JsonObject::new())
+        .audit(&admin.username, "key_revoke", Some(&scope), Some(id.to_string()), JsonObject::new())
         .await?;
     Ok(see_other("/admin/keys?notice=revoked".into()))
 }

@@ -19,8 +19,10 @@ pub(crate) struct ErrorPage {
     pub message: String,
 }
 
-pub(crate) async fn login_form() -> Response {
-    render(StatusCode::OK, &LoginPage { l: Layout::bare("Sign in"), error: None, username: String::new() })
+pub(crate) async fn login_form(Query(q): Query<NoticeQuery>) -> Response {
+    let mut l = Layout::bare("Sign in");
+    l.notice = q.notice.as_deref().and_then(notice_text);
+    render(StatusCode::OK, &LoginPage { l, error: None, username: String::new() })
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,7 +95,9 @@ pub(crate) async fn logout(
     admin.check_csrf(&form.csrf)?;
     state.service.end_session(&Scope::admin(), &admin.token).await?;
     state.service.audit(&admin.username, "admin_logout", None, None, JsonObject::new()).await?;
-    let mut res = see_other("/admin/login".into());
+    // The login page then says so: a bare login form after a click on "Log out" leaves
+    // the operator wondering whether it worked.
+    let mut res = see_other("/admin/login?notice=signed-out".into());
     res.headers_mut().insert(header::SET_COOKIE, state.admin.cookie("", Some(0)));
     Ok(res)
 }

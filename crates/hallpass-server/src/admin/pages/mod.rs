@@ -21,7 +21,7 @@ pub(crate) use login::*;
 pub(crate) use user::*;
 pub(crate) use users::*;
 
-use super::{Admin, ClientIp, PageError, chart, path_id, render, scope_of};
+use super::{Admin, ClientIp, NewKey, PageError, chart, outcome_words, path_id, render, scope_of};
 use crate::app::AppState;
 use askama::Template;
 use axum::Form;
@@ -62,6 +62,10 @@ impl Layout {
     pub fn bare(title: &str) -> Self {
         Self { title: title.to_owned(), admin: None, csrf: String::new(), active: "", notice: None }
     }
+    /// The frame of an error page shown to a signed-in admin: navigation kept.
+    pub fn error(admin: String, csrf: String) -> Self {
+        Self { title: "Error".into(), admin: Some(admin), csrf, active: "", notice: None }
+    }
     fn new(admin: &Admin, title: impl Into<String>, active: &'static str, notice: Option<&str>) -> Self {
         Self {
             title: title.into(),
@@ -83,6 +87,10 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "session" => "The session has ended.",
         "sessions" => "Every session of the user has ended.",
         "revoked" => "The API key is revoked.",
+        "signed-out" => "You are signed out.",
+        "shown" => {
+            "That new key was shown once and is not shown again; if it was not copied, revoke it and create another."
+        }
         _ => return None,
     })
 }
@@ -106,6 +114,55 @@ fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+/// An id short enough for a table cell on a phone: its last eight hex digits. The first
+/// ones of a UUIDv7 are its creation time, alike for ids made in the same minute; the last
+/// ones are random. The full id is on the confirmation page and in the audit trail's link.
+fn short_id(id: &str) -> String {
+    let hex: String = id.chars().filter(|c| *c != '-').collect();
+    format!("…{}", &hex[hex.len().saturating_sub(8)..])
+}
+
+/// A confirmation page: what a destructive form will do, and the same form again with
+/// `confirm=yes`, which is the only one that acts. Without script this is the way to ask.
+#[derive(Template)]
+#[template(path = "admin/confirm.html")]
+pub(crate) struct ConfirmPage {
+    l: Layout,
+    heading: String,
+    consequences: Vec<String>,
+    action: String,
+    fields: Vec<(String, String)>,
+    button: String,
+    cancel: String,
+}
+
+/// Whether a destructive form came from its confirmation page.
+fn confirmed(confirm: &Option<String>) -> bool {
+    confirm.as_deref() == Some("yes")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn confirm_page(
+    admin: &Admin,
+    heading: String,
+    consequences: Vec<String>,
+    action: String,
+    fields: Vec<(&str, String)>,
+    button: &str,
+    cancel: String,
+) -> Response {
+    let page = ConfirmPage {
+        l: Layout::new(admin, heading.clone(), "", None),
+        heading,
+        consequences,
+        action,
+        fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        button: button.to_owned(),
+        cancel,
+    };
+    render(StatusCode::OK, &page)
 }
 
 fn see_other(to: String) -> Response {

@@ -43,6 +43,46 @@ pub(crate) struct UserPage {
     events: Vec<EventRow>,
     providers: Vec<ProviderRow>,
     error: Option<String>,
+    /// Which field the error is about (`extra`, `group`, `password`), for `aria-invalid`.
+    error_field: &'static str,
+}
+
+/// What a refused form typed, shown again so that nothing typed is lost.
+pub(crate) struct Refused {
+    status: StatusCode,
+    message: String,
+    field: &'static str,
+    group: Option<String>,
+    extra: Option<String>,
+    active: Option<bool>,
+}
+
+impl Refused {
+    fn new(status: StatusCode, message: String, field: &'static str) -> Self {
+        Self { status, message, field, group: None, extra: None, active: None }
+    }
+    fn edit(status: StatusCode, message: String, field: &'static str, form: &UpdateForm) -> Self {
+        Self {
+            group: Some(form.group.clone()),
+            extra: Some(form.extra.clone()),
+            active: Some(form.active.is_some()),
+            ..Self::new(status, message, field)
+        }
+    }
+}
+
+/// `extra` that is not JSON, said for an operator: where, and what to look at, rather
+/// than the parser's own words.
+fn json_trouble(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "it ends too early (a closing } or \" may be missing)",
+        _ => "check the quotes, commas, colons and braces",
+    };
+    format!(
+        "Extra is not valid JSON near line {}, column {}: {what}. Keys and text need double quotes, as in {{\"plan\": \"pro\"}}. Nothing was saved.",
+        e.line(),
+        e.column()
+    )
 }
 
 /// Renders the user page, with an error above the forms when `error` is set.
@@ -52,7 +92,7 @@ async fn user_page(
     scope: &Scope,
     id: Uuid,
     notice: Option<&str>,
-    error: Option<(StatusCode, String, Option<String>)>,
+    error: Option<Refused>,
 ) -> Result<Response, PageError> {
     let svc = &state.service;
     let r = UserRef::Id(id);
@@ -61,12 +101,7 @@ async fn user_page(
     let events = svc.login_history(scope, &r, Some(100), None).await?;
     let providers = svc.list_providers(scope, &r).await?;
     let now = svc.now();
-    let name = u
-        .username
-        .as_ref()
-        .map(|x| x.as_str().to_owned())
-        .or_else(|| u.email.as_ref().map(|x| x.as_str().to_owned()))
-        .unwrap_or_else(|| u.id.to_string());
+    let name = display_name(&u);
     let opt = |s: Option<String>| s.unwrap_or_else(|| "—".into());
     let fields = vec![
         ("id", u.id.to_string()),
@@ -82,9 +117,9 @@ async fn user_page(
         ("updated", fmt_time(u.updated_at)),
         ("last login", u.last_login_at.map(fmt_time).unwrap_or_else(|| "never".into())),
     ];
-    let (status, message, extra_typed) = match error {
-        Some((status, m, extra)) => (status, Some(m), extra),
-        None => (StatusCode::OK, None, None),
+    let (status, message, error_field, group_typed, extra_typed, active_typed) = match error {
+        Some(r) => (r.status, Some(r.message), r.field, r.group, r.extra, r.active),
+        None => (StatusCode::OK, None, "", None, None, None),
     };
     let page = UserPage {
         l: Layout::new(admin, format!("User {name}"), "users", notice),
@@ -92,10 +127,10 @@ async fn user_page(
         scope: u.scope.to_string(),
         name,
         fields,
-        group: u.group.as_str().to_owned(),
+        group: group_typed.unwrap_or_else(|| u.group.as_str().to_owned()),
         extra: extra_typed
             .unwrap_or_else(|| serde_json::to_string_pretty(&u.extra).unwrap_or_else(|_| "{}".into())),
-        active: u.active,
+        active: active_typed.unwrap_or(u.active),
         sessions: sessions
             .iter()
             .map(|s| SessionRow {
@@ -113,7 +148,7 @@ async fn user_page(
             .map(|e| EventRow {
                 at: fmt_time(e.at),
                 method: e.method.clone(),
-                outcome: e.outcome.as_str().to_owned(),
+                outcome: outcome_words(e.outcome.as_str()).to_owned(),
                 success: e.outcome == hallpass_core::Outcome::Success,
                 ip: e.ip.clone().unwrap_or_default(),
                 user_agent: e.user_agent.clone().unwrap_or_default(),
@@ -129,6 +164,7 @@ async fn user_page(
             })
             .collect(),
         error: message,
+        error_field,
     };
     Ok(render(status, &page))
 }
@@ -152,6 +188,7 @@ pub(crate) struct UpdateForm {
     #[serde(default)]
     extra: String,
     active: Option<String>,
+    confirm: Option<String>,
 }
 
 pub(crate) async fn update_user(
@@ -164,23 +201,34 @@ pub(crate) async fn update_user(
     let (scope, id) = (scope_of(&scope)?, path_id(&id)?);
     let r = UserRef::Id(id);
     let current = state.service.get_user(&scope, &r).await?;
-    let bad = |m: String| Some((StatusCode::BAD_REQUEST, m, Some(form.extra.clone())));
+    let bad = |m: String, field| Some(Refused::edit(StatusCode::BAD_REQUEST, m, field, &form));
     let group = match Group::parse(form.group.trim()) {
         Ok(g) => g,
-        Err(e) => return user_page(&state, &admin, &scope, id, None, bad(e.to_string())).await,
+        Err(e) => return user_page(&state, &admin, &scope, id, None, bad(e.to_string(), "group")).await,
     };
     let extra: JsonObject = match serde_json::from_str::<serde_json::Value>(&form.extra) {
         Ok(serde_json::Value::Object(o)) => o,
         Ok(_) => {
-            let m = "extra: must be a JSON object, such as {} or {\"plan\": \"pro\"}".to_owned();
-            return user_page(&state, &admin, &scope, id, None, bad(m)).await;
+            let m = "Extra must be a JSON object, such as {} or {\"plan\": \"pro\"}. Nothing was saved."
+                .to_owned();
+            return user_page(&state, &admin, &scope, id, None, bad(m, "extra")).await;
         }
-        Err(e) => {
-            let m = format!("extra: not valid JSON ({e})");
-            return user_page(&state, &admin, &scope, id, None, bad(m)).await;
-        }
+        Err(e) => return user_page(&state, &admin, &scope, id, None, bad(json_trouble(&e), "extra")).await,
     };
     let active = form.active.is_some();
+    if current.active && !active && !confirmed(&form.confirm) {
+        // Unticking "Active" deactivates: the same question as the Deactivate button.
+        let fields = vec![("group", form.group.clone()), ("extra", form.extra.clone())];
+        return deactivate_confirmation(
+            &state,
+            &admin,
+            &scope,
+            &current,
+            format!("/admin/users/{scope}/{id}"),
+            fields,
+        )
+        .await;
+    }
     let mut changed = Vec::new();
     let mut patch = UserPatch::default();
     if group != current.group {
@@ -199,8 +247,15 @@ pub(crate) async fn update_user(
         if let Err(e) = state.service.update_user(&scope, &r, patch).await {
             return match PageError::from(e) {
                 PageError::Status(status, m) if status.is_client_error() => {
-                    user_page(&state, &admin, &scope, id, None, Some((status, m, Some(form.extra.clone()))))
-                        .await
+                    user_page(
+                        &state,
+                        &admin,
+                        &scope,
+                        id,
+                        None,
+                        Some(Refused::edit(status, m, "extra", &form)),
+                    )
+                    .await
                 }
                 other => Err(other),
             };
@@ -221,6 +276,47 @@ pub(crate) struct ActiveForm {
     csrf: String,
     #[serde(default)]
     active: String,
+    confirm: Option<String>,
+}
+
+/// The name the pages use for a user: username, else email, else id.
+fn display_name(u: &User) -> String {
+    u.username
+        .as_ref()
+        .map(|x| x.as_str().to_owned())
+        .or_else(|| u.email.as_ref().map(|x| x.as_str().to_owned()))
+        .unwrap_or_else(|| u.id.to_string())
+}
+
+/// The question before deactivating `u` (from the button or the edit form at `action`).
+async fn deactivate_confirmation(
+    state: &AppState,
+    admin: &Admin,
+    scope: &Scope,
+    u: &User,
+    action: String,
+    fields: Vec<(&str, String)>,
+) -> Result<Response, PageError> {
+    let sessions = state.service.list_sessions(scope, &UserRef::Id(u.id)).await?.len();
+    let name = display_name(u);
+    let consequences = vec![
+        format!("{name} (scope {scope}) can no longer sign in."),
+        match sessions {
+            0 => "The user has no active session.".to_owned(),
+            1 => "The user's one active session ends at once.".to_owned(),
+            n => format!("All {n} active sessions of the user end at once."),
+        },
+        "You can activate the user again later; ended sessions stay ended.".to_owned(),
+    ];
+    Ok(confirm_page(
+        admin,
+        format!("Deactivate {name}?"),
+        consequences,
+        action,
+        fields,
+        "Deactivate the user",
+        user_href(u),
+    ))
 }
 
 pub(crate) async fn set_active(
@@ -232,6 +328,12 @@ pub(crate) async fn set_active(
     admin.check_csrf(&form.csrf)?;
     let (scope, id) = (scope_of(&scope)?, path_id(&id)?);
     let active = form.active == "true";
+    if !active && !confirmed(&form.confirm) {
+        let u = state.service.get_user(&scope, &UserRef::Id(id)).await?;
+        let action = format!("/admin/users/{scope}/{id}/active");
+        return deactivate_confirmation(&state, &admin, &scope, &u, action, vec![("active", "false".into())])
+            .await;
+    }
     let patch = UserPatch { active: Some(active), ..UserPatch::default() };
     state.service.update_user(&scope, &UserRef::Id(id), patch).await?;
     let action = if active { "user_activate" } else { "user_deactivate" };
@@ -266,7 +368,7 @@ pub(crate) async fn set_password(
     if let Err(e) = result {
         return match PageError::from(e) {
             PageError::Status(status, m) if status.is_client_error() && status != StatusCode::NOT_FOUND => {
-                user_page(&state, &admin, &scope, id, None, Some((status, m, None))).await
+                user_page(&state, &admin, &scope, id, None, Some(Refused::new(status, m, "password"))).await
             }
             other => Err(other),
         };
@@ -302,14 +404,41 @@ pub(crate) async fn end_session(
     Ok(see_other(format!("/admin/users/{scope}/{id}?notice=session")))
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct EndAllForm {
+    #[serde(default)]
+    csrf: String,
+    confirm: Option<String>,
+}
+
 pub(crate) async fn end_all_sessions(
     State(state): State<AppState>,
     admin: Admin,
     Path((scope, id)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<EndAllForm>,
 ) -> Result<Response, PageError> {
     admin.check_csrf(&form.csrf)?;
     let (scope, id) = (scope_of(&scope)?, path_id(&id)?);
+    if !confirmed(&form.confirm) {
+        let u = state.service.get_user(&scope, &UserRef::Id(id)).await?;
+        let n = state.service.list_sessions(&scope, &UserRef::Id(id)).await?.len();
+        let name = display_name(&u);
+        let consequences = vec![
+            format!(
+                "{n} active session(s) of {name} (scope {scope}) end at once: every device is signed out."
+            ),
+            "The user can still sign in again; deactivate the user to prevent that.".to_owned(),
+        ];
+        return Ok(confirm_page(
+            &admin,
+            format!("End every session of {name}?"),
+            consequences,
+            format!("/admin/users/{scope}/{id}/sessions/end-all"),
+            vec![],
+            "End all sessions",
+            user_href(&u),
+        ));
+    }
     let ended = state.service.end_user_sessions(&scope, &UserRef::Id(id)).await?;
     let detail = json!({"ended": ended}).as_object().cloned().unwrap_or_default();
     state
