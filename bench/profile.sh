@@ -22,8 +22,8 @@ cargo build --release --quiet --bin hallpass
 BIN="${CARGO_TARGET_DIR:-target}/release/hallpass"
 D="${CARGO_TARGET_DIR:-target}/profile/$name"
 rm -rf "$D"; mkdir -p "$D"
-HALLPASS_THROTTLE_KEY_RATE=0 HALLPASS_DATABASE_URL="sqlite://$D/db.sqlite" HALLPASS_LISTEN=127.0.0.1:0 \
-  HALLPASS_LOG_FORMAT=json RUST_LOG=warn,hallpass_server::serve=info \
+# The defaults, as a user runs it: only the database, the address and the log format set.
+HALLPASS_DATABASE_URL="sqlite://$D/db.sqlite" HALLPASS_LISTEN=127.0.0.1:0 HALLPASS_LOG_FORMAT=json \
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$D/callgrind.out" "$BIN" serve \
   >"$D/out" 2>"$D/log" &
 vpid=$!
