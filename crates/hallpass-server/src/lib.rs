@@ -14,6 +14,7 @@ pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod config_check;
+mod html;
 pub mod http;
 pub mod metrics;
 pub mod serve;

@@ -19,11 +19,6 @@ const BOTTOM: f64 = 34.0;
 const SUCCESS: &str = "#1d4ed8";
 const FAILURE: &str = "#b91c1c";
 
-/// Escapes text for SVG/HTML.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// The top of the value axis: `max` rounded up to at most five steps of 1, 2 or 5 × 10ⁿ.
 fn nice_max(max: u64) -> u64 {
     let max = max.max(1);
@@ -56,7 +51,7 @@ pub(crate) fn logins_svg(title: &str, days: &[DayOutcomes]) -> String {
     let _ = write!(
         s,
         r#"<title id="chart-title">{}</title><desc id="chart-desc">{} successful and {} failed logins in {} days; the table below lists each day.</desc>"#,
-        esc(title),
+        crate::html::escape(title),
         total_ok,
         total_failed,
         days.len()
