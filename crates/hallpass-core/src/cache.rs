@@ -27,12 +27,14 @@
 //!   database read.
 
 use crate::model::{ApiKey, SessionView};
-use crate::secret::TokenHash;
+use crate::secret::{TokenHash, TokenHashBuilder};
 use crate::store::Change;
 use moka::sync::Cache;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{PoisonError, RwLock};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// How the session and API-key caches are used.
@@ -90,23 +92,54 @@ struct CachedSession {
     ticket: u64,
     /// [`entry_weight`], computed once when kept (the weigher reads it).
     weight: u32,
+    /// When it was kept: a copy older than `ttl` is not served.
+    kept: Instant,
 }
+
+/// Weighs a cached session by its [`entry_weight`].
+#[derive(Debug, Clone, Copy)]
+struct ByWeight;
+
+impl quick_cache::Weighter<TokenHash, Arc<CachedSession>> for ByWeight {
+    fn weight(&self, _: &TokenHash, entry: &Arc<CachedSession>) -> u64 {
+        u64::from(entry.weight)
+    }
+}
+
+type SessionCache = quick_cache::sync::Cache<
+    TokenHash,
+    Arc<CachedSession>,
+    ByWeight,
+    TokenHashBuilder,
+    quick_cache::sync::DefaultLifecycle<TokenHash, Arc<CachedSession>>,
+>;
 
 #[derive(Debug, Clone)]
 struct CachedKey {
-    key: ApiKey,
+    key: Arc<ApiKey>,
     ticket: u64,
+    kept: Instant,
 }
+
+/// Most API keys kept; beyond it the map starts again (a deployment has a handful).
+const MAX_KEYS: usize = 10_000;
 
 /// The caches of one service.
 pub(crate) struct Caches {
-    sessions: Cache<TokenHash, Arc<CachedSession>>,
+    /// A `quick_cache` (bounded by bytes, the least used out first), not a `moka` one: it
+    /// is read on every session check, and its lookup is a shard's read lock and a probe
+    /// where `moka` also records every read for its eviction policy. Expiry (`ttl`) is
+    /// judged on each hit.
+    sessions: SessionCache,
     /// The least an entry weighs: `max_bytes / capacity`.
     floor: u64,
-    keys: Cache<TokenHash, CachedKey>,
+    /// A plain map, not a `moka` cache: a deployment has a handful of keys, every request
+    /// looks one up, and a read lock and one probe cost a tenth of a `moka` lookup.
+    keys: RwLock<HashMap<TokenHash, CachedKey, TokenHashBuilder>>,
+    ttl: Duration,
     /// The ticket of the latest change of each user / session touched within `ttl`.
     users_changed: Cache<Uuid, u64>,
-    sessions_changed: Cache<TokenHash, u64>,
+    sessions_changed: Cache<TokenHash, u64, TokenHashBuilder>,
     /// Tickets: loads and changes draw from one counter.
     tickets: AtomicU64,
     /// The ticket of the last "drop everything" and of the last key change.
@@ -119,7 +152,7 @@ pub(crate) struct Caches {
 
 impl std::fmt::Debug for Caches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Caches").field("sessions", &self.sessions.entry_count()).finish_non_exhaustive()
+        f.debug_struct("Caches").field("sessions", &self.sessions.len()).finish_non_exhaustive()
     }
 }
 
@@ -129,17 +162,20 @@ impl Caches {
         let max_bytes = settings.max_bytes.max(1);
         let floor = max_bytes / settings.capacity.max(1);
         Self {
-            sessions: Cache::builder()
-                .max_capacity(max_bytes)
-                .weigher(|_, entry: &Arc<CachedSession>| entry.weight)
-                .time_to_live(ttl)
-                .build(),
+            sessions: SessionCache::with(
+                usize::try_from(settings.capacity).unwrap_or(usize::MAX).max(1),
+                max_bytes,
+                ByWeight,
+                TokenHashBuilder,
+                quick_cache::sync::DefaultLifecycle::default(),
+            ),
             floor,
-            keys: Cache::builder().max_capacity(10_000).time_to_live(ttl).build(),
+            keys: RwLock::new(HashMap::with_hasher(TokenHashBuilder)),
+            ttl,
             // Change marks must outlive every copy they could veto: the same ttl, and room
             // for far more changes than copies (an evicted mark could revive a copy).
             users_changed: Cache::builder().time_to_live(ttl).build(),
-            sessions_changed: Cache::builder().time_to_live(ttl).build(),
+            sessions_changed: Cache::builder().time_to_live(ttl).build_with_hasher(TokenHashBuilder),
             tickets: AtomicU64::new(1),
             all_changed: AtomicU64::new(0),
             any_changed: AtomicU64::new(0),
@@ -160,14 +196,15 @@ impl Caches {
     /// Shared, not copied: every answer a copy serves is the same [`SessionView`].
     pub(crate) fn session(&self, hash: &TokenHash) -> Option<Arc<SessionView>> {
         let hit = self.sessions.get(hash)?;
-        let good = hit.ticket > self.any_changed.load(Ordering::SeqCst)
-            || self.fresh(hit.ticket)
-                && self.users_changed.get(&hit.view.user.id).is_none_or(|t| t < hit.ticket)
-                && self.sessions_changed.get(hash).is_none_or(|t| t < hit.ticket);
+        let good = hit.kept.elapsed() < self.ttl
+            && (hit.ticket > self.any_changed.load(Ordering::SeqCst)
+                || self.fresh(hit.ticket)
+                    && self.users_changed.get(&hit.view.user.id).is_none_or(|t| t < hit.ticket)
+                    && self.sessions_changed.get(hash).is_none_or(|t| t < hit.ticket));
         if good {
             Some(Arc::clone(&hit.view))
         } else {
-            self.sessions.invalidate(hash);
+            self.sessions.remove(hash);
             None
         }
     }
@@ -175,23 +212,31 @@ impl Caches {
     /// Keeps what a load with `ticket` read.
     pub(crate) fn keep_session(&self, hash: TokenHash, view: Arc<SessionView>, ticket: u64) {
         let weight = entry_weight(&view, self.floor);
-        self.sessions.insert(hash, Arc::new(CachedSession { view, ticket, weight }));
+        self.sessions.insert(hash, Arc::new(CachedSession { view, ticket, weight, kept: Instant::now() }));
     }
 
     /// The cached API key of a key hash.
-    pub(crate) fn key(&self, hash: &TokenHash) -> Option<ApiKey> {
-        let hit = self.keys.get(hash)?;
-        if self.fresh(hit.ticket) && hit.ticket > self.keys_changed.load(Ordering::SeqCst) {
-            Some(hit.key)
-        } else {
-            self.keys.invalidate(hash);
-            None
-        }
+    pub(crate) fn key(&self, hash: &TokenHash) -> Option<Arc<ApiKey>> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let hit = keys.get(hash)?;
+        // A stale copy is left for the next load to replace (`keep_key`).
+        (self.fresh(hit.ticket)
+            && hit.ticket > self.keys_changed.load(Ordering::SeqCst)
+            && hit.kept.elapsed() < self.ttl)
+            .then(|| Arc::clone(&hit.key))
     }
 
     /// Keeps a key a load with `ticket` read.
-    pub(crate) fn keep_key(&self, hash: TokenHash, key: ApiKey, ticket: u64) {
-        self.keys.insert(hash, CachedKey { key, ticket });
+    pub(crate) fn keep_key(&self, hash: TokenHash, key: Arc<ApiKey>, ticket: u64) {
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if keys.len() >= MAX_KEYS && !keys.contains_key(&hash) {
+            keys.clear();
+        }
+        keys.insert(hash, CachedKey { key, ticket, kept: Instant::now() });
+    }
+
+    fn drop_keys(&self) {
+        self.keys.write().unwrap_or_else(PoisonError::into_inner).clear();
     }
 
     /// Drops what `change` touches; copies loaded before now no longer count.
@@ -205,30 +250,29 @@ impl Caches {
             Change::User(id) => self.users_changed.insert(*id, ticket),
             Change::Session(hash) => {
                 self.sessions_changed.insert(*hash, ticket);
-                self.sessions.invalidate(hash);
+                self.sessions.remove(hash);
             }
             Change::Keys => {
                 self.keys_changed.fetch_max(ticket, Ordering::SeqCst);
-                self.keys.invalidate_all();
+                self.drop_keys();
             }
             Change::All => {
                 self.all_changed.fetch_max(ticket, Ordering::SeqCst);
-                self.sessions.invalidate_all();
-                self.keys.invalidate_all();
+                self.sessions.clear();
+                self.drop_keys();
             }
         }
     }
 
     /// Sessions held now (approximate).
     pub(crate) fn len(&self) -> u64 {
-        self.sessions.entry_count()
+        self.sessions.len() as u64
     }
 
     /// The estimated bytes the sessions held now weigh (approximate).
     #[cfg(test)]
     pub(crate) fn weight(&self) -> u64 {
-        self.sessions.run_pending_tasks();
-        self.sessions.weighted_size()
+        self.sessions.weight()
     }
 }
 
@@ -336,23 +380,40 @@ mod tests {
     fn keys_drop_on_any_key_change() {
         let caches = Caches::new(&CacheSettings::default());
         let hash = TokenHash::of("k");
-        let key = ApiKey {
+        let key = api_key();
+        let before = caches.ticket();
+        caches.keep_key(hash, Arc::clone(&key), before);
+        assert!(caches.key(&hash).is_some());
+        caches.apply(&Change::Keys);
+        assert!(caches.key(&hash).is_none());
+        caches.keep_key(hash, Arc::clone(&key), before);
+        assert!(caches.key(&hash).is_none(), "read before the change");
+        let after = caches.ticket();
+        caches.keep_key(hash, key, after);
+        assert!(caches.key(&hash).is_some());
+    }
+
+    fn api_key() -> Arc<ApiKey> {
+        Arc::new(ApiKey {
             id: Uuid::now_v7(),
             scope: Scope::parse("app").unwrap(),
             name: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             revoked_at: None,
             last_used_at: None,
-        };
-        let before = caches.ticket();
-        caches.keep_key(hash, key.clone(), before);
-        assert!(caches.key(&hash).is_some());
-        caches.apply(&Change::Keys);
-        assert!(caches.key(&hash).is_none());
-        caches.keep_key(hash, key.clone(), before);
-        assert!(caches.key(&hash).is_none(), "read before the change");
-        let after = caches.ticket();
-        caches.keep_key(hash, key, after);
-        assert!(caches.key(&hash).is_some());
+        })
+    }
+
+    #[test]
+    fn no_copy_is_served_past_the_ttl() {
+        let caches =
+            Caches::new(&CacheSettings { ttl: Duration::from_millis(20), ..CacheSettings::default() });
+        let (session, key) = (TokenHash::of("t"), TokenHash::of("k"));
+        caches.keep_session(session, pair(), caches.ticket());
+        caches.keep_key(key, api_key(), caches.ticket());
+        assert!(caches.session(&session).is_some() && caches.key(&key).is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(caches.session(&session).is_none(), "a session copy outlived the ttl");
+        assert!(caches.key(&key).is_none(), "a key copy outlived the ttl");
     }
 }

@@ -10,8 +10,53 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 
 /// The SHA-256 of a secret: what storage keeps and looks up by.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TokenHash(pub [u8; 32]);
+
+/// A digest is already uniform: it hashes as its first eight bytes, one `write_u64`
+/// (which [`TokenHashBuilder`] takes as the hash itself).
+impl std::hash::Hash for TokenHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(first));
+    }
+}
+
+/// Hashes a [`TokenHash`] key with no further mixing: the per-process caches look one up
+/// on every request. Only keys read back from storage under a presented secret (or a
+/// change to one) ever enter those maps, so nobody can choose colliding keys; other
+/// values written to this hasher are folded in with a multiply, enough for a map.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenHashBuilder;
+
+impl std::hash::BuildHasher for TokenHashBuilder {
+    type Hasher = TokenHasher;
+    fn build_hasher(&self) -> TokenHasher {
+        TokenHasher(0)
+    }
+}
+
+/// The hasher of [`TokenHashBuilder`].
+#[derive(Debug, Clone, Copy)]
+pub struct TokenHasher(u64);
+
+impl std::hash::Hasher for TokenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 =
+            if self.0 == 0 { n } else { (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95) };
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+}
 
 impl TokenHash {
     /// Hashes a secret's text.

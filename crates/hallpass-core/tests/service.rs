@@ -726,7 +726,7 @@ async fn api_keys_authenticate_until_revoked() {
     let env = Env::new();
     let (key, secret) = env.hp.create_api_key(env.scope.clone(), Some("backend".into())).await.unwrap();
     assert!(secret.expose().starts_with("hpk_"));
-    assert_eq!(env.hp.authenticate_key(secret.expose()).await.unwrap(), Some(key.clone()));
+    assert_eq!(env.hp.authenticate_key(secret.expose()).await.unwrap().as_deref(), Some(&key));
     assert_eq!(env.hp.authenticate_key("hpk_wrong").await.unwrap(), None);
     assert_eq!(env.hp.authenticate_key("garbage").await.unwrap(), None);
     env.hp.revoke_api_key(key.id).await.unwrap();

@@ -8,6 +8,7 @@ use crate::secret::ApiKeySecret;
 use crate::settings::KeyCall;
 use crate::store::Change;
 use crate::types::*;
+use std::sync::Arc;
 use uuid::Uuid;
 
 impl Hallpass {
@@ -67,7 +68,7 @@ impl Hallpass {
     }
 
     /// The unrevoked key a client presented, if any.
-    pub async fn authenticate_key(&self, presented: &str) -> Result<Option<ApiKey>> {
+    pub async fn authenticate_key(&self, presented: &str) -> Result<Option<Arc<ApiKey>>> {
         if !presented.starts_with(ApiKeySecret::PREFIX) || presented.len() > 128 {
             return Ok(None);
         }
@@ -77,14 +78,14 @@ impl Hallpass {
                 Some(hit) => Some(hit),
                 None => {
                     let ticket = caches.ticket();
-                    let found = self.store.find_api_key(&hash).await?;
+                    let found = self.store.find_api_key(&hash).await?.map(Arc::new);
                     if let Some(key) = found.as_ref().filter(|k| k.revoked_at.is_none()) {
-                        caches.keep_key(hash, key.clone(), ticket);
+                        caches.keep_key(hash, Arc::clone(key), ticket);
                     }
                     found
                 }
             },
-            None => self.store.find_api_key(&hash).await?,
+            None => self.store.find_api_key(&hash).await?.map(Arc::new),
         };
         let key = key.filter(|k| k.revoked_at.is_none());
         if let Some(k) = &key {
@@ -99,17 +100,36 @@ impl Hallpass {
     /// figure a little older (it is logged, not answered). Outside a Tokio runtime nothing
     /// is recorded.
     fn note_key_use(&self, id: Uuid) {
-        const EVERY: time::Duration = time::Duration::minutes(1);
-        let now = self.now();
-        {
-            let mut uses = self.key_uses.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if uses.get(&id).is_some_and(|last| now - *last < EVERY) {
-                return;
+        use std::sync::atomic::Ordering;
+        const EVERY_MS: i64 = 60_000;
+        let now_ms = self.clock.unix_ms();
+        let due = |last: &std::sync::atomic::AtomicI64| {
+            let seen = last.load(Ordering::Relaxed);
+            // Whoever moves the mark records the use; a racing request sees it moved.
+            now_ms - seen >= EVERY_MS
+                && last.compare_exchange(seen, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        };
+        let known = {
+            let uses = self.key_uses.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            uses.get(&id).map(due)
+        };
+        match known {
+            Some(false) => return,
+            Some(true) => {}
+            None => {
+                let mut uses = self.key_uses.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(last) = uses.get(&id) {
+                    if !due(last) {
+                        return;
+                    }
+                } else {
+                    uses.insert(id, std::sync::atomic::AtomicI64::new(now_ms));
+                }
             }
-            uses.insert(id, now);
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         let store = self.store.clone();
+        let now = crate::clock::from_unix_ms(now_ms);
         runtime.spawn(async move {
             if let Err(e) = store.touch_api_key(id, now).await {
                 tracing::warn!(error = %e, key = %id, "recording an API key's last use failed");

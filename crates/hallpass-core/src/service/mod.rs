@@ -70,8 +70,10 @@ pub struct Hallpass {
     settings: Settings,
     /// The request budget of each API key seen by this process (see [`Hallpass::admit_key`]).
     key_buckets: std::sync::Mutex<std::collections::HashMap<(Uuid, crate::settings::KeyCall), KeyBucket>>,
-    /// When this process last recorded each key's use (see `note_key_use`).
-    key_uses: std::sync::Mutex<std::collections::HashMap<Uuid, time::OffsetDateTime>>,
+    /// When this process last recorded each key's use, in Unix milliseconds (see
+    /// `note_key_use`): a read lock and an atomic on the path of every request, the write
+    /// lock only for a key's first use.
+    key_uses: std::sync::RwLock<std::collections::HashMap<Uuid, std::sync::atomic::AtomicI64>>,
     /// Sessions and API keys cached in this process (see [`crate::cache`]); `None`: off.
     caches: Option<Arc<Caches>>,
 }

@@ -17,6 +17,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use hallpass_core::{ApiKey, KeyCall, Scope, SessionToken};
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
 /// The header that carries a session token.
 pub const SESSION_TOKEN_HEADER: &str = "x-session-token";
@@ -24,8 +25,8 @@ pub const SESSION_TOKEN_HEADER: &str = "x-session-token";
 /// The authenticated API key of a request. Its scope is the only scope the request touches.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The key.
-    pub key: ApiKey,
+    /// The key (shared with the process's key cache: nothing is copied per request).
+    pub key: Arc<ApiKey>,
 }
 
 impl Caller {

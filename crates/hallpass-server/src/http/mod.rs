@@ -105,7 +105,6 @@ pub(crate) fn api_router() -> Router<AppState> {
         .fallback(not_found)
         // Must follow every route: it is set on the method routers that exist now.
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(tower::util::MapResponseLayer::new(problem_safety_net))
 }
 
 /// The 500 problem that answers a panicking handler (the edge layer calls it).
@@ -122,8 +121,9 @@ pub(crate) fn on_panic(cause: Box<dyn std::any::Any + Send + 'static>) -> Respon
 /// Keeps the promise that every error answer is a problem document, whatever layer made
 /// it: an error status without `application/problem+json` is replaced by the problem of
 /// that status (keeping `Allow`, `Retry-After` and `WWW-Authenticate`). Handlers never
-/// rely on this; it catches what a framework layer might answer on its own.
-fn problem_safety_net(res: Response) -> Response {
+/// rely on this; it catches what a framework layer might answer on its own. An HTML
+/// answer is left alone: those are the admin page's own error pages, made for a browser.
+pub(crate) fn problem_safety_net(res: Response) -> Response {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
@@ -132,7 +132,9 @@ fn problem_safety_net(res: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes() == error::PROBLEM_JSON.as_bytes());
-    if is_problem {
+    let is_html =
+        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_problem || is_html {
         return res;
     }
     tracing::warn!(%status, "an error answer was not a problem document; replacing it");
@@ -212,6 +214,10 @@ mod tests {
                 get(|| async { (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "7")], "slow down") }),
             )
             .route("/fine", get(|| async { "ok" }))
+            .route(
+                "/page",
+                get(|| async { (StatusCode::FORBIDDEN, axum::response::Html("<p>not yours</p>")) }),
+            )
             .layer(tower::util::MapResponseLayer::new(problem_safety_net));
         let call = |path: &'static str| {
             let app = app.clone();
@@ -233,5 +239,8 @@ mod tests {
         assert!(body.contains(r#""code":"rate_limited""#), "{body}");
         let (status, _, body) = call("/fine").await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+        // The admin page's own HTML error pages pass through.
+        let (status, _, body) = call("/page").await;
+        assert_eq!((status, body.as_str()), (StatusCode::FORBIDDEN, "<p>not yours</p>"));
     }
 }
