@@ -498,6 +498,7 @@ impl Config {
                 max_user_extra_bytes: self.max_user_extra_bytes,
             },
             hash_ceiling: Some(hash_ceiling),
+            mail: false,
         })
     }
 }

@@ -31,7 +31,8 @@ impl Hallpass {
         self.store.find_user(scope, r).await?.ok_or(Error::UserNotFound)
     }
 
-    /// Registers a user.
+    /// Registers a user. When this server sends mail and the scope requires confirmation,
+    /// a user with an email gets the confirmation mail (queued with the user, atomically).
     pub async fn register(&self, scope: &Scope, new: NewUser) -> Result<User> {
         if new.username.is_none() && new.email.is_none() {
             return Err(Error::invalid("username", "a username or an email is required"));
@@ -62,7 +63,7 @@ impl Hallpass {
             updated_at: now,
             last_login_at: None,
         };
-        self.store.insert_user(&UserRecord { user: user.clone(), password_hash }).await?;
+        self.insert_new_user(&UserRecord { user: user.clone(), password_hash }).await?;
         Ok(user)
     }
 

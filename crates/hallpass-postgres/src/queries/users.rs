@@ -16,7 +16,7 @@ use uuid::Uuid;
 /// fails with 23505 on `users_username_key` or `users_email_key`, mapped in
 /// `crate::error`). When both keys are taken, PostgreSQL checks the constraints in
 /// creation order, so the username is reported, as the reference store does.
-pub(crate) async fn insert_user(pool: &PgPool, record: &UserRecord) -> QResult<()> {
+pub(crate) async fn insert_user(pool: impl sqlx::PgExecutor<'_>, record: &UserRecord) -> QResult<()> {
     let u = &record.user;
     sqlx::query(concat!(
         "INSERT INTO users (",
