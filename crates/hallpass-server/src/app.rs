@@ -42,6 +42,8 @@ pub fn build_app(state: AppState) -> Router {
     crate::http::api_router()
         // The admin pages answer HTML (errors too), so they join after the safety net.
         .merge(crate::admin::router(&state))
+        // The pages behind mail links: HTML too, and a GET never uses a code.
+        .merge(crate::pages::router())
         .layer(DefaultBodyLimit::max(state.body_limit))
         // Outside the problem layer: it counts and logs the status the client gets, and
         // answers a panicking handler with a 500 problem.

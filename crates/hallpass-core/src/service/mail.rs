@@ -279,6 +279,64 @@ impl Hallpass {
         }
     }
 
+    // ---- the outbox, for the worker that delivers it and for operators ----
+
+    /// Claims up to `limit` due rows of `kind` for `owner`, leased for `lease`.
+    pub async fn outbox_claim(
+        &self,
+        kind: crate::outbox::OutboxKind,
+        owner: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<OutboxMessage>> {
+        let now = self.now();
+        let claim = crate::outbox::OutboxClaim {
+            now,
+            lease_until: now + lease,
+            owner: owner.to_owned(),
+            kind,
+            limit,
+        };
+        Ok(self.store.outbox_claim(&claim).await?)
+    }
+
+    /// Changes a claimed row (see [`crate::Store::outbox_update`]); a changed user
+    /// confirmation is told to the caches.
+    pub async fn outbox_update(
+        &self,
+        message: &OutboxMessage,
+        owner: &str,
+        update: &crate::outbox::OutboxUpdate,
+    ) -> Result<bool> {
+        let done = self.store.outbox_update(message.id, owner, update).await?;
+        if done
+            && update.user_confirmation.is_some()
+            && let Some(user) = message.user_id
+        {
+            self.changed(Change::User(user)).await;
+        }
+        Ok(done)
+    }
+
+    /// An operator's retry of an `in_doubt` row: queued again, due now.
+    pub async fn outbox_retry(&self, message: Uuid) -> Result<bool> {
+        let done = self.store.outbox_retry(message, self.now()).await?;
+        if done {
+            self.queued();
+        }
+        Ok(done)
+    }
+
+    /// Rows per state and the oldest undelivered row.
+    pub async fn outbox_stats(&self) -> Result<crate::outbox::OutboxStats> {
+        Ok(self.store.outbox_stats().await?)
+    }
+
+    /// Rows, newest first.
+    pub async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> Result<Vec<OutboxMessage>> {
+        Ok(self.store.outbox_list(before, limit).await?)
+    }
+
     /// The account counter of an email-code login (as for a password login by email).
     pub(super) fn email_code_account(email: &Email, user_id: Option<Uuid>) -> String {
         account_key(&UserRef::Email(email.key().to_owned()), user_id)
