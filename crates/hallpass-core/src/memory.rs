@@ -796,6 +796,50 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn update_user_enqueue(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+        e: &Enqueue<'_>,
+    ) -> StoreResult<Option<User>> {
+        let mut t = self.lock();
+        let Some(current) = t.user(scope, id) else {
+            return Ok(None);
+        };
+        let mut user = current.user.clone();
+        let effects = patch.apply(&mut user, at);
+        t.check_unique(scope, user.username.as_ref(), user.email.as_ref(), Some(id))?;
+        if e.messages.iter().any(|m| t.outbox.contains_key(&m.id)) {
+            return Err(StoreError::Other("duplicate outbox id".into()));
+        }
+        if let Some(code) = e.code {
+            if code.scope != *scope || code.user_id != id {
+                return Err(StoreError::Other("code for another user".into()));
+            }
+            if t.codes.iter().any(|c| c.code_hash == code.code_hash) {
+                return Err(StoreError::Other("duplicate code hash".into()));
+            }
+        }
+        if effects.end_sessions {
+            t.end_sessions(scope, id, None);
+        }
+        if effects.void_codes {
+            t.void_codes(scope, id);
+        }
+        if let Some(record) = t.user_mut(scope, id) {
+            record.user = user.clone();
+        }
+        if let Some(code) = e.code {
+            t.insert_code(code)?;
+        }
+        for m in e.messages {
+            t.outbox.insert(m.id, m.clone());
+        }
+        Ok(Some(user))
+    }
+
     async fn outbox_claim(&self, claim: &OutboxClaim) -> StoreResult<Vec<OutboxMessage>> {
         let mut t = self.lock();
         let mut due: Vec<(OffsetDateTime, Uuid)> = t

@@ -277,6 +277,16 @@ impl<O: Observer> Store for Observed<O> {
     async fn enqueue(&self, e: &Enqueue<'_>) -> StoreResult<()> {
         observe!(self, "enqueue", self.inner.enqueue(e))
     }
+    async fn update_user_enqueue(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+        e: &Enqueue<'_>,
+    ) -> StoreResult<Option<User>> {
+        observe!(self, "update_user_enqueue", self.inner.update_user_enqueue(scope, id, patch, at, e))
+    }
     async fn outbox_claim(&self, claim: &OutboxClaim) -> StoreResult<Vec<OutboxMessage>> {
         observe!(self, "outbox_claim", self.inner.outbox_claim(claim))
     }

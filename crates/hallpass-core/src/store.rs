@@ -353,6 +353,18 @@ pub trait Store: Send + Sync + 'static {
     /// `e.code` (as [`Store::insert_code`]: voids the user's older code of its kind) and
     /// queues `e.messages`. Nothing is written when any part fails.
     async fn enqueue(&self, e: &Enqueue<'_>) -> StoreResult<()>;
+    /// [`Store::update_user`] and, when the user exists and the update succeeds, `e.code`
+    /// and `e.messages` as [`Store::enqueue`] stores them, in the same transaction (after
+    /// the update, so a code stored here survives the voiding an email change does).
+    /// `e.user` must be `None`. Nothing is written when any part fails.
+    async fn update_user_enqueue(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+        e: &Enqueue<'_>,
+    ) -> StoreResult<Option<User>>;
     /// Claims up to `claim.limit` due rows of `claim.kind`, oldest due first: `queued`
     /// rows with `next_attempt_at <= now` and `sending` rows whose lease ended before
     /// `now`. Each becomes `sending` under the claim's lease and owner with one more

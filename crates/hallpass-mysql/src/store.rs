@@ -370,6 +370,25 @@ impl Store for MySqlStore {
         tx!(self, "enqueue", |c| outbox::enqueue(c, e).await?)
     }
 
+    async fn update_user_enqueue(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+        e: &Enqueue<'_>,
+    ) -> StoreResult<Option<User>> {
+        tx!(self, "update_user_enqueue", |c| {
+            match users::update_user(&mut *c, scope, id, patch, at).await? {
+                Some(user) => {
+                    outbox::enqueue(&mut *c, &Enqueue { user: None, ..*e }).await?;
+                    Some(user)
+                }
+                None => None,
+            }
+        })
+    }
+
     async fn outbox_claim(&self, claim: &OutboxClaim) -> StoreResult<Vec<OutboxMessage>> {
         tx!(self, "outbox_claim", |c| outbox::claim(c, claim).await?)
     }

@@ -343,6 +343,17 @@ impl Store for PostgresStore {
         done("enqueue", outbox::enqueue(&self.pool, e).await)
     }
 
+    async fn update_user_enqueue(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+        e: &Enqueue<'_>,
+    ) -> StoreResult<Option<User>> {
+        done("update_user_enqueue", outbox::update_user_enqueue(&self.pool, scope, id, patch, at, e).await)
+    }
+
     async fn outbox_claim(&self, claim: &OutboxClaim) -> StoreResult<Vec<OutboxMessage>> {
         done("outbox_claim", outbox::claim(&self.pool, claim).await)
     }

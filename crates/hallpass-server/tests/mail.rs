@@ -5,8 +5,9 @@
 //!   confirmation on registration (`confirmation` becomes `pending` once the mail is taken;
 //!   redeemed through hallpass's own page), a resend voiding the older code, reset by mail
 //!   (known and unknown logins alike, the page's form), sign-in by emailed code (event
-//!   method `email_code`, single use, wrong guesses void it), a refused recipient making the
-//!   confirmation `failed`;
+//!   method `email_code`, single use, wrong guesses void it), a change of email (the old
+//!   address told, the new one confirmed), a refused recipient making the confirmation
+//!   `failed`;
 //! - a scanner's GET of every link (twice) leaves the code usable;
 //! - an outage: sink down, mails queued and visible in `/metrics` and `hallpass mail
 //!   status`, sink up, each mail arrives exactly once;
@@ -244,6 +245,26 @@ async fn every_flow_end_to_end_with_scanner_proof_links() {
     let (status, _) = api.post("/v1/sessions", json!({"email": "Alice@Example.com", "code": digits})).await;
     assert_eq!(status, 401, "the code is void after five wrong guesses");
 
+    // A change of email tells the old address and confirms the new one.
+    let (status, u) = api
+        .call(reqwest::Method::PATCH, "/v1/users/alice", Some(json!({"email": "alice@new.example"})))
+        .await;
+    assert_eq!(status, 200, "{u}");
+    assert_eq!((u["confirmed"].as_bool(), u["validated"].as_bool()), (Some(false), Some(false)));
+    let mails = sink.wait_for(8, Duration::from_secs(20)).await;
+    let (told, confirm_new) =
+        if mails[6].to == "Alice@Example.com" { (&mails[6], &mails[7]) } else { (&mails[7], &mails[6]) };
+    assert_eq!(told.to, "Alice@Example.com");
+    assert!(told.subject.contains("was changed") && told.text.contains("alice@new.example"), "{}", told.text);
+    assert!(told.long_code().is_none(), "the old address gets no code");
+    assert_eq!(confirm_new.to, "alice@new.example");
+    let (status, u) =
+        api.post("/v1/confirmations/redeem", json!({"code": confirm_new.long_code().unwrap()})).await;
+    assert_eq!(
+        (status, u["email"].as_str(), u["validated"].as_bool()),
+        (200, Some("alice@new.example"), Some(true))
+    );
+
     // A recipient the SMTP server refuses for good: the confirmation is `failed` at once.
     let (status, _) =
         api.post("/v1/users", json!({"username": "carol", "email": "bounce@example.com"})).await;
@@ -255,17 +276,17 @@ async fn every_flow_end_to_end_with_scanner_proof_links() {
 
     // Visible: metrics and the CLI, without codes.
     let metrics = api.metrics().await;
-    assert!(metrics.contains("hallpass_outbox_messages{state=\"sent\"} 6"), "{metrics}");
+    assert!(metrics.contains("hallpass_outbox_messages{state=\"sent\"} 8"), "{metrics}");
     assert!(metrics.contains("hallpass_outbox_messages{state=\"failed\"} 1"));
     let status = mail_status(&db).await;
     assert_eq!(
         (status["sent"].as_u64(), status["failed"].as_u64(), status["queued"].as_u64()),
-        (Some(6), Some(1), Some(0))
+        (Some(8), Some(1), Some(0))
     );
     let latest = status["latest"].as_array().unwrap();
     assert_eq!(latest[0]["state"], "failed");
     assert!(latest[0]["last_error"].as_str().unwrap().contains("550"), "{latest:?}");
-    assert_eq!(sink.messages().len(), 6, "nothing else was sent");
+    assert_eq!(sink.messages().len(), 8, "nothing else was sent");
     server.stop().await;
 }
 

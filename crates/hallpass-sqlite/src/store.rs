@@ -377,6 +377,25 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn update_user_enqueue(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+        e: &Enqueue<'_>,
+    ) -> StoreResult<Option<User>> {
+        let (scope, patch) = (scope.clone(), patch.clone());
+        let (code, messages) = (e.code.cloned(), e.messages.to_vec());
+        self.pool
+            .write("update_user_enqueue", move |tx| {
+                let Some(user) = users::update_user(tx, &scope, id, &patch, at)? else { return Ok(None) };
+                outbox::enqueue(tx, &Enqueue { user: None, code: code.as_ref(), messages: &messages })?;
+                Ok(Some(user))
+            })
+            .await
+    }
+
     async fn outbox_claim(&self, claim: &OutboxClaim) -> StoreResult<Vec<OutboxMessage>> {
         let claim = claim.clone();
         self.pool.write("outbox_claim", move |tx| outbox::claim(tx, &claim)).await

@@ -102,6 +102,7 @@ macro_rules! __with_cases {
             outbox_in_doubt_is_never_reclaimed_until_retried,
             outbox_final_states_scrub_and_set_confirmation,
             outbox_stats_and_list,
+            update_user_enqueue_changes_and_queues_together,
         }
     };
 }

@@ -118,6 +118,60 @@ impl Hallpass {
         Ok(())
     }
 
+    /// A change of email with its mails, in one store call: `email_changed` to the old
+    /// address (if any), and where the scope requires confirmation the new address becomes
+    /// unconfirmed and gets its confirmation mail (unless the patch itself says confirmed).
+    pub(super) async fn change_email_with_mail(
+        &self,
+        scope: &Scope,
+        current: User,
+        mut patch: UserPatch,
+    ) -> Result<User> {
+        let now = self.now();
+        let new_email = patch.email.clone().flatten();
+        let mut messages = Vec::new();
+        if let Some(old) = &current.email {
+            let mut detail = serde_json::Map::new();
+            detail.insert(
+                "new_email".into(),
+                serde_json::Value::String(
+                    new_email.as_ref().map_or_else(|| "(none)".to_owned(), |e| e.as_str().to_owned()),
+                ),
+            );
+            let payload = MailPayload {
+                mail: MailKind::EmailChanged,
+                to: old.as_str().to_owned(),
+                username: current.username.as_ref().map(|u| u.as_str().to_owned()),
+                code: None,
+                expires_at: None,
+                detail,
+            };
+            messages.push(payload.into_message(scope, Some(current.id), now));
+        }
+        let mut code = None;
+        if let Some(new) = &new_email
+            && self.scope_settings(scope).require_confirmation
+            && patch.confirmed != Some(true)
+        {
+            patch.confirmed = Some(false);
+            if patch.confirmation.is_none() {
+                patch.confirmation = Some(None);
+            }
+            let future = User { email: Some(new.clone()), ..current.clone() };
+            if let Some((c, m)) = self.confirmation_for(&future, now) {
+                code = Some(c);
+                messages.push(m);
+            }
+        }
+        let e = Enqueue { user: None, code: code.as_ref(), messages: &messages };
+        let updated = self.store.update_user_enqueue(scope, current.id, &patch, now, &e).await?;
+        self.changed(Change::User(current.id)).await;
+        if updated.is_some() && !messages.is_empty() {
+            self.queued();
+        }
+        updated.ok_or(Error::UserNotFound)
+    }
+
     /// Sends (again) the confirmation mail of a user's email, voiding the older code.
     /// Answers the user's confirmation state: `pending` once a mail was taken by the mail
     /// server, `failed` when the latest could not be delivered.

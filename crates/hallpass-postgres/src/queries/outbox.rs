@@ -60,6 +60,29 @@ pub(crate) async fn enqueue(pool: &PgPool, e: &Enqueue<'_>) -> QResult<()> {
     Ok(())
 }
 
+/// [`users::update_user`] and the rows, in one transaction.
+pub(crate) async fn update_user_enqueue(
+    pool: &PgPool,
+    scope: &hallpass_core::Scope,
+    user_id: Uuid,
+    patch: &hallpass_core::UserPatch,
+    at: OffsetDateTime,
+    e: &Enqueue<'_>,
+) -> QResult<Option<hallpass_core::User>> {
+    let mut tx = pool.begin().await?;
+    let Some(user) = users::update_user_in(&mut tx, scope, user_id, patch, at).await? else {
+        return Ok(None);
+    };
+    if let Some(code) = e.code {
+        codes::insert_code(&mut *tx, code).await?;
+    }
+    for m in e.messages {
+        insert_message(&mut *tx, m).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(user))
+}
+
 pub(crate) async fn claim(pool: &PgPool, c: &OutboxClaim) -> QResult<Vec<OutboxMessage>> {
     let sql: &str = concat!(
         "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = $3, lease_owner = $4 \

@@ -317,3 +317,50 @@ pub async fn outbox_stats_and_list(store: Arc<dyn Store>) {
     let rest = store.outbox_list(Some(page[2].id), 3).await.expect("list");
     assert_eq!(rest.iter().map(|m| m.id).collect::<Vec<_>>(), vec![rows[0].id]);
 }
+
+/// `update_user_enqueue`: the change, a code that survives the email change's voiding and
+/// the rows, together; nothing for an unknown user or a refused change.
+pub async fn update_user_enqueue_changes_and_queues_together(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let s = scope("a");
+    let alice = add_user(store, &s, Some("alice"), Some("alice@example.com")).await;
+    add_user(store, &s, Some("bob"), Some("bob@example.com")).await;
+    let older = add_code(store, &s, alice.id, CodeKind::Reset, at(0)).await;
+    let new_email = Email::parse("alice@new.example").expect("email");
+    let patch =
+        UserPatch { email: Some(Some(new_email.clone())), confirmed: Some(false), ..Default::default() };
+    let c = code(&s, alice.id, CodeKind::Confirm, at(SEC));
+    let rows = [mail(&s, Some(alice.id), 1), mail(&s, Some(alice.id), 2)];
+    let e = Enqueue { user: None, code: Some(&c), messages: &rows };
+    let user =
+        store.update_user_enqueue(&s, alice.id, &patch, at(SEC), &e).await.expect("update").expect("alice");
+    assert_eq!(user.email.as_ref().map(Email::as_str), Some("alice@new.example"));
+    assert_eq!(
+        store.code_owner(&s, CodeKind::Reset, &older.code_hash, at(2 * SEC)).await.expect("owner"),
+        None
+    );
+    assert_eq!(
+        store.code_owner(&s, CodeKind::Confirm, &c.code_hash, at(2 * SEC)).await.expect("owner"),
+        Some(alice.id),
+        "the new code survives the voiding"
+    );
+    assert_eq!(store.outbox_list(None, 10).await.expect("list").len(), 2);
+
+    // Unknown user: nothing. Taken email: nothing.
+    let rows2 = [mail(&s, None, 3)];
+    let e2 = Enqueue { user: None, code: None, messages: &rows2 };
+    assert!(
+        store
+            .update_user_enqueue(&s, Uuid::now_v7(), &patch, at(3 * SEC), &e2)
+            .await
+            .expect("update")
+            .is_none()
+    );
+    let taken = UserPatch {
+        email: Some(Some(Email::parse("bob@example.com").expect("email"))),
+        ..Default::default()
+    };
+    let err = store.update_user_enqueue(&s, alice.id, &taken, at(3 * SEC), &e2).await.expect_err("taken");
+    assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
+    assert_eq!(store.outbox_list(None, 10).await.expect("list").len(), 2);
+}
