@@ -13,7 +13,7 @@
 //!   status`, sink up, each mail arrives exactly once;
 //! - a crash between SMTP acceptance and the outbox update (the sink kills the server
 //!   before answering 250): after a restart the mail is not sent again, and is shown in
-//!   doubt;
+//!   doubt (status, metrics, the admin page without codes) until an admin sends it again;
 //! - two servers on one PostgreSQL database share the outbox: no mail twice.
 
 #![allow(clippy::unwrap_used)]
@@ -365,6 +365,66 @@ async fn a_crash_after_smtp_acceptance_does_not_send_twice() {
     assert_eq!(status, 201);
     let mails = sink.wait_for(2, Duration::from_secs(20)).await;
     assert_eq!(mails[1].to, "eve@example.com");
+
+    // The admin page shows the mail in doubt (no code) and an admin may send it again.
+    let doubt = mail_status(&db).await["latest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["state"] == "in_doubt")
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let mut create = process::command(&db);
+    let mut child = create
+        .args(["admin", "create", "--username", "root"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncWriteExt as _;
+    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).await.unwrap();
+    assert!(child.wait().await.unwrap().success());
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = browser
+        .post(format!("{}/admin/login", server.base))
+        .header("origin", PUBLIC)
+        .form(&[("username", "root"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let page = browser
+        .get(format!("{}/admin/outbox", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("in_doubt") && page.contains("dora@example.com") && page.contains("eve@example.com"),
+        "{page}"
+    );
+    assert!(!page.contains("hpc_"), "the outbox page never shows a code");
+    let at = page.find(r#"name="csrf" value=""#).unwrap() + r#"name="csrf" value=""#.len();
+    let csrf = page[at..at + page[at..].find('"').unwrap()].to_owned();
+    let res = browser
+        .post(format!("{}/admin/outbox/retry", server.base))
+        .header("origin", PUBLIC)
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("id", doubt.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let mails = sink.wait_for(3, Duration::from_secs(20)).await;
+    assert_eq!(mails[2].to, "dora@example.com", "sent again at the admin's word");
+    eventually("no mail in doubt", Duration::from_secs(10), || async {
+        mail_status(&db).await["in_doubt"].as_u64() == Some(0)
+    })
+    .await;
     server.stop().await;
 }
 
