@@ -60,6 +60,9 @@ pub enum Error {
     /// A one-time code is unknown, used, voided or expired.
     #[error("invalid or expired code")]
     InvalidCode,
+    /// The operation sends mail and this server has no SMTP server configured.
+    #[error("mail is not configured")]
+    MailNotConfigured,
     /// A JSON field (session `data`, a user's `extra`) would be larger, serialised, than
     /// the configured cap ([`crate::Limits`]); nothing was changed.
     #[error("{field} is larger than {max_bytes} bytes")]

@@ -294,6 +294,9 @@ pub struct Settings {
     /// The most a stored or imported password hash may cost to verify; `None`:
     /// [`crate::HashCeiling::for_params`] of `hash_params`.
     pub hash_ceiling: Option<crate::password::HashCeiling>,
+    /// Whether this server sends mail (an SMTP server is configured). Off: the mail flows
+    /// answer [`crate::Error::MailNotConfigured`] and nothing is queued.
+    pub mail: bool,
 }
 
 impl Default for Settings {
@@ -307,6 +310,7 @@ impl Default for Settings {
             cache: crate::cache::CacheSettings::default(),
             limits: Limits::default(),
             hash_ceiling: None,
+            mail: false,
         }
     }
 }

@@ -50,5 +50,10 @@ pub fn build_app(state: AppState) -> Router {
         // Every error answer a framework layer makes becomes a problem document (the
         // admin pages' own HTML error pages pass through).
         .layer(tower::util::MapResponseLayer::new(crate::http::problem_safety_net as fn(_) -> _));
-    crate::http::api_router().merge(crate::admin::router(&state)).layer(outer).with_state(state)
+    crate::http::api_router()
+        .merge(crate::admin::router(&state))
+        // The pages behind mail links: HTML, and a GET never uses a code.
+        .merge(crate::pages::router())
+        .layer(outer)
+        .with_state(state)
 }

@@ -145,6 +145,8 @@ pub struct ScopeConfig {
     pub throttle_ipv6_prefix: Option<u8>,
     /// How long a device stays known after a successful login from it.
     pub throttle_device_lifetime: Option<HumanDuration>,
+    /// The scope's mail (`[scopes.NAME.mail]`), field by field over `[mail]`.
+    pub mail: Option<crate::mail::MailConfig>,
 }
 
 /// The whole configuration.
@@ -161,8 +163,14 @@ pub struct Config {
     pub session_absolute_timeout: HumanDuration,
     /// `text` or `json` (`HALLPASS_LOG_FORMAT`).
     pub log_format: LogFormat,
-    /// Where mail goes; unset: no mail (`HALLPASS_SMTP_URL`).
+    /// Where mail goes; unset: no mail (`HALLPASS_SMTP_URL`): `smtp://[user:password@]host[:port]`
+    /// (STARTTLS when offered; `?tls=required` to insist, `?tls=none` never), `smtps://...`.
     pub smtp_url: Option<String>,
+    /// A file holding the SMTP password (`HALLPASS_SMTP_PASSWORD_FILE`), instead of the URL's.
+    pub smtp_password_file: Option<String>,
+    /// Mail settings of every scope (`[mail]`: `from`, `reply_to`, `notify_new_device`,
+    /// `templates_dir`, `links`); a scope's `[scopes.NAME.mail]` overrides them.
+    pub mail: crate::mail::MailConfig,
     /// The base of links in mails (`HALLPASS_PUBLIC_URL`).
     pub public_url: Option<String>,
     /// Whether the admin page's cookie is `Secure` and `__Host-` prefixed
@@ -289,6 +297,8 @@ impl Default for Config {
             session_absolute_timeout: dur(d.session_absolute_timeout),
             log_format: LogFormat::Text,
             smtp_url: None,
+            smtp_password_file: None,
+            mail: Default::default(),
             public_url: None,
             admin_secure_cookies: None,
             body_limit: 64 * 1024,
@@ -386,6 +396,7 @@ impl Config {
             );
         }
         self.settings()?;
+        crate::mail::Mailer::from_config(self).map_err(|e| anyhow::anyhow!("configuration: {e:#}"))?;
         Ok(())
     }
 
@@ -498,6 +509,7 @@ impl Config {
                 max_user_extra_bytes: self.max_user_extra_bytes,
             },
             hash_ceiling: Some(hash_ceiling),
+            mail: self.smtp_url.is_some(),
         })
     }
 }

@@ -43,6 +43,16 @@ fn per_scope() -> Vec<String> {
     field_names(&ScopeConfig::default())
 }
 
+/// Whether `path` (below `mail`) names a mail setting: `from`, `reply_to`,
+/// `notify_new_device`, `templates_dir`, `links__confirm|reset|email_code`.
+fn is_mail_key(path: &[&str]) -> bool {
+    match path {
+        [key] => field_names(&crate::mail::MailConfig::default()).iter().any(|k| k == key && k != "links"),
+        ["links", key] => field_names(&crate::mail::LinksConfig::default()).iter().any(|k| k == key),
+        _ => false,
+    }
+}
+
 /// The known name closest to `name`, if any is close enough to be a likely typo.
 fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
     known
@@ -70,7 +80,9 @@ pub(crate) fn check_variable_names(names: impl Iterator<Item = String>) -> anyho
         let lower = rest.to_ascii_lowercase();
         let parts: Vec<&str> = lower.split("__").collect();
         match parts.as_slice() {
-            [key] if *key != "scopes" && top.iter().any(|k| k == key) => {}
+            [key] if *key != "scopes" && *key != "mail" && top.iter().any(|k| k == key) => {}
+            ["mail", rest @ ..] if is_mail_key(rest) => {}
+            ["scopes", name, "mail", rest @ ..] if !name.is_empty() && is_mail_key(rest) => {}
             ["scopes", name, key] if !name.is_empty() => {
                 if !scope.iter().any(|k| k == key) {
                     let also =
@@ -217,6 +229,27 @@ mod tests {
         assert!(e.contains("not a per-scope setting"), "{e}");
         let e = check_variable_names(names(&["HALLPASS_ZZZ"])).unwrap_err().to_string();
         assert!(!e.contains("did you mean"), "nothing close: {e}");
+    }
+
+    #[test]
+    fn mail_variables_are_known_and_misspelt_ones_refused() {
+        check_variable_names(names(&[
+            "HALLPASS_SMTP_URL",
+            "HALLPASS_SMTP_PASSWORD_FILE",
+            "HALLPASS_MAIL__FROM",
+            "HALLPASS_MAIL__LINKS__RESET",
+            "HALLPASS_SCOPES__SHOP__MAIL__REPLY_TO",
+            "HALLPASS_SCOPES__SHOP__MAIL__LINKS__EMAIL_CODE",
+        ]))
+        .unwrap();
+        for bad in [
+            "HALLPASS_MAIL",
+            "HALLPASS_MAIL__FORM",
+            "HALLPASS_MAIL__LINKS",
+            "HALLPASS_SCOPES__SHOP__MAIL__LINKS__X",
+        ] {
+            assert!(check_variable_names(names(&[bad])).is_err(), "{bad}");
+        }
     }
 
     #[test]

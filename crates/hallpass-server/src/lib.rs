@@ -2,7 +2,8 @@
 //! [`config_check`]), the application value and
 //! its assembly ([`app`]), the HTTP API ([`http`]),
 //! the admin web page ([`admin`]), the command line ([`cli`]), running the server ([`serve`]),
-//! logging ([`telemetry`]), Prometheus metrics ([`metrics`]) and
+//! logging ([`telemetry`]), Prometheus metrics ([`metrics`]), mail and its outbox worker
+//! ([`mail`]) and
 //! moving users in and out ([`transfer`]), and backing up and restoring a SQLite
 //! database ([`backup`]).
 //! The `hallpass` binary (`main.rs`) only parses arguments and calls into these.
@@ -16,7 +17,9 @@ pub mod config;
 pub mod config_check;
 mod html;
 pub mod http;
+pub mod mail;
 pub mod metrics;
+pub mod pages;
 pub mod serve;
 pub mod telemetry;
 pub mod transfer;

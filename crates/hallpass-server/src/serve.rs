@@ -113,12 +113,25 @@ pub async fn run(
     let sweeper = spawn_sweeper(service.clone(), config.sweep_interval.0);
     let upkeep = spawn_metrics_upkeep(metrics.clone());
     let admin = crate::admin::AdminOptions::from_config(config);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mailer = crate::mail::Mailer::from_config(config)?
+        .map(|m| crate::mail::spawn_worker(Arc::new(m), service.clone(), stop_rx));
     let app = build_app(AppState { service, body_limit: config.body_limit, metrics, admin });
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
     upkeep.abort();
+    if let Some(worker) = mailer {
+        // The mail in hand is finished (its steps time out), the rest stays queued.
+        if tokio::time::timeout(Duration::from_secs(90), worker).await.is_err() {
+            tracing::warn!("the mail worker did not stop in time");
+        }
+    }
     result.context("serving HTTP")
 }
 

@@ -93,6 +93,16 @@ macro_rules! __with_cases {
             audit_newest_first_with_cursor,
             scope_figures_count_per_scope,
             outcome_stats_count_every_outcome,
+            enqueue_writes_user_code_and_rows_together,
+            enqueue_writes_nothing_on_conflict,
+            request_code_queues_its_mail_only_for_the_user,
+            outbox_claim_takes_due_rows_once,
+            outbox_concurrent_claimers_never_share_a_row,
+            outbox_update_needs_the_lease,
+            outbox_in_doubt_is_never_reclaimed_until_retried,
+            outbox_final_states_scrub_and_set_confirmation,
+            outbox_stats_and_list,
+            update_user_enqueue_changes_and_queues_together,
         }
     };
 }

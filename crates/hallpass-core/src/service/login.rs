@@ -23,6 +23,13 @@ pub enum Credentials {
         /// The password offered.
         password: Password,
     },
+    /// An email with the short code mailed to it ([`Hallpass::mail_email_code`]).
+    EmailCode {
+        /// The email the code was sent to.
+        email: Email,
+        /// The code as typed (6 to 8 digits).
+        code: String,
+    },
     /// A provider identity the calling backend vouches for.
     Provider {
         /// The provider.
@@ -149,6 +156,29 @@ impl Hallpass {
                     let new = self.hasher.hash(password).await?;
                     self.store.rehash_password(scope, record.user.id, &old, &new).await?;
                 }
+                (method, record, None)
+            }
+            Credentials::EmailCode { email, code } => {
+                // Throttled exactly as a password login by that email; the code is checked
+                // in place of the password, at the same cost for nobody.
+                let method = LoginMethod::EmailCode;
+                let login = UserRef::Email(email.key().to_owned());
+                let record = self.store.find_user(scope, &login).await?;
+                let user_id = record.as_ref().map(|r| r.user.id);
+                let account = Self::email_code_account(&email, user_id);
+                let keys = self.attempt_keys(scope, account, &client, device.as_ref()).await?;
+                if let Err(e) = self.reserve(scope, &keys).await {
+                    self.record_failure(scope, user_id, &method, Outcome::Throttled, &client).await?;
+                    return Err(e);
+                }
+                let good = self.check_email_code(scope, &email, record.as_ref(), &code).await?;
+                let Some(record) = record.filter(|_| good.is_some()) else {
+                    let outcome =
+                        if user_id.is_some() { Outcome::WrongPassword } else { Outcome::UnknownUser };
+                    self.record_failure(scope, user_id, &method, outcome, &client).await?;
+                    return Err(Self::email_code_failure(user_id.is_some()));
+                };
+                settle = Some(keys);
                 (method, record, None)
             }
             Credentials::Provider { provider, client_id } => {

@@ -14,6 +14,7 @@ mod codes;
 mod history;
 mod keys;
 mod login;
+mod mail;
 mod providers;
 mod sessions;
 mod throttle;
@@ -34,6 +35,7 @@ use uuid::Uuid;
 pub use crate::patch::{merge_patch, merge_session_patch};
 pub use codes::IssuedCode;
 pub use login::{Credentials, LoginRequest, LoginResult};
+pub use mail::{EMAIL_CODE_DIGITS, EMAIL_CODE_MAX_GUESSES, EMAIL_CODE_TTL};
 pub use providers::{Expiry, TokenUpdate};
 pub use sessions::freshen_interval;
 pub use users::NewUser;
@@ -76,6 +78,8 @@ pub struct Hallpass {
     key_uses: std::sync::RwLock<std::collections::HashMap<Uuid, std::sync::atomic::AtomicI64>>,
     /// Sessions and API keys cached in this process (see [`crate::cache`]); `None`: off.
     caches: Option<Arc<Caches>>,
+    /// Told when this process queues a delivery (see [`Hallpass::outbox_signal`]).
+    outbox_signal: Arc<tokio::sync::Notify>,
 }
 
 /// A token bucket: `milli` thousandths of a request left at `at`.
@@ -118,6 +122,7 @@ impl Hallpass {
             key_buckets: Default::default(),
             key_uses: Default::default(),
             caches,
+            outbox_signal: Default::default(),
         })
     }
 

@@ -251,6 +251,7 @@ impl From<Error> for ApiError {
                 err.problem.login = Some(Box::new(LoginDto::from(&*login)));
                 err
             }
+            Error::MailNotConfigured => Self::mail_not_configured(),
             Error::SessionInvalid => Self::session_invalid("the session token is unknown, expired or ended"),
             Error::UserNotFound => {
                 Self::new(S::NOT_FOUND, "user_not_found", "User not found", "no such user")

@@ -26,6 +26,7 @@ pub mod dto;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod mail;
 pub mod problems;
 pub mod providers;
 pub mod resets;
@@ -66,6 +67,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::end_one_for_user))
         .routes(routes!(resets::create))
         .routes(routes!(resets::redeem))
+        .routes(routes!(mail::send_confirmation))
+        .routes(routes!(mail::redeem_confirmation))
+        .routes(routes!(mail::email_code))
         .routes(routes!(providers::list))
         .routes(routes!(providers::link, providers::update, providers::get, providers::unlink))
         .routes(routes!(activity::history))

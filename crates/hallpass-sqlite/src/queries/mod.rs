@@ -15,6 +15,7 @@ pub(crate) mod codes;
 pub(crate) mod events;
 pub(crate) mod identities;
 pub(crate) mod keys;
+pub(crate) mod outbox;
 pub(crate) mod sessions;
 pub(crate) mod throttles;
 pub(crate) mod users;
