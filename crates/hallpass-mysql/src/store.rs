@@ -11,7 +11,7 @@
 
 use crate::error::{QResult, finish};
 use crate::migrate;
-use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, throttles, users};
+use crate::queries::{admin, bulk, codes, events, flows, identities, keys, sessions, throttles, users};
 use crate::{changes, connection};
 use async_trait::async_trait;
 use hallpass_core::model::*;
@@ -19,7 +19,7 @@ use hallpass_core::store::{
     Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, LoginStored, NewLogin, Store,
     StoreError, StoreResult, ThrottleState,
 };
-use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
+use hallpass_core::{FlowKind, FlowRecord, ProviderName, Scope, TokenHash, UserRef};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::{ConnectOptions, Connection};
 use std::sync::Arc;
@@ -299,6 +299,20 @@ impl Store for MySqlStore {
     }
 
     // ---- provider identities
+
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
+        on_conn!(self, "insert_flow", |c| flows::insert_flow(c, flow).await?)
+    }
+
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>> {
+        tx!(self, "take_flow", |c| flows::take_flow(c, scope, kind, hash, now).await?)
+    }
 
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
         tx!(self, "upsert_identity", |c| identities::upsert_identity(c, identity).await?)

@@ -53,6 +53,7 @@ async fn racing_migrations_both_succeed_once() {
             "admin_audit",
             "api_keys",
             "codes",
+            "flows",
             "hallpass_changes",
             "hallpass_migrations",
             "identities",
@@ -93,7 +94,7 @@ async fn a_migration_stopped_half_way_is_completed() {
     .await
     .expect("a half-made schema");
     store.migrate().await.expect("the migration completes");
-    assert_eq!(tables(&store).await.len(), 10);
+    assert_eq!(tables(&store).await.len(), 11);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -145,8 +146,8 @@ async fn make_old_ledger(store: &MySqlStore, decoys: bool) {
     let run = |sql: String| async move {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect("old ledger")
     };
-    // Those builds predate 0006 as well.
-    run("DELETE FROM hallpass_migrations WHERE version = 6".into()).await;
+    // Those builds predate 0006 and 0007 as well (0007 is idempotent: its record goes).
+    run("DELETE FROM hallpass_migrations WHERE version IN (6, 7)".into()).await;
     run("ALTER TABLE api_keys DROP COLUMN last_used_at".into()).await;
     run("UPDATE hallpass_migrations SET version = -1 WHERE version = 4".into()).await;
     run(format!(
@@ -193,7 +194,7 @@ async fn an_old_ledger_is_renumbered() {
     let want = ledger(&fresh.store().await).await;
     assert_eq!(
         want.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
-        ["init", "throttles", "admin", "decoy codes", "changes", "key last used"]
+        ["init", "throttles", "admin", "decoy codes", "changes", "key last used", "oidc"]
     );
 
     let old = db.store().await;

@@ -52,6 +52,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_key_last_used",
         sql: include_str!("../migrations/0006_key_last_used.sql"),
     },
+    Migration { version: 7, name: "0007_oidc", sql: include_str!("../migrations/0007_oidc.sql") },
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend

@@ -6,7 +6,7 @@
 //! The known names are the fields of [`Config`] and [`ScopeConfig`] as serde sees them,
 //! so a new setting is known here the moment it is added there.
 
-use crate::config::{Config, ENV_PREFIX, ScopeConfig};
+use crate::config::{Config, ENV_PREFIX, OidcProviderConfig, ScopeConfig};
 use anyhow::bail;
 use figment::Figment;
 use figment::providers::{Format, Toml};
@@ -43,6 +43,11 @@ fn per_scope() -> Vec<String> {
     field_names(&ScopeConfig::default())
 }
 
+/// The settings a `[scopes.NAME.oidc.PROVIDER]` table may hold.
+fn per_provider() -> Vec<String> {
+    field_names(&OidcProviderConfig::default())
+}
+
 /// The known name closest to `name`, if any is close enough to be a likely typo.
 fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
     known
@@ -60,7 +65,7 @@ fn hint(suggestion: Option<String>) -> String {
 /// Refuses any `HALLPASS_*` variable that names no setting, with the closest known name;
 /// every unknown one is listed.
 pub(crate) fn check_variable_names(names: impl Iterator<Item = String>) -> anyhow::Result<()> {
-    let (top, scope) = (top_level(), per_scope());
+    let (top, scope, provider) = (top_level(), per_scope(), per_provider());
     let mut errors = Vec::new();
     for name in names {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
@@ -71,6 +76,22 @@ pub(crate) fn check_variable_names(names: impl Iterator<Item = String>) -> anyho
         let parts: Vec<&str> = lower.split("__").collect();
         match parts.as_slice() {
             [key] if *key != "scopes" && top.iter().any(|k| k == key) => {}
+            ["scopes", name, "oidc", p, key] if !name.is_empty() && !p.is_empty() => {
+                if !provider.iter().any(|k| k == key) {
+                    let suggestion = closest(key, &provider).map(|s| {
+                        format!(
+                            "{ENV_PREFIX}SCOPES__{}__OIDC__{}__{}",
+                            name.to_ascii_uppercase(),
+                            p.to_ascii_uppercase(),
+                            s.to_ascii_uppercase()
+                        )
+                    });
+                    errors.push(format!(
+                        "unknown provider setting {key:?} of {name}.oidc.{p}{}",
+                        hint(suggestion)
+                    ));
+                }
+            }
             ["scopes", name, key] if !name.is_empty() => {
                 if !scope.iter().any(|k| k == key) {
                     let also =
@@ -103,7 +124,7 @@ pub(crate) fn check_variable_names(names: impl Iterator<Item = String>) -> anyho
 pub(crate) fn check_file_keys(file: &Path) -> anyhow::Result<()> {
     use figment::Provider as _;
     let Ok(data) = Toml::file_exact(file).data() else { return Ok(()) };
-    let (top, scope) = (top_level(), per_scope());
+    let (top, scope, provider) = (top_level(), per_scope(), per_provider());
     let mut errors = Vec::new();
     for dict in data.values() {
         for (key, value) in dict {
@@ -111,6 +132,18 @@ pub(crate) fn check_file_keys(file: &Path) -> anyhow::Result<()> {
                 let FigValue::Dict(_, scopes) = value else { continue };
                 for (name, table) in scopes {
                     let FigValue::Dict(_, table) = table else { continue };
+                    if let Some(FigValue::Dict(_, providers)) = table.get("oidc") {
+                        for (p, keys) in providers {
+                            let FigValue::Dict(_, keys) = keys else { continue };
+                            for key in keys.keys().filter(|k| !provider.contains(k)) {
+                                let suggestion = closest(key, &provider).map(|s| format!("`{s}`"));
+                                errors.push(format!(
+                                    "unknown key `{key}` in [scopes.{name}.oidc.{p}]{}",
+                                    hint(suggestion)
+                                ));
+                            }
+                        }
+                    }
                     for key in table.keys() {
                         if !scope.contains(key) {
                             let also =
@@ -177,6 +210,18 @@ pub fn report(config: &Config, fig: &Figment) -> String {
     for (name, over) in &config.scopes {
         let Ok(serde_json::Value::Object(map)) = serde_json::to_value(over) else { continue };
         for (key, value) in map.iter().filter(|(_, v)| !v.is_null()) {
+            if let (true, serde_json::Value::Object(providers)) = (key == "oidc", value) {
+                // One line per provider setting, so secrets are masked like any other.
+                for (provider, fields) in providers {
+                    let serde_json::Value::Object(fields) = fields else { continue };
+                    for (field, value) in fields.iter().filter(|(_, v)| !v.is_null()) {
+                        let path = format!("scopes.{name}.oidc.{provider}.{field}");
+                        let src = source(fig, &path);
+                        lines.push((path, shown(field, value), src));
+                    }
+                }
+                continue;
+            }
             let path = format!("scopes.{name}.{key}");
             let src = source(fig, &path);
             lines.push((path, shown(key, value), src));

@@ -26,6 +26,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     // Comment only: SQLite's change channel needs no table (see the file).
     ("0005_changes", include_str!("../migrations/0005_changes.sql")),
     ("0006_key_last_used", include_str!("../migrations/0006_key_last_used.sql")),
+    ("0007_oidc", include_str!("../migrations/0007_oidc.sql")),
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend

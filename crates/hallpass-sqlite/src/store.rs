@@ -13,14 +13,14 @@ use crate::connection::{self, Role, path_of_url, restrict_to_owner};
 use crate::error::to_store_error;
 use crate::migrate;
 use crate::pool::Pool;
-use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, throttles, users};
+use crate::queries::{admin, bulk, codes, events, flows, identities, keys, sessions, throttles, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
     Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, LoginStored, NewLogin, Store,
     StoreError, StoreResult, ThrottleState,
 };
-use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
+use hallpass_core::{FlowKind, FlowRecord, ProviderName, Scope, TokenHash, UserRef};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -285,6 +285,22 @@ impl Store for SqliteStore {
     }
 
     // ---- provider identities
+
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
+        let flow = flow.clone();
+        self.pool.write("insert_flow", move |tx| flows::insert_flow(tx, &flow)).await
+    }
+
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>> {
+        let (scope, hash) = (scope.cloned(), *hash);
+        self.pool.write("take_flow", move |tx| flows::take_flow(tx, scope.as_ref(), kind, &hash, now)).await
+    }
 
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
         let identity = identity.clone();

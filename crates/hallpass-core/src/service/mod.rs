@@ -11,9 +11,11 @@
 //! itself: construction, the caches, settings, and the paging helpers the sections share.
 
 mod codes;
+mod flows;
 mod history;
 mod keys;
 mod login;
+mod oidc;
 mod providers;
 mod sessions;
 mod throttle;
@@ -34,6 +36,7 @@ use uuid::Uuid;
 pub use crate::patch::{merge_patch, merge_session_patch};
 pub use codes::IssuedCode;
 pub use login::{Credentials, LoginRequest, LoginResult};
+pub use oidc::{NewUsers, OidcPolicy, ProviderIdentity};
 pub use providers::{Expiry, TokenUpdate};
 pub use sessions::freshen_interval;
 pub use users::NewUser;
@@ -74,6 +77,9 @@ pub struct Hallpass {
     key_uses: std::sync::Mutex<std::collections::HashMap<Uuid, time::OffsetDateTime>>,
     /// Sessions and API keys cached in this process (see [`crate::cache`]); `None`: off.
     caches: Option<Arc<Caches>>,
+    /// Seals provider tokens before they are stored (see [`crate::server_secret`]);
+    /// `None`: they are stored as given.
+    server_secret: Option<crate::server_secret::ServerSecret>,
 }
 
 /// A token bucket: `milli` thousandths of a request left at `at`.
@@ -116,7 +122,20 @@ impl Hallpass {
             key_buckets: Default::default(),
             key_uses: Default::default(),
             caches,
+            server_secret: None,
         })
+    }
+
+    /// The service with `secret` sealing provider tokens at rest (and opening the ones it
+    /// sealed before).
+    pub fn with_server_secret(mut self, secret: crate::server_secret::ServerSecret) -> Self {
+        self.server_secret = Some(secret);
+        self
+    }
+
+    /// The server secret, when one is configured.
+    pub fn server_secret(&self) -> Option<&crate::server_secret::ServerSecret> {
+        self.server_secret.as_ref()
     }
 
     /// The caches the settings and the store allow, with a task applying other processes'
