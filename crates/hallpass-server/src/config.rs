@@ -439,6 +439,7 @@ impl Config {
             Scope::parse(name).map_err(|e| anyhow::anyhow!("configuration: [scopes.{name}]: {e}"))?;
         }
         crate::oidc::ProviderSpec::all(self)?;
+        crate::secret_key::check(self)?;
         let scheme = self.database_url.split_once(':').map_or("", |(s, _)| s);
         if !matches!(scheme, "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb") {
             bail!(

@@ -320,4 +320,31 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn providers_are_reported_setting_by_setting_with_secrets_masked() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "h.toml",
+                "public_url = \"https://auth.example\"\nsecret_key = \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"\n\
+                 [scopes.shop.oidc.google]\nissuer = \"https://accounts.google.com\"\nclient_id = \"cid\"\n\
+                 client_secret = \"s3cr3t-value\"\nreturn_to = [\"https://shop.example/done\"]\n",
+            )?;
+            jail.set_env("HALLPASS_SCOPES__SHOP__OIDC__GOOGLE__NEW_USERS", "refuse");
+            let out = run(Some(Path::new("h.toml"))).map_err(|e| e.to_string())?;
+            assert!(!out.contains("s3cr3t-value") && !out.contains("MDEyMzQ1"), "{out}");
+            assert!(out.contains("scopes.shop.oidc.google.client_secret = ***"), "{out}");
+            assert!(out.contains("secret_key = ***"), "{out}");
+            assert!(out.contains("scopes.shop.oidc.google.client_id = \"cid\""), "{out}");
+            let refuse =
+                out.lines().find(|l| l.starts_with("scopes.shop.oidc.google.new_users")).unwrap_or_default();
+            assert!(refuse.contains("refuse") && refuse.contains("environment"), "{out}");
+            // A misspelt provider variable names the closest one.
+            let e = check_variable_names(names(&["HALLPASS_SCOPES__SHOP__OIDC__GOOGLE__CLIENT_SECRT"]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("did you mean HALLPASS_SCOPES__SHOP__OIDC__GOOGLE__CLIENT_SECRET?"), "{e}");
+            Ok(())
+        });
+    }
 }

@@ -49,6 +49,34 @@ fn generate(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `config check` can say of the key settings without touching the database: both
+/// set, `secret_key` not 32 bytes of base64, or providers on PostgreSQL/MariaDB without
+/// any key.
+pub fn check(config: &Config) -> anyhow::Result<()> {
+    match (&config.secret_key, &config.secret_key_file) {
+        (Some(_), Some(_)) => {
+            bail!("configuration: set secret_key (HALLPASS_SECRET_KEY) or secret_key_file, not both")
+        }
+        (Some(text), None) => ServerSecret::from_base64(text)
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("configuration: secret_key (HALLPASS_SECRET_KEY): {e}")),
+        (None, Some(_)) => Ok(()),
+        (None, None) => {
+            let providers = config.scopes.values().any(|s| s.oidc.as_ref().is_some_and(|p| !p.is_empty()));
+            if providers && beside_database(&config.database_url).is_none() {
+                bail!("{NO_KEY}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Why a server with providers on PostgreSQL or MariaDB and no key does not start.
+const NO_KEY: &str = "configuration: identity providers are configured, but no server secret key is: set \
+     HALLPASS_SECRET_KEY to 32 random bytes in base64 (`openssl rand -base64 32`), or secret_key_file to a file \
+     holding them. It seals the providers' tokens in the database; on PostgreSQL and MariaDB hallpass has no \
+     place beside the database to keep one of its own.";
+
 /// The server secret the configuration gives, if any. `needed`: identity providers are
 /// configured, so one must exist (generated on SQLite, else an error naming what to set).
 pub fn load(config: &Config, needed: bool) -> anyhow::Result<Option<ServerSecret>> {
@@ -82,12 +110,7 @@ pub fn load(config: &Config, needed: bool) -> anyhow::Result<Option<ServerSecret
         return Ok(None);
     }
     if needed {
-        bail!(
-            "configuration: identity providers are configured, but no server secret key is: set \
-             HALLPASS_SECRET_KEY to 32 random bytes in base64 (`openssl rand -base64 32`), or secret_key_file \
-             to a file holding them. It seals the providers' tokens in the database; on PostgreSQL and \
-             MariaDB hallpass has no place beside the database to keep one of its own."
-        );
+        bail!("{NO_KEY}");
     }
     Ok(None)
 }
@@ -125,5 +148,20 @@ mod tests {
         assert!(load(&bad, true).expect_err("short").to_string().contains("32 bytes"));
         let good = Config { secret_key: Some(ServerSecret::generate_base64().to_string()), ..config };
         assert!(load(&good, true).expect("load").is_some());
+    }
+
+    #[test]
+    fn config_check_refuses_providers_on_a_server_database_without_a_key() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("h.toml");
+        let toml = "database_url = \"postgres://localhost/x\"\npublic_url = \"https://auth.example\"\n\
+                    [scopes.shop.oidc.g]\nissuer = \"https://i.example\"\nclient_id = \"c\"\nclient_secret = \"s\"\n\
+                    return_to = [\"https://a.example/done\"]\n";
+        std::fs::write(&file, toml).expect("write");
+        let e = format!("{:#}", Config::load(Some(&file)).expect_err("refused"));
+        assert!(e.contains("HALLPASS_SECRET_KEY") && e.contains("PostgreSQL"), "{e}");
+        let key = format!("secret_key = \"{}\"\n", &*ServerSecret::generate_base64());
+        std::fs::write(&file, format!("{key}{toml}")).expect("write");
+        Config::load(Some(&file)).expect("with a key");
     }
 }

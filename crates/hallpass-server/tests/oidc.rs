@@ -671,9 +671,26 @@ async fn hostile_id_tokens_are_refused() {
         assert_eq!(status, StatusCode::FOUND, "{mode}: {body}");
         assert_eq!(error_of(&location.expect("location")), "id_token_invalid", "{mode}");
     }
+    // A code the provider does not know (used, forged): the exchange fails.
+    let authorize = w.start("hostile", None).await;
+    let back = w.at_provider(&authorize, "", Consent::Give).await;
+    let mut forged = url::Url::parse(&back).expect("url");
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "code" { "forged".to_owned() } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let (status, location, body) = w.callback(forged.as_str()).await;
+    assert_eq!(status, StatusCode::FOUND, "{body}");
+    assert_eq!(error_of(&location.expect("location")), "token_exchange_failed");
+
     let outcomes = w.outcomes("oidc:hostile");
     assert_eq!(outcomes[..2], ["success", "success"]);
-    assert_eq!(outcomes[2..], vec!["id_token_invalid"; 6]);
+    assert_eq!(outcomes[2..8], vec!["id_token_invalid"; 6]);
+    assert_eq!(outcomes[8..], ["token_exchange_failed"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
