@@ -80,3 +80,12 @@ if [ ! -d "$BROWSER_DIR/node_modules" ] || [ "$BROWSER_DIR/package-lock.json" -n
   echo "setup: npm ci in $BROWSER_DIR" >&2
   (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --silent)
 fi
+
+# The OIDC sign-in tests (crates/hallpass-server/tests/oidc.rs): a real OpenID provider,
+# `oidc-provider` pinned by tests/oidc/package-lock.json, run by node. Under CI=true the
+# tests fail without it; here a failed install is an error too.
+OIDC_DIR=tests/oidc
+if [ ! -d "$OIDC_DIR/node_modules" ] || [ "$OIDC_DIR/package-lock.json" -nt "$OIDC_DIR/node_modules/.package-lock.json" ]; then
+  echo "setup: npm ci in $OIDC_DIR" >&2
+  (cd "$OIDC_DIR" && npm ci --no-audit --no-fund --silent)
+fi

@@ -6,6 +6,7 @@
 //! just as a backend's transaction is. Every method checks everything it can refuse for
 //! before it changes anything, so a write is either whole or absent.
 
+use crate::flow::{FlowKind, FlowRecord};
 use crate::model::*;
 use crate::outbox::{Enqueue, OutboxClaim, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate};
 use crate::patch::merge_session_patch;
@@ -32,6 +33,7 @@ struct Tables {
     sessions: HashMap<TokenHash, SessionRecord>,
     codes: Vec<CodeRecord>,
     identities: Vec<Identity>,
+    flows: HashMap<TokenHash, FlowRecord>,
     events: Vec<LoginEvent>,
     throttles: HashMap<(Scope, String), ThrottleState>,
     audit: Vec<AuditEntry>,
@@ -563,6 +565,28 @@ impl Store for MemoryStore {
         Ok(Some(user_id))
     }
 
+    // ---- flows
+
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
+        self.lock().flows.insert(flow.hash, flow.clone());
+        Ok(())
+    }
+
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>> {
+        let mut t = self.lock();
+        let matches = t
+            .flows
+            .get(hash)
+            .is_some_and(|f| f.kind == kind && scope.is_none_or(|s| s == &f.scope) && now < f.expires_at);
+        Ok(if matches { t.flows.remove(hash) } else { None })
+    }
+
     // ---- provider identities
 
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
@@ -976,7 +1000,12 @@ impl Store for MemoryStore {
         for key in &stale {
             t.throttles.remove(key);
         }
-        Ok((dead.len() + codes_gone + stale.len()) as u64)
+        let flows: Vec<TokenHash> =
+            t.flows.iter().filter(|(_, f)| now >= f.expires_at).map(|(h, _)| *h).take(batch).collect();
+        for hash in &flows {
+            t.flows.remove(hash);
+        }
+        Ok((dead.len() + codes_gone + stale.len() + flows.len()) as u64)
     }
 
     // ---- throttling counters

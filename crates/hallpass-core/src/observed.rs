@@ -2,6 +2,7 @@
 //! duration and outcome) and for tests (which calls a service operation makes, or a store
 //! that fails on demand).
 
+use crate::flow::{FlowKind, FlowRecord};
 use crate::model::*;
 use crate::outbox::{Enqueue, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate};
 use crate::secret::TokenHash;
@@ -201,6 +202,18 @@ impl<O: Observer> Store for Observed<O> {
         now: OffsetDateTime,
     ) -> StoreResult<Option<Uuid>> {
         observe!(self, "redeem_code", self.inner.redeem_code(scope, kind, hash, now))
+    }
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
+        observe!(self, "insert_flow", self.inner.insert_flow(flow))
+    }
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>> {
+        observe!(self, "take_flow", self.inner.take_flow(scope, kind, hash, now))
     }
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
         observe!(self, "upsert_identity", self.inner.upsert_identity(identity))

@@ -9,6 +9,7 @@
 //! The conformance suite (`hallpass-store-tests`) states the expected behaviour of every
 //! method; each backend runs it unchanged.
 
+use crate::flow::{FlowKind, FlowRecord};
 use crate::model::*;
 use crate::outbox::{Enqueue, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate};
 use crate::secret::TokenHash;
@@ -267,6 +268,21 @@ pub trait Store: Send + Sync + 'static {
         provider: &ProviderName,
     ) -> StoreResult<bool>;
 
+    // ---- flows (see `crate::flow`) ----
+
+    /// Stores a new flow (its handle's hash is fresh: a collision is a broken RNG).
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()>;
+    /// Takes the flow with that hash and kind (and scope, when given) that has not expired
+    /// at `now`: reads and removes it in one atomic step, so of concurrent takes exactly
+    /// one gets it. A flow of another kind or scope is left as it is.
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>>;
+
     // ---- login events ----
 
     /// Stores an event (failed attempts; successes come with [`Store::insert_login`]).
@@ -389,7 +405,8 @@ pub trait Store: Send + Sync + 'static {
     // ---- maintenance ----
 
     /// Deletes up to `batch` sessions no longer valid at `now`, up to `batch` expired
-    /// codes and up to `batch` expired throttling counters; returns how many rows went.
+    /// codes, up to `batch` expired throttling counters and up to `batch` expired flows;
+    /// returns how many rows went.
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64>;
     /// How many sessions of every scope are valid at `now` (before both expiries), for
     /// the `hallpass_active_sessions` metric. One read on the sessions' expiry index.

@@ -563,6 +563,13 @@ async fn provider_link_login_and_token_expiry_by_the_clock() {
         )
         .await;
     assert!(matches!(taken, Err(Error::IdentityTaken)));
+    // Alice has no password: her only link is her only way to log in.
+    assert!(matches!(
+        env.hp.unlink_provider(&env.scope, &alice_ref, &github).await,
+        Err(Error::LastLoginMethod)
+    ));
+    assert!(env.provider_login("github", "gh-42").await.is_ok(), "the refused unlink changed nothing");
+    env.hp.set_password(&env.scope, &alice_ref, Password::new(PASSWORD).unwrap()).await.unwrap();
     env.hp.unlink_provider(&env.scope, &alice_ref, &github).await.unwrap();
     assert!(is_unknown_user(&env.provider_login("github", "gh-42").await));
     assert!(matches!(

@@ -88,6 +88,12 @@ const MIGRATIONS: &[Migration] = &[
         description: "outbox",
         sql: include_str!("../migrations/0007_outbox.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_oidc",
+        description: "oidc",
+        sql: include_str!("../migrations/0008_oidc.sql"),
+    },
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend

@@ -11,7 +11,7 @@
 
 use crate::error::{QResult, finish};
 use crate::migrate;
-use crate::queries::{admin, bulk, codes, events, identities, keys, outbox, sessions, throttles, users};
+use crate::queries::{admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users};
 use crate::{changes, connection};
 use async_trait::async_trait;
 use hallpass_core::model::*;
@@ -20,7 +20,8 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{
-    Enqueue, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef,
+    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName, Scope,
+    TokenHash, UserRef,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::{ConnectOptions, Connection};
@@ -301,6 +302,20 @@ impl Store for MySqlStore {
     }
 
     // ---- provider identities
+
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
+        on_conn!(self, "insert_flow", |c| flows::insert_flow(c, flow).await?)
+    }
+
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>> {
+        tx!(self, "take_flow", |c| flows::take_flow(c, scope, kind, hash, now).await?)
+    }
 
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
         tx!(self, "upsert_identity", |c| identities::upsert_identity(c, identity).await?)

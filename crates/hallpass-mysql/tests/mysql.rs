@@ -53,6 +53,7 @@ async fn racing_migrations_both_succeed_once() {
             "admin_audit",
             "api_keys",
             "codes",
+            "flows",
             "hallpass_changes",
             "hallpass_migrations",
             "identities",
@@ -146,7 +147,8 @@ async fn make_old_ledger(store: &MySqlStore, decoys: bool) {
     let run = |sql: String| async move {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect("old ledger")
     };
-    // Those builds predate 0006 as well.
+    // Those builds predate 0006, 0007 and 0008 as well (0008 is idempotent: its record goes).
+    run("DELETE FROM hallpass_migrations WHERE version = 8".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 7".into()).await;
     run("DROP TABLE outbox".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 6".into()).await;
@@ -196,7 +198,7 @@ async fn an_old_ledger_is_renumbered() {
     let want = ledger(&fresh.store().await).await;
     assert_eq!(
         want.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
-        ["init", "throttles", "admin", "decoy codes", "changes", "key last used", "outbox"]
+        ["init", "throttles", "admin", "decoy codes", "changes", "key last used", "outbox", "oidc"]
     );
 
     let old = db.store().await;

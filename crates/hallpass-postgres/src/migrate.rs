@@ -53,6 +53,7 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0006_key_last_used.sql"),
     },
     Migration { version: 7, name: "0007_outbox", sql: include_str!("../migrations/0007_outbox.sql") },
+    Migration { version: 8, name: "0008_oidc", sql: include_str!("../migrations/0008_oidc.sql") },
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend

@@ -84,7 +84,8 @@ macro_rules! session_cols {
 /// The columns of an identity row in the order [`identity`] reads them.
 macro_rules! identity_cols {
     () => {
-        "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at"
+        "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at, \
+         refresh_token"
     };
 }
 
@@ -162,6 +163,7 @@ pub(crate) fn identity(row: &PgRow) -> QResult<Identity> {
         access_token_expiry: opt_time_at(row, 5)?,
         created_at: time_at(row, 6)?,
         updated_at: time_at(row, 7)?,
+        refresh_token: row.try_get(8)?,
     })
 }
 

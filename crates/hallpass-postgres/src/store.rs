@@ -4,7 +4,7 @@
 //! and its transaction boundaries can be read in one place.
 
 use crate::error::{QResult, to_store_error};
-use crate::queries::{admin, bulk, codes, events, identities, keys, outbox, sessions, throttles, users};
+use crate::queries::{admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users};
 use crate::{changes, connection, migrate};
 use async_trait::async_trait;
 use hallpass_core::model::*;
@@ -13,7 +13,8 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{
-    Enqueue, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef,
+    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName, Scope,
+    TokenHash, UserRef,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::sync::Arc;
@@ -275,6 +276,20 @@ impl Store for PostgresStore {
     }
 
     // ---- provider identities
+
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
+        done("insert_flow", flows::insert_flow(&self.pool, flow).await)
+    }
+
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>> {
+        done("take_flow", flows::take_flow(&self.pool, scope, kind, hash, now).await)
+    }
 
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
         done("upsert_identity", identities::upsert_identity(&self.pool, identity).await)

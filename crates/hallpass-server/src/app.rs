@@ -29,6 +29,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// How the admin web page sets its cookie and checks `Origin`.
     pub admin: crate::admin::AdminOptions,
+    /// The identity providers of every scope (`Default::default()`: none).
+    pub oidc: Arc<crate::oidc::Oidc>,
 }
 
 impl std::fmt::Debug for AppState {

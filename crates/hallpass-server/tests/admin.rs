@@ -74,7 +74,8 @@ struct Browser<'a> {
 
 impl<'a> Browser<'a> {
     fn new(app: &'a TestApp) -> Self {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let client =
+            hallpass_server::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { app, client, cookie: None }
     }
 
@@ -268,7 +269,8 @@ async fn admin_sign_in_bursts_get_no_more_checked_than_the_budget(app: TestApp) 
 /// not held by an attacker's failures, which throttle every other browser.
 async fn an_admin_browser_that_signed_in_before_keeps_its_attempts(app: TestApp) {
     make_admin(&app).await;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client =
+        hallpass_server::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let sign_in = |password: &'static str, cookie: Option<String>| {
         let mut rb = client
             .post(app.url("/admin/login"))

@@ -82,7 +82,8 @@ macro_rules! session_cols {
 /// The columns of an identity row in the order [`identity_row`] reads them.
 macro_rules! identity_cols {
     () => {
-        "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at"
+        "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at, \
+         refresh_token"
     };
 }
 
@@ -148,6 +149,7 @@ pub(crate) fn identity_row(row: &Row<'_>) -> rusqlite::Result<Identity> {
         access_token_expiry: get_opt_time(row, 5)?,
         created_at: get_time(row, 6)?,
         updated_at: get_time(row, 7)?,
+        refresh_token: row.get(8)?,
     })
 }
 

@@ -13,7 +13,7 @@ use crate::connection::{self, Role, path_of_url, restrict_to_owner};
 use crate::error::to_store_error;
 use crate::migrate;
 use crate::pool::Pool;
-use crate::queries::{admin, bulk, codes, events, identities, keys, outbox, sessions, throttles, users};
+use crate::queries::{admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users};
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
@@ -21,7 +21,8 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{
-    Enqueue, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef,
+    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName, Scope,
+    TokenHash, UserRef,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -287,6 +288,22 @@ impl Store for SqliteStore {
     }
 
     // ---- provider identities
+
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
+        let flow = flow.clone();
+        self.pool.write("insert_flow", move |tx| flows::insert_flow(tx, &flow)).await
+    }
+
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>> {
+        let (scope, hash) = (scope.cloned(), *hash);
+        self.pool.write("take_flow", move |tx| flows::take_flow(tx, scope.as_ref(), kind, &hash, now)).await
+    }
 
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
         let identity = identity.clone();

@@ -69,7 +69,7 @@ pub struct LoginResult {
 }
 
 impl Hallpass {
-    async fn record_failure(
+    pub(super) async fn record_failure(
         &self,
         scope: &Scope,
         user_id: Option<Uuid>,
@@ -192,6 +192,7 @@ impl Hallpass {
                     self.record_failure(scope, None, &method, Outcome::UnknownUser, &client).await?;
                     return Err(Error::InvalidCredentials(CredentialFailure::UserNotFound));
                 };
+                let identity = self.open_identity(identity);
                 let now = self.now();
                 let oauth = OAuthInfo {
                     provider: identity.provider.as_str().to_owned(),
@@ -210,7 +211,7 @@ impl Hallpass {
     /// Either way the counters the attempt reserved are settled; an active user's device
     /// is remembered as known to the user (one store call for all of it).
     #[allow(clippy::too_many_arguments)]
-    async fn finish_login(
+    pub(super) async fn finish_login(
         &self,
         scope: &Scope,
         user: User,

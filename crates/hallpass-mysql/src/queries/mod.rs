@@ -20,6 +20,7 @@ pub(crate) mod admin;
 pub(crate) mod bulk;
 pub(crate) mod codes;
 pub(crate) mod events;
+pub(crate) mod flows;
 pub(crate) mod identities;
 pub(crate) mod keys;
 pub(crate) mod outbox;

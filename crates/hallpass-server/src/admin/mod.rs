@@ -460,6 +460,10 @@ pub(crate) fn outcome_words(code: &str) -> &str {
         "unknown_user" => "unknown user",
         "inactive" => "user inactive",
         "throttled" => "throttled (too many attempts)",
+        "invalid_state" => "sign-in state unknown, used or expired",
+        "token_exchange_failed" => "provider refused the code",
+        "id_token_invalid" => "provider's ID token invalid",
+        "identity_unknown" => "identity unknown (new users refused)",
         other => other,
     }
 }

@@ -361,7 +361,8 @@ pub struct LoginClientDto {
 }
 
 impl LoginClientDto {
-    fn into_domain(self) -> Result<(ClientInfo, Option<DeviceToken>), Error> {
+    /// The client and the device token, checked.
+    pub(crate) fn into_domain(self) -> Result<(ClientInfo, Option<DeviceToken>), Error> {
         let device = match self.device {
             None => None,
             Some(d) => Some(DeviceToken::parse(d.trim()).ok_or_else(|| {
@@ -811,6 +812,14 @@ pub enum OutcomeDto {
     Inactive,
     /// Refused by throttling before the credentials were checked.
     Throttled,
+    /// A provider sign-in came back with an unknown, used or expired `state`.
+    InvalidState,
+    /// The provider refused to exchange its authorization code, or could not be reached.
+    TokenExchangeFailed,
+    /// The provider's ID token (or userinfo answer) did not validate.
+    IdTokenInvalid,
+    /// A provider identity linked to nobody where the scope does not create users.
+    IdentityUnknown,
 }
 
 impl From<Outcome> for OutcomeDto {
@@ -821,6 +830,10 @@ impl From<Outcome> for OutcomeDto {
             Outcome::UnknownUser => Self::UnknownUser,
             Outcome::Inactive => Self::Inactive,
             Outcome::Throttled => Self::Throttled,
+            Outcome::InvalidState => Self::InvalidState,
+            Outcome::TokenExchangeFailed => Self::TokenExchangeFailed,
+            Outcome::IdTokenInvalid => Self::IdTokenInvalid,
+            Outcome::IdentityUnknown => Self::IdentityUnknown,
         }
     }
 }

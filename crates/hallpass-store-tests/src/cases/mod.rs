@@ -6,6 +6,7 @@
 mod admin;
 mod codes;
 mod events;
+mod flows;
 mod identities;
 mod isolation;
 mod keys;
@@ -19,6 +20,7 @@ mod users;
 pub use admin::*;
 pub use codes::*;
 pub use events::*;
+pub use flows::*;
 pub use identities::*;
 pub use isolation::*;
 pub use keys::*;
