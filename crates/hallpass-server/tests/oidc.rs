@@ -543,8 +543,31 @@ async fn the_link_flow_adds_an_identity_to_the_session_user() {
         .expect("start");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
+    // A link flow ends only with the session that started it: without it (someone else's
+    // browser brought the code back), the code is spent and nothing is linked.
     let code = w.sign_in("op", "bob-at-op", Some(&token)).await;
     let (status, body) = w.exchange(&code, &w.key).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("session_invalid")),
+        "{body}"
+    );
+    let (status, _) =
+        w.api(reqwest::Method::GET, &format!("/v1/users/{bob}/providers/op"), &w.key, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was linked");
+
+    let code = w.sign_in("op", "bob-at-op", Some(&token)).await;
+    let res = w
+        .http
+        .post(format!("{}/v1/oidc/exchange", w.base))
+        .bearer_auth(&w.key)
+        .header("x-session-token", &token)
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .expect("exchange");
+    let status = res.status();
+    let body: Value = res.json().await.expect("json");
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["identity"]["provider"], "op");
     assert_eq!(body["identity"]["client_id"], "bob-at-op");

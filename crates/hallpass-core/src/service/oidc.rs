@@ -126,8 +126,13 @@ impl Hallpass {
         let user = match self.store.find_identity(scope, &who.provider, who.subject.as_str()).await? {
             Some(link) => {
                 let user = self.resolve(scope, &UserRef::Id(link.user_id)).await?.user;
-                // The provider's newest tokens replace the stored ones.
-                self.store_identity(&who.link_for(scope, user.id, link.created_at, now)).await?;
+                // The provider's newest tokens replace the stored ones; a refresh token is
+                // kept when the provider sent no new one (most send one only at consent).
+                let mut fresh = who.link_for(scope, user.id, link.created_at, now);
+                if fresh.refresh_token.is_none() {
+                    fresh.refresh_token = self.open_identity(link).refresh_token;
+                }
+                self.store_identity(&fresh).await?;
                 user
             }
             None => {

@@ -348,12 +348,18 @@ pub async fn callback(
 /// Redeems the callback's one-time code with the API key of the sign-in's scope: a login
 /// exactly like a password login (201, `login.oauth` filled, event `oidc:<provider>`), or
 /// for a link flow the new link (200). A first sign-in creates the user unless the
-/// provider refuses new users (403 `identity_unknown`).
+/// provider refuses new users (403 `identity_unknown`). A link flow must be ended with the
+/// `X-Session-Token` of the user who started it (401 `session_invalid` without a valid
+/// one, 400 `invalid_code` with another user's), so nobody can have their link flow
+/// completed in someone else's browser.
 #[utoipa::path(
     post,
     path = "/v1/oidc/exchange",
     tag = "oidc",
     security(("bearer" = [])),
+    params(
+        ("X-Session-Token" = Option<String>, Header, description = "For a link flow: the session of the user who started it"),
+    ),
     request_body = OidcExchangeRequest,
     responses(
         (status = 201, description = "Logged in: the token (shown once), the session and the login object",
@@ -361,7 +367,8 @@ pub async fn callback(
         (status = 200, description = "A link flow ended: the link", body = OidcLinked),
         (status = 400, description = "`invalid_code` (unknown, used, expired or another scope's) or `invalid_request`",
             body = Problem, content_type = "application/problem+json"),
-        (status = 401, response = crate::http::doc::Unauthorized),
+        (status = 401, description = "`unauthorized`, or `session_invalid`: a link flow without the valid session of its user",
+            body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`identity_unknown` (new users refused) or `user_inactive`",
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`provider_unknown` (removed from the configuration meanwhile) or `user_not_found`",
@@ -377,6 +384,7 @@ pub async fn callback(
 pub async fn exchange(
     State(state): State<AppState>,
     CostlyCaller(caller): CostlyCaller,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<OidcExchangeRequest>,
 ) -> Result<Response, ApiError> {
     let scope = caller.scope();
@@ -404,6 +412,18 @@ pub async fn exchange(
         refresh_token: unseal("refresh", &payload.refresh_token)?,
     };
     if let Some(user_id) = payload.link_user {
+        // A link ends only in the browser session that started it: otherwise anyone could
+        // send a user their own half-done link flow and get the user's identity linked to
+        // their account. The backend passes the session token it has for this browser.
+        let text = headers.get(SESSION_TOKEN_HEADER).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+            ApiError::session_invalid(
+                "a link flow ends with the X-Session-Token of the session that started it",
+            )
+        })?;
+        let (session, _) = state.service.get_session(scope, &SessionToken::from_presented(text)).await?;
+        if session.user_id != user_id {
+            return Err(Error::InvalidCode.into());
+        }
         let identity = state.service.oidc_link(scope, user_id, who).await?;
         let body = OidcLinked { identity: IdentityDto::from_identity(&identity, state.service.now()) };
         return Ok((StatusCode::OK, Json(body)).into_response());
