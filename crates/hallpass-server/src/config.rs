@@ -471,7 +471,14 @@ impl Config {
     }
 
     fn scope_settings(&self, over: &ScopeConfig) -> anyhow::Result<ScopeSettings> {
+        let notify_new_device = over
+            .mail
+            .as_ref()
+            .and_then(|m| m.notify_new_device)
+            .or(self.mail.notify_new_device)
+            .unwrap_or(false);
         let s = ScopeSettings {
+            notify_new_device,
             session_idle_timeout: over.session_idle_timeout.unwrap_or(self.session_idle_timeout).to_time(),
             session_absolute_timeout: over
                 .session_absolute_timeout

@@ -14,7 +14,9 @@
 //! - a crash between SMTP acceptance and the outbox update (the sink kills the server
 //!   before answering 250): after a restart the mail is not sent again, and is shown in
 //!   doubt (status, metrics, the admin page without codes) until an admin sends it again;
-//! - two servers on one PostgreSQL database share the outbox: no mail twice.
+//! - two servers on one PostgreSQL database share the outbox: no mail twice;
+//! - new-device notices: opt-in, none on the first login, one for a client not seen
+//!   before (a newer browser version is the same client).
 
 #![allow(clippy::unwrap_used)]
 
@@ -461,4 +463,45 @@ async fn two_servers_on_postgres_share_the_outbox() {
     assert_eq!(status["sent"].as_u64(), Some(n as u64), "{status}");
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_device_notices_are_opt_in_and_skip_the_first_login() {
+    if !smtp::available() {
+        return;
+    }
+    let sink = Sink::start(free_port(), None, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    let mut c = command(&db, &sink.url());
+    c.env("HALLPASS_REQUIRE_CONFIRMATION", "false").env("HALLPASS_MAIL__NOTIFY_NEW_DEVICE", "true");
+    let server = process::serve(c, Duration::from_secs(30)).await;
+    let api = Api::new(&server, server.first_key.as_deref().unwrap());
+    let (status, _) = api
+        .post("/v1/users", json!({"username": "zed", "email": "zed@example.com", "password": PASSWORD}))
+        .await;
+    assert_eq!(status, 201);
+    let firefox = |v: &str| format!("Mozilla/5.0 (X11; Linux x86_64; rv:{v}) Gecko/20100101 Firefox/{v}");
+    let login = |ip: &'static str, ua: String| {
+        let api = &api;
+        async move {
+            let body = json!({"login": "zed", "password": PASSWORD, "client": {"ip": ip, "user_agent": ua}});
+            assert_eq!(api.post("/v1/sessions", body).await.0, 201);
+        }
+    };
+    login("192.0.2.10", firefox("120.0")).await; // the first login: no notice
+    login("192.0.2.10", firefox("121.0")).await; // the same client, a newer browser
+    login("198.51.100.7", firefox("121.0")).await; // a new place: a notice
+    login("198.51.100.7", firefox("121.0")).await; // known now
+    let mails = sink.wait_for(1, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sink.messages().len(), 1, "{:#?}", sink.messages());
+    assert_eq!(mails[0].to, "zed@example.com");
+    assert!(mails[0].subject.contains("New sign-in"), "{}", mails[0].subject);
+    assert!(
+        mails[0].text.contains("198.51.100.7") && mails[0].text.contains("Firefox/121.0"),
+        "{}",
+        mails[0].text
+    );
+    server.stop().await;
 }

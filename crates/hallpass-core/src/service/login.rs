@@ -273,7 +273,11 @@ impl Hallpass {
             event,
             max_sessions: Some(settings.max_sessions_per_user),
         };
+        let notice = self.new_device_notice(scope, &user, &login.event).await;
         let stored = self.store.insert_login(&login).await?;
+        if let Some(notice) = notice {
+            self.queue_notice(notice).await;
+        }
         // The user's `last_login_at` moved and the cap may have ended older sessions: this
         // process's copies go at once. Other processes must hear of ended sessions only; a
         // moved `last_login_at` alone is not worth a cross-process message (on PostgreSQL a

@@ -26,6 +26,35 @@ pub const EMAIL_CODE_TTL: Duration = Duration::minutes(10);
 /// Wrong guesses that void the user's emailed sign-in code.
 pub const EMAIL_CODE_MAX_GUESSES: u32 = 5;
 
+/// How long a client stays known to a user for new-device notices.
+pub const NEW_DEVICE_WINDOW: Duration = Duration::days(90);
+/// Most recent login events read to decide whether a client is new.
+const NEW_DEVICE_LOOKBACK: u32 = 500;
+
+/// A client as new-device notices compare it: the IP (IPv6 by its /64) and the browser
+/// family and platform read from the user agent (so a browser update is not a new device).
+pub fn client_family(ip: Option<&str>, user_agent: Option<&str>) -> String {
+    let ip = ip.unwrap_or("");
+    let net = match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => ip.to_owned(),
+    };
+    let ua = user_agent.unwrap_or("");
+    let browser = ["Edg/", "OPR/", "Firefox/", "Chrome/", "Safari/"]
+        .into_iter()
+        .find(|b| ua.contains(b))
+        .map(|b| b.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| ua.split('/').next().unwrap_or("").trim().to_owned());
+    let platform = ["Windows", "Android", "iPhone", "iPad", "Mac OS", "Linux", "CrOS"]
+        .into_iter()
+        .find(|p| ua.contains(p))
+        .unwrap_or("");
+    format!("{net}|{browser}|{platform}")
+}
+
 /// The stored hash of a short sign-in code: bound to the scope and user, so equal codes of
 /// two users never meet in the codes table and a guess is only ever tried against one user.
 fn email_code_hash(scope: &Scope, owner: &str, code: &str) -> TokenHash {
@@ -333,6 +362,69 @@ impl Hallpass {
         }
     }
 
+    /// The new-device notice a successful login should send, if any: mail on, the scope
+    /// opted in, the user has an email and has logged in before, and no successful login
+    /// of the user in the last [`NEW_DEVICE_WINDOW`] came from the same client (IP and
+    /// browser family, see [`client_family`]). One read of the user's recent events.
+    pub(super) async fn new_device_notice(
+        &self,
+        scope: &Scope,
+        user: &User,
+        event: &LoginEvent,
+    ) -> Option<OutboxMessage> {
+        if !self.settings.mail
+            || !self.scope_settings(scope).notify_new_device
+            || user.last_login_at.is_none()
+        {
+            return None;
+        }
+        let email = user.email.as_ref()?;
+        let family = client_family(event.ip.as_deref(), event.user_agent.as_deref());
+        let since = event.at - NEW_DEVICE_WINDOW;
+        let events = match self.store.list_events(scope, user.id, None, NEW_DEVICE_LOOKBACK).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(error = %e, "new-device check: reading the login history failed; no notice");
+                return None;
+            }
+        };
+        let seen = events.iter().take_while(|e| e.at >= since).any(|e| {
+            e.outcome == Outcome::Success && client_family(e.ip.as_deref(), e.user_agent.as_deref()) == family
+        });
+        if seen {
+            return None;
+        }
+        let at = event.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let mut detail = serde_json::Map::new();
+        detail.insert("at".into(), serde_json::Value::String(at));
+        detail
+            .insert("ip".into(), event.ip.clone().map_or(serde_json::Value::Null, serde_json::Value::String));
+        detail.insert(
+            "user_agent".into(),
+            event.user_agent.clone().map_or(serde_json::Value::Null, serde_json::Value::String),
+        );
+        let payload = MailPayload {
+            mail: MailKind::NewDevice,
+            to: email.as_str().to_owned(),
+            username: user.username.as_ref().map(|u| u.as_str().to_owned()),
+            code: None,
+            expires_at: None,
+            detail,
+        };
+        Some(payload.into_message(scope, Some(user.id), event.at))
+    }
+
+    /// Queues a notice after the login it tells of was stored. A separate transaction: a
+    /// crash between the two loses the notice (it is never sent twice), and a failure to
+    /// queue it does not fail the login.
+    pub(super) async fn queue_notice(&self, notice: OutboxMessage) {
+        let e = Enqueue { user: None, code: None, messages: std::slice::from_ref(&notice) };
+        match self.store.enqueue(&e).await {
+            Ok(()) => self.queued(),
+            Err(e) => tracing::warn!(error = %e, "queueing a new-device notice failed"),
+        }
+    }
+
     // ---- the outbox, for the worker that delivers it and for operators ----
 
     /// Claims up to `limit` due rows of `kind` for `owner`, leased for `lease`.
@@ -409,6 +501,23 @@ impl Hallpass {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_families_ignore_versions_and_the_host_part_of_ipv6() {
+        let ff = |v: &str| format!("Mozilla/5.0 (X11; Linux x86_64; rv:{v}) Gecko/20100101 Firefox/{v}");
+        assert_eq!(
+            client_family(Some("1.2.3.4"), Some(&ff("120.0"))),
+            client_family(Some("1.2.3.4"), Some(&ff("121.0")))
+        );
+        assert_ne!(
+            client_family(Some("1.2.3.4"), Some(&ff("120.0"))),
+            client_family(Some("1.2.3.5"), Some(&ff("120.0")))
+        );
+        assert_eq!(client_family(Some("2001:db8::1"), None), client_family(Some("2001:db8::2"), None));
+        let chrome = "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/120 Safari/537.36";
+        assert!(client_family(None, Some(chrome)).ends_with("|Chrome|Windows"));
+        assert_eq!(client_family(None, Some("curl/8.1")), "|curl|");
+    }
 
     #[test]
     fn codes_are_six_digits() {

@@ -260,7 +260,8 @@ pub fn spawn_worker(
             tokio::select! {
                 _ = signal.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
-                _ = stop.changed() => {}
+                // A dropped sender (the server ended without a shutdown) stops the worker too.
+                changed = stop.changed() => if changed.is_err() { break },
             }
         }
         tracing::info!("mail worker stopped");
