@@ -11,7 +11,9 @@
 
 use crate::error::{QResult, finish};
 use crate::migrate;
-use crate::queries::{admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users};
+use crate::queries::{
+    admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users,
+};
 use crate::{changes, connection};
 use async_trait::async_trait;
 use hallpass_core::model::*;
@@ -20,8 +22,8 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{
-    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName, Scope,
-    TokenHash, UserRef,
+    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName,
+    Scope, TokenHash, UserRef,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::{ConnectOptions, Connection};

@@ -4,7 +4,9 @@
 //! and its transaction boundaries can be read in one place.
 
 use crate::error::{QResult, to_store_error};
-use crate::queries::{admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users};
+use crate::queries::{
+    admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users,
+};
 use crate::{changes, connection, migrate};
 use async_trait::async_trait;
 use hallpass_core::model::*;
@@ -13,8 +15,8 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{
-    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName, Scope,
-    TokenHash, UserRef,
+    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName,
+    Scope, TokenHash, UserRef,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::sync::Arc;

@@ -56,7 +56,11 @@ struct Api {
 
 impl Api {
     fn new(server: &Server, key: &str) -> Api {
-        Api { base: server.base.clone(), key: key.to_owned(), client: reqwest::Client::new() }
+        Api {
+            base: server.base.clone(),
+            key: key.to_owned(),
+            client: hallpass_server::client_builder().build().unwrap(),
+        }
     }
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut rb = self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.key);
@@ -386,7 +390,8 @@ async fn a_crash_after_smtp_acceptance_does_not_send_twice() {
     use tokio::io::AsyncWriteExt as _;
     child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).await.unwrap();
     assert!(child.wait().await.unwrap().success());
-    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let browser =
+        hallpass_server::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let res = browser
         .post(format!("{}/admin/login", server.base))
         .header("origin", PUBLIC)

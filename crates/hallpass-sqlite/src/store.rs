@@ -13,7 +13,9 @@ use crate::connection::{self, Role, path_of_url, restrict_to_owner};
 use crate::error::to_store_error;
 use crate::migrate;
 use crate::pool::Pool;
-use crate::queries::{admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users};
+use crate::queries::{
+    admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users,
+};
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
@@ -21,8 +23,8 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{
-    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName, Scope,
-    TokenHash, UserRef,
+    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName,
+    Scope, TokenHash, UserRef,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
