@@ -25,6 +25,16 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VER
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
+# aiosmtpd: the real SMTP server the mail tests start on 127.0.0.1
+# (crates/hallpass-server/tests/smtp/sink.py), in the same virtualenv, pinned. The tests
+# skip without it, except under CI=true, where a missing sink fails them.
+AIOSMTPD_VERSION=1.4.6
+if ! "$VENV/bin/python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$AIOSMTPD_VERSION')" 2>/dev/null; then
+  echo "setup: installing aiosmtpd $AIOSMTPD_VERSION into $VENV" >&2
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+fi
+
 # cargo-fuzz (scripts/fuzz.sh), only where the nightly toolchain it needs is installed.
 if rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   echo "setup: installing cargo-fuzz" >&2
@@ -69,4 +79,13 @@ BROWSER_DIR=tests/browser
 if [ ! -d "$BROWSER_DIR/node_modules" ] || [ "$BROWSER_DIR/package-lock.json" -nt "$BROWSER_DIR/node_modules/.package-lock.json" ]; then
   echo "setup: npm ci in $BROWSER_DIR" >&2
   (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --silent)
+fi
+
+# The OIDC sign-in tests (crates/hallpass-server/tests/oidc.rs): a real OpenID provider,
+# `oidc-provider` pinned by tests/oidc/package-lock.json, run by node. Under CI=true the
+# tests fail without it; here a failed install is an error too.
+OIDC_DIR=tests/oidc
+if [ ! -d "$OIDC_DIR/node_modules" ] || [ "$OIDC_DIR/package-lock.json" -nt "$OIDC_DIR/node_modules/.package-lock.json" ]; then
+  echo "setup: npm ci in $OIDC_DIR" >&2
+  (cd "$OIDC_DIR" && npm ci --no-audit --no-fund --silent)
 fi

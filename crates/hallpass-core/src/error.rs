@@ -60,6 +60,28 @@ pub enum Error {
     /// A one-time code is unknown, used, voided or expired.
     #[error("invalid or expired code")]
     InvalidCode,
+    /// The operation sends mail and this server has no SMTP server configured.
+    #[error("mail is not configured")]
+    MailNotConfigured,
+    /// A provider sign-in's `state` is unknown, used or expired.
+    #[error("invalid or expired sign-in state")]
+    InvalidState,
+    /// A sign-in wanted to end at a `return_to` the provider's configuration does not list.
+    #[error("return_to is not allowed")]
+    InvalidReturnTo,
+    /// A provider identity linked to nobody, where the scope does not create users.
+    #[error("unknown provider identity")]
+    IdentityUnknown,
+    /// Removing this would leave the user no way to log in (no password, no other identity).
+    #[error("that is the user's last way to log in")]
+    LastLoginMethod,
+    /// No provider of that name is configured for the scope.
+    #[error("provider not configured")]
+    ProviderUnknown,
+    /// The provider refused the sign-in or could not be used; `reason` says how (never
+    /// a token).
+    #[error("provider sign-in failed: {0}")]
+    ProviderFailed(String),
     /// A JSON field (session `data`, a user's `extra`) would be larger, serialised, than
     /// the configured cap ([`crate::Limits`]); nothing was changed.
     #[error("{field} is larger than {max_bytes} bytes")]

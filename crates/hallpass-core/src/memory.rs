@@ -6,7 +6,9 @@
 //! just as a backend's transaction is. Every method checks everything it can refuse for
 //! before it changes anything, so a write is either whole or absent.
 
+use crate::flow::{FlowKind, FlowRecord};
 use crate::model::*;
+use crate::outbox::{Enqueue, OutboxClaim, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate};
 use crate::patch::merge_session_patch;
 use crate::secret::TokenHash;
 use crate::store::{
@@ -31,9 +33,11 @@ struct Tables {
     sessions: HashMap<TokenHash, SessionRecord>,
     codes: Vec<CodeRecord>,
     identities: Vec<Identity>,
+    flows: HashMap<TokenHash, FlowRecord>,
     events: Vec<LoginEvent>,
     throttles: HashMap<(Scope, String), ThrottleState>,
     audit: Vec<AuditEntry>,
+    outbox: BTreeMap<Uuid, OutboxMessage>,
 }
 
 impl Tables {
@@ -493,6 +497,9 @@ impl Store for MemoryStore {
         let stored = match user_id {
             Some(id) if req.within_limit(&requests) => {
                 t.insert_code(&req.record(scope, id))?;
+                if let Some(m) = req.outbox.as_ref().filter(|m| m.user_id == Some(id)) {
+                    t.outbox.insert(m.id, m.clone());
+                }
                 true
             }
             _ => false,
@@ -556,6 +563,28 @@ impl Store for MemoryStore {
         }
         t.codes.remove(index);
         Ok(Some(user_id))
+    }
+
+    // ---- flows
+
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
+        self.lock().flows.insert(flow.hash, flow.clone());
+        Ok(())
+    }
+
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>> {
+        let mut t = self.lock();
+        let matches = t
+            .flows
+            .get(hash)
+            .is_some_and(|f| f.kind == kind && scope.is_none_or(|s| s == &f.scope) && now < f.expires_at);
+        Ok(if matches { t.flows.remove(hash) } else { None })
     }
 
     // ---- provider identities
@@ -757,6 +786,184 @@ impl Store for MemoryStore {
 
     // ---- maintenance
 
+    async fn enqueue(&self, e: &Enqueue<'_>) -> StoreResult<()> {
+        let mut t = self.lock();
+        if let Some(record) = e.user {
+            let user = &record.user;
+            t.check_unique(&user.scope, user.username.as_ref(), user.email.as_ref(), None)?;
+            if t.users.contains_key(&user.id) {
+                return Err(StoreError::Other("duplicate user id".into()));
+            }
+        }
+        if e.messages.iter().any(|m| t.outbox.contains_key(&m.id)) {
+            return Err(StoreError::Other("duplicate outbox id".into()));
+        }
+        // Checked before anything changes: the code's user must exist (or come with it).
+        if let Some(code) = e.code {
+            let comes_with = e.user.is_some_and(|r| r.user.id == code.user_id && r.user.scope == code.scope);
+            if !comes_with && t.user(&code.scope, code.user_id).is_none() {
+                return Err(StoreError::Other("code for a user that does not exist".into()));
+            }
+            if t.codes.iter().any(|c| c.code_hash == code.code_hash) {
+                return Err(StoreError::Other("duplicate code hash".into()));
+            }
+        }
+        if let Some(record) = e.user {
+            t.users.insert(record.user.id, record.clone());
+        }
+        if let Some(code) = e.code {
+            t.insert_code(code)?;
+        }
+        for m in e.messages {
+            t.outbox.insert(m.id, m.clone());
+        }
+        Ok(())
+    }
+
+    async fn update_user_enqueue(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+        e: &Enqueue<'_>,
+    ) -> StoreResult<Option<User>> {
+        let mut t = self.lock();
+        let Some(current) = t.user(scope, id) else {
+            return Ok(None);
+        };
+        let mut user = current.user.clone();
+        let effects = patch.apply(&mut user, at);
+        t.check_unique(scope, user.username.as_ref(), user.email.as_ref(), Some(id))?;
+        if e.messages.iter().any(|m| t.outbox.contains_key(&m.id)) {
+            return Err(StoreError::Other("duplicate outbox id".into()));
+        }
+        if let Some(code) = e.code {
+            if code.scope != *scope || code.user_id != id {
+                return Err(StoreError::Other("code for another user".into()));
+            }
+            if t.codes.iter().any(|c| c.code_hash == code.code_hash) {
+                return Err(StoreError::Other("duplicate code hash".into()));
+            }
+        }
+        if effects.end_sessions {
+            t.end_sessions(scope, id, None);
+        }
+        if effects.void_codes {
+            t.void_codes(scope, id);
+        }
+        if let Some(record) = t.user_mut(scope, id) {
+            record.user = user.clone();
+        }
+        if let Some(code) = e.code {
+            t.insert_code(code)?;
+        }
+        for m in e.messages {
+            t.outbox.insert(m.id, m.clone());
+        }
+        Ok(Some(user))
+    }
+
+    async fn outbox_claim(&self, claim: &OutboxClaim) -> StoreResult<Vec<OutboxMessage>> {
+        let mut t = self.lock();
+        let mut due: Vec<(OffsetDateTime, Uuid)> = t
+            .outbox
+            .values()
+            .filter(|m| m.kind == claim.kind)
+            .filter(|m| match m.state {
+                OutboxState::Queued => m.next_attempt_at <= claim.now,
+                OutboxState::Sending => m.lease_until.is_some_and(|l| l < claim.now),
+                _ => false,
+            })
+            .map(|m| (m.next_attempt_at, m.id))
+            .collect();
+        due.sort();
+        due.truncate(claim.limit as usize);
+        let mut out = Vec::with_capacity(due.len());
+        for (_, id) in due {
+            let Some(m) = t.outbox.get_mut(&id) else { continue };
+            m.state = OutboxState::Sending;
+            m.attempts = m.attempts.saturating_add(1);
+            m.lease_until = Some(claim.lease_until);
+            m.lease_owner = Some(claim.owner.clone());
+            out.push(m.clone());
+        }
+        Ok(out)
+    }
+
+    async fn outbox_update(&self, id: Uuid, owner: &str, update: &OutboxUpdate) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let Some(m) = t.outbox.get_mut(&id) else { return Ok(false) };
+        let held = matches!(m.state, OutboxState::Sending | OutboxState::InDoubt)
+            && m.lease_owner.as_deref() == Some(owner);
+        if !held {
+            return Ok(false);
+        }
+        m.state = update.state;
+        if matches!(update.state, OutboxState::Queued | OutboxState::Sent | OutboxState::Failed) {
+            m.lease_until = None;
+            m.lease_owner = None;
+        }
+        if update.state == OutboxState::Sent {
+            m.sent_at = Some(update.at);
+        }
+        if let Some(next) = update.next_attempt_at {
+            m.next_attempt_at = next;
+        }
+        if let Some(error) = &update.error {
+            m.last_error = Some(error.clone());
+        }
+        if let Some(payload) = &update.payload {
+            m.payload = payload.clone();
+        }
+        let (scope, user_id) = (m.scope.clone(), m.user_id);
+        if let (Some(c), Some(user_id)) = (update.user_confirmation, user_id)
+            && let Some(r) = t.user_mut(&scope, user_id)
+            && !r.user.confirmed
+        {
+            r.user.confirmation = Some(c);
+        }
+        Ok(true)
+    }
+
+    async fn outbox_retry(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool> {
+        let mut t = self.lock();
+        match t.outbox.get_mut(&id) {
+            Some(m) if m.state == OutboxState::InDoubt => {
+                m.state = OutboxState::Queued;
+                m.next_attempt_at = now;
+                m.lease_until = None;
+                m.lease_owner = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        let t = self.lock();
+        let mut stats = OutboxStats::default();
+        for m in t.outbox.values() {
+            stats.add(m.state, 1);
+            if matches!(m.state, OutboxState::Queued | OutboxState::Sending) {
+                stats.oldest_pending_at =
+                    Some(stats.oldest_pending_at.map_or(m.created_at, |o| o.min(m.created_at)));
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
+        let t = self.lock();
+        let upper = before.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(t.outbox
+            .range((Bound::Unbounded, upper))
+            .rev()
+            .take(limit as usize)
+            .map(|(_, m)| m.clone())
+            .collect())
+    }
+
     async fn count_valid_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
         Ok(self.lock().sessions.values().filter(|r| r.session.is_valid_at(now)).count() as u64)
     }
@@ -793,7 +1000,12 @@ impl Store for MemoryStore {
         for key in &stale {
             t.throttles.remove(key);
         }
-        Ok((dead.len() + codes_gone + stale.len()) as u64)
+        let flows: Vec<TokenHash> =
+            t.flows.iter().filter(|(_, f)| now >= f.expires_at).map(|(h, _)| *h).take(batch).collect();
+        for hash in &flows {
+            t.flows.remove(hash);
+        }
+        Ok((dead.len() + codes_gone + stale.len() + flows.len()) as u64)
     }
 
     // ---- throttling counters

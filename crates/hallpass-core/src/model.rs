@@ -186,6 +186,10 @@ pub struct Identity {
     pub access_token: Option<String>,
     /// When the access token expires.
     pub access_token_expiry: Option<OffsetDateTime>,
+    /// The provider's refresh token, when a sign-in through hallpass received one. Like the
+    /// access token, sealed by the server secret before it is stored (see
+    /// `crate::server_secret`); the store keeps whatever text it is given.
+    pub refresh_token: Option<String>,
     /// When the link was made.
     pub created_at: OffsetDateTime,
     /// When the link was last changed.
@@ -207,6 +211,7 @@ impl std::fmt::Debug for Identity {
             .field("client_id", &self.client_id)
             .field("access_token", &self.access_token.as_ref().map(|_| "***"))
             .field("access_token_expiry", &self.access_token_expiry)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -249,6 +254,14 @@ pub enum Outcome {
     Inactive,
     /// Refused by throttling before the credentials were checked.
     Throttled,
+    /// A provider sign-in came back with an unknown, used or expired `state`.
+    InvalidState,
+    /// The provider refused to exchange its authorization code (or could not be reached).
+    TokenExchangeFailed,
+    /// The provider's ID token (or userinfo answer) did not validate.
+    IdTokenInvalid,
+    /// A provider identity linked to nobody where the scope does not create users.
+    IdentityUnknown,
 }
 
 impl Outcome {
@@ -260,6 +273,10 @@ impl Outcome {
             Self::UnknownUser => "unknown_user",
             Self::Inactive => "inactive",
             Self::Throttled => "throttled",
+            Self::InvalidState => "invalid_state",
+            Self::TokenExchangeFailed => "token_exchange_failed",
+            Self::IdTokenInvalid => "id_token_invalid",
+            Self::IdentityUnknown => "identity_unknown",
         }
     }
     /// Reads a stored name.
@@ -270,6 +287,10 @@ impl Outcome {
             "unknown_user" => Self::UnknownUser,
             "inactive" => Self::Inactive,
             "throttled" => Self::Throttled,
+            "invalid_state" => Self::InvalidState,
+            "token_exchange_failed" => Self::TokenExchangeFailed,
+            "id_token_invalid" => Self::IdTokenInvalid,
+            "identity_unknown" => Self::IdentityUnknown,
             _ => return None,
         })
     }

@@ -2,7 +2,9 @@
 //! duration and outcome) and for tests (which calls a service operation makes, or a store
 //! that fails on demand).
 
+use crate::flow::{FlowKind, FlowRecord};
 use crate::model::*;
+use crate::outbox::{Enqueue, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate};
 use crate::secret::TokenHash;
 use crate::store::{
     Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, LoginStored, NewLogin, Store,
@@ -201,6 +203,18 @@ impl<O: Observer> Store for Observed<O> {
     ) -> StoreResult<Option<Uuid>> {
         observe!(self, "redeem_code", self.inner.redeem_code(scope, kind, hash, now))
     }
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
+        observe!(self, "insert_flow", self.inner.insert_flow(flow))
+    }
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>> {
+        observe!(self, "take_flow", self.inner.take_flow(scope, kind, hash, now))
+    }
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
         observe!(self, "upsert_identity", self.inner.upsert_identity(identity))
     }
@@ -273,6 +287,35 @@ impl<O: Observer> Store for Observed<O> {
     ) -> StoreResult<Vec<OutcomeCount>> {
         observe!(self, "outcome_stats", self.inner.outcome_stats(scope, from, to, bucket))
     }
+    async fn enqueue(&self, e: &Enqueue<'_>) -> StoreResult<()> {
+        observe!(self, "enqueue", self.inner.enqueue(e))
+    }
+    async fn update_user_enqueue(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+        e: &Enqueue<'_>,
+    ) -> StoreResult<Option<User>> {
+        observe!(self, "update_user_enqueue", self.inner.update_user_enqueue(scope, id, patch, at, e))
+    }
+    async fn outbox_claim(&self, claim: &OutboxClaim) -> StoreResult<Vec<OutboxMessage>> {
+        observe!(self, "outbox_claim", self.inner.outbox_claim(claim))
+    }
+    async fn outbox_update(&self, id: Uuid, owner: &str, update: &OutboxUpdate) -> StoreResult<bool> {
+        observe!(self, "outbox_update", self.inner.outbox_update(id, owner, update))
+    }
+    async fn outbox_retry(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool> {
+        observe!(self, "outbox_retry", self.inner.outbox_retry(id, now))
+    }
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        observe!(self, "outbox_stats", self.inner.outbox_stats())
+    }
+    async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
+        observe!(self, "outbox_list", self.inner.outbox_list(before, limit))
+    }
+
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         observe!(self, "sweep_expired", self.inner.sweep_expired(now, batch))
     }

@@ -167,6 +167,11 @@ secret_type!(
     "hpc_"
 );
 secret_type!(
+    /// The handle of a flow (`crate::flow`): an OIDC `state`, a one-time exchange code.
+    FlowHandle,
+    "hpf_"
+);
+secret_type!(
     /// A device token: what a successful login gives the application to keep for that
     /// browser (a long-lived cookie) and send back on later logins, so that login
     /// throttling tells the owner's devices from unknown ones. Not a credential: it grants

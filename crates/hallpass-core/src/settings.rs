@@ -27,6 +27,9 @@ pub struct ScopeSettings {
     pub min_password_score: u8,
     /// Login throttling (per account and per client IP).
     pub throttle: ThrottleSettings,
+    /// Mail the user when they log in from a client (IP and browser family) not seen for
+    /// them in 90 days; never on a user's first login. Needs mail (default false).
+    pub notify_new_device: bool,
 }
 
 /// Login throttling of one scope. Counters live in the store, so every process on one
@@ -229,6 +232,7 @@ impl Default for ScopeSettings {
             max_sessions_per_user: 100,
             min_password_score: 3,
             throttle: ThrottleSettings::default(),
+            notify_new_device: false,
         }
     }
 }
@@ -294,6 +298,9 @@ pub struct Settings {
     /// The most a stored or imported password hash may cost to verify; `None`:
     /// [`crate::HashCeiling::for_params`] of `hash_params`.
     pub hash_ceiling: Option<crate::password::HashCeiling>,
+    /// Whether this server sends mail (an SMTP server is configured). Off: the mail flows
+    /// answer [`crate::Error::MailNotConfigured`] and nothing is queued.
+    pub mail: bool,
 }
 
 impl Default for Settings {
@@ -307,6 +314,7 @@ impl Default for Settings {
             cache: crate::cache::CacheSettings::default(),
             limits: Limits::default(),
             hash_ceiling: None,
+            mail: false,
         }
     }
 }

@@ -9,7 +9,9 @@
 //! The conformance suite (`hallpass-store-tests`) states the expected behaviour of every
 //! method; each backend runs it unchanged.
 
+use crate::flow::{FlowKind, FlowRecord};
 use crate::model::*;
+use crate::outbox::{Enqueue, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate};
 use crate::secret::TokenHash;
 use crate::types::{ProviderName, Scope, UserRef};
 use async_trait::async_trait;
@@ -197,7 +199,8 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::throttle_hit`] with `req.window`), finds the user `req.login` names in the
     /// scope, and when there is one and the counter after the hit is within `req.limit`
     /// (0: no limit), stores the code for that user as [`Store::insert_code`] does
-    /// (voiding the user's older codes of the kind). Otherwise nothing the code's hash can
+    /// (voiding the user's older codes of the kind), and then queues `req.outbox` when its
+    /// `user_id` is that user. Otherwise nothing the code's hash can
     /// own or redeem may be left; a backend may write an ownerless decoy in its place (the
     /// SQL backends do, through the same statements as a real code) that no reader returns
     /// and [`Store::sweep_expired`] removes once it expires.
@@ -264,6 +267,21 @@ pub trait Store: Send + Sync + 'static {
         user_id: Uuid,
         provider: &ProviderName,
     ) -> StoreResult<bool>;
+
+    // ---- flows (see `crate::flow`) ----
+
+    /// Stores a new flow (its handle's hash is fresh: a collision is a broken RNG).
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()>;
+    /// Takes the flow with that hash and kind (and scope, when given) that has not expired
+    /// at `now`: reads and removes it in one atomic step, so of concurrent takes exactly
+    /// one gets it. A flow of another kind or scope is left as it is.
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>>;
 
     // ---- login events ----
 
@@ -345,10 +363,50 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> StoreResult<Vec<ThrottleState>>;
 
+    // ---- the outbox (see [`crate::outbox`]) ----
+
+    /// In one transaction: inserts `e.user` (conflicts as [`Store::insert_user`]), stores
+    /// `e.code` (as [`Store::insert_code`]: voids the user's older code of its kind) and
+    /// queues `e.messages`. Nothing is written when any part fails.
+    async fn enqueue(&self, e: &Enqueue<'_>) -> StoreResult<()>;
+    /// [`Store::update_user`] and, when the user exists and the update succeeds, `e.code`
+    /// and `e.messages` as [`Store::enqueue`] stores them, in the same transaction (after
+    /// the update, so a code stored here survives the voiding an email change does).
+    /// `e.user` must be `None`. Nothing is written when any part fails.
+    async fn update_user_enqueue(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+        e: &Enqueue<'_>,
+    ) -> StoreResult<Option<User>>;
+    /// Claims up to `claim.limit` due rows of `claim.kind`, oldest due first: `queued`
+    /// rows with `next_attempt_at <= now` and `sending` rows whose lease ended before
+    /// `now`. Each becomes `sending` under the claim's lease and owner with one more
+    /// attempt, and is returned as changed. Two concurrent claims never return one row.
+    async fn outbox_claim(&self, claim: &OutboxClaim) -> StoreResult<Vec<OutboxMessage>>;
+    /// Changes the row `id` while `owner` holds it (it is `sending` or `in_doubt` with
+    /// that lease owner): to `update.state`; `queued` and the final states drop the lease;
+    /// `sent` sets `sent_at`; `error` and `payload` replace theirs when given; with
+    /// `user_confirmation`, the row's user (if any, and not confirmed) gets that
+    /// confirmation state in the same transaction. `false` when the owner no longer holds
+    /// the row (nothing changed).
+    async fn outbox_update(&self, id: Uuid, owner: &str, update: &OutboxUpdate) -> StoreResult<bool>;
+    /// An operator's retry: an `in_doubt` row becomes `queued`, due at `now`, without its
+    /// lease. `false` when there is no such row in that state.
+    async fn outbox_retry(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool>;
+    /// Rows per state and the oldest undelivered row's age, over every scope.
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
+    /// Rows of every scope, newest first (by id), with ids less than `before`; at most
+    /// `limit`.
+    async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>>;
+
     // ---- maintenance ----
 
     /// Deletes up to `batch` sessions no longer valid at `now`, up to `batch` expired
-    /// codes and up to `batch` expired throttling counters; returns how many rows went.
+    /// codes, up to `batch` expired throttling counters and up to `batch` expired flows;
+    /// returns how many rows went.
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64>;
     /// How many sessions of every scope are valid at `now` (before both expiries), for
     /// the `hallpass_active_sessions` metric. One read on the sessions' expiry index.
@@ -456,6 +514,10 @@ pub struct CodeRequest {
     pub window: Duration,
     /// Requests the counter allows in its window; beyond, no code is stored. 0: no limit.
     pub limit: u32,
+    /// A delivery of the code (a mail) queued in the same transaction when, and only when,
+    /// the code is stored for the user the row names (`user_id`): a request that names
+    /// nobody, or somebody else by then, queues nothing.
+    pub outbox: Option<OutboxMessage>,
 }
 
 /// What [`Store::request_code`] did.

@@ -116,6 +116,58 @@ async fn reset_code_request_for_nobody_does_the_same_work_as_for_a_user() {
     }
 }
 
+/// Mail flows that must not tell whether an account exists: reset by mail and emailed
+/// sign-in codes make the same store calls (one lookup, one `request_code` transaction;
+/// sign-in codes also reset the guess counter) and answer `Ok` alike; only the known
+/// user's transaction also queues the mail. A wrong emailed code costs the same for nobody.
+#[tokio::test]
+async fn mail_requests_for_nobody_do_the_same_work_as_for_a_user() {
+    let store = Arc::new(Observed::new(Arc::new(MemoryStore::new()), Calls::default()));
+    let settings = Settings {
+        hash_params: HashParams { m_cost: 256, t_cost: 1, p_cost: 1 },
+        mail: true,
+        ..Default::default()
+    };
+    let hp = Hallpass::with_clock(store.clone(), settings, Arc::new(FakeClock::fixed())).expect("service");
+    let scope = Scope::parse("app").expect("scope");
+    let new =
+        NewUser { email: Some(Email::parse("alice@example.com").expect("email")), ..Default::default() };
+    hp.register(&scope, new).await.expect("register");
+    let take = || std::mem::take(&mut *store.observer().0.lock().expect("lock"));
+    take();
+    for (known, unknown) in [("alice@example.com", "nobody@example.com")] {
+        hp.mail_reset_code(&scope, &UserRef::parse(known).expect("login")).await.expect("known");
+        let known_calls = take();
+        hp.mail_reset_code(&scope, &UserRef::parse(unknown).expect("login")).await.expect("unknown");
+        assert_eq!(known_calls, vec!["find_user", "request_code"]);
+        assert_eq!(known_calls, take());
+
+        hp.mail_email_code(&scope, &Email::parse(known).expect("email")).await.expect("known");
+        let known_calls = take();
+        hp.mail_email_code(&scope, &Email::parse(unknown).expect("email")).await.expect("unknown");
+        assert_eq!(known_calls, vec!["find_user", "request_code", "throttle_clear"]);
+        assert_eq!(known_calls, take());
+    }
+    assert_eq!(store.outbox_stats().await.expect("stats").queued, 2, "only alice's mails were queued");
+
+    let login = |email: &str| LoginRequest {
+        credentials: Credentials::EmailCode {
+            email: Email::parse(email).expect("email"),
+            code: "000000".into(),
+        },
+        data: JsonObject::new(),
+        client: ClientInfo::default(),
+        device: None,
+    };
+    take();
+    let known = hp.login(&scope, login("alice@example.com")).await;
+    let known_calls = take();
+    let unknown = hp.login(&scope, login("nobody@example.com")).await;
+    assert!(matches!(known, Err(Error::InvalidCredentials(_))), "{known:?}");
+    assert!(matches!(unknown, Err(Error::InvalidCredentials(_))), "{unknown:?}");
+    assert_eq!(known_calls, take(), "a wrong code costs the same for nobody");
+}
+
 #[tokio::test]
 async fn reset_code_requests_are_limited_per_login_whoever_it_names() {
     let env = Env::new().await;

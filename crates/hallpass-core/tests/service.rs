@@ -563,6 +563,13 @@ async fn provider_link_login_and_token_expiry_by_the_clock() {
         )
         .await;
     assert!(matches!(taken, Err(Error::IdentityTaken)));
+    // Alice has no password: her only link is her only way to log in.
+    assert!(matches!(
+        env.hp.unlink_provider(&env.scope, &alice_ref, &github).await,
+        Err(Error::LastLoginMethod)
+    ));
+    assert!(env.provider_login("github", "gh-42").await.is_ok(), "the refused unlink changed nothing");
+    env.hp.set_password(&env.scope, &alice_ref, Password::new(PASSWORD).unwrap()).await.unwrap();
     env.hp.unlink_provider(&env.scope, &alice_ref, &github).await.unwrap();
     assert!(is_unknown_user(&env.provider_login("github", "gh-42").await));
     assert!(matches!(
@@ -1015,4 +1022,65 @@ async fn a_password_reset_or_a_new_password_ends_the_accounts_throttle() {
     assert!(retry_after(&env.login("alice", "a brand new password").await).is_some());
     env.hp.set_password(&env.scope, &Env::id_ref(&alice), Password::new(PASSWORD).unwrap()).await.unwrap();
     env.login("alice", PASSWORD).await.expect("a new password ended the throttle");
+}
+
+/// Provider sign-ins through the service: tokens sealed in the store and opened for the
+/// API, a refresh token kept when the provider sends no new one, new users named from the
+/// claims with a suffix when the name is taken, and `new_users = refuse`.
+#[tokio::test]
+async fn oidc_sign_ins_seal_tokens_and_keep_the_refresh_token() {
+    use hallpass_core::service::{NewUsers, OidcPolicy, ProviderIdentity};
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(FakeClock::fixed());
+    let hp = Hallpass::with_clock(store.clone(), settings(), clock)
+        .expect("service")
+        .with_server_secret(ServerSecret::from_bytes(&[3; 32]));
+    let scope = Scope::parse("app").expect("scope");
+    let corp = ProviderName::parse("corp").expect("provider");
+    let who = |access: &str, refresh: Option<&str>| ProviderIdentity {
+        provider: corp.clone(),
+        subject: ClientId::parse("sub-1").expect("subject"),
+        email: Some("pat@example.com".into()),
+        email_verified: true,
+        username: Some("pat".into()),
+        access_token: Some(access.into()),
+        access_token_expiry: None,
+        refresh_token: refresh.map(str::to_owned),
+    };
+    let taken = NewUser { username: Some(Username::parse("pat").expect("name")), ..Default::default() };
+    hp.register(&scope, taken).await.expect("a pat already");
+    let policy = OidcPolicy::default();
+    let first = hp
+        .oidc_login(
+            &scope,
+            who("at-1", Some("rt-1")),
+            policy,
+            Default::default(),
+            ClientInfo::default(),
+            None,
+        )
+        .await
+        .expect("first sign-in");
+    assert_eq!(first.login.username.as_deref(), Some("pat-2"), "a taken name gets a suffix");
+    assert_eq!(first.login.oauth.as_ref().and_then(|o| o.access_token.as_deref()), Some("at-1"));
+    let user = first.login.user_id;
+
+    let again = hp
+        .oidc_login(&scope, who("at-2", None), policy, Default::default(), ClientInfo::default(), None)
+        .await
+        .expect("second sign-in");
+    assert_eq!(again.login.user_id, user);
+    let raw = store.get_identity(&scope, user, &corp).await.expect("read").expect("link");
+    let (access, refresh) = (raw.access_token.expect("access"), raw.refresh_token.expect("refresh kept"));
+    assert!(access.starts_with("hp1.") && refresh.starts_with("hp1."), "sealed: {access} {refresh}");
+    let shown = hp.get_provider(&scope, &UserRef::Id(user), &corp).await.expect("link");
+    assert_eq!(shown.access_token.as_deref(), Some("at-2"));
+    assert_eq!(shown.refresh_token.as_deref(), Some("rt-1"));
+
+    let refuse = OidcPolicy { new_users: NewUsers::Refuse, link_by_verified_email: false };
+    let mut stranger = who("at", None);
+    stranger.subject = ClientId::parse("sub-2").expect("subject");
+    let refused =
+        hp.oidc_login(&scope, stranger, refuse, Default::default(), ClientInfo::default(), None).await;
+    assert!(matches!(refused, Err(Error::IdentityUnknown)), "{refused:?}");
 }

@@ -32,7 +32,7 @@ use sqlx::{Connection, Row};
 use std::time::Instant;
 
 /// The schema version this code writes: the highest embedded migration.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// One embedded migration.
 struct Migration {
@@ -81,6 +81,18 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_key_last_used",
         description: "key last used",
         sql: include_str!("../migrations/0006_key_last_used.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "0007_outbox",
+        description: "outbox",
+        sql: include_str!("../migrations/0007_outbox.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_oidc",
+        description: "oidc",
+        sql: include_str!("../migrations/0008_oidc.sql"),
     },
 ];
 

@@ -10,8 +10,9 @@
 use crate::codec::*;
 use crate::error::{QResult, corrupt};
 use hallpass_core::{
-    ApiKey, AuditEntry, ClientId, ClientInfo, Confirmation, Email, Group, Identity, LoginEvent, Outcome,
-    ProviderName, Scope, Session, ThrottleState, User, UserRecord, Username,
+    ApiKey, AuditEntry, ClientId, ClientInfo, Confirmation, Email, Group, Identity, LoginEvent, OutboxKind,
+    OutboxMessage, OutboxState, Outcome, ProviderName, Scope, Session, ThrottleState, User, UserRecord,
+    Username,
 };
 use sqlx::Row;
 use sqlx::mysql::MySqlRow;
@@ -82,7 +83,8 @@ macro_rules! session_cols {
 /// The columns of an identity row in the order [`identity_row`] reads them.
 macro_rules! identity_cols {
     () => {
-        "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at"
+        "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at, \
+         refresh_token"
     };
 }
 
@@ -154,6 +156,7 @@ pub(crate) fn identity_row(row: &MySqlRow) -> QResult<Identity> {
         access_token_expiry: get_opt_time(row, 5)?,
         created_at: get_time(row, 6)?,
         updated_at: get_time(row, 7)?,
+        refresh_token: row.try_get(8)?,
     })
 }
 
@@ -203,5 +206,29 @@ pub(crate) fn audit_row(row: &MySqlRow) -> QResult<AuditEntry> {
         scope: scope.map(|s| Scope::from_stored(&s).map_err(|e| corrupt("scope", e))).transpose()?,
         target: row.try_get(5)?,
         detail: get_object(row, 6)?,
+    })
+}
+
+/// An outbox row, columns as `crate::queries::outbox` lists them.
+pub(crate) fn outbox_row(r: &MySqlRow) -> QResult<OutboxMessage> {
+    let kind: String = r.try_get(2)?;
+    let state: String = r.try_get(6)?;
+    let payload: String = r.try_get(5)?;
+    let attempts: i32 = r.try_get(7)?;
+    Ok(OutboxMessage {
+        id: get_uuid(r, 0)?,
+        scope: get_parsed(r, 1, Scope::from_stored)?,
+        kind: OutboxKind::from_stored(&kind).ok_or_else(|| corrupt("outbox kind", &kind))?,
+        lane: r.try_get(3)?,
+        user_id: get_opt_uuid(r, 4)?,
+        payload: serde_json::from_str(&payload).map_err(|e| corrupt("outbox payload", e))?,
+        state: OutboxState::from_stored(&state).ok_or_else(|| corrupt("outbox state", &state))?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        next_attempt_at: get_time(r, 8)?,
+        lease_until: get_opt_time(r, 9)?,
+        lease_owner: r.try_get(10)?,
+        last_error: r.try_get(11)?,
+        created_at: get_time(r, 12)?,
+        sent_at: get_opt_time(r, 13)?,
     })
 }

@@ -11,7 +11,9 @@
 
 use crate::error::{QResult, finish};
 use crate::migrate;
-use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, throttles, users};
+use crate::queries::{
+    admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users,
+};
 use crate::{changes, connection};
 use async_trait::async_trait;
 use hallpass_core::model::*;
@@ -19,7 +21,10 @@ use hallpass_core::store::{
     Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, LoginStored, NewLogin, Store,
     StoreError, StoreResult, ThrottleState,
 };
-use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
+use hallpass_core::{
+    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName,
+    Scope, TokenHash, UserRef,
+};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::{ConnectOptions, Connection};
 use std::sync::Arc;
@@ -300,6 +305,20 @@ impl Store for MySqlStore {
 
     // ---- provider identities
 
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
+        on_conn!(self, "insert_flow", |c| flows::insert_flow(c, flow).await?)
+    }
+
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>> {
+        tx!(self, "take_flow", |c| flows::take_flow(c, scope, kind, hash, now).await?)
+    }
+
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
         tx!(self, "upsert_identity", |c| identities::upsert_identity(c, identity).await?)
     }
@@ -363,6 +382,49 @@ impl Store for MySqlStore {
     }
 
     // ---- admin web page
+
+    async fn enqueue(&self, e: &Enqueue<'_>) -> StoreResult<()> {
+        tx!(self, "enqueue", |c| outbox::enqueue(c, e).await?)
+    }
+
+    async fn update_user_enqueue(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+        e: &Enqueue<'_>,
+    ) -> StoreResult<Option<User>> {
+        tx!(self, "update_user_enqueue", |c| {
+            match users::update_user(&mut *c, scope, id, patch, at).await? {
+                Some(user) => {
+                    outbox::enqueue(&mut *c, &Enqueue { user: None, ..*e }).await?;
+                    Some(user)
+                }
+                None => None,
+            }
+        })
+    }
+
+    async fn outbox_claim(&self, claim: &OutboxClaim) -> StoreResult<Vec<OutboxMessage>> {
+        tx!(self, "outbox_claim", |c| outbox::claim(c, claim).await?)
+    }
+
+    async fn outbox_update(&self, id: Uuid, owner: &str, update: &OutboxUpdate) -> StoreResult<bool> {
+        tx!(self, "outbox_update", |c| outbox::update(c, id, owner, update).await?)
+    }
+
+    async fn outbox_retry(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool> {
+        on_conn!(self, "outbox_retry", |c| outbox::retry(c, id, now).await?)
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        on_conn!(self, "outbox_stats", |c| outbox::stats(c).await?)
+    }
+
+    async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
+        on_conn!(self, "outbox_list", |c| outbox::list(c, before, limit).await?)
+    }
 
     async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         on_conn!(self, "insert_audit", |c| admin::insert_audit(c, entry).await?)

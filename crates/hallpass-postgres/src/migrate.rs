@@ -52,6 +52,8 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_key_last_used",
         sql: include_str!("../migrations/0006_key_last_used.sql"),
     },
+    Migration { version: 7, name: "0007_outbox", sql: include_str!("../migrations/0007_outbox.sql") },
+    Migration { version: 8, name: "0008_oidc", sql: include_str!("../migrations/0008_oidc.sql") },
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend

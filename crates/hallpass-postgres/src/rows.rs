@@ -12,7 +12,8 @@ use crate::error::{QResult, corrupt};
 use hallpass_core::clock::from_unix_ms;
 use hallpass_core::{
     ApiKey, AuditEntry, ClientId, ClientInfo, Confirmation, Email, Group, Identity, JsonObject, LoginEvent,
-    Outcome, ProviderName, Scope, Session, ThrottleState, User, UserRecord, Username,
+    OutboxKind, OutboxMessage, OutboxState, Outcome, ProviderName, Scope, Session, ThrottleState, User,
+    UserRecord, Username,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -83,7 +84,8 @@ macro_rules! session_cols {
 /// The columns of an identity row in the order [`identity`] reads them.
 macro_rules! identity_cols {
     () => {
-        "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at"
+        "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at, \
+         refresh_token"
     };
 }
 
@@ -161,6 +163,7 @@ pub(crate) fn identity(row: &PgRow) -> QResult<Identity> {
         access_token_expiry: opt_time_at(row, 5)?,
         created_at: time_at(row, 6)?,
         updated_at: time_at(row, 7)?,
+        refresh_token: row.try_get(8)?,
     })
 }
 
@@ -212,5 +215,28 @@ pub(crate) fn audit_row(row: &PgRow) -> QResult<AuditEntry> {
         scope: scope.map(|s| Scope::from_stored(&s).map_err(|e| corrupt("scope", e))).transpose()?,
         target: row.try_get(5)?,
         detail: row.try_get::<Jsonb<JsonObject>, _>(6)?.0,
+    })
+}
+
+/// An outbox row, columns as `crate::queries::outbox` lists them.
+pub(crate) fn outbox_row(r: &PgRow) -> QResult<OutboxMessage> {
+    let kind: String = r.try_get(2)?;
+    let state: String = r.try_get(6)?;
+    let attempts: i32 = r.try_get(7)?;
+    Ok(OutboxMessage {
+        id: id_at(r, 0)?,
+        scope: scope_at(r, 1)?,
+        kind: OutboxKind::from_stored(&kind).ok_or_else(|| corrupt("outbox kind", &kind))?,
+        lane: r.try_get(3)?,
+        user_id: opt_id_at(r, 4)?,
+        payload: r.try_get::<Jsonb<serde_json::Value>, _>(5)?.0,
+        state: OutboxState::from_stored(&state).ok_or_else(|| corrupt("outbox state", &state))?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        next_attempt_at: time_at(r, 8)?,
+        lease_until: opt_time_at(r, 9)?,
+        lease_owner: r.try_get(10)?,
+        last_error: r.try_get(11)?,
+        created_at: time_at(r, 12)?,
+        sent_at: opt_time_at(r, 13)?,
     })
 }

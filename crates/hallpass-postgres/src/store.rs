@@ -4,7 +4,9 @@
 //! and its transaction boundaries can be read in one place.
 
 use crate::error::{QResult, to_store_error};
-use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, throttles, users};
+use crate::queries::{
+    admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users,
+};
 use crate::{changes, connection, migrate};
 use async_trait::async_trait;
 use hallpass_core::model::*;
@@ -12,7 +14,10 @@ use hallpass_core::store::{
     Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, LoginStored, NewLogin, Store,
     StoreError, StoreResult, ThrottleState,
 };
-use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
+use hallpass_core::{
+    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName,
+    Scope, TokenHash, UserRef,
+};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -274,6 +279,20 @@ impl Store for PostgresStore {
 
     // ---- provider identities
 
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
+        done("insert_flow", flows::insert_flow(&self.pool, flow).await)
+    }
+
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>> {
+        done("take_flow", flows::take_flow(&self.pool, scope, kind, hash, now).await)
+    }
+
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
         done("upsert_identity", identities::upsert_identity(&self.pool, identity).await)
     }
@@ -336,6 +355,41 @@ impl Store for PostgresStore {
     }
 
     // ---- admin web page
+
+    async fn enqueue(&self, e: &Enqueue<'_>) -> StoreResult<()> {
+        done("enqueue", outbox::enqueue(&self.pool, e).await)
+    }
+
+    async fn update_user_enqueue(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+        e: &Enqueue<'_>,
+    ) -> StoreResult<Option<User>> {
+        done("update_user_enqueue", outbox::update_user_enqueue(&self.pool, scope, id, patch, at, e).await)
+    }
+
+    async fn outbox_claim(&self, claim: &OutboxClaim) -> StoreResult<Vec<OutboxMessage>> {
+        done("outbox_claim", outbox::claim(&self.pool, claim).await)
+    }
+
+    async fn outbox_update(&self, id: Uuid, owner: &str, update: &OutboxUpdate) -> StoreResult<bool> {
+        done("outbox_update", outbox::update(&self.pool, id, owner, update).await)
+    }
+
+    async fn outbox_retry(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool> {
+        done("outbox_retry", outbox::retry(&self.pool, id, now).await)
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        done("outbox_stats", outbox::stats(&self.pool).await)
+    }
+
+    async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
+        done("outbox_list", outbox::list(&self.pool, before, limit).await)
+    }
 
     async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         done("insert_audit", admin::insert_audit(&self.pool, entry).await)

@@ -49,13 +49,16 @@ async fn a_database_at_version_4_takes_the_empty_fifth() {
     add_user(db.store(), &scope("s"), Some("alice"), None).await;
     sqlx::query("DELETE FROM hallpass_migrations WHERE version >= 5").execute(pool).await.expect("as of 4");
     sqlx::query("ALTER TABLE api_keys DROP COLUMN last_used_at").execute(pool).await.expect("before 0006");
+    sqlx::query("DROP TABLE outbox").execute(pool).await.expect("before 0007");
+    sqlx::query("DROP TABLE flows").execute(pool).await.expect("before 0008");
+    sqlx::query("ALTER TABLE identities DROP COLUMN refresh_token").execute(pool).await.expect("before 0008");
     db.store().migrate().await.expect("migrate");
     let names: Vec<String> = sqlx::query_scalar("SELECT name FROM hallpass_migrations ORDER BY version")
         .fetch_all(pool)
         .await
         .expect("names");
     assert_eq!(names, MIGRATION_NAMES);
-    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(SCHEMA_VERSION, 8);
     let users = db.store().list_users(&scope("s"), &UserFilter::default(), None, 10).await.expect("list");
     assert_eq!(users.len(), 1);
 }

@@ -29,6 +29,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// How the admin web page sets its cookie and checks `Origin`.
     pub admin: crate::admin::AdminOptions,
+    /// The identity providers of every scope (`Default::default()`: none).
+    pub oidc: Arc<crate::oidc::Oidc>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -50,5 +52,10 @@ pub fn build_app(state: AppState) -> Router {
         // Every error answer a framework layer makes becomes a problem document (the
         // admin pages' own HTML error pages pass through).
         .layer(tower::util::MapResponseLayer::new(crate::http::problem_safety_net as fn(_) -> _));
-    crate::http::api_router().merge(crate::admin::router(&state)).layer(outer).with_state(state)
+    crate::http::api_router()
+        .merge(crate::admin::router(&state))
+        // The pages behind mail links: HTML, and a GET never uses a code.
+        .merge(crate::pages::router())
+        .layer(outer)
+        .with_state(state)
 }

@@ -50,6 +50,9 @@ pub enum Command {
     /// Manage the admins of the web page at `/admin`.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The mail outbox.
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// Export every user of every scope (with password hashes and provider links) as JSON
     /// Lines, to move them to another database or keep them. The admins of the web page
     /// (scope `_admin`) are written too; `import` takes them only with `--include-admins`.
@@ -94,6 +97,28 @@ pub enum Command {
         /// The directory (created when missing).
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+/// `hallpass mail ...`.
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Show the outbox: rows per state, the oldest undelivered, and the latest rows (state,
+    /// attempts, last error, kind, recipient; never a code).
+    Status {
+        /// How many of the latest rows to list.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a mail left `in_doubt` (handed to the SMTP server, answer lost) back in the
+    /// queue. It may then arrive twice: check the recipient's mailbox or the SMTP server's
+    /// log first.
+    Retry {
+        /// The outbox row's id.
+        id: uuid::Uuid,
     },
 }
 
@@ -335,6 +360,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Users(cmd) => users(cmd, &*service(&config).await?).await,
         Command::Admin(cmd) => admins(cmd, &*service(&config).await?).await,
+        Command::Mail(cmd) => mail(cmd, &*service(&config).await?).await,
         Command::Export { output } => {
             let store = serve::open_store(&config.database_url).await?;
             transfer::export::run(&*store, output.as_deref()).await.map(drop)
@@ -519,4 +545,80 @@ async fn users(cmd: UsersCommand, svc: &Hallpass) -> anyhow::Result<()> {
         UsersCommand::Import(_) => bail!("`users import` is handled before the service is opened"),
     }
     Ok(())
+}
+
+/// One outbox row as `mail status` shows it: never the payload's code.
+pub fn outbox_row_json(m: &hallpass_core::OutboxMessage) -> serde_json::Value {
+    let payload: Option<hallpass_core::outbox::MailPayload> = serde_json::from_value(m.payload.clone()).ok();
+    let rfc = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
+    serde_json::json!({
+        "id": m.id,
+        "scope": m.scope.as_str(),
+        "kind": payload.as_ref().map_or(m.kind.as_str(), |p| p.mail.as_str()),
+        "to": payload.as_ref().map(|p| p.to.clone()),
+        "state": m.state.as_str(),
+        "attempts": m.attempts,
+        "last_error": m.last_error,
+        "created_at": rfc(m.created_at),
+        "next_attempt_at": rfc(m.next_attempt_at),
+        "sent_at": m.sent_at.and_then(rfc),
+    })
+}
+
+async fn mail(cmd: MailCommand, service: &Hallpass) -> anyhow::Result<()> {
+    match cmd {
+        MailCommand::Status { limit, json } => {
+            let stats = service.outbox_stats().await?;
+            let rows = service.outbox_list(None, limit.clamp(1, 1000)).await?;
+            let oldest = stats.oldest_pending_at.map(|t| (service.now() - t).whole_seconds().max(0));
+            if json {
+                let out = serde_json::json!({
+                    "mail_enabled": service.mail_enabled(),
+                    "queued": stats.queued, "sending": stats.sending, "in_doubt": stats.in_doubt,
+                    "sent": stats.sent, "failed": stats.failed,
+                    "oldest_pending_seconds": oldest,
+                    "latest": rows.iter().map(outbox_row_json).collect::<Vec<_>>(),
+                });
+                println!("{out}");
+                return Ok(());
+            }
+            if !service.mail_enabled() {
+                println!("mail is not configured (HALLPASS_SMTP_URL unset): nothing is sent");
+            }
+            println!(
+                "queued {}  sending {}  in_doubt {}  sent {}  failed {}",
+                stats.queued, stats.sending, stats.in_doubt, stats.sent, stats.failed
+            );
+            if let Some(age) = oldest {
+                println!("oldest undelivered: {age} s");
+            }
+            if stats.in_doubt > 0 {
+                println!(
+                    "in_doubt mails were handed to the SMTP server and its answer was lost; they are not resent by themselves (`hallpass mail retry ID`)"
+                );
+            }
+            for r in rows.iter().map(outbox_row_json) {
+                let s = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
+                println!(
+                    "{}  {:<8}  {:<13}  {:<8}  attempts {}  to {}  {}",
+                    s("id"),
+                    s("state"),
+                    s("kind"),
+                    s("scope"),
+                    r["attempts"],
+                    s("to"),
+                    r["last_error"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        MailCommand::Retry { id } => {
+            if service.outbox_retry(id).await? {
+                println!("queued again: {id}");
+                Ok(())
+            } else {
+                anyhow::bail!("no mail {id} in doubt")
+            }
+        }
+    }
 }

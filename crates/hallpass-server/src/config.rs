@@ -145,6 +145,68 @@ pub struct ScopeConfig {
     pub throttle_ipv6_prefix: Option<u8>,
     /// How long a device stays known after a successful login from it.
     pub throttle_device_lifetime: Option<HumanDuration>,
+    /// The scope's mail (`[scopes.NAME.mail]`), field by field over `[mail]`.
+    pub mail: Option<crate::mail::MailConfig>,
+    /// Identity providers users of the scope may sign in with (`[scopes.NAME.oidc.PROVIDER]`).
+    pub oidc: Option<BTreeMap<String, OidcProviderConfig>>,
+}
+
+/// Whether a first sign-in of an unknown identity creates a user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NewUsersConfig {
+    /// Create it (the default).
+    #[default]
+    Create,
+    /// Refuse with 403 `identity_unknown`.
+    Refuse,
+}
+
+/// One identity provider of a scope (`[scopes.NAME.oidc.PROVIDER]`): an OpenID Connect
+/// issuer found by discovery (`issuer`), or a plain OAuth 2.0 provider given by its
+/// endpoints (`authorization_endpoint`, `token_endpoint`, `userinfo_endpoint`,
+/// `subject_claim`). Checked when the configuration is read (`crate::oidc::ProviderSpec`).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProviderConfig {
+    /// The OpenID Connect issuer; discovery reads `{issuer}/.well-known/openid-configuration`.
+    pub issuer: Option<String>,
+    /// Plain OAuth 2.0: where the browser is sent to sign in.
+    pub authorization_endpoint: Option<String>,
+    /// Plain OAuth 2.0: where the code is exchanged for tokens.
+    pub token_endpoint: Option<String>,
+    /// Plain OAuth 2.0: where the user's claims are read with the access token.
+    pub userinfo_endpoint: Option<String>,
+    /// Plain OAuth 2.0: the userinfo field that is the user's stable id (default `sub`).
+    pub subject_claim: Option<String>,
+    /// The client id hallpass has at the provider.
+    pub client_id: Option<String>,
+    /// The client secret (or `client_secret_file`).
+    pub client_secret: Option<String>,
+    /// A file holding the client secret (surrounding whitespace ignored).
+    pub client_secret_file: Option<String>,
+    /// Scopes asked for; default `["openid", "email", "profile"]` (OIDC), none (OAuth 2.0).
+    pub scopes: Option<Vec<String>>,
+    /// The exact URLs a sign-in may end at (query ignored).
+    pub return_to: Option<Vec<String>>,
+    /// `create` (default) or `refuse`.
+    pub new_users: Option<NewUsersConfig>,
+    /// A first sign-in whose verified email is a user's links to that user (default false).
+    pub link_by_verified_email: Option<bool>,
+    /// The claim that becomes a new user's username (default `preferred_username`).
+    pub username_claim: Option<String>,
+}
+
+impl std::fmt::Debug for OidcProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProviderConfig")
+            .field("issuer", &self.issuer)
+            .field("authorization_endpoint", &self.authorization_endpoint)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .field("return_to", &self.return_to)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The whole configuration.
@@ -161,10 +223,22 @@ pub struct Config {
     pub session_absolute_timeout: HumanDuration,
     /// `text` or `json` (`HALLPASS_LOG_FORMAT`).
     pub log_format: LogFormat,
-    /// Where mail goes; unset: no mail (`HALLPASS_SMTP_URL`).
+    /// Where mail goes; unset: no mail (`HALLPASS_SMTP_URL`): `smtp://[user:password@]host[:port]`
+    /// (STARTTLS when offered; `?tls=required` to insist, `?tls=none` never), `smtps://...`.
     pub smtp_url: Option<String>,
-    /// The base of links in mails (`HALLPASS_PUBLIC_URL`).
+    /// A file holding the SMTP password (`HALLPASS_SMTP_PASSWORD_FILE`), instead of the URL's.
+    pub smtp_password_file: Option<String>,
+    /// Mail settings of every scope (`[mail]`: `from`, `reply_to`, `notify_new_device`,
+    /// `templates_dir`, `links`); a scope's `[scopes.NAME.mail]` overrides them.
+    pub mail: crate::mail::MailConfig,
+    /// The base of links in mails and of the OIDC callback (`HALLPASS_PUBLIC_URL`).
     pub public_url: Option<String>,
+    /// The server secret that seals provider tokens at rest: 32 bytes, base64
+    /// (`HALLPASS_SECRET_KEY`). Unset: `secret_key_file`, else (SQLite) a generated file
+    /// beside the database (see `crate::secret_key`).
+    pub secret_key: Option<String>,
+    /// A file holding the server secret (`HALLPASS_SECRET_KEY_FILE`).
+    pub secret_key_file: Option<String>,
     /// Whether the admin page's cookie is `Secure` and `__Host-` prefixed
     /// (`HALLPASS_ADMIN_SECURE_COOKIES`); unset: when `public_url` starts with `https://`.
     pub admin_secure_cookies: Option<bool>,
@@ -289,7 +363,11 @@ impl Default for Config {
             session_absolute_timeout: dur(d.session_absolute_timeout),
             log_format: LogFormat::Text,
             smtp_url: None,
+            smtp_password_file: None,
+            mail: Default::default(),
             public_url: None,
+            secret_key: None,
+            secret_key_file: None,
             admin_secure_cookies: None,
             body_limit: 64 * 1024,
             require_confirmation: d.require_confirmation,
@@ -370,6 +448,8 @@ impl Config {
         for name in self.scopes.keys() {
             Scope::parse(name).map_err(|e| anyhow::anyhow!("configuration: [scopes.{name}]: {e}"))?;
         }
+        crate::oidc::ProviderSpec::all(self)?;
+        crate::secret_key::check(self)?;
         let scheme = self.database_url.split_once(':').map_or("", |(s, _)| s);
         if !matches!(scheme, "sqlite" | "postgres" | "postgresql" | "mysql" | "mariadb") {
             bail!(
@@ -386,11 +466,19 @@ impl Config {
             );
         }
         self.settings()?;
+        crate::mail::Mailer::from_config(self).map_err(|e| anyhow::anyhow!("configuration: {e:#}"))?;
         Ok(())
     }
 
     fn scope_settings(&self, over: &ScopeConfig) -> anyhow::Result<ScopeSettings> {
+        let notify_new_device = over
+            .mail
+            .as_ref()
+            .and_then(|m| m.notify_new_device)
+            .or(self.mail.notify_new_device)
+            .unwrap_or(false);
         let s = ScopeSettings {
+            notify_new_device,
             session_idle_timeout: over.session_idle_timeout.unwrap_or(self.session_idle_timeout).to_time(),
             session_absolute_timeout: over
                 .session_absolute_timeout
@@ -498,6 +586,7 @@ impl Config {
                 max_user_extra_bytes: self.max_user_extra_bytes,
             },
             hash_ceiling: Some(hash_ceiling),
+            mail: self.smtp_url.is_some(),
         })
     }
 }

@@ -6,7 +6,7 @@
 //! The known names are the fields of [`Config`] and [`ScopeConfig`] as serde sees them,
 //! so a new setting is known here the moment it is added there.
 
-use crate::config::{Config, ENV_PREFIX, ScopeConfig};
+use crate::config::{Config, ENV_PREFIX, OidcProviderConfig, ScopeConfig};
 use anyhow::bail;
 use figment::Figment;
 use figment::providers::{Format, Toml};
@@ -43,6 +43,21 @@ fn per_scope() -> Vec<String> {
     field_names(&ScopeConfig::default())
 }
 
+/// Whether `path` (below `mail`) names a mail setting: `from`, `reply_to`,
+/// `notify_new_device`, `templates_dir`, `links__confirm|reset|email_code`.
+fn is_mail_key(path: &[&str]) -> bool {
+    match path {
+        [key] => field_names(&crate::mail::MailConfig::default()).iter().any(|k| k == key && k != "links"),
+        ["links", key] => field_names(&crate::mail::LinksConfig::default()).iter().any(|k| k == key),
+        _ => false,
+    }
+}
+
+/// The settings a `[scopes.NAME.oidc.PROVIDER]` table may hold.
+fn per_provider() -> Vec<String> {
+    field_names(&OidcProviderConfig::default())
+}
+
 /// The known name closest to `name`, if any is close enough to be a likely typo.
 fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
     known
@@ -60,7 +75,7 @@ fn hint(suggestion: Option<String>) -> String {
 /// Refuses any `HALLPASS_*` variable that names no setting, with the closest known name;
 /// every unknown one is listed.
 pub(crate) fn check_variable_names(names: impl Iterator<Item = String>) -> anyhow::Result<()> {
-    let (top, scope) = (top_level(), per_scope());
+    let (top, scope, provider) = (top_level(), per_scope(), per_provider());
     let mut errors = Vec::new();
     for name in names {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
@@ -70,7 +85,25 @@ pub(crate) fn check_variable_names(names: impl Iterator<Item = String>) -> anyho
         let lower = rest.to_ascii_lowercase();
         let parts: Vec<&str> = lower.split("__").collect();
         match parts.as_slice() {
-            [key] if *key != "scopes" && top.iter().any(|k| k == key) => {}
+            [key] if *key != "scopes" && *key != "mail" && top.iter().any(|k| k == key) => {}
+            ["mail", rest @ ..] if is_mail_key(rest) => {}
+            ["scopes", name, "mail", rest @ ..] if !name.is_empty() && is_mail_key(rest) => {}
+            ["scopes", name, "oidc", p, key] if !name.is_empty() && !p.is_empty() => {
+                if !provider.iter().any(|k| k == key) {
+                    let suggestion = closest(key, &provider).map(|s| {
+                        format!(
+                            "{ENV_PREFIX}SCOPES__{}__OIDC__{}__{}",
+                            name.to_ascii_uppercase(),
+                            p.to_ascii_uppercase(),
+                            s.to_ascii_uppercase()
+                        )
+                    });
+                    errors.push(format!(
+                        "unknown provider setting {key:?} of {name}.oidc.{p}{}",
+                        hint(suggestion)
+                    ));
+                }
+            }
             ["scopes", name, key] if !name.is_empty() => {
                 if !scope.iter().any(|k| k == key) {
                     let also =
@@ -103,7 +136,7 @@ pub(crate) fn check_variable_names(names: impl Iterator<Item = String>) -> anyho
 pub(crate) fn check_file_keys(file: &Path) -> anyhow::Result<()> {
     use figment::Provider as _;
     let Ok(data) = Toml::file_exact(file).data() else { return Ok(()) };
-    let (top, scope) = (top_level(), per_scope());
+    let (top, scope, provider) = (top_level(), per_scope(), per_provider());
     let mut errors = Vec::new();
     for dict in data.values() {
         for (key, value) in dict {
@@ -111,6 +144,18 @@ pub(crate) fn check_file_keys(file: &Path) -> anyhow::Result<()> {
                 let FigValue::Dict(_, scopes) = value else { continue };
                 for (name, table) in scopes {
                     let FigValue::Dict(_, table) = table else { continue };
+                    if let Some(FigValue::Dict(_, providers)) = table.get("oidc") {
+                        for (p, keys) in providers {
+                            let FigValue::Dict(_, keys) = keys else { continue };
+                            for key in keys.keys().filter(|k| !provider.contains(k)) {
+                                let suggestion = closest(key, &provider).map(|s| format!("`{s}`"));
+                                errors.push(format!(
+                                    "unknown key `{key}` in [scopes.{name}.oidc.{p}]{}",
+                                    hint(suggestion)
+                                ));
+                            }
+                        }
+                    }
                     for key in table.keys() {
                         if !scope.contains(key) {
                             let also =
@@ -177,6 +222,18 @@ pub fn report(config: &Config, fig: &Figment) -> String {
     for (name, over) in &config.scopes {
         let Ok(serde_json::Value::Object(map)) = serde_json::to_value(over) else { continue };
         for (key, value) in map.iter().filter(|(_, v)| !v.is_null()) {
+            if let (true, serde_json::Value::Object(providers)) = (key == "oidc", value) {
+                // One line per provider setting, so secrets are masked like any other.
+                for (provider, fields) in providers {
+                    let serde_json::Value::Object(fields) = fields else { continue };
+                    for (field, value) in fields.iter().filter(|(_, v)| !v.is_null()) {
+                        let path = format!("scopes.{name}.oidc.{provider}.{field}");
+                        let src = source(fig, &path);
+                        lines.push((path, shown(field, value), src));
+                    }
+                }
+                continue;
+            }
             let path = format!("scopes.{name}.{key}");
             let src = source(fig, &path);
             lines.push((path, shown(key, value), src));
@@ -217,6 +274,27 @@ mod tests {
         assert!(e.contains("not a per-scope setting"), "{e}");
         let e = check_variable_names(names(&["HALLPASS_ZZZ"])).unwrap_err().to_string();
         assert!(!e.contains("did you mean"), "nothing close: {e}");
+    }
+
+    #[test]
+    fn mail_variables_are_known_and_misspelt_ones_refused() {
+        check_variable_names(names(&[
+            "HALLPASS_SMTP_URL",
+            "HALLPASS_SMTP_PASSWORD_FILE",
+            "HALLPASS_MAIL__FROM",
+            "HALLPASS_MAIL__LINKS__RESET",
+            "HALLPASS_SCOPES__SHOP__MAIL__REPLY_TO",
+            "HALLPASS_SCOPES__SHOP__MAIL__LINKS__EMAIL_CODE",
+        ]))
+        .unwrap();
+        for bad in [
+            "HALLPASS_MAIL",
+            "HALLPASS_MAIL__FORM",
+            "HALLPASS_MAIL__LINKS",
+            "HALLPASS_SCOPES__SHOP__MAIL__LINKS__X",
+        ] {
+            assert!(check_variable_names(names(&[bad])).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -272,6 +350,33 @@ mod tests {
                 ),
                 "{e}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn providers_are_reported_setting_by_setting_with_secrets_masked() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "h.toml",
+                "public_url = \"https://auth.example\"\nsecret_key = \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"\n\
+                 [scopes.shop.oidc.google]\nissuer = \"https://accounts.google.com\"\nclient_id = \"cid\"\n\
+                 client_secret = \"s3cr3t-value\"\nreturn_to = [\"https://shop.example/done\"]\n",
+            )?;
+            jail.set_env("HALLPASS_SCOPES__SHOP__OIDC__GOOGLE__NEW_USERS", "refuse");
+            let out = run(Some(Path::new("h.toml"))).map_err(|e| e.to_string())?;
+            assert!(!out.contains("s3cr3t-value") && !out.contains("MDEyMzQ1"), "{out}");
+            assert!(out.contains("scopes.shop.oidc.google.client_secret = ***"), "{out}");
+            assert!(out.contains("secret_key = ***"), "{out}");
+            assert!(out.contains("scopes.shop.oidc.google.client_id = \"cid\""), "{out}");
+            let refuse =
+                out.lines().find(|l| l.starts_with("scopes.shop.oidc.google.new_users")).unwrap_or_default();
+            assert!(refuse.contains("refuse") && refuse.contains("environment"), "{out}");
+            // A misspelt provider variable names the closest one.
+            let e = check_variable_names(names(&["HALLPASS_SCOPES__SHOP__OIDC__GOOGLE__CLIENT_SECRT"]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("did you mean HALLPASS_SCOPES__SHOP__OIDC__GOOGLE__CLIENT_SECRET?"), "{e}");
             Ok(())
         });
     }

@@ -59,6 +59,8 @@ const STORE_ERRORS: &str = "hallpass_storage_errors_total";
 const RSS: &str = "process_resident_memory_bytes";
 const CACHED: &str = "hallpass_session_cache_entries";
 const LOG_DROPPED: &str = "hallpass_log_lines_dropped_total";
+const OUTBOX: &str = "hallpass_outbox_messages";
+const OUTBOX_OLDEST: &str = "hallpass_outbox_oldest_pending_seconds";
 
 /// The route label of a request no route matched.
 pub const UNMATCHED: &str = "unmatched";
@@ -76,6 +78,9 @@ pub struct Metrics {
     store_ops: RwLock<HashMap<&'static str, OpSeries>>,
     logins: RwLock<HashMap<(&'static str, &'static str), Counter>>,
     active_sessions: Gauge,
+    /// Outbox rows per state (`hallpass_outbox_messages{state}`), in `OutboxState::ALL` order.
+    outbox: Vec<Gauge>,
+    outbox_oldest: Gauge,
     hash_queue: Gauge,
     hashes: Counter,
     rss: Gauge,
@@ -149,6 +154,16 @@ impl Metrics {
                 "Failed store calls, by operation and kind (unavailable, conflict, other).",
             ),
             describe(RSS, Some(metrics::Unit::Bytes), "Resident memory of the process."),
+            describe(
+                OUTBOX,
+                None,
+                "Outbox rows (mail) by state: queued, sending, in_doubt (handed over, answer lost: never resent by itself), sent, failed.",
+            ),
+            describe(
+                OUTBOX_OLDEST,
+                Some(metrics::Unit::Seconds),
+                "Age of the oldest queued or sending outbox row (0: none).",
+            ),
             describe(CACHED, None, "Sessions held in this process's cache (0: not caching)."),
             describe(
                 LOG_DROPPED,
@@ -167,6 +182,14 @@ impl Metrics {
         }
         let active_sessions = recorder.register_gauge(&Key::from_static_name(ACTIVE_SESSIONS), &METADATA);
         let hash_queue = recorder.register_gauge(&Key::from_static_name(HASH_QUEUE), &METADATA);
+        let outbox = hallpass_core::OutboxState::ALL
+            .iter()
+            .map(|s| {
+                let key = Key::from_parts(OUTBOX, vec![Label::from_static_parts("state", s.as_str())]);
+                recorder.register_gauge(&key, &METADATA)
+            })
+            .collect();
+        let outbox_oldest = recorder.register_gauge(&Key::from_static_name(OUTBOX_OLDEST), &METADATA);
         let hashes = recorder.register_counter(&Key::from_static_name(HASHES), &METADATA);
         let rss = recorder.register_gauge(&Key::from_static_name(RSS), &METADATA);
         let cached = recorder.register_gauge(&Key::from_static_name(CACHED), &METADATA);
@@ -178,6 +201,8 @@ impl Metrics {
             store_ops: RwLock::default(),
             logins: RwLock::default(),
             active_sessions,
+            outbox,
+            outbox_oldest,
             hash_queue,
             hashes,
             rss,
@@ -343,7 +368,24 @@ impl Metrics {
             self.rss.set(rss as f64);
         }
         self.refresh_active_sessions(service).await;
+        self.refresh_outbox(service).await;
         self.handle.render()
+    }
+
+    /// Reads the outbox's figures (one grouped count); a failure keeps the old values.
+    async fn refresh_outbox(&self, service: &Hallpass) {
+        match tokio::time::timeout(Duration::from_secs(2), service.outbox_stats()).await {
+            Ok(Ok(stats)) => {
+                for (gauge, state) in self.outbox.iter().zip(hallpass_core::OutboxState::ALL) {
+                    gauge.set(stats.count(state) as f64);
+                }
+                let age =
+                    stats.oldest_pending_at.map_or(0.0, |t| (service.now() - t).as_seconds_f64().max(0.0));
+                self.outbox_oldest.set(age);
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "reading the outbox for /metrics failed"),
+            Err(_) => tracing::warn!("reading the outbox for /metrics timed out"),
+        }
     }
 
     /// Counts the valid sessions again if the last count is older than

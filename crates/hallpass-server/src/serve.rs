@@ -38,17 +38,28 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
     bail!("HALLPASS_DATABASE_URL must start with sqlite://, postgres:// or mysql://")
 }
 
+/// The service on `store` with the configuration's settings and server secret (see
+/// [`crate::secret_key`]; one is required when identity providers are configured).
+fn service_on(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Hallpass>> {
+    let providers = !crate::oidc::ProviderSpec::all(config)?.is_empty();
+    let mut service = Hallpass::new(store, config.settings()?)?;
+    if let Some(secret) = crate::secret_key::load(config, providers)? {
+        service = service.with_server_secret(secret);
+    }
+    Ok(Arc::new(service))
+}
+
 /// Opens storage and builds the service the configuration describes.
 pub async fn open_service(config: &Config) -> anyhow::Result<Arc<Hallpass>> {
     let store = open_store(&config.database_url).await?;
-    Ok(Arc::new(Hallpass::new(store, config.settings()?)?))
+    service_on(config, store)
 }
 
 /// As [`open_service`], with every store call counted into `metrics`.
 pub async fn open_measured_service(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Arc<Hallpass>> {
     let store = open_store(&config.database_url).await?;
     let store = Arc::new(Observed::new(store, StoreMetrics(metrics.clone())));
-    Ok(Arc::new(Hallpass::new(store, config.settings()?)?))
+    service_on(config, store)
 }
 
 /// Folds recorded latency samples into their histogram buckets every few seconds, so they
@@ -113,12 +124,26 @@ pub async fn run(
     let sweeper = spawn_sweeper(service.clone(), config.sweep_interval.0);
     let upkeep = spawn_metrics_upkeep(metrics.clone());
     let admin = crate::admin::AdminOptions::from_config(config);
-    let app = build_app(AppState { service, body_limit: config.body_limit, metrics, admin });
+    let oidc = Arc::new(crate::oidc::Oidc::from_config(config)?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mailer = crate::mail::Mailer::from_config(config)?
+        .map(|m| crate::mail::spawn_worker(Arc::new(m), service.clone(), stop_rx));
+    let app = build_app(AppState { service, body_limit: config.body_limit, metrics, admin, oidc });
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
     upkeep.abort();
+    if let Some(worker) = mailer {
+        // The mail in hand is finished (its steps time out), the rest stays queued.
+        if tokio::time::timeout(Duration::from_secs(90), worker).await.is_err() {
+            tracing::warn!("the mail worker did not stop in time");
+        }
+    }
     result.context("serving HTTP")
 }
 

@@ -38,6 +38,7 @@ backend_tests! {
     errors_keep_the_navigation_and_unknown_scopes_are_404,
     a_keys_last_use_is_shown,
     every_scope_is_searched_and_paged_across_scopes,
+    a_users_page_shows_identities_and_provider_sign_ins,
 }
 
 /// An answer: status, headers, body.
@@ -74,7 +75,8 @@ struct Browser<'a> {
 
 impl<'a> Browser<'a> {
     fn new(app: &'a TestApp) -> Self {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let client =
+            hallpass_server::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { app, client, cookie: None }
     }
 
@@ -268,7 +270,8 @@ async fn admin_sign_in_bursts_get_no_more_checked_than_the_budget(app: TestApp) 
 /// not held by an attacker's failures, which throttle every other browser.
 async fn an_admin_browser_that_signed_in_before_keeps_its_attempts(app: TestApp) {
     make_admin(&app).await;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client =
+        hallpass_server::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let sign_in = |password: &'static str, cookie: Option<String>| {
         let mut rb = client
             .post(app.url("/admin/login"))
@@ -896,4 +899,50 @@ async fn every_scope_is_searched_and_paged_across_scopes(app: TestApp) {
     let only_two = b.get("/admin/users?q=two-1").await;
     assert_eq!(names(&only_two).len(), 10);
     assert_eq!(b.get("/admin/users?cursor=nosuch~x").await.status, StatusCode::BAD_REQUEST);
+}
+
+/// A user's page lists the user's provider identities and the provider sign-ins, failed
+/// ones with their reason in words.
+async fn a_users_page_shows_identities_and_provider_sign_ins(app: TestApp) {
+    use hallpass_core::service::{OidcPolicy, ProviderIdentity};
+    use hallpass_core::{ClientId, ClientInfo, Outcome, ProviderName};
+    make_admin(&app).await;
+    let (id, _) = user_with_session(&app, "olga").await;
+    let user_id = uuid::Uuid::parse_str(&id).unwrap();
+    let scope = Scope::parse("app").unwrap();
+    let corp = ProviderName::parse("corp").unwrap();
+    let who = ProviderIdentity {
+        provider: corp.clone(),
+        subject: ClientId::parse("olga-at-corp").unwrap(),
+        email: None,
+        email_verified: false,
+        username: None,
+        access_token: Some("at".into()),
+        access_token_expiry: None,
+        refresh_token: Some("rt".into()),
+    };
+    app.service.oidc_link(&scope, user_id, who.clone()).await.unwrap();
+    let policy = OidcPolicy::default();
+    app.service
+        .oidc_login(&scope, who, policy, Default::default(), ClientInfo::default(), None)
+        .await
+        .unwrap();
+    app.service
+        .record_oidc_failure(&scope, &corp, Some(user_id), Outcome::IdTokenInvalid, &ClientInfo::default())
+        .await
+        .unwrap();
+
+    let mut b = Browser::new(&app);
+    b.sign_in().await;
+    let page = b.get(&format!("/admin/users/app/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains(r#"data-label="Provider">corp<"#), "{}", page.text);
+    assert!(page.text.contains(r#"data-label="Client id">olga-at-corp<"#), "{}", page.text);
+    assert!(page.text.contains("kept (sealed)"), "the refresh token is mentioned, never shown");
+    assert!(!page.text.contains(">rt<") && !page.text.contains(">at<"), "no token on the page");
+    assert!(page.text.matches("oidc:corp").count() >= 2, "{}", page.text);
+    assert!(
+        page.text.contains("provider&#39;s ID token invalid")
+            || page.text.contains("provider's ID token invalid")
+    );
 }

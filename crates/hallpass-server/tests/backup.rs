@@ -28,7 +28,7 @@ async fn start(db: &Path) -> Server {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
+    hallpass_server::client_builder().timeout(Duration::from_secs(20)).build().unwrap()
 }
 
 struct Out {

@@ -23,7 +23,7 @@ async fn start(db: &Path) -> Server {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    hallpass_server::client_builder().timeout(Duration::from_secs(10)).build().unwrap()
 }
 
 async fn cli(db: &Path, args: &[&str]) -> (bool, String, String) {
@@ -258,7 +258,8 @@ async fn admin_create_reads_the_password_from_stdin_and_the_admin_signs_in() {
     assert!(!ok && err.contains("scope"), "no API key reaches the admin scope: {err}");
 
     let server = start(&db).await;
-    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let browser =
+        hallpass_server::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let sign_in = |password: &'static str| {
         browser
             .post(format!("{}/admin/login", server.base))

@@ -178,7 +178,7 @@ impl Api {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    hallpass_server::client_builder().timeout(Duration::from_secs(10)).build().unwrap()
 }
 
 /// Asserts `(status, body)` is a problem with `status` and `code`.

@@ -392,7 +392,7 @@ async fn outage(backend: Backend, how: Cut) {
     let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
     let Some((app, proxy)) = app_behind_proxy(backend).await else { return };
     let app = Arc::new(app);
-    let client = reqwest::Client::builder().timeout(CALL_TIMEOUT).build().unwrap();
+    let client = hallpass_server::client_builder().timeout(CALL_TIMEOUT).build().unwrap();
     let log = Arc::new(Mutex::new(Log::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let mut clients = tokio::task::JoinSet::new();

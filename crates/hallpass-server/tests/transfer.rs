@@ -108,7 +108,7 @@ struct Http {
 impl Http {
     fn new(base: &str, key: &str) -> Self {
         Self {
-            client: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap(),
+            client: hallpass_server::client_builder().timeout(Duration::from_secs(20)).build().unwrap(),
             base: base.to_owned(),
             key: key.to_owned(),
         }

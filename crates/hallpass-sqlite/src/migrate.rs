@@ -26,6 +26,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
     // Comment only: SQLite's change channel needs no table (see the file).
     ("0005_changes", include_str!("../migrations/0005_changes.sql")),
     ("0006_key_last_used", include_str!("../migrations/0006_key_last_used.sql")),
+    ("0007_outbox", include_str!("../migrations/0007_outbox.sql")),
+    ("0008_oidc", include_str!("../migrations/0008_oidc.sql")),
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend

@@ -9,8 +9,9 @@
 
 use crate::codec::*;
 use hallpass_core::{
-    ApiKey, AuditEntry, ClientId, ClientInfo, Confirmation, Email, Group, Identity, LoginEvent, Outcome,
-    ProviderName, Scope, Session, ThrottleState, User, UserRecord, Username,
+    ApiKey, AuditEntry, ClientId, ClientInfo, Confirmation, Email, Group, Identity, LoginEvent, OutboxKind,
+    OutboxMessage, OutboxState, Outcome, ProviderName, Scope, Session, ThrottleState, User, UserRecord,
+    Username,
 };
 use rusqlite::Row;
 use rusqlite::types::Type;
@@ -81,7 +82,8 @@ macro_rules! session_cols {
 /// The columns of an identity row in the order [`identity_row`] reads them.
 macro_rules! identity_cols {
     () => {
-        "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at"
+        "scope, user_id, provider, client_id, access_token, access_token_expiry, created_at, updated_at, \
+         refresh_token"
     };
 }
 
@@ -147,6 +149,7 @@ pub(crate) fn identity_row(row: &Row<'_>) -> rusqlite::Result<Identity> {
         access_token_expiry: get_opt_time(row, 5)?,
         created_at: get_time(row, 6)?,
         updated_at: get_time(row, 7)?,
+        refresh_token: row.get(8)?,
     })
 }
 
@@ -200,5 +203,27 @@ pub(crate) fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
             .map_err(|_| rusqlite::Error::InvalidColumnType(4, "scope".into(), Type::Text))?,
         target: row.get(5)?,
         detail: get_object(row, 6)?,
+    })
+}
+
+/// An outbox row, columns as `crate::queries::outbox` lists them.
+pub(crate) fn outbox_row(row: &Row<'_>) -> rusqlite::Result<OutboxMessage> {
+    let text = |i: usize, what: &str| rusqlite::Error::InvalidColumnType(i, what.into(), Type::Text);
+    let payload: String = row.get(5)?;
+    Ok(OutboxMessage {
+        id: get_uuid(row, 0)?,
+        scope: get_parsed(row, 1, Scope::from_stored)?,
+        kind: OutboxKind::from_stored(&row.get::<_, String>(2)?).ok_or_else(|| text(2, "kind"))?,
+        lane: row.get(3)?,
+        user_id: get_opt_uuid(row, 4)?,
+        payload: serde_json::from_str(&payload).map_err(|_| text(5, "payload"))?,
+        state: OutboxState::from_stored(&row.get::<_, String>(6)?).ok_or_else(|| text(6, "state"))?,
+        attempts: row.get(7)?,
+        next_attempt_at: get_time(row, 8)?,
+        lease_until: get_opt_time(row, 9)?,
+        lease_owner: row.get(10)?,
+        last_error: row.get(11)?,
+        created_at: get_time(row, 12)?,
+        sent_at: get_opt_time(row, 13)?,
     })
 }

@@ -13,14 +13,19 @@ use crate::connection::{self, Role, path_of_url, restrict_to_owner};
 use crate::error::to_store_error;
 use crate::migrate;
 use crate::pool::Pool;
-use crate::queries::{admin, bulk, codes, events, identities, keys, sessions, throttles, users};
+use crate::queries::{
+    admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users,
+};
 use async_trait::async_trait;
 use hallpass_core::model::*;
 use hallpass_core::store::{
     Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, LoginStored, NewLogin, Store,
     StoreError, StoreResult, ThrottleState,
 };
-use hallpass_core::{ProviderName, Scope, TokenHash, UserRef};
+use hallpass_core::{
+    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName,
+    Scope, TokenHash, UserRef,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -286,6 +291,22 @@ impl Store for SqliteStore {
 
     // ---- provider identities
 
+    async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
+        let flow = flow.clone();
+        self.pool.write("insert_flow", move |tx| flows::insert_flow(tx, &flow)).await
+    }
+
+    async fn take_flow(
+        &self,
+        scope: Option<&Scope>,
+        kind: FlowKind,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<FlowRecord>> {
+        let (scope, hash) = (scope.cloned(), *hash);
+        self.pool.write("take_flow", move |tx| flows::take_flow(tx, scope.as_ref(), kind, &hash, now)).await
+    }
+
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
         let identity = identity.clone();
         self.pool.write("upsert_identity", move |tx| identities::upsert_identity(tx, &identity)).await
@@ -360,6 +381,61 @@ impl Store for SqliteStore {
     }
 
     // ---- admin web page
+
+    async fn enqueue(&self, e: &Enqueue<'_>) -> StoreResult<()> {
+        let user = e.user.cloned();
+        let code = e.code.cloned();
+        let messages = e.messages.to_vec();
+        self.pool
+            .write("enqueue", move |tx| {
+                outbox::enqueue(
+                    tx,
+                    &Enqueue { user: user.as_ref(), code: code.as_ref(), messages: &messages },
+                )
+            })
+            .await
+    }
+
+    async fn update_user_enqueue(
+        &self,
+        scope: &Scope,
+        id: Uuid,
+        patch: &UserPatch,
+        at: OffsetDateTime,
+        e: &Enqueue<'_>,
+    ) -> StoreResult<Option<User>> {
+        let (scope, patch) = (scope.clone(), patch.clone());
+        let (code, messages) = (e.code.cloned(), e.messages.to_vec());
+        self.pool
+            .write("update_user_enqueue", move |tx| {
+                let Some(user) = users::update_user(tx, &scope, id, &patch, at)? else { return Ok(None) };
+                outbox::enqueue(tx, &Enqueue { user: None, code: code.as_ref(), messages: &messages })?;
+                Ok(Some(user))
+            })
+            .await
+    }
+
+    async fn outbox_claim(&self, claim: &OutboxClaim) -> StoreResult<Vec<OutboxMessage>> {
+        let claim = claim.clone();
+        self.pool.write("outbox_claim", move |tx| outbox::claim(tx, &claim)).await
+    }
+
+    async fn outbox_update(&self, id: Uuid, owner: &str, update: &OutboxUpdate) -> StoreResult<bool> {
+        let (owner, update) = (owner.to_owned(), update.clone());
+        self.pool.write("outbox_update", move |tx| outbox::update(tx, id, &owner, &update)).await
+    }
+
+    async fn outbox_retry(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool> {
+        self.pool.write("outbox_retry", move |tx| outbox::retry(tx, id, now)).await
+    }
+
+    async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
+        self.pool.read("outbox_stats", outbox::stats).await
+    }
+
+    async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
+        self.pool.read("outbox_list", move |c| outbox::list(c, before, limit)).await
+    }
 
     async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         let entry = entry.clone();

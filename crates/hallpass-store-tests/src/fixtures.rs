@@ -204,6 +204,7 @@ pub fn rich_identity(scope: &Scope, user_id: Uuid, provider_name: &str, client_i
     Identity {
         access_token: Some(format!("token-{n}-{provider_name}")),
         access_token_expiry: (n % 2 == 0).then(|| at(DAY + n * SEC)),
+        refresh_token: (n % 3 == 0).then(|| format!("refresh-{n}-{provider_name}")),
         created_at: at(n * SEC + 7),
         updated_at: at(n * SEC + 11),
         ..identity(scope, user_id, provider_name, client_id)
@@ -219,6 +220,7 @@ pub fn identity(scope: &Scope, user_id: Uuid, provider_name: &str, client_id: &s
         client_id: ClientId::parse(client_id).expect("valid client id"),
         access_token: None,
         access_token_expiry: None,
+        refresh_token: None,
         created_at: at(0),
         updated_at: at(0),
     }

@@ -70,6 +70,9 @@ macro_rules! __with_cases {
             request_code_counts_known_and_unknown_alike,
             request_code_for_nobody_leaves_nothing_redeemable,
             identities_link_find_and_unlink,
+            flows_take_once_by_kind_and_scope,
+            flows_expire_and_are_swept,
+            concurrent_flow_takes_have_one_winner,
             identity_taken_by_another_user,
             events_newest_first_with_cursor,
             login_stats_hour_buckets,
@@ -93,6 +96,16 @@ macro_rules! __with_cases {
             audit_newest_first_with_cursor,
             scope_figures_count_per_scope,
             outcome_stats_count_every_outcome,
+            enqueue_writes_user_code_and_rows_together,
+            enqueue_writes_nothing_on_conflict,
+            request_code_queues_its_mail_only_for_the_user,
+            outbox_claim_takes_due_rows_once,
+            outbox_concurrent_claimers_never_share_a_row,
+            outbox_update_needs_the_lease,
+            outbox_in_doubt_is_never_reclaimed_until_retried,
+            outbox_final_states_scrub_and_set_confirmation,
+            outbox_stats_and_list,
+            update_user_enqueue_changes_and_queues_together,
         }
     };
 }

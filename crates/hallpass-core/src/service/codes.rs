@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 /// The counter code requests for `login` count against: by the login as typed (normalised
 /// and hashed), so a login that names nobody is counted exactly like one that names a user.
-fn code_request_key(kind: CodeKind, login: &UserRef) -> String {
+pub(super) fn code_request_key(kind: CodeKind, login: &UserRef) -> String {
     let prefix = format!("code:{}:", kind.as_str());
     match login {
         UserRef::Id(id) => hashed_key(&prefix, &format!("i:{id}")),
@@ -58,6 +58,7 @@ impl Hallpass {
             throttle_key: code_request_key(CodeKind::Reset, login),
             window: policy.code_request_window,
             limit: if policy.enabled { policy.code_requests } else { 0 },
+            outbox: None,
         };
         let outcome = self.store.request_code(scope, &req).await?;
         if !req.within_limit(&outcome.requests) {

@@ -23,6 +23,13 @@ pub enum Credentials {
         /// The password offered.
         password: Password,
     },
+    /// An email with the short code mailed to it ([`Hallpass::mail_email_code`]).
+    EmailCode {
+        /// The email the code was sent to.
+        email: Email,
+        /// The code as typed (6 to 8 digits).
+        code: String,
+    },
     /// A provider identity the calling backend vouches for.
     Provider {
         /// The provider.
@@ -62,7 +69,7 @@ pub struct LoginResult {
 }
 
 impl Hallpass {
-    async fn record_failure(
+    pub(super) async fn record_failure(
         &self,
         scope: &Scope,
         user_id: Option<Uuid>,
@@ -151,6 +158,29 @@ impl Hallpass {
                 }
                 (method, record, None)
             }
+            Credentials::EmailCode { email, code } => {
+                // Throttled exactly as a password login by that email; the code is checked
+                // in place of the password, at the same cost for nobody.
+                let method = LoginMethod::EmailCode;
+                let login = UserRef::Email(email.key().to_owned());
+                let record = self.store.find_user(scope, &login).await?;
+                let user_id = record.as_ref().map(|r| r.user.id);
+                let account = Self::email_code_account(&email, user_id);
+                let keys = self.attempt_keys(scope, account, &client, device.as_ref()).await?;
+                if let Err(e) = self.reserve(scope, &keys).await {
+                    self.record_failure(scope, user_id, &method, Outcome::Throttled, &client).await?;
+                    return Err(e);
+                }
+                let good = self.check_email_code(scope, &email, record.as_ref(), &code).await?;
+                let Some(record) = record.filter(|_| good.is_some()) else {
+                    let outcome =
+                        if user_id.is_some() { Outcome::WrongPassword } else { Outcome::UnknownUser };
+                    self.record_failure(scope, user_id, &method, outcome, &client).await?;
+                    return Err(Self::email_code_failure(user_id.is_some()));
+                };
+                settle = Some(keys);
+                (method, record, None)
+            }
             Credentials::Provider { provider, client_id } => {
                 let method = LoginMethod::Provider(provider.clone());
                 let identity = self.store.find_identity(scope, &provider, client_id.as_str()).await?;
@@ -162,6 +192,7 @@ impl Hallpass {
                     self.record_failure(scope, None, &method, Outcome::UnknownUser, &client).await?;
                     return Err(Error::InvalidCredentials(CredentialFailure::UserNotFound));
                 };
+                let identity = self.open_identity(identity);
                 let now = self.now();
                 let oauth = OAuthInfo {
                     provider: identity.provider.as_str().to_owned(),
@@ -180,7 +211,7 @@ impl Hallpass {
     /// Either way the counters the attempt reserved are settled; an active user's device
     /// is remembered as known to the user (one store call for all of it).
     #[allow(clippy::too_many_arguments)]
-    async fn finish_login(
+    pub(super) async fn finish_login(
         &self,
         scope: &Scope,
         user: User,
@@ -242,7 +273,11 @@ impl Hallpass {
             event,
             max_sessions: Some(settings.max_sessions_per_user),
         };
+        let notice = self.new_device_notice(scope, &user, &login.event).await;
         let stored = self.store.insert_login(&login).await?;
+        if let Some(notice) = notice {
+            self.queue_notice(notice).await;
+        }
         // The user's `last_login_at` moved and the cap may have ended older sessions: this
         // process's copies go at once. Other processes must hear of ended sessions only; a
         // moved `last_login_at` alone is not worth a cross-process message (on PostgreSQL a

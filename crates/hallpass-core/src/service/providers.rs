@@ -1,5 +1,11 @@
 //! Linked identities at external providers: linking, reading, listing, unlinking, and
 //! changes to a link's access token ([`TokenUpdate`], [`Expiry`]).
+//!
+//! Provider tokens are sealed by the server secret (when one is configured) on their way
+//! to the store and opened on their way back ([`Hallpass::seal_identity`],
+//! [`Hallpass::open_identity`]); the associated data binds each to its row and to which
+//! token it is (scope, user, provider, `access`/`refresh`). Tokens stored in the clear
+//! before a secret was configured are still read as they are.
 
 use super::Hallpass;
 use crate::error::{Error, Result};
@@ -25,7 +31,64 @@ pub struct TokenUpdate {
     pub expiry: Option<Option<Expiry>>,
 }
 
+/// What a sealed provider token is bound to.
+fn token_aad(identity: &Identity, which: &str) -> Vec<u8> {
+    format!(
+        "identity\0{}\0{}\0{}\0{which}",
+        identity.scope.as_str(),
+        identity.user_id,
+        identity.provider.as_str()
+    )
+    .into_bytes()
+}
+
 impl Hallpass {
+    /// The identity as it is to be stored: tokens sealed when a server secret is set.
+    pub(crate) fn seal_identity(&self, identity: &Identity) -> Identity {
+        let mut sealed = identity.clone();
+        if let Some(secret) = &self.server_secret {
+            sealed.access_token =
+                identity.access_token.as_deref().map(|t| secret.seal_text(&token_aad(identity, "access"), t));
+            sealed.refresh_token = identity
+                .refresh_token
+                .as_deref()
+                .map(|t| secret.seal_text(&token_aad(identity, "refresh"), t));
+        }
+        sealed
+    }
+
+    /// A stored identity with its tokens opened. A sealed token that cannot be opened (no
+    /// secret configured, or another key) reads as absent, with a warning in the log: the
+    /// link itself stays usable for logins.
+    pub(crate) fn open_identity(&self, mut identity: Identity) -> Identity {
+        for (which, slot) in [("access", 0), ("refresh", 1)] {
+            let aad = token_aad(&identity, which);
+            let token = if slot == 0 { &mut identity.access_token } else { &mut identity.refresh_token };
+            let Some(text) = token.as_deref() else { continue };
+            if !crate::server_secret::is_sealed_text(text) {
+                continue;
+            }
+            let opened = match &self.server_secret {
+                Some(secret) => secret.open_text(&aad, text).map_err(|e| e.to_string()),
+                None => Err("no server secret is configured".to_owned()),
+            };
+            *token = match opened {
+                Ok(plain) => Some(plain),
+                Err(why) => {
+                    tracing::warn!(provider = %identity.provider.as_str(), user_id = %identity.user_id,
+                        "a sealed provider {which} token could not be opened: {why}");
+                    None
+                }
+            };
+        }
+        identity
+    }
+
+    /// Stores a link, its tokens sealed.
+    pub(crate) async fn store_identity(&self, identity: &Identity) -> Result<()> {
+        Ok(self.store.upsert_identity(&self.seal_identity(identity)).await?)
+    }
+
     fn apply_token(&self, identity: &mut Identity, update: TokenUpdate) -> Result<()> {
         if let Some(t) = update.access_token {
             if let Some(t) = &t {
@@ -68,11 +131,12 @@ impl Hallpass {
             client_id,
             access_token: None,
             access_token_expiry: None,
+            refresh_token: None,
             created_at: existing.as_ref().map_or(now, |e| e.created_at),
             updated_at: now,
         };
         self.apply_token(&mut identity, update)?;
-        self.store.upsert_identity(&identity).await?;
+        self.store_identity(&identity).await?;
         Ok(identity)
     }
 
@@ -85,11 +149,12 @@ impl Hallpass {
         update: TokenUpdate,
     ) -> Result<Identity> {
         let user = self.resolve(scope, r).await?.user;
-        let mut identity =
+        let stored =
             self.store.get_identity(scope, user.id, provider).await?.ok_or(Error::ProviderNotLinked)?;
+        let mut identity = self.open_identity(stored);
         self.apply_token(&mut identity, update)?;
         identity.updated_at = self.now();
-        self.store.upsert_identity(&identity).await?;
+        self.store_identity(&identity).await?;
         Ok(identity)
     }
 
@@ -101,18 +166,28 @@ impl Hallpass {
         provider: &ProviderName,
     ) -> Result<Identity> {
         let user = self.resolve(scope, r).await?.user;
-        self.store.get_identity(scope, user.id, provider).await?.ok_or(Error::ProviderNotLinked)
+        let stored =
+            self.store.get_identity(scope, user.id, provider).await?.ok_or(Error::ProviderNotLinked)?;
+        Ok(self.open_identity(stored))
     }
 
     /// A user's provider links.
     pub async fn list_providers(&self, scope: &Scope, r: &UserRef) -> Result<Vec<Identity>> {
         let user = self.resolve(scope, r).await?.user;
-        Ok(self.store.list_identities(scope, user.id).await?)
+        let stored = self.store.list_identities(scope, user.id).await?;
+        Ok(stored.into_iter().map(|i| self.open_identity(i)).collect())
     }
 
-    /// Removes a user's link to a provider.
+    /// Removes a user's link to a provider; `LastLoginMethod` when the user has no
+    /// password and no other link (the user could no longer log in at all).
     pub async fn unlink_provider(&self, scope: &Scope, r: &UserRef, provider: &ProviderName) -> Result<()> {
-        let user = self.resolve(scope, r).await?.user;
+        let resolved = self.resolve(scope, r).await?;
+        let (user, has_password) = (resolved.user, resolved.password_hash.is_some());
+        let links = self.store.list_identities(scope, user.id).await?;
+        let others = links.iter().filter(|i| &i.provider != provider).count();
+        if links.iter().any(|i| &i.provider == provider) && others == 0 && !has_password {
+            return Err(Error::LastLoginMethod);
+        }
         if self.store.delete_identity(scope, user.id, provider).await? {
             Ok(())
         } else {

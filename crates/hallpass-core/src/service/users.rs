@@ -31,7 +31,8 @@ impl Hallpass {
         self.store.find_user(scope, r).await?.ok_or(Error::UserNotFound)
     }
 
-    /// Registers a user.
+    /// Registers a user. When this server sends mail and the scope requires confirmation,
+    /// a user with an email gets the confirmation mail (queued with the user, atomically).
     pub async fn register(&self, scope: &Scope, new: NewUser) -> Result<User> {
         if new.username.is_none() && new.email.is_none() {
             return Err(Error::invalid("username", "a username or an email is required"));
@@ -62,7 +63,7 @@ impl Hallpass {
             updated_at: now,
             last_login_at: None,
         };
-        self.store.insert_user(&UserRecord { user: user.clone(), password_hash }).await?;
+        self.insert_new_user(&UserRecord { user: user.clone(), password_hash }).await?;
         Ok(user)
     }
 
@@ -97,7 +98,9 @@ impl Hallpass {
         Ok(Page { items, next_cursor })
     }
 
-    /// Changes a user. Deactivation ends every session of the user.
+    /// Changes a user. Deactivation ends every session of the user. When this server sends
+    /// mail, a change of email tells the old address and, where the scope requires
+    /// confirmation, starts the confirmation of the new one (in the change's transaction).
     pub async fn update_user(&self, scope: &Scope, r: &UserRef, patch: UserPatch) -> Result<User> {
         if let Some(extra) = &patch.extra {
             check_json_object("extra", extra)?;
@@ -114,6 +117,13 @@ impl Hallpass {
         };
         if !username_left && !email_left {
             return Err(Error::invalid("username", "a user must keep a username or an email"));
+        }
+        let email_changes = patch
+            .email
+            .as_ref()
+            .is_some_and(|new| new.as_ref().map(Email::key) != current.email.as_ref().map(Email::key));
+        if self.mail_enabled() && email_changes {
+            return self.change_email_with_mail(scope, current, patch).await;
         }
         let updated = self.store.update_user(scope, current.id, &patch, self.now()).await?;
         self.changed(Change::User(current.id)).await;

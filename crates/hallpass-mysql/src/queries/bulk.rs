@@ -277,7 +277,7 @@ fn refused(e: sqlx::Error, links: bool) -> Refused {
 }
 
 const USER_COLUMNS: usize = 15;
-const LINK_COLUMNS: usize = 8;
+const LINK_COLUMNS: usize = 9;
 
 /// About the bytes a user adds to an INSERT: a few per value, and the values.
 fn user_size(e: &ExportedUser, extra: &str) -> usize {
@@ -303,6 +303,7 @@ fn link_size(l: &Identity) -> usize {
         + l.provider.as_str().len()
         + l.client_id.as_str().len()
         + l.access_token.as_ref().map_or(0, String::len)
+        + l.refresh_token.as_ref().map_or(0, String::len)
         + 3 * 8
 }
 
@@ -363,7 +364,8 @@ async fn insert_rows(
                 .bind(l.access_token.as_deref())
                 .bind(opt_ms(l.access_token_expiry))
                 .bind(ms(l.created_at))
-                .bind(ms(l.updated_at));
+                .bind(ms(l.updated_at))
+                .bind(l.refresh_token.as_deref());
         }
         q.execute(&mut *c).await.map_err(|e| refused(e, true))?;
     }

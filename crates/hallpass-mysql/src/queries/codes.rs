@@ -38,6 +38,9 @@ pub(crate) async fn request_code(
     let user_id = users::find_user(&mut *c, scope, &req.login).await?.map(|r| r.user.id);
     let owner = user_id.filter(|_| req.within_limit(&requests));
     store_code(&mut *c, &req.record(scope, owner.unwrap_or(Uuid::nil())), owner).await?;
+    if let Some(m) = req.outbox.as_ref().filter(|m| owner.is_some() && m.user_id == owner) {
+        super::outbox::insert_message(&mut *c, m).await?;
+    }
     Ok(CodeRequestOutcome { user_id, stored: owner.is_some(), requests })
 }
 

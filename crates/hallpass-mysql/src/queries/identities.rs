@@ -40,13 +40,14 @@ pub(crate) async fn upsert_identity(c: &mut MySqlConnection, i: &Identity) -> QR
     }
     let replaced = sqlx::query(
         "UPDATE identities SET client_id = ?, access_token = ?, access_token_expiry = ?, created_at = ?, \
-         updated_at = ? WHERE scope = ? AND user_id = ? AND provider = ?",
+         updated_at = ?, refresh_token = ? WHERE scope = ? AND user_id = ? AND provider = ?",
     )
     .bind(i.client_id.as_str().as_bytes())
     .bind(i.access_token.as_deref())
     .bind(opt_ms(i.access_token_expiry))
     .bind(ms(i.created_at))
     .bind(ms(i.updated_at))
+    .bind(i.refresh_token.as_deref())
     .bind(i.scope.as_str())
     .bind(id(i.user_id))
     .bind(i.provider.as_str())
@@ -57,7 +58,7 @@ pub(crate) async fn upsert_identity(c: &mut MySqlConnection, i: &Identity) -> QR
         sqlx::query(concat!(
             "INSERT INTO identities (",
             identity_cols!(),
-            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(i.scope.as_str())
         .bind(id(i.user_id))
@@ -67,6 +68,7 @@ pub(crate) async fn upsert_identity(c: &mut MySqlConnection, i: &Identity) -> QR
         .bind(opt_ms(i.access_token_expiry))
         .bind(ms(i.created_at))
         .bind(ms(i.updated_at))
+        .bind(i.refresh_token.as_deref())
         .execute(&mut *c)
         .await?;
     }

@@ -290,5 +290,6 @@ pub(crate) async fn sweep_expired(c: &mut MySqlConnection, now: OffsetDateTime, 
         .await?
         .rows_affected();
     let throttles = super::throttles::sweep(&mut *c, now, batch).await?;
-    Ok(sessions + codes + throttles)
+    let flows = super::flows::sweep(&mut *c, now, batch).await?;
+    Ok(sessions + codes + throttles + flows)
 }

@@ -155,7 +155,7 @@ const INSERT_LINKS: &str = concat!(
     "INSERT INTO identities (",
     identity_cols!(),
     ") SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::int8[], \
-     $7::int8[], $8::int8[])"
+     $7::int8[], $8::int8[], $9::text[])"
 );
 
 pub(crate) async fn import_users(pool: &PgPool, users: &[ExportedUser]) -> QResult<ImportOutcome> {
@@ -339,6 +339,7 @@ fn link_size(l: &Identity) -> usize {
         + l.provider.as_str().len()
         + l.client_id.as_str().len()
         + l.access_token.as_ref().map_or(0, String::len)
+        + l.refresh_token.as_ref().map_or(0, String::len)
         + 24
 }
 
@@ -426,6 +427,7 @@ async fn insert_links(conn: &mut PgConnection, links: &[Identity]) -> QResult<()
     let client_id: Vec<&str> = links.iter().map(|l| l.client_id.as_str()).collect();
     let access_token: Vec<Option<&str>> = links.iter().map(|l| l.access_token.as_deref()).collect();
     let expiry: Vec<Option<i64>> = links.iter().map(|l| opt_ms(l.access_token_expiry)).collect();
+    let refresh_token: Vec<Option<&str>> = links.iter().map(|l| l.refresh_token.as_deref()).collect();
     let created_at: Vec<i64> = links.iter().map(|l| ms(l.created_at)).collect();
     let updated_at: Vec<i64> = links.iter().map(|l| ms(l.updated_at)).collect();
     sqlx::query(INSERT_LINKS)
@@ -437,6 +439,7 @@ async fn insert_links(conn: &mut PgConnection, links: &[Identity]) -> QResult<()
         .bind(expiry)
         .bind(created_at)
         .bind(updated_at)
+        .bind(refresh_token)
         .execute(&mut *conn)
         .await?;
     Ok(())

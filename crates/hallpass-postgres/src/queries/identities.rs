@@ -17,9 +17,10 @@ use uuid::Uuid;
 pub(crate) async fn upsert_identity(pool: &PgPool, i: &Identity) -> QResult<()> {
     sqlx::query(
         "INSERT INTO identities (scope, user_id, provider, client_id, access_token, access_token_expiry, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         created_at, updated_at, refresh_token) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT ON CONSTRAINT identities_pkey DO UPDATE SET client_id = excluded.client_id, \
          access_token = excluded.access_token, access_token_expiry = excluded.access_token_expiry, \
+         refresh_token = excluded.refresh_token, \
          created_at = excluded.created_at, updated_at = excluded.updated_at",
     )
     .bind(i.scope.as_str())
@@ -30,6 +31,7 @@ pub(crate) async fn upsert_identity(pool: &PgPool, i: &Identity) -> QResult<()> 
     .bind(opt_ms(i.access_token_expiry))
     .bind(ms(i.created_at))
     .bind(ms(i.updated_at))
+    .bind(i.refresh_token.as_deref())
     .execute(pool)
     .await?;
     Ok(())

@@ -316,6 +316,7 @@ pub(crate) async fn sweep_expired(pool: &PgPool, now: OffsetDateTime, batch: u32
     let codes = sqlx::query(SWEEP_CODES).bind(now).bind(batch).execute(&mut *tx).await?;
     let throttles =
         sqlx::query(super::throttles::SWEEP_THROTTLES).bind(now).bind(batch).execute(&mut *tx).await?;
+    let flows = sqlx::query(super::flows::SWEEP_FLOWS).bind(now).bind(batch).execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(sessions.rows_affected() + codes.rows_affected() + throttles.rows_affected())
+    Ok(sessions.rows_affected() + codes.rows_affected() + throttles.rows_affected() + flows.rows_affected())
 }

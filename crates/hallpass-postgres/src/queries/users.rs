@@ -16,7 +16,7 @@ use uuid::Uuid;
 /// fails with 23505 on `users_username_key` or `users_email_key`, mapped in
 /// `crate::error`). When both keys are taken, PostgreSQL checks the constraints in
 /// creation order, so the username is reported, as the reference store does.
-pub(crate) async fn insert_user(pool: &PgPool, record: &UserRecord) -> QResult<()> {
+pub(crate) async fn insert_user(pool: impl sqlx::PgExecutor<'_>, record: &UserRecord) -> QResult<()> {
     let u = &record.user;
     sqlx::query(concat!(
         "INSERT INTO users (",
@@ -133,6 +133,21 @@ pub(crate) async fn update_user(
     at: OffsetDateTime,
 ) -> QResult<Option<User>> {
     let mut tx = pool.begin().await?;
+    let user = update_user_in(&mut tx, scope, user_id, patch, at).await?;
+    if user.is_some() {
+        tx.commit().await?;
+    }
+    Ok(user)
+}
+
+/// [`update_user`] on the caller's transaction (which it leaves open).
+pub(crate) async fn update_user_in(
+    tx: &mut PgConnection,
+    scope: &Scope,
+    user_id: Uuid,
+    patch: &UserPatch,
+    at: OffsetDateTime,
+) -> QResult<Option<User>> {
     let row = sqlx::query(concat!(
         "SELECT ",
         user_cols!(""),
@@ -168,13 +183,12 @@ pub(crate) async fn update_user(
     .await?;
     if effects.end_sessions {
         // Deactivation ends every session, in this same transaction.
-        end_sessions(&mut tx, scope, user_id, None).await?;
+        end_sessions(&mut *tx, scope, user_id, None).await?;
     }
     if effects.void_codes {
         // A new email voids every code issued before (they went to the old address).
-        void_codes(&mut tx, scope, user_id).await?;
+        void_codes(&mut *tx, scope, user_id).await?;
     }
-    tx.commit().await?;
     Ok(Some(user))
 }
 

@@ -175,6 +175,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/keys", get(pages::keys).post(pages::create_key))
         .route("/admin/keys/revoke", post(pages::revoke_key))
         .route("/admin/audit", get(pages::audit))
+        .route("/admin/outbox", get(pages::outbox))
+        .route("/admin/outbox/retry", post(pages::retry_outbox))
         .route("/admin/static/admin.css", get(css))
         // Anything else under /admin is an HTML 404 (the API's fallback answers JSON).
         .route("/admin/{*rest}", axum::routing::any(not_found))
@@ -458,6 +460,10 @@ pub(crate) fn outcome_words(code: &str) -> &str {
         "unknown_user" => "unknown user",
         "inactive" => "user inactive",
         "throttled" => "throttled (too many attempts)",
+        "invalid_state" => "sign-in state unknown, used or expired",
+        "token_exchange_failed" => "provider refused the code",
+        "id_token_invalid" => "provider's ID token invalid",
+        "identity_unknown" => "identity unknown (new users refused)",
         other => other,
     }
 }

@@ -47,7 +47,9 @@ pub const BEARER: &str = "bearer";
         (name = "users", description = "Registering, reading, changing and deleting users"),
         (name = "sessions", description = "Logging in, checking, freshening and ending sessions"),
         (name = "password-resets", description = "Reset codes and their redemption"),
+        (name = "mail", description = "Email confirmation and sign-in by emailed code (needs `HALLPASS_SMTP_URL`)"),
         (name = "providers", description = "Links of users to OAuth/OIDC provider identities"),
+        (name = "oidc", description = "Sign-in through an identity provider, hallpass doing the redirect dance"),
         (name = "activity", description = "Login history and statistics"),
         (name = "operations", description = "Probes and this document; no API key needed")
     )

@@ -361,7 +361,8 @@ pub struct LoginClientDto {
 }
 
 impl LoginClientDto {
-    fn into_domain(self) -> Result<(ClientInfo, Option<DeviceToken>), Error> {
+    /// The client and the device token, checked.
+    pub(crate) fn into_domain(self) -> Result<(ClientInfo, Option<DeviceToken>), Error> {
         let device = match self.device {
             None => None,
             Some(d) => Some(DeviceToken::parse(d.trim()).ok_or_else(|| {
@@ -418,7 +419,8 @@ impl From<&Session> for SessionDto {
 /// `POST /v1/sessions`: a login. Give exactly one of these shapes:
 /// `{login, password}` (login is a username or an email), `{username, password}`,
 /// `{email, password}`, or `{provider, client_id}` for a provider link the calling backend
-/// has verified. `data` and `client` may come with any of them.
+/// has verified, or `{email, code}` with the code `POST /v1/email-codes` mailed. `data` and
+/// `client` may come with any of them.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
@@ -431,6 +433,9 @@ pub struct LoginRequest {
     /// The password, with `login`, `username` or `email`.
     #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<SecretString>,
+    /// The emailed sign-in code (6 to 8 digits), with `email` (event method `email_code`).
+    #[schema(value_type = Option<String>, format = Password)]
+    pub code: Option<SecretString>,
     /// A provider name, with `client_id`.
     pub provider: Option<String>,
     /// The user's id at the provider, with `provider`.
@@ -453,9 +458,20 @@ fn bounded(field: &'static str, s: &str) -> Result<(), Error> {
 impl LoginRequest {
     /// The core's typed login.
     pub fn into_domain(self) -> Result<CoreLoginRequest, Error> {
-        let LoginRequest { login, username, email, password, provider, client_id, data, client } = self;
+        let LoginRequest { login, username, email, password, code, provider, client_id, data, client } = self;
         let named = [login.is_some(), username.is_some(), email.is_some()].iter().filter(|x| **x).count();
         let credentials = match (provider, client_id) {
+            _ if code.is_some() => {
+                let (Some(email), 1, None) = (email, named, &password) else {
+                    return Err(Error::invalid("code", "a code login takes `email` and `code` only"));
+                };
+                let email = Email::parse(&email)?;
+                let code = code.map(|c| c.expose().trim().to_owned()).unwrap_or_default();
+                if code.is_empty() || code.len() > 16 {
+                    return Err(Error::invalid("code", "must be the digits of the mailed code"));
+                }
+                Credentials::EmailCode { email, code }
+            }
             (None, None) => {
                 let login = match (login, username, email) {
                     _ if named > 1 => {
@@ -796,6 +812,14 @@ pub enum OutcomeDto {
     Inactive,
     /// Refused by throttling before the credentials were checked.
     Throttled,
+    /// A provider sign-in came back with an unknown, used or expired `state`.
+    InvalidState,
+    /// The provider refused to exchange its authorization code, or could not be reached.
+    TokenExchangeFailed,
+    /// The provider's ID token (or userinfo answer) did not validate.
+    IdTokenInvalid,
+    /// A provider identity linked to nobody where the scope does not create users.
+    IdentityUnknown,
 }
 
 impl From<Outcome> for OutcomeDto {
@@ -806,6 +830,10 @@ impl From<Outcome> for OutcomeDto {
             Outcome::UnknownUser => Self::UnknownUser,
             Outcome::Inactive => Self::Inactive,
             Outcome::Throttled => Self::Throttled,
+            Outcome::InvalidState => Self::InvalidState,
+            Outcome::TokenExchangeFailed => Self::TokenExchangeFailed,
+            Outcome::IdTokenInvalid => Self::IdTokenInvalid,
+            Outcome::IdentityUnknown => Self::IdentityUnknown,
         }
     }
 }
@@ -944,4 +972,30 @@ pub struct LoginStats {
 pub struct Health {
     /// Always `ok`.
     pub status: &'static str,
+}
+
+/// `POST /v1/confirmations/redeem`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemConfirmationRequest {
+    /// The confirmation code from the mail.
+    #[schema(value_type = String)]
+    pub code: SecretString,
+}
+
+/// What `POST /v1/users/{ref}/confirmation` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfirmationResponse {
+    /// The user's confirmation state: `pending` once a confirmation mail was taken by the
+    /// mail server, `failed` when the latest could not be delivered, `null` before the
+    /// first was sent. The new mail is on its way.
+    pub confirmation: Option<ConfirmationDto>,
+}
+
+/// `POST /v1/email-codes`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailCodeRequest {
+    /// The email to mail a sign-in code to, if a user of the scope has it.
+    pub email: String,
 }

@@ -251,6 +251,7 @@ impl From<Error> for ApiError {
                 err.problem.login = Some(Box::new(LoginDto::from(&*login)));
                 err
             }
+            Error::MailNotConfigured => Self::mail_not_configured(),
             Error::SessionInvalid => Self::session_invalid("the session token is unknown, expired or ended"),
             Error::UserNotFound => {
                 Self::new(S::NOT_FOUND, "user_not_found", "User not found", "no such user")
@@ -285,6 +286,42 @@ impl From<Error> for ApiError {
                 "invalid_code",
                 "Invalid code",
                 "the code is unknown, used or expired",
+            ),
+            Error::InvalidState => Self::new(
+                S::BAD_REQUEST,
+                "invalid_state",
+                "Invalid state",
+                "the sign-in state is unknown, used or expired",
+            ),
+            Error::InvalidReturnTo => Self::new(
+                S::BAD_REQUEST,
+                "invalid_return_to",
+                "Invalid return_to",
+                "return_to is not one of the provider's allowed URLs",
+            ),
+            Error::IdentityUnknown => Self::new(
+                S::FORBIDDEN,
+                "identity_unknown",
+                "Identity unknown",
+                "that provider identity is linked to no user, and this scope does not create users",
+            ),
+            Error::LastLoginMethod => Self::new(
+                S::CONFLICT,
+                "last_login_method",
+                "Last login method",
+                "the user would have no way left to log in",
+            ),
+            Error::ProviderUnknown => Self::new(
+                S::NOT_FOUND,
+                "provider_unknown",
+                "Provider unknown",
+                "no provider of that name is configured for this scope",
+            ),
+            Error::ProviderFailed(_) => Self::new(
+                S::BAD_GATEWAY,
+                "provider_failed",
+                "Provider failed",
+                "the identity provider refused the sign-in or could not be reached",
             ),
             Error::TooLarge { field, max_bytes } => {
                 let mut err = Self::new(
@@ -384,6 +421,12 @@ pub(crate) fn every_error_sample() -> Vec<(Error, u16, &'static str)> {
         (Error::EmailTaken, 409, "email_taken"),
         (Error::IdentityTaken, 409, "identity_taken"),
         (Error::InvalidCode, 400, "invalid_code"),
+        (Error::InvalidState, 400, "invalid_state"),
+        (Error::InvalidReturnTo, 400, "invalid_return_to"),
+        (Error::IdentityUnknown, 403, "identity_unknown"),
+        (Error::LastLoginMethod, 409, "last_login_method"),
+        (Error::ProviderUnknown, 404, "provider_unknown"),
+        (Error::ProviderFailed("x".into()), 502, "provider_failed"),
         (Error::TooLarge { field: "data", max_bytes: 16 }, 413, "payload_too_large"),
         (Error::RateLimited { retry_after_secs: 3 }, 429, "rate_limited"),
         (Error::Overloaded, 503, "overloaded"),

@@ -9,7 +9,7 @@
 //! - [`extract`]: the API key ([`extract::Caller`]), the session token header, and
 //!   JSON/path/query extractors whose failures are problem documents.
 //! - [`dto`]: the JSON shapes; [`error`]: the one map from domain errors to HTTP.
-//! - [`users`], [`sessions`], [`resets`], [`providers`], [`activity`]: the handlers.
+//! - [`users`], [`sessions`], [`resets`], [`providers`], [`oidc`], [`activity`]: the handlers.
 //! - [`doc`]: the frame of the OpenAPI document (security scheme, shared responses).
 //! - [`problems`]: the page of each problem `code` (`GET /problems/{code}`), which every
 //!   problem's `type` points to.
@@ -26,6 +26,8 @@ pub mod dto;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod mail;
+pub mod oidc;
 pub mod problems;
 pub mod providers;
 pub mod resets;
@@ -66,8 +68,14 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::end_one_for_user))
         .routes(routes!(resets::create))
         .routes(routes!(resets::redeem))
+        .routes(routes!(mail::send_confirmation))
+        .routes(routes!(mail::redeem_confirmation))
+        .routes(routes!(mail::email_code))
         .routes(routes!(providers::list))
         .routes(routes!(providers::link, providers::update, providers::get, providers::unlink))
+        .routes(routes!(oidc::start))
+        .routes(routes!(oidc::callback))
+        .routes(routes!(oidc::exchange))
         .routes(routes!(activity::history))
         .routes(routes!(activity::stats))
         .routes(routes!(healthz))

@@ -64,6 +64,23 @@ pub const CATALOG: &[ProblemType] = &[
         "Ask for a new code (`POST /v1/password-resets`) and use that one.",
     ),
     p(
+        "invalid_state",
+        400,
+        "Invalid state",
+        "The identity provider sent the browser back with a `state` hallpass does not know: it was used \
+         already, it expired (a sign-in lives 10 minutes), or it was altered. Nothing was signed in.",
+        "Start the sign-in again (`POST /v1/oidc/{provider}/start`).",
+    ),
+    p(
+        "invalid_return_to",
+        400,
+        "Invalid return_to",
+        "The `return_to` of a sign-in is not one of the URLs listed in the provider's `return_to` \
+         configuration (compared exactly, query ignored).",
+        "Send one of the configured URLs, or ask the operator to add yours to \
+         `[scopes.NAME.oidc.PROVIDER] return_to`.",
+    ),
+    p(
         "mail_not_configured",
         400,
         "Mail not configured",
@@ -103,12 +120,28 @@ pub const CATALOG: &[ProblemType] = &[
         "Treat the user as signed out: drop the token and ask them to log in again.",
     ),
     p(
+        "identity_unknown",
+        403,
+        "Identity unknown",
+        "The provider identity is linked to no user of the scope, and the provider is configured with \
+         `new_users = \"refuse\"`.",
+        "Link the identity to an existing user first (a `start` with the user's `X-Session-Token`), or \
+         ask the operator to allow new users.",
+    ),
+    p(
         "user_inactive",
         403,
         "User inactive",
         "The password was right but the user is deactivated. `login` holds the login object of the user, \
          so the application can say why.",
         "An operator or the application reactivates the user (`PATCH /v1/users/{ref}` with `active: true`).",
+    ),
+    p(
+        "provider_unknown",
+        404,
+        "Provider unknown",
+        "No identity provider of that name is configured for the API key's scope.",
+        "Use a provider name from `[scopes.NAME.oidc.PROVIDER]` in the server's configuration.",
     ),
     p(
         "not_found",
@@ -151,6 +184,14 @@ pub const CATALOG: &[ProblemType] = &[
         "Method not allowed",
         "The path exists but not with this method. The `Allow` header lists the methods it has.",
         "Use one of the methods in `Allow`.",
+    ),
+    p(
+        "last_login_method",
+        409,
+        "Last login method",
+        "Removing this provider link would leave the user with no way to log in: no password and no other \
+         linked identity.",
+        "Set a password or link another provider first.",
     ),
     p(
         "username_taken",
@@ -205,6 +246,14 @@ pub const CATALOG: &[ProblemType] = &[
         "Internal error",
         "The server failed to answer. The cause is in the server's log, never in the answer.",
         "Retry later; operators find the cause in the log by the answer's `X-Request-Id`.",
+    ),
+    p(
+        "provider_failed",
+        502,
+        "Provider failed",
+        "The identity provider could not be used: its discovery document or keys could not be fetched.",
+        "Retry later; operators: check the provider's `issuer` and the server's network access to it \
+         (the log says what failed).",
     ),
     p(
         "overloaded",

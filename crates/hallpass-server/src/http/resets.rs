@@ -1,6 +1,6 @@
 //! Handlers of password resets: issuing a reset code to the backend, and redeeming it for
-//! a new password (which ends every session of the user). Mailing the code is not
-//! available yet: `send_email: true` answers 400 `mail_not_configured`.
+//! a new password (which ends every session of the user), or mailing it (`send_email:
+//! true`: 202 whoever the login names; 400 `mail_not_configured` without mail).
 
 use crate::app::AppState;
 use crate::http::dto::{RedeemResetRequest, RedeemResetResponse, ResetCodeResponse, ResetRequest};
@@ -9,6 +9,7 @@ use crate::http::extract::{ApiJson, CostlyCaller};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use hallpass_core::{Code, Password, UserRef};
 
 /// Issues a single-use reset code for the user with that username or email, and voids the
@@ -22,12 +23,14 @@ use hallpass_core::{Code, Password, UserRef};
     request_body = ResetRequest,
     responses(
         (status = 201, description = "The code (shown once)", body = ResetCodeResponse),
+        (status = 202, description = "`send_email: true`: a mail is queued if the login names a user with an email"),
         (status = 400, description = "`invalid_request`, or `mail_not_configured` for `send_email: true`",
             body = Problem, content_type = "application/problem+json"),
         (status = 401, response = crate::http::doc::Unauthorized),
         (status = 404, response = crate::http::doc::UserNotFound),
         (status = 413, response = crate::http::doc::PayloadTooLarge),
         (status = 415, response = crate::http::doc::UnsupportedMediaType),
+        (status = 429, response = crate::http::doc::RateLimited),
         (status = 500, response = crate::http::doc::Internal),
         (status = 503, response = crate::http::doc::StorageUnavailable),
     )
@@ -36,10 +39,11 @@ pub async fn create(
     State(state): State<AppState>,
     CostlyCaller(caller): CostlyCaller,
     ApiJson(req): ApiJson<ResetRequest>,
-) -> Result<(StatusCode, Json<ResetCodeResponse>), ApiError> {
+) -> Result<Response, ApiError> {
     let login = UserRef::login(&req.login)?;
     if req.send_email == Some(true) {
-        return Err(ApiError::mail_not_configured());
+        state.service.mail_reset_code(caller.scope(), &login).await?;
+        return Ok(StatusCode::ACCEPTED.into_response());
     }
     let issued = state.service.create_reset_code(caller.scope(), &login).await?;
     Ok((
@@ -49,7 +53,8 @@ pub async fn create(
             expires_at: issued.expires_at,
             user_id: issued.user_id,
         }),
-    ))
+    )
+        .into_response())
 }
 
 /// Redeems a reset code: sets the new password and ends every session of the user.

@@ -197,6 +197,7 @@ pub fn parse_user(
             client_id,
             access_token: p.access_token,
             access_token_expiry: expiry(p.access_token_expiry.as_ref())?,
+            refresh_token: None,
             created_at: linked,
             updated_at: instant("providers.updated_at", p.updated_at.as_deref())?.unwrap_or(linked),
         });

@@ -245,14 +245,19 @@ impl TestApp {
         let (_, key) = service.create_api_key(Scope::parse("app").unwrap(), None).await.expect("key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app =
-            build_app(AppState { service: service.clone(), body_limit, metrics: metrics.clone(), admin });
+        let app = build_app(AppState {
+            service: service.clone(),
+            body_limit,
+            metrics: metrics.clone(),
+            admin,
+            oidc: Default::default(),
+        });
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });
         Self {
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            client: hallpass_server::client_builder().build().expect("client"),
             key: key.expose().to_owned(),
             service,
             clock,

@@ -59,6 +59,9 @@ pub(crate) fn request_code(
     let user_id = users::find_user(conn, scope, &req.login)?.map(|r| r.user.id);
     let owner = user_id.filter(|_| req.within_limit(&requests));
     store_code(conn, &req.record(scope, owner.unwrap_or(Uuid::nil())), owner)?;
+    if let Some(m) = req.outbox.as_ref().filter(|m| owner.is_some() && m.user_id == owner) {
+        super::outbox::insert_message(conn, m)?;
+    }
     Ok(CodeRequestOutcome { user_id, stored: owner.is_some(), requests })
 }
 

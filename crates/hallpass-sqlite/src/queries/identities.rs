@@ -34,9 +34,10 @@ pub(crate) const LIST_IDENTITIES: &str = concat!(
 pub(crate) fn upsert_identity(conn: &Connection, i: &Identity) -> QResult<()> {
     conn.prepare_cached(
         "INSERT INTO identities (scope, user_id, provider, client_id, access_token, access_token_expiry, \
-         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         created_at, updated_at, refresh_token) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (user_id, provider) DO UPDATE SET client_id = excluded.client_id, \
          access_token = excluded.access_token, access_token_expiry = excluded.access_token_expiry, \
+         refresh_token = excluded.refresh_token, \
          created_at = excluded.created_at, updated_at = excluded.updated_at",
     )?
     .execute((
@@ -48,6 +49,7 @@ pub(crate) fn upsert_identity(conn: &Connection, i: &Identity) -> QResult<()> {
         opt_ms(i.access_token_expiry),
         ms(i.created_at),
         ms(i.updated_at),
+        i.refresh_token.as_deref(),
     ))?;
     Ok(())
 }
@@ -58,7 +60,7 @@ pub(crate) fn insert_identity(conn: &Connection, i: &Identity) -> QResult<()> {
     conn.prepare_cached(concat!(
         "INSERT INTO identities (",
         identity_cols!(),
-        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     ))?
     .execute((
         i.scope.as_str(),
@@ -69,6 +71,7 @@ pub(crate) fn insert_identity(conn: &Connection, i: &Identity) -> QResult<()> {
         opt_ms(i.access_token_expiry),
         ms(i.created_at),
         ms(i.updated_at),
+        i.refresh_token.as_deref(),
     ))?;
     Ok(())
 }

@@ -221,5 +221,6 @@ pub(crate) fn sweep_expired(conn: &Connection, now: OffsetDateTime, batch: u32) 
     let sessions = conn.prepare_cached(SWEEP_SESSIONS)?.execute((now, batch))?;
     let codes = conn.prepare_cached(SWEEP_CODES)?.execute((now, batch))?;
     let throttles = conn.prepare_cached(super::throttles::SWEEP_THROTTLES)?.execute((now, batch))?;
-    Ok((sessions + codes + throttles) as u64)
+    let flows = conn.prepare_cached(super::flows::SWEEP_FLOWS)?.execute((now, batch))?;
+    Ok((sessions + codes + throttles + flows) as u64)
 }

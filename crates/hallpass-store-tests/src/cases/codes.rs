@@ -176,6 +176,7 @@ pub async fn request_code_counts_known_and_unknown_alike(store: Arc<dyn Store>) 
         throttle_key: key.to_owned(),
         window: time::Duration::hours(1),
         limit,
+        outbox: None,
     };
     let known = request(by_username("ALICE"), "code:reset:alice", 1, 2);
     let out = store.request_code(&s, &known).await.expect("request");
@@ -243,6 +244,7 @@ pub async fn request_code_for_nobody_leaves_nothing_redeemable(store: Arc<dyn St
         throttle_key: key.to_owned(),
         window: time::Duration::hours(1),
         limit,
+        outbox: None,
     };
     let now = at(10 * SEC);
     let mut refused = Vec::new();

@@ -12,6 +12,7 @@ pub async fn identities_link_find_and_unlink(store: Arc<dyn Store>) {
     let mut gh = identity(&s, alice.id, "github", "gh-1");
     gh.access_token = Some("gho_token".into());
     gh.access_token_expiry = Some(at(HOUR));
+    gh.refresh_token = Some("ghr_refresh".into());
     store.upsert_identity(&gh).await.expect("upsert");
     let (github, gitlab, google) = (provider("github"), provider("gitlab"), provider("google"));
 
@@ -33,6 +34,7 @@ pub async fn identities_link_find_and_unlink(store: Arc<dyn Store>) {
         client_id: ClientId::parse("gh-2").expect("c"),
         access_token: None,
         access_token_expiry: None,
+        refresh_token: None,
         updated_at: at(5000),
         ..gh.clone()
     };

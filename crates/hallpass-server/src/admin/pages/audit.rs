@@ -59,6 +59,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("sessions_end_all", "ended every session"),
     ("key_create", "created an API key"),
     ("key_revoke", "revoked an API key"),
+    ("outbox_retry", "queued a mail again"),
     ("admin_login", "signed in"),
     ("admin_logout", "signed out"),
 ];
@@ -193,6 +194,11 @@ async fn sentence(e: AuditEntry, names: &mut Names<'_>) -> AuditRow {
     match e.action.as_str() {
         "admin_login" => row.verb = "signed in".into(),
         "admin_logout" => row.verb = "signed out".into(),
+        "outbox_retry" => {
+            row.verb = "queued again the mail in doubt".into();
+            row.target = short_id(&target_id);
+            row.href = Some("/admin/outbox".into());
+        }
         "key_create" | "key_revoke" => {
             row.verb = if e.action == "key_create" { "created API key" } else { "revoked API key" }.into();
             row.target = short_id(&target_id);

@@ -11,6 +11,7 @@ mod audit;
 mod dashboard;
 mod keys;
 mod login;
+mod outbox;
 mod user;
 mod users;
 
@@ -18,6 +19,7 @@ pub(crate) use audit::*;
 pub(crate) use dashboard::*;
 pub(crate) use keys::*;
 pub(crate) use login::*;
+pub(crate) use outbox::*;
 pub(crate) use user::*;
 pub(crate) use users::*;
 
@@ -87,6 +89,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "session" => "The session has ended.",
         "sessions" => "Every session of the user has ended.",
         "revoked" => "The API key is revoked.",
+        "retried" => "The mail is queued again; it is sent within seconds.",
         "signed-out" => "You are signed out.",
         "shown" => {
             "That new key was shown once and is not shown again; if it was not copied, revoke it and create another."

@@ -26,6 +26,8 @@ pub(crate) struct ProviderRow {
     client_id: String,
     expiry: String,
     expired: bool,
+    linked: String,
+    refresh: bool,
 }
 
 #[derive(Template)]
@@ -161,6 +163,8 @@ async fn user_page(
                 client_id: p.client_id.as_str().to_owned(),
                 expiry: p.access_token_expiry.map(fmt_time).unwrap_or_else(|| "—".into()),
                 expired: p.access_token_expired(now),
+                linked: fmt_time(p.created_at),
+                refresh: p.refresh_token.is_some(),
             })
             .collect(),
         error: message,

@@ -1,0 +1,197 @@
+//! The outbox. A claim picks the due rows with `FOR UPDATE SKIP LOCKED` (a row another
+//! claim holds is skipped, not waited for) and gives them the lease in the same
+//! transaction, so processes sharing the database never take one row twice. Under READ
+//! COMMITTED the locking read sees the latest committed state, so a row another claim has
+//! just taken no longer matches.
+
+use crate::codec::*;
+use crate::error::QResult;
+use crate::queries::{codes, users};
+use crate::rows::outbox_row;
+use hallpass_core::{Enqueue, OutboxClaim, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate};
+use sqlx::Row;
+use sqlx::mysql::MySqlConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The columns `crate::rows::outbox_row` reads, in its order.
+macro_rules! cols {
+    () => {
+        "id, scope, kind, lane, user_id, payload, state, attempts, next_attempt_at, lease_until, \
+         lease_owner, last_error, created_at, sent_at"
+    };
+}
+
+fn payload(v: &serde_json::Value) -> String {
+    v.to_string()
+}
+
+pub(crate) async fn insert_message(c: &mut MySqlConnection, m: &OutboxMessage) -> QResult<()> {
+    sqlx::query(
+        "INSERT INTO outbox (id, scope, kind, lane, user_id, payload, state, attempts, next_attempt_at, \
+         lease_until, lease_owner, last_error, created_at, sent_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id(m.id))
+    .bind(m.scope.as_str())
+    .bind(m.kind.as_str())
+    .bind(&m.lane)
+    .bind(opt_id(m.user_id))
+    .bind(payload(&m.payload))
+    .bind(m.state.as_str())
+    .bind(i32::try_from(m.attempts).unwrap_or(i32::MAX))
+    .bind(ms(m.next_attempt_at))
+    .bind(opt_ms(m.lease_until))
+    .bind(m.lease_owner.as_deref())
+    .bind(m.last_error.as_deref())
+    .bind(ms(m.created_at))
+    .bind(opt_ms(m.sent_at))
+    .execute(c)
+    .await?;
+    Ok(())
+}
+
+/// On the caller's transaction.
+pub(crate) async fn enqueue(c: &mut MySqlConnection, e: &Enqueue<'_>) -> QResult<()> {
+    if let Some(user) = e.user {
+        users::insert_user(&mut *c, user).await?;
+    }
+    if let Some(code) = e.code {
+        codes::insert_code(&mut *c, code).await?;
+    }
+    for m in e.messages {
+        insert_message(&mut *c, m).await?;
+    }
+    Ok(())
+}
+
+/// On the caller's transaction: lock the due rows (skipping locked ones), lease them,
+/// read them back.
+pub(crate) async fn claim(c: &mut MySqlConnection, cl: &OutboxClaim) -> QResult<Vec<OutboxMessage>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM outbox WHERE kind = ? AND ((state = 'queued' AND next_attempt_at <= ?) \
+         OR (state = 'sending' AND lease_until < ?)) ORDER BY next_attempt_at, id LIMIT ? \
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(cl.kind.as_str())
+    .bind(ms(cl.now))
+    .bind(ms(cl.now))
+    .bind(i64::from(cl.limit))
+    .fetch_all(&mut *c)
+    .await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for row_id in ids {
+        sqlx::query(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = ?, lease_owner = ? \
+             WHERE id = ?",
+        )
+        .bind(ms(cl.lease_until))
+        .bind(&cl.owner)
+        .bind(&row_id)
+        .execute(&mut *c)
+        .await?;
+        let sql: &str = concat!("SELECT ", cols!(), " FROM outbox WHERE id = ?");
+        let row = sqlx::query(sql).bind(&row_id).fetch_one(&mut *c).await?;
+        out.push(outbox_row(&row)?);
+    }
+    Ok(out)
+}
+
+/// On the caller's transaction.
+pub(crate) async fn update(
+    c: &mut MySqlConnection,
+    message: Uuid,
+    owner: &str,
+    u: &OutboxUpdate,
+) -> QResult<bool> {
+    let drop_lease = matches!(u.state, OutboxState::Queued | OutboxState::Sent | OutboxState::Failed);
+    let sent_at = (u.state == OutboxState::Sent).then_some(ms(u.at));
+    let changed = sqlx::query(
+        "UPDATE outbox SET state = ?, \
+         lease_until = CASE WHEN ? THEN NULL ELSE lease_until END, \
+         lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END, \
+         sent_at = COALESCE(?, sent_at), next_attempt_at = COALESCE(?, next_attempt_at), \
+         last_error = COALESCE(?, last_error), payload = COALESCE(?, payload) \
+         WHERE id = ? AND lease_owner = ? AND state IN ('sending', 'in_doubt')",
+    )
+    .bind(u.state.as_str())
+    .bind(drop_lease)
+    .bind(drop_lease)
+    .bind(sent_at)
+    .bind(u.next_attempt_at.map(ms))
+    .bind(u.error.as_deref())
+    .bind(u.payload.as_ref().map(payload))
+    .bind(id(message))
+    .bind(owner)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Ok(false);
+    }
+    if let Some(confirmation) = u.user_confirmation {
+        sqlx::query(
+            "UPDATE users u JOIN outbox o ON u.scope = o.scope AND u.id = o.user_id \
+             SET u.confirmation = ? WHERE o.id = ? AND NOT u.confirmed",
+        )
+        .bind(confirmation.as_str())
+        .bind(id(message))
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(true)
+}
+
+pub(crate) async fn retry(c: &mut MySqlConnection, message: Uuid, now: OffsetDateTime) -> QResult<bool> {
+    let n = sqlx::query(
+        "UPDATE outbox SET state = 'queued', next_attempt_at = ?, lease_until = NULL, lease_owner = NULL \
+         WHERE id = ? AND state = 'in_doubt'",
+    )
+    .bind(ms(now))
+    .bind(id(message))
+    .execute(c)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+pub(crate) async fn stats(c: &mut MySqlConnection) -> QResult<OutboxStats> {
+    let rows = sqlx::query(
+        "SELECT state, count(*), min(CASE WHEN state IN ('queued', 'sending') THEN created_at END) \
+         FROM outbox GROUP BY state",
+    )
+    .fetch_all(c)
+    .await?;
+    let mut stats = OutboxStats::default();
+    for r in &rows {
+        let state: String = r.try_get(0)?;
+        let n: i64 = r.try_get(1)?;
+        let oldest: Option<i64> = r.try_get(2)?;
+        if let Some(state) = OutboxState::from_stored(&state) {
+            stats.add(state, n.unsigned_abs());
+        }
+        if let Some(o) = oldest.map(hallpass_core::clock::from_unix_ms) {
+            stats.oldest_pending_at = Some(stats.oldest_pending_at.map_or(o, |p| p.min(o)));
+        }
+    }
+    Ok(stats)
+}
+
+pub(crate) async fn list(
+    c: &mut MySqlConnection,
+    before: Option<Uuid>,
+    limit: u32,
+) -> QResult<Vec<OutboxMessage>> {
+    let limit = i64::from(limit);
+    let rows = match before {
+        None => {
+            let sql: &str = concat!("SELECT ", cols!(), " FROM outbox ORDER BY id DESC LIMIT ?");
+            sqlx::query(sql).bind(limit).fetch_all(c).await?
+        }
+        Some(b) => {
+            let sql: &str = concat!("SELECT ", cols!(), " FROM outbox WHERE id < ? ORDER BY id DESC LIMIT ?");
+            sqlx::query(sql).bind(id(b)).bind(limit).fetch_all(c).await?
+        }
+    };
+    rows.iter().map(outbox_row).collect()
+}
