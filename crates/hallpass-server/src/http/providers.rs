@@ -133,6 +133,8 @@ pub async fn get(
         (status = 401, response = crate::http::doc::Unauthorized),
         (status = 404, description = "`user_not_found` or `provider_not_linked`",
             body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_login_method`: the user has no password and no other identity, so unlinking would leave no way to log in",
+            body = Problem, content_type = "application/problem+json"),
         (status = 500, response = crate::http::doc::Internal),
         (status = 503, response = crate::http::doc::StorageUnavailable),
     )
