@@ -117,10 +117,13 @@ values = [{", ".join(q(l["token"]) for l in logins)}]
 PY
 
 # Every call carries the key (the OIDC callback and the public routes ignore it).
+# `GET /v1/changes` is left out: it is an event stream that never ends by itself, so every
+# call would run into the request timeout (tests/changes.rs covers it).
 # Examples per operation and a time budget keep the run bounded on a small machine.
 status=0
 .venv-tools/bin/schemathesis --no-color --config-file "$work/schemathesis.toml" run "http://$addr/openapi.json" \
   --header "Authorization: Bearer $key" \
+  --exclude-path /v1/changes \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-40}" \
   --max-time "${SCHEMATHESIS_MAX_TIME:-150}" \

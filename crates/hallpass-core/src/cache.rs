@@ -247,12 +247,12 @@ impl Caches {
         // later ticket cannot have read older data than this change's commit).
         self.any_changed.fetch_max(ticket, Ordering::SeqCst);
         match change {
-            Change::User(id) => self.users_changed.insert(*id, ticket),
-            Change::Session(hash) => {
-                self.sessions_changed.insert(*hash, ticket);
-                self.sessions.remove(hash);
+            Change::User { id, .. } => self.users_changed.insert(*id, ticket),
+            Change::Session(s) => {
+                self.sessions_changed.insert(s.hash, ticket);
+                self.sessions.remove(&s.hash);
             }
-            Change::Keys => {
+            Change::Key { .. } => {
                 self.keys_changed.fetch_max(ticket, Ordering::SeqCst);
                 self.drop_keys();
             }
@@ -328,7 +328,7 @@ mod tests {
 
         // A load that read before a change to its user is kept too late: never served.
         let before = caches.ticket();
-        caches.apply(&Change::User(user_id));
+        caches.apply(&Change::user(&Scope::default_scope(), user_id));
         caches.keep_session(hash, Arc::clone(&view), before);
         assert!(caches.session(&hash).is_none());
         // A load after the change counts.
@@ -337,7 +337,14 @@ mod tests {
         assert!(caches.session(&hash).is_some());
 
         // The same for one session and for everything.
-        for change in [Change::Session(hash), Change::All] {
+        let session = Change::Session(crate::store::SessionChange {
+            scope: Scope::default_scope(),
+            hash,
+            id: None,
+            user: None,
+            ended: true,
+        });
+        for change in [session, Change::All] {
             let before = caches.ticket();
             caches.apply(&change);
             caches.keep_session(hash, Arc::clone(&view), before);
@@ -348,7 +355,7 @@ mod tests {
         }
 
         // Another user's change leaves this copy alone.
-        caches.apply(&Change::User(Uuid::now_v7()));
+        caches.apply(&Change::user(&Scope::default_scope(), Uuid::now_v7()));
         assert!(caches.session(&hash).is_some());
     }
 
@@ -384,7 +391,7 @@ mod tests {
         let before = caches.ticket();
         caches.keep_key(hash, Arc::clone(&key), before);
         assert!(caches.key(&hash).is_some());
-        caches.apply(&Change::Keys);
+        caches.apply(&Change::Key { scope: Scope::default_scope(), id: key.id, revoked: true });
         assert!(caches.key(&hash).is_none());
         caches.keep_key(hash, Arc::clone(&key), before);
         assert!(caches.key(&hash).is_none(), "read before the change");

@@ -14,6 +14,7 @@ pub mod admin;
 pub mod cache;
 pub mod clock;
 pub mod error;
+pub mod feed;
 pub mod flow;
 pub mod memory;
 pub mod model;

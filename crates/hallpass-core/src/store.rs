@@ -451,45 +451,114 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// A change that cached copies must drop (see [`Store::publish_change`]).
+/// A change that cached copies must drop (see [`Store::publish_change`]). It is also what
+/// the change stream (`GET /v1/changes`, [`crate::feed`]) tells a scope's clients, so each
+/// names its scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// A user's record or sessions changed: updated, deactivated, deleted, a password set,
-    /// sessions ended, a login made.
-    User(Uuid),
+    /// sessions ended, a factor added or removed.
+    User {
+        /// The user's scope.
+        scope: Scope,
+        /// The user.
+        id: Uuid,
+    },
     /// One session changed or ended.
-    Session(TokenHash),
-    /// An API key was created or revoked.
-    Keys,
+    Session(SessionChange),
+    /// An API key was created (`revoked: false`) or revoked.
+    Key {
+        /// The key's scope.
+        scope: Scope,
+        /// The key.
+        id: Uuid,
+        /// Revoked, not created.
+        revoked: bool,
+    },
     /// Anything may have changed (a missed notification, another process's write).
     All,
 }
 
+/// What [`Change::Session`] says: the session by its token's hash (what caches key on) and,
+/// where the writer knew them, its id and user (what the change stream names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionChange {
+    /// The session's scope.
+    pub scope: Scope,
+    /// The hash of its token.
+    pub hash: TokenHash,
+    /// The session's id, when known.
+    pub id: Option<Uuid>,
+    /// Its user, when known.
+    pub user: Option<Uuid>,
+    /// Ended (rather than freshened or its data changed).
+    pub ended: bool,
+}
+
 impl Change {
-    /// The text form sent between processes: `u:<uuid>`, `s:<hex>`, `k`, `*`.
+    /// A user's change.
+    pub fn user(scope: &Scope, id: Uuid) -> Change {
+        Change::User { scope: scope.clone(), id }
+    }
+
+    /// The text form sent between processes: `u:<scope>:<uuid>`,
+    /// `s:<scope>:<hex>:<id or ->:<user or ->:<e or c>`, `k:<scope>:<uuid>:<r or c>`, `*`.
+    /// Scope names hold no `:` ([`Scope::parse`]).
     pub fn to_wire(&self) -> String {
+        let opt = |id: &Option<Uuid>| id.map_or_else(|| "-".to_owned(), |id| id.to_string());
         match self {
-            Change::User(id) => format!("u:{id}"),
-            Change::Session(hash) => {
-                let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
-                format!("s:{hex}")
+            Change::User { scope, id } => format!("u:{scope}:{id}"),
+            Change::Session(s) => {
+                let hex: String = s.hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+                let how = if s.ended { 'e' } else { 'c' };
+                format!("s:{}:{hex}:{}:{}:{how}", s.scope, opt(&s.id), opt(&s.user))
             }
-            Change::Keys => "k".to_owned(),
+            Change::Key { scope, id, revoked } => {
+                format!("k:{scope}:{id}:{}", if *revoked { 'r' } else { 'c' })
+            }
             Change::All => "*".to_owned(),
         }
     }
 
     /// Reads [`Change::to_wire`]'s form; anything else (any text at all: it comes from
-    /// the database, where anyone with access may `NOTIFY`) is [`Change::All`] (safe:
-    /// drop all). Never panics: the hex is read byte by byte, never sliced.
+    /// the database, where anyone with access may `NOTIFY`, or from an older version of
+    /// hallpass) is [`Change::All`] (safe: drop all). Never panics: the hex is read byte by
+    /// byte, never sliced.
     pub fn from_wire(s: &str) -> Change {
-        let parsed = match s.split_once(':') {
-            Some(("u", id)) => Uuid::parse_str(id).ok().map(Change::User),
-            Some(("s", hex)) => crate::secret::decode_hex(hex).map(|bytes| Change::Session(TokenHash(bytes))),
-            _ if s == "k" => Some(Change::Keys),
-            _ => None,
+        Self::parse_wire(s).unwrap_or(Change::All)
+    }
+
+    fn parse_wire(s: &str) -> Option<Change> {
+        let mut parts = s.split(':');
+        let kind = parts.next()?;
+        let scope = Scope::from_stored(parts.next()?).ok()?;
+        let uuid = |s: &str| Uuid::parse_str(s).ok();
+        let opt = |s: &str| if s == "-" { Some(None) } else { uuid(s).map(Some) };
+        let change = match kind {
+            "u" => Change::User { scope, id: uuid(parts.next()?)? },
+            "s" => {
+                let hash = TokenHash(crate::secret::decode_hex(parts.next()?)?);
+                let id = opt(parts.next()?)?;
+                let user = opt(parts.next()?)?;
+                let ended = match parts.next()? {
+                    "e" => true,
+                    "c" => false,
+                    _ => return None,
+                };
+                Change::Session(SessionChange { scope, hash, id, user, ended })
+            }
+            "k" => {
+                let id = uuid(parts.next()?)?;
+                let revoked = match parts.next()? {
+                    "r" => true,
+                    "c" => false,
+                    _ => return None,
+                };
+                Change::Key { scope, id, revoked }
+            }
+            _ => return None,
         };
-        parsed.unwrap_or(Change::All)
+        parts.next().is_none().then_some(change)
     }
 }
 

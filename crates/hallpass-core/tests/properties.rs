@@ -744,8 +744,30 @@ proptest! {
 
     /// What hallpass writes, it reads back.
     #[test]
-    fn change_messages_round_trip(bytes in proptest::array::uniform32(any::<u8>()), id in any::<u128>()) {
-        for change in [Change::Session(TokenHash(bytes)), Change::User(uuid::Uuid::from_u128(id)), Change::Keys, Change::All] {
+    fn change_messages_round_trip(
+        bytes in proptest::array::uniform32(any::<u8>()),
+        id in any::<u128>(),
+        scope in "[a-z0-9][a-z0-9_-]{0,62}",
+        known in any::<bool>(),
+        flag in any::<bool>(),
+    ) {
+        let scope = hallpass_core::types::Scope::parse(&scope).unwrap();
+        let id = uuid::Uuid::from_u128(id);
+        let session = hallpass_core::store::SessionChange {
+            scope: scope.clone(),
+            hash: TokenHash(bytes),
+            id: known.then_some(id),
+            user: (!known).then_some(id),
+            ended: flag,
+        };
+        let changes = [
+            Change::Session(session),
+            Change::user(&scope, id),
+            Change::user(&hallpass_core::types::Scope::admin(), id),
+            Change::Key { scope, id, revoked: flag },
+            Change::All,
+        ];
+        for change in changes {
             prop_assert_eq!(Change::from_wire(&change.to_wire()), change);
         }
     }
@@ -758,5 +780,22 @@ fn a_non_ascii_session_change_of_64_bytes_is_all() {
     let text = format!("s:€{}", "a".repeat(61));
     assert_eq!(text.len(), 66);
     assert_eq!(Change::from_wire(&text), Change::All);
-    assert_eq!(Change::from_wire(&format!("s:{}", "AB".repeat(32))), Change::Session(TokenHash([0xab; 32])));
+    // The form of hallpass before the change stream (no scope): read as "drop all".
+    assert_eq!(Change::from_wire(&format!("s:{}", "AB".repeat(32))), Change::All);
+    assert_eq!(Change::from_wire(&format!("u:{}", uuid::Uuid::nil())), Change::All);
+    let hash = "AB".repeat(32);
+    let id = uuid::Uuid::from_u128(7);
+    assert_eq!(
+        Change::from_wire(&format!("s:app:{hash}:{id}:-:e")),
+        Change::Session(hallpass_core::store::SessionChange {
+            scope: hallpass_core::types::Scope::parse("app").unwrap(),
+            hash: TokenHash([0xab; 32]),
+            id: Some(id),
+            user: None,
+            ended: true,
+        })
+    );
+    // Anything after the last field, or a scope no API key could name, is not trusted.
+    assert_eq!(Change::from_wire(&format!("s:app:{hash}:{id}:-:e:x")), Change::All);
+    assert_eq!(Change::from_wire(&format!("u:App:{id}")), Change::All);
 }

@@ -38,11 +38,25 @@ async fn quiet(rx: &mut Receiver<Change>) {
 async fn changes_reach_another_store_from_the_subscription_on() {
     let Some(db) = TestDatabase::create().await else { return };
     let (a, b) = (db.store().await, db.store_unmigrated().await);
-    let before = Change::User(Uuid::now_v7());
+    let before = Change::user(&hallpass_core::types::Scope::default_scope(), Uuid::now_v7());
     a.publish_change(&before).await.expect("publish");
 
     let mut rx = b.changes().expect("MariaDB has a change channel");
-    let after = [Change::Session(random_hash()), Change::Keys, Change::User(Uuid::now_v7())];
+    let after = [
+        Change::Session(hallpass_core::store::SessionChange {
+            scope: hallpass_core::types::Scope::default_scope(),
+            hash: random_hash(),
+            id: None,
+            user: Some(uuid::Uuid::now_v7()),
+            ended: true,
+        }),
+        Change::Key {
+            scope: hallpass_core::types::Scope::default_scope(),
+            id: uuid::Uuid::nil(),
+            revoked: true,
+        },
+        Change::user(&hallpass_core::types::Scope::default_scope(), Uuid::now_v7()),
+    ];
     for change in &after {
         a.publish_change(change).await.expect("publish");
     }
@@ -55,7 +69,7 @@ async fn changes_reach_another_store_from_the_subscription_on() {
     // The store's own changes come back too (other services of this process hear them),
     // and a later subscriber hears what comes after it.
     let mut later = b.changes().expect("channel");
-    let own = Change::User(Uuid::now_v7());
+    let own = Change::user(&hallpass_core::types::Scope::default_scope(), Uuid::now_v7());
     b.publish_change(&own).await.expect("publish");
     assert_eq!(next(&mut rx, SOON).await, own);
     assert_eq!(next(&mut later, SOON).await, own);
@@ -69,14 +83,14 @@ async fn a_row_committed_after_a_later_one_is_delivered() {
     let mut rx = b.changes().expect("channel");
 
     // A transaction takes an id and holds it; a later id commits first.
-    let slow = Change::User(Uuid::now_v7());
+    let slow = Change::user(&hallpass_core::types::Scope::default_scope(), Uuid::now_v7());
     let mut tx = a.pool().begin().await.expect("begin");
     sqlx::query("INSERT INTO hallpass_changes (payload) VALUES (?)")
         .bind(slow.to_wire())
         .execute(&mut *tx)
         .await
         .expect("insert");
-    let fast = Change::User(Uuid::now_v7());
+    let fast = Change::user(&hallpass_core::types::Scope::default_scope(), Uuid::now_v7());
     a.publish_change(&fast).await.expect("publish");
     assert_eq!(next(&mut rx, SOON).await, fast);
 
@@ -94,11 +108,13 @@ async fn an_id_that_never_commits_drops_everything_once() {
     let mut rx = b.changes().expect("channel");
 
     let mut tx = a.pool().begin().await.expect("begin");
-    sqlx::query("INSERT INTO hallpass_changes (payload) VALUES ('k')")
-        .execute(&mut *tx)
-        .await
-        .expect("insert");
-    let fast = Change::User(Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO hallpass_changes (payload) VALUES ('k:default:00000000-0000-0000-0000-000000000000:r')",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("insert");
+    let fast = Change::user(&hallpass_core::types::Scope::default_scope(), Uuid::now_v7());
     a.publish_change(&fast).await.expect("publish");
     assert_eq!(next(&mut rx, SOON).await, fast);
     tx.rollback().await.expect("rollback");
@@ -109,7 +125,11 @@ async fn an_id_that_never_commits_drops_everything_once() {
     assert!(started.elapsed() >= Duration::from_millis(1000), "given up after {:?}", started.elapsed());
     quiet(&mut rx).await;
     // And the poller goes on past it.
-    let later = Change::Keys;
+    let later = Change::Key {
+        scope: hallpass_core::types::Scope::default_scope(),
+        id: uuid::Uuid::nil(),
+        revoked: true,
+    };
     a.publish_change(&later).await.expect("publish");
     assert_eq!(next(&mut rx, SOON).await, later);
 }
@@ -138,7 +158,7 @@ async fn an_unreadable_log_drops_everything_until_it_is_read_again() {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     'flowing: loop {
         assert!(std::time::Instant::now() < deadline, "changes never flowed again");
-        let change = Change::User(Uuid::now_v7());
+        let change = Change::user(&hallpass_core::types::Scope::default_scope(), Uuid::now_v7());
         a.publish_change(&change).await.expect("publish");
         while let Ok(Ok(got)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
             if got == change {
@@ -162,7 +182,9 @@ async fn concurrent_publishers_are_each_delivered_once() {
     let mut tasks = tokio::task::JoinSet::new();
     let mut sent = std::collections::HashSet::new();
     for _ in 0..TASKS {
-        let changes: Vec<Change> = (0..EACH).map(|_| Change::User(Uuid::now_v7())).collect();
+        let changes: Vec<Change> = (0..EACH)
+            .map(|_| Change::user(&hallpass_core::types::Scope::default_scope(), Uuid::now_v7()))
+            .collect();
         sent.extend(changes.iter().map(Change::to_wire));
         let a = a.clone();
         tasks.spawn(async move {
@@ -193,17 +215,19 @@ async fn new_changes_do_not_wait_behind_a_gap_and_a_full_batch() {
 
     // An id held open, then more rows than one poll reads (2,000), then a marker.
     let mut tx = a.pool().begin().await.expect("begin");
-    sqlx::query("INSERT INTO hallpass_changes (payload) VALUES ('k')")
-        .execute(&mut *tx)
-        .await
-        .expect("insert");
-    let many = vec!["('k')"; 2100].join(", ");
+    sqlx::query(
+        "INSERT INTO hallpass_changes (payload) VALUES ('k:default:00000000-0000-0000-0000-000000000000:r')",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("insert");
+    let many = vec!["('k:default:00000000-0000-0000-0000-000000000000:r')"; 2100].join(", ");
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("INSERT INTO hallpass_changes (payload) VALUES {many}")))
         .execute(a.pool())
         .await
         .expect("rows");
     let started = std::time::Instant::now();
-    let marker = Change::User(Uuid::now_v7());
+    let marker = Change::user(&hallpass_core::types::Scope::default_scope(), Uuid::now_v7());
     a.publish_change(&marker).await.expect("publish");
 
     // The marker comes well before the gap is given up (2 s). (So many changes at once
@@ -211,7 +235,15 @@ async fn new_changes_do_not_wait_behind_a_gap_and_a_full_batch() {
     loop {
         match tokio::time::timeout(Duration::from_secs(3), rx.recv()).await.expect("in time") {
             Ok(change) if change == marker => break,
-            Ok(change) => assert_eq!(change, Change::Keys, "nothing given up yet"),
+            Ok(change) => assert_eq!(
+                change,
+                Change::Key {
+                    scope: hallpass_core::types::Scope::default_scope(),
+                    id: uuid::Uuid::nil(),
+                    revoked: true
+                },
+                "nothing given up yet"
+            ),
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(e) => panic!("{e}"),
         }
@@ -238,7 +270,7 @@ async fn malformed_change_rows_never_stop_the_poller() {
             .expect("insert");
         assert_eq!(next(&mut rx, SOON).await, Change::All, "{payload:?}");
     }
-    let real = Change::User(Uuid::now_v7());
+    let real = Change::user(&hallpass_core::types::Scope::default_scope(), Uuid::now_v7());
     a.publish_change(&real).await.expect("publish");
     assert_eq!(next(&mut rx, SOON).await, real, "invalidation still works");
     quiet(&mut rx).await;

@@ -73,7 +73,7 @@ async fn an_outage_warns_once_and_says_when_it_is_over() {
             assert!(tokio::time::Instant::now() < deadline, "the poller never read again");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let change = Change::User(Uuid::now_v7());
+        let change = Change::user(&hallpass_core::types::Scope::default_scope(), Uuid::now_v7());
         a.publish_change(&change).await.expect("publish");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         loop {

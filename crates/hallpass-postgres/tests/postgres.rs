@@ -58,7 +58,7 @@ async fn a_database_at_version_4_takes_the_empty_fifth() {
         .await
         .expect("names");
     assert_eq!(names, MIGRATION_NAMES);
-    assert_eq!(SCHEMA_VERSION, 8);
+    assert_eq!(SCHEMA_VERSION, 9);
     let users = db.store().list_users(&scope("s"), &UserFilter::default(), None, 10).await.expect("list");
     assert_eq!(users.len(), 1);
 }
@@ -284,7 +284,7 @@ async fn malformed_change_messages_never_stop_the_listener() {
             .expect("notify");
         assert_eq!(next().await, Change::All, "{payload:?}");
     }
-    let real = Change::User(uuid::Uuid::now_v7());
+    let real = Change::user(&hallpass_core::types::Scope::default_scope(), uuid::Uuid::now_v7());
     store.publish_change(&real).await.expect("publish");
     assert_eq!(next().await, real, "invalidation still works");
 }

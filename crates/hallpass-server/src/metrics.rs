@@ -61,6 +61,9 @@ const CACHED: &str = "hallpass_session_cache_entries";
 const LOG_DROPPED: &str = "hallpass_log_lines_dropped_total";
 const OUTBOX: &str = "hallpass_outbox_messages";
 const OUTBOX_OLDEST: &str = "hallpass_outbox_oldest_pending_seconds";
+const CHANGE_STREAMS: &str = "hallpass_change_streams";
+const CHANGE_EVENTS: &str = "hallpass_change_stream_events_total";
+const CHANGE_RESETS: &str = "hallpass_change_stream_resets_total";
 
 /// The route label of a request no route matched.
 pub const UNMATCHED: &str = "unmatched";
@@ -86,6 +89,9 @@ pub struct Metrics {
     rss: Gauge,
     cached: Gauge,
     log_dropped: Counter,
+    change_streams: Gauge,
+    change_events: Counter,
+    change_resets: Vec<(&'static str, Counter)>,
     /// When the active-session count was last taken; held while it is taken, so
     /// concurrent scrapes make one query.
     active_checked: tokio::sync::Mutex<Option<Instant>>,
@@ -165,6 +171,13 @@ impl Metrics {
                 "Age of the oldest queued or sending outbox row (0: none).",
             ),
             describe(CACHED, None, "Sessions held in this process's cache (0: not caching)."),
+            describe(CHANGE_STREAMS, None, "Open change streams (GET /v1/changes) of this process."),
+            describe(CHANGE_EVENTS, None, "Events sent on change streams (pings and resets not counted)."),
+            describe(
+                CHANGE_RESETS,
+                None,
+                "Resets sent on change streams, by reason (changes_missed, cannot_resume, too_slow).",
+            ),
             describe(
                 LOG_DROPPED,
                 None,
@@ -194,6 +207,15 @@ impl Metrics {
         let rss = recorder.register_gauge(&Key::from_static_name(RSS), &METADATA);
         let cached = recorder.register_gauge(&Key::from_static_name(CACHED), &METADATA);
         let log_dropped = recorder.register_counter(&Key::from_static_name(LOG_DROPPED), &METADATA);
+        let change_streams = recorder.register_gauge(&Key::from_static_name(CHANGE_STREAMS), &METADATA);
+        let change_events = recorder.register_counter(&Key::from_static_name(CHANGE_EVENTS), &METADATA);
+        let change_resets = ["changes_missed", "cannot_resume", "too_slow"]
+            .into_iter()
+            .map(|reason| {
+                let key = Key::from_parts(CHANGE_RESETS, vec![Label::from_static_parts("reason", reason)]);
+                (reason, recorder.register_counter(&key, &METADATA))
+            })
+            .collect();
         Self {
             recorder,
             handle,
@@ -208,6 +230,9 @@ impl Metrics {
             rss,
             cached,
             log_dropped,
+            change_streams,
+            change_events,
+            change_resets,
             active_checked: tokio::sync::Mutex::new(None),
         }
     }
@@ -358,12 +383,25 @@ impl Metrics {
         self.recorder.register_counter(&key, &METADATA)
     }
 
+    /// Counts an event sent on a change stream.
+    pub fn change_stream_event(&self) {
+        self.change_events.increment(1);
+    }
+
+    /// Counts a reset sent on a change stream.
+    pub fn change_stream_reset(&self, reason: &str) {
+        if let Some((_, counter)) = self.change_resets.iter().find(|(r, _)| *r == reason) {
+            counter.increment(1);
+        }
+    }
+
     /// Samples what is read at scrape time from `service`, then renders every series.
     pub async fn render(&self, service: &Hallpass) -> String {
         self.hash_queue.set(service.hasher().queue_depth() as f64);
         self.hashes.absolute(service.hasher().hashes_computed());
         self.cached.set(service.cached_sessions() as f64);
         self.log_dropped.absolute(crate::telemetry::dropped_lines());
+        self.change_streams.set(service.feed().subscribers() as f64);
         if let Some(rss) = resident_memory_bytes() {
             self.rss.set(rss as f64);
         }

@@ -128,10 +128,13 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mailer = crate::mail::Mailer::from_config(config)?
         .map(|m| crate::mail::spawn_worker(Arc::new(m), service.clone(), stop_rx));
+    let feed = Arc::clone(service.feed());
     let app = build_app(AppState { service, body_limit: config.body_limit, metrics, admin, oidc });
     let shutdown = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
+        // Change streams never end by themselves: end them, or the drain would wait.
+        feed.close();
     };
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)

@@ -1322,6 +1322,7 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         ("/v1/oidc/{provider}/start", &["post"]),
         ("/v1/oidc/{provider}/callback", &["get"]),
         ("/v1/oidc/exchange", &["post"]),
+        ("/v1/changes", &["get"]),
         ("/v1/users/{ref}/logins", &["get"]),
         ("/v1/stats/logins", &["get"]),
         ("/healthz", &["get"]),

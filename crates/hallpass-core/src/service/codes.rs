@@ -94,7 +94,7 @@ impl Hallpass {
             .redeem_reset_code(scope, &code.hash(), self.now(), &hash)
             .await?
             .ok_or(Error::InvalidCode)?;
-        self.changed(Change::User(id)).await;
+        self.changed(Change::user(scope, id)).await;
         // Whoever proved control of the account's mail may log in at once: a reset is
         // the way out of a throttle an attacker keeps renewing.
         self.store.throttle_clear(scope, &format!("acct:{id}")).await?;

@@ -146,8 +146,11 @@ impl Hallpass {
 
     /// Revokes a key.
     pub async fn revoke_api_key(&self, id: Uuid) -> Result<()> {
+        // The key's scope, for the change stream's `key.revoked` (keys are few).
+        let scope = self.store.list_api_keys().await?.into_iter().find(|k| k.id == id).map(|k| k.scope);
         if self.store.revoke_api_key(id, self.now()).await? {
-            self.changed(Change::Keys).await;
+            let change = scope.map_or(Change::All, |scope| Change::Key { scope, id, revoked: true });
+            self.changed(change).await;
             Ok(())
         } else {
             Err(Error::KeyNotFound)

@@ -286,10 +286,10 @@ impl Hallpass {
         // until their cache TTL (see `cache.rs`). Where the backend already told them in
         // the login's own transaction, it is not said twice.
         if let Some(caches) = &self.caches {
-            caches.apply(&Change::User(user.id));
+            caches.apply(&Change::user(scope, user.id));
         }
         if stored.ended > 0 && !stored.published {
-            self.publish(Change::User(user.id)).await;
+            self.publish(Change::user(scope, user.id)).await;
         }
         let mut user = user;
         user.last_login_at = Some(now);

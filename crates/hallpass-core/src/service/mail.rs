@@ -194,7 +194,7 @@ impl Hallpass {
         }
         let e = Enqueue { user: None, code: code.as_ref(), messages: &messages };
         let updated = self.store.update_user_enqueue(scope, current.id, &patch, now, &e).await?;
-        self.changed(Change::User(current.id)).await;
+        self.changed(Change::user(scope, current.id)).await;
         if updated.is_some() && !messages.is_empty() {
             self.queued();
         }
@@ -231,7 +231,7 @@ impl Hallpass {
             .redeem_code(scope, CodeKind::Confirm, &code.hash(), self.now())
             .await?
             .ok_or(Error::InvalidCode)?;
-        self.changed(Change::User(id)).await;
+        self.changed(Change::user(scope, id)).await;
         self.get_user(scope, &UserRef::Id(id)).await
     }
 
@@ -459,7 +459,7 @@ impl Hallpass {
             && update.user_confirmation.is_some()
             && let Some(user) = message.user_id
         {
-            self.changed(Change::User(user)).await;
+            self.changed(Change::user(&message.scope, user)).await;
         }
         Ok(done)
     }

@@ -81,6 +81,11 @@ pub struct Hallpass {
     key_uses: std::sync::RwLock<std::collections::HashMap<Uuid, std::sync::atomic::AtomicI64>>,
     /// Sessions and API keys cached in this process (see [`crate::cache`]); `None`: off.
     caches: Option<Arc<Caches>>,
+    /// The change stream's feed (see [`crate::feed`]), fed by the store's change channel.
+    feed: Arc<crate::feed::Feed>,
+    /// The store has no channel (or no runtime ran at construction): this process's own
+    /// changes are pushed to the feed directly.
+    feed_direct: bool,
     /// Told when this process queues a delivery (see [`Hallpass::outbox_signal`]).
     outbox_signal: Arc<tokio::sync::Notify>,
     /// Seals provider tokens before they are stored (see [`crate::server_secret`]);
@@ -119,7 +124,7 @@ impl Hallpass {
                 .with_queue_limit(settings.hash_queue_limit)
                 .with_ceiling(settings.hash_ceiling()),
         );
-        let caches = Self::start_caches(&store, &settings.cache);
+        let (caches, feed, feed_direct) = Self::start_changes(&store, &settings.cache);
         Ok(Self {
             store,
             clock,
@@ -128,6 +133,8 @@ impl Hallpass {
             key_buckets: Default::default(),
             key_uses: Default::default(),
             caches,
+            feed,
+            feed_direct,
             outbox_signal: Default::default(),
             server_secret: None,
         })
@@ -145,20 +152,25 @@ impl Hallpass {
         self.server_secret.as_ref()
     }
 
-    /// The caches the settings and the store allow, with a task applying other processes'
-    /// changes to them when the store has a channel (and a Tokio runtime is running).
-    fn start_caches(store: &Arc<dyn Store>, settings: &CacheSettings) -> Option<Arc<Caches>> {
-        if settings.mode == CacheMode::Off {
-            return None;
-        }
+    /// The caches the settings and the store allow and the change feed, with a task
+    /// applying the store's channel (every process's changes) to both when the store has a
+    /// channel and a Tokio runtime is running. The flag: the feed has no channel and is
+    /// fed by this process's own changes.
+    fn start_changes(
+        store: &Arc<dyn Store>,
+        settings: &CacheSettings,
+    ) -> (Option<Arc<Caches>>, Arc<crate::feed::Feed>, bool) {
+        let feed = Arc::new(crate::feed::Feed::new());
         let runtime = tokio::runtime::Handle::try_current().ok();
         let changes = runtime.as_ref().and_then(|_| store.changes());
         let (Some(runtime), Some(mut changes)) = (runtime, changes) else {
             // No channel: caching could only bound staleness by the TTL; only when asked.
-            return (settings.mode == CacheMode::On).then(|| Arc::new(Caches::new(settings)));
+            let caches = (settings.mode == CacheMode::On).then(|| Arc::new(Caches::new(settings)));
+            return (caches, feed, true);
         };
-        let caches = Arc::new(Caches::new(settings));
-        let weak = Arc::downgrade(&caches);
+        let caches = (settings.mode != CacheMode::Off).then(|| Arc::new(Caches::new(settings)));
+        let weak_caches = caches.as_ref().map(Arc::downgrade);
+        let weak_feed = Arc::downgrade(&feed);
         runtime.spawn(async move {
             loop {
                 let change = match changes.recv().await {
@@ -167,13 +179,20 @@ impl Hallpass {
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Change::All,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 };
-                match weak.upgrade() {
-                    Some(caches) => caches.apply(&change),
-                    None => break,
+                // The feed lives as long as the service: gone, nobody listens.
+                let Some(feed) = weak_feed.upgrade() else { break };
+                if let Some(caches) = weak_caches.as_ref().and_then(std::sync::Weak::upgrade) {
+                    caches.apply(&change);
                 }
+                feed.push(change);
             }
         });
-        Some(caches)
+        (caches, feed, false)
+    }
+
+    /// The change feed behind `GET /v1/changes` (see [`crate::feed`]).
+    pub fn feed(&self) -> &Arc<crate::feed::Feed> {
+        &self.feed
     }
 
     /// Whether this service caches sessions and keys.
@@ -199,6 +218,9 @@ impl Hallpass {
     /// Tells the other processes of a committed change (the second half of
     /// [`Hallpass::changed`]).
     async fn publish(&self, change: Change) {
+        if self.feed_direct {
+            self.feed.push(change.clone());
+        }
         if let Err(e) = self.store.publish_change(&change).await {
             tracing::warn!(error = %e, "could not tell other processes of a change; their caches expire within the TTL");
         }

@@ -6,7 +6,7 @@ use super::Hallpass;
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::secret::SessionToken;
-use crate::store::Change;
+use crate::store::{Change, SessionChange};
 use crate::types::*;
 use std::sync::Arc;
 use time::Duration;
@@ -16,6 +16,18 @@ use uuid::Uuid;
 /// idle timeout, at most a minute (24 h idle: a minute; 90 s idle: 0.9 s).
 pub fn freshen_interval(idle: Duration) -> Duration {
     (idle / 100_i32).min(Duration::minutes(1))
+}
+
+/// The change of one session, named by its token (for caches) and, when known, by its id
+/// and user (for the change stream).
+fn session_change(scope: &Scope, token: &SessionToken, known: Option<(Uuid, Uuid)>, ended: bool) -> Change {
+    Change::Session(SessionChange {
+        scope: scope.clone(),
+        hash: token.hash(),
+        id: known.map(|k| k.0),
+        user: known.map(|k| k.1),
+        ended,
+    })
 }
 
 impl Hallpass {
@@ -88,7 +100,7 @@ impl Hallpass {
             return Ok(session);
         }
         let freshened = self.store.freshen_session(scope, &token.hash(), now, expires_at).await?;
-        self.changed(Change::Session(token.hash())).await;
+        self.changed(session_change(scope, token, Some((session.id, session.user_id)), false)).await;
         freshened.ok_or(Error::SessionInvalid)
     }
 
@@ -105,17 +117,20 @@ impl Hallpass {
             return Err(Error::invalid("data", "a merge patch of session data must be a JSON object"));
         }
         check_json("data", patch)?;
-        self.valid_session(scope, token).await?;
+        let view = self.valid_session(scope, token).await?;
         let max_bytes = self.settings.limits.max_session_data_bytes;
         let patched = self.store.patch_session_data(scope, &token.hash(), patch, max_bytes).await?;
-        self.changed(Change::Session(token.hash())).await;
+        self.changed(session_change(scope, token, Some((view.session.id, view.user.id)), false)).await;
         patched.ok_or(Error::SessionInvalid)
     }
 
     /// Ends a session. Ending one that is already ended (or never existed) succeeds.
     pub async fn end_session(&self, scope: &Scope, token: &SessionToken) -> Result<()> {
+        // Its id and user, for the change stream's `session.ended` (a session no longer
+        // valid is ended all the same, unnamed: no client may hold it as valid).
+        let known = self.valid_session(scope, token).await.ok().map(|v| (v.session.id, v.user.id));
         self.store.delete_session_by_hash(scope, &token.hash()).await?;
-        self.changed(Change::Session(token.hash())).await;
+        self.changed(session_change(scope, token, known, true)).await;
         Ok(())
     }
 
@@ -124,7 +139,7 @@ impl Hallpass {
         let view = self.valid_session(scope, token).await?;
         let user_id = view.user.id;
         let ended = self.store.delete_sessions(scope, user_id, Some(view.session.id)).await?;
-        self.changed(Change::User(user_id)).await;
+        self.changed(Change::user(scope, user_id)).await;
         Ok(ended)
     }
 
@@ -138,7 +153,7 @@ impl Hallpass {
     pub async fn end_user_session(&self, scope: &Scope, r: &UserRef, session_id: Uuid) -> Result<()> {
         let user = self.resolve(scope, r).await?.user;
         let ended = self.store.delete_session(scope, user.id, session_id).await?;
-        self.changed(Change::User(user.id)).await;
+        self.changed(Change::user(scope, user.id)).await;
         if ended { Ok(()) } else { Err(Error::SessionNotFound) }
     }
 
@@ -146,7 +161,7 @@ impl Hallpass {
     pub async fn end_user_sessions(&self, scope: &Scope, r: &UserRef) -> Result<u64> {
         let user = self.resolve(scope, r).await?.user;
         let ended = self.store.delete_sessions(scope, user.id, None).await?;
-        self.changed(Change::User(user.id)).await;
+        self.changed(Change::user(scope, user.id)).await;
         Ok(ended)
     }
 }

@@ -126,7 +126,7 @@ impl Hallpass {
             return self.change_email_with_mail(scope, current, patch).await;
         }
         let updated = self.store.update_user(scope, current.id, &patch, self.now()).await?;
-        self.changed(Change::User(current.id)).await;
+        self.changed(Change::user(scope, current.id)).await;
         updated.ok_or(Error::UserNotFound)
     }
 
@@ -134,7 +134,7 @@ impl Hallpass {
     pub async fn delete_user(&self, scope: &Scope, r: &UserRef) -> Result<()> {
         let user = self.resolve(scope, r).await?.user;
         let deleted = self.store.delete_user(scope, user.id).await?;
-        self.changed(Change::User(user.id)).await;
+        self.changed(Change::user(scope, user.id)).await;
         if deleted { Ok(()) } else { Err(Error::UserNotFound) }
     }
 
@@ -171,7 +171,7 @@ impl Hallpass {
         self.check_password_strength(scope, &password, user.username.as_ref(), user.email.as_ref()).await?;
         let hash = self.hasher.hash(password).await?;
         let set = self.store.set_password_hash(scope, user.id, &hash, self.now()).await?;
-        self.changed(Change::User(user.id)).await;
+        self.changed(Change::user(scope, user.id)).await;
         if set {
             // A new password from the application also ends the account's throttle.
             self.store.throttle_clear(scope, &format!("acct:{}", user.id)).await?;

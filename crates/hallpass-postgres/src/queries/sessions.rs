@@ -114,7 +114,7 @@ async fn login_statement(
         .bind(locked)
         .bind(keep_others)
         .bind(channel)
-        .bind(Change::User(s.user_id).to_wire())
+        .bind(Change::user(&s.scope, s.user_id).to_wire())
         .fetch_one(conn)
         .await?;
     let (found, updated, ended): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);

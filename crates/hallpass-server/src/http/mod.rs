@@ -21,6 +21,7 @@
 //! (500); `Authorization` and `X-Session-Token` are marked sensitive before anything logs.
 
 pub mod activity;
+pub mod changes;
 pub mod doc;
 pub mod dto;
 pub mod edge;
@@ -76,6 +77,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(oidc::start))
         .routes(routes!(oidc::callback))
         .routes(routes!(oidc::exchange))
+        .routes(routes!(changes::stream))
         .routes(routes!(activity::history))
         .routes(routes!(activity::stats))
         .routes(routes!(healthz))

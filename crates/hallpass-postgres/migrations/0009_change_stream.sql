@@ -1,0 +1,7 @@
+-- hallpass schema, version 9: the change stream (`GET /v1/changes`). Nothing to change here.
+--
+-- This version exists so that version N means the same change on every backend. A change
+-- message now names its scope, and a session change its id and user: on MariaDB the
+-- change log's `payload` column is widened for them. This backend's change channel
+-- carries the longer message without a table (PostgreSQL: a NOTIFY payload may be 8000
+-- bytes; SQLite: the messages stay in the process).
