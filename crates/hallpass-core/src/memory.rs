@@ -377,6 +377,12 @@ impl Store for MemoryStore {
         if t.sessions.contains_key(&login.session.token_hash) {
             return Err(StoreError::Other("duplicate session token hash".into()));
         }
+        if let Some(notice) = &login.notice {
+            if t.outbox.contains_key(&notice.id) {
+                return Err(StoreError::Other("duplicate outbox id".into()));
+            }
+            t.outbox.insert(notice.id, notice.clone());
+        }
         t.sessions.insert(login.session.token_hash, login.session.clone());
         t.events.push(login.event.clone());
         if let Some(record) = t.user_mut(scope, session.user_id) {

@@ -53,7 +53,9 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A login to be stored: the new session and its success event, in one transaction that
-/// also sets the user's `last_login_at` to the session's `created_at`.
+/// also sets the user's `last_login_at` to the session's `created_at`, and queues the
+/// login's new-device notice when there is one (so the notice exists exactly when the
+/// login committed).
 #[derive(Debug, Clone)]
 pub struct NewLogin {
     /// The session.
@@ -63,6 +65,8 @@ pub struct NewLogin {
     /// When set, the user's oldest sessions beyond this many are ended in the same
     /// transaction (the new one counts, and always stays: a cap of 0 acts as 1).
     pub max_sessions: Option<u32>,
+    /// An outbox row (the new-device notice) written in the same transaction.
+    pub notice: Option<OutboxMessage>,
 }
 
 /// What [`Store::insert_login`] did beyond storing the login, so the service knows whom

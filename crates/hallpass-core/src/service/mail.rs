@@ -93,7 +93,7 @@ impl Hallpass {
     }
 
     /// Wakes the mail worker (it also polls).
-    fn queued(&self) {
+    pub(super) fn queued(&self) {
         self.outbox_signal.notify_one();
     }
 
@@ -412,17 +412,6 @@ impl Hallpass {
             detail,
         };
         Some(payload.into_message(scope, Some(user.id), event.at))
-    }
-
-    /// Queues a notice after the login it tells of was stored. A separate transaction: a
-    /// crash between the two loses the notice (it is never sent twice), and a failure to
-    /// queue it does not fail the login.
-    pub(super) async fn queue_notice(&self, notice: OutboxMessage) {
-        let e = Enqueue { user: None, code: None, messages: std::slice::from_ref(&notice) };
-        match self.store.enqueue(&e).await {
-            Ok(()) => self.queued(),
-            Err(e) => tracing::warn!(error = %e, "queueing a new-device notice failed"),
-        }
     }
 
     // ---- the outbox, for the worker that delivers it and for operators ----

@@ -364,3 +364,40 @@ pub async fn update_user_enqueue_changes_and_queues_together(store: Arc<dyn Stor
     assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
     assert_eq!(store.outbox_list(None, 10).await.expect("list").len(), 2);
 }
+
+/// `insert_login` writes the login's notice in its own transaction: the row exists exactly
+/// when the login was stored, never for a login that failed.
+pub async fn insert_login_queues_its_notice_with_it(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let s = scope("a");
+    let alice = add_user(store, &s, Some("alice"), Some("alice@example.com")).await;
+    let rec = session(&s, alice.id, at(10 * SEC), at(10 * SEC + HOUR), at(10 * SEC + DAY));
+    let mut login = new_login(&rec, None);
+    let notice = mail(&s, Some(alice.id), 10);
+    login.notice = Some(notice.clone());
+    store.insert_login(&login).await.expect("insert_login");
+    assert!(has_session(store, &s, &rec).await);
+    assert_eq!(row(store, notice.id).await, notice);
+
+    // A login that cannot be stored (its token hash is taken) leaves no notice behind.
+    let mut twin = session(&s, alice.id, at(20 * SEC), at(20 * SEC + HOUR), at(20 * SEC + DAY));
+    twin.token_hash = rec.token_hash;
+    let mut login = new_login(&twin, None);
+    login.notice = Some(mail(&s, Some(alice.id), 20));
+    store.insert_login(&login).await.expect_err("a taken token hash");
+
+    // Nor does a login of a user who does not exist.
+    let ghost = Uuid::now_v7();
+    let lost = session(&s, ghost, at(30 * SEC), at(30 * SEC + HOUR), at(30 * SEC + DAY));
+    let mut login = new_login(&lost, None);
+    login.notice = Some(mail(&s, Some(alice.id), 30));
+    store.insert_login(&login).await.expect_err("no such user");
+
+    let rows = store.outbox_list(None, 10).await.expect("list");
+    assert_eq!(rows.iter().map(|m| m.id).collect::<Vec<_>>(), vec![notice.id]);
+    assert_eq!(store.outbox_stats().await.expect("stats").queued, 1);
+
+    // Without a notice, a login queues nothing.
+    login_at(store, &s, alice.id, at(40 * SEC)).await;
+    assert_eq!(store.outbox_list(None, 10).await.expect("list").len(), 1);
+}
