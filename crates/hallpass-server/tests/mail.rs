@@ -5,7 +5,8 @@
 //!   confirmation on registration (`confirmation` becomes `pending` once the mail is taken;
 //!   redeemed through hallpass's own page), a resend voiding the older code, reset by mail
 //!   (known and unknown logins alike, the page's form), sign-in by emailed code (event
-//!   method `email_code`, single use, wrong guesses void it), a change of email (the old
+//!   method `email_code`, single use, wrong guesses void it; stored as an HMAC under the
+//!   server secret generated beside the database), a change of email (the old
 //!   address told, the new one confirmed), a refused recipient making the confirmation
 //!   `failed`;
 //! - a scanner's GET of every link (twice) leaves the code usable;
@@ -223,6 +224,23 @@ async fn every_flow_end_to_end_with_scanner_proof_links() {
     let digits = mails[4].short_code().unwrap();
     assert_eq!(digits.len(), 6);
     assert!(mails[4].link(PUBLIC).is_none(), "no link without links.email_code");
+    // What the database keeps of it is an HMAC under the server secret (generated beside
+    // the SQLite database because mail is on), not a hash anyone can recompute for all
+    // million six-digit codes.
+    let key_file = dir.path().join("hallpass.db.secret-key");
+    let secret =
+        hallpass_core::ServerSecret::from_base64(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+    let alice_id = api.get("/v1/users/alice").await.1["id"].as_str().unwrap().to_owned();
+    let stored: Vec<u8> = {
+        let c = rusqlite::Connection::open(dir.path().join("hallpass.db")).unwrap();
+        c.query_row("SELECT code_hash FROM codes WHERE kind = 'login' AND user_id = ?1", [&alice_id], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let message = format!("email-code:default:{alice_id}:{digits}");
+    assert_eq!(stored, secret.code_hash(&message).as_bytes(), "keyed by the server secret");
+    assert_ne!(stored, hallpass_core::TokenHash::of(&message).as_bytes(), "not the plain SHA-256");
     let wrong = if digits == "000000" { "111111" } else { "000000" };
     let (status, body) = api.post("/v1/sessions", json!({"email": "Alice@Example.com", "code": wrong})).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("invalid_credentials")));

@@ -57,8 +57,25 @@ pub fn client_family(ip: Option<&str>, user_agent: Option<&str>) -> String {
 
 /// The stored hash of a short sign-in code: bound to the scope and user, so equal codes of
 /// two users never meet in the codes table and a guess is only ever tried against one user.
-fn email_code_hash(scope: &Scope, owner: &str, code: &str) -> TokenHash {
-    TokenHash::of(&format!("email-code:{scope}:{owner}:{code}"))
+///
+/// With a server secret, an HMAC keyed by it ([`ServerSecret::code_hash`]): six digits are
+/// a million guesses, so a plain hash would give a reader of the database the code at
+/// once. Without one (PostgreSQL or MariaDB with no `HALLPASS_SECRET_KEY`; the server
+/// warns at start), the plain SHA-256 of before. A code stored under the other form
+/// simply does not match (codes live minutes; no migration).
+///
+/// [`ServerSecret::code_hash`]: crate::server_secret::ServerSecret::code_hash
+fn email_code_hash(
+    secret: Option<&crate::server_secret::ServerSecret>,
+    scope: &Scope,
+    owner: &str,
+    code: &str,
+) -> TokenHash {
+    let message = format!("email-code:{scope}:{owner}:{code}");
+    match secret {
+        Some(secret) => secret.code_hash(&message),
+        None => TokenHash::of(&message),
+    }
 }
 
 /// The counter of wrong guesses against a user's sign-in code.
@@ -284,7 +301,7 @@ impl Hallpass {
             Some(payload.into_message(scope, Some(u.id), now))
         });
         let queued = outbox.is_some();
-        let hash = email_code_hash(scope, &owner, &code);
+        let hash = email_code_hash(self.server_secret.as_ref(), scope, &owner, &code);
         self.request(scope, &login, CodeKind::Login, hash, now, expires_at, outbox).await?;
         // A new code starts with a clean slate of guesses (for nobody too: equal work).
         self.store.throttle_clear(scope, &guess_key(&owner)).await?;
@@ -343,7 +360,7 @@ impl Hallpass {
         let shape_ok = code.len() >= 6 && code.len() <= 8 && code.bytes().all(|b| b.is_ascii_digit());
         let guesses = self.store.throttle_get(scope, &guess_key(&owner), now).await?;
         let spent = guesses.is_some_and(|g| g.failures >= EMAIL_CODE_MAX_GUESSES);
-        let hash = email_code_hash(scope, &owner, code);
+        let hash = email_code_hash(self.server_secret.as_ref(), scope, &owner, code);
         // Nobody's and a void code's check costs the same store call as a real one.
         let redeemed = if shape_ok && !spent {
             self.store.redeem_code(scope, CodeKind::Login, &hash, now).await?
