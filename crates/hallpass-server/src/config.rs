@@ -228,6 +228,9 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// A file holding the SMTP password (`HALLPASS_SMTP_PASSWORD_FILE`), instead of the URL's.
     pub smtp_password_file: Option<String>,
+    /// PEM certificates the SMTP server's TLS certificate may chain to besides the public
+    /// roots (`HALLPASS_SMTP_CA_FILE`): a private CA, a self-signed relay.
+    pub smtp_ca_file: Option<String>,
     /// Mail settings of every scope (`[mail]`: `from`, `reply_to`, `notify_new_device`,
     /// `templates_dir`, `links`); a scope's `[scopes.NAME.mail]` overrides them.
     pub mail: crate::mail::MailConfig,
@@ -364,6 +367,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             smtp_url: None,
             smtp_password_file: None,
+            smtp_ca_file: None,
             mail: Default::default(),
             public_url: None,
             secret_key: None,

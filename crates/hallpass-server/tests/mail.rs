@@ -17,7 +17,11 @@
 //!   doubt (status, metrics, the admin page without codes) until an admin sends it again;
 //! - two servers on one PostgreSQL database share the outbox: no mail twice;
 //! - new-device notices: opt-in, none on the first login, one for a client not seen
-//!   before (a newer browser version is the same client).
+//!   before (a newer browser version is the same client);
+//! - SMTP security against a sink that demands it: STARTTLS and `smtps://` with a CA made
+//!   at test time (`HALLPASS_SMTP_CA_FILE`), AUTH with the password in the URL and from
+//!   `HALLPASS_SMTP_PASSWORD_FILE`; a wrong password or an untrusted certificate leaves
+//!   the mail queued with an error saying why, and the API answers as usual.
 
 #![allow(clippy::unwrap_used)]
 
@@ -526,5 +530,125 @@ async fn new_device_notices_are_opt_in_and_skip_the_first_login() {
         "{}",
         mails[0].text
     );
+    server.stop().await;
+}
+
+/// A server for `smtp_url` trusting the sink's CA (when given); confirmation off.
+async fn start_for(
+    db: &str,
+    smtp_url: &str,
+    ca: Option<&std::path::Path>,
+    password_file: Option<&std::path::Path>,
+) -> Server {
+    let mut c = command(db, smtp_url);
+    c.env("HALLPASS_REQUIRE_CONFIRMATION", "false");
+    if let Some(ca) = ca {
+        c.env("HALLPASS_SMTP_CA_FILE", ca);
+    }
+    if let Some(file) = password_file {
+        c.env("HALLPASS_SMTP_PASSWORD_FILE", file);
+    }
+    process::serve(c, Duration::from_secs(30)).await
+}
+
+/// A sign-in code for `email`, through the API: 202 whatever happens to the mail.
+async fn ask_code(api: &Api, email: &str) {
+    let (status, _) = api.post("/v1/users", json!({"email": email})).await;
+    assert_eq!(status, 201);
+    let (status, body) = api.post("/v1/email-codes", json!({"email": email})).await;
+    assert_eq!(status, 202, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_and_auth_with_the_password_in_the_url() {
+    if !smtp::available() {
+        return;
+    }
+    let auth = Some(("mailer".to_owned(), "s3cret pass:word".to_owned()));
+    let sink = Sink::start_with(&smtp::Options { tls: Some(smtp::Tls::StartTls), auth }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    // `smtp://` upgrades when STARTTLS is offered; the sink refuses mail before it.
+    let url = format!("smtp://mailer:s3cret%20pass%3Aword@127.0.0.1:{}", sink.port);
+    let server = start_for(&db, &url, Some(&sink.ca_file()), None).await;
+    let api = Api::new(&server, server.first_key.as_deref().unwrap());
+    ask_code(&api, "tls@example.com").await;
+    let mails = sink.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails[0].to, "tls@example.com");
+    assert!(mails[0].tls.starts_with("TLSv1."), "came over TLS: {:?}", mails[0].tls);
+    assert!(mails[0].authenticated);
+    assert_eq!(mails[0].short_code().unwrap().len(), 6);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtps_with_the_password_from_a_file() {
+    if !smtp::available() {
+        return;
+    }
+    let auth = Some(("mailer".to_owned(), "from-a-file".to_owned()));
+    let sink = Sink::start_with(&smtp::Options { tls: Some(smtp::Tls::Implicit), auth }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    let secret = dir.path().join("smtp-password");
+    std::fs::write(&secret, "from-a-file\n").unwrap();
+    let url = format!("smtps://mailer@127.0.0.1:{}", sink.port);
+    let server = start_for(&db, &url, Some(&sink.ca_file()), Some(&secret)).await;
+    let api = Api::new(&server, server.first_key.as_deref().unwrap());
+    ask_code(&api, "smtps@example.com").await;
+    let mails = sink.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails[0].to, "smtps@example.com");
+    assert!(mails[0].tls.starts_with("TLSv1."), "came over TLS: {:?}", mails[0].tls);
+    assert!(mails[0].authenticated);
+    server.stop().await;
+}
+
+/// The `last_error` of the newest outbox row once it has been tried, with its state.
+async fn first_failure(db: &str) -> (String, String) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = mail_status(db).await;
+        let row = &status["latest"][0];
+        let error = row["last_error"].as_str().unwrap_or("").to_owned();
+        if row["attempts"].as_u64() >= Some(1) && !error.is_empty() {
+            return (row["state"].as_str().unwrap_or("").to_owned(), error);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for a failed attempt: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A wrong password or an untrusted certificate: the API still answers as usual, nothing
+/// is delivered, and the row waits for a retry with an error an operator can act on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_or_an_untrusted_certificate_is_retried_with_a_clear_error() {
+    if !smtp::available() {
+        return;
+    }
+    let auth = Some(("mailer".to_owned(), "right".to_owned()));
+    let sink = Sink::start_with(&smtp::Options { tls: Some(smtp::Tls::StartTls), auth }).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    let url = format!("smtp://mailer:wrong@127.0.0.1:{}", sink.port);
+    let server = start_for(&db, &url, Some(&sink.ca_file()), None).await;
+    let api = Api::new(&server, server.first_key.as_deref().unwrap());
+    ask_code(&api, "pw@example.com").await;
+    let (state, error) = first_failure(&db).await;
+    assert_eq!(state, "queued", "retried later: {error}");
+    assert!(error.contains("AUTH refused") && error.contains("535"), "{error}");
+    server.stop().await;
+
+    // The right password, but hallpass is not told to trust the sink's CA.
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    let url = format!("smtp://mailer:right@127.0.0.1:{}", sink.port);
+    let server = start_for(&db, &url, None, None).await;
+    let api = Api::new(&server, server.first_key.as_deref().unwrap());
+    ask_code(&api, "ca@example.com").await;
+    let (state, error) = first_failure(&db).await;
+    assert_eq!(state, "queued", "retried later: {error}");
+    assert!(error.contains("STARTTLS") && error.to_lowercase().contains("certificate"), "{error}");
+    assert!(sink.messages().is_empty(), "nothing was delivered");
     server.stop().await;
 }

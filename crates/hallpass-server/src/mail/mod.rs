@@ -131,7 +131,11 @@ impl Mailer {
     /// The mailer `config` describes; `None` when `smtp_url` is unset (no mail).
     pub fn from_config(config: &Config) -> anyhow::Result<Option<Mailer>> {
         let Some(url) = &config.smtp_url else { return Ok(None) };
-        let target = smtp::SmtpTarget::parse(url, config.smtp_password_file.as_deref())?;
+        let target = smtp::SmtpTarget::parse(
+            url,
+            config.smtp_password_file.as_deref(),
+            config.smtp_ca_file.as_deref(),
+        )?;
         let default = ScopeMail::resolve(&config.mail, "[mail]")?;
         let mut scopes = BTreeMap::new();
         for (name, sc) in &config.scopes {
