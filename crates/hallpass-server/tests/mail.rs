@@ -1,7 +1,8 @@
 //! Mail against a real SMTP server (`smtp/sink.py`, aiosmtpd on 127.0.0.1), with the real
 //! `hallpass serve` binary, as a user would meet it:
 //!
-//! - every flow end to end, reading the delivered message and following its code and link:
+//! - every flow end to end (on SQLite, PostgreSQL and MariaDB), reading the delivered
+//!   message and following its code and link:
 //!   confirmation on registration (`confirmation` becomes `pending` once the mail is taken;
 //!   redeemed through hallpass's own page), a resend voiding the older code, reset by mail
 //!   (known and unknown logins alike, the page's form), sign-in by emailed code (event
@@ -130,10 +131,39 @@ async fn every_flow_end_to_end_with_scanner_proof_links() {
     if !smtp::available() {
         return;
     }
-    let sink = Sink::start(free_port(), None, Some("bounce")).await;
     let dir = tempfile::tempdir().unwrap();
-    let db = sqlite_url(&dir);
-    let server = start(&db, &sink.url()).await;
+    every_flow(&sqlite_url(&dir), Some(&dir)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flow_end_to_end_on_mariadb() {
+    if !smtp::available() {
+        return;
+    }
+    let Some(db) = hallpass_mysql::testing::TestDatabase::create().await else { return };
+    every_flow(db.url(), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flow_end_to_end_on_postgres() {
+    if !smtp::available() {
+        return;
+    }
+    let Some(db) = hallpass_postgres::testing::TestDb::create_unmigrated().await else { return };
+    every_flow(&db.url(), None).await;
+}
+
+/// The flows on the database `db`; `sqlite_dir`: the folder of a SQLite database, whose
+/// generated server secret and stored code hash are then read too. A server database is
+/// given a key in `HALLPASS_SECRET_KEY` (it has no place of its own for one).
+async fn every_flow(db: &str, sqlite_dir: Option<&tempfile::TempDir>) {
+    let sink = Sink::start(free_port(), None, Some("bounce")).await;
+    let db = db.to_owned();
+    let mut c = command(&db, &sink.url());
+    if sqlite_dir.is_none() {
+        c.env("HALLPASS_SECRET_KEY", hallpass_core::ServerSecret::generate_base64().as_str());
+    }
+    let server = process::serve(c, Duration::from_secs(30)).await;
     let api = Api::new(&server, server.first_key.as_deref().unwrap());
 
     // Registration with an email sends the confirmation; `pending` once the sink took it.
@@ -231,20 +261,24 @@ async fn every_flow_end_to_end_with_scanner_proof_links() {
     // What the database keeps of it is an HMAC under the server secret (generated beside
     // the SQLite database because mail is on), not a hash anyone can recompute for all
     // million six-digit codes.
-    let key_file = dir.path().join("hallpass.db.secret-key");
-    let secret =
-        hallpass_core::ServerSecret::from_base64(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
-    let alice_id = api.get("/v1/users/alice").await.1["id"].as_str().unwrap().to_owned();
-    let stored: Vec<u8> = {
-        let c = rusqlite::Connection::open(dir.path().join("hallpass.db")).unwrap();
-        c.query_row("SELECT code_hash FROM codes WHERE kind = 'login' AND user_id = ?1", [&alice_id], |r| {
-            r.get(0)
-        })
-        .unwrap()
-    };
-    let message = format!("email-code:default:{alice_id}:{digits}");
-    assert_eq!(stored, secret.code_hash(&message).as_bytes(), "keyed by the server secret");
-    assert_ne!(stored, hallpass_core::TokenHash::of(&message).as_bytes(), "not the plain SHA-256");
+    if let Some(dir) = sqlite_dir {
+        let key_file = dir.path().join("hallpass.db.secret-key");
+        let secret =
+            hallpass_core::ServerSecret::from_base64(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+        let alice_id = api.get("/v1/users/alice").await.1["id"].as_str().unwrap().to_owned();
+        let stored: Vec<u8> = {
+            let c = rusqlite::Connection::open(dir.path().join("hallpass.db")).unwrap();
+            c.query_row(
+                "SELECT code_hash FROM codes WHERE kind = 'login' AND user_id = ?1",
+                [&alice_id],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let message = format!("email-code:default:{alice_id}:{digits}");
+        assert_eq!(stored, secret.code_hash(&message).as_bytes(), "keyed by the server secret");
+        assert_ne!(stored, hallpass_core::TokenHash::of(&message).as_bytes(), "not the plain SHA-256");
+    }
     let wrong = if digits == "000000" { "111111" } else { "000000" };
     let (status, body) = api.post("/v1/sessions", json!({"email": "Alice@Example.com", "code": wrong})).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("invalid_credentials")));
