@@ -932,6 +932,28 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
+    async fn outbox_purge_sent(
+        &self,
+        kind: crate::outbox::OutboxKind,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let old: Vec<Uuid> = t
+            .outbox
+            .values()
+            .filter(|m| {
+                m.kind == kind && m.state == OutboxState::Sent && m.sent_at.is_some_and(|s| s < before)
+            })
+            .map(|m| m.id)
+            .take(limit as usize)
+            .collect();
+        for id in &old {
+            t.outbox.remove(id);
+        }
+        Ok(old.len() as u64)
+    }
+
     async fn outbox_retry(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool> {
         let mut t = self.lock();
         match t.outbox.get_mut(&id) {

@@ -11,7 +11,7 @@
 
 use crate::flow::{FlowKind, FlowRecord};
 use crate::model::*;
-use crate::outbox::{Enqueue, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate};
+use crate::outbox::{Enqueue, OutboxClaim, OutboxKind, OutboxMessage, OutboxStats, OutboxUpdate};
 use crate::secret::TokenHash;
 use crate::types::{ProviderName, Scope, UserRef};
 use async_trait::async_trait;
@@ -405,6 +405,15 @@ pub trait Store: Send + Sync + 'static {
     /// Rows of every scope, newest first (by id), with ids less than `before`; at most
     /// `limit`.
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>>;
+    /// Housekeeping: deletes up to `limit` rows of `kind` that are `sent` with a `sent_at`
+    /// before `before` (their payload was scrubbed already); answers how many. Rows in any
+    /// other state (`failed` and `in_doubt` included: an operator may want them) stay.
+    async fn outbox_purge_sent(
+        &self,
+        kind: OutboxKind,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<u64>;
 
     // ---- maintenance ----
 

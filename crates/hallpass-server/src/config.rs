@@ -231,6 +231,9 @@ pub struct Config {
     /// PEM certificates the SMTP server's TLS certificate may chain to besides the public
     /// roots (`HALLPASS_SMTP_CA_FILE`): a private CA, a self-signed relay.
     pub smtp_ca_file: Option<String>,
+    /// How long delivered (`sent`) outbox rows are kept before the mail worker deletes
+    /// them (`HALLPASS_OUTBOX_KEEP_SENT`, default `7d`); failed and in-doubt rows are kept.
+    pub outbox_keep_sent: HumanDuration,
     /// Mail settings of every scope (`[mail]`: `from`, `reply_to`, `notify_new_device`,
     /// `templates_dir`, `links`); a scope's `[scopes.NAME.mail]` overrides them.
     pub mail: crate::mail::MailConfig,
@@ -368,6 +371,7 @@ impl Default for Config {
             smtp_url: None,
             smtp_password_file: None,
             smtp_ca_file: None,
+            outbox_keep_sent: HumanDuration(std::time::Duration::from_secs(7 * 86_400)),
             mail: Default::default(),
             public_url: None,
             secret_key: None,

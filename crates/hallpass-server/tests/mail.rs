@@ -686,3 +686,46 @@ async fn a_wrong_password_or_an_untrusted_certificate_is_retried_with_a_clear_er
     assert!(sink.messages().is_empty(), "nothing was delivered");
     server.stop().await;
 }
+
+/// Delivered mails are deleted once older than `outbox_keep_sent` (by the worker, at its
+/// start and hourly); failed ones stay for the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_mails_are_deleted_after_keep_sent_and_failed_ones_kept() {
+    if !smtp::available() {
+        return;
+    }
+    let sink = Sink::start(free_port(), None, Some("bounce")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    let server = start(&db, &sink.url()).await;
+    let key = server.first_key.clone().unwrap();
+    let api = Api::new(&server, &key);
+    for email in ["kept@example.com", "bounce@example.com"] {
+        let (status, _) = api.post("/v1/users", json!({"email": email})).await;
+        assert_eq!(status, 201);
+    }
+    eventually("one sent, one failed", Duration::from_secs(20), || async {
+        let s = mail_status(&db).await;
+        (s["sent"].as_u64(), s["failed"].as_u64()) == (Some(1), Some(1))
+    })
+    .await;
+    server.stop().await;
+
+    // The default keeps them (7 days).
+    let server = start(&db, &sink.url()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(mail_status(&db).await["sent"].as_u64(), Some(1));
+    server.stop().await;
+
+    let mut c = command(&db, &sink.url());
+    c.env("HALLPASS_OUTBOX_KEEP_SENT", "1s");
+    let server = process::serve(c, Duration::from_secs(30)).await;
+    eventually("the sent mail deleted", Duration::from_secs(10), || async {
+        mail_status(&db).await["sent"].as_u64() == Some(0)
+    })
+    .await;
+    let status = mail_status(&db).await;
+    assert_eq!(status["failed"].as_u64(), Some(1), "failed mails are kept: {status}");
+    assert_eq!(sink.messages().len(), 1);
+    server.stop().await;
+}

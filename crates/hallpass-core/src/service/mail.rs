@@ -489,6 +489,21 @@ impl Hallpass {
         Ok(self.store.outbox_list(before, limit).await?)
     }
 
+    /// Housekeeping: deletes the `sent` rows of `kind` sent more than `keep` ago, in
+    /// batches; `failed` and `in_doubt` rows stay. Answers how many went.
+    pub async fn outbox_purge_sent(&self, kind: crate::outbox::OutboxKind, keep: Duration) -> Result<u64> {
+        const BATCH: u32 = 1000;
+        let before = self.now() - keep;
+        let mut total = 0;
+        loop {
+            let n = self.store.outbox_purge_sent(kind, before, BATCH).await?;
+            total += n;
+            if n < u64::from(BATCH) {
+                return Ok(total);
+            }
+        }
+    }
+
     /// The account counter of an email-code login (as for a password login by email).
     pub(super) fn email_code_account(email: &Email, user_id: Option<Uuid>) -> String {
         account_key(&UserRef::Email(email.key().to_owned()), user_id)

@@ -8,7 +8,9 @@ use crate::codec::*;
 use crate::error::QResult;
 use crate::queries::{codes, users};
 use crate::rows::outbox_row;
-use hallpass_core::{Enqueue, OutboxClaim, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate};
+use hallpass_core::{
+    Enqueue, OutboxClaim, OutboxKind, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate,
+};
 use sqlx::Row;
 use sqlx::mysql::MySqlConnection;
 use time::OffsetDateTime;
@@ -153,6 +155,23 @@ pub(crate) async fn retry(c: &mut MySqlConnection, message: Uuid, now: OffsetDat
     .await?
     .rows_affected();
     Ok(n > 0)
+}
+
+/// Deletes old `sent` rows of `kind`, at most `limit`.
+pub(crate) async fn purge_sent(
+    c: &mut MySqlConnection,
+    kind: OutboxKind,
+    before: OffsetDateTime,
+    limit: u32,
+) -> QResult<u64> {
+    let n = sqlx::query("DELETE FROM outbox WHERE kind = ? AND state = 'sent' AND sent_at < ? LIMIT ?")
+        .bind(kind.as_str())
+        .bind(ms(before))
+        .bind(i64::from(limit))
+        .execute(c)
+        .await?
+        .rows_affected();
+    Ok(n)
 }
 
 pub(crate) async fn stats(c: &mut MySqlConnection) -> QResult<OutboxStats> {

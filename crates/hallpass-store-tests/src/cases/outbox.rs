@@ -401,3 +401,37 @@ pub async fn insert_login_queues_its_notice_with_it(store: Arc<dyn Store>) {
     login_at(store, &s, alice.id, at(40 * SEC)).await;
     assert_eq!(store.outbox_list(None, 10).await.expect("list").len(), 1);
 }
+
+/// `outbox_purge_sent` deletes `sent` rows sent before the cut, of its kind, at most
+/// `limit`; every other state (failed, in doubt, queued) and newer sent rows stay.
+pub async fn outbox_purge_sent_deletes_only_old_sent_rows(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let s = scope("a");
+    let rows: Vec<OutboxMessage> = (1..=6).map(|n| mail(&s, None, n)).collect();
+    store.enqueue(&Enqueue { user: None, code: None, messages: &rows }).await.expect("enqueue");
+    let claimed = store.outbox_claim(&claim("w", 10, 10)).await.expect("claim");
+    assert_eq!(claimed.len(), 6);
+    // Rows 1-3 sent at 20, 21, 22 s; row 4 failed at 20 s; row 5 in doubt; row 6 sent at 40 s.
+    for (m, state, at_s) in [
+        (&rows[0], OutboxState::Sent, 20),
+        (&rows[1], OutboxState::Sent, 21),
+        (&rows[2], OutboxState::Sent, 22),
+        (&rows[3], OutboxState::Failed, 20),
+        (&rows[4], OutboxState::InDoubt, 20),
+        (&rows[5], OutboxState::Sent, 40),
+    ] {
+        assert!(store.outbox_update(m.id, "w", &update(state, at_s)).await.expect("update"));
+    }
+    let before = at(30 * SEC);
+    assert_eq!(
+        store.outbox_purge_sent(OutboxKind::Mail, before, 2).await.expect("purge"),
+        2,
+        "at most the limit"
+    );
+    assert_eq!(store.outbox_purge_sent(OutboxKind::Mail, before, 10).await.expect("purge"), 1);
+    assert_eq!(store.outbox_purge_sent(OutboxKind::Mail, before, 10).await.expect("purge"), 0);
+    let left: HashSet<Uuid> = store.outbox_list(None, 10).await.expect("list").iter().map(|m| m.id).collect();
+    assert_eq!(left, HashSet::from([rows[3].id, rows[4].id, rows[5].id]));
+    let stats = store.outbox_stats().await.expect("stats");
+    assert_eq!((stats.sent, stats.failed, stats.in_doubt), (1, 1, 1));
+}
