@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Equal timing (issue 5), measured over HTTP on 127.0.0.1 with one keep-alive connection.
 
-  timing.py BASE_URL API_KEY KNOWN_USERS_FILE SAMPLES
+  timing.py BASE_URL API_KEY KNOWN_USERS_FILE SAMPLES [MAIL_USERS_FILE]
 
 Pairs, each interleaved sample by sample in a random order:
   - login with an unknown user vs login with a known user and a wrong password (both 401);
@@ -17,10 +17,17 @@ Each reset-code sample uses its login once, known or unknown: a prober probing n
 a fresh `code:reset:` counter either way, so both kinds insert a new counter row (rotating
 known users over a few names would time counter updates against unknown inserts). So
 KNOWN_USERS_FILE needs SAMPLES + 10 registered users (the 10 are the warm-up's).
+
+With MAIL_USERS_FILE (a server with HALLPASS_SMTP_URL set; SAMPLES + 10 more users, each
+with an email, one per sample), a third pair: reset by mail (POST /v1/password-resets
+{login, send_email: true}) for an unknown vs a known login, both 202; the known one also
+queues the mail in its transaction. TIMING_ONLY=SUBSTRING runs only the matching pairs.
 """
 import http.client, json, random, statistics, sys, time, urllib.parse, uuid
 
 base, key, users_file, samples = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+mail_file = sys.argv[5] if len(sys.argv) > 5 else None
+only = __import__("os").environ.get("TIMING_ONLY")  # run only the pairs whose name contains this
 known = [l.strip() for l in open(users_file) if l.strip()]
 if len(known) < samples + 10:
     sys.exit("timing.py: %d known users, need SAMPLES + 10 = %d (one per reset sample)" % (len(known), samples + 10))
@@ -43,6 +50,8 @@ def post(path, body):
     return time.perf_counter() - t, r.status
 
 def pair(name, a_name, a, a_status, b_name, b, b_status):
+    if only and only not in name:
+        return
     for k in range(10):  # warm-up, on indices the samples do not reach first
         a(samples + k); b(samples + k)
     ta, tb, bad, seen = [], [], 0, {}
@@ -76,3 +85,12 @@ pair("login_unknown_vs_wrong_password",
 pair("reset_code_unknown_vs_known",
      "unknown_user", lambda i: post("/v1/password-resets", {"login": "nobody-" + uuid.uuid4().hex[:12]}), 404,
      "known_user", lambda i: post("/v1/password-resets", {"login": known[i]}), 201)  # each user once
+
+if mail_file:
+    mailed = [l.strip() for l in open(mail_file) if l.strip()]
+    if len(mailed) < samples + 10:
+        sys.exit("timing.py: %d mail users, need SAMPLES + 10 = %d" % (len(mailed), samples + 10))
+    pair("reset_by_mail_unknown_vs_known",
+         "unknown_user", lambda i: post("/v1/password-resets", {"login": "nobody-" + uuid.uuid4().hex[:12],
+                                                                 "send_email": True}), 202,
+         "known_user", lambda i: post("/v1/password-resets", {"login": mailed[i], "send_email": True}), 202)

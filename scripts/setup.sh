@@ -35,6 +35,15 @@ if ! "$VENV/bin/python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ 
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
 fi
 
+# cryptography: the sink makes a throw-away CA and server certificate at test time for the
+# STARTTLS and smtps:// tests (tests/smtp/sink.py --tls), in the same virtualenv, pinned.
+CRYPTOGRAPHY_VERSION=48.0.0
+if ! "$VENV/bin/python" -c "import cryptography, sys; sys.exit(cryptography.__version__ != '$CRYPTOGRAPHY_VERSION')" 2>/dev/null; then
+  echo "setup: installing cryptography $CRYPTOGRAPHY_VERSION into $VENV" >&2
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "cryptography==$CRYPTOGRAPHY_VERSION"
+fi
+
 # cargo-fuzz (scripts/fuzz.sh), only where the nightly toolchain it needs is installed.
 if rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   echo "setup: installing cargo-fuzz" >&2

@@ -377,6 +377,12 @@ impl Store for MemoryStore {
         if t.sessions.contains_key(&login.session.token_hash) {
             return Err(StoreError::Other("duplicate session token hash".into()));
         }
+        if let Some(notice) = &login.notice {
+            if t.outbox.contains_key(&notice.id) {
+                return Err(StoreError::Other("duplicate outbox id".into()));
+            }
+            t.outbox.insert(notice.id, notice.clone());
+        }
         t.sessions.insert(login.session.token_hash, login.session.clone());
         t.events.push(login.event.clone());
         if let Some(record) = t.user_mut(scope, session.user_id) {
@@ -924,6 +930,28 @@ impl Store for MemoryStore {
             r.user.confirmation = Some(c);
         }
         Ok(true)
+    }
+
+    async fn outbox_purge_sent(
+        &self,
+        kind: crate::outbox::OutboxKind,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let old: Vec<Uuid> = t
+            .outbox
+            .values()
+            .filter(|m| {
+                m.kind == kind && m.state == OutboxState::Sent && m.sent_at.is_some_and(|s| s < before)
+            })
+            .map(|m| m.id)
+            .take(limit as usize)
+            .collect();
+        for id in &old {
+            t.outbox.remove(id);
+        }
+        Ok(old.len() as u64)
     }
 
     async fn outbox_retry(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool> {

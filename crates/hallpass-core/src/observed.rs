@@ -315,6 +315,14 @@ impl<O: Observer> Store for Observed<O> {
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
         observe!(self, "outbox_list", self.inner.outbox_list(before, limit))
     }
+    async fn outbox_purge_sent(
+        &self,
+        kind: crate::outbox::OutboxKind,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        observe!(self, "outbox_purge_sent", self.inner.outbox_purge_sent(kind, before, limit))
+    }
 
     async fn sweep_expired(&self, now: OffsetDateTime, batch: u32) -> StoreResult<u64> {
         observe!(self, "sweep_expired", self.inner.sweep_expired(now, batch))

@@ -1,5 +1,7 @@
 //! The server secret: one 256-bit key that seals data hallpass must keep but must not keep
-//! in the clear (provider access and refresh tokens; later TOTP secrets).
+//! in the clear (provider access and refresh tokens; later TOTP secrets), and keys the
+//! hashes of low-entropy codes (the mailed sign-in codes, [`ServerSecret::code_hash`]) so
+//! that a reader of the database alone cannot try all million of them.
 //!
 //! [`ServerSecret::seal`] encrypts with XChaCha20-Poly1305 under a fresh random 192-bit
 //! nonce (random nonces of that size never collide in practice, so no counter has to be
@@ -25,6 +27,8 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use zeroize::Zeroizing;
 
+use crate::secret::TokenHash;
+
 /// The format byte of a sealed value.
 const FORMAT: u8 = 1;
 /// The text prefix of [`ServerSecret::seal_text`].
@@ -37,6 +41,9 @@ const HEADER_LEN: usize = 2 + NONCE_LEN;
 pub struct ServerSecret {
     cipher: XChaCha20Poly1305,
     key_id: u8,
+    /// The HMAC key of [`ServerSecret::code_hash`], derived from the key (never the key
+    /// itself: one key, two uses, each with its own subkey).
+    mac_key: Zeroizing<[u8; 32]>,
 }
 
 impl fmt::Debug for ServerSecret {
@@ -75,7 +82,26 @@ impl ServerSecret {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         let key_id =
             Sha256::new().chain_update(b"hallpass server secret id\0").chain_update(bytes).finalize()[0];
-        Self { cipher: XChaCha20Poly1305::new(bytes.into()), key_id }
+        let mac_key = Zeroizing::new(
+            Sha256::new()
+                .chain_update(b"hallpass server secret code mac\0")
+                .chain_update(bytes)
+                .finalize()
+                .into(),
+        );
+        Self { cipher: XChaCha20Poly1305::new(bytes.into()), key_id, mac_key }
+    }
+
+    /// HMAC-SHA256 of `message` under a subkey of this secret: what storage keeps of a
+    /// short code (a 6-digit sign-in code), so the stored hash cannot be brute-forced
+    /// without the key. Compare results with [`TokenHash::ct_eq`] or by exact lookup.
+    pub fn code_hash(&self, message: &str) -> TokenHash {
+        use hmac::{KeyInit as _, Mac as _};
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(self.mac_key.as_slice())
+            .expect("HMAC takes a key of any length");
+        mac.update(message.as_bytes());
+        let digest: [u8; 32] = mac.finalize().into_bytes().into();
+        TokenHash::from_slice(&digest).expect("SHA-256 is 32 bytes")
     }
 
     /// The secret written as base64 (standard or URL-safe alphabet, padded or not;
@@ -186,6 +212,16 @@ mod tests {
         assert!(is_sealed_text(&a) && !a.contains("same"));
         assert_eq!(k.open_text(b"x", &a).as_deref(), Ok("same"));
         assert_eq!(k.open_text(b"x", "plain"), Err(OpenError::Malformed));
+    }
+
+    #[test]
+    fn code_hashes_are_keyed() {
+        let (a, b) = (key(1), key(2));
+        let m = "email-code:a:user:123456";
+        assert!(a.code_hash(m).ct_eq(&a.code_hash(m)), "deterministic under one key");
+        assert!(!a.code_hash(m).ct_eq(&b.code_hash(m)), "another key, another hash");
+        assert!(!a.code_hash(m).ct_eq(&TokenHash::of(m)), "not the plain SHA-256");
+        assert!(!a.code_hash(m).ct_eq(&a.code_hash("email-code:a:user:123457")));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use crate::flow::{FlowKind, FlowRecord};
 use crate::model::*;
-use crate::outbox::{Enqueue, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate};
+use crate::outbox::{Enqueue, OutboxClaim, OutboxKind, OutboxMessage, OutboxStats, OutboxUpdate};
 use crate::secret::TokenHash;
 use crate::types::{ProviderName, Scope, UserRef};
 use async_trait::async_trait;
@@ -53,7 +53,9 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A login to be stored: the new session and its success event, in one transaction that
-/// also sets the user's `last_login_at` to the session's `created_at`.
+/// also sets the user's `last_login_at` to the session's `created_at`, and queues the
+/// login's new-device notice when there is one (so the notice exists exactly when the
+/// login committed).
 #[derive(Debug, Clone)]
 pub struct NewLogin {
     /// The session.
@@ -63,6 +65,8 @@ pub struct NewLogin {
     /// When set, the user's oldest sessions beyond this many are ended in the same
     /// transaction (the new one counts, and always stays: a cap of 0 acts as 1).
     pub max_sessions: Option<u32>,
+    /// An outbox row (the new-device notice) written in the same transaction.
+    pub notice: Option<OutboxMessage>,
 }
 
 /// What [`Store::insert_login`] did beyond storing the login, so the service knows whom
@@ -401,6 +405,15 @@ pub trait Store: Send + Sync + 'static {
     /// Rows of every scope, newest first (by id), with ids less than `before`; at most
     /// `limit`.
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>>;
+    /// Housekeeping: deletes up to `limit` rows of `kind` that are `sent` with a `sent_at`
+    /// before `before` (their payload was scrubbed already); answers how many. Rows in any
+    /// other state (`failed` and `in_doubt` included: an operator may want them) stay.
+    async fn outbox_purge_sent(
+        &self,
+        kind: OutboxKind,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<u64>;
 
     // ---- maintenance ----
 

@@ -1084,3 +1084,43 @@ async fn oidc_sign_ins_seal_tokens_and_keep_the_refresh_token() {
         hp.oidc_login(&scope, stranger, refuse, Default::default(), ClientInfo::default(), None).await;
     assert!(matches!(refused, Err(Error::IdentityUnknown)), "{refused:?}");
 }
+
+/// The emailed code (six digits) of the newest mail in the outbox.
+async fn mailed_digits(store: &MemoryStore) -> String {
+    let rows = store.outbox_list(None, 100).await.expect("outbox");
+    let newest = rows.iter().max_by_key(|m| (m.created_at, m.id)).expect("a mail");
+    newest.payload["code"].as_str().expect("a code").to_owned()
+}
+
+/// Sign-in codes are stored under an HMAC keyed by the server secret; a code stored
+/// without it (or under another key) simply does not match: 401, never an error.
+#[tokio::test]
+async fn emailed_sign_in_codes_are_keyed_by_the_server_secret() {
+    let mail = Settings { mail: true, ..settings() };
+    let plain = Env::with(mail.clone());
+    let keyed = plain.sibling(mail.clone()).with_server_secret(ServerSecret::from_bytes(&[7; 32]));
+    let other_key = plain.sibling(mail).with_server_secret(ServerSecret::from_bytes(&[8; 32]));
+    plain.register(None, Some("kim@example.com"), None).await;
+    let email = Email::parse("kim@example.com").expect("email");
+    let login = |code: &str| LoginRequest {
+        credentials: Credentials::EmailCode { email: email.clone(), code: code.to_owned() },
+        data: JsonObject::new(),
+        client: ClientInfo::default(),
+        device: None,
+    };
+
+    // A code requested before the key existed does not open a keyed service's door.
+    plain.hp.mail_email_code(&plain.scope, &email).await.expect("request");
+    let old = mailed_digits(&plain.store).await;
+    let r = keyed.login(&plain.scope, login(&old)).await;
+    assert!(matches!(r, Err(Error::InvalidCredentials(_))), "{r:?}");
+
+    // A keyed code works with the same key only.
+    keyed.mail_email_code(&plain.scope, &email).await.expect("request");
+    let new = mailed_digits(&plain.store).await;
+    let r = other_key.login(&plain.scope, login(&new)).await;
+    assert!(matches!(r, Err(Error::InvalidCredentials(_))), "{r:?}");
+    let r = plain.hp.login(&plain.scope, login(&new)).await;
+    assert!(matches!(r, Err(Error::InvalidCredentials(_))), "{r:?}");
+    keyed.login(&plain.scope, login(&new)).await.expect("the keyed code logs in");
+}

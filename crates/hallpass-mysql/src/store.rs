@@ -22,8 +22,8 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{
-    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName,
-    Scope, TokenHash, UserRef,
+    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxKind, OutboxMessage, OutboxStats, OutboxUpdate,
+    ProviderName, Scope, TokenHash, UserRef,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::{ConnectOptions, Connection};
@@ -420,6 +420,15 @@ impl Store for MySqlStore {
 
     async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
         on_conn!(self, "outbox_stats", |c| outbox::stats(c).await?)
+    }
+
+    async fn outbox_purge_sent(
+        &self,
+        kind: OutboxKind,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        on_conn!(self, "outbox_purge_sent", |c| outbox::purge_sent(c, kind, before, limit).await?)
     }
 
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {

@@ -15,8 +15,8 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{
-    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName,
-    Scope, TokenHash, UserRef,
+    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxKind, OutboxMessage, OutboxStats, OutboxUpdate,
+    ProviderName, Scope, TokenHash, UserRef,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::sync::Arc;
@@ -385,6 +385,15 @@ impl Store for PostgresStore {
 
     async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
         done("outbox_stats", outbox::stats(&self.pool).await)
+    }
+
+    async fn outbox_purge_sent(
+        &self,
+        kind: OutboxKind,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        done("outbox_purge_sent", outbox::purge_sent(&self.pool, kind, before, limit).await)
     }
 
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {

@@ -228,6 +228,12 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// A file holding the SMTP password (`HALLPASS_SMTP_PASSWORD_FILE`), instead of the URL's.
     pub smtp_password_file: Option<String>,
+    /// PEM certificates the SMTP server's TLS certificate may chain to besides the public
+    /// roots (`HALLPASS_SMTP_CA_FILE`): a private CA, a self-signed relay.
+    pub smtp_ca_file: Option<String>,
+    /// How long delivered (`sent`) outbox rows are kept before the mail worker deletes
+    /// them (`HALLPASS_OUTBOX_KEEP_SENT`, default `7d`); failed and in-doubt rows are kept.
+    pub outbox_keep_sent: HumanDuration,
     /// Mail settings of every scope (`[mail]`: `from`, `reply_to`, `notify_new_device`,
     /// `templates_dir`, `links`); a scope's `[scopes.NAME.mail]` overrides them.
     pub mail: crate::mail::MailConfig,
@@ -364,6 +370,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             smtp_url: None,
             smtp_password_file: None,
+            smtp_ca_file: None,
+            outbox_keep_sent: HumanDuration(std::time::Duration::from_secs(7 * 86_400)),
             mail: Default::default(),
             public_url: None,
             secret_key: None,

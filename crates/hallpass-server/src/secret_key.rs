@@ -1,8 +1,8 @@
 //! Where the server secret comes from (the key that seals provider tokens at rest, see
 //! `hallpass_core::server_secret`): `HALLPASS_SECRET_KEY` (32 bytes, base64), or the file
 //! `secret_key_file` names; neither set, on SQLite, the file `<database>.secret-key`
-//! beside the database, generated (mode 0600) the first time identity providers are
-//! configured and read ever after; on PostgreSQL and MariaDB there is no such place, so
+//! beside the database, generated (mode 0600) the first time identity providers or mail
+//! are configured and read ever after; on PostgreSQL and MariaDB there is no such place, so
 //! a server with providers and no key refuses to start, saying what to set.
 //!
 //! Lose the key and the sealed tokens are gone (sign-ins still work: the next sign-in
@@ -79,7 +79,9 @@ const NO_KEY: &str = "configuration: identity providers are configured, but no s
 
 /// The server secret the configuration gives, if any. `needed`: identity providers are
 /// configured, so one must exist (generated on SQLite, else an error naming what to set).
-pub fn load(config: &Config, needed: bool) -> anyhow::Result<Option<ServerSecret>> {
+/// `wanted`: one is useful (mail is configured: it keys the sign-in code hashes), so on
+/// SQLite one is generated, but its absence elsewhere is no error.
+pub fn load(config: &Config, needed: bool, wanted: bool) -> anyhow::Result<Option<ServerSecret>> {
     match (&config.secret_key, &config.secret_key_file) {
         (Some(_), Some(_)) => {
             bail!("configuration: set secret_key (HALLPASS_SECRET_KEY) or secret_key_file, not both")
@@ -95,7 +97,7 @@ pub fn load(config: &Config, needed: bool) -> anyhow::Result<Option<ServerSecret
         (None, None) => {}
     }
     if let Some(path) = beside_database(&config.database_url) {
-        if !path.exists() && needed {
+        if !path.exists() && (needed || wanted) {
             if let Err(e) = generate(&path) {
                 if !path.exists() {
                     return Err(e);
@@ -124,15 +126,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let db = dir.path().join("hp.db");
         let config = Config { database_url: format!("sqlite://{}", db.display()), ..Config::default() };
-        assert!(load(&config, false).expect("load").is_none(), "nothing made when not needed");
-        let first = load(&config, true).expect("load").expect("generated");
+        assert!(load(&config, false, false).expect("load").is_none(), "nothing made when not needed");
+        let first = load(&config, true, true).expect("load").expect("generated");
         let path = dir.path().join("hp.db.secret-key");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(&path).expect("file").permissions().mode() & 0o777, 0o600);
         }
-        let again = load(&config, false).expect("load").expect("read back");
+        let again = load(&config, false, false).expect("load").expect("read back");
         assert_eq!(first.key_id(), again.key_id());
         let sealed = first.seal(b"a", b"b");
         assert_eq!(again.open(b"a", &sealed).expect("same key").as_slice(), b"b");
@@ -141,13 +143,13 @@ mod tests {
     #[test]
     fn server_databases_need_a_key_named_by_the_operator() {
         let config = Config { database_url: "postgres://localhost/x".into(), ..Config::default() };
-        assert!(load(&config, false).expect("load").is_none());
-        let e = load(&config, true).expect_err("refused").to_string();
+        assert!(load(&config, false, false).expect("load").is_none());
+        let e = load(&config, true, true).expect_err("refused").to_string();
         assert!(e.contains("HALLPASS_SECRET_KEY") && e.contains("secret_key_file"), "{e}");
         let bad = Config { secret_key: Some("c2hvcnQ=".into()), ..config.clone() };
-        assert!(load(&bad, true).expect_err("short").to_string().contains("32 bytes"));
+        assert!(load(&bad, true, true).expect_err("short").to_string().contains("32 bytes"));
         let good = Config { secret_key: Some(ServerSecret::generate_base64().to_string()), ..config };
-        assert!(load(&good, true).expect("load").is_some());
+        assert!(load(&good, true, true).expect("load").is_some());
     }
 
     #[test]

@@ -39,12 +39,19 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// The service on `store` with the configuration's settings and server secret (see
-/// [`crate::secret_key`]; one is required when identity providers are configured).
+/// [`crate::secret_key`]; one is required when identity providers are configured, and
+/// made on SQLite when mail is, to key the hashes of mailed sign-in codes).
 fn service_on(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Hallpass>> {
     let providers = !crate::oidc::ProviderSpec::all(config)?.is_empty();
+    let mail = config.smtp_url.is_some();
     let mut service = Hallpass::new(store, config.settings()?)?;
-    if let Some(secret) = crate::secret_key::load(config, providers)? {
-        service = service.with_server_secret(secret);
+    match crate::secret_key::load(config, providers, providers || mail)? {
+        Some(secret) => service = service.with_server_secret(secret),
+        None if mail => tracing::warn!(
+            "no server secret key (HALLPASS_SECRET_KEY or secret_key_file): mailed sign-in codes are stored as \
+             plain SHA-256, which a reader of the database can brute-force; set one"
+        ),
+        None => {}
     }
     Ok(Arc::new(service))
 }

@@ -1,11 +1,13 @@
 //! Mail against a real SMTP server (`smtp/sink.py`, aiosmtpd on 127.0.0.1), with the real
 //! `hallpass serve` binary, as a user would meet it:
 //!
-//! - every flow end to end, reading the delivered message and following its code and link:
+//! - every flow end to end (on SQLite, PostgreSQL and MariaDB), reading the delivered
+//!   message and following its code and link:
 //!   confirmation on registration (`confirmation` becomes `pending` once the mail is taken;
 //!   redeemed through hallpass's own page), a resend voiding the older code, reset by mail
 //!   (known and unknown logins alike, the page's form), sign-in by emailed code (event
-//!   method `email_code`, single use, wrong guesses void it), a change of email (the old
+//!   method `email_code`, single use, wrong guesses void it; stored as an HMAC under the
+//!   server secret generated beside the database), a change of email (the old
 //!   address told, the new one confirmed), a refused recipient making the confirmation
 //!   `failed`;
 //! - a scanner's GET of every link (twice) leaves the code usable;
@@ -16,7 +18,11 @@
 //!   doubt (status, metrics, the admin page without codes) until an admin sends it again;
 //! - two servers on one PostgreSQL database share the outbox: no mail twice;
 //! - new-device notices: opt-in, none on the first login, one for a client not seen
-//!   before (a newer browser version is the same client).
+//!   before (a newer browser version is the same client);
+//! - SMTP security against a sink that demands it: STARTTLS and `smtps://` with a CA made
+//!   at test time (`HALLPASS_SMTP_CA_FILE`), AUTH with the password in the URL and from
+//!   `HALLPASS_SMTP_PASSWORD_FILE`; a wrong password or an untrusted certificate leaves
+//!   the mail queued with an error saying why, and the API answers as usual.
 
 #![allow(clippy::unwrap_used)]
 
@@ -125,10 +131,39 @@ async fn every_flow_end_to_end_with_scanner_proof_links() {
     if !smtp::available() {
         return;
     }
-    let sink = Sink::start(free_port(), None, Some("bounce")).await;
     let dir = tempfile::tempdir().unwrap();
-    let db = sqlite_url(&dir);
-    let server = start(&db, &sink.url()).await;
+    every_flow(&sqlite_url(&dir), Some(&dir)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flow_end_to_end_on_mariadb() {
+    if !smtp::available() {
+        return;
+    }
+    let Some(db) = hallpass_mysql::testing::TestDatabase::create().await else { return };
+    every_flow(db.url(), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flow_end_to_end_on_postgres() {
+    if !smtp::available() {
+        return;
+    }
+    let Some(db) = hallpass_postgres::testing::TestDb::create_unmigrated().await else { return };
+    every_flow(&db.url(), None).await;
+}
+
+/// The flows on the database `db`; `sqlite_dir`: the folder of a SQLite database, whose
+/// generated server secret and stored code hash are then read too. A server database is
+/// given a key in `HALLPASS_SECRET_KEY` (it has no place of its own for one).
+async fn every_flow(db: &str, sqlite_dir: Option<&tempfile::TempDir>) {
+    let sink = Sink::start(free_port(), None, Some("bounce")).await;
+    let db = db.to_owned();
+    let mut c = command(&db, &sink.url());
+    if sqlite_dir.is_none() {
+        c.env("HALLPASS_SECRET_KEY", hallpass_core::ServerSecret::generate_base64().as_str());
+    }
+    let server = process::serve(c, Duration::from_secs(30)).await;
     let api = Api::new(&server, server.first_key.as_deref().unwrap());
 
     // Registration with an email sends the confirmation; `pending` once the sink took it.
@@ -223,6 +258,27 @@ async fn every_flow_end_to_end_with_scanner_proof_links() {
     let digits = mails[4].short_code().unwrap();
     assert_eq!(digits.len(), 6);
     assert!(mails[4].link(PUBLIC).is_none(), "no link without links.email_code");
+    // What the database keeps of it is an HMAC under the server secret (generated beside
+    // the SQLite database because mail is on), not a hash anyone can recompute for all
+    // million six-digit codes.
+    if let Some(dir) = sqlite_dir {
+        let key_file = dir.path().join("hallpass.db.secret-key");
+        let secret =
+            hallpass_core::ServerSecret::from_base64(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+        let alice_id = api.get("/v1/users/alice").await.1["id"].as_str().unwrap().to_owned();
+        let stored: Vec<u8> = {
+            let c = rusqlite::Connection::open(dir.path().join("hallpass.db")).unwrap();
+            c.query_row(
+                "SELECT code_hash FROM codes WHERE kind = 'login' AND user_id = ?1",
+                [&alice_id],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let message = format!("email-code:default:{alice_id}:{digits}");
+        assert_eq!(stored, secret.code_hash(&message).as_bytes(), "keyed by the server secret");
+        assert_ne!(stored, hallpass_core::TokenHash::of(&message).as_bytes(), "not the plain SHA-256");
+    }
     let wrong = if digits == "000000" { "111111" } else { "000000" };
     let (status, body) = api.post("/v1/sessions", json!({"email": "Alice@Example.com", "code": wrong})).await;
     assert_eq!((status, body["code"].as_str()), (401, Some("invalid_credentials")));
@@ -508,5 +564,168 @@ async fn new_device_notices_are_opt_in_and_skip_the_first_login() {
         "{}",
         mails[0].text
     );
+    server.stop().await;
+}
+
+/// A server for `smtp_url` trusting the sink's CA (when given); confirmation off.
+async fn start_for(
+    db: &str,
+    smtp_url: &str,
+    ca: Option<&std::path::Path>,
+    password_file: Option<&std::path::Path>,
+) -> Server {
+    let mut c = command(db, smtp_url);
+    c.env("HALLPASS_REQUIRE_CONFIRMATION", "false");
+    if let Some(ca) = ca {
+        c.env("HALLPASS_SMTP_CA_FILE", ca);
+    }
+    if let Some(file) = password_file {
+        c.env("HALLPASS_SMTP_PASSWORD_FILE", file);
+    }
+    process::serve(c, Duration::from_secs(30)).await
+}
+
+/// A sign-in code for `email`, through the API: 202 whatever happens to the mail.
+async fn ask_code(api: &Api, email: &str) {
+    let (status, _) = api.post("/v1/users", json!({"email": email})).await;
+    assert_eq!(status, 201);
+    let (status, body) = api.post("/v1/email-codes", json!({"email": email})).await;
+    assert_eq!(status, 202, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_and_auth_with_the_password_in_the_url() {
+    if !smtp::available() {
+        return;
+    }
+    let auth = Some(("mailer".to_owned(), "s3cret pass:word".to_owned()));
+    let sink = Sink::start_with(&smtp::Options { tls: Some(smtp::Tls::StartTls), auth }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    // `smtp://` upgrades when STARTTLS is offered; the sink refuses mail before it.
+    let url = format!("smtp://mailer:s3cret%20pass%3Aword@127.0.0.1:{}", sink.port);
+    let server = start_for(&db, &url, Some(&sink.ca_file()), None).await;
+    let api = Api::new(&server, server.first_key.as_deref().unwrap());
+    ask_code(&api, "tls@example.com").await;
+    let mails = sink.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails[0].to, "tls@example.com");
+    assert!(mails[0].tls.starts_with("TLSv1."), "came over TLS: {:?}", mails[0].tls);
+    assert!(mails[0].authenticated);
+    assert_eq!(mails[0].short_code().unwrap().len(), 6);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtps_with_the_password_from_a_file() {
+    if !smtp::available() {
+        return;
+    }
+    let auth = Some(("mailer".to_owned(), "from-a-file".to_owned()));
+    let sink = Sink::start_with(&smtp::Options { tls: Some(smtp::Tls::Implicit), auth }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    let secret = dir.path().join("smtp-password");
+    std::fs::write(&secret, "from-a-file\n").unwrap();
+    let url = format!("smtps://mailer@127.0.0.1:{}", sink.port);
+    let server = start_for(&db, &url, Some(&sink.ca_file()), Some(&secret)).await;
+    let api = Api::new(&server, server.first_key.as_deref().unwrap());
+    ask_code(&api, "smtps@example.com").await;
+    let mails = sink.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails[0].to, "smtps@example.com");
+    assert!(mails[0].tls.starts_with("TLSv1."), "came over TLS: {:?}", mails[0].tls);
+    assert!(mails[0].authenticated);
+    server.stop().await;
+}
+
+/// The `last_error` of the newest outbox row once it has been tried, with its state.
+async fn first_failure(db: &str) -> (String, String) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = mail_status(db).await;
+        let row = &status["latest"][0];
+        let error = row["last_error"].as_str().unwrap_or("").to_owned();
+        if row["attempts"].as_u64() >= Some(1) && !error.is_empty() {
+            return (row["state"].as_str().unwrap_or("").to_owned(), error);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for a failed attempt: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A wrong password or an untrusted certificate: the API still answers as usual, nothing
+/// is delivered, and the row waits for a retry with an error an operator can act on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_or_an_untrusted_certificate_is_retried_with_a_clear_error() {
+    if !smtp::available() {
+        return;
+    }
+    let auth = Some(("mailer".to_owned(), "right".to_owned()));
+    let sink = Sink::start_with(&smtp::Options { tls: Some(smtp::Tls::StartTls), auth }).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    let url = format!("smtp://mailer:wrong@127.0.0.1:{}", sink.port);
+    let server = start_for(&db, &url, Some(&sink.ca_file()), None).await;
+    let api = Api::new(&server, server.first_key.as_deref().unwrap());
+    ask_code(&api, "pw@example.com").await;
+    let (state, error) = first_failure(&db).await;
+    assert_eq!(state, "queued", "retried later: {error}");
+    assert!(error.contains("AUTH refused") && error.contains("535"), "{error}");
+    server.stop().await;
+
+    // The right password, but hallpass is not told to trust the sink's CA.
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    let url = format!("smtp://mailer:right@127.0.0.1:{}", sink.port);
+    let server = start_for(&db, &url, None, None).await;
+    let api = Api::new(&server, server.first_key.as_deref().unwrap());
+    ask_code(&api, "ca@example.com").await;
+    let (state, error) = first_failure(&db).await;
+    assert_eq!(state, "queued", "retried later: {error}");
+    assert!(error.contains("STARTTLS") && error.to_lowercase().contains("certificate"), "{error}");
+    assert!(sink.messages().is_empty(), "nothing was delivered");
+    server.stop().await;
+}
+
+/// Delivered mails are deleted once older than `outbox_keep_sent` (by the worker, at its
+/// start and hourly); failed ones stay for the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_mails_are_deleted_after_keep_sent_and_failed_ones_kept() {
+    if !smtp::available() {
+        return;
+    }
+    let sink = Sink::start(free_port(), None, Some("bounce")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_url(&dir);
+    let server = start(&db, &sink.url()).await;
+    let key = server.first_key.clone().unwrap();
+    let api = Api::new(&server, &key);
+    for email in ["kept@example.com", "bounce@example.com"] {
+        let (status, _) = api.post("/v1/users", json!({"email": email})).await;
+        assert_eq!(status, 201);
+    }
+    eventually("one sent, one failed", Duration::from_secs(20), || async {
+        let s = mail_status(&db).await;
+        (s["sent"].as_u64(), s["failed"].as_u64()) == (Some(1), Some(1))
+    })
+    .await;
+    server.stop().await;
+
+    // The default keeps them (7 days).
+    let server = start(&db, &sink.url()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(mail_status(&db).await["sent"].as_u64(), Some(1));
+    server.stop().await;
+
+    let mut c = command(&db, &sink.url());
+    c.env("HALLPASS_OUTBOX_KEEP_SENT", "1s");
+    let server = process::serve(c, Duration::from_secs(30)).await;
+    eventually("the sent mail deleted", Duration::from_secs(10), || async {
+        mail_status(&db).await["sent"].as_u64() == Some(0)
+    })
+    .await;
+    let status = mail_status(&db).await;
+    assert_eq!(status["failed"].as_u64(), Some(1), "failed mails are kept: {status}");
+    assert_eq!(sink.messages().len(), 1);
     server.stop().await;
 }

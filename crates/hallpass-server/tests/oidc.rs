@@ -178,6 +178,8 @@ async fn world() -> Option<World> {
         admin: Default::default(),
         oidc,
     });
+    // As `serve` does: the connection's address is what the callback records.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
     let http = hallpass_server::client_builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -319,6 +321,18 @@ impl World {
     }
 
     /// The stored outcomes of events with `method`, oldest first (read from the database).
+    /// `(outcome, ip, user_agent)` of the login events with `method`, oldest first.
+    fn events(&self, method: &str) -> Vec<(String, Option<String>, Option<String>)> {
+        let conn = rusqlite::Connection::open(&self.db).expect("open");
+        let mut stmt = conn
+            .prepare("SELECT outcome, ip, user_agent FROM login_events WHERE method = ?1 ORDER BY id")
+            .expect("prepare");
+        stmt.query_map([method], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect()
+    }
+
     fn outcomes(&self, method: &str) -> Vec<String> {
         let conn = rusqlite::Connection::open(&self.db).expect("open");
         let mut stmt =
@@ -436,6 +450,15 @@ async fn state_is_single_use_and_a_tampered_one_goes_nowhere() {
     let (status, _, _) = w.callback(&back.replace("/v1/oidc/op/", "/v1/oidc/opref/")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(w.outcomes("oidc:op").iter().filter(|o| *o == "invalid_state").count() >= 3);
+    // Each carries the browser's address (the connection's) and user agent.
+    let res = w.http.get(&tampered).header("user-agent", "Probe/1.0").send().await.expect("callback");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let events = w.events("oidc:op");
+    let last = events.last().expect("an event");
+    assert_eq!(
+        (last.0.as_str(), last.1.as_deref(), last.2.as_deref()),
+        ("invalid_state", Some("127.0.0.1"), Some("Probe/1.0"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

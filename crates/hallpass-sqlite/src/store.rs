@@ -23,8 +23,8 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{
-    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate, ProviderName,
-    Scope, TokenHash, UserRef,
+    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxKind, OutboxMessage, OutboxStats, OutboxUpdate,
+    ProviderName, Scope, TokenHash, UserRef,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -431,6 +431,15 @@ impl Store for SqliteStore {
 
     async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
         self.pool.read("outbox_stats", outbox::stats).await
+    }
+
+    async fn outbox_purge_sent(
+        &self,
+        kind: OutboxKind,
+        before: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        self.pool.write("outbox_purge_sent", move |tx| outbox::purge_sent(tx, kind, before, limit)).await
     }
 
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {

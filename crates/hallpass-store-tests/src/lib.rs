@@ -106,6 +106,8 @@ macro_rules! __with_cases {
             outbox_final_states_scrub_and_set_confirmation,
             outbox_stats_and_list,
             update_user_enqueue_changes_and_queues_together,
+            insert_login_queues_its_notice_with_it,
+            outbox_purge_sent_deletes_only_old_sent_rows,
         }
     };
 }

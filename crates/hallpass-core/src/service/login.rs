@@ -268,15 +268,18 @@ impl Hallpass {
             ip: client.ip,
             user_agent: client.user_agent,
         };
+        // The new-device notice (when due) is queued in the login's own transaction: it
+        // exists exactly when the login committed.
+        let notice = self.new_device_notice(scope, &user, &event).await;
         let login = NewLogin {
             session: SessionRecord { session: session.clone(), token_hash: token.hash() },
             event,
             max_sessions: Some(settings.max_sessions_per_user),
+            notice,
         };
-        let notice = self.new_device_notice(scope, &user, &login.event).await;
         let stored = self.store.insert_login(&login).await?;
-        if let Some(notice) = notice {
-            self.queue_notice(notice).await;
+        if login.notice.is_some() {
+            self.queued();
         }
         // The user's `last_login_at` moved and the cap may have ended older sessions: this
         // process's copies go at once. Other processes must hear of ended sessions only; a

@@ -57,8 +57,50 @@ pub fn client_family(ip: Option<&str>, user_agent: Option<&str>) -> String {
 
 /// The stored hash of a short sign-in code: bound to the scope and user, so equal codes of
 /// two users never meet in the codes table and a guess is only ever tried against one user.
-fn email_code_hash(scope: &Scope, owner: &str, code: &str) -> TokenHash {
-    TokenHash::of(&format!("email-code:{scope}:{owner}:{code}"))
+///
+/// With a server secret, an HMAC keyed by it ([`ServerSecret::code_hash`]): six digits are
+/// a million guesses, so a plain hash would give a reader of the database the code at
+/// once. Without one (PostgreSQL or MariaDB with no `HALLPASS_SECRET_KEY`; the server
+/// warns at start), the plain SHA-256 of before. A code stored under the other form
+/// simply does not match (codes live minutes; no migration).
+///
+/// [`ServerSecret::code_hash`]: crate::server_secret::ServerSecret::code_hash
+fn email_code_hash(
+    secret: Option<&crate::server_secret::ServerSecret>,
+    scope: &Scope,
+    owner: &str,
+    code: &str,
+) -> TokenHash {
+    let message = format!("email-code:{scope}:{owner}:{code}");
+    match secret {
+        Some(secret) => secret.code_hash(&message),
+        None => TokenHash::of(&message),
+    }
+}
+
+/// The mail row carrying a code to `user`. For nobody (no such user, or one without an
+/// email) the same row with no user and a placeholder address: the store writes and
+/// removes it in the code's transaction (a decoy, like the decoy code), so a request for
+/// nobody costs what one for a user does. Measured by `bench/timing.py`.
+fn code_mail(
+    scope: &Scope,
+    user: Option<&User>,
+    mail: MailKind,
+    code: &str,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> OutboxMessage {
+    let to = user.and_then(|u| u.email.as_ref()).map(|e| e.as_str().to_owned());
+    let user_id = user.filter(|_| to.is_some()).map(|u| u.id);
+    let payload = MailPayload {
+        mail,
+        to: to.unwrap_or_else(|| "nobody@example.invalid".to_owned()),
+        username: user.and_then(|u| u.username.as_ref()).map(|n| n.as_str().to_owned()),
+        code: Some(code.to_owned()),
+        expires_at: Some(expires_at),
+        detail: Default::default(),
+    };
+    payload.into_message(scope, user_id, now)
 }
 
 /// The counter of wrong guesses against a user's sign-in code.
@@ -93,7 +135,7 @@ impl Hallpass {
     }
 
     /// Wakes the mail worker (it also polls).
-    fn queued(&self) {
+    pub(super) fn queued(&self) {
         self.outbox_signal.notify_one();
     }
 
@@ -244,19 +286,12 @@ impl Hallpass {
         let now = self.now();
         let code = Code::generate();
         let expires_at = now + self.scope_settings(scope).code_ttl;
-        let outbox = found.as_ref().and_then(|u| {
-            let payload = MailPayload {
-                mail: MailKind::Reset,
-                to: u.email.as_ref()?.as_str().to_owned(),
-                username: u.username.as_ref().map(|n| n.as_str().to_owned()),
-                code: Some(code.expose().to_owned()),
-                expires_at: Some(expires_at),
-                detail: Default::default(),
-            };
-            Some(payload.into_message(scope, Some(u.id), now))
-        });
-        let queued = outbox.is_some();
-        self.request(scope, login, CodeKind::Reset, code.hash(), now, expires_at, outbox).await?;
+        let outbox = code_mail(scope, found.as_ref(), MailKind::Reset, code.expose(), expires_at, now);
+        let queued = outbox.user_id.is_some();
+        self.request(scope, login, CodeKind::Reset, code.hash(), now, expires_at, Some(outbox)).await?;
+        // The worker is woken (after the answer's work is done) only for a real mail: a
+        // wake for nobody would double the writes a flood of probes costs, and what the
+        // worker then does happens beside later requests, not inside this one.
         if queued {
             self.queued();
         }
@@ -272,20 +307,10 @@ impl Hallpass {
         let code = digits();
         let expires_at = now + EMAIL_CODE_TTL;
         let owner = found.as_ref().map_or_else(|| format!("e:{}", email.key()), |u| u.id.to_string());
-        let outbox = found.as_ref().and_then(|u| {
-            let payload = MailPayload {
-                mail: MailKind::EmailCode,
-                to: u.email.as_ref()?.as_str().to_owned(),
-                username: u.username.as_ref().map(|n| n.as_str().to_owned()),
-                code: Some(code.clone()),
-                expires_at: Some(expires_at),
-                detail: Default::default(),
-            };
-            Some(payload.into_message(scope, Some(u.id), now))
-        });
-        let queued = outbox.is_some();
-        let hash = email_code_hash(scope, &owner, &code);
-        self.request(scope, &login, CodeKind::Login, hash, now, expires_at, outbox).await?;
+        let outbox = code_mail(scope, found.as_ref(), MailKind::EmailCode, &code, expires_at, now);
+        let queued = outbox.user_id.is_some();
+        let hash = email_code_hash(self.server_secret.as_ref(), scope, &owner, &code);
+        self.request(scope, &login, CodeKind::Login, hash, now, expires_at, Some(outbox)).await?;
         // A new code starts with a clean slate of guesses (for nobody too: equal work).
         self.store.throttle_clear(scope, &guess_key(&owner)).await?;
         if queued {
@@ -343,7 +368,7 @@ impl Hallpass {
         let shape_ok = code.len() >= 6 && code.len() <= 8 && code.bytes().all(|b| b.is_ascii_digit());
         let guesses = self.store.throttle_get(scope, &guess_key(&owner), now).await?;
         let spent = guesses.is_some_and(|g| g.failures >= EMAIL_CODE_MAX_GUESSES);
-        let hash = email_code_hash(scope, &owner, code);
+        let hash = email_code_hash(self.server_secret.as_ref(), scope, &owner, code);
         // Nobody's and a void code's check costs the same store call as a real one.
         let redeemed = if shape_ok && !spent {
             self.store.redeem_code(scope, CodeKind::Login, &hash, now).await?
@@ -414,17 +439,6 @@ impl Hallpass {
         Some(payload.into_message(scope, Some(user.id), event.at))
     }
 
-    /// Queues a notice after the login it tells of was stored. A separate transaction: a
-    /// crash between the two loses the notice (it is never sent twice), and a failure to
-    /// queue it does not fail the login.
-    pub(super) async fn queue_notice(&self, notice: OutboxMessage) {
-        let e = Enqueue { user: None, code: None, messages: std::slice::from_ref(&notice) };
-        match self.store.enqueue(&e).await {
-            Ok(()) => self.queued(),
-            Err(e) => tracing::warn!(error = %e, "queueing a new-device notice failed"),
-        }
-    }
-
     // ---- the outbox, for the worker that delivers it and for operators ----
 
     /// Claims up to `limit` due rows of `kind` for `owner`, leased for `lease`.
@@ -481,6 +495,21 @@ impl Hallpass {
     /// Rows, newest first.
     pub async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> Result<Vec<OutboxMessage>> {
         Ok(self.store.outbox_list(before, limit).await?)
+    }
+
+    /// Housekeeping: deletes the `sent` rows of `kind` sent more than `keep` ago, in
+    /// batches; `failed` and `in_doubt` rows stay. Answers how many went.
+    pub async fn outbox_purge_sent(&self, kind: crate::outbox::OutboxKind, keep: Duration) -> Result<u64> {
+        const BATCH: u32 = 1000;
+        let before = self.now() - keep;
+        let mut total = 0;
+        loop {
+            let n = self.store.outbox_purge_sent(kind, before, BATCH).await?;
+            total += n;
+            if n < u64::from(BATCH) {
+                return Ok(total);
+            }
+        }
     }
 
     /// The account counter of an email-code login (as for a password login by email).

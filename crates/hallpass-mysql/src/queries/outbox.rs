@@ -8,7 +8,9 @@ use crate::codec::*;
 use crate::error::QResult;
 use crate::queries::{codes, users};
 use crate::rows::outbox_row;
-use hallpass_core::{Enqueue, OutboxClaim, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate};
+use hallpass_core::{
+    Enqueue, OutboxClaim, OutboxKind, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate,
+};
 use sqlx::Row;
 use sqlx::mysql::MySqlConnection;
 use time::OffsetDateTime;
@@ -48,6 +50,14 @@ pub(crate) async fn insert_message(c: &mut MySqlConnection, m: &OutboxMessage) -
     .bind(opt_ms(m.sent_at))
     .execute(c)
     .await?;
+    Ok(())
+}
+
+/// Writes `m` and deletes it again in the caller's transaction: the work of queueing a
+/// mail, for a request that names nobody; nothing remains at commit.
+pub(crate) async fn insert_decoy(c: &mut MySqlConnection, m: &OutboxMessage) -> QResult<()> {
+    insert_message(&mut *c, m).await?;
+    sqlx::query("DELETE FROM outbox WHERE id = ?").bind(id(m.id)).execute(&mut *c).await?;
     Ok(())
 }
 
@@ -153,6 +163,23 @@ pub(crate) async fn retry(c: &mut MySqlConnection, message: Uuid, now: OffsetDat
     .await?
     .rows_affected();
     Ok(n > 0)
+}
+
+/// Deletes old `sent` rows of `kind`, at most `limit`.
+pub(crate) async fn purge_sent(
+    c: &mut MySqlConnection,
+    kind: OutboxKind,
+    before: OffsetDateTime,
+    limit: u32,
+) -> QResult<u64> {
+    let n = sqlx::query("DELETE FROM outbox WHERE kind = ? AND state = 'sent' AND sent_at < ? LIMIT ?")
+        .bind(kind.as_str())
+        .bind(ms(before))
+        .bind(i64::from(limit))
+        .execute(c)
+        .await?
+        .rows_affected();
+    Ok(n)
 }
 
 pub(crate) async fn stats(c: &mut MySqlConnection) -> QResult<OutboxStats> {

@@ -21,8 +21,8 @@ const INSERT_SESSION: &str = concat!(
 
 /// Stores a login in the caller's transaction: the user's `last_login_at` (which also
 /// takes the user's row lock, so two logins of one user queue and the cap below counts
-/// right), the session, its event, and with a cap the end of the user's oldest sessions
-/// beyond it.
+/// right), the session, its event, its new-device notice (an outbox row) when it has one,
+/// and with a cap the end of the user's oldest sessions beyond it.
 pub(crate) async fn insert_login(c: &mut MySqlConnection, login: &NewLogin) -> QResult<LoginStored> {
     let s = &login.session.session;
     let scope = s.scope.as_str();
@@ -52,6 +52,9 @@ pub(crate) async fn insert_login(c: &mut MySqlConnection, login: &NewLogin) -> Q
         .execute(&mut *c)
         .await?;
     insert_event(c, &login.event).await?;
+    if let Some(notice) = &login.notice {
+        crate::queries::outbox::insert_message(&mut *c, notice).await?;
+    }
     let mut stored = LoginStored::default();
     if let Some(max) = login.max_sessions {
         // A locking count: it waits for (and then sees) a concurrent logout's delete, so

@@ -81,8 +81,14 @@ pub(crate) async fn request_code(
     let user_id = found.map(|r| r.try_get::<DbId, _>(0)).transpose()?.map(|d| d.0);
     let owner = user_id.filter(|_| req.within_limit(&requests));
     store_code(&mut *tx, &req.record(scope, owner.unwrap_or(Uuid::nil())), owner).await?;
-    if let Some(m) = req.outbox.as_ref().filter(|m| owner.is_some() && m.user_id == owner) {
-        super::outbox::insert_message(&mut *tx, m).await?;
+    match req.outbox.as_ref() {
+        Some(m) if owner.is_some() && m.user_id == owner => {
+            super::outbox::insert_message(&mut *tx, m).await?
+        }
+        // Nobody's request (or one over the limit) writes and removes the row it carries,
+        // so it costs what a real one does (equal timing, like the decoy code above).
+        Some(m) => super::outbox::insert_decoy(&mut tx, m).await?,
+        None => {}
     }
     tx.commit().await?;
     Ok(CodeRequestOutcome { user_id, stored: owner.is_some(), requests })

@@ -7,7 +7,9 @@ use crate::codec::{Jsonb, id, ms, opt_id, opt_ms};
 use crate::error::QResult;
 use crate::queries::{codes, users};
 use crate::rows::outbox_row;
-use hallpass_core::{Enqueue, OutboxClaim, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate};
+use hallpass_core::{
+    Enqueue, OutboxClaim, OutboxKind, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate,
+};
 use sqlx::{PgPool, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -42,6 +44,14 @@ pub(crate) async fn insert_message(conn: impl sqlx::PgExecutor<'_>, m: &OutboxMe
     .bind(opt_ms(m.sent_at))
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Writes `m` and deletes it again in the caller's transaction: the work of queueing a
+/// mail, for a request that names nobody; nothing remains at commit.
+pub(crate) async fn insert_decoy(tx: &mut sqlx::PgConnection, m: &OutboxMessage) -> QResult<()> {
+    insert_message(&mut *tx, m).await?;
+    sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id(m.id)).execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -156,6 +166,26 @@ pub(crate) async fn retry(pool: &PgPool, message: Uuid, now: OffsetDateTime) -> 
     .await?
     .rows_affected();
     Ok(n > 0)
+}
+
+/// Deletes old `sent` rows of `kind`, at most `limit`.
+pub(crate) async fn purge_sent(
+    pool: &PgPool,
+    kind: OutboxKind,
+    before: OffsetDateTime,
+    limit: u32,
+) -> QResult<u64> {
+    let n = sqlx::query(
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND state = 'sent' \
+         AND sent_at < $2 LIMIT $3)",
+    )
+    .bind(kind.as_str())
+    .bind(ms(before))
+    .bind(i64::from(limit))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(n)
 }
 
 pub(crate) async fn stats(pool: &PgPool) -> QResult<OutboxStats> {

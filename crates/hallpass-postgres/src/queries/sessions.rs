@@ -2,7 +2,7 @@
 //! statement), the get-session hot path, freshen, session data, ending sessions, listing,
 //! sweeping.
 
-use crate::codec::{id, json, ms, opt_id};
+use crate::codec::{Jsonb, id, json, ms, opt_id, opt_ms};
 use crate::error::{Fail, QResult};
 use crate::rows::{self, SESSION_COLUMNS, event_cols, session_cols, user_cols};
 use hallpass_core::patch::merge_session_patch;
@@ -15,8 +15,9 @@ use uuid::Uuid;
 /// The whole login write as one statement, so a login costs one round trip and one
 /// commit: the user's `last_login_at` (`u`), then, only when that row was updated, the
 /// session (`s`), its event (`e`), the end of the user's oldest sessions beyond the cap
-/// (`d`), and a `NOTIFY` of the change to other processes when `d` ended any (sent by
-/// PostgreSQL at commit, so it is as atomic as the rest).
+/// (`d`), the login's new-device notice (`o`, an outbox row, when `$25` is not null), and
+/// a `NOTIFY` of the change to other processes when `d` ended any (sent by PostgreSQL at
+/// commit, so it is as atomic as the rest).
 ///
 /// All parts see one snapshot, taken when the statement starts, so `d` does not see the
 /// new session: it keeps the `$22` (cap − 1) newest of the others, and the new one stays.
@@ -43,7 +44,10 @@ const LOGIN: &str = concat!(
     ") SELECT $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM u), ",
     "d AS (DELETE FROM sessions WHERE $22::bigint IS NOT NULL AND EXISTS (SELECT 1 FROM u) AND id IN ",
     "(SELECT id FROM sessions WHERE scope = $2 AND user_id = $3 ",
-    "ORDER BY created_at DESC, id DESC OFFSET $22) RETURNING 1) ",
+    "ORDER BY created_at DESC, id DESC OFFSET $22) RETURNING 1), ",
+    "o AS (INSERT INTO outbox (id, scope, kind, lane, user_id, payload, state, attempts, next_attempt_at, ",
+    "lease_until, lease_owner, last_error, created_at, sent_at) ",
+    "SELECT $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38 FROM u WHERE $25 IS NOT NULL) ",
     "SELECT (SELECT count(*) FROM snap), (SELECT count(*) FROM u), (SELECT count(*) FROM d), ",
     "(SELECT pg_notify($23, $24) WHERE EXISTS (SELECT 1 FROM d))"
 );
@@ -110,11 +114,27 @@ async fn login_statement(
         .bind(s.client.ip.as_deref())
         .bind(s.client.user_agent.as_deref())
         .bind(login.session.token_hash.as_bytes().as_slice());
-    let row = crate::queries::events::bind_event(q, e)
+    let q = crate::queries::events::bind_event(q, e)
         .bind(locked)
         .bind(keep_others)
         .bind(channel)
-        .bind(Change::user(&s.scope, s.user_id).to_wire())
+        .bind(Change::user(&s.scope, s.user_id).to_wire());
+    let n = login.notice.as_ref();
+    let row = q
+        .bind(n.map(|m| id(m.id)))
+        .bind(n.map(|m| m.scope.as_str()))
+        .bind(n.map(|m| m.kind.as_str()))
+        .bind(n.map(|m| m.lane.as_str()))
+        .bind(n.and_then(|m| opt_id(m.user_id)))
+        .bind(n.map(|m| Jsonb(&m.payload)))
+        .bind(n.map(|m| m.state.as_str()))
+        .bind(n.map(|m| i32::try_from(m.attempts).unwrap_or(i32::MAX)))
+        .bind(n.map(|m| ms(m.next_attempt_at)))
+        .bind(n.and_then(|m| opt_ms(m.lease_until)))
+        .bind(n.and_then(|m| m.lease_owner.as_deref()))
+        .bind(n.and_then(|m| m.last_error.as_deref()))
+        .bind(n.map(|m| ms(m.created_at)))
+        .bind(n.and_then(|m| opt_ms(m.sent_at)))
         .fetch_one(conn)
         .await?;
     let (found, updated, ended): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);

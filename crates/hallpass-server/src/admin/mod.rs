@@ -346,7 +346,7 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 /// The client's address as the connection reports it (never `X-Forwarded-For`).
-pub(crate) struct ClientIp(pub Option<String>);
+pub struct ClientIp(pub Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;

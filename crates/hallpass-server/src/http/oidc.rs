@@ -260,9 +260,18 @@ pub async fn start(
 )]
 pub async fn callback(
     State(state): State<AppState>,
+    crate::admin::ClientIp(ip): crate::admin::ClientIp,
+    headers: HeaderMap,
     ApiPath(provider): ApiPath<String>,
     ApiQuery(query): ApiQuery<OidcCallbackQuery>,
 ) -> Result<Response, ApiError> {
+    // The browser itself is the client here: its address as the connection reports it
+    // (never `X-Forwarded-For`) and its user agent go into any failure recorded below.
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect::<String>());
+    let browser = ClientInfo { ip, user_agent };
     let name = ProviderName::parse(&provider).map_err(|_| Error::InvalidState)?;
     let handle = FlowHandle::from_presented(query.state.as_deref().unwrap_or_default());
     let flow = match query.state.as_deref() {
@@ -278,12 +287,11 @@ pub async fn callback(
     let (Some(flow), Some(payload)) = (flow, payload) else {
         tracing::warn!(provider = %name.as_str(), "a sign-in came back with an unknown, used or expired state");
         // The state is the only thing that tells the scope; without it the failure is
-        // recorded where it can only belong to one scope.
-        if let [scope] = state.oidc.scopes_with(&name).as_slice() {
-            state
-                .service
-                .record_oidc_failure(scope, &name, None, Outcome::InvalidState, &ClientInfo::default())
-                .await?;
+        // recorded, without a user, in every scope that has a provider of that name (an
+        // operator of each may be the one probed). A name no scope has belongs to nobody:
+        // the log line above is all.
+        for scope in state.oidc.scopes_with(&name) {
+            state.service.record_oidc_failure(&scope, &name, None, Outcome::InvalidState, &browser).await?;
         }
         return Err(Error::InvalidState.into());
     };
@@ -311,13 +319,7 @@ pub async fn callback(
                 detail = %failure.detail, "a sign-in failed at the callback");
             state
                 .service
-                .record_oidc_failure(
-                    &scope,
-                    &name,
-                    payload.link_user,
-                    failure.outcome,
-                    &ClientInfo::default(),
-                )
+                .record_oidc_failure(&scope, &name, payload.link_user, failure.outcome, &browser)
                 .await?;
             return Ok(redirect_to(&payload.return_to, "error", failure.error_code()));
         }

@@ -117,6 +117,8 @@ pub struct Mailer {
     public_url: Option<String>,
     /// Who this worker is, as a lease owner (unique per process).
     owner: String,
+    /// How long `sent` rows stay (`outbox_keep_sent`).
+    keep_sent: time::Duration,
 }
 
 /// Rows one claim takes.
@@ -126,12 +128,19 @@ const BATCH: u32 = 10;
 const LEASE: time::Duration = time::Duration::minutes(5);
 /// How often the worker looks for due rows when nobody wakes it.
 const POLL: Duration = Duration::from_secs(2);
+/// How often the worker deletes `sent` rows older than `outbox_keep_sent` (and once at
+/// start).
+const HOUSEKEEPING: Duration = Duration::from_secs(3600);
 
 impl Mailer {
     /// The mailer `config` describes; `None` when `smtp_url` is unset (no mail).
     pub fn from_config(config: &Config) -> anyhow::Result<Option<Mailer>> {
         let Some(url) = &config.smtp_url else { return Ok(None) };
-        let target = smtp::SmtpTarget::parse(url, config.smtp_password_file.as_deref())?;
+        let target = smtp::SmtpTarget::parse(
+            url,
+            config.smtp_password_file.as_deref(),
+            config.smtp_ca_file.as_deref(),
+        )?;
         let default = ScopeMail::resolve(&config.mail, "[mail]")?;
         let mut scopes = BTreeMap::new();
         for (name, sc) in &config.scopes {
@@ -144,7 +153,8 @@ impl Mailer {
         }
         let public_url = config.public_url.as_ref().map(|u| u.trim_end_matches('/').to_owned());
         let owner = format!("{}:{}", std::process::id(), uuid::Uuid::now_v7());
-        Ok(Some(Mailer { target, default, scopes, public_url, owner }))
+        let keep_sent = config.outbox_keep_sent.to_time();
+        Ok(Some(Mailer { target, default, scopes, public_url, owner, keep_sent }))
     }
 
     /// The mail settings of `scope`.
@@ -226,9 +236,20 @@ pub fn spawn_worker(
     tokio::spawn(async move {
         let signal = service.outbox_signal();
         tracing::info!(smtp = %mailer.target(), "mail worker started");
+        let mut housekeeping = tokio::time::Instant::now();
         loop {
             if *stop.borrow() {
                 break;
+            }
+            if tokio::time::Instant::now() >= housekeeping {
+                housekeeping = tokio::time::Instant::now() + HOUSEKEEPING;
+                match service.outbox_purge_sent(OutboxKind::Mail, mailer.keep_sent).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(deleted = n, "mail worker: deleted sent mails past outbox_keep_sent")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "mail worker: deleting old sent mails failed"),
+                }
             }
             let batch = match service.outbox_claim(OutboxKind::Mail, &mailer.owner, BATCH, LEASE).await {
                 Ok(rows) => rows,

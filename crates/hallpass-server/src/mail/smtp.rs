@@ -7,7 +7,7 @@
 use anyhow::{Context, bail};
 use lettre::Address;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailParameter};
 use std::future::Future;
@@ -36,6 +36,9 @@ pub struct SmtpTarget {
     /// TLS policy.
     pub security: Security,
     credentials: Option<Credentials>,
+    /// Certificates (PEM) trusted besides the public roots (`smtp_ca_file`): a private CA
+    /// or a self-signed relay.
+    ca_pem: Option<Vec<u8>>,
     /// How long one step (connect, a command, the message) may take.
     pub timeout: Duration,
 }
@@ -47,6 +50,7 @@ impl std::fmt::Debug for SmtpTarget {
             .field("port", &self.port)
             .field("security", &self.security)
             .field("credentials", &self.credentials.as_ref().map(|_| "***"))
+            .field("ca_file", &self.ca_pem.is_some())
             .finish()
     }
 }
@@ -54,8 +58,9 @@ impl std::fmt::Debug for SmtpTarget {
 impl SmtpTarget {
     /// Parses `smtp://[user[:password]@]host[:port][?tls=required|none]` or
     /// `smtps://...`; the password may instead come from `password_file` (its contents,
-    /// trailing newline removed).
-    pub fn parse(raw: &str, password_file: Option<&str>) -> anyhow::Result<Self> {
+    /// trailing newline removed). `ca_file`: PEM certificates to trust besides the public
+    /// roots (checked here, so a wrong file stops the start, not the first mail).
+    pub fn parse(raw: &str, password_file: Option<&str>, ca_file: Option<&str>) -> anyhow::Result<Self> {
         let url = url::Url::parse(raw).context("smtp_url is not a URL")?;
         let (mut security, default_port) = match url.scheme() {
             "smtp" => (Security::Opportunistic, 587),
@@ -88,11 +93,26 @@ impl SmtpTarget {
             }
             (true, Some(_)) => bail!("smtp_url has a password but no user"),
         };
+        let ca_pem = match ca_file {
+            None => None,
+            Some(file) => {
+                let pem = std::fs::read(file).with_context(|| format!("reading smtp_ca_file {file}"))?;
+                let certs = String::from_utf8_lossy(&pem).matches("-----BEGIN CERTIFICATE-----").count();
+                if certs == 0 || Certificate::from_pem(&pem).is_err() {
+                    bail!("smtp_ca_file {file} holds no PEM certificate");
+                }
+                if security == Security::None {
+                    bail!("smtp_ca_file is set but smtp_url says tls=none");
+                }
+                Some(pem)
+            }
+        };
         Ok(Self {
             host,
             port: url.port().unwrap_or(default_port),
             security,
             credentials,
+            ca_pem,
             timeout: Duration::from_secs(60),
         })
     }
@@ -172,7 +192,13 @@ where
 {
     let t = target.timeout;
     let hello = ClientId::Domain("hallpass".into());
-    let tls = || TlsParameters::new(target.host.clone());
+    let tls = || {
+        let mut builder = TlsParameters::builder(target.host.clone());
+        if let Some(pem) = &target.ca_pem {
+            builder = builder.add_root_certificate(Certificate::from_pem(pem)?);
+        }
+        builder.build()
+    };
     let wrapper = match target.security {
         Security::Wrapper => match tls() {
             Ok(p) => Some(p),
@@ -224,7 +250,19 @@ where
         };
     }
     if let Some(creds) = &target.credentials {
-        step!("AUTH", conn.auth(&[Mechanism::Plain, Mechanism::Login], creds));
+        // A refused login is the configuration's fault, not the message's: retried with
+        // backoff (an operator may fix the password within the day), never `failed` at once.
+        match tokio::time::timeout(t, conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                conn.abort().await;
+                return Outcome::Transient(format!("AUTH refused (check the SMTP user and password): {e}"));
+            }
+            Err(_) => {
+                conn.abort().await;
+                return Outcome::Transient("AUTH: timed out".into());
+            }
+        }
     }
     let mut params = Vec::new();
     let non_ascii = !AsRef::<str>::as_ref(from).is_ascii() || !AsRef::<str>::as_ref(to).is_ascii();
@@ -271,17 +309,24 @@ mod tests {
 
     #[test]
     fn urls_parse() {
-        let t = SmtpTarget::parse("smtp://u%40x:p%3Aw@mail.example.com:2525?tls=required", None).unwrap();
+        let t =
+            SmtpTarget::parse("smtp://u%40x:p%3Aw@mail.example.com:2525?tls=required", None, None).unwrap();
         assert_eq!((t.host.as_str(), t.port, t.security), ("mail.example.com", 2525, Security::Required));
         assert!(format!("{t:?}").contains("***") && !format!("{t:?}").contains("p:w"));
         assert_eq!(t.display(), "smtp://mail.example.com:2525");
-        let t = SmtpTarget::parse("smtps://mail.example.com", None).unwrap();
+        let t = SmtpTarget::parse("smtps://mail.example.com", None, None).unwrap();
         assert_eq!((t.port, t.security), (465, Security::Wrapper));
-        let t = SmtpTarget::parse("smtp://127.0.0.1:25?tls=none", None).unwrap();
+        let t = SmtpTarget::parse("smtp://127.0.0.1:25?tls=none", None, None).unwrap();
         assert_eq!(t.security, Security::None);
-        assert!(SmtpTarget::parse("http://x", None).is_err());
-        assert!(SmtpTarget::parse("smtp://user@x", None).is_err());
-        assert!(SmtpTarget::parse("smtps://x?tls=none", None).is_err());
+        assert!(SmtpTarget::parse("http://x", None, None).is_err());
+        assert!(SmtpTarget::parse("smtp://user@x", None, None).is_err());
+        assert!(SmtpTarget::parse("smtps://x?tls=none", None, None).is_err());
         assert_eq!(percent_decode("a%40b%zz"), "a@b%zz");
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let err = SmtpTarget::parse("smtps://x", None, empty.to_str()).unwrap_err();
+        assert!(err.to_string().contains("no PEM certificate"), "{err}");
+        assert!(SmtpTarget::parse("smtps://x", None, Some("/nonexistent/ca.pem")).is_err());
     }
 }

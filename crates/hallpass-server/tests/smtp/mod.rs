@@ -1,7 +1,8 @@
 //! A real SMTP server for the mail tests: `sink.py` (Python's aiosmtpd) on 127.0.0.1,
 //! started by the test, writing each accepted message to a temporary folder that the test
-//! reads. The Python comes from the project's `.venv-tools` (`scripts/setup.sh` installs
-//! aiosmtpd there), else `python3`. Without aiosmtpd a test is skipped with a notice,
+//! reads; optionally with STARTTLS or implicit TLS (a CA and certificate made at start,
+//! [`Sink::ca_file`]) and AUTH. The Python comes from the project's `.venv-tools`
+//! (`scripts/setup.sh` installs aiosmtpd and cryptography there), else `python3`. Without aiosmtpd a test is skipped with a notice,
 //! unless `CI=true`, where it fails.
 #![allow(clippy::unwrap_used, dead_code)]
 
@@ -25,7 +26,7 @@ fn python() -> PathBuf {
 /// Whether aiosmtpd can be imported; outside CI a missing one prints a notice (skip).
 pub fn available() -> bool {
     let ok = std::process::Command::new(python())
-        .args(["-c", "import aiosmtpd.controller"])
+        .args(["-c", "import aiosmtpd.controller, cryptography"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -33,11 +34,29 @@ pub fn available() -> bool {
     if !ok {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "aiosmtpd is missing (scripts/setup.sh installs it into .venv-tools); under CI=true this fails"
+            "aiosmtpd or cryptography is missing (scripts/setup.sh installs them into .venv-tools); under CI=true this fails"
         );
         let _ = writeln!(std::io::stderr(), "skipping: aiosmtpd is not installed (run scripts/setup.sh)");
     }
     ok
+}
+
+/// How a sink protects its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// Offers STARTTLS and refuses mail before it.
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Implicit,
+}
+
+/// What a sink demands beyond plain SMTP.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// TLS, with a certificate for 127.0.0.1 signed by a CA made at start ([`Sink::ca_file`]).
+    pub tls: Option<Tls>,
+    /// AUTH (PLAIN or LOGIN) with exactly this user and password before MAIL.
+    pub auth: Option<(String, String)>,
 }
 
 /// A delivered message.
@@ -50,6 +69,10 @@ pub struct Mail {
     pub text: String,
     /// The `Subject:` header.
     pub subject: String,
+    /// The TLS version the message came over (`TLSv1.3`), or `none`.
+    pub tls: String,
+    /// Whether the client had authenticated.
+    pub authenticated: bool,
 }
 
 impl Mail {
@@ -102,6 +125,8 @@ pub struct Sink {
     child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// Where the CA of a TLS sink lives (kept while the sink runs).
+    tls_dir: Option<tempfile::TempDir>,
 }
 
 impl Sink {
@@ -112,12 +137,28 @@ impl Sink {
         Self::start_in(port, dir, kill_pid, reject_rcpt).await
     }
 
+    /// A sink on a free port with TLS and/or AUTH.
+    pub async fn start_with(options: &Options) -> Sink {
+        let dir = tempfile::tempdir().unwrap();
+        Self::spawn(free_port(), dir, None, None, options).await
+    }
+
     /// [`Sink::start`] writing into an existing folder (a sink started again after an outage).
     pub async fn start_in(
         port: u16,
         dir: tempfile::TempDir,
         kill_pid: Option<u32>,
         reject_rcpt: Option<&str>,
+    ) -> Sink {
+        Self::spawn(port, dir, kill_pid, reject_rcpt, &Options::default()).await
+    }
+
+    async fn spawn(
+        port: u16,
+        dir: tempfile::TempDir,
+        kill_pid: Option<u32>,
+        reject_rcpt: Option<&str>,
+        options: &Options,
     ) -> Sink {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smtp/sink.py");
         let mut cmd = Command::new(python());
@@ -127,6 +168,18 @@ impl Sink {
         }
         if let Some(r) = reject_rcpt {
             cmd.args(["--reject-rcpt", r]);
+        }
+        let tls_dir = options.tls.map(|tls| {
+            let tls_dir = tempfile::tempdir().unwrap();
+            let mode = match tls {
+                Tls::StartTls => "starttls",
+                Tls::Implicit => "implicit",
+            };
+            cmd.args(["--tls", mode, "--tls-dir"]).arg(tls_dir.path());
+            tls_dir
+        });
+        if let Some((user, password)) = &options.auth {
+            cmd.args(["--auth", &format!("{user}:{password}")]);
         }
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -138,7 +191,12 @@ impl Sink {
         let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
         let line = tokio::time::timeout(Duration::from_secs(20), out.next_line()).await.expect("sink start");
         assert_eq!(line.unwrap().as_deref(), Some("ready"));
-        Sink { child, port, dir }
+        Sink { child, port, dir, tls_dir }
+    }
+
+    /// The PEM file of the CA that signed a TLS sink's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.tls_dir.as_ref().expect("a TLS sink").path().join("ca.pem")
     }
 
     /// The `smtp://` URL of this sink (opportunistic STARTTLS: it offers none).
@@ -191,7 +249,10 @@ pub fn read_dir(dir: &std::path::Path) -> Vec<Mail> {
             let to = raw.lines().next().unwrap_or("").trim_start_matches("X-Envelope-To: ").trim().to_owned();
             let subject =
                 raw.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap_or("").trim().to_owned();
-            Mail { to, text: decode_qp(&raw), subject }
+            let header =
+                |name: &str| raw.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("").trim().to_owned();
+            let (tls, authenticated) = (header("X-Sink-TLS: "), header("X-Sink-Auth: ") == "yes");
+            Mail { to, text: decode_qp(&raw), subject, tls, authenticated }
         })
         .collect()
 }

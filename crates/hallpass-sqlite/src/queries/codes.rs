@@ -59,8 +59,12 @@ pub(crate) fn request_code(
     let user_id = users::find_user(conn, scope, &req.login)?.map(|r| r.user.id);
     let owner = user_id.filter(|_| req.within_limit(&requests));
     store_code(conn, &req.record(scope, owner.unwrap_or(Uuid::nil())), owner)?;
-    if let Some(m) = req.outbox.as_ref().filter(|m| owner.is_some() && m.user_id == owner) {
-        super::outbox::insert_message(conn, m)?;
+    match req.outbox.as_ref() {
+        Some(m) if owner.is_some() && m.user_id == owner => super::outbox::insert_message(conn, m)?,
+        // Nobody's request (or one over the limit) writes and removes the row it carries,
+        // so it costs what a real one does (equal timing, like the decoy code above).
+        Some(m) => super::outbox::insert_decoy(conn, m)?,
+        None => {}
     }
     Ok(CodeRequestOutcome { user_id, stored: owner.is_some(), requests })
 }

@@ -6,7 +6,9 @@ use crate::codec::*;
 use crate::error::QResult;
 use crate::queries::{codes, users};
 use crate::rows::outbox_row;
-use hallpass_core::{Enqueue, OutboxClaim, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate};
+use hallpass_core::{
+    Enqueue, OutboxClaim, OutboxKind, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate,
+};
 use rusqlite::{Connection, OptionalExtension};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -45,6 +47,14 @@ pub(crate) fn insert_message(conn: &Connection, m: &OutboxMessage) -> QResult<()
         ms(m.created_at),
         opt_ms(m.sent_at),
     ])?;
+    Ok(())
+}
+
+/// Writes `m` and deletes it again in the caller's transaction: the work of queueing a
+/// mail, for a request that names nobody; nothing remains at commit.
+pub(crate) fn insert_decoy(conn: &Connection, m: &OutboxMessage) -> QResult<()> {
+    insert_message(conn, m)?;
+    conn.prepare_cached("DELETE FROM outbox WHERE id = ?1")?.execute([id(m.id)])?;
     Ok(())
 }
 
@@ -129,6 +139,23 @@ pub(crate) fn retry(conn: &Connection, message: Uuid, now: OffsetDateTime) -> QR
         )?
         .execute((id(message), ms(now)))?;
     Ok(n > 0)
+}
+
+/// Deletes old `sent` rows of `kind`, at most `limit` (the `outbox_due` index's
+/// `(kind, state)` prefix finds them).
+pub(crate) fn purge_sent(
+    conn: &Connection,
+    kind: OutboxKind,
+    before: OffsetDateTime,
+    limit: u32,
+) -> QResult<u64> {
+    let n = conn
+        .prepare_cached(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE kind = ?1 AND state = 'sent' \
+             AND sent_at < ?2 LIMIT ?3)",
+        )?
+        .execute((kind.as_str(), ms(before), limit))?;
+    Ok(n as u64)
 }
 
 pub(crate) fn stats(conn: &Connection) -> QResult<OutboxStats> {

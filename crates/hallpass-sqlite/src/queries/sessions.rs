@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Stores a login in the caller's transaction: the session, its event, the user's
-/// `last_login_at`, and (with a cap) the end of the user's oldest sessions beyond it.
+/// `last_login_at`, its new-device notice (an outbox row) when it has one, and (with a
+/// cap) the end of the user's oldest sessions beyond it.
 pub(crate) fn insert_login(conn: &Connection, login: &NewLogin) -> QResult<LoginStored> {
     let s = &login.session.session;
     let scope = s.scope.as_str();
@@ -38,6 +39,9 @@ pub(crate) fn insert_login(conn: &Connection, login: &NewLogin) -> QResult<Login
         hash(&login.session.token_hash),
     ))?;
     insert_event(conn, &login.event)?;
+    if let Some(notice) = &login.notice {
+        crate::queries::outbox::insert_message(conn, notice)?;
+    }
     conn.prepare_cached("UPDATE users SET last_login_at = ?3 WHERE scope = ?1 AND id = ?2")?.execute((
         scope,
         &uid,

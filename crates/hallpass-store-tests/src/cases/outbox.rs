@@ -364,3 +364,74 @@ pub async fn update_user_enqueue_changes_and_queues_together(store: Arc<dyn Stor
     assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
     assert_eq!(store.outbox_list(None, 10).await.expect("list").len(), 2);
 }
+
+/// `insert_login` writes the login's notice in its own transaction: the row exists exactly
+/// when the login was stored, never for a login that failed.
+pub async fn insert_login_queues_its_notice_with_it(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let s = scope("a");
+    let alice = add_user(store, &s, Some("alice"), Some("alice@example.com")).await;
+    let rec = session(&s, alice.id, at(10 * SEC), at(10 * SEC + HOUR), at(10 * SEC + DAY));
+    let mut login = new_login(&rec, None);
+    let notice = mail(&s, Some(alice.id), 10);
+    login.notice = Some(notice.clone());
+    store.insert_login(&login).await.expect("insert_login");
+    assert!(has_session(store, &s, &rec).await);
+    assert_eq!(row(store, notice.id).await, notice);
+
+    // A login that cannot be stored (its token hash is taken) leaves no notice behind.
+    let mut twin = session(&s, alice.id, at(20 * SEC), at(20 * SEC + HOUR), at(20 * SEC + DAY));
+    twin.token_hash = rec.token_hash;
+    let mut login = new_login(&twin, None);
+    login.notice = Some(mail(&s, Some(alice.id), 20));
+    store.insert_login(&login).await.expect_err("a taken token hash");
+
+    // Nor does a login of a user who does not exist.
+    let ghost = Uuid::now_v7();
+    let lost = session(&s, ghost, at(30 * SEC), at(30 * SEC + HOUR), at(30 * SEC + DAY));
+    let mut login = new_login(&lost, None);
+    login.notice = Some(mail(&s, Some(alice.id), 30));
+    store.insert_login(&login).await.expect_err("no such user");
+
+    let rows = store.outbox_list(None, 10).await.expect("list");
+    assert_eq!(rows.iter().map(|m| m.id).collect::<Vec<_>>(), vec![notice.id]);
+    assert_eq!(store.outbox_stats().await.expect("stats").queued, 1);
+
+    // Without a notice, a login queues nothing.
+    login_at(store, &s, alice.id, at(40 * SEC)).await;
+    assert_eq!(store.outbox_list(None, 10).await.expect("list").len(), 1);
+}
+
+/// `outbox_purge_sent` deletes `sent` rows sent before the cut, of its kind, at most
+/// `limit`; every other state (failed, in doubt, queued) and newer sent rows stay.
+pub async fn outbox_purge_sent_deletes_only_old_sent_rows(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let s = scope("a");
+    let rows: Vec<OutboxMessage> = (1..=6).map(|n| mail(&s, None, n)).collect();
+    store.enqueue(&Enqueue { user: None, code: None, messages: &rows }).await.expect("enqueue");
+    let claimed = store.outbox_claim(&claim("w", 10, 10)).await.expect("claim");
+    assert_eq!(claimed.len(), 6);
+    // Rows 1-3 sent at 20, 21, 22 s; row 4 failed at 20 s; row 5 in doubt; row 6 sent at 40 s.
+    for (m, state, at_s) in [
+        (&rows[0], OutboxState::Sent, 20),
+        (&rows[1], OutboxState::Sent, 21),
+        (&rows[2], OutboxState::Sent, 22),
+        (&rows[3], OutboxState::Failed, 20),
+        (&rows[4], OutboxState::InDoubt, 20),
+        (&rows[5], OutboxState::Sent, 40),
+    ] {
+        assert!(store.outbox_update(m.id, "w", &update(state, at_s)).await.expect("update"));
+    }
+    let before = at(30 * SEC);
+    assert_eq!(
+        store.outbox_purge_sent(OutboxKind::Mail, before, 2).await.expect("purge"),
+        2,
+        "at most the limit"
+    );
+    assert_eq!(store.outbox_purge_sent(OutboxKind::Mail, before, 10).await.expect("purge"), 1);
+    assert_eq!(store.outbox_purge_sent(OutboxKind::Mail, before, 10).await.expect("purge"), 0);
+    let left: HashSet<Uuid> = store.outbox_list(None, 10).await.expect("list").iter().map(|m| m.id).collect();
+    assert_eq!(left, HashSet::from([rows[3].id, rows[4].id, rows[5].id]));
+    let stats = store.outbox_stats().await.expect("stats");
+    assert_eq!((stats.sent, stats.failed, stats.in_doubt), (1, 1, 1));
+}
