@@ -108,11 +108,20 @@ impl Stream {
 /// feed means that has happened, so the stream opened next starts quiet.
 async fn stream(app: &TestApp, last_event_id: Option<&str>) -> Stream {
     let (_, mut rx, _) = app.service.feed().subscribe(None);
-    let marker = Change::user(&Scope::parse("marker").unwrap(), uuid::Uuid::now_v7());
-    app.service.store().publish_change(&marker).await.unwrap();
-    tokio::time::timeout(WAIT, async { while rx.recv().await.unwrap().change != marker {} })
-        .await
-        .expect("the change channel is up");
+    // A marker published before the listener is connected is lost (that is what the
+    // reset on connecting covers): publish a new one until one comes through.
+    let started = std::time::Instant::now();
+    'settled: loop {
+        assert!(started.elapsed() < WAIT, "the change channel did not come up");
+        let marker = Change::user(&Scope::parse("marker").unwrap(), uuid::Uuid::now_v7());
+        app.service.store().publish_change(&marker).await.unwrap();
+        let seen = tokio::time::timeout(Duration::from_millis(250), async {
+            while rx.recv().await.unwrap().change != marker {}
+        });
+        if seen.await.is_ok() {
+            break 'settled;
+        }
+    }
     Stream::open(&app.client, &app.base, &app.key, last_event_id).await
 }
 
