@@ -262,6 +262,8 @@ pub enum Outcome {
     IdTokenInvalid,
     /// A provider identity linked to nobody where the scope does not create users.
     IdentityUnknown,
+    /// The first factor was right; the second (a TOTP or recovery code) was wrong.
+    WrongFactor,
 }
 
 impl Outcome {
@@ -277,6 +279,7 @@ impl Outcome {
             Self::TokenExchangeFailed => "token_exchange_failed",
             Self::IdTokenInvalid => "id_token_invalid",
             Self::IdentityUnknown => "identity_unknown",
+            Self::WrongFactor => "wrong_factor",
         }
     }
     /// Reads a stored name.
@@ -291,6 +294,7 @@ impl Outcome {
             "token_exchange_failed" => Self::TokenExchangeFailed,
             "id_token_invalid" => Self::IdTokenInvalid,
             "identity_unknown" => Self::IdentityUnknown,
+            "wrong_factor" => Self::WrongFactor,
             _ => return None,
         })
     }
@@ -342,6 +346,9 @@ pub struct LoginInfo {
     pub validated: bool,
     /// Set when the login went through a provider.
     pub oauth: Option<OAuthInfo>,
+    /// Set when the login used a recovery code: how many the user has left (0: the last
+    /// was used; the user should make a new set).
+    pub recovery_codes_remaining: Option<u32>,
 }
 
 /// The provider side of a login through a linked provider.

@@ -32,7 +32,7 @@ use sqlx::{Connection, Row};
 use std::time::Instant;
 
 /// The schema version this code writes: the highest embedded migration.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// One embedded migration.
 struct Migration {
@@ -93,6 +93,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "0008_oidc",
         description: "oidc",
         sql: include_str!("../migrations/0008_oidc.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "0009_mfa",
+        description: "mfa",
+        sql: include_str!("../migrations/0009_mfa.sql"),
     },
 ];
 

@@ -58,6 +58,8 @@ async fn racing_migrations_both_succeed_once() {
             "hallpass_migrations",
             "identities",
             "login_events",
+            "mfa_recovery_codes",
+            "mfa_totp",
             "outbox",
             "sessions",
             "throttles",
@@ -95,7 +97,7 @@ async fn a_migration_stopped_half_way_is_completed() {
     .await
     .expect("a half-made schema");
     store.migrate().await.expect("the migration completes");
-    assert_eq!(tables(&store).await.len(), 12);
+    assert_eq!(tables(&store).await.len(), 14);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

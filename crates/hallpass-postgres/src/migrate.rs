@@ -54,6 +54,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 7, name: "0007_outbox", sql: include_str!("../migrations/0007_outbox.sql") },
     Migration { version: 8, name: "0008_oidc", sql: include_str!("../migrations/0008_oidc.sql") },
+    Migration { version: 9, name: "0009_mfa", sql: include_str!("../migrations/0009_mfa.sql") },
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend

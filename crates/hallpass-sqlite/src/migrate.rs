@@ -28,6 +28,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_key_last_used", include_str!("../migrations/0006_key_last_used.sql")),
     ("0007_outbox", include_str!("../migrations/0007_outbox.sql")),
     ("0008_oidc", include_str!("../migrations/0008_oidc.sql")),
+    ("0009_mfa", include_str!("../migrations/0009_mfa.sql")),
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend
