@@ -241,7 +241,13 @@ impl TestApp {
         // makes are counted too).
         let metrics = Arc::new(Metrics::new());
         let counted = Arc::new(Observed::new(switch.clone(), StoreMetrics(metrics.clone())));
-        let service = Arc::new(Hallpass::with_clock(counted, settings, clock.clone()).expect("service"));
+        // A server secret, as `serve` has on SQLite and wherever one is configured: second
+        // factors and provider tokens are sealed with it.
+        let service = Arc::new(
+            Hallpass::with_clock(counted, settings, clock.clone())
+                .expect("service")
+                .with_server_secret(ServerSecret::from_bytes(&[5; 32])),
+        );
         let (_, key) = service.create_api_key(Scope::parse("app").unwrap(), None).await.expect("key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
