@@ -113,6 +113,27 @@ pub struct Session {
     pub data: JsonObject,
     /// The client at login.
     pub client: ClientInfo,
+    /// How the login proved who it is (RFC 8176 style): the first factor (`pwd`,
+    /// `email_code`, `oidc`) and the second (`otp`, `recovery`), if any. Empty for
+    /// sessions made before hallpass recorded it.
+    pub amr: Vec<String>,
+}
+
+impl Session {
+    /// The authenticator assurance level: 2 when a second factor was used, else 1.
+    pub fn aal(&self) -> u8 {
+        if self.amr.iter().any(|m| matches!(m.as_str(), "otp" | "recovery" | "passkey")) { 2 } else { 1 }
+    }
+
+    /// [`Session::amr`] as stored: comma-separated.
+    pub fn amr_text(&self) -> String {
+        self.amr.join(",")
+    }
+
+    /// [`Session::amr`] from its stored text.
+    pub fn amr_from_text(text: &str) -> Vec<String> {
+        text.split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect()
+    }
 }
 
 /// A valid session with its user: what get-session answers. A cached copy hands out the
@@ -230,6 +251,16 @@ pub enum LoginMethod {
 }
 
 impl LoginMethod {
+    /// The authentication method reference of this first factor (`pwd`, `email_code`,
+    /// `oidc`; a provider link the backend vouches for counts as `oidc`).
+    pub fn amr(&self) -> &'static str {
+        match self {
+            Self::Password => "pwd",
+            Self::EmailCode => "email_code",
+            Self::Provider(_) | Self::Oidc(_) => "oidc",
+        }
+    }
+
     /// The stable text form (`password`, `email_code`, `provider:<name>`, `oidc:<name>`).
     pub fn to_text(&self) -> String {
         match self {

@@ -149,7 +149,9 @@ async fn make_old_ledger(store: &MySqlStore, decoys: bool) {
     let run = |sql: String| async move {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect("old ledger")
     };
-    // Those builds predate 0006, 0007 and 0008 as well (0008 is idempotent: its record goes).
+    // Those builds predate 0006 to 0009 as well (0008 and 0009 are idempotent: their
+    // records go).
+    run("DELETE FROM hallpass_migrations WHERE version = 9".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 8".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 7".into()).await;
     run("DROP TABLE outbox".into()).await;
@@ -200,7 +202,7 @@ async fn an_old_ledger_is_renumbered() {
     let want = ledger(&fresh.store().await).await;
     assert_eq!(
         want.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
-        ["init", "throttles", "admin", "decoy codes", "changes", "key last used", "outbox", "oidc"]
+        ["init", "throttles", "admin", "decoy codes", "changes", "key last used", "outbox", "oidc", "mfa"]
     );
 
     let old = db.store().await;

@@ -35,3 +35,8 @@ ALTER TABLE login_events ADD CONSTRAINT login_events_outcome_check
     CHECK (outcome IN ('success', 'wrong_password', 'unknown_user', 'inactive', 'throttled',
                        'invalid_state', 'token_exchange_failed', 'id_token_invalid', 'identity_unknown',
                        'wrong_factor'));
+
+-- How each session's login proved who it is (`amr`, comma-separated: `pwd`, `email_code`,
+-- `oidc`, then `otp` or `recovery`): the API shows it with the assurance level it implies.
+-- Sessions made before this version have none ('').
+ALTER TABLE sessions ADD COLUMN amr text NOT NULL DEFAULT '';

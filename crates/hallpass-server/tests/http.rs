@@ -591,9 +591,12 @@ async fn login_shapes_and_the_login_object(app: TestApp) {
             "expires_at",
             "absolute_expires_at",
             "data",
-            "client"
+            "client",
+            "aal",
+            "amr"
         ])
     );
+    assert_eq!((&s["aal"], &s["amr"]), (&json!(1), &json!(["pwd"])));
     let user = app.get("/v1/users/ivy").await.ok(200);
     assert_eq!(ts(&user["last_login_at"]), app.now());
 

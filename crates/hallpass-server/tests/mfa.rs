@@ -183,7 +183,11 @@ async fn totp_enrolment_challenge_and_replay(app: TestApp) {
     let token = done["token"].as_str().unwrap();
     assert_eq!(done["login"]["username"], "alice");
     assert_eq!(done["login"]["recovery_codes_remaining"], Value::Null);
-    app.with_token(Method::GET, "/v1/session", token, None).await.ok(200);
+    assert_eq!((&done["session"]["aal"], &done["session"]["amr"]), (&json!(2), &json!(["pwd", "otp"])));
+    let checked = app.with_token(Method::GET, "/v1/session", token, None).await.ok(200);
+    assert_eq!((&checked["session"]["aal"], &checked["session"]["amr"]), (&json!(2), &json!(["pwd", "otp"])));
+    let one_factor = app.with_token(Method::GET, "/v1/session", &kept, None).await.ok(200);
+    assert_eq!((&one_factor["session"]["aal"], &one_factor["session"]["amr"]), (&json!(1), &json!(["pwd"])));
     // The challenge was single use; the code is spent for a new challenge too.
     answer(&app, &c, "totp", &now_code).await.problem(400, "invalid_challenge");
     let c2 = challenge(&app, "alice").await;
@@ -222,6 +226,7 @@ async fn recovery_codes_once_and_regenerated(app: TestApp) {
     let typed = codes[0].to_uppercase().replace('-', " ");
     let done = answer(&app, &c, "recovery_code", &typed).await.ok(201);
     assert_eq!(done["login"]["recovery_codes_remaining"], 9);
+    assert_eq!((&done["session"]["aal"], &done["session"]["amr"]), (&json!(2), &json!(["pwd", "recovery"])));
     let c = challenge(&app, "bob").await;
     answer(&app, &c, "recovery_code", &codes[0]).await.problem(401, "invalid_factor");
     assert!(events(&app, "bob").await.contains(&("password+recovery_code".into(), "success".into())));

@@ -48,3 +48,8 @@ DROP TABLE login_events;
 ALTER TABLE login_events_new RENAME TO login_events;
 CREATE INDEX login_events_user ON login_events (scope, user_id, id);
 CREATE INDEX login_events_at ON login_events (scope, at, outcome, user_id);
+
+-- How each session's login proved who it is (`amr`, comma-separated: `pwd`, `email_code`,
+-- `oidc`, then `otp` or `recovery`): the API shows it with the assurance level it implies.
+-- Sessions made before this version have none ('').
+ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT '';

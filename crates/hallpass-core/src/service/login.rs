@@ -262,7 +262,8 @@ impl Hallpass {
                 self.mfa_challenge(scope, &user, &method, oauth.as_ref(), &data, &client, &device).await?;
             return Err(Error::MfaRequired(Box::new(challenge)));
         }
-        self.make_session(scope, user, method.to_text(), oauth, data, client, device, None).await
+        let amr = vec![method.amr().to_owned()];
+        self.make_session(scope, user, method.to_text(), oauth, data, client, device, amr, None).await
     }
 
     /// Makes the session of a login whose every factor was accepted: the session, its
@@ -278,6 +279,7 @@ impl Hallpass {
         data: JsonObject,
         client: ClientInfo,
         device: DeviceToken,
+        amr: Vec<String>,
         recovery_codes_remaining: Option<u32>,
     ) -> Result<LoginResult> {
         let settings = self.scope_settings(scope);
@@ -293,6 +295,7 @@ impl Hallpass {
             absolute_expires_at: now + settings.session_absolute_timeout,
             data,
             client: client.clone(),
+            amr,
         };
         let event = LoginEvent {
             id: Uuid::now_v7(),

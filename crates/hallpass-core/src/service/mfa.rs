@@ -71,6 +71,8 @@ struct Pending {
     user_id: Uuid,
     /// The first factor's method text (`password`, `oidc:google`, ...).
     method: String,
+    /// The first factor's authentication method reference (`pwd`, `oidc`, ...).
+    amr: String,
     data: serde_json::Value,
     ip: Option<String>,
     user_agent: Option<String>,
@@ -108,6 +110,7 @@ impl Hallpass {
         let pending = Pending {
             user_id: user.id,
             method: method.to_text(),
+            amr: method.amr().to_owned(),
             data: serde_json::Value::Object(data.clone()),
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
@@ -211,7 +214,9 @@ impl Hallpass {
             _ => JsonObject::new(),
         };
         let device = DeviceToken::parse(&pending.device).unwrap_or_else(DeviceToken::generate);
-        self.make_session(scope, user, method, oauth, data, client, device, recovery_left).await
+        let second = if matches!(proof, MfaProof::Totp(_)) { "otp" } else { "recovery" };
+        let amr = vec![pending.amr.clone(), second.to_owned()];
+        self.make_session(scope, user, method, oauth, data, client, device, amr, recovery_left).await
     }
 
     fn secret_key(&self) -> Result<&crate::server_secret::ServerSecret> {

@@ -399,6 +399,12 @@ pub struct SessionDto {
     pub data: JsonObject,
     /// The client at login.
     pub client: ClientDto,
+    /// The authenticator assurance level: 2 when the login used a second factor, else 1.
+    pub aal: u8,
+    /// How the login proved who it is: the first factor (`pwd`, `email_code`, `oidc`) and
+    /// the second (`otp`, `recovery`), if any; empty for sessions made before hallpass
+    /// recorded it.
+    pub amr: Vec<String>,
 }
 
 impl From<&Session> for SessionDto {
@@ -412,6 +418,8 @@ impl From<&Session> for SessionDto {
             absolute_expires_at: s.absolute_expires_at,
             data: s.data.clone(),
             client: ClientDto::from_domain(&s.client),
+            aal: s.aal(),
+            amr: s.amr.clone(),
         }
     }
 }
