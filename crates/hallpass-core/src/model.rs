@@ -380,6 +380,9 @@ pub struct LoginInfo {
     /// Set when the login used a recovery code: how many the user has left (0: the last
     /// was used; the user should make a new set).
     pub recovery_codes_remaining: Option<u32>,
+    /// The scope requires a second factor ([`crate::ScopeSettings::require_mfa`]) and
+    /// this user has none: the application should have the user enrol one.
+    pub mfa_enrollment_required: bool,
 }
 
 /// The provider side of a login through a linked provider.

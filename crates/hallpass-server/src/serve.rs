@@ -39,13 +39,11 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// The service on `store` with the configuration's settings and server secret (see
-/// [`crate::secret_key`]; one is required when identity providers are configured, and on
-/// SQLite one is always made, so that second factors work without configuration).
+/// [`crate::secret_key`]; one is required when identity providers are configured).
 fn service_on(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Hallpass>> {
     let providers = !crate::oidc::ProviderSpec::all(config)?.is_empty();
-    let sqlite = crate::secret_key::beside_database(&config.database_url).is_some();
     let mut service = Hallpass::new(store, config.settings()?)?;
-    if let Some(secret) = crate::secret_key::load(config, providers || sqlite)? {
+    if let Some(secret) = crate::secret_key::load(config, providers)? {
         service = service.with_server_secret(secret);
     }
     Ok(Arc::new(service))

@@ -23,11 +23,49 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 backend_tests! {
-    totp_enrolment_challenge_and_replay,
-    recovery_codes_once_and_regenerated,
-    wrong_answers_end_the_challenge,
-    concurrent_uses_of_one_recovery_code,
-    removing_factors_ends_sessions_and_is_audited,
+    totp_enrolment_challenge_and_replay with keyed(),
+    recovery_codes_once_and_regenerated with keyed(),
+    wrong_answers_end_the_challenge with keyed(),
+    concurrent_uses_of_one_recovery_code with keyed(),
+    removing_factors_ends_sessions_and_is_audited with keyed(),
+    require_mfa_asks_users_without_a_factor_to_enrol with require_mfa(),
+    without_a_server_key_totp_is_refused,
+}
+
+/// The app with a server secret key (TOTP secrets are sealed with it).
+fn keyed() -> common::Options {
+    common::Options { server_secret: true, ..Default::default() }
+}
+
+fn require_mfa() -> common::Options {
+    let mut settings = common::settings();
+    settings
+        .scopes
+        .insert("app".into(), hallpass_core::ScopeSettings { require_mfa: true, ..Default::default() });
+    common::Options { settings, server_secret: true, ..Default::default() }
+}
+
+async fn without_a_server_key_totp_is_refused(app: TestApp) {
+    app.register("jo", "correct horse battery staple").await;
+    app.post("/v1/users/jo/mfa/totp", json!({})).await.problem(501, "secret_key_not_configured");
+}
+
+async fn require_mfa_asks_users_without_a_factor_to_enrol(app: TestApp) {
+    app.register("ivan", "correct horse battery staple").await;
+    let body = app
+        .post("/v1/sessions", json!({"username": "ivan", "password": "correct horse battery staple"}))
+        .await
+        .ok(201);
+    assert_eq!(body["login"]["mfa_enrollment_required"], true);
+    // Enrolment does not depend on the policy; with a factor, the login is challenged and
+    // the enrolment no longer asked for.
+    let enrolled = app.post("/v1/users/ivan/mfa/totp", json!({})).await.ok(200);
+    let secret = base32_decode(enrolled["secret"].as_str().unwrap());
+    app.post("/v1/users/ivan/mfa/totp/confirm", json!({"code": code(&app, &secret)})).await.ok(200);
+    app.clock.advance(Duration::seconds(30));
+    let c = challenge(&app, "ivan").await;
+    let done = answer(&app, &c, "totp", &code(&app, &secret)).await.ok(201);
+    assert_eq!(done["login"]["mfa_enrollment_required"], false);
 }
 
 // ---------------------------------------------------------------- RFC 6238, independently

@@ -257,13 +257,17 @@ impl Hallpass {
             return Err(Error::UserInactive(Box::new(self.login_info(&user, oauth))));
         }
         // A user with a second factor gets a challenge instead of a session (see `mfa.rs`).
-        if self.store.mfa_state(scope, user.id).await?.enabled() {
+        let enabled = self.store.mfa_state(scope, user.id).await?.enabled();
+        if enabled {
             let challenge =
                 self.mfa_challenge(scope, &user, &method, oauth.as_ref(), &data, &client, &device).await?;
             return Err(Error::MfaRequired(Box::new(challenge)));
         }
         let amr = vec![method.amr().to_owned()];
-        self.make_session(scope, user, method.to_text(), oauth, data, client, device, amr, None).await
+        let mut done =
+            self.make_session(scope, user, method.to_text(), oauth, data, client, device, amr, None).await?;
+        done.login.mfa_enrollment_required = self.scope_settings(scope).require_mfa;
+        Ok(done)
     }
 
     /// Makes the session of a login whose every factor was accepted: the session, its

@@ -250,6 +250,7 @@ impl Hallpass {
             validated: self.validated(user),
             oauth,
             recovery_codes_remaining: None,
+            mfa_enrollment_required: false,
         }
     }
 

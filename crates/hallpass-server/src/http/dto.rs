@@ -588,6 +588,9 @@ pub struct LoginDto {
     /// `null`.
     #[schema(required = true)]
     pub recovery_codes_remaining: Option<u32>,
+    /// `true` when the scope sets `require_mfa` and the user has no second factor yet:
+    /// have the user enrol one (`POST /v1/users/{ref}/mfa/totp`).
+    pub mfa_enrollment_required: bool,
 }
 
 impl From<&LoginInfo> for LoginDto {
@@ -604,6 +607,7 @@ impl From<&LoginInfo> for LoginDto {
             validated: l.validated,
             oauth: l.oauth.as_ref().map(Into::into),
             recovery_codes_remaining: l.recovery_codes_remaining,
+            mfa_enrollment_required: l.mfa_enrollment_required,
         }
     }
 }

@@ -446,6 +446,7 @@ pub(crate) fn every_error_sample() -> Vec<(Error, u16, &'static str)> {
                 validated: false,
                 oauth: None,
                 recovery_codes_remaining: None,
+                mfa_enrollment_required: false,
             })),
             403,
             "user_inactive",
