@@ -310,6 +310,7 @@ mod tests {
             absolute_expires_at: now,
             data: JsonObject::new(),
             client: ClientInfo::default(),
+            amr: vec!["pwd".into()],
         };
         Arc::new(SessionView::new(session, user))
     }

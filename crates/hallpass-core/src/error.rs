@@ -91,6 +91,26 @@ pub enum Error {
         /// The cap, in bytes of compact JSON.
         max_bytes: usize,
     },
+    /// The first factor of a login was right and the user has a second factor: no session
+    /// yet; answer the challenge with [`crate::Hallpass::complete_mfa`].
+    #[error("a second factor is required")]
+    MfaRequired(Box<crate::service::MfaChallenge>),
+    /// An MFA challenge is unknown, used, expired or ended by wrong answers.
+    #[error("invalid or expired challenge")]
+    InvalidChallenge,
+    /// The second factor offered (TOTP or recovery code) was wrong or already used.
+    #[error("invalid second factor")]
+    InvalidFactor,
+    /// The user already has a confirmed TOTP (remove it first).
+    #[error("a second factor is already enabled")]
+    MfaAlreadyEnabled,
+    /// The user has no (pending, for a confirmation) TOTP.
+    #[error("no second factor is enabled")]
+    MfaNotEnabled,
+    /// Second factors need the server secret key (TOTP secrets are sealed with it), and
+    /// none is configured.
+    #[error("no server secret key is configured")]
+    SecretKeyNotConfigured,
     /// Too many failed attempts: throttled; try again after `retry_after_secs` seconds.
     #[error("rate limited; retry after {retry_after_secs} s")]
     RateLimited {

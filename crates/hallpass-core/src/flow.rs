@@ -31,6 +31,8 @@ pub enum FlowKind {
     OidcState,
     /// The one-time code the callback hands the backend, redeemed by `exchange`.
     OidcCode,
+    /// A login whose first factor was right, waiting for its second (see [`crate::mfa`]).
+    MfaChallenge,
 }
 
 impl FlowKind {
@@ -39,6 +41,7 @@ impl FlowKind {
         match self {
             FlowKind::OidcState => "oidc_state",
             FlowKind::OidcCode => "oidc_code",
+            FlowKind::MfaChallenge => "mfa_challenge",
         }
     }
     /// The kind of a stored text; `None` for a kind this build does not know.
@@ -46,6 +49,7 @@ impl FlowKind {
         match s {
             "oidc_state" => Some(FlowKind::OidcState),
             "oidc_code" => Some(FlowKind::OidcCode),
+            "mfa_challenge" => Some(FlowKind::MfaChallenge),
             _ => None,
         }
     }

@@ -7,6 +7,7 @@
 //! before it changes anything, so a write is either whole or absent.
 
 use crate::flow::{FlowKind, FlowRecord};
+use crate::mfa::{FactorChange, MfaState, TotpRecord};
 use crate::model::*;
 use crate::outbox::{Enqueue, OutboxClaim, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate};
 use crate::patch::merge_session_patch;
@@ -34,6 +35,8 @@ struct Tables {
     codes: Vec<CodeRecord>,
     identities: Vec<Identity>,
     flows: HashMap<TokenHash, FlowRecord>,
+    totp: HashMap<(Scope, Uuid), TotpRecord>,
+    recovery_codes: HashMap<(Scope, Uuid), HashSet<TokenHash>>,
     events: Vec<LoginEvent>,
     throttles: HashMap<(Scope, String), ThrottleState>,
     audit: Vec<AuditEntry>,
@@ -333,6 +336,8 @@ impl Store for MemoryStore {
         t.end_sessions(scope, id, None);
         t.void_codes(scope, id);
         t.identities.retain(|i| !(&i.scope == scope && i.user_id == id));
+        t.totp.remove(&(scope.clone(), id));
+        t.recovery_codes.remove(&(scope.clone(), id));
         Ok(true)
     }
 
@@ -569,6 +574,102 @@ impl Store for MemoryStore {
         }
         t.codes.remove(index);
         Ok(Some(user_id))
+    }
+
+    // ---- second factors
+
+    async fn mfa_state(&self, scope: &Scope, user_id: Uuid) -> StoreResult<MfaState> {
+        let t = self.lock();
+        let key = (scope.clone(), user_id);
+        Ok(MfaState {
+            totp: t.totp.get(&key).cloned(),
+            recovery_codes: t.recovery_codes.get(&key).map_or(0, |c| c.len() as u32),
+        })
+    }
+
+    async fn enrol_totp(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        secret: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let key = (scope.clone(), user_id);
+        if t.user(scope, user_id).is_none() || t.totp.get(&key).is_some_and(|r| r.confirmed) {
+            return Ok(false);
+        }
+        t.totp.insert(
+            key,
+            TotpRecord { secret: secret.to_owned(), confirmed: false, last_step: None, created_at: at },
+        );
+        Ok(true)
+    }
+
+    async fn accept_totp_step(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        step: i64,
+        confirm: Option<&FactorChange>,
+    ) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let key = (scope.clone(), user_id);
+        let Some(record) = t.totp.get_mut(&key) else { return Ok(false) };
+        if record.confirmed == confirm.is_some() || record.last_step.is_some_and(|last| last >= step) {
+            return Ok(false);
+        }
+        record.last_step = Some(step);
+        if let Some(change) = confirm {
+            record.confirmed = true;
+            t.recovery_codes.insert(key, change.recovery_codes.iter().copied().collect());
+            t.end_sessions(scope, user_id, change.keep_session);
+        }
+        Ok(true)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        codes: &[TokenHash],
+        _at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let key = (scope.clone(), user_id);
+        if !t.totp.get(&key).is_some_and(|r| r.confirmed) {
+            return Ok(false);
+        }
+        t.recovery_codes.insert(key, codes.iter().copied().collect());
+        Ok(true)
+    }
+
+    async fn use_recovery_code(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<u32>> {
+        let mut t = self.lock();
+        let Some(codes) = t.recovery_codes.get_mut(&(scope.clone(), user_id)) else { return Ok(None) };
+        let used = codes.remove(hash);
+        Ok(used.then_some(codes.len() as u32))
+    }
+
+    async fn remove_mfa(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+    ) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let key = (scope.clone(), user_id);
+        let had_totp = t.totp.remove(&key).is_some();
+        let had_codes = t.recovery_codes.remove(&key).is_some_and(|c| !c.is_empty());
+        if had_totp || had_codes {
+            t.end_sessions(scope, user_id, keep_session);
+        }
+        Ok(had_totp || had_codes)
     }
 
     // ---- flows

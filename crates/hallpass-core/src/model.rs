@@ -113,6 +113,27 @@ pub struct Session {
     pub data: JsonObject,
     /// The client at login.
     pub client: ClientInfo,
+    /// How the login proved who it is (RFC 8176 style): the first factor (`pwd`,
+    /// `email_code`, `oidc`) and the second (`otp`, `recovery`), if any. Empty for
+    /// sessions made before hallpass recorded it.
+    pub amr: Vec<String>,
+}
+
+impl Session {
+    /// The authenticator assurance level: 2 when a second factor was used, else 1.
+    pub fn aal(&self) -> u8 {
+        if self.amr.iter().any(|m| matches!(m.as_str(), "otp" | "recovery" | "passkey")) { 2 } else { 1 }
+    }
+
+    /// [`Session::amr`] as stored: comma-separated.
+    pub fn amr_text(&self) -> String {
+        self.amr.join(",")
+    }
+
+    /// [`Session::amr`] from its stored text.
+    pub fn amr_from_text(text: &str) -> Vec<String> {
+        text.split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect()
+    }
 }
 
 /// A valid session with its user: what get-session answers. A cached copy hands out the
@@ -230,6 +251,16 @@ pub enum LoginMethod {
 }
 
 impl LoginMethod {
+    /// The authentication method reference of this first factor (`pwd`, `email_code`,
+    /// `oidc`; a provider link the backend vouches for counts as `oidc`).
+    pub fn amr(&self) -> &'static str {
+        match self {
+            Self::Password => "pwd",
+            Self::EmailCode => "email_code",
+            Self::Provider(_) | Self::Oidc(_) => "oidc",
+        }
+    }
+
     /// The stable text form (`password`, `email_code`, `provider:<name>`, `oidc:<name>`).
     pub fn to_text(&self) -> String {
         match self {
@@ -262,6 +293,8 @@ pub enum Outcome {
     IdTokenInvalid,
     /// A provider identity linked to nobody where the scope does not create users.
     IdentityUnknown,
+    /// The first factor was right; the second (a TOTP or recovery code) was wrong.
+    WrongFactor,
 }
 
 impl Outcome {
@@ -277,6 +310,7 @@ impl Outcome {
             Self::TokenExchangeFailed => "token_exchange_failed",
             Self::IdTokenInvalid => "id_token_invalid",
             Self::IdentityUnknown => "identity_unknown",
+            Self::WrongFactor => "wrong_factor",
         }
     }
     /// Reads a stored name.
@@ -291,6 +325,7 @@ impl Outcome {
             "token_exchange_failed" => Self::TokenExchangeFailed,
             "id_token_invalid" => Self::IdTokenInvalid,
             "identity_unknown" => Self::IdentityUnknown,
+            "wrong_factor" => Self::WrongFactor,
             _ => return None,
         })
     }
@@ -342,6 +377,12 @@ pub struct LoginInfo {
     pub validated: bool,
     /// Set when the login went through a provider.
     pub oauth: Option<OAuthInfo>,
+    /// Set when the login used a recovery code: how many the user has left (0: the last
+    /// was used; the user should make a new set).
+    pub recovery_codes_remaining: Option<u32>,
+    /// The scope requires a second factor ([`crate::ScopeSettings::require_mfa`]) and
+    /// this user has none: the application should have the user enrol one.
+    pub mfa_enrollment_required: bool,
 }
 
 /// The provider side of a login through a linked provider.

@@ -3,6 +3,7 @@
 //! that fails on demand).
 
 use crate::flow::{FlowKind, FlowRecord};
+use crate::mfa::{FactorChange, MfaState};
 use crate::model::*;
 use crate::outbox::{Enqueue, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate};
 use crate::secret::TokenHash;
@@ -214,6 +215,52 @@ impl<O: Observer> Store for Observed<O> {
         now: OffsetDateTime,
     ) -> StoreResult<Option<FlowRecord>> {
         observe!(self, "take_flow", self.inner.take_flow(scope, kind, hash, now))
+    }
+    async fn mfa_state(&self, scope: &Scope, user_id: Uuid) -> StoreResult<MfaState> {
+        observe!(self, "mfa_state", self.inner.mfa_state(scope, user_id))
+    }
+    async fn enrol_totp(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        secret: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        observe!(self, "enrol_totp", self.inner.enrol_totp(scope, user_id, secret, at))
+    }
+    async fn accept_totp_step(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        step: i64,
+        confirm: Option<&FactorChange>,
+    ) -> StoreResult<bool> {
+        observe!(self, "accept_totp_step", self.inner.accept_totp_step(scope, user_id, step, confirm))
+    }
+    async fn replace_recovery_codes(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        codes: &[TokenHash],
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        observe!(self, "replace_recovery_codes", self.inner.replace_recovery_codes(scope, user_id, codes, at))
+    }
+    async fn use_recovery_code(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<u32>> {
+        observe!(self, "use_recovery_code", self.inner.use_recovery_code(scope, user_id, hash))
+    }
+    async fn remove_mfa(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+    ) -> StoreResult<bool> {
+        observe!(self, "remove_mfa", self.inner.remove_mfa(scope, user_id, keep_session))
     }
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
         observe!(self, "upsert_identity", self.inner.upsert_identity(identity))

@@ -15,6 +15,9 @@ pub struct ScopeSettings {
     pub session_absolute_timeout: Duration,
     /// Whether `validated` needs a confirmed email.
     pub require_confirmation: bool,
+    /// Whether users should have a second factor: logins of users without one carry
+    /// `mfa_enrollment_required` in the login object (enrolment never depends on it).
+    pub require_mfa: bool,
     /// Lifetime of reset and confirmation codes.
     pub code_ttl: Duration,
     /// Most sessions one user may hold; the oldest end first.
@@ -228,6 +231,7 @@ impl Default for ScopeSettings {
             session_idle_timeout: Duration::hours(24),
             session_absolute_timeout: Duration::days(30),
             require_confirmation: false,
+            require_mfa: false,
             code_ttl: Duration::hours(1),
             max_sessions_per_user: 100,
             min_password_score: 3,

@@ -10,6 +10,7 @@
 //! method; each backend runs it unchanged.
 
 use crate::flow::{FlowKind, FlowRecord};
+use crate::mfa::{FactorChange, MfaState};
 use crate::model::*;
 use crate::outbox::{Enqueue, OutboxClaim, OutboxKind, OutboxMessage, OutboxStats, OutboxUpdate};
 use crate::secret::TokenHash;
@@ -286,6 +287,59 @@ pub trait Store: Send + Sync + 'static {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> StoreResult<Option<FlowRecord>>;
+
+    // ---- second factors (see `crate::mfa`) ----
+
+    /// The user's TOTP (pending or confirmed) and how many unused recovery codes the user
+    /// has. A user without either (or no such user) has the default state.
+    async fn mfa_state(&self, scope: &Scope, user_id: Uuid) -> StoreResult<MfaState>;
+    /// Stores `secret` (sealed) as the user's pending TOTP, replacing a pending one;
+    /// `false`, changing nothing, when the user's TOTP is confirmed or there is no such
+    /// user.
+    async fn enrol_totp(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        secret: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Accepts time step `step` of the user's TOTP only while it is greater than the last
+    /// accepted step, recording it as the last in the same statement: of racing calls
+    /// with one step, exactly one is accepted. Without `confirm`, only a confirmed TOTP
+    /// accepts. With `confirm`, only a pending one, which becomes confirmed; then, in the
+    /// same transaction, `confirm.recovery_codes` replace the user's set and every session
+    /// of the user but `confirm.keep_session` ends. Returns whether the step was accepted
+    /// (`false`: nothing changed).
+    async fn accept_totp_step(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        step: i64,
+        confirm: Option<&FactorChange>,
+    ) -> StoreResult<bool>;
+    /// Replaces the user's recovery codes with these hashes in one transaction; `false`,
+    /// changing nothing, when the user has no confirmed TOTP.
+    async fn replace_recovery_codes(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        codes: &[TokenHash],
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Uses one of the user's recovery codes: deletes it (one atomic step: of racing uses
+    /// exactly one gets it) and answers how many the user has left; `None` when the user
+    /// has no such code.
+    async fn use_recovery_code(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<u32>>;
+    /// Removes the user's TOTP and recovery codes and, when there was any, ends every
+    /// session of the user but `keep_session`, in one transaction. Returns whether there
+    /// was anything to remove.
+    async fn remove_mfa(&self, scope: &Scope, user_id: Uuid, keep_session: Option<Uuid>)
+    -> StoreResult<bool>;
 
     // ---- login events ----
 

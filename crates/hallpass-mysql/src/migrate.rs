@@ -32,7 +32,7 @@ use sqlx::{Connection, Row};
 use std::time::Instant;
 
 /// The schema version this code writes: the highest embedded migration.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// One embedded migration.
 struct Migration {
@@ -96,9 +96,15 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 9,
-        name: "0009_change_stream",
+        name: "0009_mfa",
+        description: "mfa",
+        sql: include_str!("../migrations/0009_mfa.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "0010_change_stream",
         description: "change stream",
-        sql: include_str!("../migrations/0009_change_stream.sql"),
+        sql: include_str!("../migrations/0010_change_stream.sql"),
     },
 ];
 

@@ -75,7 +75,9 @@ macro_rules! session_cols {
             $p,
             "ip, ",
             $p,
-            "user_agent"
+            "user_agent, ",
+            $p,
+            "amr"
         )
     };
 }
@@ -98,7 +100,7 @@ macro_rules! event_cols {
 pub(crate) use {event_cols, identity_cols, session_cols, user_cols};
 
 /// How many columns [`session_cols!`] lists.
-pub(crate) const SESSION_COLUMNS: usize = 10;
+pub(crate) const SESSION_COLUMNS: usize = 11;
 
 /// Reads a user from the [`user_cols!`] columns starting at `base`.
 pub(crate) fn user_from_row(row: &MySqlRow, base: usize) -> QResult<User> {
@@ -138,6 +140,7 @@ pub(crate) fn session_from_row(row: &MySqlRow, base: usize) -> QResult<Session> 
         absolute_expires_at: get_time(row, base + 6)?,
         data: get_object(row, base + 7)?,
         client: ClientInfo { ip: row.try_get(base + 8)?, user_agent: row.try_get(base + 9)? },
+        amr: Session::amr_from_text(&row.try_get::<String, _>(base + 10)?),
     })
 }
 

@@ -12,7 +12,7 @@
 use crate::error::{QResult, finish};
 use crate::migrate;
 use crate::queries::{
-    admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users,
+    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, sessions, throttles, users,
 };
 use crate::{changes, connection};
 use async_trait::async_trait;
@@ -22,8 +22,8 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{
-    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxKind, OutboxMessage, OutboxStats, OutboxUpdate,
-    ProviderName, Scope, TokenHash, UserRef,
+    Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
+    OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::{ConnectOptions, Connection};
@@ -317,6 +317,59 @@ impl Store for MySqlStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<FlowRecord>> {
         tx!(self, "take_flow", |c| flows::take_flow(c, scope, kind, hash, now).await?)
+    }
+
+    async fn mfa_state(&self, scope: &Scope, user_id: Uuid) -> StoreResult<MfaState> {
+        on_conn!(self, "mfa_state", |c| mfa::mfa_state(c, scope, user_id).await?)
+    }
+
+    async fn enrol_totp(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        secret: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        tx!(self, "enrol_totp", |c| mfa::enrol_totp(c, scope, user_id, secret, at).await?)
+    }
+
+    async fn accept_totp_step(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        step: i64,
+        confirm: Option<&FactorChange>,
+    ) -> StoreResult<bool> {
+        tx!(self, "accept_totp_step", |c| mfa::accept_totp_step(c, scope, user_id, step, confirm).await?)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        codes: &[TokenHash],
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        tx!(self, "replace_recovery_codes", |c| mfa::replace_recovery_codes(c, scope, user_id, codes, at)
+            .await?)
+    }
+
+    async fn use_recovery_code(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<u32>> {
+        tx!(self, "use_recovery_code", |c| mfa::use_recovery_code(c, scope, user_id, hash).await?)
+    }
+
+    async fn remove_mfa(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+    ) -> StoreResult<bool> {
+        tx!(self, "remove_mfa", |c| mfa::remove_mfa(c, scope, user_id, keep_session).await?)
     }
 
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {

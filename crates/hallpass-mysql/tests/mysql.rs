@@ -58,6 +58,8 @@ async fn racing_migrations_both_succeed_once() {
             "hallpass_migrations",
             "identities",
             "login_events",
+            "mfa_recovery_codes",
+            "mfa_totp",
             "outbox",
             "sessions",
             "throttles",
@@ -95,7 +97,7 @@ async fn a_migration_stopped_half_way_is_completed() {
     .await
     .expect("a half-made schema");
     store.migrate().await.expect("the migration completes");
-    assert_eq!(tables(&store).await.len(), 12);
+    assert_eq!(tables(&store).await.len(), 14);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -147,8 +149,9 @@ async fn make_old_ledger(store: &MySqlStore, decoys: bool) {
     let run = |sql: String| async move {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect("old ledger")
     };
-    // Those builds predate 0006 to 0009 as well (0008 and 0009 are idempotent: their
+    // Those builds predate 0006 to 0010 as well (0008 to 0010 are idempotent: their
     // records go).
+    run("DELETE FROM hallpass_migrations WHERE version = 10".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 9".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 8".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 7".into()).await;
@@ -209,6 +212,7 @@ async fn an_old_ledger_is_renumbered() {
             "key last used",
             "outbox",
             "oidc",
+            "mfa",
             "change stream"
         ]
     );

@@ -54,11 +54,12 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 7, name: "0007_outbox", sql: include_str!("../migrations/0007_outbox.sql") },
     Migration { version: 8, name: "0008_oidc", sql: include_str!("../migrations/0008_oidc.sql") },
+    Migration { version: 9, name: "0009_mfa", sql: include_str!("../migrations/0009_mfa.sql") },
     // Comment only: a NOTIFY carries the longer change messages as they are.
     Migration {
-        version: 9,
-        name: "0009_change_stream",
-        sql: include_str!("../migrations/0009_change_stream.sql"),
+        version: 10,
+        name: "0010_change_stream",
+        sql: include_str!("../migrations/0010_change_stream.sql"),
     },
 ];
 

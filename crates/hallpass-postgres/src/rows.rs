@@ -76,7 +76,9 @@ macro_rules! session_cols {
             $p,
             "ip, ",
             $p,
-            "user_agent"
+            "user_agent, ",
+            $p,
+            "amr"
         )
     };
 }
@@ -106,7 +108,7 @@ macro_rules! key_cols {
 pub(crate) use {event_cols, identity_cols, key_cols, session_cols, user_cols};
 
 /// How many columns [`session_cols!`] lists (where a joined user's columns start).
-pub(crate) const SESSION_COLUMNS: usize = 10;
+pub(crate) const SESSION_COLUMNS: usize = 11;
 
 /// Reads a user from the [`user_cols!`] columns starting at `base`.
 pub(crate) fn user(row: &PgRow, base: usize) -> QResult<User> {
@@ -147,6 +149,7 @@ pub(crate) fn session(row: &PgRow, base: usize) -> QResult<Session> {
         absolute_expires_at: time_at(row, base + 6)?,
         data: object_at(row, base + 7)?,
         client: ClientInfo { ip: row.try_get(base + 8)?, user_agent: row.try_get(base + 9)? },
+        amr: Session::amr_from_text(&row.try_get::<String, _>(base + 10)?),
     })
 }
 

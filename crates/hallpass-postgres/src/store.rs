@@ -5,7 +5,7 @@
 
 use crate::error::{QResult, to_store_error};
 use crate::queries::{
-    admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users,
+    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, sessions, throttles, users,
 };
 use crate::{changes, connection, migrate};
 use async_trait::async_trait;
@@ -15,8 +15,8 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{
-    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxKind, OutboxMessage, OutboxStats, OutboxUpdate,
-    ProviderName, Scope, TokenHash, UserRef,
+    Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
+    OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::sync::Arc;
@@ -291,6 +291,61 @@ impl Store for PostgresStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<FlowRecord>> {
         done("take_flow", flows::take_flow(&self.pool, scope, kind, hash, now).await)
+    }
+
+    async fn mfa_state(&self, scope: &Scope, user_id: Uuid) -> StoreResult<MfaState> {
+        done("mfa_state", mfa::mfa_state(&self.pool, scope, user_id).await)
+    }
+
+    async fn enrol_totp(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        secret: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        done("enrol_totp", mfa::enrol_totp(&self.pool, scope, user_id, secret, at).await)
+    }
+
+    async fn accept_totp_step(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        step: i64,
+        confirm: Option<&FactorChange>,
+    ) -> StoreResult<bool> {
+        done("accept_totp_step", mfa::accept_totp_step(&self.pool, scope, user_id, step, confirm).await)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        codes: &[TokenHash],
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        done(
+            "replace_recovery_codes",
+            mfa::replace_recovery_codes(&self.pool, scope, user_id, codes, at).await,
+        )
+    }
+
+    async fn use_recovery_code(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<u32>> {
+        done("use_recovery_code", mfa::use_recovery_code(&self.pool, scope, user_id, hash).await)
+    }
+
+    async fn remove_mfa(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+    ) -> StoreResult<bool> {
+        done("remove_mfa", mfa::remove_mfa(&self.pool, scope, user_id, keep_session).await)
     }
 
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {

@@ -108,6 +108,9 @@ pub struct ScopeConfig {
     pub session_absolute_timeout: Option<HumanDuration>,
     /// Whether `validated` needs a confirmed email.
     pub require_confirmation: Option<bool>,
+    /// Whether users of the scope should have a second factor: logins of users without
+    /// one carry `mfa_enrollment_required: true` in the login object. Default false.
+    pub require_mfa: Option<bool>,
     /// Lifetime of reset and confirmation codes.
     pub code_ttl: Option<HumanDuration>,
     /// Most sessions per user.
@@ -493,6 +496,7 @@ impl Config {
                 .unwrap_or(self.session_absolute_timeout)
                 .to_time(),
             require_confirmation: over.require_confirmation.unwrap_or(self.require_confirmation),
+            require_mfa: over.require_mfa.unwrap_or(false),
             code_ttl: over.code_ttl.unwrap_or(self.code_ttl).to_time(),
             max_sessions_per_user: over.max_sessions_per_user.unwrap_or(self.max_sessions_per_user),
             min_password_score: over.min_password_score.unwrap_or(self.min_password_score),

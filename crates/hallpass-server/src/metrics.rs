@@ -301,6 +301,8 @@ impl Metrics {
             Err(Error::UserInactive(_)) => "inactive",
             Err(Error::RateLimited { .. }) => "throttled",
             Err(Error::Invalid(_)) => "invalid_request",
+            Err(Error::MfaRequired(_)) => "mfa_required",
+            Err(Error::InvalidFactor) => "invalid_factor",
             Err(_) => "error",
         };
         {

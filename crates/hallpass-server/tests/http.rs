@@ -591,9 +591,12 @@ async fn login_shapes_and_the_login_object(app: TestApp) {
             "expires_at",
             "absolute_expires_at",
             "data",
-            "client"
+            "client",
+            "aal",
+            "amr"
         ])
     );
+    assert_eq!((&s["aal"], &s["amr"]), (&json!(1), &json!(["pwd"])));
     let user = app.get("/v1/users/ivy").await.ok(200);
     assert_eq!(ts(&user["last_login_at"]), app.now());
 
@@ -1325,6 +1328,11 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         ("/v1/changes", &["get"]),
         ("/v1/users/{ref}/logins", &["get"]),
         ("/v1/stats/logins", &["get"]),
+        ("/v1/sessions/mfa", &["post"]),
+        ("/v1/users/{ref}/mfa/totp", &["post", "delete"]),
+        ("/v1/users/{ref}/mfa/totp/confirm", &["post"]),
+        ("/v1/users/{ref}/mfa/recovery-codes", &["post"]),
+        ("/v1/users/{ref}/mfa", &["delete"]),
         ("/healthz", &["get"]),
         ("/readyz", &["get"]),
         ("/openapi.json", &["get"]),

@@ -28,8 +28,9 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_key_last_used", include_str!("../migrations/0006_key_last_used.sql")),
     ("0007_outbox", include_str!("../migrations/0007_outbox.sql")),
     ("0008_oidc", include_str!("../migrations/0008_oidc.sql")),
+    ("0009_mfa", include_str!("../migrations/0009_mfa.sql")),
     // Comment only: the longer change messages need nothing here (see the file).
-    ("0009_change_stream", include_str!("../migrations/0009_change_stream.sql")),
+    ("0010_change_stream", include_str!("../migrations/0010_change_stream.sql")),
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend

@@ -74,7 +74,9 @@ macro_rules! session_cols {
             $p,
             "ip, ",
             $p,
-            "user_agent"
+            "user_agent, ",
+            $p,
+            "amr"
         )
     };
 }
@@ -90,7 +92,7 @@ macro_rules! identity_cols {
 pub(crate) use {identity_cols, session_cols, user_cols};
 
 /// How many columns [`session_cols!`] lists.
-pub(crate) const SESSION_COLUMNS: usize = 10;
+pub(crate) const SESSION_COLUMNS: usize = 11;
 
 /// Reads a user from the [`user_cols!`] columns starting at `base`.
 pub(crate) fn user_from_row(row: &Row<'_>, base: usize) -> rusqlite::Result<User> {
@@ -132,6 +134,7 @@ pub(crate) fn session_from_row(row: &Row<'_>, base: usize) -> rusqlite::Result<S
         absolute_expires_at: get_time(row, base + 6)?,
         data: get_object(row, base + 7)?,
         client: ClientInfo { ip: row.get(base + 8)?, user_agent: row.get(base + 9)? },
+        amr: Session::amr_from_text(&row.get::<_, String>(base + 10)?),
     })
 }
 

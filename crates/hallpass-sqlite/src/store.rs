@@ -14,7 +14,7 @@ use crate::error::to_store_error;
 use crate::migrate;
 use crate::pool::Pool;
 use crate::queries::{
-    admin, bulk, codes, events, flows, identities, keys, outbox, sessions, throttles, users,
+    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, sessions, throttles, users,
 };
 use async_trait::async_trait;
 use hallpass_core::model::*;
@@ -23,8 +23,8 @@ use hallpass_core::store::{
     StoreError, StoreResult, ThrottleState,
 };
 use hallpass_core::{
-    Enqueue, FlowKind, FlowRecord, OutboxClaim, OutboxKind, OutboxMessage, OutboxStats, OutboxUpdate,
-    ProviderName, Scope, TokenHash, UserRef,
+    Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
+    OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -305,6 +305,76 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<FlowRecord>> {
         let (scope, hash) = (scope.cloned(), *hash);
         self.pool.write("take_flow", move |tx| flows::take_flow(tx, scope.as_ref(), kind, &hash, now)).await
+    }
+
+    // ---- second factors
+
+    async fn mfa_state(&self, scope: &Scope, user_id: Uuid) -> StoreResult<MfaState> {
+        let scope = scope.clone();
+        self.pool.read("mfa_state", move |c| mfa::mfa_state(c, &scope, user_id)).await
+    }
+
+    async fn enrol_totp(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        secret: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let (scope, secret) = (scope.clone(), secret.to_owned());
+        self.pool.write("enrol_totp", move |tx| mfa::enrol_totp(tx, &scope, user_id, &secret, at)).await
+    }
+
+    async fn accept_totp_step(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        step: i64,
+        confirm: Option<&FactorChange>,
+    ) -> StoreResult<bool> {
+        let (scope, confirm) = (scope.clone(), confirm.cloned());
+        self.pool
+            .write("accept_totp_step", move |tx| {
+                mfa::accept_totp_step(tx, &scope, user_id, step, confirm.as_ref())
+            })
+            .await
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        codes: &[TokenHash],
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let (scope, codes) = (scope.clone(), codes.to_vec());
+        self.pool
+            .write("replace_recovery_codes", move |tx| {
+                mfa::replace_recovery_codes(tx, &scope, user_id, &codes, at)
+            })
+            .await
+    }
+
+    async fn use_recovery_code(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<u32>> {
+        let (scope, hash) = (scope.clone(), *hash);
+        self.pool
+            .write("use_recovery_code", move |tx| mfa::use_recovery_code(tx, &scope, user_id, &hash))
+            .await
+    }
+
+    async fn remove_mfa(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+    ) -> StoreResult<bool> {
+        let scope = scope.clone();
+        self.pool.write("remove_mfa", move |tx| mfa::remove_mfa(tx, &scope, user_id, keep_session)).await
     }
 
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {

@@ -110,6 +110,7 @@ pub fn session(
             absolute_expires_at: absolute,
             data: JsonObject::new(),
             client: ClientInfo::default(),
+            amr: vec!["pwd".into(), "otp".into()],
         },
         token_hash: random_hash(),
     }

@@ -77,12 +77,25 @@ impl Hallpass {
         outcome: Outcome,
         client: &ClientInfo,
     ) -> Result<()> {
+        self.record_failed_method(scope, user_id, method.to_text(), outcome, client).await
+    }
+
+    /// [`Hallpass::record_failure`] with the method as recorded (a second factor's event
+    /// says `password+totp`, say).
+    pub(super) async fn record_failed_method(
+        &self,
+        scope: &Scope,
+        user_id: Option<Uuid>,
+        method: String,
+        outcome: Outcome,
+        client: &ClientInfo,
+    ) -> Result<()> {
         let event = LoginEvent {
             id: Uuid::now_v7(),
             scope: scope.clone(),
             user_id,
             at: self.now(),
-            method: method.to_text(),
+            method,
             outcome,
             session_id: None,
             ip: client.ip.clone(),
@@ -243,6 +256,36 @@ impl Hallpass {
             self.record_failure(scope, Some(user.id), &method, Outcome::Inactive, &client).await?;
             return Err(Error::UserInactive(Box::new(self.login_info(&user, oauth))));
         }
+        // A user with a second factor gets a challenge instead of a session (see `mfa.rs`).
+        let enabled = self.store.mfa_state(scope, user.id).await?.enabled();
+        if enabled {
+            let challenge =
+                self.mfa_challenge(scope, &user, &method, oauth.as_ref(), &data, &client, &device).await?;
+            return Err(Error::MfaRequired(Box::new(challenge)));
+        }
+        let amr = vec![method.amr().to_owned()];
+        let mut done =
+            self.make_session(scope, user, method.to_text(), oauth, data, client, device, amr, None).await?;
+        done.login.mfa_enrollment_required = self.scope_settings(scope).require_mfa;
+        Ok(done)
+    }
+
+    /// Makes the session of a login whose every factor was accepted: the session, its
+    /// success event (`method` as recorded) and the user's `last_login_at`, in one store
+    /// call.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn make_session(
+        &self,
+        scope: &Scope,
+        user: User,
+        method: String,
+        oauth: Option<OAuthInfo>,
+        data: JsonObject,
+        client: ClientInfo,
+        device: DeviceToken,
+        amr: Vec<String>,
+        recovery_codes_remaining: Option<u32>,
+    ) -> Result<LoginResult> {
         let settings = self.scope_settings(scope);
         let now = self.now();
         let token = SessionToken::generate();
@@ -256,13 +299,14 @@ impl Hallpass {
             absolute_expires_at: now + settings.session_absolute_timeout,
             data,
             client: client.clone(),
+            amr,
         };
         let event = LoginEvent {
             id: Uuid::now_v7(),
             scope: scope.clone(),
             user_id: Some(user.id),
             at: now,
-            method: method.to_text(),
+            method,
             outcome: Outcome::Success,
             session_id: Some(session.id),
             ip: client.ip,
@@ -296,6 +340,8 @@ impl Hallpass {
         }
         let mut user = user;
         user.last_login_at = Some(now);
-        Ok(LoginResult { token, session, login: self.login_info(&user, oauth), device })
+        let mut login = self.login_info(&user, oauth);
+        login.recovery_codes_remaining = recovery_codes_remaining;
+        Ok(LoginResult { token, session, login, device })
     }
 }

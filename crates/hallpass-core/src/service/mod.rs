@@ -16,6 +16,7 @@ mod history;
 mod keys;
 mod login;
 mod mail;
+mod mfa;
 mod oidc;
 mod providers;
 mod sessions;
@@ -38,6 +39,7 @@ pub use crate::patch::{merge_patch, merge_session_patch};
 pub use codes::IssuedCode;
 pub use login::{Credentials, LoginRequest, LoginResult};
 pub use mail::{EMAIL_CODE_DIGITS, EMAIL_CODE_MAX_GUESSES, EMAIL_CODE_TTL};
+pub use mfa::{MfaChallenge, MfaProof, TotpEnrolment};
 pub use oidc::{NewUsers, OidcPolicy, ProviderIdentity};
 pub use providers::{Expiry, TokenUpdate};
 pub use sessions::freshen_interval;
@@ -269,6 +271,8 @@ impl Hallpass {
             confirmation: user.confirmation,
             validated: self.validated(user),
             oauth,
+            recovery_codes_remaining: None,
+            mfa_enrollment_required: false,
         }
     }
 

@@ -23,6 +23,7 @@ pub(crate) mod events;
 pub(crate) mod flows;
 pub(crate) mod identities;
 pub(crate) mod keys;
+pub(crate) mod mfa;
 pub(crate) mod outbox;
 pub(crate) mod sessions;
 pub(crate) mod throttles;

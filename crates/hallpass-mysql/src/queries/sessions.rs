@@ -16,7 +16,7 @@ use uuid::Uuid;
 const INSERT_SESSION: &str = concat!(
     "INSERT INTO sessions (",
     session_cols!(""),
-    ", token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ", token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 );
 
 /// Stores a login in the caller's transaction: the user's `last_login_at` (which also
@@ -48,6 +48,7 @@ pub(crate) async fn insert_login(c: &mut MySqlConnection, login: &NewLogin) -> Q
         .bind(json(&s.data)?)
         .bind(s.client.ip.as_deref())
         .bind(s.client.user_agent.as_deref())
+        .bind(s.amr_text())
         .bind(hash(&login.session.token_hash))
         .execute(&mut *c)
         .await?;

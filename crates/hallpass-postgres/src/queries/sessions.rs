@@ -38,7 +38,7 @@ const LOGIN: &str = concat!(
     "WHERE users.scope = $2 AND users.id = $3 AND ($21 OR users.xmin = snap.xmin) RETURNING 1), ",
     "s AS (INSERT INTO sessions (",
     session_cols!(""),
-    ", token_hash) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM u), ",
+    ", token_hash) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $39, $11 FROM u), ",
     "e AS (INSERT INTO login_events (",
     event_cols!(),
     ") SELECT $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM u), ",
@@ -135,6 +135,7 @@ async fn login_statement(
         .bind(n.and_then(|m| m.last_error.as_deref()))
         .bind(n.map(|m| ms(m.created_at)))
         .bind(n.and_then(|m| opt_ms(m.sent_at)))
+        .bind(s.amr_text())
         .fetch_one(conn)
         .await?;
     let (found, updated, ended): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);

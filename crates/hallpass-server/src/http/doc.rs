@@ -50,6 +50,7 @@ pub const BEARER: &str = "bearer";
         (name = "mail", description = "Email confirmation and sign-in by emailed code (needs `HALLPASS_SMTP_URL`)"),
         (name = "providers", description = "Links of users to OAuth/OIDC provider identities"),
         (name = "oidc", description = "Sign-in through an identity provider, hallpass doing the redirect dance"),
+        (name = "mfa", description = "Second factors: TOTP and recovery codes"),
         (name = "activity", description = "Login history and statistics"),
         (name = "operations", description = "Probes and this document; no API key needed")
     )

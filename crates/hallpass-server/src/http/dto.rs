@@ -399,6 +399,12 @@ pub struct SessionDto {
     pub data: JsonObject,
     /// The client at login.
     pub client: ClientDto,
+    /// The authenticator assurance level: 2 when the login used a second factor, else 1.
+    pub aal: u8,
+    /// How the login proved who it is: the first factor (`pwd`, `email_code`, `oidc`) and
+    /// the second (`otp`, `recovery`), if any; empty for sessions made before hallpass
+    /// recorded it.
+    pub amr: Vec<String>,
 }
 
 impl From<&Session> for SessionDto {
@@ -412,6 +418,8 @@ impl From<&Session> for SessionDto {
             absolute_expires_at: s.absolute_expires_at,
             data: s.data.clone(),
             client: ClientDto::from_domain(&s.client),
+            aal: s.aal(),
+            amr: s.amr.clone(),
         }
     }
 }
@@ -575,6 +583,14 @@ pub struct LoginDto {
     /// Set when the login went through a provider, else `null`.
     #[schema(required = true)]
     pub oauth: Option<OAuthDto>,
+    /// Set when the login used a recovery code: how many the user has left (`0`: that was
+    /// the last one; make a new set with `POST /v1/users/{ref}/mfa/recovery-codes`). Else
+    /// `null`.
+    #[schema(required = true)]
+    pub recovery_codes_remaining: Option<u32>,
+    /// `true` when the scope sets `require_mfa` and the user has no second factor yet:
+    /// have the user enrol one (`POST /v1/users/{ref}/mfa/totp`).
+    pub mfa_enrollment_required: bool,
 }
 
 impl From<&LoginInfo> for LoginDto {
@@ -590,6 +606,8 @@ impl From<&LoginInfo> for LoginDto {
             confirmation: l.confirmation.map(Into::into),
             validated: l.validated,
             oauth: l.oauth.as_ref().map(Into::into),
+            recovery_codes_remaining: l.recovery_codes_remaining,
+            mfa_enrollment_required: l.mfa_enrollment_required,
         }
     }
 }
@@ -820,6 +838,8 @@ pub enum OutcomeDto {
     IdTokenInvalid,
     /// A provider identity linked to nobody where the scope does not create users.
     IdentityUnknown,
+    /// The first factor was right; the second (TOTP or recovery code) was wrong.
+    WrongFactor,
 }
 
 impl From<Outcome> for OutcomeDto {
@@ -834,6 +854,7 @@ impl From<Outcome> for OutcomeDto {
             Outcome::TokenExchangeFailed => Self::TokenExchangeFailed,
             Outcome::IdTokenInvalid => Self::IdTokenInvalid,
             Outcome::IdentityUnknown => Self::IdentityUnknown,
+            Outcome::WrongFactor => Self::WrongFactor,
         }
     }
 }
@@ -998,4 +1019,68 @@ pub struct ConfirmationResponse {
 pub struct EmailCodeRequest {
     /// The email to mail a sign-in code to, if a user of the scope has it.
     pub email: String,
+}
+
+/// What a login answers instead of a session when the user has a second factor.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaChallengeResponse {
+    /// Always `true`: no session was made yet.
+    pub mfa_required: bool,
+    /// The challenge to answer at `POST /v1/sessions/mfa` (single use, 5 minutes).
+    pub challenge: String,
+    /// The factors that may answer it: `totp`, `recovery_code`.
+    pub methods: Vec<String>,
+    /// When the challenge ends.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl From<&hallpass_core::service::MfaChallenge> for MfaChallengeResponse {
+    fn from(c: &hallpass_core::service::MfaChallenge) -> Self {
+        Self {
+            mfa_required: true,
+            challenge: c.challenge.expose().to_owned(),
+            methods: c.methods.iter().map(|m| (*m).to_owned()).collect(),
+            expires_at: c.expires_at,
+        }
+    }
+}
+
+/// The answer to an MFA challenge: the challenge and exactly one factor.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MfaLoginRequest {
+    /// The `challenge` a login answered.
+    pub challenge: String,
+    /// A TOTP code (6 digits).
+    #[schema(value_type = Option<String>, format = Password)]
+    pub totp: Option<SecretString>,
+    /// One of the user's recovery codes.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub recovery_code: Option<SecretString>,
+}
+
+/// A pending TOTP: shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpEnrolResponse {
+    /// The secret in base32 (for typing into an authenticator app).
+    pub secret: String,
+    /// The `otpauth://totp/...` URI (for a QR code).
+    pub otpauth_uri: String,
+}
+
+/// The first code of a pending TOTP.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpConfirmRequest {
+    /// The code the authenticator app shows now (6 digits).
+    #[schema(value_type = String, format = Password)]
+    pub code: SecretString,
+}
+
+/// A new set of recovery codes: shown once; each works once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryCodesResponse {
+    /// Ten codes.
+    pub recovery_codes: Vec<String>,
 }

@@ -28,6 +28,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod mail;
+pub mod mfa;
 pub mod oidc;
 pub mod problems;
 pub mod providers;
@@ -62,6 +63,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::get, users::update, users::delete))
         .routes(routes!(users::set_password))
         .routes(routes!(sessions::login))
+        .routes(routes!(mfa::answer_challenge))
+        .routes(routes!(mfa::enrol_totp, mfa::delete_totp))
+        .routes(routes!(mfa::confirm_totp))
+        .routes(routes!(mfa::recovery_codes))
+        .routes(routes!(mfa::remove_all))
         .routes(routes!(sessions::get, sessions::patch_data, sessions::end))
         .routes(routes!(sessions::freshen))
         .routes(routes!(sessions::end_others))

@@ -16,7 +16,9 @@
 //! browser, and it is worth nothing without the scope's API key.
 
 use crate::app::AppState;
-use crate::http::dto::{IdentityDto, LoginClientDto, LoginDto, LoginResponse, SessionDto};
+use crate::http::dto::{
+    IdentityDto, LoginClientDto, LoginDto, LoginResponse, MfaChallengeResponse, SessionDto,
+};
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, Caller, CostlyCaller, SESSION_TOKEN_HEADER};
 use axum::Json;
@@ -89,6 +91,16 @@ pub struct OidcExchangeRequest {
 pub struct OidcLinked {
     /// The new (or refreshed) link.
     pub identity: IdentityDto,
+}
+
+/// The 200 answers of `POST /v1/oidc/exchange`: a link, or an MFA challenge.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum OidcExchangeOk {
+    /// A link flow ended.
+    Linked(OidcLinked),
+    /// The user has a second factor.
+    Mfa(MfaChallengeResponse),
 }
 
 /// What the state flow keeps between start and callback.
@@ -366,7 +378,7 @@ pub async fn callback(
     responses(
         (status = 201, description = "Logged in: the token (shown once), the session and the login object",
             body = LoginResponse),
-        (status = 200, description = "A link flow ended: the link", body = OidcLinked),
+        (status = 200, description = "A link flow ended: the link (`{identity}`); or the user has a second factor: an MFA challenge (`{mfa_required: true, challenge, ...}`) to answer at `POST /v1/sessions/mfa`", body = OidcExchangeOk),
         (status = 400, description = "`invalid_code` (unknown, used, expired or another scope's) or `invalid_request`",
             body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`, or `session_invalid`: a link flow without the valid session of its user",
@@ -433,7 +445,12 @@ pub async fn exchange(
     let provider = state.oidc.provider(scope, &name).ok_or(Error::ProviderUnknown)?;
     let result = state.service.oidc_login(scope, who, provider.spec.policy, data, client, device).await;
     state.metrics.login(true, &result);
-    let done = result?;
+    let done = match result {
+        Err(Error::MfaRequired(challenge)) => {
+            return Ok((StatusCode::OK, Json(MfaChallengeResponse::from(&*challenge))).into_response());
+        }
+        other => other?,
+    };
     let body = LoginResponse {
         token: done.token.expose().to_owned(),
         session: SessionDto::from(&done.session),

@@ -64,6 +64,14 @@ pub const CATALOG: &[ProblemType] = &[
         "Ask for a new code (`POST /v1/password-resets`) and use that one.",
     ),
     p(
+        "invalid_challenge",
+        400,
+        "Invalid challenge",
+        "The MFA challenge of `POST /v1/sessions/mfa` is unknown, was answered already, expired (a \
+         challenge lives 5 minutes) or was ended by too many wrong answers. No session was made.",
+        "Log in again from the first factor: it answers a new challenge.",
+    ),
+    p(
         "invalid_state",
         400,
         "Invalid state",
@@ -111,6 +119,23 @@ pub const CATALOG: &[ProblemType] = &[
          wrong, and takes the same time either way.",
         "Let the user try again. Repeated failures are throttled (`rate_limited`); a password reset helps \
          a user who forgot.",
+    ),
+    p(
+        "invalid_factor",
+        401,
+        "Invalid second factor",
+        "The TOTP code or recovery code answering an MFA challenge is wrong, or was used already (a TOTP \
+         code works once; a recovery code once). The attempt is recorded with outcome `wrong_factor`; a \
+         few wrong answers end the challenge.",
+        "Ask the user for a new code and answer the same challenge again.",
+    ),
+    p(
+        "mfa_required",
+        401,
+        "Second factor required",
+        "The first factor was right, and the user has a second factor. Logins answer this as a 200 \
+         challenge, not as this problem; it appears only where a call cannot take a challenge.",
+        "Answer the challenge at `POST /v1/sessions/mfa`.",
     ),
     p(
         "session_invalid",
@@ -194,6 +219,21 @@ pub const CATALOG: &[ProblemType] = &[
         "Set a password or link another provider first.",
     ),
     p(
+        "mfa_already_enabled",
+        409,
+        "Second factor already enabled",
+        "The user already has a confirmed TOTP; enrolling another would silently replace it.",
+        "Remove it first (`DELETE /v1/users/{ref}/mfa/totp`), then enrol again.",
+    ),
+    p(
+        "mfa_not_enabled",
+        409,
+        "No second factor",
+        "The user has no confirmed second factor (for recovery codes), or no pending TOTP (for a \
+         confirmation).",
+        "Enrol a TOTP (`POST /v1/users/{ref}/mfa/totp`) and confirm it first.",
+    ),
+    p(
         "username_taken",
         409,
         "Username taken",
@@ -246,6 +286,14 @@ pub const CATALOG: &[ProblemType] = &[
         "Internal error",
         "The server failed to answer. The cause is in the server's log, never in the answer.",
         "Retry later; operators find the cause in the log by the answer's `X-Request-Id`.",
+    ),
+    p(
+        "secret_key_not_configured",
+        501,
+        "Server key not configured",
+        "Second factors are stored sealed by the server secret key, and this server has none \
+         (PostgreSQL and MariaDB need `HALLPASS_SECRET_KEY` or `secret_key_file`).",
+        "The operator sets the server secret key and restarts hallpass.",
     ),
     p(
         "provider_failed",

@@ -4,7 +4,8 @@
 
 use crate::app::AppState;
 use crate::http::dto::{
-    LoginDto, LoginRequest, LoginResponse, SessionDto, SessionList, SessionResponse, SessionWithUser, UserDto,
+    LoginDto, LoginRequest, LoginResponse, MfaChallengeResponse, SessionDto, SessionList, SessionResponse,
+    SessionWithUser, UserDto,
 };
 use crate::http::error::{ApiError, Problem};
 use crate::http::extract::{ApiJson, ApiPath, Caller, CostlyCaller, SessionHeader};
@@ -38,6 +39,7 @@ use uuid::Uuid;
     request_body = LoginRequest,
     responses(
         (status = 201, description = "The token (shown once), the session and the login object", body = LoginResponse),
+        (status = 200, description = "The first factor was right and the user has a second factor: no session yet; answer the challenge at `POST /v1/sessions/mfa`", body = MfaChallengeResponse),
         (status = 400, response = crate::http::doc::InvalidRequest),
         (status = 401, description = "`invalid_credentials` (wrong password or unknown user, indistinguishably) or `unauthorized`",
             body = Problem, content_type = "application/problem+json"),
@@ -54,12 +56,17 @@ pub async fn login(
     State(state): State<AppState>,
     CostlyCaller(caller): CostlyCaller,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
+) -> Result<Response, ApiError> {
     let req = req.into_domain()?;
     let provider = matches!(req.credentials, hallpass_core::service::Credentials::Provider { .. });
     let result = state.service.login(caller.scope(), req).await;
     state.metrics.login(provider, &result);
-    let done = result?;
+    let done = match result {
+        Err(Error::MfaRequired(challenge)) => {
+            return Ok((StatusCode::OK, Json(MfaChallengeResponse::from(&*challenge))).into_response());
+        }
+        other => other?,
+    };
     Ok((
         StatusCode::CREATED,
         Json(LoginResponse {
@@ -68,7 +75,8 @@ pub async fn login(
             login: LoginDto::from(&done.login),
             device: done.device.expose().to_owned(),
         }),
-    ))
+    )
+        .into_response())
 }
 
 /// Checks a session token: the session and its user. Does not extend the session.

@@ -101,11 +101,19 @@ pub struct Options {
     pub body_limit: usize,
     /// The admin page's cookie and origin policy.
     pub admin: AdminOptions,
+    /// Whether the service has a server secret key (sealing TOTP secrets and provider
+    /// tokens), as `serve` has on SQLite and wherever one is configured.
+    pub server_secret: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { settings: settings(), body_limit: DEFAULT_BODY_LIMIT, admin: AdminOptions::default() }
+        Self {
+            settings: settings(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            admin: AdminOptions::default(),
+            server_secret: false,
+        }
     }
 }
 
@@ -234,14 +242,18 @@ impl TestApp {
         db: DbGuard,
         options: Options,
     ) -> Self {
-        let Options { settings, body_limit, admin } = options;
+        let Options { settings, body_limit, admin, server_secret } = options;
         let switch = Arc::new(Switch::new(store, Failer::default()));
         let clock = Arc::new(FakeClock::fixed());
         // As `serve` does: store calls are counted (outside the switch, so failures it
         // makes are counted too).
         let metrics = Arc::new(Metrics::new());
         let counted = Arc::new(Observed::new(switch.clone(), StoreMetrics(metrics.clone())));
-        let service = Arc::new(Hallpass::with_clock(counted, settings, clock.clone()).expect("service"));
+        let mut service = Hallpass::with_clock(counted, settings, clock.clone()).expect("service");
+        if server_secret {
+            service = service.with_server_secret(ServerSecret::from_bytes(&[5; 32]));
+        }
+        let service = Arc::new(service);
         let (_, key) = service.create_api_key(Scope::parse("app").unwrap(), None).await.expect("key");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");

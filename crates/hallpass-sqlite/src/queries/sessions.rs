@@ -23,7 +23,7 @@ pub(crate) fn insert_login(conn: &Connection, login: &NewLogin) -> QResult<Login
     conn.prepare_cached(concat!(
         "INSERT INTO sessions (",
         session_cols!(""),
-        ", token_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ", token_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))?
     .execute((
         id(s.id),
@@ -36,6 +36,7 @@ pub(crate) fn insert_login(conn: &Connection, login: &NewLogin) -> QResult<Login
         json(&s.data)?,
         s.client.ip.as_deref(),
         s.client.user_agent.as_deref(),
+        s.amr_text(),
         hash(&login.session.token_hash),
     ))?;
     insert_event(conn, &login.event)?;

@@ -1,4 +1,4 @@
--- hallpass schema, version 9: the change stream (`GET /v1/changes`). Nothing to change here.
+-- hallpass schema, version 10: the change stream (`GET /v1/changes`). Nothing to change here.
 --
 -- This version exists so that version N means the same change on every backend. A change
 -- message now names its scope, and a session change its id and user: on MariaDB the

@@ -1,0 +1,321 @@
+//! Second factors (see [`crate::mfa`]): TOTP enrolment, confirmation and removal, recovery
+//! codes, and the MFA challenge a login answers when its user has a second factor.
+//!
+//! The challenge is a flow ([`FlowKind::MfaChallenge`]) carrying what the session will be
+//! made of (user, first-factor method, session data, client, device, provider info). An
+//! answer takes the flow (single use, even when raced); a wrong answer puts it back with
+//! one more wrong guess counted, until [`CHALLENGE_MAX_GUESSES`], after which it is gone.
+//! Answers are also throttled per user (the counter `mfa:<user id>`, with the account
+//! budget of password logins), so new challenges do not buy new guesses.
+
+use super::Hallpass;
+use super::throttle::AttemptKeys;
+use crate::error::{Error, Result};
+use crate::flow::{FlowHandle, FlowKind, FlowRecord};
+use crate::mfa::*;
+use crate::model::*;
+use crate::secret::DeviceToken;
+use crate::service::LoginResult;
+use crate::store::{Change, ThrottleUpdate};
+use crate::types::*;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What a login of a user with a second factor answers instead of a session.
+#[derive(Debug, Clone)]
+pub struct MfaChallenge {
+    /// The handle to answer with (shown once).
+    pub challenge: FlowHandle,
+    /// The factors that may answer: `totp`, `recovery_code`.
+    pub methods: Vec<&'static str>,
+    /// When the challenge ends.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A second factor offered for a challenge.
+#[derive(Debug, Clone)]
+pub enum MfaProof {
+    /// A TOTP code (6 digits).
+    Totp(String),
+    /// One of the user's recovery codes.
+    RecoveryCode(String),
+}
+
+impl MfaProof {
+    fn name(&self) -> &'static str {
+        match self {
+            MfaProof::Totp(_) => "totp",
+            MfaProof::RecoveryCode(_) => "recovery_code",
+        }
+    }
+}
+
+/// A pending TOTP as enrolment answers it (shown once; the secret is then stored sealed).
+#[derive(Clone)]
+pub struct TotpEnrolment {
+    /// The secret in base32, for typing into an authenticator app.
+    pub secret: String,
+    /// The `otpauth://totp/...` URI (for a QR code).
+    pub otpauth_uri: String,
+}
+
+impl std::fmt::Debug for TotpEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrolment(***)")
+    }
+}
+
+/// The challenge flow's payload.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Pending {
+    user_id: Uuid,
+    /// The first factor's method text (`password`, `oidc:google`, ...).
+    method: String,
+    /// The first factor's authentication method reference (`pwd`, `oidc`, ...).
+    amr: String,
+    data: serde_json::Value,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    device: String,
+    oauth: Option<PendingOAuth>,
+    /// Wrong answers so far.
+    guesses: u32,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingOAuth {
+    provider: String,
+    client_id: String,
+    access_token: Option<String>,
+    access_token_expiry: Option<i64>,
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+impl Hallpass {
+    /// Stores the challenge of a login whose first factor was right.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn mfa_challenge(
+        &self,
+        scope: &Scope,
+        user: &User,
+        method: &LoginMethod,
+        oauth: Option<&OAuthInfo>,
+        data: &JsonObject,
+        client: &ClientInfo,
+        device: &DeviceToken,
+    ) -> Result<MfaChallenge> {
+        let pending = Pending {
+            user_id: user.id,
+            method: method.to_text(),
+            amr: method.amr().to_owned(),
+            data: serde_json::Value::Object(data.clone()),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            device: device.expose().to_owned(),
+            oauth: oauth.map(|o| PendingOAuth {
+                provider: o.provider.clone(),
+                client_id: o.client_id.clone(),
+                access_token: o.access_token.clone(),
+                access_token_expiry: o.access_token_expiry.map(|t| t.unix_timestamp()),
+            }),
+            guesses: 0,
+        };
+        let payload = serde_json::to_value(&pending).map_err(internal)?;
+        let (challenge, expires_at) =
+            self.create_flow(scope, FlowKind::MfaChallenge, payload, CHALLENGE_TTL).await?;
+        Ok(MfaChallenge { challenge, methods: vec!["totp", "recovery_code"], expires_at })
+    }
+
+    /// Answers an MFA challenge: with a right second factor, the session the login would
+    /// have made (its event's method is the first factor's and the second's, as
+    /// `password+totp`); a wrong one is [`Error::InvalidFactor`] (recorded with outcome
+    /// `wrong_factor`), an unknown, used, expired or ended challenge
+    /// [`Error::InvalidChallenge`].
+    pub async fn complete_mfa(
+        &self,
+        scope: &Scope,
+        challenge: &FlowHandle,
+        proof: MfaProof,
+    ) -> Result<LoginResult> {
+        let flow = self
+            .take_flow(Some(scope), FlowKind::MfaChallenge, challenge)
+            .await?
+            .ok_or(Error::InvalidChallenge)?;
+        let mut pending: Pending = serde_json::from_value(flow.payload.clone()).map_err(internal)?;
+        let client = ClientInfo { ip: pending.ip.clone(), user_agent: pending.user_agent.clone() };
+        let method = format!("{}+{}", pending.method, proof.name());
+        let Some(record) = self.store.find_user(scope, &UserRef::Id(pending.user_id)).await? else {
+            return Err(Error::InvalidChallenge);
+        };
+        let user = record.user;
+        let keys = AttemptKeys { account: format!("mfa:{}", user.id), ip: None, known_device: false };
+        if let Err(e) = self.reserve(scope, &keys).await {
+            self.record_failed_method(scope, Some(user.id), method, Outcome::Throttled, &client).await?;
+            // Not a guess: the challenge stays as it was.
+            self.store.insert_flow(&flow).await?;
+            return Err(e);
+        }
+        let accepted = match &proof {
+            MfaProof::Totp(code) => {
+                let state = self.store.mfa_state(scope, user.id).await?;
+                match state.totp.filter(|t| t.confirmed) {
+                    Some(totp) => {
+                        let secret = self.open_totp_secret(scope, user.id, &totp)?;
+                        match check_totp(&secret, code, self.now()) {
+                            Some(step) => self.store.accept_totp_step(scope, user.id, step, None).await?,
+                            None => false,
+                        }
+                        .then_some(None)
+                    }
+                    None => None,
+                }
+            }
+            MfaProof::RecoveryCode(code) => self
+                .store
+                .use_recovery_code(scope, user.id, &recovery_code_hash(user.id, code))
+                .await?
+                .map(Some),
+        };
+        let Some(recovery_left) = accepted else {
+            self.record_failed_method(scope, Some(user.id), method, Outcome::WrongFactor, &client).await?;
+            pending.guesses += 1;
+            if pending.guesses < CHALLENGE_MAX_GUESSES {
+                let payload = serde_json::to_value(&pending).map_err(internal)?;
+                self.store.insert_flow(&FlowRecord { payload, ..flow }).await?;
+            }
+            return Err(Error::InvalidFactor);
+        };
+        if self.scope_settings(scope).throttle.enabled {
+            let clear = [keys.account.as_str()];
+            self.store
+                .throttle_update(scope, &ThrottleUpdate { clear: &clear, ..Default::default() }, self.now())
+                .await?;
+        }
+        if !user.active {
+            self.record_failed_method(scope, Some(user.id), method, Outcome::Inactive, &client).await?;
+            return Err(Error::UserInactive(Box::new(self.login_info(&user, None))));
+        }
+        let now = self.now();
+        let oauth = pending.oauth.map(|o| {
+            let expiry = o.access_token_expiry.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
+            OAuthInfo {
+                provider: o.provider,
+                client_id: o.client_id,
+                access_token: o.access_token,
+                access_token_expiry: expiry,
+                access_token_expired: expiry.is_some_and(|e| e <= now),
+            }
+        });
+        let data = match pending.data {
+            serde_json::Value::Object(map) => map,
+            _ => JsonObject::new(),
+        };
+        let device = DeviceToken::parse(&pending.device).unwrap_or_else(DeviceToken::generate);
+        let second = if matches!(proof, MfaProof::Totp(_)) { "otp" } else { "recovery" };
+        let amr = vec![pending.amr.clone(), second.to_owned()];
+        self.make_session(scope, user, method, oauth, data, client, device, amr, recovery_left).await
+    }
+
+    fn secret_key(&self) -> Result<&crate::server_secret::ServerSecret> {
+        self.server_secret.as_ref().ok_or(Error::SecretKeyNotConfigured)
+    }
+
+    fn open_totp_secret(&self, scope: &Scope, user_id: Uuid, totp: &TotpRecord) -> Result<Vec<u8>> {
+        let text = self
+            .secret_key()?
+            .open_text(&totp_aad(scope, user_id), &totp.secret)
+            .map_err(|e| Error::Internal(format!("a stored TOTP secret does not open: {e}")))?;
+        totp_rs::Secret::try_from_base32(&text)
+            .ok()
+            .map(|s| s.as_bytes().to_vec())
+            .ok_or_else(|| Error::Internal("a stored TOTP secret is not base32".into()))
+    }
+
+    /// The user's second factors (never a secret): whether a TOTP is pending or
+    /// confirmed, and how many recovery codes are left.
+    pub async fn mfa_state(&self, scope: &Scope, by: &UserRef) -> Result<MfaState> {
+        let user = self.resolve(scope, by).await?.user;
+        Ok(self.store.mfa_state(scope, user.id).await?)
+    }
+
+    /// Enrols a new, pending TOTP for the user (replacing a pending one):
+    /// [`Error::MfaAlreadyEnabled`] when a confirmed one exists. The secret is stored
+    /// sealed by the server secret ([`Error::SecretKeyNotConfigured`] without one).
+    pub async fn enrol_totp(&self, scope: &Scope, by: &UserRef) -> Result<TotpEnrolment> {
+        let user = self.resolve(scope, by).await?.user;
+        let key = self.secret_key()?;
+        let bytes = new_totp_secret();
+        let account = user
+            .username
+            .as_ref()
+            .map(|u| u.as_str().to_owned())
+            .or_else(|| user.email.as_ref().map(|e| e.as_str().to_owned()))
+            .unwrap_or_else(|| user.id.to_string());
+        let totp = totp(&bytes, TOTP_DIGITS, &account, scope.as_str()).map_err(Error::Internal)?;
+        let secret = totp_rs::Secret::from(bytes).to_base32();
+        let sealed = key.seal_text(&totp_aad(scope, user.id), &secret);
+        if !self.store.enrol_totp(scope, user.id, &sealed, self.now()).await? {
+            return Err(Error::MfaAlreadyEnabled);
+        }
+        let otpauth_uri = totp.to_url().map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(TotpEnrolment { secret, otpauth_uri })
+    }
+
+    /// Confirms the user's pending TOTP with a first code: answers ten new recovery codes
+    /// (shown once) and ends the user's sessions but `keep_session`, in one transaction.
+    /// A wrong or replayed code is [`Error::InvalidCode`]; no pending TOTP is
+    /// [`Error::MfaNotEnabled`] (or [`Error::MfaAlreadyEnabled`] when confirmed).
+    pub async fn confirm_totp(
+        &self,
+        scope: &Scope,
+        by: &UserRef,
+        code: &str,
+        keep_session: Option<Uuid>,
+    ) -> Result<Vec<String>> {
+        let user = self.resolve(scope, by).await?.user;
+        let totp = match self.store.mfa_state(scope, user.id).await?.totp {
+            Some(t) if t.confirmed => return Err(Error::MfaAlreadyEnabled),
+            Some(t) => t,
+            None => return Err(Error::MfaNotEnabled),
+        };
+        let secret = self.open_totp_secret(scope, user.id, &totp)?;
+        let step = check_totp(&secret, code, self.now()).ok_or(Error::InvalidCode)?;
+        let codes = new_recovery_codes();
+        let change = FactorChange {
+            recovery_codes: codes.iter().map(|c| recovery_code_hash(user.id, c)).collect(),
+            at: self.now(),
+            keep_session,
+        };
+        if !self.store.accept_totp_step(scope, user.id, step, Some(&change)).await? {
+            return Err(Error::InvalidCode);
+        }
+        self.changed(Change::user(scope, user.id)).await;
+        Ok(codes)
+    }
+
+    /// A new set of ten recovery codes, voiding the old set; [`Error::MfaNotEnabled`]
+    /// when the user has no confirmed second factor.
+    pub async fn regenerate_recovery_codes(&self, scope: &Scope, by: &UserRef) -> Result<Vec<String>> {
+        let user = self.resolve(scope, by).await?.user;
+        let codes = new_recovery_codes();
+        let hashes: Vec<_> = codes.iter().map(|c| recovery_code_hash(user.id, c)).collect();
+        if !self.store.replace_recovery_codes(scope, user.id, &hashes, self.now()).await? {
+            return Err(Error::MfaNotEnabled);
+        }
+        Ok(codes)
+    }
+
+    /// Removes every second factor of the user (TOTP, recovery codes) and, when there was
+    /// one, ends the user's sessions but `keep_session`; answers whether anything went.
+    pub async fn remove_mfa(&self, scope: &Scope, by: &UserRef, keep_session: Option<Uuid>) -> Result<bool> {
+        let user = self.resolve(scope, by).await?.user;
+        let removed = self.store.remove_mfa(scope, user.id, keep_session).await?;
+        if removed {
+            self.changed(Change::user(scope, user.id)).await;
+        }
+        Ok(removed)
+    }
+}
