@@ -47,7 +47,7 @@ fn require_mfa() -> common::Options {
 
 async fn without_a_server_key_totp_is_refused(app: TestApp) {
     app.register("jo", "correct horse battery staple").await;
-    app.post("/v1/users/jo/mfa/totp", json!({})).await.problem(501, "secret_key_not_configured");
+    app.post("/v1/users/jo/mfa/totp", json!({})).await.problem(400, "secret_key_not_configured");
 }
 
 async fn require_mfa_asks_users_without_a_factor_to_enrol(app: TestApp) {

@@ -318,7 +318,7 @@ impl From<Error> for ApiError {
                 "the user has no (pending, for a confirmation) TOTP",
             ),
             Error::SecretKeyNotConfigured => Self::new(
-                S::NOT_IMPLEMENTED,
+                S::BAD_REQUEST,
                 "secret_key_not_configured",
                 "Server key not configured",
                 "second factors are sealed with the server key (HALLPASS_SECRET_KEY), and none is configured",
@@ -464,7 +464,7 @@ pub(crate) fn every_error_sample() -> Vec<(Error, u16, &'static str)> {
         (Error::InvalidFactor, 401, "invalid_factor"),
         (Error::MfaAlreadyEnabled, 409, "mfa_already_enabled"),
         (Error::MfaNotEnabled, 409, "mfa_not_enabled"),
-        (Error::SecretKeyNotConfigured, 501, "secret_key_not_configured"),
+        (Error::SecretKeyNotConfigured, 400, "secret_key_not_configured"),
         (
             Error::MfaRequired(Box::new(hallpass_core::service::MfaChallenge {
                 challenge: hallpass_core::FlowHandle::generate(),

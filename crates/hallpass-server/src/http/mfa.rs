@@ -46,14 +46,13 @@ async fn kept_session(state: &AppState, scope: &Scope, r: &UserRef, headers: &He
     params(("ref" = String, Path, description = "The user's id, username or email")),
     responses(
         (status = 200, description = "The pending TOTP's secret and URI (shown once)", body = TotpEnrolResponse),
-        (status = 400, response = crate::http::doc::InvalidRequest),
+        (status = 400, description = "`invalid_request`, or `secret_key_not_configured` (no server secret key to seal TOTP secrets with)",
+            body = Problem, content_type = "application/problem+json"),
         (status = 401, response = crate::http::doc::Unauthorized),
         (status = 404, response = crate::http::doc::UserNotFound),
         (status = 409, description = "`mfa_already_enabled`: the user has a confirmed TOTP",
             body = Problem, content_type = "application/problem+json"),
         (status = 500, response = crate::http::doc::Internal),
-        (status = 501, description = "`secret_key_not_configured`: no server secret key to seal TOTP secrets with",
-            body = Problem, content_type = "application/problem+json"),
         (status = 503, response = crate::http::doc::StorageUnavailable),
     )
 )]
@@ -83,7 +82,7 @@ pub async fn enrol_totp(
     request_body = TotpConfirmRequest,
     responses(
         (status = 200, description = "The TOTP is confirmed; ten recovery codes (shown once)", body = RecoveryCodesResponse),
-        (status = 400, description = "`invalid_code` (wrong or used code) or `invalid_request`",
+        (status = 400, description = "`invalid_code` (wrong or used code), `invalid_request` or `secret_key_not_configured`",
             body = Problem, content_type = "application/problem+json"),
         (status = 401, response = crate::http::doc::Unauthorized),
         (status = 404, response = crate::http::doc::UserNotFound),
@@ -92,8 +91,6 @@ pub async fn enrol_totp(
         (status = 413, response = crate::http::doc::PayloadTooLarge),
         (status = 415, response = crate::http::doc::UnsupportedMediaType),
         (status = 500, response = crate::http::doc::Internal),
-        (status = 501, description = "`secret_key_not_configured`: no server secret key to seal TOTP secrets with",
-            body = Problem, content_type = "application/problem+json"),
         (status = 503, response = crate::http::doc::StorageUnavailable),
     )
 )]
@@ -228,7 +225,7 @@ pub async fn remove_all(
     request_body = MfaLoginRequest,
     responses(
         (status = 201, description = "The token (shown once), the session and the login object", body = LoginResponse),
-        (status = 400, description = "`invalid_challenge` (unknown, used, expired or ended) or `invalid_request`",
+        (status = 400, description = "`invalid_challenge` (unknown, used, expired or ended), `invalid_request` or `secret_key_not_configured`",
             body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_factor` (wrong or used code) or `unauthorized`",
             body = Problem, content_type = "application/problem+json"),
@@ -238,8 +235,6 @@ pub async fn remove_all(
         (status = 415, response = crate::http::doc::UnsupportedMediaType),
         (status = 429, response = crate::http::doc::RateLimited),
         (status = 500, response = crate::http::doc::Internal),
-        (status = 501, description = "`secret_key_not_configured`: no server secret key to seal TOTP secrets with",
-            body = Problem, content_type = "application/problem+json"),
         (status = 503, response = crate::http::doc::StorageUnavailable),
     )
 )]

@@ -97,6 +97,14 @@ pub const CATALOG: &[ProblemType] = &[
          (`POST /v1/password-resets` without `send_email`) and deliver it yourself.",
     ),
     p(
+        "secret_key_not_configured",
+        400,
+        "Server key not configured",
+        "Second factors are stored sealed by the server secret key, and this server has none \
+         (PostgreSQL and MariaDB need `HALLPASS_SECRET_KEY` or `secret_key_file`).",
+        "The operator sets the server secret key and restarts hallpass.",
+    ),
+    p(
         "weak_password",
         400,
         "Weak password",
@@ -286,14 +294,6 @@ pub const CATALOG: &[ProblemType] = &[
         "Internal error",
         "The server failed to answer. The cause is in the server's log, never in the answer.",
         "Retry later; operators find the cause in the log by the answer's `X-Request-Id`.",
-    ),
-    p(
-        "secret_key_not_configured",
-        501,
-        "Server key not configured",
-        "Second factors are stored sealed by the server secret key, and this server has none \
-         (PostgreSQL and MariaDB need `HALLPASS_SECRET_KEY` or `secret_key_file`).",
-        "The operator sets the server secret key and restarts hallpass.",
     ),
     p(
         "provider_failed",
