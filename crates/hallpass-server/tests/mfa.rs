@@ -29,6 +29,7 @@ backend_tests! {
     concurrent_uses_of_one_recovery_code with keyed(),
     removing_factors_ends_sessions_and_is_audited with keyed(),
     require_mfa_asks_users_without_a_factor_to_enrol with require_mfa(),
+    a_challenge_keeps_its_secrets_sealed with keyed(),
     without_a_server_key_totp_is_refused,
 }
 
@@ -252,6 +253,24 @@ async fn totp_enrolment_challenge_and_replay(app: TestApp) {
     let events = events(&app, "alice").await;
     assert!(events.contains(&("password+totp".into(), "success".into())), "{events:?}");
     assert!(events.contains(&("password+totp".into(), "wrong_factor".into())), "{events:?}");
+}
+
+/// A challenge waits in the database with the login's device token sealed by the server
+/// key (as every secret at rest is), and still completes.
+async fn a_challenge_keeps_its_secrets_sealed(app: TestApp) {
+    let (_, codes) = with_totp(&app, "dora").await;
+    let c = challenge(&app, "dora").await;
+    let handle = hallpass_core::flow::FlowHandle::from_presented(&c);
+    let store = app.service.store();
+    let kind = hallpass_core::flow::FlowKind::MfaChallenge;
+    let scope = hallpass_core::Scope::parse("app").unwrap();
+    let flow = store.take_flow(Some(&scope), kind, &handle.hash(), app.now()).await.unwrap().expect("stored");
+    let device = flow.payload["device"].as_str().unwrap().to_owned();
+    assert!(hallpass_core::server_secret::is_sealed_text(&device), "{device}");
+    assert!(!device.contains(hallpass_core::secret::DeviceToken::PREFIX), "{device}");
+    store.insert_flow(&flow).await.unwrap();
+    let done = answer(&app, &c, "recovery_code", &codes[0]).await.ok(201);
+    assert_eq!(done["session"]["aal"], 2);
 }
 
 async fn recovery_codes_once_and_regenerated(app: TestApp) {

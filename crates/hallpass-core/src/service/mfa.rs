@@ -107,6 +107,11 @@ impl Hallpass {
         client: &ClientInfo,
         device: &DeviceToken,
     ) -> Result<MfaChallenge> {
+        // The device token and a provider's access token wait in the database until the
+        // answer: sealed, as every secret at rest is (a challenge exists only for a user
+        // with a TOTP, which needs the key too).
+        let key = self.secret_key()?;
+        let aad = challenge_aad(scope, user.id);
         let pending = Pending {
             user_id: user.id,
             method: method.to_text(),
@@ -114,11 +119,11 @@ impl Hallpass {
             data: serde_json::Value::Object(data.clone()),
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
-            device: device.expose().to_owned(),
+            device: key.seal_text(&aad, device.expose()),
             oauth: oauth.map(|o| PendingOAuth {
                 provider: o.provider.clone(),
                 client_id: o.client_id.clone(),
-                access_token: o.access_token.clone(),
+                access_token: o.access_token.as_deref().map(|t| key.seal_text(&aad, t)),
                 access_token_expiry: o.access_token_expiry.map(|t| t.unix_timestamp()),
             }),
             guesses: 0,
@@ -199,12 +204,26 @@ impl Hallpass {
             return Err(Error::UserInactive(Box::new(self.login_info(&user, None))));
         }
         let now = self.now();
+        let aad = challenge_aad(scope, user.id);
+        // Sealed by `mfa_challenge`; a value that does not open (the key changed meanwhile)
+        // ends the challenge like any other unusable one.
+        let open = |text: &str| -> Result<String> {
+            if !crate::server_secret::is_sealed_text(text) {
+                return Ok(text.to_owned()); // a challenge stored before values were sealed
+            }
+            self.secret_key()?.open_text(&aad, text).map_err(|_| Error::InvalidChallenge)
+        };
+        let access_token = match pending.oauth.as_ref().and_then(|o| o.access_token.as_deref()) {
+            Some(sealed) => Some(open(sealed)?),
+            None => None,
+        };
+        let device_text = open(&pending.device)?;
         let oauth = pending.oauth.map(|o| {
             let expiry = o.access_token_expiry.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
             OAuthInfo {
                 provider: o.provider,
                 client_id: o.client_id,
-                access_token: o.access_token,
+                access_token,
                 access_token_expiry: expiry,
                 access_token_expired: expiry.is_some_and(|e| e <= now),
             }
@@ -213,7 +232,7 @@ impl Hallpass {
             serde_json::Value::Object(map) => map,
             _ => JsonObject::new(),
         };
-        let device = DeviceToken::parse(&pending.device).unwrap_or_else(DeviceToken::generate);
+        let device = DeviceToken::parse(&device_text).unwrap_or_else(DeviceToken::generate);
         let second = if matches!(proof, MfaProof::Totp(_)) { "otp" } else { "recovery" };
         let amr = vec![pending.amr.clone(), second.to_owned()];
         self.make_session(scope, user, method, oauth, data, client, device, amr, recovery_left).await
@@ -318,4 +337,9 @@ impl Hallpass {
         }
         Ok(removed)
     }
+}
+
+/// What a challenge's sealed values are bound to: they open for this scope and user only.
+fn challenge_aad(scope: &Scope, user_id: Uuid) -> Vec<u8> {
+    format!("mfa-challenge|{scope}|{user_id}").into_bytes()
 }
