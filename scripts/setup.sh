@@ -98,3 +98,12 @@ if [ ! -d "$OIDC_DIR/node_modules" ] || [ "$OIDC_DIR/package-lock.json" -nt "$OI
   echo "setup: npm ci in $OIDC_DIR" >&2
   (cd "$OIDC_DIR" && npm ci --no-audit --no-fund --silent)
 fi
+
+# The Node client (clients/node, scripts/node-client-test.sh): TypeScript, openapi-typescript
+# (which generates its types from docs/openapi.json) and the `sleepless` package the
+# sleepless-sessions test file uses, pinned by clients/node/package-lock.json.
+NODE_CLIENT_DIR=clients/node
+if [ ! -d "$NODE_CLIENT_DIR/node_modules" ] || [ "$NODE_CLIENT_DIR/package-lock.json" -nt "$NODE_CLIENT_DIR/node_modules/.package-lock.json" ]; then
+  echo "setup: npm ci in $NODE_CLIENT_DIR" >&2
+  (cd "$NODE_CLIENT_DIR" && npm ci --no-audit --no-fund --silent)
+fi
