@@ -85,6 +85,9 @@ def fmt(x, digits=0):
     return f"{x:,.{digits}f}"
 
 
+KEEP_MARKER = "<!-- sections below are measured by other scripts; report.py keeps them -->"
+
+
 def write(res, out):
     meta = load(res, "meta.json") or {}
     after = load(res, "meta_after.json") or {}
@@ -364,7 +367,14 @@ def write(res, out):
     passed = sum(1 for r_ in rows if r_[6] == "PASS")
     failed = sum(1 for r_ in rows if r_[6].startswith("FAIL"))
     lines += ["", f"{passed} targets met, {failed} missed, {noisy} not judged (noisy). Raw figures of this run: `bench/raw/`.", ""]
-    open(out, "w").write("\n".join(lines))
+    # Sections other scripts measure (bench/clients.sh) follow KEEP_MARKER: kept as they are.
+    kept = ""
+    if os.path.exists(out):
+        old_text = open(out).read()
+        at = old_text.find(KEEP_MARKER)
+        if at >= 0:
+            kept = "\n" + old_text[at:]
+    open(out, "w").write("\n".join(lines) + kept)
 
 
 if __name__ == "__main__":
