@@ -33,7 +33,7 @@ pub struct CacheConfig {
     pub capacity: usize,
     /// A session is asked for again after this long at most. Default 5 minutes.
     pub ttl: Duration,
-    /// The cookie [`crate::Authenticated`] reads the token from, after `X-Session-Token`
+    /// The cookie `Authenticated` (feature `axum`) reads the token from, after `X-Session-Token`
     /// and `Authorization: Bearer`. Default none.
     pub cookie: Option<String>,
     /// The first wait before reconnecting the stream (doubles to 5 s). Default 100 ms.

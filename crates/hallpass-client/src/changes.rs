@@ -102,6 +102,17 @@ pub struct RawEvent {
 }
 
 /// A text/event-stream parser fed with bytes as they arrive.
+///
+/// ```
+/// use hallpass_client::changes::{RawEvent, SseParser};
+/// let mut p = SseParser::default();
+/// let mut out: Vec<RawEvent> = Vec::new();
+/// p.feed(b"event: ping\r\nda", &mut out);
+/// assert!(out.is_empty()); // the event is not complete yet
+/// p.feed(b"ta: {}\r\n\r\n", &mut out);
+/// assert_eq!(out[0].event, "ping");
+/// assert_eq!(out[0].data, "{}");
+/// ```
 #[derive(Debug, Default)]
 pub struct SseParser {
     buf: Vec<u8>,

@@ -86,6 +86,13 @@ macro_rules! problem_codes {
     ($($variant:ident = $code:literal),* $(,)?) => {
         /// A problem's stable `code`. Codes a newer server added arrive as
         /// [`ProblemCode::Other`].
+        ///
+        /// ```
+        /// use hallpass_client::ProblemCode;
+        /// assert_eq!(ProblemCode::parse("session_invalid"), ProblemCode::SessionInvalid);
+        /// assert_eq!(ProblemCode::parse("brand_new").as_str(), "brand_new");
+        /// assert!(matches!(ProblemCode::parse("brand_new"), ProblemCode::Other(_)));
+        /// ```
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum ProblemCode {

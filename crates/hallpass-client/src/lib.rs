@@ -5,7 +5,7 @@
 //!   timeouts, retries only where safe.
 //! - [`Sessions`]: a cache of checked sessions (bounded size and age) kept true by the
 //!   change stream `GET /v1/changes`; while the stream is down every check asks the server.
-//! - [`Authenticated`] (feature `axum`): an axum extractor yielding a request's session and
+//! - `Authenticated` (feature `axum`): an axum extractor yielding a request's session and
 //!   user, or a 401.
 //!
 //! ```no_run

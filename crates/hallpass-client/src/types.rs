@@ -7,6 +7,53 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// `Debug` for a type with secrets (tokens, passwords, codes): those fields print as
+/// `***` when set (house rule: a secret never reaches a log through `{:?}`).
+macro_rules! redacted_debug {
+    ($name:ident { $($plain:ident,)* } secret { $($secret:ident,)* }) => {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut d = f.debug_struct(stringify!($name));
+                $(d.field(stringify!($plain), &self.$plain);)*
+                $(d.field(stringify!($secret), &Redacted(&self.$secret));)*
+                d.finish()
+            }
+        }
+    };
+}
+
+/// Prints `***` for a set secret (`None` stays visible: it says nothing).
+struct Redacted<'a, T>(&'a T);
+
+impl<T: RedactedValue> std::fmt::Debug for Redacted<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_set() { f.write_str("***") } else { f.write_str("None") }
+    }
+}
+
+/// Whether a secret field holds anything.
+trait RedactedValue {
+    fn is_set(&self) -> bool;
+}
+
+impl RedactedValue for String {
+    fn is_set(&self) -> bool {
+        true
+    }
+}
+
+impl<T> RedactedValue for Option<T> {
+    fn is_set(&self) -> bool {
+        self.is_some()
+    }
+}
+
+impl<T> RedactedValue for Vec<T> {
+    fn is_set(&self) -> bool {
+        true
+    }
+}
+
 /// A JSON object (a user's `extra`, a session's `data`).
 pub type Object = Map<String, Value>;
 
@@ -170,7 +217,7 @@ pub struct Login {
 }
 
 /// A successful login.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoginResponse {
     /// The session token: send it as `X-Session-Token`. Shown once.
     pub token: String,
@@ -235,7 +282,17 @@ pub struct LoginClient {
 
 /// `POST /v1/sessions`. Build one with [`LoginRequest::password`], [`LoginRequest::email_code`]
 /// or [`LoginRequest::provider`], then add `data` or `client`.
-#[derive(Debug, Clone, Default, Serialize)]
+///
+/// ```
+/// use hallpass_client::{LoginClient, LoginRequest};
+/// let req = LoginRequest::password("ada", "analytical engine 1843")
+///     .client(LoginClient { ip: Some("203.0.113.7".into()), ..Default::default() });
+/// let json = serde_json::to_value(&req).unwrap();
+/// assert_eq!(json, serde_json::json!({
+///     "login": "ada", "password": "analytical engine 1843", "client": { "ip": "203.0.113.7" }
+/// }));
+/// ```
+#[derive(Clone, Default, Serialize)]
 pub struct LoginRequest {
     /// A username or an email.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -300,7 +357,7 @@ impl LoginRequest {
 }
 
 /// `POST /v1/sessions/mfa`: the challenge and exactly one factor.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Clone, Default, Serialize)]
 pub struct MfaLoginRequest {
     /// The challenge a login answered.
     pub challenge: String,
@@ -316,7 +373,7 @@ pub struct MfaLoginRequest {
 }
 
 /// `POST /v1/users`: a new user (a username or an email is required).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Clone, Default, Serialize)]
 pub struct RegisterRequest {
     /// Username.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -384,7 +441,7 @@ pub struct UserList {
 }
 
 /// A fresh reset code.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResetCode {
     /// The single-use code; shown once.
     pub code: String,
@@ -502,7 +559,7 @@ pub struct LoginStats {
 }
 
 /// A pending TOTP, shown once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TotpEnrolment {
     /// Base32 secret.
     pub secret: String,
@@ -511,7 +568,7 @@ pub struct TotpEnrolment {
 }
 
 /// Ten recovery codes, shown once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecoveryCodes {
     /// The codes.
     pub recovery_codes: Vec<String>,
@@ -565,4 +622,32 @@ pub enum Bucket {
     Hour,
     /// Daily.
     Day,
+}
+
+redacted_debug!(LoginResponse { session, login, } secret { token, device, });
+
+redacted_debug!(LoginRequest { login, username, email, provider, client_id, data, client, } secret { password, code, });
+
+redacted_debug!(MfaLoginRequest { challenge, } secret { totp, recovery_code, passkey, });
+
+redacted_debug!(RegisterRequest { username, email, group, extra, active, } secret { password, });
+
+redacted_debug!(ResetCode { expires_at, user_id, } secret { code, });
+
+redacted_debug!(TotpEnrolment { } secret { secret, otpauth_uri, });
+
+redacted_debug!(RecoveryCodes { } secret { recovery_codes, });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let req = LoginRequest::password("ada", "hunter2 hunter2");
+        let shown = format!("{req:?}");
+        assert!(shown.contains("ada") && shown.contains("***") && !shown.contains("hunter2"), "{shown}");
+        let codes = RecoveryCodes { recovery_codes: vec!["abcd-efgh".into()] };
+        assert!(!format!("{codes:?}").contains("abcd"));
+    }
 }

@@ -615,7 +615,7 @@ async fn axum_extractor_reads_header_bearer_and_cookie() {
     tokio::spawn(async move { axum::serve(listener, app).await });
     user(&hp, "ada").await;
     let t = login(&hp, "ada", PASSWORD).await;
-    let http = hallpass_client::http_builder().build().unwrap();
+    let http = hallpass_server::client_builder().build().unwrap();
     let url = format!("{base}/me");
     for rb in [
         http.get(&url).header("x-session-token", &t.token),
