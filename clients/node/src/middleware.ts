@@ -68,7 +68,9 @@ export function hallpassMiddleware(sessions: Sessions, options: MiddlewareOption
         next();
       },
       (e: unknown) => {
-        if (e instanceof HallpassError && e.status >= 400 && e.status < 500 && e.status !== 429) {
+        // Only the token's own fault is the user's 401; a wrong API key or throttling is
+        // the app's problem (503).
+        if (e instanceof HallpassError && e.code === "session_invalid") {
           if (options.optional) return next();
           return refuse(res, 401, "session_invalid", "Session invalid", "sign in first");
         }

@@ -365,7 +365,10 @@ async fn follow(weak: std::sync::Weak<Inner>) {
         }
         // A resume sends the missed events at once: apply them before memory answers
         // again (a `reset` among them clears everything).
-        while stream.pull(Duration::from_millis(20)).await {
+        for _ in 0..50 {
+            if !stream.pull(Duration::from_millis(20)).await {
+                break;
+            }
             let mut any = false;
             while let Some(ev) = stream.ready() {
                 any = true;

@@ -43,7 +43,8 @@ impl Deref for Authenticated {
 pub enum Rejection {
     /// No token, or hallpass said it is not a valid session: 401 `session_invalid`.
     Unauthenticated,
-    /// hallpass could not answer: 503 `storage_unavailable` with `Retry-After: 1`.
+    /// hallpass could not answer, or refused the app itself (a wrong API key, throttling):
+    /// 503 `storage_unavailable` with `Retry-After: 1` (the cause is logged).
     Unavailable(crate::Error),
 }
 
@@ -116,9 +117,9 @@ where
         let token = token_from(&parts.headers, sessions.cookie()).ok_or(Rejection::Unauthenticated)?;
         match sessions.check(&token).await {
             Ok(v) => Ok(Authenticated(v)),
-            Err(e) if e.status().is_some_and(|s| (400..500).contains(&s) && s != 429) => {
-                Err(Rejection::Unauthenticated)
-            }
+            // Only the token's own fault is the user's 401: a wrong API key (`unauthorized`)
+            // or throttling is the app's problem, answered 503 and logged.
+            Err(e) if e.is_session_invalid() => Err(Rejection::Unauthenticated),
             Err(e) => Err(Rejection::Unavailable(e)),
         }
     }
