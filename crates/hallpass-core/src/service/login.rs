@@ -213,6 +213,7 @@ impl Hallpass {
                     access_token: identity.access_token.clone(),
                     access_token_expiry: identity.access_token_expiry,
                     access_token_expired: identity.access_token_expired(now),
+                    refresh_token: identity.refresh_token.clone(),
                 };
                 (method, record, Some(oauth))
             }

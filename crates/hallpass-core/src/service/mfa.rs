@@ -88,6 +88,9 @@ struct PendingOAuth {
     client_id: String,
     access_token: Option<String>,
     access_token_expiry: Option<i64>,
+    /// Sealed with the challenge's associated data and `|refresh`.
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 fn internal(e: impl std::fmt::Display) -> Error {
@@ -125,6 +128,7 @@ impl Hallpass {
                 client_id: o.client_id.clone(),
                 access_token: o.access_token.as_deref().map(|t| key.seal_text(&aad, t)),
                 access_token_expiry: o.access_token_expiry.map(|t| t.unix_timestamp()),
+                refresh_token: o.refresh_token.as_deref().map(|t| key.seal_text(&refresh_aad(&aad), t)),
             }),
             guesses: 0,
         };
@@ -217,6 +221,14 @@ impl Hallpass {
             Some(sealed) => Some(open(sealed)?),
             None => None,
         };
+        let refresh_token = match pending.oauth.as_ref().and_then(|o| o.refresh_token.as_deref()) {
+            Some(sealed) => Some(
+                self.secret_key()?
+                    .open_text(&refresh_aad(&aad), sealed)
+                    .map_err(|_| Error::InvalidChallenge)?,
+            ),
+            None => None,
+        };
         let device_text = open(&pending.device)?;
         let oauth = pending.oauth.map(|o| {
             let expiry = o.access_token_expiry.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
@@ -226,6 +238,7 @@ impl Hallpass {
                 access_token,
                 access_token_expiry: expiry,
                 access_token_expired: expiry.is_some_and(|e| e <= now),
+                refresh_token,
             }
         });
         let data = match pending.data {
@@ -342,4 +355,9 @@ impl Hallpass {
 /// What a challenge's sealed values are bound to: they open for this scope and user only.
 fn challenge_aad(scope: &Scope, user_id: Uuid) -> Vec<u8> {
     format!("mfa-challenge|{scope}|{user_id}").into_bytes()
+}
+
+/// What a pending provider refresh token is bound to: the challenge, and which token it is.
+fn refresh_aad(challenge: &[u8]) -> Vec<u8> {
+    [challenge, b"|refresh"].concat()
 }
