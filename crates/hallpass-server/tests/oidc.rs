@@ -523,6 +523,53 @@ async fn an_expired_access_token_is_refreshed_with_the_stored_refresh_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_with_totp_answers_the_challenge_after_the_provider() {
+    let Some(w) = world().await else { return };
+    let code = w.sign_in("op", "tom", None).await;
+    let (status, login) = w.exchange(&code, &w.key).await;
+    assert_eq!(status, StatusCode::CREATED, "{login}");
+    let user = login["login"]["user_id"].as_str().expect("user").to_owned();
+    let (status, enrolled) =
+        w.api(reqwest::Method::POST, &format!("/v1/users/{user}/mfa/totp"), &w.key, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{enrolled}");
+    let secret = totp_rs::Secret::try_from_base32(enrolled["secret"].as_str().expect("secret"))
+        .expect("base32")
+        .as_bytes()
+        .to_vec();
+    let totp = hallpass_core::mfa::totp(&secret, 6, "x", "x").expect("totp");
+    let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).expect("now");
+    let path = format!("/v1/users/{user}/mfa/totp/confirm");
+    let (status, _) = w
+        .api(reqwest::Method::POST, &path, &w.key, Some(json!({"code": totp.generate(now).to_string()})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The provider vouches for the first factor only: the exchange answers a challenge.
+    let code = w.sign_in("op", "tom", None).await;
+    let (status, body) = w.exchange(&code, &w.key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["mfa_required"], true, "{body}");
+    assert!(body.get("token").is_none(), "no session yet: {body}");
+    let challenge = body["challenge"].as_str().expect("challenge");
+    // The next step's code (the confirming code used this one; ±1 step is accepted).
+    let next = totp.generate(now + 30).to_string();
+    let (status, done) = w
+        .api(
+            reqwest::Method::POST,
+            "/v1/sessions/mfa",
+            &w.key,
+            Some(json!({"challenge": challenge, "totp": next})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{done}");
+    assert_eq!(done["login"]["user_id"], user.as_str());
+    assert_eq!(done["login"]["oauth"]["provider"], "op", "the provider's side is kept through the challenge");
+    assert!(done["login"]["oauth"]["access_token"].is_string(), "{done}");
+    assert_eq!(done["session"]["aal"], 2, "{done}");
+    assert_eq!(w.outcomes("oidc:op+totp"), ["success"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_is_single_use_and_a_tampered_one_goes_nowhere() {
     let Some(w) = world().await else { return };
     let authorize = w.start("op", None).await;

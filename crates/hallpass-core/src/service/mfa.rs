@@ -9,7 +9,7 @@
 //! budget of password logins), so new challenges do not buy new guesses.
 
 use super::Hallpass;
-use super::throttle::AttemptKeys;
+use super::throttle::{AttemptKeys, account_key, device_key};
 use crate::error::{Error, Result};
 use crate::flow::{FlowHandle, FlowKind, FlowRecord};
 use crate::mfa::*;
@@ -197,12 +197,6 @@ impl Hallpass {
             }
             return Err(Error::InvalidFactor);
         };
-        if self.scope_settings(scope).throttle.enabled {
-            let clear = [keys.account.as_str()];
-            self.store
-                .throttle_update(scope, &ThrottleUpdate { clear: &clear, ..Default::default() }, self.now())
-                .await?;
-        }
         if !user.active {
             self.record_failed_method(scope, Some(user.id), method, Outcome::Inactive, &client).await?;
             return Err(Error::UserInactive(Box::new(self.login_info(&user, None))));
@@ -246,6 +240,17 @@ impl Hallpass {
             _ => JsonObject::new(),
         };
         let device = DeviceToken::parse(&device_text).unwrap_or_else(DeviceToken::generate);
+        let policy = &self.scope_settings(scope).throttle;
+        if policy.enabled {
+            // The guesses are forgotten, and the device is known to the user from now on
+            // (a password alone never made it so: see `finish_login`).
+            let clear = [keys.account.as_str()];
+            let marker = device_key("known:", &account_key(&UserRef::Id(user.id), Some(user.id)), &device);
+            let hit = [(marker.as_str(), policy.device_lifetime)];
+            self.store
+                .throttle_update(scope, &ThrottleUpdate { clear: &clear, hit: &hit, undo: &[] }, now)
+                .await?;
+        }
         let second = if matches!(proof, MfaProof::Totp(_)) { "otp" } else { "recovery" };
         let amr = vec![pending.amr.clone(), second.to_owned()];
         self.make_session(scope, user, method, oauth, data, client, device, amr, recovery_left).await
