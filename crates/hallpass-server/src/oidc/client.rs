@@ -152,6 +152,16 @@ pub struct Refreshed {
     pub refresh_token: Option<String>,
 }
 
+impl Refreshed {
+    fn from(answer: &impl OAuth2TokenResponse) -> Self {
+        Self {
+            access_token: answer.access_token().secret().clone(),
+            expires_in: answer.expires_in(),
+            refresh_token: answer.refresh_token().map(|t| t.secret().clone()),
+        }
+    }
+}
+
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Provider").field("spec", &self.spec).finish_non_exhaustive()
@@ -197,11 +207,7 @@ impl Provider {
                     .request_async(&http)
                     .await
                     .map_err(|e| describe(&e))?;
-                Refreshed {
-                    access_token: answer.access_token().secret().clone(),
-                    expires_in: answer.expires_in(),
-                    refresh_token: answer.refresh_token().map(|t| t.secret().clone()),
-                }
+                Refreshed::from(&answer)
             }
             OAuth2 { token_endpoint, .. } => {
                 let client = BasicClient::new(oauth2::ClientId::new(self.spec.client_id.clone()))
@@ -212,11 +218,7 @@ impl Provider {
                     .request_async(&http)
                     .await
                     .map_err(|e| describe(&e))?;
-                Refreshed {
-                    access_token: answer.access_token().secret().clone(),
-                    expires_in: answer.expires_in(),
-                    refresh_token: answer.refresh_token().map(|t| t.secret().clone()),
-                }
+                Refreshed::from(&answer)
             }
         };
         Ok(token)
