@@ -21,7 +21,7 @@ server.listen(0, '127.0.0.1', () => {
       client_id: process.env.CLIENT_ID || 'hallpass',
       client_secret: process.env.CLIENT_SECRET || 'hallpass-secret',
       redirect_uris: redirectUris,
-      grant_types: ['authorization_code'],
+      grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
     }],
     claims: {

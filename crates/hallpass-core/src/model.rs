@@ -398,6 +398,8 @@ pub struct OAuthInfo {
     pub access_token_expiry: Option<OffsetDateTime>,
     /// Whether it has expired by the server clock.
     pub access_token_expired: bool,
+    /// The stored refresh token, when the provider gave one.
+    pub refresh_token: Option<String>,
 }
 
 impl std::fmt::Debug for OAuthInfo {
@@ -407,6 +409,7 @@ impl std::fmt::Debug for OAuthInfo {
             .field("client_id", &self.client_id)
             .field("access_token", &self.access_token.as_ref().map(|_| "***"))
             .field("access_token_expired", &self.access_token_expired)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "***"))
             .finish()
     }
 }

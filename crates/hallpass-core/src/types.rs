@@ -497,9 +497,18 @@ pub const MAX_ACCESS_TOKEN_BYTES: usize = 8192;
 /// Refuses a provider access token longer than [`MAX_ACCESS_TOKEN_BYTES`] or holding a
 /// control character (NUL included): the check of the API and of `hallpass import`.
 pub fn check_access_token(token: &str) -> Result<(), InvalidInput> {
+    check_provider_token("access_token", token)
+}
+
+/// Checks a provider refresh token as [`check_access_token`] checks an access token.
+pub fn check_refresh_token(token: &str) -> Result<(), InvalidInput> {
+    check_provider_token("refresh_token", token)
+}
+
+fn check_provider_token(field: &'static str, token: &str) -> Result<(), InvalidInput> {
     if token.len() > MAX_ACCESS_TOKEN_BYTES || token.chars().any(char::is_control) {
         return Err(InvalidInput::new(
-            "access_token",
+            field,
             format!("must be at most {MAX_ACCESS_TOKEN_BYTES} bytes without control characters"),
         ));
     }

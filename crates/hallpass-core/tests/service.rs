@@ -511,8 +511,11 @@ async fn provider_link_login_and_token_expiry_by_the_clock() {
     let alice = env.register(Some("alice"), None, None).await;
     let alice_ref = Env::id_ref(&alice);
     let github = ProviderName::parse("github").unwrap();
-    let update =
-        TokenUpdate { access_token: Some(Some("gho_abc".into())), expiry: Some(Some(Expiry::In(3600))) };
+    let update = TokenUpdate {
+        access_token: Some(Some("gho_abc".into())),
+        expiry: Some(Some(Expiry::In(3600))),
+        ..Default::default()
+    };
     let linked = env
         .hp
         .link_provider(&env.scope, &alice_ref, github.clone(), ClientId::parse("gh-42").unwrap(), update)
@@ -541,7 +544,7 @@ async fn provider_link_login_and_token_expiry_by_the_clock() {
     assert!(got.access_token_expired(env.now()));
 
     // Updating the expiry (and only it).
-    let update = TokenUpdate { access_token: None, expiry: Some(Some(Expiry::In(60))) };
+    let update = TokenUpdate { expiry: Some(Some(Expiry::In(60))), ..Default::default() };
     let updated = env.hp.update_provider(&env.scope, &alice_ref, &github, update).await.unwrap();
     assert_eq!(updated.access_token.as_deref(), Some("gho_abc"));
     assert_eq!(updated.access_token_expiry, Some(env.now() + Duration::seconds(60)));

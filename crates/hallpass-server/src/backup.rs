@@ -12,6 +12,12 @@
 //!   renamed; a failure at any point removes the temporary file and leaves the destination
 //!   as it was. The directory is synced after each rename, so the new name survives a crash.
 //! - **Backups hold password hashes**: they are created readable by their owner only.
+//! - **The server secret key travels with the database.** Sealed values (provider tokens,
+//!   TOTP secrets) are unreadable without the key that sealed them, so `backup` copies the
+//!   generated `<database>.secret-key` to `<backup>.secret-key`, and `restore` puts a
+//!   backup's key file in place (keeping a different current one as
+//!   `<database>.secret-key.before-restore-<time>`). A key given by
+//!   `HALLPASS_SECRET_KEY` or `secret_key_file` is the operator's to keep.
 //! - PostgreSQL and MariaDB have their own, better tools; for those URLs both commands
 //!   refuse and name them (DEPLOYMENT.md, "Backup and restore").
 
@@ -132,6 +138,11 @@ fn run_backup(db: &Path, args: &BackupArgs) -> anyhow::Result<()> {
     // without --force (persist_noclobber refuses atomically).
     persisted.map_err(|e| e.error).with_context(|| format!("cannot name the backup {}", output.display()))?;
     sync_dir_of(output)?;
+    let key = side_file(db, KEY_SUFFIX);
+    let key_copied = key.exists();
+    if key_copied {
+        copy_key(&key, &side_file(output, KEY_SUFFIX))?;
+    }
     report.finish();
     let bytes = std::fs::metadata(output).map_or(0, |m| m.len());
     println!(
@@ -142,7 +153,55 @@ fn run_backup(db: &Path, args: &BackupArgs) -> anyhow::Result<()> {
         describe(&info),
         started.elapsed().as_secs_f64()
     );
+    if key_copied {
+        println!(
+            "the server secret key was copied to {} (keep it with the backup: sealed values need it)",
+            side_file(output, KEY_SUFFIX).display()
+        );
+    }
     Ok(())
+}
+
+/// The generated server secret key beside a SQLite database (see `crate::secret_key`).
+const KEY_SUFFIX: &str = ".secret-key";
+
+/// Copies a key file to `to` (replacing it), readable by its owner only, synced.
+fn copy_key(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let key = std::fs::read(from).with_context(|| format!("cannot read {}", from.display()))?;
+    let temp = temp_file_for(to)?;
+    std::fs::write(&temp, &key).with_context(|| format!("cannot write {}", to.display()))?;
+    sync_file(&temp)?;
+    temp.persist(to).map_err(|e| e.error).with_context(|| format!("cannot write {}", to.display()))?;
+    sync_dir_of(to)
+}
+
+/// Puts the backup's key file (if any) beside the restored database; a different current
+/// key is kept under `keep_as`. Answers what the operator should read.
+fn restore_key(input: &Path, db: &Path, stamp: &str) -> anyhow::Result<Option<String>> {
+    let (from, to) = (side_file(input, KEY_SUFFIX), side_file(db, KEY_SUFFIX));
+    if !from.exists() {
+        return Ok(to.exists().then(|| {
+            format!(
+                "the backup has no key file beside it ({}): the current key {} is kept; values sealed by \
+                 another key read as absent",
+                from.display(),
+                to.display()
+            )
+        }));
+    }
+    let backup_key = std::fs::read(&from).with_context(|| format!("cannot read {}", from.display()))?;
+    if std::fs::read(&to).is_ok_and(|k| k == backup_key) {
+        return Ok(None);
+    }
+    let mut said = format!("the backup's server secret key is now {}", to.display());
+    if to.exists() {
+        let keep = side_file(&to, &format!(".before-restore-{stamp}"));
+        std::fs::rename(&to, &keep)
+            .with_context(|| format!("cannot keep {} as {}", to.display(), keep.display()))?;
+        said.push_str(&format!("; the replaced key is kept as {}", keep.display()));
+    }
+    copy_key(&from, &to)?;
+    Ok(Some(said))
 }
 
 fn run_restore(db: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
@@ -245,6 +304,7 @@ fn run_restore(db: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
         .map_err(|e| e.error)
         .with_context(|| format!("cannot put the backup at {}", db.display()))?;
     sync_dir_of(db)?;
+    let key_said = restore_key(input, db, &stamp)?;
     report.finish();
 
     println!(
@@ -258,6 +318,9 @@ fn run_restore(db: &Path, args: &RestoreArgs) -> anyhow::Result<()> {
         Some(keep) => println!("the replaced database is kept as {}", keep.display()),
         None if replaced && args.no_keep => println!("the replaced database was not kept (--no-keep)"),
         None => {}
+    }
+    if let Some(said) = key_said {
+        println!("{said}");
     }
     Ok(())
 }

@@ -355,6 +355,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 limits: settings.limits,
                 hash_ceiling: settings.hash_ceiling(),
                 include_admins: args.include_admins,
+                secret: crate::secret_key::load(&config, false, true)?,
             };
             transfer::import::run(&*store, args.file.as_deref(), args.strict, &rules).await.map(drop)
         }
@@ -363,7 +364,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Mail(cmd) => mail(cmd, &*service(&config).await?).await,
         Command::Export { output } => {
             let store = serve::open_store(&config.database_url).await?;
-            transfer::export::run(&*store, output.as_deref()).await.map(drop)
+            let secret = crate::secret_key::load(&config, false, false)?;
+            transfer::export::run(&*store, secret.as_ref(), output.as_deref()).await.map(drop)
         }
         Command::Backup(args) => backup::backup(&config.database_url, args).await,
         Command::Restore(args) => backup::restore(&config.database_url, args).await,

@@ -1,9 +1,10 @@
 //! Where the server secret comes from (the key that seals provider tokens at rest, see
 //! `hallpass_core::server_secret`): `HALLPASS_SECRET_KEY` (32 bytes, base64), or the file
 //! `secret_key_file` names; neither set, on SQLite, the file `<database>.secret-key`
-//! beside the database, generated (mode 0600) the first time identity providers or mail
-//! are configured and read ever after; on PostgreSQL and MariaDB there is no such place, so
-//! a server with providers and no key refuses to start, saying what to set.
+//! beside the database, generated (mode 0600) the first time the server starts and read
+//! ever after; on PostgreSQL and MariaDB there is no such place, so a server with providers
+//! and no key refuses to start, saying what to set (without providers it starts, and what
+//! needs the key — TOTP, webhook secrets — answers `secret_key_not_configured`).
 //!
 //! Lose the key and the sealed tokens are gone (sign-ins still work: the next sign-in
 //! stores fresh tokens). Back the file up with the database.

@@ -40,12 +40,14 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 /// The service on `store` with the configuration's settings and server secret (see
 /// [`crate::secret_key`]; one is required when identity providers are configured, and
-/// made on SQLite when mail is, to key the hashes of mailed sign-in codes).
+/// made on SQLite at the first start).
 fn service_on(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Hallpass>> {
     let providers = !crate::oidc::ProviderSpec::all(config)?.is_empty();
     let mail = config.smtp_url.is_some();
     let mut service = Hallpass::new(store, config.settings()?)?;
-    match crate::secret_key::load(config, providers, providers || mail)? {
+    // Always wanted: on SQLite a key is made at the first start, so TOTP (and anything
+    // else sealed at rest) works with no settings; elsewhere the operator names one.
+    match crate::secret_key::load(config, providers, true)? {
         Some(secret) => service = service.with_server_secret(secret),
         None if mail => tracing::warn!(
             "no server secret key (HALLPASS_SECRET_KEY or secret_key_file): mailed sign-in codes are stored as \

@@ -39,6 +39,8 @@ backend_tests! {
     a_keys_last_use_is_shown,
     every_scope_is_searched_and_paged_across_scopes,
     a_users_page_shows_identities_and_provider_sign_ins,
+    a_users_second_factors_are_listed_and_removed_after_asking
+        with Options { server_secret: true, ..Default::default() },
 }
 
 /// An answer: status, headers, body.
@@ -945,4 +947,46 @@ async fn a_users_page_shows_identities_and_provider_sign_ins(app: TestApp) {
         page.text.contains("provider&#39;s ID token invalid")
             || page.text.contains("provider's ID token invalid")
     );
+}
+
+/// A user's page lists the second factors in words (never the secret) and removes them
+/// after a confirmation page: audited, and the user's sessions end.
+async fn a_users_second_factors_are_listed_and_removed_after_asking(app: TestApp) {
+    make_admin(&app).await;
+    let (id, token) = user_with_session(&app, "tina").await;
+    let scope = Scope::parse("app").unwrap();
+    let r = UserRef::Id(uuid::Uuid::parse_str(&id).unwrap());
+    let mut b = Browser::new(&app);
+    b.sign_in().await;
+    let page = b.get(&format!("/admin/users/app/{id}")).await;
+    assert!(page.text.contains("No second factor"), "{}", page.text);
+
+    let enrolment = app.service.enrol_totp(&scope, &r).await.unwrap();
+    let secret = totp_rs::Secret::try_from_base32(&enrolment.secret).unwrap().as_bytes().to_vec();
+    let now = u64::try_from(app.now().unix_timestamp()).unwrap();
+    let code = hallpass_core::mfa::totp(&secret, 6, "x", "x").unwrap().generate(now).to_string();
+    let codes = app.service.confirm_totp(&scope, &r, &code, None).await.unwrap();
+    let page = b.get(&format!("/admin/users/app/{id}")).await;
+    assert!(page.text.contains(r#"data-label="Factor">Authenticator app (TOTP)<"#), "{}", page.text);
+    assert!(page.text.contains("in use") && page.text.contains("10 unused"), "{}", page.text);
+    assert!(!page.text.contains(&enrolment.secret) && !page.text.contains(&codes[0]), "no secret shown");
+
+    // First the question; nothing changes until it is answered.
+    let csrf = page.csrf();
+    let action = format!("/admin/users/app/{id}/mfa/remove");
+    let ask = b.post(&action, &[("csrf", &csrf)]).await;
+    assert_eq!(ask.status, StatusCode::OK, "{}", ask.text);
+    assert!(ask.text.contains("Remove the second factors of tina?"), "{}", ask.text);
+    assert!(app.service.mfa_state(&scope, &r).await.unwrap().enabled());
+    let done = b.post(&action, &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    assert!(done.location().ends_with("?notice=factors"), "{}", done.location());
+    let state = app.service.mfa_state(&scope, &r).await.unwrap();
+    assert!(state.totp.is_none() && state.recovery_codes == 0, "{state:?}");
+    app.with_token(reqwest::Method::GET, "/v1/session", &token, None).await.problem(401, "session_invalid");
+    assert_eq!(audit_actions(&app).await.first().map(String::as_str), Some("mfa_remove"));
+    let page = b.get(&format!("/admin/users/app/{id}?notice=factors")).await;
+    assert!(page.text.contains("second factors are removed") && page.text.contains("No second factor"));
+    let trail = b.get("/admin/audit").await;
+    assert!(trail.text.contains("removed the second factors of"), "{}", trail.text);
 }

@@ -320,3 +320,50 @@ async fn backup_refuses_to_overwrite_without_force_and_names_the_tools_of_other_
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generated_server_key_travels_with_backup_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, copy) = (dir.path().join("hallpass.db"), dir.path().join("backup.db"));
+    let server = start(&db).await;
+    let key = server.first_key.clone().unwrap();
+    let c = client();
+    register(&c, &server, &key, "alice").await;
+    // The default SQLite server made its key at the first start: TOTP works with no settings.
+    let r = c.post(format!("{}/v1/users/alice/mfa/totp", server.base)).bearer_auth(&key).json(&json!({}));
+    assert_eq!(r.send().await.unwrap().status(), 200, "TOTP enrolment on a default server");
+    let secret_key = std::fs::read(dir.path().join("hallpass.db.secret-key")).unwrap();
+
+    let out = cli(&url(&db), &["backup", "-o", copy.to_str().unwrap()]).await;
+    assert!(out.ok, "{}", out.stderr);
+    let copied = dir.path().join("backup.db.secret-key");
+    assert_eq!(std::fs::read(&copied).unwrap(), secret_key, "the key is copied beside the backup");
+    assert!(out.stdout.contains("backup.db.secret-key"), "{}", out.stdout);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&copied).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    server.stop().await;
+
+    // Another machine: a server of its own ran there, so it has another key.
+    let there = tempfile::tempdir().unwrap();
+    let other_db = there.path().join("hallpass.db");
+    start(&other_db).await.stop().await;
+    let other_key = std::fs::read(there.path().join("hallpass.db.secret-key")).unwrap();
+    assert_ne!(other_key, secret_key);
+    let out = cli(&url(&other_db), &["restore", "--input", copy.to_str().unwrap()]).await;
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read(there.path().join("hallpass.db.secret-key")).unwrap(),
+        secret_key,
+        "the backup's key is restored with it: {}",
+        out.stdout
+    );
+    let files = names(there.path());
+    let kept: Vec<&String> =
+        files.iter().filter(|n| n.starts_with("hallpass.db.secret-key.before-restore-")).collect();
+    assert_eq!(kept.len(), 1, "the replaced key is kept: {files:?}");
+    assert_eq!(std::fs::read(there.path().join(kept[0])).unwrap(), other_key);
+    assert!(out.stdout.contains(kept[0].as_str()), "{}", out.stdout);
+}

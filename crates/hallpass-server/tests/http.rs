@@ -1030,6 +1030,7 @@ async fn provider_links(app: TestApp) {
             "access_token",
             "access_token_expiry",
             "access_token_expired",
+            "refresh_token",
             "created_at",
             "updated_at"
         ])
@@ -1041,7 +1042,7 @@ async fn provider_links(app: TestApp) {
     assert_eq!(
         r["login"]["oauth"],
         json!({"provider": "github", "client_id": "gh-1", "access_token": "tok",
-               "access_token_expiry": expiry, "access_token_expired": false})
+               "access_token_expiry": expiry, "access_token_expired": false, "refresh_token": null})
     );
 
     // Time passes: the token expires.
@@ -1068,6 +1069,11 @@ async fn provider_links(app: TestApp) {
     assert_eq!(i["access_token_expired"], false);
     assert_eq!(ts(&i["updated_at"]), app.now());
     assert_eq!(i["client_id"], "gh-1");
+    // A backend doing the dance itself keeps the refresh token here too; null clears it.
+    let i = app.patch("/v1/users/rae/providers/github", json!({"refresh_token": "r-1"})).await.ok(200);
+    assert_eq!((i["refresh_token"].as_str(), i["access_token"].as_str()), (Some("r-1"), Some("tok2")));
+    let i = app.patch("/v1/users/rae/providers/github", json!({"refresh_token": null})).await.ok(200);
+    assert_eq!(i["refresh_token"], Value::Null);
     // PATCH clearing.
     let i = app
         .patch("/v1/users/rae/providers/github", json!({"access_token": null, "access_token_expiry": null}))

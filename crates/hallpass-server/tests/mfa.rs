@@ -31,6 +31,7 @@ backend_tests! {
     require_mfa_asks_users_without_a_factor_to_enrol with require_mfa(),
     a_challenge_keeps_its_secrets_sealed with keyed(),
     without_a_server_key_totp_is_refused,
+    a_device_is_known_only_once_the_second_factor_is_answered with keyed(),
 }
 
 /// The app with a server secret key (TOTP secrets are sealed with it).
@@ -447,4 +448,45 @@ fn password_login<'a>(
         device: None,
     };
     svc.login(scope, request)
+}
+
+/// A device a password alone signed in on (the challenge unanswered) is not a known device
+/// of the user: when the account is held after failed guesses, only a device that passed
+/// the second factor too gets through (to its challenge).
+async fn a_device_is_known_only_once_the_second_factor_is_answered(app: TestApp) {
+    const PASSWORD: &str = "correct horse battery staple";
+    let (secret, _) = with_totp(&app, "kim").await;
+    app.register("lee", PASSWORD).await;
+    let login = |who: &'static str, password: &'static str, ip: String, device: Option<String>| {
+        let client = match device {
+            Some(d) => json!({"ip": ip, "device": d}),
+            None => json!({"ip": ip}),
+        };
+        app.post("/v1/sessions", json!({"login": who, "password": password, "client": client}))
+    };
+    // A device token hallpass issued (to another account), then used with kim's password
+    // alone: the challenge is never answered.
+    let stolen = login("lee", PASSWORD, "203.0.113.5".into(), None).await.ok(201)["device"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = login("kim", PASSWORD, "203.0.113.5".into(), Some(stolen.clone())).await.ok(200);
+    assert_eq!(body["mfa_required"], true, "{body}");
+    // Kim's own device, which answered the second factor.
+    let body = login("kim", PASSWORD, "198.51.100.7".into(), None).await.ok(200);
+    let done = answer(&app, body["challenge"].as_str().unwrap(), "totp", &code(&app, &secret)).await.ok(201);
+    let laptop = done["device"].as_str().unwrap().to_owned();
+
+    // Guesses from everywhere until the account is held.
+    for i in 0.. {
+        let r = login("kim", "wrong password!", format!("192.0.2.{i}"), None).await;
+        if r.status == 429 {
+            break;
+        }
+        r.problem(401, "invalid_credentials");
+        assert!(i < 100, "the account was never held");
+    }
+    login("kim", PASSWORD, "203.0.113.5".into(), Some(stolen)).await.problem(429, "rate_limited");
+    let body = login("kim", PASSWORD, "198.51.100.7".into(), Some(laptop)).await.ok(200);
+    assert_eq!(body["mfa_required"], true, "the known device gets through, to its challenge: {body}");
 }

@@ -108,6 +108,13 @@ client_secret = "hallpass-secret"
 return_to = ["{RETURN_TO}"]
 new_users = "refuse"
 
+[scopes.app.oidc.opoffline]
+issuer = "{op}"
+client_id = "hallpass"
+client_secret = "hallpass-secret"
+scopes = ["openid", "email", "offline_access"]
+return_to = ["{RETURN_TO}"]
+
 [scopes.app.oidc.opplain]
 authorization_endpoint = "{op}/auth"
 token_endpoint = "{op}/token"
@@ -154,7 +161,7 @@ async fn world() -> Option<World> {
     let (_, other) = service.create_api_key(Scope::parse("other").expect("ok"), None).await.expect("key");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let callbacks: Vec<String> = ["op", "opnolink", "opref", "opplain"]
+    let callbacks: Vec<String> = ["op", "opnolink", "opref", "opplain", "opoffline"]
         .iter()
         .map(|p| format!("{base}/v1/oidc/{p}/callback"))
         .collect();
@@ -413,6 +420,153 @@ async fn a_new_user_signs_in_then_comes_back_as_the_same_user() {
     let (_, users) = w.api(reqwest::Method::GET, "/v1/users", &w.key, None).await;
     assert_eq!(users["users"].as_array().map(Vec::len), Some(1));
     assert_eq!(w.outcomes("oidc:op"), ["success", "success"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_access_token_is_refreshed_with_the_stored_refresh_token() {
+    let Some(w) = world().await else { return };
+    // `offline_access` asks the provider for a refresh token (hallpass adds `prompt=consent`).
+    let authorize = w.start("opoffline", None).await;
+    assert!(authorize.contains("prompt=consent") && authorize.contains("offline_access"), "{authorize}");
+    let code = w.sign_in("opoffline", "rita", None).await;
+    let (status, login) = w.exchange(&code, &w.key).await;
+    assert_eq!(status, StatusCode::CREATED, "{login}");
+    let oauth = &login["login"]["oauth"];
+    let first_access = oauth["access_token"].as_str().expect("access token").to_owned();
+    let first_refresh =
+        oauth["refresh_token"].as_str().expect("the provider gave a refresh token").to_owned();
+    let user = login["login"]["user_id"].as_str().expect("user").to_owned();
+    let path = format!("/v1/users/{user}/providers/opoffline");
+    let w = &w;
+    let get = |p: String| async move { w.api(reqwest::Method::GET, &p, &w.key, None).await };
+
+    // Fresh: shown as stored, nothing refreshed.
+    let (status, link) = get(path.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    assert_eq!(
+        (link["access_token"].as_str(), link["refresh_token"].as_str()),
+        (Some(&*first_access), Some(&*first_refresh))
+    );
+    assert!(link.get("refresh_error").is_none(), "{link}");
+
+    // Expired: the read refreshes it at the provider and stores what came back.
+    let (status, _) = w.api(reqwest::Method::PATCH, &path, &w.key, Some(json!({"expires_in": -10}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, link) = get(path.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    assert!(link.get("refresh_error").is_none(), "{link}");
+    let second = link["access_token"].as_str().expect("access token").to_owned();
+    assert_ne!(second, first_access, "a new access token");
+    assert_eq!(link["access_token_expired"], false, "{link}");
+    assert!(
+        link["access_token_expiry"].as_i64().expect("expiry")
+            > time::OffsetDateTime::now_utc().unix_timestamp()
+    );
+    let (_, again) = get(path.clone()).await;
+    assert_eq!(again["access_token"], second.as_str(), "stored: the next read does not refresh again");
+    // Sealed at rest like every provider token.
+    let conn = rusqlite::Connection::open(&w.db).expect("open");
+    let (access, refresh): (String, String) = conn
+        .query_row(
+            "SELECT access_token, refresh_token FROM identities WHERE provider = 'opoffline'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row");
+    assert!(access.starts_with("hp1.") && refresh.starts_with("hp1.") && !access.contains(&second));
+    // A login through the link shows the refresh token in `login.oauth` too.
+    let (status, body) = w
+        .api(
+            reqwest::Method::POST,
+            "/v1/sessions",
+            &w.key,
+            Some(json!({"provider": "opoffline", "client_id": "rita"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body["login"]["oauth"]["refresh_token"].is_string(), "{body}");
+
+    // A refresh token the provider refuses: the stored link, expired, with why.
+    let (status, _) = w
+        .api(
+            reqwest::Method::PATCH,
+            &path,
+            &w.key,
+            Some(json!({"expires_in": -10, "refresh_token": "not-a-real-refresh-token"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, link) = get(path.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    assert_eq!(link["access_token_expired"], true, "{link}");
+    assert_eq!(link["access_token"], second.as_str());
+    let why = link["refresh_error"].as_str().expect("why the refresh failed");
+    assert!(why.contains("invalid_grant") && !why.contains("not-a-real"), "{why}");
+
+    // A link the backend made itself, to a provider hallpass does not sign in with: shown
+    // as stored, never sent anywhere.
+    let (status, _) = w
+        .api(
+            reqwest::Method::PUT,
+            &format!("/v1/users/{user}/providers/elsewhere"),
+            &w.key,
+            Some(json!({"client_id": "e-1", "access_token": "a", "expires_in": -10, "refresh_token": "r"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, link) = get(format!("/v1/users/{user}/providers/elsewhere")).await;
+    assert_eq!(
+        (link["access_token_expired"].as_bool(), link["refresh_token"].as_str()),
+        (Some(true), Some("r"))
+    );
+    assert!(link.get("refresh_error").is_none(), "{link}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_with_totp_answers_the_challenge_after_the_provider() {
+    let Some(w) = world().await else { return };
+    let code = w.sign_in("op", "tom", None).await;
+    let (status, login) = w.exchange(&code, &w.key).await;
+    assert_eq!(status, StatusCode::CREATED, "{login}");
+    let user = login["login"]["user_id"].as_str().expect("user").to_owned();
+    let (status, enrolled) =
+        w.api(reqwest::Method::POST, &format!("/v1/users/{user}/mfa/totp"), &w.key, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{enrolled}");
+    let secret = totp_rs::Secret::try_from_base32(enrolled["secret"].as_str().expect("secret"))
+        .expect("base32")
+        .as_bytes()
+        .to_vec();
+    let totp = hallpass_core::mfa::totp(&secret, 6, "x", "x").expect("totp");
+    let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).expect("now");
+    let path = format!("/v1/users/{user}/mfa/totp/confirm");
+    let (status, _) = w
+        .api(reqwest::Method::POST, &path, &w.key, Some(json!({"code": totp.generate(now).to_string()})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The provider vouches for the first factor only: the exchange answers a challenge.
+    let code = w.sign_in("op", "tom", None).await;
+    let (status, body) = w.exchange(&code, &w.key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["mfa_required"], true, "{body}");
+    assert!(body.get("token").is_none(), "no session yet: {body}");
+    let challenge = body["challenge"].as_str().expect("challenge");
+    // The next step's code (the confirming code used this one; ±1 step is accepted).
+    let next = totp.generate(now + 30).to_string();
+    let (status, done) = w
+        .api(
+            reqwest::Method::POST,
+            "/v1/sessions/mfa",
+            &w.key,
+            Some(json!({"challenge": challenge, "totp": next})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{done}");
+    assert_eq!(done["login"]["user_id"], user.as_str());
+    assert_eq!(done["login"]["oauth"]["provider"], "op", "the provider's side is kept through the challenge");
+    assert!(done["login"]["oauth"]["access_token"].is_string(), "{done}");
+    assert_eq!(done["session"]["aal"], 2, "{done}");
+    assert_eq!(w.outcomes("oidc:op+totp"), ["success"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -160,7 +160,8 @@ async fn fill(url: &str) {
         .send(
             reqwest::Method::PUT,
             "/v1/users/alice/providers/github",
-            json!({"client_id": "gh-42", "access_token": "tok", "access_token_expiry": 4_000_000_000u64}),
+            json!({"client_id": "gh-42", "access_token": "tok", "access_token_expiry": 4_000_000_000u64,
+                   "refresh_token": "rtok"}),
         )
         .await;
     assert_eq!(st, 200);
@@ -198,6 +199,8 @@ async fn export_then_import_keeps_every_field_and_the_passwords() {
     assert_eq!(github["client_id"], "gh-42");
     assert_eq!(github["access_token"], "tok");
     assert_eq!(github["access_token_expiry"], "2096-10-02T07:06:40.000Z");
+    // Sealed at rest by the old server's key, written opened: the new server has another.
+    assert_eq!(github["refresh_token"], "rtok");
     assert_eq!(find(&users, "username", "carol")["password_hash"], Value::Null);
     assert_eq!(find(&users, "username", "carol")["active"], false);
     assert_eq!(find(&users, "email", "bob@shop.example")["scope"], "shop");
@@ -216,6 +219,16 @@ async fn export_then_import_keeps_every_field_and_the_passwords() {
     for (scope, user) in [("default", "alice"), ("default", "carol"), ("shop", "bob@shop.example")] {
         assert_eq!(show(&old, scope, user).await, show(&new, scope, user).await, "{user} is the same");
     }
+    // The import sealed the tokens with the new database's own key (made by the import).
+    let conn = rusqlite::Connection::open(dir.join("new.db")).unwrap();
+    let (access, refresh): (String, String) = conn
+        .query_row("SELECT access_token, refresh_token FROM identities", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert!(access.starts_with("hp1.") && refresh.starts_with("hp1."), "sealed: {access} {refresh}");
+    assert_ne!(
+        std::fs::read(dir.join("new.db.secret-key")).unwrap(),
+        std::fs::read(dir.join("old.db.secret-key")).unwrap()
+    );
     let again = ok(&new, &["export"]).await;
     assert_eq!(user_lines(&again.stdout), users, "the export of the copy equals the original's");
 
@@ -235,6 +248,7 @@ async fn export_then_import_keeps_every_field_and_the_passwords() {
     let (st, body) = http.post("/v1/sessions", json!({"provider": "github", "client_id": "gh-42"})).await;
     assert_eq!(st, 201, "{body}");
     assert_eq!(body["login"]["oauth"]["access_token"], "tok");
+    assert_eq!(body["login"]["oauth"]["refresh_token"], "rtok");
     let shop = Http::new(&s.base, &key(&new, "shop").await);
     assert_eq!(shop.login("bob@shop.example", PASSWORD).await.0, 201);
     s.child.kill().await.unwrap();

@@ -213,6 +213,7 @@ impl Hallpass {
                     access_token: identity.access_token.clone(),
                     access_token_expiry: identity.access_token_expiry,
                     access_token_expired: identity.access_token_expired(now),
+                    refresh_token: identity.refresh_token.clone(),
                 };
                 (method, record, Some(oauth))
             }
@@ -236,11 +237,16 @@ impl Hallpass {
         settle: Option<AttemptKeys>,
     ) -> Result<LoginResult> {
         let device = device.unwrap_or_else(DeviceToken::generate);
+        // A user with a second factor gets a challenge instead of a session (see `mfa.rs`).
+        let second_factor = user.active && self.store.mfa_state(scope, user.id).await?.enabled();
         let policy = &self.scope_settings(scope).throttle;
         if policy.enabled {
             let known = settle.as_ref().is_some_and(|keys| keys.known_device);
             let account = account_key(&UserRef::Id(user.id), Some(user.id));
-            let marker = (user.active && !known).then(|| device_key("known:", &account, &device));
+            // The device becomes known when the whole login succeeds: with a second factor,
+            // only once that is answered (`complete_mfa`), never on the password alone.
+            let marker =
+                (user.active && !known && !second_factor).then(|| device_key("known:", &account, &device));
             let hit: Vec<(&str, Duration)> =
                 marker.as_deref().map(|m| (m, policy.device_lifetime)).into_iter().collect();
             // A good login forgets the account's (or device's) failures and gives the IP's
@@ -256,9 +262,7 @@ impl Hallpass {
             self.record_failure(scope, Some(user.id), &method, Outcome::Inactive, &client).await?;
             return Err(Error::UserInactive(Box::new(self.login_info(&user, oauth))));
         }
-        // A user with a second factor gets a challenge instead of a session (see `mfa.rs`).
-        let enabled = self.store.mfa_state(scope, user.id).await?.enabled();
-        if enabled {
+        if second_factor {
             let challenge =
                 self.mfa_challenge(scope, &user, &method, oauth.as_ref(), &data, &client, &device).await?;
             return Err(Error::MfaRequired(Box::new(challenge)));

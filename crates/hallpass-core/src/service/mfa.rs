@@ -9,7 +9,7 @@
 //! budget of password logins), so new challenges do not buy new guesses.
 
 use super::Hallpass;
-use super::throttle::AttemptKeys;
+use super::throttle::{AttemptKeys, account_key, device_key};
 use crate::error::{Error, Result};
 use crate::flow::{FlowHandle, FlowKind, FlowRecord};
 use crate::mfa::*;
@@ -88,6 +88,9 @@ struct PendingOAuth {
     client_id: String,
     access_token: Option<String>,
     access_token_expiry: Option<i64>,
+    /// Sealed with the challenge's associated data and `|refresh`.
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 fn internal(e: impl std::fmt::Display) -> Error {
@@ -125,6 +128,7 @@ impl Hallpass {
                 client_id: o.client_id.clone(),
                 access_token: o.access_token.as_deref().map(|t| key.seal_text(&aad, t)),
                 access_token_expiry: o.access_token_expiry.map(|t| t.unix_timestamp()),
+                refresh_token: o.refresh_token.as_deref().map(|t| key.seal_text(&refresh_aad(&aad), t)),
             }),
             guesses: 0,
         };
@@ -193,12 +197,6 @@ impl Hallpass {
             }
             return Err(Error::InvalidFactor);
         };
-        if self.scope_settings(scope).throttle.enabled {
-            let clear = [keys.account.as_str()];
-            self.store
-                .throttle_update(scope, &ThrottleUpdate { clear: &clear, ..Default::default() }, self.now())
-                .await?;
-        }
         if !user.active {
             self.record_failed_method(scope, Some(user.id), method, Outcome::Inactive, &client).await?;
             return Err(Error::UserInactive(Box::new(self.login_info(&user, None))));
@@ -217,6 +215,14 @@ impl Hallpass {
             Some(sealed) => Some(open(sealed)?),
             None => None,
         };
+        let refresh_token = match pending.oauth.as_ref().and_then(|o| o.refresh_token.as_deref()) {
+            Some(sealed) => Some(
+                self.secret_key()?
+                    .open_text(&refresh_aad(&aad), sealed)
+                    .map_err(|_| Error::InvalidChallenge)?,
+            ),
+            None => None,
+        };
         let device_text = open(&pending.device)?;
         let oauth = pending.oauth.map(|o| {
             let expiry = o.access_token_expiry.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
@@ -226,6 +232,7 @@ impl Hallpass {
                 access_token,
                 access_token_expiry: expiry,
                 access_token_expired: expiry.is_some_and(|e| e <= now),
+                refresh_token,
             }
         });
         let data = match pending.data {
@@ -233,6 +240,17 @@ impl Hallpass {
             _ => JsonObject::new(),
         };
         let device = DeviceToken::parse(&device_text).unwrap_or_else(DeviceToken::generate);
+        let policy = &self.scope_settings(scope).throttle;
+        if policy.enabled {
+            // The guesses are forgotten, and the device is known to the user from now on
+            // (a password alone never made it so: see `finish_login`).
+            let clear = [keys.account.as_str()];
+            let marker = device_key("known:", &account_key(&UserRef::Id(user.id), Some(user.id)), &device);
+            let hit = [(marker.as_str(), policy.device_lifetime)];
+            self.store
+                .throttle_update(scope, &ThrottleUpdate { clear: &clear, hit: &hit, undo: &[] }, now)
+                .await?;
+        }
         let second = if matches!(proof, MfaProof::Totp(_)) { "otp" } else { "recovery" };
         let amr = vec![pending.amr.clone(), second.to_owned()];
         self.make_session(scope, user, method, oauth, data, client, device, amr, recovery_left).await
@@ -342,4 +360,9 @@ impl Hallpass {
 /// What a challenge's sealed values are bound to: they open for this scope and user only.
 fn challenge_aad(scope: &Scope, user_id: Uuid) -> Vec<u8> {
     format!("mfa-challenge|{scope}|{user_id}").into_bytes()
+}
+
+/// What a pending provider refresh token is bound to: the challenge, and which token it is.
+fn refresh_aad(challenge: &[u8]) -> Vec<u8> {
+    [challenge, b"|refresh"].concat()
 }

@@ -41,7 +41,7 @@ pub use login::{Credentials, LoginRequest, LoginResult};
 pub use mail::{EMAIL_CODE_DIGITS, EMAIL_CODE_MAX_GUESSES, EMAIL_CODE_TTL};
 pub use mfa::{MfaChallenge, MfaProof, TotpEnrolment};
 pub use oidc::{NewUsers, OidcPolicy, ProviderIdentity};
-pub use providers::{Expiry, TokenUpdate};
+pub use providers::{Expiry, TokenUpdate, open_identity_with, seal_identity_with};
 pub use sessions::freshen_interval;
 pub use users::NewUser;
 

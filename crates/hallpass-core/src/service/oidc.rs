@@ -123,6 +123,7 @@ impl Hallpass {
         check_json_object("data", &data)?;
         self.settings.limits.check_session_data(&data)?;
         let now = self.now();
+        let mut refresh_token = who.refresh_token.clone();
         let user = match self.store.find_identity(scope, &who.provider, who.subject.as_str()).await? {
             Some(link) => {
                 let user = self.resolve(scope, &UserRef::Id(link.user_id)).await?.user;
@@ -131,6 +132,7 @@ impl Hallpass {
                 let mut fresh = who.link_for(scope, user.id, link.created_at, now);
                 if fresh.refresh_token.is_none() {
                     fresh.refresh_token = self.open_identity(link).refresh_token;
+                    refresh_token.clone_from(&fresh.refresh_token);
                 }
                 self.store_identity(&fresh).await?;
                 user
@@ -182,6 +184,7 @@ impl Hallpass {
             access_token: who.access_token.clone(),
             access_token_expiry: who.access_token_expiry,
             access_token_expired: who.access_token_expiry.is_some_and(|e| e <= now),
+            refresh_token,
         };
         self.finish_login(
             scope,

@@ -8,6 +8,7 @@
 //! before a secret was configured are still read as they are.
 
 use super::Hallpass;
+use crate::ServerSecret;
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::types::*;
@@ -29,6 +30,8 @@ pub struct TokenUpdate {
     pub access_token: Option<Option<String>>,
     /// New expiry; `Some(None)` clears it.
     pub expiry: Option<Option<Expiry>>,
+    /// New refresh token; `Some(None)` clears it.
+    pub refresh_token: Option<Option<String>>,
 }
 
 /// What a sealed provider token is bound to.
@@ -42,46 +45,58 @@ fn token_aad(identity: &Identity, which: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The identity as it is to be stored: its tokens sealed by `secret` (unchanged without
+/// one). `hallpass import` seals what it reads with this, as the service does.
+pub fn seal_identity_with(secret: Option<&ServerSecret>, identity: &Identity) -> Identity {
+    let mut sealed = identity.clone();
+    if let Some(secret) = secret {
+        sealed.access_token =
+            identity.access_token.as_deref().map(|t| secret.seal_text(&token_aad(identity, "access"), t));
+        sealed.refresh_token =
+            identity.refresh_token.as_deref().map(|t| secret.seal_text(&token_aad(identity, "refresh"), t));
+    }
+    sealed
+}
+
+/// A stored identity with its tokens opened by `secret`, and whether any sealed token
+/// could not be opened (no secret, or another key): such a token reads as absent, with a
+/// warning in the log. Tokens stored in the clear are read as they are.
+pub fn open_identity_with(secret: Option<&ServerSecret>, mut identity: Identity) -> (Identity, bool) {
+    let mut lost = false;
+    for (which, slot) in [("access", 0), ("refresh", 1)] {
+        let aad = token_aad(&identity, which);
+        let token = if slot == 0 { &mut identity.access_token } else { &mut identity.refresh_token };
+        let Some(text) = token.as_deref() else { continue };
+        if !crate::server_secret::is_sealed_text(text) {
+            continue;
+        }
+        let opened = match secret {
+            Some(secret) => secret.open_text(&aad, text).map_err(|e| e.to_string()),
+            None => Err("no server secret is configured".to_owned()),
+        };
+        *token = match opened {
+            Ok(plain) => Some(plain),
+            Err(why) => {
+                tracing::warn!(provider = %identity.provider.as_str(), user_id = %identity.user_id,
+                    "a sealed provider {which} token could not be opened: {why}");
+                lost = true;
+                None
+            }
+        };
+    }
+    (identity, lost)
+}
+
 impl Hallpass {
     /// The identity as it is to be stored: tokens sealed when a server secret is set.
     pub(crate) fn seal_identity(&self, identity: &Identity) -> Identity {
-        let mut sealed = identity.clone();
-        if let Some(secret) = &self.server_secret {
-            sealed.access_token =
-                identity.access_token.as_deref().map(|t| secret.seal_text(&token_aad(identity, "access"), t));
-            sealed.refresh_token = identity
-                .refresh_token
-                .as_deref()
-                .map(|t| secret.seal_text(&token_aad(identity, "refresh"), t));
-        }
-        sealed
+        seal_identity_with(self.server_secret.as_ref(), identity)
     }
 
-    /// A stored identity with its tokens opened. A sealed token that cannot be opened (no
-    /// secret configured, or another key) reads as absent, with a warning in the log: the
-    /// link itself stays usable for logins.
-    pub(crate) fn open_identity(&self, mut identity: Identity) -> Identity {
-        for (which, slot) in [("access", 0), ("refresh", 1)] {
-            let aad = token_aad(&identity, which);
-            let token = if slot == 0 { &mut identity.access_token } else { &mut identity.refresh_token };
-            let Some(text) = token.as_deref() else { continue };
-            if !crate::server_secret::is_sealed_text(text) {
-                continue;
-            }
-            let opened = match &self.server_secret {
-                Some(secret) => secret.open_text(&aad, text).map_err(|e| e.to_string()),
-                None => Err("no server secret is configured".to_owned()),
-            };
-            *token = match opened {
-                Ok(plain) => Some(plain),
-                Err(why) => {
-                    tracing::warn!(provider = %identity.provider.as_str(), user_id = %identity.user_id,
-                        "a sealed provider {which} token could not be opened: {why}");
-                    None
-                }
-            };
-        }
-        identity
+    /// A stored identity with its tokens opened (see [`open_identity_with`]): the link
+    /// itself stays usable for logins when a token cannot be opened.
+    pub(crate) fn open_identity(&self, identity: Identity) -> Identity {
+        open_identity_with(self.server_secret.as_ref(), identity).0
     }
 
     /// Stores a link, its tokens sealed.
@@ -95,6 +110,12 @@ impl Hallpass {
                 crate::types::check_access_token(t)?;
             }
             identity.access_token = t;
+        }
+        if let Some(t) = update.refresh_token {
+            if let Some(t) = &t {
+                crate::types::check_refresh_token(t)?;
+            }
+            identity.refresh_token = t;
         }
         if let Some(e) = update.expiry {
             identity.access_token_expiry = match e {

@@ -172,6 +172,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/users/{scope}/{id}/password", post(pages::set_password))
         .route("/admin/users/{scope}/{id}/sessions/end", post(pages::end_session))
         .route("/admin/users/{scope}/{id}/sessions/end-all", post(pages::end_all_sessions))
+        .route("/admin/users/{scope}/{id}/mfa/remove", post(pages::remove_factors))
         .route("/admin/keys", get(pages::keys).post(pages::create_key))
         .route("/admin/keys/revoke", post(pages::revoke_key))
         .route("/admin/audit", get(pages::audit))

@@ -540,6 +540,9 @@ pub struct OAuthDto {
     pub access_token_expiry: Option<i64>,
     /// Whether it has expired by the server clock.
     pub access_token_expired: bool,
+    /// The provider's refresh token, when it gave one (ask for `offline_access`).
+    #[schema(required = true)]
+    pub refresh_token: Option<String>,
 }
 
 impl From<&OAuthInfo> for OAuthDto {
@@ -550,6 +553,7 @@ impl From<&OAuthInfo> for OAuthDto {
             access_token: o.access_token.clone(),
             access_token_expiry: o.access_token_expiry.map(unix_seconds),
             access_token_expired: o.access_token_expired,
+            refresh_token: o.refresh_token.clone(),
         }
     }
 }
@@ -713,6 +717,14 @@ pub struct IdentityDto {
     pub access_token_expiry: Option<i64>,
     /// Whether the access token has expired by the server clock (`false` without expiry).
     pub access_token_expired: bool,
+    /// The provider's refresh token, kept for the application (a sign-in through hallpass
+    /// stores the one the provider gave; a backend may set its own).
+    #[schema(required = true)]
+    pub refresh_token: Option<String>,
+    /// Set when hallpass tried to refresh the expired access token with the refresh token
+    /// and the provider refused (or could not be reached): why. The link is shown as stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_error: Option<String>,
     /// When the link was made.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -730,6 +742,8 @@ impl IdentityDto {
             access_token: i.access_token.clone(),
             access_token_expiry: i.access_token_expiry.map(unix_seconds),
             access_token_expired: i.access_token_expired(now),
+            refresh_token: i.refresh_token.clone(),
+            refresh_error: None,
             created_at: i.created_at,
             updated_at: i.updated_at,
         }
@@ -772,6 +786,8 @@ pub struct LinkProviderRequest {
     pub access_token_expiry: Option<i64>,
     /// Seconds from now until the access token expires (as in an OAuth token response).
     pub expires_in: Option<i64>,
+    /// The provider's refresh token.
+    pub refresh_token: Option<String>,
 }
 
 impl LinkProviderRequest {
@@ -781,6 +797,7 @@ impl LinkProviderRequest {
         let update = TokenUpdate {
             access_token: self.access_token.map(Some),
             expiry: expiry("access_token_expiry", self.access_token_expiry.map(Some), self.expires_in)?,
+            refresh_token: self.refresh_token.map(Some),
         };
         Ok((client_id, update))
     }
@@ -801,6 +818,10 @@ pub struct UpdateProviderRequest {
     pub access_token_expiry: Option<Option<i64>>,
     /// Seconds from now until the access token expires.
     pub expires_in: Option<i64>,
+    /// The new refresh token, or `null` to clear it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub refresh_token: Option<Option<String>>,
 }
 
 impl UpdateProviderRequest {
@@ -809,6 +830,7 @@ impl UpdateProviderRequest {
         Ok(TokenUpdate {
             access_token: self.access_token,
             expiry: expiry("access_token_expiry", self.access_token_expiry, self.expires_in)?,
+            refresh_token: self.refresh_token,
         })
     }
 }

@@ -10,7 +10,8 @@ use crate::http::user_ref;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hallpass_core::{ProviderName, UserRef};
+use hallpass_core::service::{Expiry, TokenUpdate};
+use hallpass_core::{Identity, ProviderName, UserRef};
 
 fn parse(r: &str, provider: &str) -> Result<(UserRef, ProviderName), ApiError> {
     Ok((user_ref(r)?, ProviderName::parse(provider)?))
@@ -87,7 +88,11 @@ pub async fn update(
     Ok(Json(IdentityDto::from_identity(&identity, state.service.now())))
 }
 
-/// Reads the link, with whether its access token has expired.
+/// Reads the link, with whether its access token has expired. When hallpass signs users
+/// in with this provider (it is configured for the scope), the access token has expired
+/// (or expires within a minute) and a refresh token is stored, the token is refreshed at
+/// the provider first and the new tokens are stored and shown; a refused refresh shows the
+/// stored link with `refresh_error`.
 #[utoipa::path(
     get,
     path = "/v1/users/{ref}/providers/{provider}",
@@ -113,8 +118,51 @@ pub async fn get(
     ApiPath((r, provider)): ApiPath<(String, String)>,
 ) -> Result<Json<IdentityDto>, ApiError> {
     let (r, provider) = parse(&r, &provider)?;
-    let identity = state.service.get_provider(caller.scope(), &r, &provider).await?;
-    Ok(Json(IdentityDto::from_identity(&identity, state.service.now())))
+    let scope = caller.scope();
+    let identity = state.service.get_provider(scope, &r, &provider).await?;
+    let Some(oidc) = state.oidc.provider(scope, &provider).filter(|_| needs_refresh(&state, &identity))
+    else {
+        return Ok(Json(IdentityDto::from_identity(&identity, state.service.now())));
+    };
+    // One refresh at a time per user; whoever waited reads what the first one stored.
+    let _turn = oidc.refresh_lock(identity.user_id).lock().await;
+    let r = UserRef::Id(identity.user_id);
+    let identity = state.service.get_provider(scope, &r, &provider).await?;
+    let Some(refresh_token) = identity.refresh_token.clone().filter(|_| needs_refresh(&state, &identity))
+    else {
+        return Ok(Json(IdentityDto::from_identity(&identity, state.service.now())));
+    };
+    match oidc.refresh(&refresh_token).await {
+        Ok(fresh) => {
+            let update = TokenUpdate {
+                access_token: Some(Some(fresh.access_token)),
+                expiry: Some(
+                    fresh.expires_in.map(|d| Expiry::In(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))),
+                ),
+                // A provider that rotates refresh tokens sends the next one; others keep it.
+                refresh_token: fresh.refresh_token.map(Some),
+            };
+            let identity = state.service.update_provider(scope, &r, &provider, update).await?;
+            tracing::info!(provider = %provider.as_str(), user_id = %identity.user_id, "refreshed a provider access token");
+            Ok(Json(IdentityDto::from_identity(&identity, state.service.now())))
+        }
+        Err(why) => {
+            tracing::warn!(provider = %provider.as_str(), user_id = %identity.user_id, error = %why,
+                "refreshing a provider access token failed");
+            let mut dto = IdentityDto::from_identity(&identity, state.service.now());
+            dto.refresh_error = Some(why);
+            Ok(Json(dto))
+        }
+    }
+}
+
+/// How close to its expiry an access token is refreshed before it is shown.
+const REFRESH_BEFORE: time::Duration = time::Duration::minutes(1);
+
+/// Whether the link's access token is (about to be) expired and a refresh token is kept.
+fn needs_refresh(state: &AppState, identity: &Identity) -> bool {
+    identity.refresh_token.is_some()
+        && identity.access_token_expiry.is_some_and(|e| e <= state.service.now() + REFRESH_BEFORE)
 }
 
 /// Removes the link.

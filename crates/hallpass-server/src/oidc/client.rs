@@ -128,12 +128,38 @@ struct Discovered {
     refetched_at: Option<Instant>,
 }
 
+/// How many locks the refreshes of one provider's tokens are spread over (by user).
+const REFRESH_STRIPES: usize = 16;
+
 /// One provider of one scope, with its cache.
 pub struct Provider {
     /// What the configuration says.
     pub spec: ProviderSpec,
     http: reqwest::Client,
     discovered: RwLock<Option<Discovered>>,
+    /// One refresh at a time per user (in this process): providers that rotate refresh
+    /// tokens accept each one once, so two concurrent refreshes would lose one.
+    refreshing: [tokio::sync::Mutex<()>; REFRESH_STRIPES],
+}
+
+/// What a refresh of the access token brought.
+pub struct Refreshed {
+    /// The new access token.
+    pub access_token: String,
+    /// How long it lasts, when the provider says.
+    pub expires_in: Option<Duration>,
+    /// A new refresh token, when the provider rotates them.
+    pub refresh_token: Option<String>,
+}
+
+impl Refreshed {
+    fn from(answer: &impl OAuth2TokenResponse) -> Self {
+        Self {
+            access_token: answer.access_token().secret().clone(),
+            expires_in: answer.expires_in(),
+            refresh_token: answer.refresh_token().map(|t| t.secret().clone()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Provider {
@@ -154,7 +180,48 @@ pub struct Started {
 
 impl Provider {
     pub(super) fn new(spec: ProviderSpec, http: reqwest::Client) -> Self {
-        Self { spec, http, discovered: RwLock::new(None) }
+        Self { spec, http, discovered: RwLock::new(None), refreshing: Default::default() }
+    }
+
+    /// The lock a refresh of `user`'s tokens holds.
+    pub fn refresh_lock(&self, user: uuid::Uuid) -> &tokio::sync::Mutex<()> {
+        &self.refreshing[(user.as_u128() % REFRESH_STRIPES as u128) as usize]
+    }
+
+    /// A new access token for `refresh_token` from the token endpoint (RFC 6749 section 6);
+    /// the error says why not, without a secret.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Refreshed, String> {
+        let http = |r| send(self.http.clone(), r);
+        let refresh_token = oauth2::RefreshToken::new(refresh_token.to_owned());
+        let token = match &self.spec.kind {
+            ProviderKind::Oidc { .. } => {
+                let d = self.discovered().await.map_err(|e| format!("{e:#}"))?;
+                let client = CoreClient::from_provider_metadata(
+                    d.metadata.clone(),
+                    openidconnect::ClientId::new(self.spec.client_id.clone()),
+                    Some(ClientSecret::new(self.spec.client_secret.clone())),
+                );
+                let answer = client
+                    .exchange_refresh_token(&refresh_token)
+                    .map_err(|e| format!("the provider has no token endpoint: {e}"))?
+                    .request_async(&http)
+                    .await
+                    .map_err(|e| describe(&e))?;
+                Refreshed::from(&answer)
+            }
+            OAuth2 { token_endpoint, .. } => {
+                let client = BasicClient::new(oauth2::ClientId::new(self.spec.client_id.clone()))
+                    .set_client_secret(oauth2::ClientSecret::new(self.spec.client_secret.clone()))
+                    .set_token_uri(TokenUrl::from_url(token_endpoint.clone()));
+                let answer = client
+                    .exchange_refresh_token(&refresh_token)
+                    .request_async(&http)
+                    .await
+                    .map_err(|e| describe(&e))?;
+                Refreshed::from(&answer)
+            }
+        };
+        Ok(token)
     }
 
     fn issuer(&self) -> Option<&str> {
@@ -234,6 +301,11 @@ impl Provider {
                 // `openid` is always asked for by the crate.
                 for s in self.spec.scopes.iter().filter(|s| *s != "openid") {
                     request = request.add_scope(openidconnect::Scope::new(s.clone()));
+                }
+                // OpenID Connect Core 1.0 section 11: `offline_access` (a refresh token) is
+                // asked for with `prompt=consent`, or providers ignore it.
+                if self.spec.scopes.iter().any(|s| s == "offline_access") {
+                    request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Consent);
                 }
                 request.set_pkce_challenge(challenge).url().0
             }
@@ -445,7 +517,7 @@ fn describe<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'static>
     e: &oauth2::RequestTokenError<RE, T>,
 ) -> String {
     match e {
-        oauth2::RequestTokenError::ServerResponse(r) => format!("the provider refused the code: {r}"),
+        oauth2::RequestTokenError::ServerResponse(r) => format!("the provider refused: {r}"),
         oauth2::RequestTokenError::Request(r) => format!("the token request failed: {r}"),
         oauth2::RequestTokenError::Parse(e, _) => format!("the token answer is unreadable: {e}"),
         oauth2::RequestTokenError::Other(s) => format!("the token request failed: {s}"),

@@ -4,9 +4,10 @@
 
 use super::{BATCH, FORMAT_VERSION, Progress, timestamp};
 use anyhow::Context as _;
-use hallpass_core::Store;
+use hallpass_core::service::open_identity_with;
 use hallpass_core::store::ExportedUser;
 use hallpass_core::{Identity, JsonObject};
+use hallpass_core::{ServerSecret, Store};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -49,6 +50,7 @@ pub struct ProviderLine<'a> {
     client_id: &'a str,
     access_token: Option<&'a str>,
     access_token_expiry: Option<String>,
+    refresh_token: Option<&'a str>,
     created_at: String,
     updated_at: String,
 }
@@ -83,6 +85,7 @@ impl<'a> ProviderLine<'a> {
             client_id: i.client_id.as_str(),
             access_token: i.access_token.as_deref(),
             access_token_expiry: i.access_token_expiry.map(timestamp),
+            refresh_token: i.refresh_token.as_deref(),
             created_at: timestamp(i.created_at),
             updated_at: timestamp(i.updated_at),
         }
@@ -105,22 +108,36 @@ fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write + Send>> {
     Ok(Box::new(std::io::BufWriter::with_capacity(1 << 16, file)))
 }
 
-/// `hallpass export [--output FILE]`: writes every user; returns how many.
-pub async fn run(store: &dyn Store, output: Option<&Path>) -> anyhow::Result<u64> {
+/// `hallpass export [--output FILE]`: writes every user; returns how many. Provider tokens
+/// sealed at rest are written opened by `secret` (the server's key), so that an import
+/// into a server with another key can seal them with its own; a token that cannot be
+/// opened is left out, with a warning.
+pub async fn run(
+    store: &dyn Store,
+    secret: Option<&ServerSecret>,
+    output: Option<&Path>,
+) -> anyhow::Result<u64> {
     let mut out = open_output(output)?;
     let header =
         Header { hallpass_export: FORMAT_VERSION, exported_at: timestamp(OffsetDateTime::now_utc()) };
     writeln!(out, "{}", serde_json::to_string(&header)?)?;
     let progress = Progress::new(None);
-    let (mut users, mut pages, mut providers) = (0u64, 0u64, 0u64);
+    let (mut users, mut pages, mut providers, mut lost) = (0u64, 0u64, 0u64, 0u64);
     let mut scopes = BTreeSet::new();
     let mut after = None;
     let limit = u32::try_from(BATCH).unwrap_or(u32::MAX);
     loop {
-        let page = store.export_users(after.clone(), limit).await.context("reading users to export")?;
+        let mut page = store.export_users(after.clone(), limit).await.context("reading users to export")?;
         let Some(last) = page.last() else { break };
         after = Some((last.record.user.scope.clone(), last.record.user.id));
         // Serialise the page, then write it off the async workers (stdout may be a slow pipe).
+        for e in &mut page {
+            for identity in &mut e.identities {
+                let (opened, unreadable) = open_identity_with(secret, identity.clone());
+                *identity = opened;
+                lost += u64::from(unreadable);
+            }
+        }
         let mut text = String::with_capacity(page.len() * 512);
         for e in &page {
             text.push_str(&serde_json::to_string(&UserLine::of(e))?);
@@ -149,5 +166,11 @@ pub async fn run(store: &dyn Store, output: Option<&Path>) -> anyhow::Result<u64
         n => format!("{n} scopes"),
     };
     eprintln!("exported {users} users ({providers} provider links) of {scopes} to {to}");
+    if lost > 0 {
+        eprintln!(
+            "warning: {lost} provider links had tokens sealed by a key this server does not have; they were \
+             exported without them"
+        );
+    }
     Ok(users)
 }

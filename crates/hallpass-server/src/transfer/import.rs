@@ -27,10 +27,11 @@ use super::{
     BATCH, FORMAT_VERSION, Progress, Totals, conflict_reason, deterministic_v7, import_batch, parse_timestamp,
 };
 use anyhow::{Context as _, bail};
+use hallpass_core::service::seal_identity_with;
 use hallpass_core::store::ExportedUser;
 use hallpass_core::{
     ClientId, Confirmation, Email, Group, HashCeiling, Identity, JsonObject, Limits, ProviderName, Scope,
-    Store, User, UserRecord, Username, check_access_token, check_json_object,
+    Store, User, UserRecord, Username, check_access_token, check_json_object, check_refresh_token,
 };
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -67,6 +68,7 @@ struct ProviderIn {
     client_id: String,
     access_token: Option<String>,
     access_token_expiry: Option<serde_json::Value>,
+    refresh_token: Option<String>,
     created_at: Option<String>,
     updated_at: Option<String>,
 }
@@ -105,13 +107,21 @@ pub struct ImportRules {
     /// `hallpass export`). Otherwise such a line is refused: an import must not be a way
     /// to make someone an admin.
     pub include_admins: bool,
+    /// The server's key: provider tokens are sealed with it as they are stored (none: kept
+    /// as read, as a server without a key keeps them).
+    pub secret: Option<hallpass_core::ServerSecret>,
 }
 
 impl Default for ImportRules {
     /// The defaults of a server with default settings.
     fn default() -> Self {
         let settings = hallpass_core::Settings::default();
-        Self { limits: settings.limits, hash_ceiling: settings.hash_ceiling(), include_admins: false }
+        Self {
+            limits: settings.limits,
+            hash_ceiling: settings.hash_ceiling(),
+            include_admins: false,
+            secret: None,
+        }
     }
 }
 
@@ -189,18 +199,23 @@ pub fn parse_user(
         if let Some(token) = p.access_token.as_deref() {
             check_access_token(token).map_err(|e| format!("providers.{e}"))?;
         }
+        if let Some(token) = p.refresh_token.as_deref() {
+            check_refresh_token(token).map_err(|e| format!("providers.{e}"))?;
+        }
         let linked = instant("providers.created_at", p.created_at.as_deref())?.unwrap_or(created_at);
-        identities.push(Identity {
+        let identity = Identity {
             user_id: id,
             scope: scope.clone(),
             provider,
             client_id,
             access_token: p.access_token,
             access_token_expiry: expiry(p.access_token_expiry.as_ref())?,
-            refresh_token: None,
+            refresh_token: p.refresh_token,
             created_at: linked,
             updated_at: instant("providers.updated_at", p.updated_at.as_deref())?.unwrap_or(linked),
-        });
+        };
+        // Stored as the service stores links: tokens sealed by this server's key.
+        identities.push(seal_identity_with(rules.secret.as_ref(), &identity));
     }
 
     let user = User {

@@ -57,6 +57,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("user_set_password", "set a password"),
     ("session_end", "ended a session"),
     ("sessions_end_all", "ended every session"),
+    ("mfa_remove", "removed second factors"),
     ("key_create", "created an API key"),
     ("key_revoke", "revoked an API key"),
     ("outbox_retry", "queued a mail again"),
@@ -235,6 +236,7 @@ async fn sentence(e: AuditEntry, names: &mut Names<'_>) -> AuditRow {
                 "user_deactivate" => "deactivated".into(),
                 "user_set_password" => "set the password of".into(),
                 "session_end" => "ended a session of".into(),
+                "mfa_remove" => "removed the second factors of".into(),
                 "sessions_end_all" => {
                     let n = e.detail.get("ended").and_then(|n| n.as_u64()).unwrap_or(0);
                     format!("ended {} of", count(n, "session", "sessions"))

@@ -88,6 +88,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "password" => "Password set; every session of the user has ended.",
         "session" => "The session has ended.",
         "sessions" => "Every session of the user has ended.",
+        "factors" => "The user's second factors are removed; every session of the user has ended.",
         "revoked" => "The API key is revoked.",
         "retried" => "The mail is queued again; it is sent within seconds.",
         "signed-out" => "You are signed out.",

@@ -1,5 +1,5 @@
 //! One user's page and its forms: changing the user, activating or deactivating,
-//! setting a password, ending one session or all of them.
+//! setting a password, ending one session or all of them, removing the second factors.
 
 use super::*;
 
@@ -30,6 +30,12 @@ pub(crate) struct ProviderRow {
     refresh: bool,
 }
 
+pub(crate) struct FactorRow {
+    kind: &'static str,
+    state: String,
+    since: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/user.html")]
 pub(crate) struct UserPage {
@@ -44,6 +50,8 @@ pub(crate) struct UserPage {
     sessions: Vec<SessionRow>,
     events: Vec<EventRow>,
     providers: Vec<ProviderRow>,
+    /// The user's second factors, as words (never a secret).
+    factors: Vec<FactorRow>,
     error: Option<String>,
     /// Which field the error is about (`extra`, `group`, `password`), for `aria-invalid`.
     error_field: &'static str,
@@ -102,6 +110,7 @@ async fn user_page(
     let sessions = svc.list_sessions(scope, &r).await?;
     let events = svc.login_history(scope, &r, Some(100), None).await?;
     let providers = svc.list_providers(scope, &r).await?;
+    let mfa = svc.mfa_state(scope, &r).await?;
     let now = svc.now();
     let name = display_name(&u);
     let opt = |s: Option<String>| s.unwrap_or_else(|| "—".into());
@@ -167,10 +176,35 @@ async fn user_page(
                 refresh: p.refresh_token.is_some(),
             })
             .collect(),
+        factors: factor_rows(&mfa),
         error: message,
         error_field,
     };
     Ok(render(status, &page))
+}
+
+/// The rows of the second factors table.
+fn factor_rows(mfa: &hallpass_core::MfaState) -> Vec<FactorRow> {
+    let mut rows = Vec::new();
+    if let Some(totp) = &mfa.totp {
+        rows.push(FactorRow {
+            kind: "Authenticator app (TOTP)",
+            state: if totp.confirmed { "in use".into() } else { "enrolment not confirmed yet".into() },
+            since: fmt_time(totp.created_at),
+        });
+    }
+    if mfa.recovery_codes > 0 || mfa.enabled() {
+        rows.push(FactorRow {
+            kind: "Recovery codes",
+            state: match mfa.recovery_codes {
+                0 => "none left".into(),
+                1 => "1 unused".into(),
+                n => format!("{n} unused"),
+            },
+            since: "—".into(),
+        });
+    }
+    rows
 }
 
 pub(crate) async fn user(
@@ -450,4 +484,46 @@ pub(crate) async fn end_all_sessions(
         .audit(&admin.username, "sessions_end_all", Some(&scope), Some(id.to_string()), detail)
         .await?;
     Ok(see_other(format!("/admin/users/{scope}/{id}?notice=sessions")))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RemoveFactorsForm {
+    #[serde(default)]
+    csrf: String,
+    confirm: Option<String>,
+}
+
+/// Removes every second factor of the user (after a confirmation page), which ends the
+/// user's sessions; audited as `mfa_remove`, as the API's `DELETE /v1/users/{ref}/mfa` is.
+pub(crate) async fn remove_factors(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((scope, id)): Path<(String, String)>,
+    Form(form): Form<RemoveFactorsForm>,
+) -> Result<Response, PageError> {
+    admin.check_csrf(&form.csrf)?;
+    let (scope, id) = (scope_of(&scope)?, path_id(&id)?);
+    let r = UserRef::Id(id);
+    if !confirmed(&form.confirm) {
+        let u = state.service.get_user(&scope, &r).await?;
+        let name = display_name(&u);
+        let consequences = vec![
+            format!("{name} (scope {scope}) signs in with the first factor alone until enrolling again."),
+            "The authenticator app, the recovery codes and every other second factor are removed.".to_owned(),
+            "Every session of the user ends at once.".to_owned(),
+        ];
+        return Ok(confirm_page(
+            &admin,
+            format!("Remove the second factors of {name}?"),
+            consequences,
+            format!("/admin/users/{scope}/{id}/mfa/remove"),
+            vec![],
+            "Remove second factors",
+            user_href(&u),
+        ));
+    }
+    let removed = state.service.remove_mfa(&scope, &r, None).await?;
+    let detail = json!({"removed": removed}).as_object().cloned().unwrap_or_default();
+    state.service.audit(&admin.username, "mfa_remove", Some(&scope), Some(id.to_string()), detail).await?;
+    Ok(see_other(format!("/admin/users/{scope}/{id}?notice=factors")))
 }
