@@ -749,7 +749,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Reads the link, with whether its access token has expired. */
+        /**
+         * Reads the link, with whether its access token has expired. When hallpass signs users
+         *     in with this provider (it is configured for the scope), the access token has expired
+         *     (or expires within a minute) and a refresh token is stored, the token is refreshed at
+         *     the provider first and the new tokens are stored and shown; a refused refresh shows the
+         *     stored link with `refresh_error`.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -940,6 +946,16 @@ export interface components {
             /** @description The provider. */
             provider: string;
             /**
+             * @description Set when hallpass tried to refresh the expired access token with the refresh token
+             *     and the provider refused (or could not be reached): why. The link is shown as stored.
+             */
+            refresh_error?: string | null;
+            /**
+             * @description The provider's refresh token, kept for the application (a sign-in through hallpass
+             *     stores the one the provider gave; a backend may set its own).
+             */
+            refresh_token: string | null;
+            /**
              * Format: date-time
              * @description When the link last changed.
              */
@@ -969,6 +985,8 @@ export interface components {
              * @description Seconds from now until the access token expires (as in an OAuth token response).
              */
             expires_in?: number | null;
+            /** @description The provider's refresh token. */
+            refresh_token?: string | null;
         };
         /** @description What a login returns beside the session. */
         Login: {
@@ -1149,6 +1167,8 @@ export interface components {
             client_id: string;
             /** @description The provider. */
             provider: string;
+            /** @description The provider's refresh token, when it gave one (ask for `offline_access`). */
+            refresh_token: string | null;
         };
         /** @description The 200 answers of `POST /v1/oidc/exchange`: a link, or an MFA challenge. */
         OidcExchangeOk: components["schemas"]["OidcLinked"] | components["schemas"]["MfaChallengeResponse"];
@@ -1430,6 +1450,8 @@ export interface components {
              * @description Seconds from now until the access token expires.
              */
             expires_in?: number | null;
+            /** @description The new refresh token, or `null` to clear it. */
+            refresh_token?: string | null;
         };
         /**
          * @description `PATCH /v1/users/{ref}`: only the fields present change. `username` or `email` set to

@@ -121,8 +121,9 @@ test("every method against a live server", async () => {
   await refused(hp.sendConfirmation("ada"), "mail_not_configured");
   await refused(hp.redeemConfirmation("nope"), "invalid_code");
 
-  const linked = await hp.linkProvider("ada", "github", { client_id: "gh-1", access_token: "at", expires_in: 3600 });
+  const linked = await hp.linkProvider("ada", "github", { client_id: "gh-1", access_token: "at", refresh_token: "rt", expires_in: 3600 });
   assert.equal(linked.access_token_expired, false);
+  assert.equal(linked.refresh_token, "rt");
   assert.equal((await hp.updateProvider("ada", "github", { access_token_expiry: 1 })).access_token_expired, true);
   assert.equal((await hp.getProvider("ada", "github")).client_id, "gh-1");
   assert.equal((await hp.listProviders("ada")).providers.length, 1);

@@ -170,7 +170,7 @@ pub struct SessionList {
 }
 
 /// The provider side of a login through a linked provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OAuth {
     /// The provider.
     pub provider: String,
@@ -182,6 +182,9 @@ pub struct OAuth {
     pub access_token_expiry: Option<i64>,
     /// Whether it has expired by the server clock.
     pub access_token_expired: bool,
+    /// The stored refresh token.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
 }
 
 /// What a login returns beside the session.
@@ -460,7 +463,7 @@ pub struct ConfirmationResponse {
 }
 
 /// A user's link to a provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
     /// The provider.
     pub provider: String,
@@ -472,6 +475,12 @@ pub struct Identity {
     pub access_token_expiry: Option<i64>,
     /// Whether it has expired by the server clock.
     pub access_token_expired: bool,
+    /// The provider's refresh token, kept for the application.
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// Why hallpass's last refresh of the expired access token failed, if it did.
+    #[serde(default)]
+    pub refresh_error: Option<String>,
     /// When the link was made.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -481,7 +490,7 @@ pub struct Identity {
 }
 
 /// `PUT /v1/users/{ref}/providers/{provider}`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Clone, Default, Serialize)]
 pub struct LinkProviderRequest {
     /// The user's id at the provider.
     pub client_id: String,
@@ -494,10 +503,13 @@ pub struct LinkProviderRequest {
     /// Seconds from now until it expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<i64>,
+    /// The provider's refresh token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 /// `PATCH /v1/users/{ref}/providers/{provider}`: `Some(None)` clears.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Clone, Default, Serialize)]
 pub struct UpdateProviderRequest {
     /// New access token, or `Some(None)` to clear it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -508,6 +520,9 @@ pub struct UpdateProviderRequest {
     /// Seconds from now until it expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<i64>,
+    /// New refresh token, or `Some(None)` to clear it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Option<String>>,
 }
 
 /// One login attempt.
@@ -637,6 +652,14 @@ redacted_debug!(ResetCode { expires_at, user_id, } secret { code, });
 redacted_debug!(TotpEnrolment { } secret { secret, otpauth_uri, });
 
 redacted_debug!(RecoveryCodes { } secret { recovery_codes, });
+
+redacted_debug!(OAuth { provider, client_id, access_token_expiry, access_token_expired, } secret { access_token, refresh_token, });
+
+redacted_debug!(Identity { provider, client_id, access_token_expiry, access_token_expired, refresh_error, created_at, updated_at, } secret { access_token, refresh_token, });
+
+redacted_debug!(LinkProviderRequest { client_id, access_token_expiry, expires_in, } secret { access_token, refresh_token, });
+
+redacted_debug!(UpdateProviderRequest { access_token_expiry, expires_in, } secret { access_token, refresh_token, });
 
 #[cfg(test)]
 mod tests {
