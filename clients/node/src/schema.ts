@@ -256,41 +256,7 @@ export interface paths {
             cookie?: never;
         };
         /** Checks a session token: the session and its user. Does not extend the session. */
-        get: {
-            parameters: {
-                query?: never;
-                header: {
-                    /** @description The token of a login */
-                    "X-Session-Token": string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The session and its user */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["SessionWithUser"];
-                    };
-                };
-                /** @description `session_invalid` or `unauthorized` */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                429: components["responses"]["RateLimited"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["StorageUnavailable"];
-            };
-        };
+        get: operations["get_session"];
         put?: never;
         post?: never;
         /** Ends the session (logout). Succeeds also when it has already ended. */
@@ -421,42 +387,7 @@ export interface paths {
             cookie?: never;
         };
         /** Lists or searches the users of the scope, a page at a time, ordered by id. */
-        get: {
-            parameters: {
-                query?: {
-                    /** @description Substring of the username or email, compared case-insensitively. */
-                    query?: string;
-                    /** @description Only users of this group. */
-                    group?: string;
-                    /** @description Only active (`true`) or inactive (`false`) users. */
-                    active?: boolean;
-                    /** @description Page size, 1 to 1000 (default 50). */
-                    limit?: number;
-                    /** @description `next_cursor` of the previous page. */
-                    cursor?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description A page of users */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["UserList"];
-                    };
-                };
-                400: components["responses"]["InvalidRequest"];
-                401: components["responses"]["Unauthorized"];
-                429: components["responses"]["RateLimited"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["StorageUnavailable"];
-            };
-        };
+        get: operations["list_users"];
         put?: never;
         /** Registers a user. */
         post: operations["register"];
@@ -474,35 +405,7 @@ export interface paths {
             cookie?: never;
         };
         /** Reads a user by id, username or email. */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The user's id, username or email */
-                    ref: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The user */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["User"];
-                    };
-                };
-                400: components["responses"]["InvalidRequest"];
-                401: components["responses"]["Unauthorized"];
-                404: components["responses"]["UserNotFound"];
-                429: components["responses"]["RateLimited"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["StorageUnavailable"];
-            };
-        };
+        get: operations["get_user"];
         put?: never;
         post?: never;
         /** Deletes a user with their sessions, codes and provider links. */
@@ -510,50 +413,7 @@ export interface paths {
         options?: never;
         head?: never;
         /** Changes a user. Deactivating (`active: false`) ends every session of the user. */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The user's id, username or email */
-                    ref: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["UpdateUserRequest"];
-                };
-            };
-            responses: {
-                /** @description The changed user */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["User"];
-                    };
-                };
-                400: components["responses"]["InvalidRequest"];
-                401: components["responses"]["Unauthorized"];
-                404: components["responses"]["UserNotFound"];
-                /** @description `username_taken` or `email_taken` */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                413: components["responses"]["PayloadTooLarge"];
-                415: components["responses"]["UnsupportedMediaType"];
-                429: components["responses"]["RateLimited"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["StorageUnavailable"];
-            };
-        };
+        patch: operations["update_user"];
         trace?: never;
     };
     "/v1/users/{ref}/confirmation": {
@@ -705,35 +565,7 @@ export interface paths {
             cookie?: never;
         };
         /** Lists the user's provider links. */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The user's id, username or email */
-                    ref: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The links */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["IdentityList"];
-                    };
-                };
-                400: components["responses"]["InvalidRequest"];
-                401: components["responses"]["Unauthorized"];
-                404: components["responses"]["UserNotFound"];
-                429: components["responses"]["RateLimited"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["StorageUnavailable"];
-            };
-        };
+        get: operations["list_providers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -756,45 +588,7 @@ export interface paths {
          *     the provider first and the new tokens are stored and shown; a refused refresh shows the
          *     stored link with `refresh_error`.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The user's id, username or email */
-                    ref: string;
-                    /** @description The provider's name */
-                    provider: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The link */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Identity"];
-                    };
-                };
-                400: components["responses"]["InvalidRequest"];
-                401: components["responses"]["Unauthorized"];
-                /** @description `user_not_found` or `provider_not_linked` */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                429: components["responses"]["RateLimited"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["StorageUnavailable"];
-            };
-        };
+        get: operations["get_provider"];
         /**
          * Links the user to a provider identity, replacing the user's earlier link to the same
          *     provider. The identity (`provider`, `client_id`) may belong to one user of the scope.
@@ -806,51 +600,7 @@ export interface paths {
         options?: never;
         head?: never;
         /** Changes the access token or its expiry. */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The user's id, username or email */
-                    ref: string;
-                    /** @description The provider's name */
-                    provider: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": components["schemas"]["UpdateProviderRequest"];
-                };
-            };
-            responses: {
-                /** @description The changed link */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Identity"];
-                    };
-                };
-                400: components["responses"]["InvalidRequest"];
-                401: components["responses"]["Unauthorized"];
-                /** @description `user_not_found` or `provider_not_linked` */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                413: components["responses"]["PayloadTooLarge"];
-                415: components["responses"]["UnsupportedMediaType"];
-                429: components["responses"]["RateLimited"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["StorageUnavailable"];
-            };
-        };
+        patch: operations["update_provider"];
         trace?: never;
     };
     "/v1/users/{ref}/sessions": {
@@ -2082,6 +1832,41 @@ export interface operations {
             503: components["responses"]["StorageUnavailable"];
         };
     };
+    get_session: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The token of a login */
+                "X-Session-Token": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session and its user */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionWithUser"];
+                };
+            };
+            /** @description `session_invalid` or `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
     end: {
         parameters: {
             query?: never;
@@ -2371,6 +2156,42 @@ export interface operations {
             503: components["responses"]["StorageUnavailable"];
         };
     };
+    list_users: {
+        parameters: {
+            query?: {
+                /** @description Substring of the username or email, compared case-insensitively. */
+                query?: string;
+                /** @description Only users of this group. */
+                group?: string;
+                /** @description Only active (`true`) or inactive (`false`) users. */
+                active?: boolean;
+                /** @description Page size, 1 to 1000 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of users */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
     register: {
         parameters: {
             query?: never;
@@ -2421,6 +2242,35 @@ export interface operations {
             503: components["responses"]["StorageUnavailable"];
         };
     };
+    get_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id, username or email */
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["UserNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
     delete: {
         parameters: {
             query?: never;
@@ -2443,6 +2293,50 @@ export interface operations {
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["UserNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    update_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id, username or email */
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateUserRequest"];
+            };
+        };
+        responses: {
+            /** @description The changed user */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["UserNotFound"];
+            /** @description `username_taken` or `email_taken` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["StorageUnavailable"];
@@ -2756,6 +2650,74 @@ export interface operations {
             503: components["responses"]["StorageUnavailable"];
         };
     };
+    list_providers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id, username or email */
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The links */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityList"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["UserNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    get_provider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id, username or email */
+                ref: string;
+                /** @description The provider's name */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The link */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Identity"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description `user_not_found` or `provider_not_linked` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
     link: {
         parameters: {
             query?: never;
@@ -2843,6 +2805,51 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    update_provider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id, username or email */
+                ref: string;
+                /** @description The provider's name */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateProviderRequest"];
+            };
+        };
+        responses: {
+            /** @description The changed link */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Identity"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description `user_not_found` or `provider_not_linked` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["StorageUnavailable"];

@@ -58,6 +58,7 @@ pub async fn link(
 #[utoipa::path(
     patch,
     path = "/v1/users/{ref}/providers/{provider}",
+    operation_id = "update_provider",
     tag = "providers",
     security(("bearer" = [])),
     params(
@@ -96,6 +97,7 @@ pub async fn update(
 #[utoipa::path(
     get,
     path = "/v1/users/{ref}/providers/{provider}",
+    operation_id = "get_provider",
     tag = "providers",
     security(("bearer" = [])),
     params(
@@ -201,6 +203,7 @@ pub async fn unlink(
 #[utoipa::path(
     get,
     path = "/v1/users/{ref}/providers",
+    operation_id = "list_providers",
     tag = "providers",
     security(("bearer" = [])),
     params(("ref" = String, Path, description = "The user's id, username or email")),

@@ -83,6 +83,7 @@ pub async fn login(
 #[utoipa::path(
     get,
     path = "/v1/session",
+    operation_id = "get_session",
     tag = "sessions",
     security(("bearer" = [])),
     params(("X-Session-Token" = String, Header, description = "The token of a login")),

@@ -53,6 +53,7 @@ pub async fn register(
 #[utoipa::path(
     get,
     path = "/v1/users",
+    operation_id = "list_users",
     tag = "users",
     security(("bearer" = [])),
     params(ListUsersQuery),
@@ -80,6 +81,7 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/v1/users/{ref}",
+    operation_id = "get_user",
     tag = "users",
     security(("bearer" = [])),
     params(("ref" = String, Path, description = "The user's id, username or email")),
@@ -105,6 +107,7 @@ pub async fn get(
 #[utoipa::path(
     patch,
     path = "/v1/users/{ref}",
+    operation_id = "update_user",
     tag = "users",
     security(("bearer" = [])),
     params(("ref" = String, Path, description = "The user's id, username or email")),
