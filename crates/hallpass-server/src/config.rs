@@ -720,6 +720,42 @@ mod tests {
     }
 
     #[test]
+    fn a_scope_relying_party_is_read_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "h.toml",
+                r#"
+                [scopes.shop.webauthn]
+                rp_id = "example.com"
+                origins = ["https://shop.example.com"]
+                [scopes.bad.webauthn]
+                rp_id = "example.com"
+                origins = ["https://example.org"]
+                "#,
+            )?;
+            // Refused when the file is read, saying which scope and why.
+            let err = Config::load(Some(Path::new("h.toml"))).map(|_| ()).unwrap_err().to_string();
+            assert!(err.contains("[scopes.bad.webauthn]") && err.contains("not on rp_id"), "{err}");
+            jail.create_file(
+                "h.toml",
+                r#"
+                [scopes.shop.webauthn]
+                rp_id = "example.com"
+                origins = ["https://shop.example.com"]
+                "#,
+            )?;
+            let s = Config::load(Some(Path::new("h.toml")))
+                .map_err(|e| e.to_string())?
+                .settings()
+                .map_err(|e| e.to_string())?;
+            let rp = s.scope(&Scope::parse("shop").unwrap()).webauthn.clone().expect("a relying party");
+            assert_eq!((rp.rp_id.as_str(), rp.rp_name.as_str()), ("example.com", "example.com"));
+            assert!(s.default_scope.webauthn.is_none());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn throttling_is_on_by_default_and_configurable_per_scope() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
