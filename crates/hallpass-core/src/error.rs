@@ -111,6 +111,26 @@ pub enum Error {
     /// none is configured.
     #[error("no server secret key is configured")]
     SecretKeyNotConfigured,
+    /// The scope has no WebAuthn relying party (`[scopes.NAME.webauthn]`).
+    #[error("passkeys are not configured for the scope")]
+    PasskeysNotConfigured,
+    /// A passkey ceremony (registration or sign-in) is unknown, used or expired.
+    #[error("invalid or expired passkey ceremony")]
+    InvalidFlow,
+    /// The authenticator's answer to a registration did not verify (origin, challenge,
+    /// relying party, user verification).
+    #[error("passkey registration refused: {0}")]
+    PasskeyRegistrationFailed(String),
+    /// A passkey assertion did not verify (origin, challenge, relying party, signature,
+    /// unknown credential, or a signature counter that went back: a cloned authenticator).
+    #[error("invalid passkey")]
+    InvalidPasskey,
+    /// That credential is registered already.
+    #[error("passkey already registered")]
+    PasskeyTaken,
+    /// No such passkey of the user.
+    #[error("passkey not found")]
+    PasskeyNotFound,
     /// Too many failed attempts: throttled; try again after `retry_after_secs` seconds.
     #[error("rate limited; retry after {retry_after_secs} s")]
     RateLimited {

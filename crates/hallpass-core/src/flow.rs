@@ -1,6 +1,5 @@
 //! Flows: short-lived, single-use records that carry a multi-step exchange across requests
-//! (OIDC `state`, the one-time exchange codes; later MFA challenges and passkey
-//! ceremonies).
+//! (OIDC `state`, the one-time exchange codes, MFA challenges and passkey ceremonies).
 //!
 //! A flow is created with a kind, a scope, a JSON payload and a lifetime, and answered by
 //! an opaque random handle ([`FlowHandle`], `hpf_` + 256 random bits). Storage keeps only
@@ -33,6 +32,10 @@ pub enum FlowKind {
     OidcCode,
     /// A login whose first factor was right, waiting for its second (see [`crate::mfa`]).
     MfaChallenge,
+    /// A passkey registration between its start and finish (see [`crate::passkey`]).
+    PasskeyRegistration,
+    /// A passkey sign-in between its start and finish (see [`crate::passkey`]).
+    PasskeyLogin,
 }
 
 impl FlowKind {
@@ -42,6 +45,8 @@ impl FlowKind {
             FlowKind::OidcState => "oidc_state",
             FlowKind::OidcCode => "oidc_code",
             FlowKind::MfaChallenge => "mfa_challenge",
+            FlowKind::PasskeyRegistration => "passkey_registration",
+            FlowKind::PasskeyLogin => "passkey_login",
         }
     }
     /// The kind of a stored text; `None` for a kind this build does not know.
@@ -50,6 +55,8 @@ impl FlowKind {
             "oidc_state" => Some(FlowKind::OidcState),
             "oidc_code" => Some(FlowKind::OidcCode),
             "mfa_challenge" => Some(FlowKind::MfaChallenge),
+            "passkey_registration" => Some(FlowKind::PasskeyRegistration),
+            "passkey_login" => Some(FlowKind::PasskeyLogin),
             _ => None,
         }
     }

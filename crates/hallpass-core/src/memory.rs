@@ -10,6 +10,7 @@ use crate::flow::{FlowKind, FlowRecord};
 use crate::mfa::{FactorChange, MfaState, TotpRecord};
 use crate::model::*;
 use crate::outbox::{Enqueue, OutboxClaim, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate};
+use crate::passkey::{PasskeyRecord, PasskeyUse};
 use crate::patch::merge_session_patch;
 use crate::secret::TokenHash;
 use crate::store::{
@@ -37,6 +38,7 @@ struct Tables {
     flows: HashMap<TokenHash, FlowRecord>,
     totp: HashMap<(Scope, Uuid), TotpRecord>,
     recovery_codes: HashMap<(Scope, Uuid), HashSet<TokenHash>>,
+    passkeys: Vec<PasskeyRecord>,
     events: Vec<LoginEvent>,
     throttles: HashMap<(Scope, String), ThrottleState>,
     audit: Vec<AuditEntry>,
@@ -338,6 +340,7 @@ impl Store for MemoryStore {
         t.identities.retain(|i| !(&i.scope == scope && i.user_id == id));
         t.totp.remove(&(scope.clone(), id));
         t.recovery_codes.remove(&(scope.clone(), id));
+        t.passkeys.retain(|p| !(&p.scope == scope && p.user_id == id));
         Ok(true)
     }
 
@@ -584,6 +587,7 @@ impl Store for MemoryStore {
         Ok(MfaState {
             totp: t.totp.get(&key).cloned(),
             recovery_codes: t.recovery_codes.get(&key).map_or(0, |c| c.len() as u32),
+            passkeys: t.passkeys.iter().filter(|p| &p.scope == scope && p.user_id == user_id).count() as u32,
         })
     }
 
@@ -666,10 +670,80 @@ impl Store for MemoryStore {
         let key = (scope.clone(), user_id);
         let had_totp = t.totp.remove(&key).is_some();
         let had_codes = t.recovery_codes.remove(&key).is_some_and(|c| !c.is_empty());
-        if had_totp || had_codes {
+        let before = t.passkeys.len();
+        t.passkeys.retain(|p| !(&p.scope == scope && p.user_id == user_id));
+        let had_passkeys = t.passkeys.len() != before;
+        if had_totp || had_codes || had_passkeys {
             t.end_sessions(scope, user_id, keep_session);
         }
-        Ok(had_totp || had_codes)
+        Ok(had_totp || had_codes || had_passkeys)
+    }
+
+    // ---- passkeys
+
+    async fn insert_passkey(&self, passkey: &PasskeyRecord, keep_session: Option<Uuid>) -> StoreResult<bool> {
+        let mut t = self.lock();
+        if t.user(&passkey.scope, passkey.user_id).is_none()
+            || t.passkeys.iter().any(|p| p.scope == passkey.scope && p.credential_id == passkey.credential_id)
+        {
+            return Ok(false);
+        }
+        t.passkeys.push(passkey.clone());
+        t.end_sessions(&passkey.scope, passkey.user_id, keep_session);
+        Ok(true)
+    }
+
+    async fn list_passkeys(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        let t = self.lock();
+        let mut list: Vec<_> =
+            t.passkeys.iter().filter(|p| &p.scope == scope && p.user_id == user_id).cloned().collect();
+        list.sort_by_key(|p| (p.created_at, p.id));
+        Ok(list)
+    }
+
+    async fn find_passkey(&self, scope: &Scope, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>> {
+        let t = self.lock();
+        Ok(t.passkeys.iter().find(|p| &p.scope == scope && p.credential_id == credential_id).cloned())
+    }
+
+    async fn use_passkey(&self, scope: &Scope, id: Uuid, used: &PasskeyUse) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let Some(p) = t.passkeys.iter_mut().find(|p| &p.scope == scope && p.id == id) else {
+            return Ok(false);
+        };
+        p.credential = used.credential.clone();
+        p.counter = used.counter;
+        p.backup_eligible = used.backup_eligible;
+        p.backup_state = used.backup_state;
+        p.last_used_at = Some(used.at);
+        Ok(true)
+    }
+
+    async fn rename_passkey(&self, scope: &Scope, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let Some(p) = t.passkeys.iter_mut().find(|p| &p.scope == scope && p.user_id == user_id && p.id == id)
+        else {
+            return Ok(false);
+        };
+        p.name = name.to_owned();
+        Ok(true)
+    }
+
+    async fn delete_passkey(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        id: Uuid,
+        keep_session: Option<Uuid>,
+    ) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let before = t.passkeys.len();
+        t.passkeys.retain(|p| !(&p.scope == scope && p.user_id == user_id && p.id == id));
+        if t.passkeys.len() == before {
+            return Ok(false);
+        }
+        t.end_sessions(scope, user_id, keep_session);
+        Ok(true)
     }
 
     // ---- flows

@@ -63,11 +63,18 @@ pub struct MfaState {
     pub totp: Option<TotpRecord>,
     /// Unused recovery codes.
     pub recovery_codes: u32,
+    /// Registered passkeys (see [`crate::passkey`]).
+    pub passkeys: u32,
 }
 
 impl MfaState {
-    /// Whether the user has a second factor a login must pass (a confirmed TOTP).
+    /// Whether the user has a second factor a login must pass (a confirmed TOTP or a
+    /// passkey).
     pub fn enabled(&self) -> bool {
+        self.totp_confirmed() || self.passkeys > 0
+    }
+    /// Whether the user has a confirmed TOTP.
+    pub fn totp_confirmed(&self) -> bool {
         self.totp.as_ref().is_some_and(|t| t.confirmed)
     }
 }

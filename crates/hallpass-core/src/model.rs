@@ -295,6 +295,11 @@ pub enum Outcome {
     IdentityUnknown,
     /// The first factor was right; the second (a TOTP or recovery code) was wrong.
     WrongFactor,
+    /// A passkey assertion did not verify (wrong origin, challenge, relying party or
+    /// signature, or an unknown credential).
+    InvalidPasskey,
+    /// A passkey's signature counter went back: a cloned authenticator; refused.
+    PasskeyCloned,
 }
 
 impl Outcome {
@@ -311,6 +316,8 @@ impl Outcome {
             Self::IdTokenInvalid => "id_token_invalid",
             Self::IdentityUnknown => "identity_unknown",
             Self::WrongFactor => "wrong_factor",
+            Self::InvalidPasskey => "invalid_passkey",
+            Self::PasskeyCloned => "passkey_cloned",
         }
     }
     /// Reads a stored name.
@@ -326,6 +333,8 @@ impl Outcome {
             "id_token_invalid" => Self::IdTokenInvalid,
             "identity_unknown" => Self::IdentityUnknown,
             "wrong_factor" => Self::WrongFactor,
+            "invalid_passkey" => Self::InvalidPasskey,
+            "passkey_cloned" => Self::PasskeyCloned,
             _ => return None,
         })
     }

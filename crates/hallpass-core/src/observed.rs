@@ -6,6 +6,7 @@ use crate::flow::{FlowKind, FlowRecord};
 use crate::mfa::{FactorChange, MfaState};
 use crate::model::*;
 use crate::outbox::{Enqueue, OutboxClaim, OutboxMessage, OutboxStats, OutboxUpdate};
+use crate::passkey::{PasskeyRecord, PasskeyUse};
 use crate::secret::TokenHash;
 use crate::store::{
     Change, CodeRequest, CodeRequestOutcome, ExportedUser, ImportOutcome, LoginStored, NewLogin, Store,
@@ -261,6 +262,30 @@ impl<O: Observer> Store for Observed<O> {
         keep_session: Option<Uuid>,
     ) -> StoreResult<bool> {
         observe!(self, "remove_mfa", self.inner.remove_mfa(scope, user_id, keep_session))
+    }
+    async fn insert_passkey(&self, passkey: &PasskeyRecord, keep_session: Option<Uuid>) -> StoreResult<bool> {
+        observe!(self, "insert_passkey", self.inner.insert_passkey(passkey, keep_session))
+    }
+    async fn list_passkeys(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        observe!(self, "list_passkeys", self.inner.list_passkeys(scope, user_id))
+    }
+    async fn find_passkey(&self, scope: &Scope, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>> {
+        observe!(self, "find_passkey", self.inner.find_passkey(scope, credential_id))
+    }
+    async fn use_passkey(&self, scope: &Scope, id: Uuid, used: &PasskeyUse) -> StoreResult<bool> {
+        observe!(self, "use_passkey", self.inner.use_passkey(scope, id, used))
+    }
+    async fn rename_passkey(&self, scope: &Scope, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool> {
+        observe!(self, "rename_passkey", self.inner.rename_passkey(scope, user_id, id, name))
+    }
+    async fn delete_passkey(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        id: Uuid,
+        keep_session: Option<Uuid>,
+    ) -> StoreResult<bool> {
+        observe!(self, "delete_passkey", self.inner.delete_passkey(scope, user_id, id, keep_session))
     }
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
         observe!(self, "upsert_identity", self.inner.upsert_identity(identity))

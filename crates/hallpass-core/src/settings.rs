@@ -33,6 +33,8 @@ pub struct ScopeSettings {
     /// Mail the user when they log in from a client (IP and browser family) not seen for
     /// them in 90 days; never on a user's first login. Needs mail (default false).
     pub notify_new_device: bool,
+    /// The WebAuthn relying party of the scope (`None`: no passkeys).
+    pub webauthn: Option<crate::passkey::RelyingParty>,
 }
 
 /// Login throttling of one scope. Counters live in the store, so every process on one
@@ -237,6 +239,7 @@ impl Default for ScopeSettings {
             min_password_score: 3,
             throttle: ThrottleSettings::default(),
             notify_new_device: false,
+            webauthn: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::flow::{FlowKind, FlowRecord};
 use crate::mfa::{FactorChange, MfaState};
 use crate::model::*;
 use crate::outbox::{Enqueue, OutboxClaim, OutboxKind, OutboxMessage, OutboxStats, OutboxUpdate};
+use crate::passkey::{PasskeyRecord, PasskeyUse};
 use crate::secret::TokenHash;
 use crate::types::{ProviderName, Scope, UserRef};
 use async_trait::async_trait;
@@ -335,11 +336,36 @@ pub trait Store: Send + Sync + 'static {
         user_id: Uuid,
         hash: &TokenHash,
     ) -> StoreResult<Option<u32>>;
-    /// Removes the user's TOTP and recovery codes and, when there was any, ends every
-    /// session of the user but `keep_session`, in one transaction. Returns whether there
-    /// was anything to remove.
+    /// Removes the user's TOTP, recovery codes and passkeys and, when there was any, ends
+    /// every session of the user but `keep_session`, in one transaction. Returns whether
+    /// there was anything to remove.
     async fn remove_mfa(&self, scope: &Scope, user_id: Uuid, keep_session: Option<Uuid>)
     -> StoreResult<bool>;
+
+    // ---- passkeys (see `crate::passkey`) ----
+
+    /// Stores a new passkey and ends every session of its user but `keep_session`, in one
+    /// transaction; `false`, changing nothing, when its credential id is registered in the
+    /// scope already or there is no such user.
+    async fn insert_passkey(&self, passkey: &PasskeyRecord, keep_session: Option<Uuid>) -> StoreResult<bool>;
+    /// The user's passkeys, oldest first.
+    async fn list_passkeys(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>>;
+    /// The passkey with that credential id in the scope.
+    async fn find_passkey(&self, scope: &Scope, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>>;
+    /// Records a use of the passkey (credential, counter, backup flags, last use); `false`
+    /// when it is gone.
+    async fn use_passkey(&self, scope: &Scope, id: Uuid, used: &PasskeyUse) -> StoreResult<bool>;
+    /// Renames the user's passkey; `false` when the user has no such passkey.
+    async fn rename_passkey(&self, scope: &Scope, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool>;
+    /// Removes the user's passkey and, when there was one, ends every session of the user
+    /// but `keep_session`, in one transaction; `false` when the user has no such passkey.
+    async fn delete_passkey(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        id: Uuid,
+        keep_session: Option<Uuid>,
+    ) -> StoreResult<bool>;
 
     // ---- login events ----
 

@@ -32,7 +32,7 @@ use sqlx::{Connection, Row};
 use std::time::Instant;
 
 /// The schema version this code writes: the highest embedded migration.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// One embedded migration.
 struct Migration {
@@ -105,6 +105,18 @@ const MIGRATIONS: &[Migration] = &[
         name: "0010_change_stream",
         description: "change stream",
         sql: include_str!("../migrations/0010_change_stream.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "0011_reserved",
+        description: "reserved",
+        sql: include_str!("../migrations/0011_reserved.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "0012_passkeys",
+        description: "passkeys",
+        sql: include_str!("../migrations/0012_passkeys.sql"),
     },
 ];
 

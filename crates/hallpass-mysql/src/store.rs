@@ -12,7 +12,7 @@
 use crate::error::{QResult, finish};
 use crate::migrate;
 use crate::queries::{
-    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, sessions, throttles, users,
+    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, passkeys, sessions, throttles, users,
 };
 use crate::{changes, connection};
 use async_trait::async_trait;
@@ -23,7 +23,7 @@ use hallpass_core::store::{
 };
 use hallpass_core::{
     Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
-    OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef,
+    OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash, UserRef,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::{ConnectOptions, Connection};
@@ -370,6 +370,36 @@ impl Store for MySqlStore {
         keep_session: Option<Uuid>,
     ) -> StoreResult<bool> {
         tx!(self, "remove_mfa", |c| mfa::remove_mfa(c, scope, user_id, keep_session).await?)
+    }
+
+    async fn insert_passkey(&self, passkey: &PasskeyRecord, keep_session: Option<Uuid>) -> StoreResult<bool> {
+        tx!(self, "insert_passkey", |c| passkeys::insert_passkey(c, passkey, keep_session).await?)
+    }
+
+    async fn list_passkeys(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        on_conn!(self, "list_passkeys", |c| passkeys::list_passkeys(c, scope, user_id).await?)
+    }
+
+    async fn find_passkey(&self, scope: &Scope, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>> {
+        on_conn!(self, "find_passkey", |c| passkeys::find_passkey(c, scope, credential_id).await?)
+    }
+
+    async fn use_passkey(&self, scope: &Scope, id: Uuid, used: &PasskeyUse) -> StoreResult<bool> {
+        tx!(self, "use_passkey", |c| passkeys::use_passkey(c, scope, id, used).await?)
+    }
+
+    async fn rename_passkey(&self, scope: &Scope, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool> {
+        tx!(self, "rename_passkey", |c| passkeys::rename_passkey(c, scope, user_id, id, name).await?)
+    }
+
+    async fn delete_passkey(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        id: Uuid,
+        keep_session: Option<Uuid>,
+    ) -> StoreResult<bool> {
+        tx!(self, "delete_passkey", |c| passkeys::delete_passkey(c, scope, user_id, id, keep_session).await?)
     }
 
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {

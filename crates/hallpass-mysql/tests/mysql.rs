@@ -61,6 +61,7 @@ async fn racing_migrations_both_succeed_once() {
             "mfa_recovery_codes",
             "mfa_totp",
             "outbox",
+            "passkeys",
             "sessions",
             "throttles",
             "users"
@@ -97,7 +98,7 @@ async fn a_migration_stopped_half_way_is_completed() {
     .await
     .expect("a half-made schema");
     store.migrate().await.expect("the migration completes");
-    assert_eq!(tables(&store).await.len(), 14);
+    assert_eq!(tables(&store).await.len(), 15);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -149,8 +150,10 @@ async fn make_old_ledger(store: &MySqlStore, decoys: bool) {
     let run = |sql: String| async move {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect("old ledger")
     };
-    // Those builds predate 0006 to 0010 as well (0008 to 0010 are idempotent: their
+    // Those builds predate 0006 to 0012 as well (0008 to 0012 are idempotent: their
     // records go).
+    run("DELETE FROM hallpass_migrations WHERE version = 12".into()).await;
+    run("DELETE FROM hallpass_migrations WHERE version = 11".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 10".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 9".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 8".into()).await;
@@ -213,7 +216,9 @@ async fn an_old_ledger_is_renumbered() {
             "outbox",
             "oidc",
             "mfa",
-            "change stream"
+            "change stream",
+            "reserved",
+            "passkeys"
         ]
     );
 

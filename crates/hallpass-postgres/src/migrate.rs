@@ -61,6 +61,9 @@ const MIGRATIONS: &[Migration] = &[
         name: "0010_change_stream",
         sql: include_str!("../migrations/0010_change_stream.sql"),
     },
+    // Comment only: a placeholder for the version another branch adds (see the file).
+    Migration { version: 11, name: "0011_reserved", sql: include_str!("../migrations/0011_reserved.sql") },
+    Migration { version: 12, name: "0012_passkeys", sql: include_str!("../migrations/0012_passkeys.sql") },
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend

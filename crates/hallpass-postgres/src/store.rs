@@ -5,7 +5,7 @@
 
 use crate::error::{QResult, to_store_error};
 use crate::queries::{
-    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, sessions, throttles, users,
+    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, passkeys, sessions, throttles, users,
 };
 use crate::{changes, connection, migrate};
 use async_trait::async_trait;
@@ -16,7 +16,7 @@ use hallpass_core::store::{
 };
 use hallpass_core::{
     Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
-    OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef,
+    OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash, UserRef,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::sync::Arc;
@@ -346,6 +346,36 @@ impl Store for PostgresStore {
         keep_session: Option<Uuid>,
     ) -> StoreResult<bool> {
         done("remove_mfa", mfa::remove_mfa(&self.pool, scope, user_id, keep_session).await)
+    }
+
+    async fn insert_passkey(&self, passkey: &PasskeyRecord, keep_session: Option<Uuid>) -> StoreResult<bool> {
+        done("insert_passkey", passkeys::insert_passkey(&self.pool, passkey, keep_session).await)
+    }
+
+    async fn list_passkeys(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        done("list_passkeys", passkeys::list_passkeys(&self.pool, scope, user_id).await)
+    }
+
+    async fn find_passkey(&self, scope: &Scope, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>> {
+        done("find_passkey", passkeys::find_passkey(&self.pool, scope, credential_id).await)
+    }
+
+    async fn use_passkey(&self, scope: &Scope, id: Uuid, used: &PasskeyUse) -> StoreResult<bool> {
+        done("use_passkey", passkeys::use_passkey(&self.pool, scope, id, used).await)
+    }
+
+    async fn rename_passkey(&self, scope: &Scope, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool> {
+        done("rename_passkey", passkeys::rename_passkey(&self.pool, scope, user_id, id, name).await)
+    }
+
+    async fn delete_passkey(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        id: Uuid,
+        keep_session: Option<Uuid>,
+    ) -> StoreResult<bool> {
+        done("delete_passkey", passkeys::delete_passkey(&self.pool, scope, user_id, id, keep_session).await)
     }
 
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {

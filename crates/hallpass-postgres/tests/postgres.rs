@@ -54,13 +54,14 @@ async fn a_database_at_version_4_takes_the_empty_fifth() {
     sqlx::query("ALTER TABLE identities DROP COLUMN refresh_token").execute(pool).await.expect("before 0008");
     sqlx::query("DROP TABLE mfa_totp, mfa_recovery_codes").execute(pool).await.expect("before 0009");
     sqlx::query("ALTER TABLE sessions DROP COLUMN amr").execute(pool).await.expect("before 0009");
+    sqlx::query("DROP TABLE passkeys").execute(pool).await.expect("before 0012");
     db.store().migrate().await.expect("migrate");
     let names: Vec<String> = sqlx::query_scalar("SELECT name FROM hallpass_migrations ORDER BY version")
         .fetch_all(pool)
         .await
         .expect("names");
     assert_eq!(names, MIGRATION_NAMES);
-    assert_eq!(SCHEMA_VERSION, 10);
+    assert_eq!(SCHEMA_VERSION, 12);
     let users = db.store().list_users(&scope("s"), &UserFilter::default(), None, 10).await.expect("list");
     assert_eq!(users.len(), 1);
 }

@@ -152,6 +152,23 @@ pub struct ScopeConfig {
     pub mail: Option<crate::mail::MailConfig>,
     /// Identity providers users of the scope may sign in with (`[scopes.NAME.oidc.PROVIDER]`).
     pub oidc: Option<BTreeMap<String, OidcProviderConfig>>,
+    /// The scope's WebAuthn relying party (`[scopes.NAME.webauthn]`): without one, the
+    /// scope has no passkeys.
+    pub webauthn: Option<WebauthnConfig>,
+}
+
+/// The WebAuthn relying party of a scope (`[scopes.NAME.webauthn]`), checked when the
+/// configuration is read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebauthnConfig {
+    /// The relying party id: the domain passkeys are bound to (`example.com`).
+    pub rp_id: String,
+    /// The name authenticators show (default: the rp id).
+    pub rp_name: Option<String>,
+    /// The web origins the sign-in pages run on (`https://app.example.com`): the rp id or
+    /// subdomains of it.
+    pub origins: Vec<String>,
 }
 
 /// Whether a first sign-in of an unknown identity creates a user.
@@ -534,6 +551,7 @@ impl Config {
                     .unwrap_or(self.throttle_device_lifetime)
                     .to_time(),
             },
+            webauthn: None,
         };
         if s.throttle.ipv6_prefix > 128 {
             bail!("configuration: throttle_ipv6_prefix must be at most 128");
@@ -559,7 +577,17 @@ impl Config {
     pub fn settings(&self) -> anyhow::Result<Settings> {
         let mut scopes = BTreeMap::new();
         for (name, over) in &self.scopes {
-            scopes.insert(name.clone(), self.scope_settings(over)?);
+            let mut settings = self.scope_settings(over)?;
+            if let Some(w) = &over.webauthn {
+                let rp = hallpass_core::RelyingParty {
+                    rp_id: w.rp_id.clone(),
+                    rp_name: w.rp_name.clone().unwrap_or_else(|| w.rp_id.clone()),
+                    origins: w.origins.clone(),
+                };
+                rp.build().map_err(|e| anyhow::anyhow!("configuration: [scopes.{name}.webauthn]: {e}"))?;
+                settings.webauthn = Some(rp);
+            }
+            scopes.insert(name.clone(), settings);
         }
         let hash_params = HashParams {
             m_cost: self.argon2_memory_kib,
@@ -687,6 +715,42 @@ mod tests {
             assert_eq!(shop.session_idle_timeout, time::Duration::minutes(10));
             assert!(shop.require_confirmation);
             assert_eq!(shop.session_absolute_timeout, time::Duration::days(30));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_scope_relying_party_is_read_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "h.toml",
+                r#"
+                [scopes.shop.webauthn]
+                rp_id = "example.com"
+                origins = ["https://shop.example.com"]
+                [scopes.bad.webauthn]
+                rp_id = "example.com"
+                origins = ["https://example.org"]
+                "#,
+            )?;
+            // Refused when the file is read, saying which scope and why.
+            let err = Config::load(Some(Path::new("h.toml"))).map(|_| ()).unwrap_err().to_string();
+            assert!(err.contains("[scopes.bad.webauthn]") && err.contains("not on rp_id"), "{err}");
+            jail.create_file(
+                "h.toml",
+                r#"
+                [scopes.shop.webauthn]
+                rp_id = "example.com"
+                origins = ["https://shop.example.com"]
+                "#,
+            )?;
+            let s = Config::load(Some(Path::new("h.toml")))
+                .map_err(|e| e.to_string())?
+                .settings()
+                .map_err(|e| e.to_string())?;
+            let rp = s.scope(&Scope::parse("shop").unwrap()).webauthn.clone().expect("a relying party");
+            assert_eq!((rp.rp_id.as_str(), rp.rp_name.as_str()), ("example.com", "example.com"));
+            assert!(s.default_scope.webauthn.is_none());
             Ok(())
         });
     }

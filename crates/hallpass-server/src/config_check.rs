@@ -88,6 +88,15 @@ pub(crate) fn check_variable_names(names: impl Iterator<Item = String>) -> anyho
             [key] if *key != "scopes" && *key != "mail" && top.iter().any(|k| k == key) => {}
             ["mail", rest @ ..] if is_mail_key(rest) => {}
             ["scopes", name, "mail", rest @ ..] if !name.is_empty() && is_mail_key(rest) => {}
+            ["scopes", name, "webauthn", key] if !name.is_empty() => {
+                let known = field_names(&crate::config::WebauthnConfig::default());
+                if !known.iter().any(|k| k == key) {
+                    errors.push(format!(
+                        "unknown setting {key:?} of {name}.webauthn (known: {})",
+                        known.join(", ")
+                    ));
+                }
+            }
             ["scopes", name, "oidc", p, key] if !name.is_empty() && !p.is_empty() => {
                 if !provider.iter().any(|k| k == key) {
                     let suggestion = closest(key, &provider).map(|s| {

@@ -303,6 +303,7 @@ impl Metrics {
             Err(Error::Invalid(_)) => "invalid_request",
             Err(Error::MfaRequired(_)) => "mfa_required",
             Err(Error::InvalidFactor) => "invalid_factor",
+            Err(Error::InvalidPasskey) => "invalid_passkey",
             Err(_) => "error",
         };
         {

@@ -14,7 +14,7 @@ use crate::error::to_store_error;
 use crate::migrate;
 use crate::pool::Pool;
 use crate::queries::{
-    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, sessions, throttles, users,
+    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, passkeys, sessions, throttles, users,
 };
 use async_trait::async_trait;
 use hallpass_core::model::*;
@@ -24,7 +24,7 @@ use hallpass_core::store::{
 };
 use hallpass_core::{
     Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
-    OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef,
+    OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash, UserRef,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -375,6 +375,52 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let scope = scope.clone();
         self.pool.write("remove_mfa", move |tx| mfa::remove_mfa(tx, &scope, user_id, keep_session)).await
+    }
+
+    // ---- passkeys
+
+    async fn insert_passkey(&self, passkey: &PasskeyRecord, keep_session: Option<Uuid>) -> StoreResult<bool> {
+        let passkey = passkey.clone();
+        self.pool
+            .write("insert_passkey", move |tx| passkeys::insert_passkey(tx, &passkey, keep_session))
+            .await
+    }
+
+    async fn list_passkeys(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        let scope = scope.clone();
+        self.pool.read("list_passkeys", move |c| passkeys::list_passkeys(c, &scope, user_id)).await
+    }
+
+    async fn find_passkey(&self, scope: &Scope, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>> {
+        let (scope, credential_id) = (scope.clone(), credential_id.to_vec());
+        self.pool.read("find_passkey", move |c| passkeys::find_passkey(c, &scope, &credential_id)).await
+    }
+
+    async fn use_passkey(&self, scope: &Scope, id: Uuid, used: &PasskeyUse) -> StoreResult<bool> {
+        let (scope, used) = (scope.clone(), used.clone());
+        self.pool.write("use_passkey", move |tx| passkeys::use_passkey(tx, &scope, id, &used)).await
+    }
+
+    async fn rename_passkey(&self, scope: &Scope, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool> {
+        let (scope, name) = (scope.clone(), name.to_owned());
+        self.pool
+            .write("rename_passkey", move |tx| passkeys::rename_passkey(tx, &scope, user_id, id, &name))
+            .await
+    }
+
+    async fn delete_passkey(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        id: Uuid,
+        keep_session: Option<Uuid>,
+    ) -> StoreResult<bool> {
+        let scope = scope.clone();
+        self.pool
+            .write("delete_passkey", move |tx| {
+                passkeys::delete_passkey(tx, &scope, user_id, id, keep_session)
+            })
+            .await
     }
 
     async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {

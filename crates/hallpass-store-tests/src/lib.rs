@@ -75,6 +75,7 @@ macro_rules! __with_cases {
             concurrent_flow_takes_have_one_winner,
             totp_enrol_confirm_and_steps,
             totp_concurrent_steps_have_one_winner,
+            passkeys_stored_used_renamed_and_removed,
             recovery_codes_single_use_and_removal,
             identity_taken_by_another_user,
             events_newest_first_with_cursor,

@@ -26,10 +26,12 @@ use uuid::Uuid;
 pub struct MfaChallenge {
     /// The handle to answer with (shown once).
     pub challenge: FlowHandle,
-    /// The factors that may answer: `totp`, `recovery_code`.
+    /// The factors that may answer: `totp`, `recovery_code`, `passkey`.
     pub methods: Vec<&'static str>,
     /// When the challenge ends.
     pub expires_at: OffsetDateTime,
+    /// With `passkey` among the methods: the options for `navigator.credentials.get`.
+    pub options: Option<serde_json::Value>,
 }
 
 /// A second factor offered for a challenge.
@@ -39,6 +41,9 @@ pub enum MfaProof {
     Totp(String),
     /// One of the user's recovery codes.
     RecoveryCode(String),
+    /// A passkey assertion (the JSON of the `PublicKeyCredential`) of the challenge's
+    /// options.
+    Passkey(serde_json::Value),
 }
 
 impl MfaProof {
@@ -46,6 +51,7 @@ impl MfaProof {
         match self {
             MfaProof::Totp(_) => "totp",
             MfaProof::RecoveryCode(_) => "recovery_code",
+            MfaProof::Passkey(_) => "passkey",
         }
     }
 }
@@ -80,6 +86,10 @@ struct Pending {
     oauth: Option<PendingOAuth>,
     /// Wrong answers so far.
     guesses: u32,
+    /// The passkey ceremony's state (webauthn-rs's `PasskeyAuthentication`), when the
+    /// user has passkeys.
+    #[serde(default)]
+    passkey: Option<serde_json::Value>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -112,7 +122,7 @@ impl Hallpass {
     ) -> Result<MfaChallenge> {
         // The device token and a provider's access token wait in the database until the
         // answer: sealed, as every secret at rest is (a challenge exists only for a user
-        // with a TOTP, which needs the key too).
+        // with a second factor: a TOTP needs the key too; passkeys need it here).
         let key = self.secret_key()?;
         let aad = challenge_aad(scope, user.id);
         let pending = Pending {
@@ -131,11 +141,27 @@ impl Hallpass {
                 refresh_token: o.refresh_token.as_deref().map(|t| key.seal_text(&refresh_aad(&aad), t)),
             }),
             guesses: 0,
+            passkey: None,
         };
+        let mut pending = pending;
+        let state = self.store.mfa_state(scope, user.id).await?;
+        let mut methods = Vec::new();
+        if state.totp_confirmed() {
+            methods.push("totp");
+        }
+        if state.totp_confirmed() || state.recovery_codes > 0 {
+            methods.push("recovery_code");
+        }
+        let mut options = None;
+        if let Some((opts, ceremony)) = self.passkey_challenge(scope, user.id).await? {
+            methods.push("passkey");
+            options = Some(opts);
+            pending.passkey = Some(ceremony);
+        }
         let payload = serde_json::to_value(&pending).map_err(internal)?;
         let (challenge, expires_at) =
             self.create_flow(scope, FlowKind::MfaChallenge, payload, CHALLENGE_TTL).await?;
-        Ok(MfaChallenge { challenge, methods: vec!["totp", "recovery_code"], expires_at })
+        Ok(MfaChallenge { challenge, methods, expires_at, options })
     }
 
     /// Answers an MFA challenge: with a right second factor, the session the login would
@@ -167,6 +193,7 @@ impl Hallpass {
             self.store.insert_flow(&flow).await?;
             return Err(e);
         }
+        let mut refused = Outcome::WrongFactor;
         let accepted = match &proof {
             MfaProof::Totp(code) => {
                 let state = self.store.mfa_state(scope, user.id).await?;
@@ -187,9 +214,19 @@ impl Hallpass {
                 .use_recovery_code(scope, user.id, &recovery_code_hash(user.id, code))
                 .await?
                 .map(Some),
+            MfaProof::Passkey(credential) => match &pending.passkey {
+                Some(state) => match self.passkey_answer(scope, user.id, state, credential).await? {
+                    super::passkeys::Assertion::Good => Some(None),
+                    super::passkeys::Assertion::Refused(outcome) => {
+                        refused = outcome;
+                        None
+                    }
+                },
+                None => None,
+            },
         };
         let Some(recovery_left) = accepted else {
-            self.record_failed_method(scope, Some(user.id), method, Outcome::WrongFactor, &client).await?;
+            self.record_failed_method(scope, Some(user.id), method, refused, &client).await?;
             pending.guesses += 1;
             if pending.guesses < CHALLENGE_MAX_GUESSES {
                 let payload = serde_json::to_value(&pending).map_err(internal)?;
@@ -251,7 +288,11 @@ impl Hallpass {
                 .throttle_update(scope, &ThrottleUpdate { clear: &clear, hit: &hit, undo: &[] }, now)
                 .await?;
         }
-        let second = if matches!(proof, MfaProof::Totp(_)) { "otp" } else { "recovery" };
+        let second = match proof {
+            MfaProof::Totp(_) => "otp",
+            MfaProof::RecoveryCode(_) => "recovery",
+            MfaProof::Passkey(_) => "passkey",
+        };
         let amr = vec![pending.amr.clone(), second.to_owned()];
         self.make_session(scope, user, method, oauth, data, client, device, amr, recovery_left).await
     }
@@ -345,8 +386,8 @@ impl Hallpass {
         Ok(codes)
     }
 
-    /// Removes every second factor of the user (TOTP, recovery codes) and, when there was
-    /// one, ends the user's sessions but `keep_session`; answers whether anything went.
+    /// Removes every second factor of the user (TOTP, recovery codes, passkeys) and, when
+    /// there was one, ends the user's sessions but `keep_session`; answers whether anything went.
     pub async fn remove_mfa(&self, scope: &Scope, by: &UserRef, keep_session: Option<Uuid>) -> Result<bool> {
         let user = self.resolve(scope, by).await?.user;
         let removed = self.store.remove_mfa(scope, user.id, keep_session).await?;

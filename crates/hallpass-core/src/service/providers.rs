@@ -200,13 +200,17 @@ impl Hallpass {
     }
 
     /// Removes a user's link to a provider; `LastLoginMethod` when the user has no
-    /// password and no other link (the user could no longer log in at all).
+    /// password, no other link and no passkey (the user could no longer log in at all).
     pub async fn unlink_provider(&self, scope: &Scope, r: &UserRef, provider: &ProviderName) -> Result<()> {
         let resolved = self.resolve(scope, r).await?;
         let (user, has_password) = (resolved.user, resolved.password_hash.is_some());
         let links = self.store.list_identities(scope, user.id).await?;
         let others = links.iter().filter(|i| &i.provider != provider).count();
-        if links.iter().any(|i| &i.provider == provider) && others == 0 && !has_password {
+        if links.iter().any(|i| &i.provider == provider)
+            && others == 0
+            && !has_password
+            && self.store.list_passkeys(scope, user.id).await?.is_empty()
+        {
             return Err(Error::LastLoginMethod);
         }
         if self.store.delete_identity(scope, user.id, provider).await? {

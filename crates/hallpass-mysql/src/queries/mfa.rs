@@ -35,7 +35,16 @@ pub(crate) async fn mfa_state(c: &mut MySqlConnection, scope: &Scope, user_id: U
             .bind(id(user_id))
             .fetch_one(&mut *c)
             .await?;
-    Ok(MfaState { totp, recovery_codes: u32::try_from(codes).unwrap_or(u32::MAX) })
+    let passkeys: i64 = sqlx::query_scalar("SELECT count(*) FROM passkeys WHERE scope = ? AND user_id = ?")
+        .bind(scope.as_str())
+        .bind(id(user_id))
+        .fetch_one(&mut *c)
+        .await?;
+    Ok(MfaState {
+        totp,
+        recovery_codes: u32::try_from(codes).unwrap_or(u32::MAX),
+        passkeys: u32::try_from(passkeys).unwrap_or(u32::MAX),
+    })
 }
 
 pub(crate) async fn enrol_totp(
@@ -188,7 +197,13 @@ pub(crate) async fn remove_mfa(
         .execute(&mut *c)
         .await?
         .rows_affected();
-    let removed = totp + codes > 0;
+    let passkeys = sqlx::query("DELETE FROM passkeys WHERE scope = ? AND user_id = ?")
+        .bind(scope.as_str())
+        .bind(id(user_id))
+        .execute(&mut *c)
+        .await?
+        .rows_affected();
+    let removed = totp + codes + passkeys > 0;
     if removed {
         end_sessions(c, scope, user_id, keep).await?;
     }

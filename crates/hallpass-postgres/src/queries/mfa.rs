@@ -15,7 +15,8 @@ use uuid::Uuid;
 pub(crate) async fn mfa_state(pool: &PgPool, scope: &Scope, user_id: Uuid) -> QResult<MfaState> {
     let row = sqlx::query(
         "SELECT secret, confirmed, last_step, created_at, \
-         (SELECT count(*) FROM mfa_recovery_codes r WHERE r.scope = $1 AND r.user_id = $2) \
+         (SELECT count(*) FROM mfa_recovery_codes r WHERE r.scope = $1 AND r.user_id = $2), \
+         (SELECT count(*) FROM passkeys p WHERE p.scope = $1 AND p.user_id = $2) \
          FROM (SELECT 1) one LEFT JOIN mfa_totp t ON t.scope = $1 AND t.user_id = $2",
     )
     .bind(scope.as_str())
@@ -33,7 +34,12 @@ pub(crate) async fn mfa_state(pool: &PgPool, scope: &Scope, user_id: Uuid) -> QR
         None => None,
     };
     let codes: i64 = row.try_get(4)?;
-    Ok(MfaState { totp, recovery_codes: u32::try_from(codes).unwrap_or(u32::MAX) })
+    let passkeys: i64 = row.try_get(5)?;
+    Ok(MfaState {
+        totp,
+        recovery_codes: u32::try_from(codes).unwrap_or(u32::MAX),
+        passkeys: u32::try_from(passkeys).unwrap_or(u32::MAX),
+    })
 }
 
 pub(crate) async fn enrol_totp(
@@ -182,7 +188,13 @@ pub(crate) async fn remove_mfa(
         .execute(&mut *tx)
         .await?
         .rows_affected();
-    let removed = totp + codes > 0;
+    let passkeys = sqlx::query("DELETE FROM passkeys WHERE scope = $1 AND user_id = $2")
+        .bind(scope.as_str())
+        .bind(id(user_id))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let removed = totp + codes + passkeys > 0;
     if removed {
         end_sessions(&mut tx, scope, user_id, keep).await?;
     }

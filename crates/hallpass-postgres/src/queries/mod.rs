@@ -21,6 +21,7 @@ pub(crate) mod identities;
 pub(crate) mod keys;
 pub(crate) mod mfa;
 pub(crate) mod outbox;
+pub(crate) mod passkeys;
 pub(crate) mod sessions;
 pub(crate) mod throttles;
 pub(crate) mod users;

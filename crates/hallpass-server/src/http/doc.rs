@@ -51,6 +51,7 @@ pub const BEARER: &str = "bearer";
         (name = "providers", description = "Links of users to OAuth/OIDC provider identities"),
         (name = "oidc", description = "Sign-in through an identity provider, hallpass doing the redirect dance"),
         (name = "mfa", description = "Second factors: TOTP and recovery codes"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): registration, list, rename, removal, passwordless sign-in"),
         (name = "activity", description = "Login history and statistics"),
         (name = "operations", description = "Probes and this document; no API key needed")
     )

@@ -862,6 +862,11 @@ pub enum OutcomeDto {
     IdentityUnknown,
     /// The first factor was right; the second (TOTP or recovery code) was wrong.
     WrongFactor,
+    /// A passkey assertion did not verify (origin, challenge, relying party, signature, or
+    /// an unknown credential).
+    InvalidPasskey,
+    /// A passkey's signature counter went back (a cloned authenticator): refused.
+    PasskeyCloned,
 }
 
 impl From<Outcome> for OutcomeDto {
@@ -877,6 +882,8 @@ impl From<Outcome> for OutcomeDto {
             Outcome::IdTokenInvalid => Self::IdTokenInvalid,
             Outcome::IdentityUnknown => Self::IdentityUnknown,
             Outcome::WrongFactor => Self::WrongFactor,
+            Outcome::InvalidPasskey => Self::InvalidPasskey,
+            Outcome::PasskeyCloned => Self::PasskeyCloned,
         }
     }
 }
@@ -1050,11 +1057,16 @@ pub struct MfaChallengeResponse {
     pub mfa_required: bool,
     /// The challenge to answer at `POST /v1/sessions/mfa` (single use, 5 minutes).
     pub challenge: String,
-    /// The factors that may answer it: `totp`, `recovery_code`.
+    /// The factors that may answer it: `totp`, `recovery_code`, `passkey`.
     pub methods: Vec<String>,
     /// When the challenge ends.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// With `passkey` among the methods: the options for `navigator.credentials.get`
+    /// (`{"publicKey": {...}}`, binary fields in base64url).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<serde_json::Value>,
 }
 
 impl From<&hallpass_core::service::MfaChallenge> for MfaChallengeResponse {
@@ -1064,6 +1076,7 @@ impl From<&hallpass_core::service::MfaChallenge> for MfaChallengeResponse {
             challenge: c.challenge.expose().to_owned(),
             methods: c.methods.iter().map(|m| (*m).to_owned()).collect(),
             expires_at: c.expires_at,
+            options: c.options.clone(),
         }
     }
 }
@@ -1080,6 +1093,111 @@ pub struct MfaLoginRequest {
     /// One of the user's recovery codes.
     #[schema(value_type = Option<String>, format = Password)]
     pub recovery_code: Option<SecretString>,
+    /// A passkey's answer to the challenge's `options`: the `PublicKeyCredential` of
+    /// `navigator.credentials.get`, as JSON (binary fields in base64url).
+    #[schema(value_type = Option<Object>)]
+    pub passkey: Option<serde_json::Value>,
+}
+
+// ---------------------------------------------------------------------------- passkeys
+
+/// A ceremony started: the flow to finish it with and the options for the browser.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasskeyOptionsResponse {
+    /// The handle to send back to `.../finish` (single use, 5 minutes).
+    pub flow: String,
+    /// The options for `navigator.credentials.create` (registration) or `.get` (sign-in):
+    /// `{"publicKey": {...}}`, binary fields in base64url.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+}
+
+/// The end of a passkey registration.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRegisterFinishRequest {
+    /// The `flow` of `.../register/start`.
+    pub flow: String,
+    /// The `PublicKeyCredential` of `navigator.credentials.create`, as JSON (binary fields
+    /// in base64url).
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+    /// A name for it (1 to 100 characters; default `Passkey`).
+    pub name: Option<String>,
+}
+
+/// A passkey (no secret: hallpass keeps its public key).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Passkey)]
+pub struct PasskeyDto {
+    /// Its id.
+    pub id: Uuid,
+    /// The name the user gave it.
+    pub name: String,
+    /// When it was registered.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last signed in (`null`: never).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    /// Whether the authenticator may synchronise it to other devices.
+    pub backup_eligible: bool,
+    /// Whether it is synchronised now.
+    pub backup_state: bool,
+}
+
+impl From<&hallpass_core::PasskeyRecord> for PasskeyDto {
+    fn from(p: &hallpass_core::PasskeyRecord) -> Self {
+        Self {
+            id: p.id,
+            name: p.name.clone(),
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+            backup_eligible: p.backup_eligible,
+            backup_state: p.backup_state,
+        }
+    }
+}
+
+/// A user's passkeys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasskeyList {
+    /// Oldest first.
+    pub passkeys: Vec<PasskeyDto>,
+}
+
+/// A passkey's new name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRenameRequest {
+    /// 1 to 100 characters.
+    pub name: String,
+}
+
+/// The start of a passwordless sign-in.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyLoginStartRequest {
+    /// A username or email: the options then name that user's passkeys. Without it, any
+    /// discoverable passkey of the scope may answer.
+    pub login: Option<String>,
+}
+
+/// The end of a passwordless sign-in.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyLoginFinishRequest {
+    /// The `flow` of `/v1/passkeys/login/start`.
+    pub flow: String,
+    /// The `PublicKeyCredential` of `navigator.credentials.get`, as JSON (binary fields in
+    /// base64url).
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+    /// Initial session data. Default `{}`.
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<JsonObject>,
+    /// The end user's client.
+    pub client: Option<LoginClientDto>,
 }
 
 /// A pending TOTP: shown once.

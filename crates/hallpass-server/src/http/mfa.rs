@@ -22,7 +22,12 @@ use uuid::Uuid;
 
 /// The session to keep when a factor change ends the user's others: the caller's, when it
 /// sent a valid `X-Session-Token` of that user.
-async fn kept_session(state: &AppState, scope: &Scope, r: &UserRef, headers: &HeaderMap) -> Option<Uuid> {
+pub(crate) async fn kept_session(
+    state: &AppState,
+    scope: &Scope,
+    r: &UserRef,
+    headers: &HeaderMap,
+) -> Option<Uuid> {
     let text = headers.get(SESSION_TOKEN_HEADER).and_then(|v| v.to_str().ok())?;
     let (session, user) = state.service.get_session(scope, &SessionToken::from_presented(text)).await.ok()?;
     let same = match r {
@@ -210,12 +215,14 @@ pub async fn remove_all(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Answers a login's MFA challenge with a second factor: exactly one of `totp` and
-/// `recovery_code`.
+/// Answers a login's MFA challenge with a second factor: exactly one of `totp`,
+/// `recovery_code` and `passkey` (the `PublicKeyCredential` answering the challenge's
+/// `options`).
 ///
 /// 201 as a login (`login.recovery_codes_remaining` tells how many recovery codes are
-/// left when one was used). A wrong or used code is 401 `invalid_factor`, recorded with
-/// outcome `wrong_factor`; after five wrong answers the challenge ends (400
+/// left when one was used). A wrong or used code (or a refused passkey assertion) is 401
+/// `invalid_factor`, recorded with outcome `wrong_factor` (`invalid_passkey`,
+/// `passkey_cloned`); after five wrong answers the challenge ends (400
 /// `invalid_challenge`). Answers are throttled per user like passwords (429).
 #[utoipa::path(
     post,
@@ -243,10 +250,15 @@ pub async fn answer_challenge(
     CostlyCaller(caller): CostlyCaller,
     ApiJson(req): ApiJson<MfaLoginRequest>,
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
-    let proof = match (req.totp, req.recovery_code) {
-        (Some(code), None) => MfaProof::Totp(code.expose().to_owned()),
-        (None, Some(code)) => MfaProof::RecoveryCode(code.expose().to_owned()),
-        _ => return Err(Error::invalid("totp", "give exactly one of `totp` and `recovery_code`").into()),
+    let proof = match (req.totp, req.recovery_code, req.passkey) {
+        (Some(code), None, None) => MfaProof::Totp(code.expose().to_owned()),
+        (None, Some(code), None) => MfaProof::RecoveryCode(code.expose().to_owned()),
+        (None, None, Some(credential)) => MfaProof::Passkey(credential),
+        _ => {
+            return Err(
+                Error::invalid("totp", "give exactly one of `totp`, `recovery_code` and `passkey`").into()
+            );
+        }
     };
     let handle = FlowHandle::from_presented(&req.challenge);
     let result = state.service.complete_mfa(caller.scope(), &handle, proof).await;

@@ -9,7 +9,8 @@
 //! - [`extract`]: the API key ([`extract::Caller`]), the session token header, and
 //!   JSON/path/query extractors whose failures are problem documents.
 //! - [`dto`]: the JSON shapes; [`error`]: the one map from domain errors to HTTP.
-//! - [`users`], [`sessions`], [`resets`], [`providers`], [`oidc`], [`activity`]: the handlers.
+//! - [`users`], [`sessions`], [`resets`], [`providers`], [`oidc`], [`mfa`], [`passkeys`],
+//!   [`activity`]: the handlers.
 //! - [`doc`]: the frame of the OpenAPI document (security scheme, shared responses).
 //! - [`problems`]: the page of each problem `code` (`GET /problems/{code}`), which every
 //!   problem's `type` points to.
@@ -30,6 +31,7 @@ pub mod extract;
 pub mod mail;
 pub mod mfa;
 pub mod oidc;
+pub mod passkeys;
 pub mod problems;
 pub mod providers;
 pub mod resets;
@@ -68,6 +70,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::confirm_totp))
         .routes(routes!(mfa::recovery_codes))
         .routes(routes!(mfa::remove_all))
+        .routes(routes!(passkeys::register_start))
+        .routes(routes!(passkeys::register_finish))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::rename, passkeys::delete))
+        .routes(routes!(passkeys::login_start))
+        .routes(routes!(passkeys::login_finish))
         .routes(routes!(sessions::get, sessions::patch_data, sessions::end))
         .routes(routes!(sessions::freshen))
         .routes(routes!(sessions::end_others))

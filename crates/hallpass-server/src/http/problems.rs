@@ -105,6 +105,32 @@ pub const CATALOG: &[ProblemType] = &[
         "The operator sets the server secret key and restarts hallpass.",
     ),
     p(
+        "passkeys_not_configured",
+        400,
+        "Passkeys not configured",
+        "The scope has no WebAuthn relying party, so it has no passkeys.",
+        "The operator adds `[scopes.NAME.webauthn]` with `rp_id`, `rp_name` and `origins` and restarts \
+         hallpass.",
+    ),
+    p(
+        "invalid_flow",
+        400,
+        "Invalid passkey ceremony",
+        "The `flow` of a passkey registration or sign-in is unknown, was finished already (each works \
+         once, so a replayed answer lands here), expired (a ceremony lives 5 minutes), or belongs to \
+         another user.",
+        "Start the ceremony again (`.../start`) and answer its new options.",
+    ),
+    p(
+        "passkey_registration_failed",
+        400,
+        "Passkey registration refused",
+        "The authenticator's answer to a registration did not verify: another origin or relying party id \
+         than the scope's, another challenge than the flow's, no user verification, or a malformed \
+         credential.",
+        "Start the registration again from the page of a configured origin.",
+    ),
+    p(
         "weak_password",
         400,
         "Weak password",
@@ -138,6 +164,17 @@ pub const CATALOG: &[ProblemType] = &[
         "Ask the user for a new code and answer the same challenge again.",
     ),
     p(
+        "invalid_passkey",
+        401,
+        "Invalid passkey",
+        "A passkey assertion did not verify: another origin, relying party or challenge, a bad \
+         signature, a credential the scope does not know (or another user's), or a signature counter \
+         that went back (a cloned authenticator). The attempt is recorded with outcome \
+         `invalid_passkey` or `passkey_cloned`.",
+        "Start the sign-in again and let the user pick a passkey registered here; a `passkey_cloned` \
+         event deserves a look (remove that passkey).",
+    ),
+    p(
         "mfa_required",
         401,
         "Second factor required",
@@ -168,6 +205,13 @@ pub const CATALOG: &[ProblemType] = &[
         "The password was right but the user is deactivated. `login` holds the login object of the user, \
          so the application can say why.",
         "An operator or the application reactivates the user (`PATCH /v1/users/{ref}` with `active: true`).",
+    ),
+    p(
+        "passkey_not_found",
+        404,
+        "Passkey not found",
+        "The user has no passkey with that id (it was removed, or belongs to another user).",
+        "List the user's passkeys (`GET /v1/users/{ref}/passkeys`) for their ids.",
     ),
     p(
         "provider_unknown",
@@ -222,9 +266,9 @@ pub const CATALOG: &[ProblemType] = &[
         "last_login_method",
         409,
         "Last login method",
-        "Removing this provider link would leave the user with no way to log in: no password and no other \
-         linked identity.",
-        "Set a password or link another provider first.",
+        "Removing this provider link or passkey would leave the user with no way to log in: no password, \
+         no other linked identity and no other passkey.",
+        "Set a password, link another provider or register another passkey first.",
     ),
     p(
         "mfa_already_enabled",
@@ -240,6 +284,13 @@ pub const CATALOG: &[ProblemType] = &[
         "The user has no confirmed second factor (for recovery codes), or no pending TOTP (for a \
          confirmation).",
         "Enrol a TOTP (`POST /v1/users/{ref}/mfa/totp`) and confirm it first.",
+    ),
+    p(
+        "passkey_already_registered",
+        409,
+        "Passkey already registered",
+        "That credential is registered in the scope already.",
+        "Nothing to do: the passkey works already. To register another, use another authenticator.",
     ),
     p(
         "username_taken",

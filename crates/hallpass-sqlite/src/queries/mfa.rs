@@ -26,7 +26,14 @@ pub(crate) fn mfa_state(conn: &Connection, scope: &Scope, user_id: Uuid) -> QRes
     let recovery_codes: i64 = conn
         .prepare_cached("SELECT count(*) FROM mfa_recovery_codes WHERE scope = ?1 AND user_id = ?2")?
         .query_row((scope.as_str(), id(user_id)), |r| r.get(0))?;
-    Ok(MfaState { totp, recovery_codes: u32::try_from(recovery_codes).unwrap_or(u32::MAX) })
+    let passkeys: i64 = conn
+        .prepare_cached("SELECT count(*) FROM passkeys WHERE scope = ?1 AND user_id = ?2")?
+        .query_row((scope.as_str(), id(user_id)), |r| r.get(0))?;
+    Ok(MfaState {
+        totp,
+        recovery_codes: u32::try_from(recovery_codes).unwrap_or(u32::MAX),
+        passkeys: u32::try_from(passkeys).unwrap_or(u32::MAX),
+    })
 }
 
 pub(crate) fn enrol_totp(
@@ -139,7 +146,10 @@ pub(crate) fn remove_mfa(
     let codes = conn
         .prepare_cached("DELETE FROM mfa_recovery_codes WHERE scope = ?1 AND user_id = ?2")?
         .execute((scope.as_str(), id(user_id)))?;
-    let removed = totp + codes > 0;
+    let passkeys = conn
+        .prepare_cached("DELETE FROM passkeys WHERE scope = ?1 AND user_id = ?2")?
+        .execute((scope.as_str(), id(user_id)))?;
+    let removed = totp + codes + passkeys > 0;
     if removed {
         end_sessions(conn, scope, user_id, keep)?;
     }

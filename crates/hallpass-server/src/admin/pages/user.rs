@@ -111,6 +111,7 @@ async fn user_page(
     let events = svc.login_history(scope, &r, Some(100), None).await?;
     let providers = svc.list_providers(scope, &r).await?;
     let mfa = svc.mfa_state(scope, &r).await?;
+    let passkeys = if mfa.passkeys > 0 { svc.list_passkeys(scope, &r).await? } else { Vec::new() };
     let now = svc.now();
     let name = display_name(&u);
     let opt = |s: Option<String>| s.unwrap_or_else(|| "—".into());
@@ -176,7 +177,7 @@ async fn user_page(
                 refresh: p.refresh_token.is_some(),
             })
             .collect(),
-        factors: factor_rows(&mfa),
+        factors: factor_rows(&mfa, &passkeys),
         error: message,
         error_field,
     };
@@ -184,8 +185,20 @@ async fn user_page(
 }
 
 /// The rows of the second factors table.
-fn factor_rows(mfa: &hallpass_core::MfaState) -> Vec<FactorRow> {
-    let mut rows = Vec::new();
+fn factor_rows(mfa: &hallpass_core::MfaState, passkeys: &[hallpass_core::PasskeyRecord]) -> Vec<FactorRow> {
+    let mut rows: Vec<FactorRow> = passkeys
+        .iter()
+        .map(|p| FactorRow {
+            kind: "Passkey",
+            state: format!(
+                "“{}”, {}{}",
+                p.name,
+                p.last_used_at.map_or_else(|| "never used".to_owned(), |t| format!("last used {}", fmt_time(t))),
+                if p.backup_state { ", synced (backed up)" } else { "" }
+            ),
+            since: fmt_time(p.created_at),
+        })
+        .collect();
     if let Some(totp) = &mfa.totp {
         rows.push(FactorRow {
             kind: "Authenticator app (TOTP)",
@@ -193,7 +206,7 @@ fn factor_rows(mfa: &hallpass_core::MfaState) -> Vec<FactorRow> {
             since: fmt_time(totp.created_at),
         });
     }
-    if mfa.recovery_codes > 0 || mfa.enabled() {
+    if mfa.recovery_codes > 0 || mfa.totp_confirmed() {
         rows.push(FactorRow {
             kind: "Recovery codes",
             state: match mfa.recovery_codes {
@@ -509,7 +522,7 @@ pub(crate) async fn remove_factors(
         let name = display_name(&u);
         let consequences = vec![
             format!("{name} (scope {scope}) signs in with the first factor alone until enrolling again."),
-            "The authenticator app, the recovery codes and every other second factor are removed.".to_owned(),
+            "The authenticator app, the recovery codes and the passkeys are removed.".to_owned(),
             "Every session of the user ends at once.".to_owned(),
         ];
         return Ok(confirm_page(
