@@ -35,6 +35,10 @@ export type OidcExchangeOk = S["OidcExchangeOk"];
 export type TotpEnrolResponse = S["TotpEnrolResponse"];
 export type RecoveryCodesResponse = S["RecoveryCodesResponse"];
 export type Health = S["Health"];
+export type Passkey = S["Passkey"];
+export type PasskeyList = S["PasskeyList"];
+export type PasskeyOptionsResponse = S["PasskeyOptionsResponse"];
+export type PasskeyLoginFinishRequest = S["PasskeyLoginFinishRequest"];
 
 /** `(METHOD path) → client method` for every operation of the API (a test compares it with docs/openapi.json). */
 export const OPERATIONS: Record<string, string> = {
@@ -79,6 +83,13 @@ export const OPERATIONS: Record<string, string> = {
   "DELETE /v1/users/{ref}/mfa/totp": "deleteTotp",
   "POST /v1/users/{ref}/mfa/recovery-codes": "newRecoveryCodes",
   "DELETE /v1/users/{ref}/mfa": "removeMfa",
+  "POST /v1/users/{ref}/passkeys/register/start": "passkeyRegisterStart",
+  "POST /v1/users/{ref}/passkeys/register/finish": "passkeyRegisterFinish",
+  "GET /v1/users/{ref}/passkeys": "listPasskeys",
+  "PATCH /v1/users/{ref}/passkeys/{id}": "renamePasskey",
+  "DELETE /v1/users/{ref}/passkeys/{id}": "deletePasskey",
+  "POST /v1/passkeys/login/start": "passkeyLoginStart",
+  "POST /v1/passkeys/login/finish": "passkeyLoginFinish",
 };
 
 export interface ClientOptions {
@@ -331,6 +342,23 @@ export class HallpassClient {
   newRecoveryCodes(ref: string): Promise<RecoveryCodesResponse> { return this.json({ method: "POST", path: ["v1", "users", ref, "mfa", "recovery-codes"] }); }
   /** `DELETE /v1/users/{ref}/mfa`. */
   removeMfa(ref: string): Promise<void> { return this.empty({ method: "DELETE", path: ["v1", "users", ref, "mfa"] }); }
+
+  // ---- passkeys
+
+  /** `POST /v1/users/{ref}/passkeys/register/start`: options for `navigator.credentials.create`. */
+  passkeyRegisterStart(ref: string): Promise<PasskeyOptionsResponse> { return this.json({ method: "POST", path: ["v1", "users", ref, "passkeys", "register", "start"] }); }
+  /** `POST /v1/users/{ref}/passkeys/register/finish` (`keep`: the session to keep). */
+  passkeyRegisterFinish(ref: string, flow: string, credential: unknown, name?: string, keep?: string): Promise<Passkey> { return this.json({ method: "POST", path: ["v1", "users", ref, "passkeys", "register", "finish"], body: { flow, credential, name }, token: keep }); }
+  /** `GET /v1/users/{ref}/passkeys`. */
+  listPasskeys(ref: string): Promise<PasskeyList> { return this.json({ method: "GET", path: ["v1", "users", ref, "passkeys"] }); }
+  /** `PATCH /v1/users/{ref}/passkeys/{id}`: renames it. */
+  renamePasskey(ref: string, id: string, name: string): Promise<Passkey> { return this.json({ method: "PATCH", path: ["v1", "users", ref, "passkeys", id], body: { name } }); }
+  /** `DELETE /v1/users/{ref}/passkeys/{id}` (`keep`: the session to keep). */
+  deletePasskey(ref: string, id: string, keep?: string): Promise<void> { return this.empty({ method: "DELETE", path: ["v1", "users", ref, "passkeys", id], token: keep }); }
+  /** `POST /v1/passkeys/login/start`: options for `navigator.credentials.get` (discoverable without `login`). */
+  passkeyLoginStart(login?: string): Promise<PasskeyOptionsResponse> { return this.json({ method: "POST", path: ["v1", "passkeys", "login", "start"], body: login === undefined ? {} : { login } }); }
+  /** `POST /v1/passkeys/login/finish`: a passwordless sign-in, answered as a login. */
+  passkeyLoginFinish(req: PasskeyLoginFinishRequest): Promise<LoginResponse> { return this.json({ method: "POST", path: ["v1", "passkeys", "login", "finish"], body: req }); }
 
   // ---- the change stream
 

@@ -210,6 +210,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/passkeys/login/finish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finishes a passwordless sign-in with the browser's assertion.
+         * @description 201 as a password login (event method `passkey`; the session's `amr` is `["passkey"]`
+         *     and its `aal` 2: a passkey is something the user has, unlocked by user verification).
+         *     A refused assertion is 401 `invalid_passkey`, recorded with outcome `invalid_passkey`,
+         *     or `passkey_cloned` when its signature counter went back (a cloned authenticator).
+         */
+        post: operations["login_finish"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/passkeys/login/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts a passwordless sign-in.
+         * @description With `login`, the options name that user's passkeys; without (or when the login names
+         *     nobody, or a user without passkeys: the answer tells nothing of who exists), any
+         *     discoverable passkey of the scope may answer. Send `{}` for a discoverable sign-in.
+         */
+        post: operations["login_start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/password-resets": {
         parameters: {
             query?: never;
@@ -345,11 +390,13 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Answers a login's MFA challenge with a second factor: exactly one of `totp` and
-         *     `recovery_code`.
+         * Answers a login's MFA challenge with a second factor: exactly one of `totp`,
+         *     `recovery_code` and `passkey` (the `PublicKeyCredential` answering the challenge's
+         *     `options`).
          * @description 201 as a login (`login.recovery_codes_remaining` tells how many recovery codes are
-         *     left when one was used). A wrong or used code is 401 `invalid_factor`, recorded with
-         *     outcome `wrong_factor`; after five wrong answers the challenge ends (400
+         *     left when one was used). A wrong or used code (or a refused passkey assertion) is 401
+         *     `invalid_factor`, recorded with outcome `wrong_factor` (`invalid_passkey`,
+         *     `passkey_cloned`); after five wrong answers the challenge ends (400
          *     `invalid_challenge`). Answers are throttled per user like passwords (429).
          */
         post: operations["answer_challenge"];
@@ -409,7 +456,33 @@ export interface paths {
         put?: never;
         post?: never;
         /** Deletes a user with their sessions, codes and provider links. */
-        delete: operations["delete"];
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The user's id, username or email */
+                    ref: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The user is gone */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["InvalidRequest"];
+                401: components["responses"]["Unauthorized"];
+                404: components["responses"]["UserNotFound"];
+                429: components["responses"]["RateLimited"];
+                500: components["responses"]["Internal"];
+                503: components["responses"]["StorageUnavailable"];
+            };
+        };
         options?: never;
         head?: never;
         /** Changes a user. Deactivating (`active: false`) ends every session of the user. */
@@ -538,6 +611,139 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{ref}/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's passkeys, oldest first. */
+        get: operations["list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{ref}/passkeys/register/finish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Finishes a passkey registration with the browser's answer.
+         * @description Verifies it against the flow (origin, relying party, challenge, user verification) and
+         *     stores the passkey. The user's other sessions end (the one of `X-Session-Token`, when
+         *     given and the user's, stays).
+         */
+        post: operations["register_finish"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{ref}/passkeys/register/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts registering a passkey for the user.
+         * @description Answers the options for `navigator.credentials.create` (a discoverable credential with
+         *     user verification, bound to the scope's relying party; the user's passkeys are
+         *     excluded) and the `flow` to finish with (single use, 5 minutes). Enrolment depends on
+         *     no policy.
+         */
+        post: operations["register_start"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{ref}/passkeys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Removes one of the user's passkeys.
+         * @description The user's other sessions end (the one of `X-Session-Token`, when given and the
+         *     user's, stays). Refused (409 `last_login_method`) when it is the user's last way to
+         *     log in: no password, no provider link, no other passkey.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /** @description The session to keep, if the user's */
+                    "X-Session-Token"?: string | null;
+                };
+                path: {
+                    /** @description The user's id, username or email */
+                    ref: string;
+                    /** @description The passkey's id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The passkey is gone */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["InvalidRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description `user_not_found` or `passkey_not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description `last_login_method`: the user could no longer log in */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                429: components["responses"]["RateLimited"];
+                500: components["responses"]["Internal"];
+                503: components["responses"]["StorageUnavailable"];
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Renames one of the user's passkeys. */
+        patch: operations["rename"];
         trace?: never;
     };
     "/v1/users/{ref}/password": {
@@ -882,15 +1088,25 @@ export interface components {
              * @description When the challenge ends.
              */
             expires_at: string;
-            /** @description The factors that may answer it: `totp`, `recovery_code`. */
+            /** @description The factors that may answer it: `totp`, `recovery_code`, `passkey`. */
             methods: string[];
             /** @description Always `true`: no session was made yet. */
             mfa_required: boolean;
+            /**
+             * @description With `passkey` among the methods: the options for `navigator.credentials.get`
+             *     (`{"publicKey": {...}}`, binary fields in base64url).
+             */
+            options?: Record<string, never> | null;
         };
         /** @description The answer to an MFA challenge: the challenge and exactly one factor. */
         MfaLoginRequest: {
             /** @description The `challenge` a login answered. */
             challenge: string;
+            /**
+             * @description A passkey's answer to the challenge's `options`: the `PublicKeyCredential` of
+             *     `navigator.credentials.get`, as JSON (binary fields in base64url).
+             */
+            passkey?: Record<string, never> | null;
             /**
              * Format: password
              * @description One of the user's recovery codes.
@@ -957,7 +1173,84 @@ export interface components {
          * @description How a login attempt ended.
          * @enum {string}
          */
-        Outcome: "success" | "wrong_password" | "unknown_user" | "inactive" | "throttled" | "invalid_state" | "token_exchange_failed" | "id_token_invalid" | "identity_unknown" | "wrong_factor";
+        Outcome: "success" | "wrong_password" | "unknown_user" | "inactive" | "throttled" | "invalid_state" | "token_exchange_failed" | "id_token_invalid" | "identity_unknown" | "wrong_factor" | "invalid_passkey" | "passkey_cloned";
+        /** @description A passkey (no secret: hallpass keeps its public key). */
+        Passkey: {
+            /** @description Whether the authenticator may synchronise it to other devices. */
+            backup_eligible: boolean;
+            /** @description Whether it is synchronised now. */
+            backup_state: boolean;
+            /**
+             * Format: date-time
+             * @description When it was registered.
+             */
+            created_at: string;
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When it last signed in (`null`: never).
+             */
+            last_used_at?: string | null;
+            /** @description The name the user gave it. */
+            name: string;
+        };
+        /** @description A user's passkeys. */
+        PasskeyList: {
+            /** @description Oldest first. */
+            passkeys: components["schemas"]["Passkey"][];
+        };
+        /** @description The end of a passwordless sign-in. */
+        PasskeyLoginFinishRequest: {
+            client?: components["schemas"]["LoginClient"] | null;
+            /**
+             * @description The `PublicKeyCredential` of `navigator.credentials.get`, as JSON (binary fields in
+             *     base64url).
+             */
+            credential: Record<string, never>;
+            /** @description Initial session data. Default `{}`. */
+            data?: Record<string, never> | null;
+            /** @description The `flow` of `/v1/passkeys/login/start`. */
+            flow: string;
+        };
+        /** @description The start of a passwordless sign-in. */
+        PasskeyLoginStartRequest: {
+            /**
+             * @description A username or email: the options then name that user's passkeys. Without it, any
+             *     discoverable passkey of the scope may answer.
+             */
+            login?: string | null;
+        };
+        /** @description A ceremony started: the flow to finish it with and the options for the browser. */
+        PasskeyOptionsResponse: {
+            /** @description The handle to send back to `.../finish` (single use, 5 minutes). */
+            flow: string;
+            /**
+             * @description The options for `navigator.credentials.create` (registration) or `.get` (sign-in):
+             *     `{"publicKey": {...}}`, binary fields in base64url.
+             */
+            options: Record<string, never>;
+        };
+        /** @description The end of a passkey registration. */
+        PasskeyRegisterFinishRequest: {
+            /**
+             * @description The `PublicKeyCredential` of `navigator.credentials.create`, as JSON (binary fields
+             *     in base64url).
+             */
+            credential: Record<string, never>;
+            /** @description The `flow` of `.../register/start`. */
+            flow: string;
+            /** @description A name for it (1 to 100 characters; default `Passkey`). */
+            name?: string | null;
+        };
+        /** @description A passkey's new name. */
+        PasskeyRenameRequest: {
+            /** @description 1 to 100 characters. */
+            name: string;
+        };
         /** @description An RFC 9457 problem document. */
         Problem: {
             /**
@@ -1746,6 +2039,101 @@ export interface operations {
             503: components["responses"]["StorageUnavailable"];
         };
     };
+    login_finish: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyLoginFinishRequest"];
+            };
+        };
+        responses: {
+            /** @description The token (shown once), the session and the login object */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResponse"];
+                };
+            };
+            /** @description `invalid_flow` (unknown, used or expired), `passkeys_not_configured` or `invalid_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `invalid_passkey` or `unauthorized` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `user_inactive` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    login_start: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyLoginStartRequest"];
+            };
+        };
+        responses: {
+            /** @description The options for `navigator.credentials.get` and the flow */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptionsResponse"];
+                };
+            };
+            /** @description `passkeys_not_configured` or `invalid_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
     create: {
         parameters: {
             query?: never;
@@ -2271,33 +2659,6 @@ export interface operations {
             503: components["responses"]["StorageUnavailable"];
         };
     };
-    delete: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The user's id, username or email */
-                ref: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The user is gone */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            400: components["responses"]["InvalidRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["UserNotFound"];
-            429: components["responses"]["RateLimited"];
-            500: components["responses"]["Internal"];
-            503: components["responses"]["StorageUnavailable"];
-        };
-    };
     update_user: {
         parameters: {
             query?: never;
@@ -2595,6 +2956,172 @@ export interface operations {
             404: components["responses"]["UserNotFound"];
             /** @description `mfa_not_enabled` (nothing pending) or `mfa_already_enabled` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id, username or email */
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The passkeys */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyList"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["UserNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    register_finish: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The session to keep, if the user's */
+                "X-Session-Token"?: string | null;
+            };
+            path: {
+                /** @description The user's id, username or email */
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRegisterFinishRequest"];
+            };
+        };
+        responses: {
+            /** @description The passkey */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"];
+                };
+            };
+            /** @description `invalid_flow` (unknown, used, expired or another user's), `passkey_registration_failed`, `passkeys_not_configured` or `invalid_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["UserNotFound"];
+            /** @description `passkey_already_registered` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    register_start: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id, username or email */
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The options for the browser and the flow */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyOptionsResponse"];
+                };
+            };
+            /** @description `passkeys_not_configured` (the scope has no `[scopes.NAME.webauthn]`) or `invalid_request` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["UserNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    rename: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id, username or email */
+                ref: string;
+                /** @description The passkey's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRenameRequest"];
+            };
+        };
+        responses: {
+            /** @description The passkey */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description `user_not_found` or `passkey_not_found` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -651,6 +651,69 @@ impl Client {
         self.empty(self.req(Method::DELETE, &["v1", "users", user, "mfa"])).await
     }
 
+    // ---- passkeys ----
+
+    /// `POST /v1/users/{ref}/passkeys/register/start`: the options for
+    /// `navigator.credentials.create`.
+    pub async fn passkey_register_start(&self, user: &str) -> Result<PasskeyOptions, Error> {
+        self.json(self.req(Method::POST, &["v1", "users", user, "passkeys", "register", "start"])).await
+    }
+
+    /// `POST /v1/users/{ref}/passkeys/register/finish`: stores the passkey the browser
+    /// made. The user's other sessions end (`keep`: the session to keep).
+    pub async fn passkey_register_finish(
+        &self,
+        user: &str,
+        flow: &str,
+        credential: &serde_json::Value,
+        name: Option<&str>,
+        keep: Option<&str>,
+    ) -> Result<Passkey, Error> {
+        let body = serde_json::json!({ "flow": flow, "credential": credential, "name": name });
+        let path = ["v1", "users", user, "passkeys", "register", "finish"];
+        let req = Self::with_json(self.req(Method::POST, &path), &body)?;
+        self.json(Self::with_token(req, keep)?).await
+    }
+
+    /// `GET /v1/users/{ref}/passkeys`: the user's passkeys, oldest first.
+    pub async fn list_passkeys(&self, user: &str) -> Result<Vec<Passkey>, Error> {
+        #[derive(serde::Deserialize)]
+        struct List {
+            passkeys: Vec<Passkey>,
+        }
+        let l: List = self.json(self.req(Method::GET, &["v1", "users", user, "passkeys"])).await?;
+        Ok(l.passkeys)
+    }
+
+    /// `PATCH /v1/users/{ref}/passkeys/{id}`: renames a passkey.
+    pub async fn rename_passkey(&self, user: &str, id: Uuid, name: &str) -> Result<Passkey, Error> {
+        let id = id.to_string();
+        let body = serde_json::json!({ "name": name });
+        self.json(Self::with_json(self.req(Method::PATCH, &["v1", "users", user, "passkeys", &id]), &body)?)
+            .await
+    }
+
+    /// `DELETE /v1/users/{ref}/passkeys/{id}`: removes a passkey (`keep`: the session to
+    /// keep when the user's other sessions end).
+    pub async fn delete_passkey(&self, user: &str, id: Uuid, keep: Option<&str>) -> Result<(), Error> {
+        let id = id.to_string();
+        let req = self.req(Method::DELETE, &["v1", "users", user, "passkeys", &id]);
+        self.empty(Self::with_token(req, keep)?).await
+    }
+
+    /// `POST /v1/passkeys/login/start`: the options for `navigator.credentials.get`; with
+    /// `login`, naming that user's passkeys, else any discoverable passkey of the scope.
+    pub async fn passkey_login_start(&self, login: Option<&str>) -> Result<PasskeyOptions, Error> {
+        let body = serde_json::json!({ "login": login });
+        self.json(Self::with_json(self.req(Method::POST, &["v1", "passkeys", "login", "start"]), &body)?)
+            .await
+    }
+
+    /// `POST /v1/passkeys/login/finish`: a passwordless sign-in, answered as a login.
+    pub async fn passkey_login_finish(&self, req: &PasskeyLoginRequest) -> Result<LoginResponse, Error> {
+        self.json(Self::with_json(self.req(Method::POST, &["v1", "passkeys", "login", "finish"]), req)?).await
+    }
+
     // ---- the change stream ----
 
     /// `GET /v1/changes`: the change stream of the key's scope, resuming after

@@ -46,4 +46,11 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("DELETE", "/v1/users/{ref}/mfa/totp", "delete_totp"),
     ("POST", "/v1/users/{ref}/mfa/recovery-codes", "new_recovery_codes"),
     ("DELETE", "/v1/users/{ref}/mfa", "remove_mfa"),
+    ("POST", "/v1/users/{ref}/passkeys/register/start", "passkey_register_start"),
+    ("POST", "/v1/users/{ref}/passkeys/register/finish", "passkey_register_finish"),
+    ("GET", "/v1/users/{ref}/passkeys", "list_passkeys"),
+    ("PATCH", "/v1/users/{ref}/passkeys/{id}", "rename_passkey"),
+    ("DELETE", "/v1/users/{ref}/passkeys/{id}", "delete_passkey"),
+    ("POST", "/v1/passkeys/login/start", "passkey_login_start"),
+    ("POST", "/v1/passkeys/login/finish", "passkey_login_finish"),
 ];

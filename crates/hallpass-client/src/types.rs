@@ -589,6 +589,50 @@ pub struct RecoveryCodes {
     pub recovery_codes: Vec<String>,
 }
 
+/// A passkey ceremony started: the flow to finish it with and the options for the
+/// browser (`navigator.credentials.create` or `.get`, binary fields in base64url).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasskeyOptions {
+    /// Send it back to the ceremony's `finish` (single use, 5 minutes).
+    pub flow: String,
+    /// `{"publicKey": {...}}`.
+    pub options: Value,
+}
+
+/// A registered passkey (hallpass keeps only its public key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Passkey {
+    /// Its id.
+    pub id: Uuid,
+    /// The name the user gave it.
+    pub name: String,
+    /// When it was registered.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last signed in.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    /// Whether the authenticator may synchronise it to other devices.
+    pub backup_eligible: bool,
+    /// Whether it is synchronised now.
+    pub backup_state: bool,
+}
+
+/// `POST /v1/passkeys/login/finish`: the flow and the browser's assertion.
+#[derive(Clone, Default, Serialize)]
+pub struct PasskeyLoginRequest {
+    /// The `flow` of [`crate::Client::passkey_login_start`].
+    pub flow: String,
+    /// The `PublicKeyCredential` of `navigator.credentials.get`, as JSON.
+    pub credential: Value,
+    /// Initial session data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    /// The end user's client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<LoginClient>,
+}
+
 /// Where to send the browser for an OIDC sign-in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OidcStart {

@@ -193,7 +193,8 @@ fn factor_rows(mfa: &hallpass_core::MfaState, passkeys: &[hallpass_core::Passkey
             state: format!(
                 "“{}”, {}{}",
                 p.name,
-                p.last_used_at.map_or_else(|| "never used".to_owned(), |t| format!("last used {}", fmt_time(t))),
+                p.last_used_at
+                    .map_or_else(|| "never used".to_owned(), |t| format!("last used {}", fmt_time(t))),
                 if p.backup_state { ", synced (backed up)" } else { "" }
             ),
             since: fmt_time(p.created_at),
