@@ -115,8 +115,8 @@ impl<O: Observer> Store for Observed<O> {
     ) -> StoreResult<Option<User>> {
         observe!(self, "update_user", self.inner.update_user(scope, id, patch, at))
     }
-    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
-        observe!(self, "delete_user", self.inner.delete_user(scope, id))
+    async fn delete_user(&self, scope: &Scope, id: Uuid, outbox: &[OutboxMessage]) -> StoreResult<bool> {
+        observe!(self, "delete_user", self.inner.delete_user(scope, id, outbox))
     }
     async fn set_password_hash(
         &self,
@@ -124,8 +124,9 @@ impl<O: Observer> Store for Observed<O> {
         id: Uuid,
         hash: &str,
         at: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        observe!(self, "set_password_hash", self.inner.set_password_hash(scope, id, hash, at))
+        observe!(self, "set_password_hash", self.inner.set_password_hash(scope, id, hash, at, outbox))
     }
     async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
         observe!(self, "rehash_password", self.inner.rehash_password(scope, id, old, new))
@@ -292,8 +293,8 @@ impl<O: Observer> Store for Observed<O> {
     ) -> StoreResult<bool> {
         observe!(self, "delete_identity", self.inner.delete_identity(scope, user_id, provider))
     }
-    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
-        observe!(self, "insert_event", self.inner.insert_event(event))
+    async fn insert_event(&self, event: &LoginEvent, outbox: &[OutboxMessage]) -> StoreResult<()> {
+        observe!(self, "insert_event", self.inner.insert_event(event, outbox))
     }
     async fn list_events(
         &self,
@@ -358,6 +359,37 @@ impl<O: Observer> Store for Observed<O> {
     }
     async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
         observe!(self, "outbox_stats", self.inner.outbox_stats())
+    }
+    async fn outbox_lane(
+        &self,
+        kind: crate::outbox::OutboxKind,
+        lane: &str,
+        state: Option<crate::outbox::OutboxState>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        observe!(self, "outbox_lane", self.inner.outbox_lane(kind, lane, state, before, limit))
+    }
+    async fn outbox_lane_stats(
+        &self,
+        kind: crate::outbox::OutboxKind,
+    ) -> StoreResult<Vec<(String, OutboxStats)>> {
+        observe!(self, "outbox_lane_stats", self.inner.outbox_lane_stats(kind))
+    }
+    async fn insert_webhook(&self, endpoint: &crate::webhook::WebhookEndpoint) -> StoreResult<()> {
+        observe!(self, "insert_webhook", self.inner.insert_webhook(endpoint))
+    }
+    async fn list_webhooks(
+        &self,
+        scope: Option<&Scope>,
+    ) -> StoreResult<Vec<crate::webhook::WebhookEndpoint>> {
+        observe!(self, "list_webhooks", self.inner.list_webhooks(scope))
+    }
+    async fn update_webhook(&self, endpoint: &crate::webhook::WebhookEndpoint) -> StoreResult<bool> {
+        observe!(self, "update_webhook", self.inner.update_webhook(endpoint))
+    }
+    async fn delete_webhook(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        observe!(self, "delete_webhook", self.inner.delete_webhook(scope, id))
     }
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
         observe!(self, "outbox_list", self.inner.outbox_list(before, limit))

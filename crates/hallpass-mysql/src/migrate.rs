@@ -32,7 +32,7 @@ use sqlx::{Connection, Row};
 use std::time::Instant;
 
 /// The schema version this code writes: the highest embedded migration.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// One embedded migration.
 struct Migration {
@@ -105,6 +105,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "0010_change_stream",
         description: "change stream",
         sql: include_str!("../migrations/0010_change_stream.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "0011_webhooks",
+        description: "webhooks",
+        sql: include_str!("../migrations/0011_webhooks.sql"),
     },
 ];
 

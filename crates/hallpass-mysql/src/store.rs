@@ -12,7 +12,7 @@
 use crate::error::{QResult, finish};
 use crate::migrate;
 use crate::queries::{
-    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, sessions, throttles, users,
+    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, sessions, throttles, users, webhooks,
 };
 use crate::{changes, connection};
 use async_trait::async_trait;
@@ -23,7 +23,7 @@ use hallpass_core::store::{
 };
 use hallpass_core::{
     Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
-    OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef,
+    OutboxState, OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef, WebhookEndpoint,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::{ConnectOptions, Connection};
@@ -192,8 +192,8 @@ impl Store for MySqlStore {
         tx!(self, "update_user", |c| users::update_user(c, scope, id, patch, at).await?)
     }
 
-    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
-        tx!(self, "delete_user", |c| users::delete_user(c, scope, id).await?)
+    async fn delete_user(&self, scope: &Scope, id: Uuid, outbox: &[OutboxMessage]) -> StoreResult<bool> {
+        tx!(self, "delete_user", |c| users::delete_user(c, scope, id, outbox).await?)
     }
 
     async fn set_password_hash(
@@ -202,8 +202,9 @@ impl Store for MySqlStore {
         id: Uuid,
         hash: &str,
         at: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        tx!(self, "set_password_hash", |c| users::set_password_hash(c, scope, id, hash, at).await?)
+        tx!(self, "set_password_hash", |c| users::set_password_hash(c, scope, id, hash, at, outbox).await?)
     }
 
     async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
@@ -410,8 +411,11 @@ impl Store for MySqlStore {
 
     // ---- login events
 
-    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
-        on_conn!(self, "insert_event", |c| events::insert_event(c, event).await?)
+    async fn insert_event(&self, event: &LoginEvent, outbox: &[OutboxMessage]) -> StoreResult<()> {
+        if outbox.is_empty() {
+            return on_conn!(self, "insert_event", |c| events::insert_event(c, event).await?);
+        }
+        tx!(self, "insert_event", |c| events::insert_failure(c, event, outbox).await?)
     }
 
     async fn list_events(
@@ -486,6 +490,37 @@ impl Store for MySqlStore {
 
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
         on_conn!(self, "outbox_list", |c| outbox::list(c, before, limit).await?)
+    }
+
+    async fn outbox_lane(
+        &self,
+        kind: OutboxKind,
+        lane: &str,
+        state: Option<OutboxState>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        on_conn!(self, "outbox_lane", |c| outbox::lane(c, kind, lane, state, before, limit).await?)
+    }
+
+    async fn outbox_lane_stats(&self, kind: OutboxKind) -> StoreResult<Vec<(String, OutboxStats)>> {
+        on_conn!(self, "outbox_lane_stats", |c| outbox::lane_stats(c, kind).await?)
+    }
+
+    async fn insert_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
+        on_conn!(self, "insert_webhook", |c| webhooks::insert(c, endpoint).await?)
+    }
+
+    async fn list_webhooks(&self, scope: Option<&Scope>) -> StoreResult<Vec<WebhookEndpoint>> {
+        on_conn!(self, "list_webhooks", |c| webhooks::list(c, scope).await?)
+    }
+
+    async fn update_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool> {
+        on_conn!(self, "update_webhook", |c| webhooks::update(c, endpoint).await?)
+    }
+
+    async fn delete_webhook(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        tx!(self, "delete_webhook", |c| webhooks::delete(c, scope, id).await?)
     }
 
     async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {

@@ -383,8 +383,8 @@ async fn same_value_writes_still_count_as_found() {
     let store = db.store().await;
     let s = scope("a");
     let alice = add_user(&store, &s, Some("alice"), None).await;
-    assert!(store.set_password_hash(&s, alice.id, "h", at(1)).await.unwrap());
-    assert!(store.set_password_hash(&s, alice.id, "h", at(1)).await.unwrap(), "same hash, same instant");
+    assert!(store.set_password_hash(&s, alice.id, "h", at(1), &[]).await.unwrap());
+    assert!(store.set_password_hash(&s, alice.id, "h", at(1), &[]).await.unwrap(), "same hash, same instant");
     assert!(store.rehash_password(&s, alice.id, "h", "h").await.unwrap());
     let link = identity(&s, alice.id, "github", "gh-1");
     store.upsert_identity(&link).await.expect("link");
@@ -539,7 +539,7 @@ async fn mixed_writes_on_one_user_all_succeed() {
         }));
         let (st, sc) = (store.clone(), s.clone());
         tasks.push(tokio::spawn(async move {
-            st.set_password_hash(&sc, alice.id, &format!("h{i}"), at(i)).await?;
+            st.set_password_hash(&sc, alice.id, &format!("h{i}"), at(i), &[]).await?;
             st.upsert_identity(&identity(&sc, alice.id, "github", &format!("gh-{i}"))).await?;
             let patch = UserPatch { active: Some(i % 3 != 0), ..Default::default() };
             st.update_user(&sc, alice.id, &patch, at(i)).await?;

@@ -61,6 +61,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "0010_change_stream",
         sql: include_str!("../migrations/0010_change_stream.sql"),
     },
+    Migration { version: 11, name: "0011_webhooks", sql: include_str!("../migrations/0011_webhooks.sql") },
 ];
 
 /// The migrations' names (file names without `.sql`) in version order. Every SQL backend

@@ -5,7 +5,7 @@
 
 use crate::error::{QResult, to_store_error};
 use crate::queries::{
-    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, sessions, throttles, users,
+    admin, bulk, codes, events, flows, identities, keys, mfa, outbox, sessions, throttles, users, webhooks,
 };
 use crate::{changes, connection, migrate};
 use async_trait::async_trait;
@@ -16,7 +16,7 @@ use hallpass_core::store::{
 };
 use hallpass_core::{
     Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
-    OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef,
+    OutboxState, OutboxStats, OutboxUpdate, ProviderName, Scope, TokenHash, UserRef, WebhookEndpoint,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::sync::Arc;
@@ -158,8 +158,8 @@ impl Store for PostgresStore {
         done("update_user", users::update_user(&self.pool, scope, id, patch, at).await)
     }
 
-    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
-        done("delete_user", users::delete_user(&self.pool, scope, id).await)
+    async fn delete_user(&self, scope: &Scope, id: Uuid, outbox: &[OutboxMessage]) -> StoreResult<bool> {
+        done("delete_user", users::delete_user(&self.pool, scope, id, outbox).await)
     }
 
     async fn set_password_hash(
@@ -168,8 +168,9 @@ impl Store for PostgresStore {
         id: Uuid,
         hash: &str,
         at: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        done("set_password_hash", users::set_password_hash(&self.pool, scope, id, hash, at).await)
+        done("set_password_hash", users::set_password_hash(&self.pool, scope, id, hash, at, outbox).await)
     }
 
     async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
@@ -385,8 +386,8 @@ impl Store for PostgresStore {
 
     // ---- login events
 
-    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
-        done("insert_event", events::insert_event(&self.pool, event).await)
+    async fn insert_event(&self, event: &LoginEvent, outbox: &[OutboxMessage]) -> StoreResult<()> {
+        done("insert_event", events::insert_event(&self.pool, event, outbox).await)
     }
 
     async fn list_events(
@@ -453,6 +454,37 @@ impl Store for PostgresStore {
 
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
         done("outbox_list", outbox::list(&self.pool, before, limit).await)
+    }
+
+    async fn outbox_lane(
+        &self,
+        kind: OutboxKind,
+        lane: &str,
+        state: Option<OutboxState>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        done("outbox_lane", outbox::lane(&self.pool, kind, lane, state, before, limit).await)
+    }
+
+    async fn outbox_lane_stats(&self, kind: OutboxKind) -> StoreResult<Vec<(String, OutboxStats)>> {
+        done("outbox_lane_stats", outbox::lane_stats(&self.pool, kind).await)
+    }
+
+    async fn insert_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
+        done("insert_webhook", webhooks::insert(&self.pool, endpoint).await)
+    }
+
+    async fn list_webhooks(&self, scope: Option<&Scope>) -> StoreResult<Vec<WebhookEndpoint>> {
+        done("list_webhooks", webhooks::list(&self.pool, scope).await)
+    }
+
+    async fn update_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool> {
+        done("update_webhook", webhooks::update(&self.pool, endpoint).await)
+    }
+
+    async fn delete_webhook(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        done("delete_webhook", webhooks::delete(&self.pool, scope, id).await)
     }
 
     async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {

@@ -60,7 +60,7 @@ async fn a_database_at_version_4_takes_the_empty_fifth() {
         .await
         .expect("names");
     assert_eq!(names, MIGRATION_NAMES);
-    assert_eq!(SCHEMA_VERSION, 10);
+    assert_eq!(SCHEMA_VERSION, 11);
     let users = db.store().list_users(&scope("s"), &UserFilter::default(), None, 10).await.expect("list");
     assert_eq!(users.len(), 1);
 }

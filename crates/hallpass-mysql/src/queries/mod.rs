@@ -28,3 +28,4 @@ pub(crate) mod outbox;
 pub(crate) mod sessions;
 pub(crate) mod throttles;
 pub(crate) mod users;
+pub(crate) mod webhooks;

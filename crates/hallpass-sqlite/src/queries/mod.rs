@@ -21,6 +21,7 @@ pub(crate) mod outbox;
 pub(crate) mod sessions;
 pub(crate) mod throttles;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 
 #[cfg(test)]
 mod plan_tests {

@@ -85,7 +85,7 @@ pub async fn set_password_hash_voids_codes(store: Arc<dyn Store>) {
     assert!(store.rehash_password(&s, alice.id, "h1", "h2").await.expect("rehash"));
     assert_eq!(owned(store, &s, &alices, now).await, [true; 3], "a rehash voids nothing");
 
-    assert!(store.set_password_hash(&s, alice.id, "h3", at(1000)).await.expect("set"));
+    assert!(store.set_password_hash(&s, alice.id, "h3", at(1000), &[]).await.expect("set"));
     assert_eq!(owned(store, &s, &alices, now).await, [false; 3], "every kind is voided");
     assert_eq!(
         store.redeem_reset_code(&s, &alices[0].code_hash, now, "h4").await.expect("redeem"),
@@ -287,7 +287,7 @@ pub async fn request_code_for_nobody_leaves_nothing_redeemable(store: Arc<dyn St
     let later = at(2 * HOUR);
     while store.sweep_expired(later, 100).await.expect("sweep") > 0 {}
     assert_eq!(store.sweep_expired(later, 100).await.expect("sweep"), 0);
-    assert!(store.delete_user(&s, alice.id).await.expect("delete"), "decoys do not block deletion");
+    assert!(store.delete_user(&s, alice.id, &[]).await.expect("delete"), "decoys do not block deletion");
 }
 
 /// `code_owner`: the owner of a valid code of the asked kind, in the asked scope,

@@ -17,6 +17,7 @@ mod sessions;
 mod throttle;
 mod transfer;
 mod users;
+mod webhooks;
 
 pub use admin::*;
 pub use codes::*;
@@ -32,6 +33,7 @@ pub use sessions::*;
 pub use throttle::*;
 pub use transfer::*;
 pub use users::*;
+pub use webhooks::*;
 
 use crate::fixtures::*;
 use hallpass_core::store::{self, StoreResult};
