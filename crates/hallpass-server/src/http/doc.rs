@@ -52,6 +52,7 @@ pub const BEARER: &str = "bearer";
         (name = "oidc", description = "Sign-in through an identity provider, hallpass doing the redirect dance"),
         (name = "mfa", description = "Second factors: TOTP and recovery codes"),
         (name = "activity", description = "Login history and statistics"),
+        (name = "webhooks", description = "Signed, retried deliveries of account events to the scope's endpoints (Standard Webhooks)"),
         (name = "operations", description = "Probes and this document; no API key needed")
     )
 )]
