@@ -24,15 +24,15 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How long a claim holds its rows: long enough for the rows waiting behind an
-/// endpoint's bound in this process, and their 10 s attempts.
-pub const LEASE: time::Duration = time::Duration::minutes(5);
+/// How long a claim holds its rows. A claim takes at most `per_endpoint` rows, and only
+/// of endpoints below their bound with nothing waiting, so a row waits for at most one
+/// attempt (10 s) before its own starts; a row held by a process that died is taken
+/// again after this.
+pub const LEASE: time::Duration = time::Duration::seconds(60);
 /// The most an attempt waits for the receiver.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the worker looks for due rows when nobody told it of new ones.
 const POLL: Duration = Duration::from_millis(500);
-/// Most rows one claim takes.
-const BATCH: u32 = 32;
 /// Most deliveries in flight in this process, over every endpoint.
 const IN_FLIGHT: usize = 64;
 /// How often sent rows older than `outbox_keep_sent` are deleted.
@@ -187,7 +187,7 @@ pub fn spawn_worker(
             };
             let mut full = false;
             if free > 0 {
-                let limit = u32::try_from(free).unwrap_or(BATCH).min(BATCH);
+                let limit = u32::try_from(free.min(options.per_endpoint)).unwrap_or(1);
                 let batch = match service
                     .outbox_claim_skipping(OutboxKind::Webhook, &owner, limit, LEASE, skip)
                     .await
