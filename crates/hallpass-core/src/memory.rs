@@ -474,26 +474,53 @@ impl Store for MemoryStore {
         Ok(Some(record.session.clone()))
     }
 
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
+    async fn delete_session_by_hash(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<Option<Session>> {
         let mut t = self.lock();
         if t.session(scope, hash).is_none() {
             return Ok(None);
         }
+        t.queue(outbox)?;
         Ok(t.sessions.remove(hash).map(|r| r.session))
     }
 
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
+    async fn delete_session(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
         let mut t = self.lock();
-        let before = t.sessions.len();
-        t.sessions.retain(|_, r| {
+        let mine = |r: &SessionRecord| {
             let s = &r.session;
-            !(&s.scope == scope && s.user_id == user_id && s.id == session_id)
-        });
-        Ok(t.sessions.len() < before)
+            &s.scope == scope && s.user_id == user_id && s.id == session_id
+        };
+        if !t.sessions.values().any(mine) {
+            return Ok(false);
+        }
+        t.queue(outbox)?;
+        t.sessions.retain(|_, r| !mine(r));
+        Ok(true)
     }
 
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
-        Ok(self.lock().end_sessions(scope, user_id, keep))
+    async fn delete_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let n = t.end_sessions(scope, user_id, keep);
+        if n > 0 {
+            t.queue(outbox)?;
+        }
+        Ok(n)
     }
 
     async fn list_sessions(
@@ -554,12 +581,17 @@ impl Store for MemoryStore {
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &str,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
         let mut t = self.lock();
         let Some(index) = t.valid_code(scope, CodeKind::Reset, hash, now) else {
             return Ok(None);
         };
         let user_id = t.codes[index].user_id;
+        if t.user(scope, user_id).is_none() {
+            return Ok(None);
+        }
+        t.queue(outbox)?;
         let Some(record) = t.user_mut(scope, user_id) else {
             return Ok(None);
         };
@@ -577,12 +609,17 @@ impl Store for MemoryStore {
         kind: CodeKind,
         hash: &TokenHash,
         now: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
         let mut t = self.lock();
         let Some(index) = t.valid_code(scope, kind, hash, now) else {
             return Ok(None);
         };
         let user_id = t.codes[index].user_id;
+        if t.user(scope, user_id).is_none() {
+            return Ok(None);
+        }
+        t.queue(outbox)?;
         let Some(record) = t.user_mut(scope, user_id) else {
             return Ok(None);
         };

@@ -155,14 +155,31 @@ impl<O: Observer> Store for Observed<O> {
     ) -> StoreResult<Option<Session>> {
         observe!(self, "patch_session_data", self.inner.patch_session_data(scope, hash, patch, max_bytes))
     }
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
-        observe!(self, "delete_session_by_hash", self.inner.delete_session_by_hash(scope, hash))
+    async fn delete_session_by_hash(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<Option<Session>> {
+        observe!(self, "delete_session_by_hash", self.inner.delete_session_by_hash(scope, hash, outbox))
     }
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
-        observe!(self, "delete_session", self.inner.delete_session(scope, user_id, session_id))
+    async fn delete_session(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        observe!(self, "delete_session", self.inner.delete_session(scope, user_id, session_id, outbox))
     }
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
-        observe!(self, "delete_sessions", self.inner.delete_sessions(scope, user_id, keep))
+    async fn delete_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<u64> {
+        observe!(self, "delete_sessions", self.inner.delete_sessions(scope, user_id, keep, outbox))
     }
     async fn list_sessions(
         &self,
@@ -193,8 +210,9 @@ impl<O: Observer> Store for Observed<O> {
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &str,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        observe!(self, "redeem_reset_code", self.inner.redeem_reset_code(scope, hash, now, new_hash))
+        observe!(self, "redeem_reset_code", self.inner.redeem_reset_code(scope, hash, now, new_hash, outbox))
     }
     async fn redeem_code(
         &self,
@@ -202,8 +220,9 @@ impl<O: Observer> Store for Observed<O> {
         kind: CodeKind,
         hash: &TokenHash,
         now: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        observe!(self, "redeem_code", self.inner.redeem_code(scope, kind, hash, now))
+        observe!(self, "redeem_code", self.inner.redeem_code(scope, kind, hash, now, outbox))
     }
     async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
         observe!(self, "insert_flow", self.inner.insert_flow(flow))

@@ -188,11 +188,30 @@ pub trait Store: Send + Sync + 'static {
         max_bytes: usize,
     ) -> StoreResult<Option<Session>>;
     /// Ends the session with that token hash; returns it when there was one.
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>>;
-    /// Ends one session of a user; `false` when the user has no such session.
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool>;
+    async fn delete_session_by_hash(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<Option<Session>>;
+    /// Ends one session of a user; `false` when the user has no such session. `outbox`
+    /// (webhook deliveries of the end) is queued in the same transaction, only when a
+    /// session ended; so for the other methods that end sessions here.
+    async fn delete_session(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool>;
     /// Ends every session of the user except `keep`; returns how many ended.
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64>;
+    async fn delete_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<u64>;
     /// The user's sessions still valid at `now`, newest first.
     async fn list_sessions(
         &self,
@@ -241,6 +260,7 @@ pub trait Store: Send + Sync + 'static {
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &str,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>>;
     /// Redeems a code of another kind: deletes it if valid and returns the user's id.
     /// For [`CodeKind::Confirm`] it also sets `confirmed = true`, `confirmation = null`.
@@ -250,6 +270,7 @@ pub trait Store: Send + Sync + 'static {
         kind: CodeKind,
         hash: &TokenHash,
         now: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>>;
 
     // ---- provider identities ----

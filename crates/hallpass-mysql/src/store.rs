@@ -243,16 +243,61 @@ impl Store for MySqlStore {
             .await?)
     }
 
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
-        tx!(self, "delete_session_by_hash", |c| sessions::delete_session_by_hash(c, scope, hash).await?)
+    async fn delete_session_by_hash(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<Option<Session>> {
+        tx!(self, "delete_session_by_hash", |c| {
+            let ended = sessions::delete_session_by_hash(&mut *c, scope, hash).await?;
+            if ended.is_some() {
+                outbox::insert_messages(c, outbox).await?;
+            }
+            ended
+        })
     }
 
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
-        on_conn!(self, "delete_session", |c| sessions::delete_session(c, scope, user_id, session_id).await?)
+    async fn delete_session(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        if outbox.is_empty() {
+            return on_conn!(self, "delete_session", |c| sessions::delete_session(
+                c, scope, user_id, session_id
+            )
+            .await?);
+        }
+        tx!(self, "delete_session", |c| {
+            let ended = sessions::delete_session(&mut *c, scope, user_id, session_id).await?;
+            if ended {
+                outbox::insert_messages(c, outbox).await?;
+            }
+            ended
+        })
     }
 
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
-        on_conn!(self, "delete_sessions", |c| sessions::end_sessions(c, scope, user_id, keep).await?)
+    async fn delete_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<u64> {
+        if outbox.is_empty() {
+            return on_conn!(self, "delete_sessions", |c| sessions::end_sessions(c, scope, user_id, keep)
+                .await?);
+        }
+        tx!(self, "delete_sessions", |c| {
+            let ended = sessions::end_sessions(&mut *c, scope, user_id, keep).await?;
+            if ended > 0 {
+                outbox::insert_messages(c, outbox).await?;
+            }
+            ended
+        })
     }
 
     async fn list_sessions(
@@ -290,8 +335,15 @@ impl Store for MySqlStore {
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &str,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        tx!(self, "redeem_reset_code", |c| codes::redeem_reset_code(c, scope, hash, now, new_hash).await?)
+        tx!(self, "redeem_reset_code", |c| {
+            let user = codes::redeem_reset_code(&mut *c, scope, hash, now, new_hash).await?;
+            if user.is_some() {
+                outbox::insert_messages(c, outbox).await?;
+            }
+            user
+        })
     }
 
     async fn redeem_code(
@@ -300,8 +352,15 @@ impl Store for MySqlStore {
         kind: CodeKind,
         hash: &TokenHash,
         now: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        tx!(self, "redeem_code", |c| codes::redeem_code(c, scope, kind, hash, now).await?)
+        tx!(self, "redeem_code", |c| {
+            let user = codes::redeem_code(&mut *c, scope, kind, hash, now).await?;
+            if user.is_some() {
+                outbox::insert_messages(c, outbox).await?;
+            }
+            user
+        })
     }
 
     // ---- provider identities

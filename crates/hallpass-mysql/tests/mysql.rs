@@ -532,9 +532,9 @@ async fn mixed_writes_on_one_user_all_succeed() {
         let (st, sc) = (store.clone(), s.clone());
         tasks.push(tokio::spawn(async move {
             let code = add_code(st.as_ref(), &sc, alice.id, CodeKind::Reset, at(i)).await;
-            st.redeem_reset_code(&sc, &code.code_hash, at(i + 1), "h").await?;
+            st.redeem_reset_code(&sc, &code.code_hash, at(i + 1), "h", &[]).await?;
             let confirm = add_code(st.as_ref(), &sc, alice.id, CodeKind::Confirm, at(i)).await;
-            st.redeem_code(&sc, CodeKind::Confirm, &confirm.code_hash, at(i + 1)).await?;
+            st.redeem_code(&sc, CodeKind::Confirm, &confirm.code_hash, at(i + 1), &[]).await?;
             Ok(())
         }));
         let (st, sc) = (store.clone(), s.clone());
@@ -543,7 +543,7 @@ async fn mixed_writes_on_one_user_all_succeed() {
             st.upsert_identity(&identity(&sc, alice.id, "github", &format!("gh-{i}"))).await?;
             let patch = UserPatch { active: Some(i % 3 != 0), ..Default::default() };
             st.update_user(&sc, alice.id, &patch, at(i)).await?;
-            st.delete_sessions(&sc, alice.id, None).await?;
+            st.delete_sessions(&sc, alice.id, None, &[]).await?;
             st.sweep_expired(at(DAY * 2), 100).await?;
             Ok(())
         }));

@@ -213,18 +213,77 @@ impl Store for PostgresStore {
         )
     }
 
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
-        done("delete_session_by_hash", sessions::delete_session_by_hash(&self.pool, scope, hash).await)
-    }
-
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
-        done("delete_session", sessions::delete_session(&self.pool, scope, user_id, session_id).await)
-    }
-
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
+    async fn delete_session_by_hash(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<Option<Session>> {
+        if outbox.is_empty() {
+            return done(
+                "delete_session_by_hash",
+                sessions::delete_session_by_hash(&self.pool, scope, hash).await,
+            );
+        }
         let result = async {
-            let mut conn = self.pool.acquire().await?;
-            sessions::end_sessions(&mut conn, scope, user_id, keep).await
+            let mut tx = self.pool.begin().await?;
+            let ended = sessions::delete_session_by_hash(&mut *tx, scope, hash).await?;
+            if ended.is_some() {
+                outbox::insert_messages(&mut tx, outbox).await?;
+            }
+            tx.commit().await?;
+            Ok(ended)
+        };
+        done("delete_session_by_hash", result.await)
+    }
+
+    async fn delete_session(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        if outbox.is_empty() {
+            return done(
+                "delete_session",
+                sessions::delete_session(&self.pool, scope, user_id, session_id).await,
+            );
+        }
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let ended = sessions::delete_session(&mut *tx, scope, user_id, session_id).await?;
+            if ended {
+                outbox::insert_messages(&mut tx, outbox).await?;
+            }
+            tx.commit().await?;
+            Ok(ended)
+        };
+        done("delete_session", result.await)
+    }
+
+    async fn delete_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<u64> {
+        if outbox.is_empty() {
+            let result = async {
+                let mut conn = self.pool.acquire().await?;
+                sessions::end_sessions(&mut conn, scope, user_id, keep).await
+            };
+            return done("delete_sessions", result.await);
+        }
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let ended = sessions::end_sessions(&mut tx, scope, user_id, keep).await?;
+            if ended > 0 {
+                outbox::insert_messages(&mut tx, outbox).await?;
+            }
+            tx.commit().await?;
+            Ok(ended)
         };
         done("delete_sessions", result.await)
     }
@@ -264,8 +323,12 @@ impl Store for PostgresStore {
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &str,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        done("redeem_reset_code", codes::redeem_reset_code(&self.pool, scope, hash, now, new_hash).await)
+        done(
+            "redeem_reset_code",
+            codes::redeem_reset_code(&self.pool, scope, hash, now, new_hash, outbox).await,
+        )
     }
 
     async fn redeem_code(
@@ -274,8 +337,9 @@ impl Store for PostgresStore {
         kind: CodeKind,
         hash: &TokenHash,
         now: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        done("redeem_code", codes::redeem_code(&self.pool, scope, kind, hash, now).await)
+        done("redeem_code", codes::redeem_code(&self.pool, scope, kind, hash, now, outbox).await)
     }
 
     // ---- provider identities

@@ -71,6 +71,8 @@ async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
     let user = app.register("alice", pw).await;
     let uid = user["id"].as_str().unwrap().to_owned();
     let token = app.login("alice", pw).await;
+    let second = app.login("alice", pw).await;
+    app.with_token(reqwest::Method::DELETE, "/v1/session", &second, None).await.no_content();
     app.post("/v1/sessions", json!({"username": "alice", "password": "wrong password!"}))
         .await
         .problem(401, "invalid_credentials");
@@ -81,6 +83,10 @@ async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
     app.patch(&format!("/v1/users/{uid}"), json!({"active": false})).await.ok(200);
     app.patch(&format!("/v1/users/{uid}"), json!({"active": true})).await.ok(200);
     app.put(&format!("/v1/users/{uid}/password"), json!({"password": pw2})).await.no_content();
+    let reset = app.post("/v1/password-resets", json!({"login": "alice"})).await.ok(201);
+    let code = reset["code"].as_str().unwrap().to_owned();
+    let pw3 = "a third quite long passphrase 7";
+    app.post("/v1/password-resets/redeem", json!({"code": code, "password": pw3})).await.ok(200);
     app.delete(&format!("/v1/users/{uid}")).await.no_content();
 
     let expected: BTreeSet<&str> = [
@@ -92,19 +98,22 @@ async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
         "user.reactivated",
         "password.changed",
         "user.deleted",
+        "session.ended",
+        "password.reset",
     ]
     .into();
     let got = rx
         .wait_for(20, "every event", |g| {
-            g.iter().filter(|r| r.path == "/all").count() >= 9 && g.iter().any(|r| r.path == "/logins")
+            g.iter().filter(|r| r.path == "/all").count() >= 12
+                && g.iter().filter(|r| r.path == "/logins").count() >= 2
         })
         .await;
     let all: Vec<_> = got.iter().filter(|r| r.path == "/all").collect();
-    assert_eq!(all.len(), 9, "{all:#?}");
+    assert_eq!(all.len(), 12, "{all:#?}");
     let types: BTreeSet<String> = all.iter().map(|r| r.event_type()).collect();
     assert_eq!(types, expected.iter().map(|s| s.to_string()).collect());
     let ids: HashSet<&str> = all.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(ids.len(), 9, "one webhook-id per delivery");
+    assert_eq!(ids.len(), 12, "one webhook-id per delivery");
     for r in &all {
         assert!(verifies(r, &secret), "signature of {r:#?}");
         assert!(!verifies(r, &other_secret), "another endpoint's secret must not verify");
@@ -112,7 +121,7 @@ async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
         assert!(b["timestamp"].as_str().is_some(), "{b}");
         assert_eq!(b["data"]["scope"], "app", "{b}");
         for secret_text in
-            [pw, pw2, token.as_str(), secret.as_str(), other_secret.as_str(), &app.key, "$argon2", "hash"]
+            [pw, pw2, pw3, &code, &token, &second, &secret, &other_secret, &app.key, "$argon2", "hash"]
         {
             assert!(!r.body.contains(secret_text), "{} carries a secret: {}", r.event_type(), r.body);
         }
@@ -128,7 +137,9 @@ async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
     let updated = all.iter().find(|r| r.event_type() == "user.updated").unwrap().json();
     assert_eq!(updated["data"]["changed"], json!(["extra"]));
     let logins = got.iter().filter(|r| r.path == "/logins").count();
-    assert_eq!(logins, 1, "the second endpoint wants logins only");
+    assert_eq!(logins, 2, "the second endpoint wants logins only");
+    let ended = all.iter().find(|r| r.event_type() == "session.ended").unwrap().json();
+    assert_eq!(ended["data"]["reason"], "logout", "{ended}");
 
     // The delivery log tells the same.
     // (The receiver has them before the worker has recorded its answers.)
@@ -141,7 +152,7 @@ async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let deliveries = log["deliveries"].as_array().unwrap();
-    assert_eq!(deliveries.len(), 9, "{log}");
+    assert_eq!(deliveries.len(), 12, "{log}");
     for d in deliveries {
         assert_eq!(d["status"], "sent", "{d}");
         assert_eq!(d["attempts"], 1, "{d}");

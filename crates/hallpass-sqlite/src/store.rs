@@ -216,23 +216,60 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
-        let (scope, hash) = (scope.clone(), *hash);
+    async fn delete_session_by_hash(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<Option<Session>> {
+        let (scope, hash, outbox) = (scope.clone(), *hash, outbox.to_vec());
         self.pool
-            .write("delete_session_by_hash", move |tx| sessions::delete_session_by_hash(tx, &scope, &hash))
+            .write("delete_session_by_hash", move |tx| {
+                let ended = sessions::delete_session_by_hash(tx, &scope, &hash)?;
+                if ended.is_some() {
+                    outbox::insert_messages(tx, &outbox)?;
+                }
+                Ok(ended)
+            })
             .await
     }
 
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
-        let scope = scope.clone();
+    async fn delete_session(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        let (scope, outbox) = (scope.clone(), outbox.to_vec());
         self.pool
-            .write("delete_session", move |tx| sessions::delete_session(tx, &scope, user_id, session_id))
+            .write("delete_session", move |tx| {
+                let ended = sessions::delete_session(tx, &scope, user_id, session_id)?;
+                if ended {
+                    outbox::insert_messages(tx, &outbox)?;
+                }
+                Ok(ended)
+            })
             .await
     }
 
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
-        let scope = scope.clone();
-        self.pool.write("delete_sessions", move |tx| sessions::end_sessions(tx, &scope, user_id, keep)).await
+    async fn delete_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<u64> {
+        let (scope, outbox) = (scope.clone(), outbox.to_vec());
+        self.pool
+            .write("delete_sessions", move |tx| {
+                let ended = sessions::end_sessions(tx, &scope, user_id, keep)?;
+                if ended > 0 {
+                    outbox::insert_messages(tx, &outbox)?;
+                }
+                Ok(ended)
+            })
+            .await
     }
 
     async fn list_sessions(
@@ -274,10 +311,17 @@ impl Store for SqliteStore {
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &str,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        let (scope, hash, new_hash) = (scope.clone(), *hash, new_hash.to_owned());
+        let (scope, hash, new_hash, outbox) = (scope.clone(), *hash, new_hash.to_owned(), outbox.to_vec());
         self.pool
-            .write("redeem_reset_code", move |tx| codes::redeem_reset_code(tx, &scope, &hash, now, &new_hash))
+            .write("redeem_reset_code", move |tx| {
+                let user = codes::redeem_reset_code(tx, &scope, &hash, now, &new_hash)?;
+                if user.is_some() {
+                    outbox::insert_messages(tx, &outbox)?;
+                }
+                Ok(user)
+            })
             .await
     }
 
@@ -287,9 +331,18 @@ impl Store for SqliteStore {
         kind: CodeKind,
         hash: &TokenHash,
         now: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        let (scope, hash) = (scope.clone(), *hash);
-        self.pool.write("redeem_code", move |tx| codes::redeem_code(tx, &scope, kind, &hash, now)).await
+        let (scope, hash, outbox) = (scope.clone(), *hash, outbox.to_vec());
+        self.pool
+            .write("redeem_code", move |tx| {
+                let user = codes::redeem_code(tx, &scope, kind, &hash, now)?;
+                if user.is_some() {
+                    outbox::insert_messages(tx, &outbox)?;
+                }
+                Ok(user)
+            })
+            .await
     }
 
     // ---- provider identities

@@ -197,9 +197,9 @@ async fn concurrent_reset_redemption_across_handles_is_single_use() {
         .map(|i| {
             let store = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
             let (s, hash) = (s.clone(), code.code_hash);
-            tokio::spawn(
-                async move { store.redeem_reset_code(&s, &hash, at(MIN), &format!("hash{i}")).await },
-            )
+            tokio::spawn(async move {
+                store.redeem_reset_code(&s, &hash, at(MIN), &format!("hash{i}"), &[]).await
+            })
         })
         .collect();
     let mut winners = 0;

@@ -281,12 +281,29 @@ impl Hallpass {
         if !code.expose().starts_with(Code::PREFIX) || code.expose().len() > 128 {
             return Err(Error::InvalidCode);
         }
+        // The owner is read first (no change) so the event can name the user and address.
+        let now = self.now();
+        let owner = self.store.code_owner(scope, CodeKind::Confirm, &code.hash(), now).await?;
+        let owner = match owner {
+            Some(id) => self.store.find_user(scope, &UserRef::Id(id)).await?.map(|r| r.user),
+            None => None,
+        };
+        let rows = match &owner {
+            Some(u) => {
+                let event =
+                    crate::webhook::Event::new(crate::webhook::EventType::EmailConfirmed, now, Some(u.id))
+                        .with_user(u);
+                self.webhook_rows(scope, event).await
+            }
+            None => Vec::new(),
+        };
         let id = self
             .store
-            .redeem_code(scope, CodeKind::Confirm, &code.hash(), self.now())
+            .redeem_code(scope, CodeKind::Confirm, &code.hash(), now, &rows)
             .await?
             .ok_or(Error::InvalidCode)?;
         self.changed(Change::user(scope, id)).await;
+        self.webhooks_queued(&rows);
         self.get_user(scope, &UserRef::Id(id)).await
     }
 
@@ -384,9 +401,9 @@ impl Hallpass {
         let hash = email_code_hash(self.server_secret.as_ref(), scope, &owner, code);
         // Nobody's and a void code's check costs the same store call as a real one.
         let redeemed = if shape_ok && !spent {
-            self.store.redeem_code(scope, CodeKind::Login, &hash, now).await?
+            self.store.redeem_code(scope, CodeKind::Login, &hash, now, &[]).await?
         } else {
-            self.store.redeem_code(scope, CodeKind::Login, &Code::generate().hash(), now).await?
+            self.store.redeem_code(scope, CodeKind::Login, &Code::generate().hash(), now, &[]).await?
         };
         match (redeemed, record) {
             (Some(id), Some(r)) if id == r.user.id => {

@@ -239,7 +239,7 @@ pub(crate) async fn patch_session_data(
 }
 
 pub(crate) async fn delete_session_by_hash(
-    pool: &PgPool,
+    pool: impl sqlx::PgExecutor<'_>,
     scope: &Scope,
     token: &TokenHash,
 ) -> QResult<Option<Session>> {
@@ -255,7 +255,7 @@ pub(crate) async fn delete_session_by_hash(
 }
 
 pub(crate) async fn delete_session(
-    pool: &PgPool,
+    pool: impl sqlx::PgExecutor<'_>,
     scope: &Scope,
     user_id: Uuid,
     session_id: Uuid,

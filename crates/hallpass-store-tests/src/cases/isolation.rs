@@ -47,12 +47,12 @@ pub async fn scope_isolation(store: Arc<dyn Store>) {
             .expect("patch")
             .is_none()
     );
-    assert!(store.delete_session_by_hash(&b, &sess.token_hash).await.expect("delete").is_none());
-    assert!(!store.delete_session(&b, alice.id, sess.session.id).await.expect("delete"));
-    assert_eq!(store.delete_sessions(&b, alice.id, None).await.expect("delete"), 0);
-    assert_eq!(store.redeem_reset_code(&b, &reset.code_hash, now, "x").await.expect("redeem"), None);
+    assert!(store.delete_session_by_hash(&b, &sess.token_hash, &[]).await.expect("delete").is_none());
+    assert!(!store.delete_session(&b, alice.id, sess.session.id, &[]).await.expect("delete"));
+    assert_eq!(store.delete_sessions(&b, alice.id, None, &[]).await.expect("delete"), 0);
+    assert_eq!(store.redeem_reset_code(&b, &reset.code_hash, now, "x", &[]).await.expect("redeem"), None);
     assert_eq!(
-        store.redeem_code(&b, CodeKind::Confirm, &confirm.code_hash, now).await.expect("redeem"),
+        store.redeem_code(&b, CodeKind::Confirm, &confirm.code_hash, now, &[]).await.expect("redeem"),
         None
     );
     assert!(!store.delete_identity(&b, alice.id, &github).await.expect("delete"));
@@ -82,11 +82,11 @@ pub async fn scope_isolation(store: Arc<dyn Store>) {
     );
     assert_eq!(store.list_events(&a, alice.id, None, 100).await.expect("events").len(), 2);
     assert_eq!(
-        store.redeem_code(&a, CodeKind::Confirm, &confirm.code_hash, now).await.expect("redeem"),
+        store.redeem_code(&a, CodeKind::Confirm, &confirm.code_hash, now, &[]).await.expect("redeem"),
         Some(alice.id)
     );
     assert_eq!(
-        store.redeem_reset_code(&a, &reset.code_hash, now, "x").await.expect("redeem"),
+        store.redeem_reset_code(&a, &reset.code_hash, now, "x", &[]).await.expect("redeem"),
         Some(alice.id)
     );
 }

@@ -366,9 +366,9 @@ pub async fn delete_user_removes_dependents_keeps_events(store: Arc<dyn Store>) 
     assert!(!has_session(store, &s, &a_session).await);
     assert!(store.list_sessions(&s, alice.id, at(1000)).await.expect("list").is_empty());
     let now = at(4000);
-    assert_eq!(store.redeem_reset_code(&s, &a_reset.code_hash, now, "h").await.expect("redeem"), None);
+    assert_eq!(store.redeem_reset_code(&s, &a_reset.code_hash, now, "h", &[]).await.expect("redeem"), None);
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Confirm, &a_confirm.code_hash, now).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Confirm, &a_confirm.code_hash, now, &[]).await.expect("redeem"),
         None
     );
     let github = provider("github");
@@ -382,7 +382,7 @@ pub async fn delete_user_removes_dependents_keeps_events(store: Arc<dyn Store>) 
     assert!(has_session(store, &s, &b_session).await);
     assert!(store.find_identity(&s, &github, "gh-2").await.expect("find").is_some());
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Confirm, &b_confirm.code_hash, now).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Confirm, &b_confirm.code_hash, now, &[]).await.expect("redeem"),
         Some(bob.id)
     );
 

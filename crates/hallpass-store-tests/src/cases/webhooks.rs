@@ -117,6 +117,51 @@ pub async fn webhook_deliveries_commit_with_their_change(store: Arc<dyn Store>) 
     );
     assert_eq!(lane_rows(&*store, lane).await.len(), 2);
 
+    // Sessions that do not exist, codes that do not redeem: nothing.
+    let none = [delivery(&s, lane, Some(alice.id), EventType::SessionEnded, 4)];
+    assert!(store.delete_session_by_hash(&s, &random_hash(), &none).await.expect("end").is_none());
+    assert!(!store.delete_session(&s, alice.id, Uuid::now_v7(), &none).await.expect("end"));
+    assert_eq!(store.delete_sessions(&s, ghost, None, &none).await.expect("end"), 0);
+    assert!(
+        store.redeem_reset_code(&s, &random_hash(), at(4 * SEC), "h", &none).await.expect("redeem").is_none()
+    );
+    assert!(
+        store
+            .redeem_code(&s, CodeKind::Confirm, &random_hash(), at(4 * SEC), &none)
+            .await
+            .expect("redeem")
+            .is_none()
+    );
+    assert_eq!(lane_rows(&*store, lane).await.len(), 2);
+
+    // Ends and redemptions that happen write theirs.
+    let ended = [delivery(&s, lane, Some(alice.id), EventType::SessionEnded, 5)];
+    assert!(store.delete_session_by_hash(&s, &record.token_hash, &ended).await.expect("end").is_some());
+    let two = session(&s, alice.id, at(5 * SEC), at(HOUR), at(DAY));
+    store.insert_login(&new_login(&two, None)).await.expect("login");
+    let ended = [delivery(&s, lane, Some(alice.id), EventType::SessionEnded, 5)];
+    assert!(store.delete_session(&s, alice.id, two.session.id, &ended).await.expect("end"));
+    let three = session(&s, alice.id, at(6 * SEC), at(HOUR), at(DAY));
+    store.insert_login(&new_login(&three, None)).await.expect("login");
+    let ended = [delivery(&s, lane, Some(alice.id), EventType::SessionEnded, 5)];
+    assert_eq!(store.delete_sessions(&s, alice.id, None, &ended).await.expect("end"), 1);
+    let reset = add_code(&*store, &s, alice.id, CodeKind::Reset, at(5 * SEC)).await;
+    let rows = [delivery(&s, lane, Some(alice.id), EventType::PasswordReset, 5)];
+    assert_eq!(
+        store.redeem_reset_code(&s, &reset.code_hash, at(6 * SEC), "h2", &rows).await.expect("redeem"),
+        Some(alice.id)
+    );
+    let confirm = add_code(&*store, &s, alice.id, CodeKind::Confirm, at(6 * SEC)).await;
+    let rows = [delivery(&s, lane, Some(alice.id), EventType::EmailConfirmed, 6)];
+    assert_eq!(
+        store
+            .redeem_code(&s, CodeKind::Confirm, &confirm.code_hash, at(6 * SEC), &rows)
+            .await
+            .expect("redeem"),
+        Some(alice.id)
+    );
+    assert_eq!(lane_rows(&*store, lane).await.len(), 7);
+
     // Changes that happen write theirs.
     let bob = user(&s, Some("bob"), None);
     let created = [delivery(&s, lane, Some(bob.user.id), EventType::UserCreated, 5)];
@@ -130,7 +175,18 @@ pub async fn webhook_deliveries_commit_with_their_change(store: Arc<dyn Store>) 
         rows.iter().map(|m| m.payload["type"].as_str().unwrap_or("").to_owned()).collect();
     assert_eq!(
         types,
-        ["user.deleted", "password.changed", "user.created", "login.failed", "login.succeeded"]
+        [
+            "user.deleted",
+            "password.changed",
+            "user.created",
+            "email.confirmed",
+            "password.reset",
+            "session.ended",
+            "session.ended",
+            "session.ended",
+            "login.failed",
+            "login.succeeded"
+        ]
     );
     assert!(rows.iter().all(|m| m.kind == OutboxKind::Webhook && m.state == OutboxState::Queued));
     let found = rows.iter().find(|m| m.id == failed.id).expect("failed attempt's delivery");
