@@ -20,4 +20,4 @@ CREATE TABLE IF NOT EXISTS webhook_endpoints (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin ROW_FORMAT=DYNAMIC;
 
 -- The delivery log of one endpoint: its lane's rows, newest first.
-CREATE INDEX outbox_lane ON outbox (kind, lane, id);
+CREATE INDEX IF NOT EXISTS outbox_lane ON outbox (kind, lane, id);

@@ -63,7 +63,8 @@ async fn racing_migrations_both_succeed_once() {
             "outbox",
             "sessions",
             "throttles",
-            "users"
+            "users",
+            "webhook_endpoints"
         ]
     );
     let engines: Vec<String> = sqlx::query_scalar(
@@ -97,7 +98,7 @@ async fn a_migration_stopped_half_way_is_completed() {
     .await
     .expect("a half-made schema");
     store.migrate().await.expect("the migration completes");
-    assert_eq!(tables(&store).await.len(), 14);
+    assert_eq!(tables(&store).await.len(), 15);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -149,8 +150,9 @@ async fn make_old_ledger(store: &MySqlStore, decoys: bool) {
     let run = |sql: String| async move {
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(pool).await.expect("old ledger")
     };
-    // Those builds predate 0006 to 0010 as well (0008 to 0010 are idempotent: their
+    // Those builds predate 0006 to 0011 as well (0008 to 0011 are idempotent: their
     // records go).
+    run("DELETE FROM hallpass_migrations WHERE version = 11".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 10".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 9".into()).await;
     run("DELETE FROM hallpass_migrations WHERE version = 8".into()).await;
@@ -213,7 +215,8 @@ async fn an_old_ledger_is_renumbered() {
             "outbox",
             "oidc",
             "mfa",
-            "change stream"
+            "change stream",
+            "webhooks"
         ]
     );
 

@@ -54,6 +54,7 @@ async fn a_database_at_version_4_takes_the_empty_fifth() {
     sqlx::query("ALTER TABLE identities DROP COLUMN refresh_token").execute(pool).await.expect("before 0008");
     sqlx::query("DROP TABLE mfa_totp, mfa_recovery_codes").execute(pool).await.expect("before 0009");
     sqlx::query("ALTER TABLE sessions DROP COLUMN amr").execute(pool).await.expect("before 0009");
+    sqlx::query("DROP TABLE webhook_endpoints").execute(pool).await.expect("before 0011");
     db.store().migrate().await.expect("migrate");
     let names: Vec<String> = sqlx::query_scalar("SELECT name FROM hallpass_migrations ORDER BY version")
         .fetch_all(pool)
