@@ -42,7 +42,7 @@ pub struct CreateWebhookRequest {
     pub description: Option<String>,
 }
 
-/// `PATCH /v1/webhooks/{webhook_id}`: only the fields present change; `description: null`
+/// `PATCH /v1/webhooks/{id}`: only the fields present change; `description: null`
 /// removes it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -245,10 +245,10 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 /// Reads one endpoint.
 #[utoipa::path(
     get,
-    path = "/v1/webhooks/{webhook_id}",
+    path = "/v1/webhooks/{id}",
     tag = "webhooks",
     security(("bearer" = [])),
-    params(("webhook_id" = String, Path, description = "The endpoint's id")),
+    params(("id" = String, Path, description = "The endpoint's id")),
     responses(
         (status = 200, description = "The endpoint", body = WebhookDto),
         (status = 401, response = crate::http::doc::Unauthorized),
@@ -269,10 +269,10 @@ pub async fn get(
 /// Changes an endpoint's URL, events or description.
 #[utoipa::path(
     patch,
-    path = "/v1/webhooks/{webhook_id}",
+    path = "/v1/webhooks/{id}",
     tag = "webhooks",
     security(("bearer" = [])),
-    params(("webhook_id" = String, Path, description = "The endpoint's id")),
+    params(("id" = String, Path, description = "The endpoint's id")),
     request_body = UpdateWebhookRequest,
     responses(
         (status = 200, description = "The changed endpoint", body = WebhookDto),
@@ -299,10 +299,10 @@ pub async fn update(
 /// Deletes an endpoint and its deliveries (those not sent yet are never sent).
 #[utoipa::path(
     delete,
-    path = "/v1/webhooks/{webhook_id}",
+    path = "/v1/webhooks/{id}",
     tag = "webhooks",
     security(("bearer" = [])),
-    params(("webhook_id" = String, Path, description = "The endpoint's id")),
+    params(("id" = String, Path, description = "The endpoint's id")),
     responses(
         (status = 204, description = "The endpoint is gone"),
         (status = 401, response = crate::http::doc::Unauthorized),
@@ -325,10 +325,10 @@ pub async fn delete(
 /// meanwhile.
 #[utoipa::path(
     post,
-    path = "/v1/webhooks/{webhook_id}/rotate-secret",
+    path = "/v1/webhooks/{id}/rotate-secret",
     tag = "webhooks",
     security(("bearer" = [])),
-    params(("webhook_id" = String, Path, description = "The endpoint's id")),
+    params(("id" = String, Path, description = "The endpoint's id")),
     responses(
         (status = 200, description = "The endpoint and its new secret (shown once)", body = WebhookWithSecret),
         (status = 400, description = "`secret_key_not_configured`", body = Problem, content_type = "application/problem+json"),
@@ -351,10 +351,10 @@ pub async fn rotate_secret(
 /// code, error and response time.
 #[utoipa::path(
     get,
-    path = "/v1/webhooks/{webhook_id}/deliveries",
+    path = "/v1/webhooks/{id}/deliveries",
     tag = "webhooks",
     security(("bearer" = [])),
-    params(("webhook_id" = String, Path, description = "The endpoint's id"), DeliveriesQuery),
+    params(("id" = String, Path, description = "The endpoint's id"), DeliveriesQuery),
     responses(
         (status = 200, description = "A page of deliveries", body = DeliveryList),
         (status = 400, response = crate::http::doc::InvalidRequest),
@@ -392,11 +392,11 @@ pub async fn deliveries(
 /// `webhook-id`.
 #[utoipa::path(
     post,
-    path = "/v1/webhooks/{webhook_id}/deliveries/{delivery}/retry",
+    path = "/v1/webhooks/{id}/deliveries/{delivery}/retry",
     tag = "webhooks",
     security(("bearer" = [])),
     params(
-        ("webhook_id" = String, Path, description = "The endpoint's id"),
+        ("id" = String, Path, description = "The endpoint's id"),
         ("delivery" = String, Path, description = "The delivery's id"),
     ),
     responses(
