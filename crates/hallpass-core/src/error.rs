@@ -48,6 +48,12 @@ pub enum Error {
     /// No such API key.
     #[error("api key not found")]
     KeyNotFound,
+    /// No such webhook endpoint in the scope.
+    #[error("webhook not found")]
+    WebhookNotFound,
+    /// No such delivery of the endpoint.
+    #[error("delivery not found")]
+    DeliveryNotFound,
     /// The username is taken in the scope.
     #[error("username taken")]
     UsernameTaken,

@@ -30,6 +30,7 @@ pub mod service;
 pub mod settings;
 pub mod store;
 pub mod types;
+pub mod webhook;
 
 pub use cache::{CacheMode, CacheSettings};
 pub use clock::{Clock, FakeClock, SystemClock};
@@ -49,3 +50,4 @@ pub use store::{
     Change, CodeRequest, CodeRequestOutcome, LoginStored, Store, StoreError, ThrottleState, ThrottleUpdate,
 };
 pub use types::*;
+pub use webhook::{EventType, WebhookEndpoint};

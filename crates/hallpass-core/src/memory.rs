@@ -43,9 +43,21 @@ struct Tables {
     throttles: HashMap<(Scope, String), ThrottleState>,
     audit: Vec<AuditEntry>,
     outbox: BTreeMap<Uuid, OutboxMessage>,
+    webhooks: BTreeMap<Uuid, crate::webhook::WebhookEndpoint>,
 }
 
 impl Tables {
+    /// Queues `messages`, all or none (a duplicate id writes nothing).
+    fn queue(&mut self, messages: &[OutboxMessage]) -> StoreResult<()> {
+        if messages.iter().any(|m| self.outbox.contains_key(&m.id)) {
+            return Err(StoreError::Other("duplicate outbox id".into()));
+        }
+        for m in messages {
+            self.outbox.insert(m.id, m.clone());
+        }
+        Ok(())
+    }
+
     fn throttle_hit(
         &mut self,
         scope: &Scope,
@@ -329,11 +341,12 @@ impl Store for MemoryStore {
         Ok(Some(user))
     }
 
-    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+    async fn delete_user(&self, scope: &Scope, id: Uuid, outbox: &[OutboxMessage]) -> StoreResult<bool> {
         let mut t = self.lock();
         if t.user(scope, id).is_none() {
             return Ok(false);
         }
+        t.queue(outbox)?;
         t.users.remove(&id);
         t.end_sessions(scope, id, None);
         t.void_codes(scope, id);
@@ -350,8 +363,13 @@ impl Store for MemoryStore {
         id: Uuid,
         hash: &str,
         at: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
         let mut t = self.lock();
+        if t.user(scope, id).is_none() {
+            return Ok(false);
+        }
+        t.queue(outbox)?;
         let Some(record) = t.user_mut(scope, id) else {
             return Ok(false);
         };
@@ -391,6 +409,7 @@ impl Store for MemoryStore {
             }
             t.outbox.insert(notice.id, notice.clone());
         }
+        t.queue(&login.webhooks)?;
         t.sessions.insert(login.session.token_hash, login.session.clone());
         t.events.push(login.event.clone());
         if let Some(record) = t.user_mut(scope, session.user_id) {
@@ -458,26 +477,53 @@ impl Store for MemoryStore {
         Ok(Some(record.session.clone()))
     }
 
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
+    async fn delete_session_by_hash(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<Option<Session>> {
         let mut t = self.lock();
         if t.session(scope, hash).is_none() {
             return Ok(None);
         }
+        t.queue(outbox)?;
         Ok(t.sessions.remove(hash).map(|r| r.session))
     }
 
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
+    async fn delete_session(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
         let mut t = self.lock();
-        let before = t.sessions.len();
-        t.sessions.retain(|_, r| {
+        let mine = |r: &SessionRecord| {
             let s = &r.session;
-            !(&s.scope == scope && s.user_id == user_id && s.id == session_id)
-        });
-        Ok(t.sessions.len() < before)
+            &s.scope == scope && s.user_id == user_id && s.id == session_id
+        };
+        if !t.sessions.values().any(mine) {
+            return Ok(false);
+        }
+        t.queue(outbox)?;
+        t.sessions.retain(|_, r| !mine(r));
+        Ok(true)
     }
 
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
-        Ok(self.lock().end_sessions(scope, user_id, keep))
+    async fn delete_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<u64> {
+        let mut t = self.lock();
+        let n = t.end_sessions(scope, user_id, keep);
+        if n > 0 {
+            t.queue(outbox)?;
+        }
+        Ok(n)
     }
 
     async fn list_sessions(
@@ -538,12 +584,17 @@ impl Store for MemoryStore {
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &str,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
         let mut t = self.lock();
         let Some(index) = t.valid_code(scope, CodeKind::Reset, hash, now) else {
             return Ok(None);
         };
         let user_id = t.codes[index].user_id;
+        if t.user(scope, user_id).is_none() {
+            return Ok(None);
+        }
+        t.queue(outbox)?;
         let Some(record) = t.user_mut(scope, user_id) else {
             return Ok(None);
         };
@@ -561,12 +612,17 @@ impl Store for MemoryStore {
         kind: CodeKind,
         hash: &TokenHash,
         now: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
         let mut t = self.lock();
         let Some(index) = t.valid_code(scope, kind, hash, now) else {
             return Ok(None);
         };
         let user_id = t.codes[index].user_id;
+        if t.user(scope, user_id).is_none() {
+            return Ok(None);
+        }
+        t.queue(outbox)?;
         let Some(record) = t.user_mut(scope, user_id) else {
             return Ok(None);
         };
@@ -840,8 +896,10 @@ impl Store for MemoryStore {
 
     // ---- login events
 
-    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
-        self.lock().events.push(event.clone());
+    async fn insert_event(&self, event: &LoginEvent, outbox: &[OutboxMessage]) -> StoreResult<()> {
+        let mut t = self.lock();
+        t.queue(outbox)?;
+        t.events.push(event.clone());
         Ok(())
     }
 
@@ -1050,7 +1108,7 @@ impl Store for MemoryStore {
         let mut due: Vec<(OffsetDateTime, Uuid)> = t
             .outbox
             .values()
-            .filter(|m| m.kind == claim.kind)
+            .filter(|m| m.kind == claim.kind && !claim.skip_lanes.contains(&m.lane))
             .filter(|m| match m.state {
                 OutboxState::Queued => m.next_attempt_at <= claim.now,
                 OutboxState::Sending => m.lease_until.is_some_and(|l| l < claim.now),
@@ -1131,8 +1189,15 @@ impl Store for MemoryStore {
 
     async fn outbox_retry(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool> {
         let mut t = self.lock();
+        let webhook = |m: &OutboxMessage| {
+            m.kind == crate::outbox::OutboxKind::Webhook
+                && matches!(m.state, OutboxState::Queued | OutboxState::Failed)
+        };
         match t.outbox.get_mut(&id) {
-            Some(m) if m.state == OutboxState::InDoubt => {
+            Some(m) if m.state == OutboxState::InDoubt || webhook(m) => {
+                if m.kind == crate::outbox::OutboxKind::Webhook {
+                    m.attempts = 0;
+                }
                 m.state = OutboxState::Queued;
                 m.next_attempt_at = now;
                 m.lease_until = None;
@@ -1154,6 +1219,83 @@ impl Store for MemoryStore {
             }
         }
         Ok(stats)
+    }
+
+    async fn outbox_lane(
+        &self,
+        kind: crate::outbox::OutboxKind,
+        lane: &str,
+        state: Option<OutboxState>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        let t = self.lock();
+        let upper = before.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(t.outbox
+            .range((Bound::Unbounded, upper))
+            .rev()
+            .map(|(_, m)| m)
+            .filter(|m| m.kind == kind && m.lane == lane && state.is_none_or(|s| m.state == s))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn outbox_lane_stats(
+        &self,
+        kind: crate::outbox::OutboxKind,
+    ) -> StoreResult<Vec<(String, OutboxStats)>> {
+        let t = self.lock();
+        let mut lanes: BTreeMap<String, OutboxStats> = BTreeMap::new();
+        for m in t.outbox.values().filter(|m| m.kind == kind) {
+            let stats = lanes.entry(m.lane.clone()).or_default();
+            stats.add(m.state, 1);
+            if matches!(m.state, OutboxState::Queued | OutboxState::Sending) {
+                stats.oldest_pending_at =
+                    Some(stats.oldest_pending_at.map_or(m.created_at, |o| o.min(m.created_at)));
+            }
+        }
+        Ok(lanes.into_iter().collect())
+    }
+
+    async fn insert_webhook(&self, endpoint: &crate::webhook::WebhookEndpoint) -> StoreResult<()> {
+        let mut t = self.lock();
+        if t.webhooks.contains_key(&endpoint.id) {
+            return Err(StoreError::Other("duplicate webhook id".into()));
+        }
+        t.webhooks.insert(endpoint.id, endpoint.clone());
+        Ok(())
+    }
+
+    async fn list_webhooks(
+        &self,
+        scope: Option<&Scope>,
+    ) -> StoreResult<Vec<crate::webhook::WebhookEndpoint>> {
+        let t = self.lock();
+        Ok(t.webhooks.values().filter(|w| scope.is_none_or(|s| &w.scope == s)).cloned().collect())
+    }
+
+    async fn update_webhook(&self, endpoint: &crate::webhook::WebhookEndpoint) -> StoreResult<bool> {
+        let mut t = self.lock();
+        match t.webhooks.get_mut(&endpoint.id) {
+            Some(w) if w.scope == endpoint.scope => {
+                let created_at = w.created_at;
+                *w = crate::webhook::WebhookEndpoint { created_at, ..endpoint.clone() };
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_webhook(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        let mut t = self.lock();
+        if t.webhooks.get(&id).is_none_or(|w| &w.scope != scope) {
+            return Ok(false);
+        }
+        t.webhooks.remove(&id);
+        let lane = id.to_string();
+        t.outbox.retain(|_, m| !(m.kind == crate::outbox::OutboxKind::Webhook && m.lane == lane));
+        Ok(true)
     }
 
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {

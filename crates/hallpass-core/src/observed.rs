@@ -116,8 +116,8 @@ impl<O: Observer> Store for Observed<O> {
     ) -> StoreResult<Option<User>> {
         observe!(self, "update_user", self.inner.update_user(scope, id, patch, at))
     }
-    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
-        observe!(self, "delete_user", self.inner.delete_user(scope, id))
+    async fn delete_user(&self, scope: &Scope, id: Uuid, outbox: &[OutboxMessage]) -> StoreResult<bool> {
+        observe!(self, "delete_user", self.inner.delete_user(scope, id, outbox))
     }
     async fn set_password_hash(
         &self,
@@ -125,8 +125,9 @@ impl<O: Observer> Store for Observed<O> {
         id: Uuid,
         hash: &str,
         at: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        observe!(self, "set_password_hash", self.inner.set_password_hash(scope, id, hash, at))
+        observe!(self, "set_password_hash", self.inner.set_password_hash(scope, id, hash, at, outbox))
     }
     async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
         observe!(self, "rehash_password", self.inner.rehash_password(scope, id, old, new))
@@ -155,14 +156,31 @@ impl<O: Observer> Store for Observed<O> {
     ) -> StoreResult<Option<Session>> {
         observe!(self, "patch_session_data", self.inner.patch_session_data(scope, hash, patch, max_bytes))
     }
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
-        observe!(self, "delete_session_by_hash", self.inner.delete_session_by_hash(scope, hash))
+    async fn delete_session_by_hash(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<Option<Session>> {
+        observe!(self, "delete_session_by_hash", self.inner.delete_session_by_hash(scope, hash, outbox))
     }
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
-        observe!(self, "delete_session", self.inner.delete_session(scope, user_id, session_id))
+    async fn delete_session(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        observe!(self, "delete_session", self.inner.delete_session(scope, user_id, session_id, outbox))
     }
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
-        observe!(self, "delete_sessions", self.inner.delete_sessions(scope, user_id, keep))
+    async fn delete_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<u64> {
+        observe!(self, "delete_sessions", self.inner.delete_sessions(scope, user_id, keep, outbox))
     }
     async fn list_sessions(
         &self,
@@ -193,8 +211,9 @@ impl<O: Observer> Store for Observed<O> {
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &str,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        observe!(self, "redeem_reset_code", self.inner.redeem_reset_code(scope, hash, now, new_hash))
+        observe!(self, "redeem_reset_code", self.inner.redeem_reset_code(scope, hash, now, new_hash, outbox))
     }
     async fn redeem_code(
         &self,
@@ -202,8 +221,9 @@ impl<O: Observer> Store for Observed<O> {
         kind: CodeKind,
         hash: &TokenHash,
         now: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        observe!(self, "redeem_code", self.inner.redeem_code(scope, kind, hash, now))
+        observe!(self, "redeem_code", self.inner.redeem_code(scope, kind, hash, now, outbox))
     }
     async fn insert_flow(&self, flow: &FlowRecord) -> StoreResult<()> {
         observe!(self, "insert_flow", self.inner.insert_flow(flow))
@@ -317,8 +337,8 @@ impl<O: Observer> Store for Observed<O> {
     ) -> StoreResult<bool> {
         observe!(self, "delete_identity", self.inner.delete_identity(scope, user_id, provider))
     }
-    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
-        observe!(self, "insert_event", self.inner.insert_event(event))
+    async fn insert_event(&self, event: &LoginEvent, outbox: &[OutboxMessage]) -> StoreResult<()> {
+        observe!(self, "insert_event", self.inner.insert_event(event, outbox))
     }
     async fn list_events(
         &self,
@@ -383,6 +403,37 @@ impl<O: Observer> Store for Observed<O> {
     }
     async fn outbox_stats(&self) -> StoreResult<OutboxStats> {
         observe!(self, "outbox_stats", self.inner.outbox_stats())
+    }
+    async fn outbox_lane(
+        &self,
+        kind: crate::outbox::OutboxKind,
+        lane: &str,
+        state: Option<crate::outbox::OutboxState>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        observe!(self, "outbox_lane", self.inner.outbox_lane(kind, lane, state, before, limit))
+    }
+    async fn outbox_lane_stats(
+        &self,
+        kind: crate::outbox::OutboxKind,
+    ) -> StoreResult<Vec<(String, OutboxStats)>> {
+        observe!(self, "outbox_lane_stats", self.inner.outbox_lane_stats(kind))
+    }
+    async fn insert_webhook(&self, endpoint: &crate::webhook::WebhookEndpoint) -> StoreResult<()> {
+        observe!(self, "insert_webhook", self.inner.insert_webhook(endpoint))
+    }
+    async fn list_webhooks(
+        &self,
+        scope: Option<&Scope>,
+    ) -> StoreResult<Vec<crate::webhook::WebhookEndpoint>> {
+        observe!(self, "list_webhooks", self.inner.list_webhooks(scope))
+    }
+    async fn update_webhook(&self, endpoint: &crate::webhook::WebhookEndpoint) -> StoreResult<bool> {
+        observe!(self, "update_webhook", self.inner.update_webhook(endpoint))
+    }
+    async fn delete_webhook(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        observe!(self, "delete_webhook", self.inner.delete_webhook(scope, id))
     }
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
         observe!(self, "outbox_list", self.inner.outbox_list(before, limit))

@@ -38,6 +38,8 @@ use uuid::Uuid;
 pub enum OutboxKind {
     /// A mail, sent over SMTP (payload: the server's mail job).
     Mail,
+    /// One event to one webhook endpoint (payload: [`crate::webhook::DeliveryPayload`]).
+    Webhook,
 }
 
 impl OutboxKind {
@@ -45,12 +47,14 @@ impl OutboxKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Mail => "mail",
+            Self::Webhook => "webhook",
         }
     }
     /// Reads a stored name.
     pub fn from_stored(s: &str) -> Option<Self> {
         match s {
             "mail" => Some(Self::Mail),
+            "webhook" => Some(Self::Webhook),
             _ => None,
         }
     }
@@ -185,6 +189,17 @@ pub struct OutboxClaim {
     pub kind: OutboxKind,
     /// At most this many rows.
     pub limit: u32,
+    /// Rows of these lanes are left alone (the claimer's busy targets: a webhook
+    /// endpoint that already has as many deliveries in flight as it may).
+    pub skip_lanes: Vec<String>,
+}
+
+impl OutboxClaim {
+    /// [`OutboxClaim::skip_lanes`] as one text the SQL backends search: `,a,b,` (empty:
+    /// none). Lanes never hold a comma (a mail domain, an endpoint's UUID).
+    pub fn skip_lanes_text(&self) -> String {
+        if self.skip_lanes.is_empty() { String::new() } else { format!(",{},", self.skip_lanes.join(",")) }
+    }
 }
 
 /// A change of a claimed row ([`crate::Store::outbox_update`]).

@@ -308,6 +308,9 @@ pub struct Settings {
     /// Whether this server sends mail (an SMTP server is configured). Off: the mail flows
     /// answer [`crate::Error::MailNotConfigured`] and nothing is queued.
     pub mail: bool,
+    /// How long a webhook endpoint's previous secret keeps signing after a rotation
+    /// (both sign meanwhile, so receivers can switch without losing a delivery).
+    pub webhook_secret_overlap: time::Duration,
 }
 
 impl Default for Settings {
@@ -322,6 +325,7 @@ impl Default for Settings {
             limits: Limits::default(),
             hash_ceiling: None,
             mail: false,
+            webhook_secret_overlap: time::Duration::hours(24),
         }
     }
 }

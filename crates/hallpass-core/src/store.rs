@@ -12,10 +12,13 @@
 use crate::flow::{FlowKind, FlowRecord};
 use crate::mfa::{FactorChange, MfaState};
 use crate::model::*;
-use crate::outbox::{Enqueue, OutboxClaim, OutboxKind, OutboxMessage, OutboxStats, OutboxUpdate};
+use crate::outbox::{
+    Enqueue, OutboxClaim, OutboxKind, OutboxMessage, OutboxState, OutboxStats, OutboxUpdate,
+};
 use crate::passkey::{PasskeyRecord, PasskeyUse};
 use crate::secret::TokenHash;
 use crate::types::{ProviderName, Scope, UserRef};
+use crate::webhook::WebhookEndpoint;
 use async_trait::async_trait;
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
@@ -69,6 +72,9 @@ pub struct NewLogin {
     pub max_sessions: Option<u32>,
     /// An outbox row (the new-device notice) written in the same transaction.
     pub notice: Option<OutboxMessage>,
+    /// Webhook deliveries of the login (`login.succeeded`, see [`crate::webhook`]),
+    /// written in the same transaction, only when the login is.
+    pub webhooks: Vec<OutboxMessage>,
 }
 
 /// What [`Store::insert_login`] did beyond storing the login, so the service knows whom
@@ -131,18 +137,20 @@ pub trait Store: Send + Sync + 'static {
         patch: &UserPatch,
         at: OffsetDateTime,
     ) -> StoreResult<Option<User>>;
-    /// Deletes the user with its sessions, codes and identities (events stay); `false` when
-    /// there is no such user.
-    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool>;
-    /// Sets the password hash, ends every session of the user and deletes every one-time
-    /// code of the user (of every kind), in one transaction; `false` when there is no such
-    /// user.
+    /// Deletes the user with its sessions, codes and identities (events stay) and queues
+    /// `outbox` (webhook deliveries of the deletion), in one transaction; `false` (nothing
+    /// written) when there is no such user.
+    async fn delete_user(&self, scope: &Scope, id: Uuid, outbox: &[OutboxMessage]) -> StoreResult<bool>;
+    /// Sets the password hash, ends every session of the user, deletes every one-time
+    /// code of the user (of every kind) and queues `outbox`, in one transaction; `false`
+    /// (nothing written) when there is no such user.
     async fn set_password_hash(
         &self,
         scope: &Scope,
         id: Uuid,
         hash: &str,
         at: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool>;
     /// Replaces the hash only while it still equals `old` (a rehash after a good login with
     /// old parameters); sessions and codes stay (a rehash is not a change of password).
@@ -181,11 +189,30 @@ pub trait Store: Send + Sync + 'static {
         max_bytes: usize,
     ) -> StoreResult<Option<Session>>;
     /// Ends the session with that token hash; returns it when there was one.
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>>;
-    /// Ends one session of a user; `false` when the user has no such session.
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool>;
+    async fn delete_session_by_hash(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<Option<Session>>;
+    /// Ends one session of a user; `false` when the user has no such session. `outbox`
+    /// (webhook deliveries of the end) is queued in the same transaction, only when a
+    /// session ended; so for the other methods that end sessions here.
+    async fn delete_session(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool>;
     /// Ends every session of the user except `keep`; returns how many ended.
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64>;
+    async fn delete_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<u64>;
     /// The user's sessions still valid at `now`, newest first.
     async fn list_sessions(
         &self,
@@ -234,6 +261,7 @@ pub trait Store: Send + Sync + 'static {
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &str,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>>;
     /// Redeems a code of another kind: deletes it if valid and returns the user's id.
     /// For [`CodeKind::Confirm`] it also sets `confirmed = true`, `confirmation = null`.
@@ -243,6 +271,7 @@ pub trait Store: Send + Sync + 'static {
         kind: CodeKind,
         hash: &TokenHash,
         now: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>>;
 
     // ---- provider identities ----
@@ -369,8 +398,9 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- login events ----
 
-    /// Stores an event (failed attempts; successes come with [`Store::insert_login`]).
-    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()>;
+    /// Stores an event (failed attempts; successes come with [`Store::insert_login`]) and
+    /// queues `outbox` (its webhook deliveries) in the same transaction.
+    async fn insert_event(&self, event: &LoginEvent, outbox: &[OutboxMessage]) -> StoreResult<()>;
     /// The user's events, newest first, with ids less than `before`.
     async fn list_events(
         &self,
@@ -477,9 +507,36 @@ pub trait Store: Send + Sync + 'static {
     /// confirmation state in the same transaction. `false` when the owner no longer holds
     /// the row (nothing changed).
     async fn outbox_update(&self, id: Uuid, owner: &str, update: &OutboxUpdate) -> StoreResult<bool>;
-    /// An operator's retry: an `in_doubt` row becomes `queued`, due at `now`, without its
-    /// lease. `false` when there is no such row in that state.
+    /// An operator's retry: an `in_doubt` row, or a [`OutboxKind::Webhook`] row that is
+    /// `queued` or `failed` (a webhook delivery may be sent again: receivers deduplicate),
+    /// becomes `queued`, due at `now`, without its lease; a webhook row's attempts start
+    /// again at 0. `false` when there is no such row in those states.
     async fn outbox_retry(&self, id: Uuid, now: OffsetDateTime) -> StoreResult<bool>;
+    /// Rows of `kind` in `lane` (a webhook endpoint's deliveries), in `state` when given,
+    /// newest first (by id), with ids less than `before`; at most `limit`.
+    async fn outbox_lane(
+        &self,
+        kind: OutboxKind,
+        lane: &str,
+        state: Option<OutboxState>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>>;
+    /// [`Store::outbox_stats`] of the rows of `kind`, per lane.
+    async fn outbox_lane_stats(&self, kind: OutboxKind) -> StoreResult<Vec<(String, OutboxStats)>>;
+
+    // ---- webhooks ----
+
+    /// Stores a new endpoint.
+    async fn insert_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()>;
+    /// The endpoints of `scope` (every scope's when `None`), oldest first.
+    async fn list_webhooks(&self, scope: Option<&Scope>) -> StoreResult<Vec<WebhookEndpoint>>;
+    /// Replaces the endpoint with `endpoint.id` in `endpoint.scope` (url, events,
+    /// description, secrets, `updated_at`); `false` when there is none.
+    async fn update_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool>;
+    /// Deletes the endpoint and its deliveries (outbox rows of kind webhook in its lane)
+    /// in one transaction; `false` when there is none.
+    async fn delete_webhook(&self, scope: &Scope, id: Uuid) -> StoreResult<bool>;
     /// Rows per state and the oldest undelivered row's age, over every scope.
     async fn outbox_stats(&self) -> StoreResult<OutboxStats>;
     /// Rows of every scope, newest first (by id), with ids less than `before`; at most

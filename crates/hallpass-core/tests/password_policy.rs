@@ -163,7 +163,7 @@ async fn a_login_never_judges_the_password() {
     // A weak password from before the policy (an import, a laxer past): stored as is.
     let hash = env.hp.hasher().hash(Password::new("iloveyou").expect("length")).await.expect("hash");
     let user = env.register("app", "old", None, STRONG).await.expect("register");
-    assert!(env.store.set_password_hash(&app, user.id, &hash, env.hp.now()).await.expect("set"));
+    assert!(env.store.set_password_hash(&app, user.id, &hash, env.hp.now(), &[]).await.expect("set"));
     env.login("app", "old", "iloveyou").await.expect("a login with a weak password still works");
     assert!(matches!(env.login("app", "old", STRONG).await, Err(Error::InvalidCredentials(_))));
 }

@@ -108,9 +108,9 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 11,
-        name: "0011_reserved",
-        description: "reserved",
-        sql: include_str!("../migrations/0011_reserved.sql"),
+        name: "0011_webhooks",
+        description: "webhooks",
+        sql: include_str!("../migrations/0011_webhooks.sql"),
     },
     Migration {
         version: 12,

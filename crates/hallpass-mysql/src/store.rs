@@ -13,6 +13,7 @@ use crate::error::{QResult, finish};
 use crate::migrate;
 use crate::queries::{
     admin, bulk, codes, events, flows, identities, keys, mfa, outbox, passkeys, sessions, throttles, users,
+    webhooks,
 };
 use crate::{changes, connection};
 use async_trait::async_trait;
@@ -23,7 +24,8 @@ use hallpass_core::store::{
 };
 use hallpass_core::{
     Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
-    OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash, UserRef,
+    OutboxState, OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash, UserRef,
+    WebhookEndpoint,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::{ConnectOptions, Connection};
@@ -192,8 +194,8 @@ impl Store for MySqlStore {
         tx!(self, "update_user", |c| users::update_user(c, scope, id, patch, at).await?)
     }
 
-    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
-        tx!(self, "delete_user", |c| users::delete_user(c, scope, id).await?)
+    async fn delete_user(&self, scope: &Scope, id: Uuid, outbox: &[OutboxMessage]) -> StoreResult<bool> {
+        tx!(self, "delete_user", |c| users::delete_user(c, scope, id, outbox).await?)
     }
 
     async fn set_password_hash(
@@ -202,8 +204,9 @@ impl Store for MySqlStore {
         id: Uuid,
         hash: &str,
         at: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        tx!(self, "set_password_hash", |c| users::set_password_hash(c, scope, id, hash, at).await?)
+        tx!(self, "set_password_hash", |c| users::set_password_hash(c, scope, id, hash, at, outbox).await?)
     }
 
     async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
@@ -242,16 +245,61 @@ impl Store for MySqlStore {
             .await?)
     }
 
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
-        tx!(self, "delete_session_by_hash", |c| sessions::delete_session_by_hash(c, scope, hash).await?)
+    async fn delete_session_by_hash(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<Option<Session>> {
+        tx!(self, "delete_session_by_hash", |c| {
+            let ended = sessions::delete_session_by_hash(&mut *c, scope, hash).await?;
+            if ended.is_some() {
+                outbox::insert_messages(c, outbox).await?;
+            }
+            ended
+        })
     }
 
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
-        on_conn!(self, "delete_session", |c| sessions::delete_session(c, scope, user_id, session_id).await?)
+    async fn delete_session(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        if outbox.is_empty() {
+            return on_conn!(self, "delete_session", |c| sessions::delete_session(
+                c, scope, user_id, session_id
+            )
+            .await?);
+        }
+        tx!(self, "delete_session", |c| {
+            let ended = sessions::delete_session(&mut *c, scope, user_id, session_id).await?;
+            if ended {
+                outbox::insert_messages(c, outbox).await?;
+            }
+            ended
+        })
     }
 
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
-        on_conn!(self, "delete_sessions", |c| sessions::end_sessions(c, scope, user_id, keep).await?)
+    async fn delete_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<u64> {
+        if outbox.is_empty() {
+            return on_conn!(self, "delete_sessions", |c| sessions::end_sessions(c, scope, user_id, keep)
+                .await?);
+        }
+        tx!(self, "delete_sessions", |c| {
+            let ended = sessions::end_sessions(&mut *c, scope, user_id, keep).await?;
+            if ended > 0 {
+                outbox::insert_messages(c, outbox).await?;
+            }
+            ended
+        })
     }
 
     async fn list_sessions(
@@ -289,8 +337,15 @@ impl Store for MySqlStore {
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &str,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        tx!(self, "redeem_reset_code", |c| codes::redeem_reset_code(c, scope, hash, now, new_hash).await?)
+        tx!(self, "redeem_reset_code", |c| {
+            let user = codes::redeem_reset_code(&mut *c, scope, hash, now, new_hash).await?;
+            if user.is_some() {
+                outbox::insert_messages(c, outbox).await?;
+            }
+            user
+        })
     }
 
     async fn redeem_code(
@@ -299,8 +354,15 @@ impl Store for MySqlStore {
         kind: CodeKind,
         hash: &TokenHash,
         now: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        tx!(self, "redeem_code", |c| codes::redeem_code(c, scope, kind, hash, now).await?)
+        tx!(self, "redeem_code", |c| {
+            let user = codes::redeem_code(&mut *c, scope, kind, hash, now).await?;
+            if user.is_some() {
+                outbox::insert_messages(c, outbox).await?;
+            }
+            user
+        })
     }
 
     // ---- provider identities
@@ -440,8 +502,11 @@ impl Store for MySqlStore {
 
     // ---- login events
 
-    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
-        on_conn!(self, "insert_event", |c| events::insert_event(c, event).await?)
+    async fn insert_event(&self, event: &LoginEvent, outbox: &[OutboxMessage]) -> StoreResult<()> {
+        if outbox.is_empty() {
+            return on_conn!(self, "insert_event", |c| events::insert_event(c, event).await?);
+        }
+        tx!(self, "insert_event", |c| events::insert_failure(c, event, outbox).await?)
     }
 
     async fn list_events(
@@ -516,6 +581,37 @@ impl Store for MySqlStore {
 
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
         on_conn!(self, "outbox_list", |c| outbox::list(c, before, limit).await?)
+    }
+
+    async fn outbox_lane(
+        &self,
+        kind: OutboxKind,
+        lane: &str,
+        state: Option<OutboxState>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        on_conn!(self, "outbox_lane", |c| outbox::lane(c, kind, lane, state, before, limit).await?)
+    }
+
+    async fn outbox_lane_stats(&self, kind: OutboxKind) -> StoreResult<Vec<(String, OutboxStats)>> {
+        on_conn!(self, "outbox_lane_stats", |c| outbox::lane_stats(c, kind).await?)
+    }
+
+    async fn insert_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
+        on_conn!(self, "insert_webhook", |c| webhooks::insert(c, endpoint).await?)
+    }
+
+    async fn list_webhooks(&self, scope: Option<&Scope>) -> StoreResult<Vec<WebhookEndpoint>> {
+        on_conn!(self, "list_webhooks", |c| webhooks::list(c, scope).await?)
+    }
+
+    async fn update_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool> {
+        on_conn!(self, "update_webhook", |c| webhooks::update(c, endpoint).await?)
+    }
+
+    async fn delete_webhook(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        tx!(self, "delete_webhook", |c| webhooks::delete(c, scope, id).await?)
     }
 
     async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {

@@ -64,7 +64,8 @@ async fn racing_migrations_both_succeed_once() {
             "passkeys",
             "sessions",
             "throttles",
-            "users"
+            "users",
+            "webhook_endpoints"
         ]
     );
     let engines: Vec<String> = sqlx::query_scalar(
@@ -217,7 +218,7 @@ async fn an_old_ledger_is_renumbered() {
             "oidc",
             "mfa",
             "change stream",
-            "reserved",
+            "webhooks",
             "passkeys"
         ]
     );
@@ -388,8 +389,8 @@ async fn same_value_writes_still_count_as_found() {
     let store = db.store().await;
     let s = scope("a");
     let alice = add_user(&store, &s, Some("alice"), None).await;
-    assert!(store.set_password_hash(&s, alice.id, "h", at(1)).await.unwrap());
-    assert!(store.set_password_hash(&s, alice.id, "h", at(1)).await.unwrap(), "same hash, same instant");
+    assert!(store.set_password_hash(&s, alice.id, "h", at(1), &[]).await.unwrap());
+    assert!(store.set_password_hash(&s, alice.id, "h", at(1), &[]).await.unwrap(), "same hash, same instant");
     assert!(store.rehash_password(&s, alice.id, "h", "h").await.unwrap());
     let link = identity(&s, alice.id, "github", "gh-1");
     store.upsert_identity(&link).await.expect("link");
@@ -537,18 +538,18 @@ async fn mixed_writes_on_one_user_all_succeed() {
         let (st, sc) = (store.clone(), s.clone());
         tasks.push(tokio::spawn(async move {
             let code = add_code(st.as_ref(), &sc, alice.id, CodeKind::Reset, at(i)).await;
-            st.redeem_reset_code(&sc, &code.code_hash, at(i + 1), "h").await?;
+            st.redeem_reset_code(&sc, &code.code_hash, at(i + 1), "h", &[]).await?;
             let confirm = add_code(st.as_ref(), &sc, alice.id, CodeKind::Confirm, at(i)).await;
-            st.redeem_code(&sc, CodeKind::Confirm, &confirm.code_hash, at(i + 1)).await?;
+            st.redeem_code(&sc, CodeKind::Confirm, &confirm.code_hash, at(i + 1), &[]).await?;
             Ok(())
         }));
         let (st, sc) = (store.clone(), s.clone());
         tasks.push(tokio::spawn(async move {
-            st.set_password_hash(&sc, alice.id, &format!("h{i}"), at(i)).await?;
+            st.set_password_hash(&sc, alice.id, &format!("h{i}"), at(i), &[]).await?;
             st.upsert_identity(&identity(&sc, alice.id, "github", &format!("gh-{i}"))).await?;
             let patch = UserPatch { active: Some(i % 3 != 0), ..Default::default() };
             st.update_user(&sc, alice.id, &patch, at(i)).await?;
-            st.delete_sessions(&sc, alice.id, None).await?;
+            st.delete_sessions(&sc, alice.id, None, &[]).await?;
             st.sweep_expired(at(DAY * 2), 100).await?;
             Ok(())
         }));

@@ -61,8 +61,7 @@ const MIGRATIONS: &[Migration] = &[
         name: "0010_change_stream",
         sql: include_str!("../migrations/0010_change_stream.sql"),
     },
-    // Comment only: a placeholder for the version another branch adds (see the file).
-    Migration { version: 11, name: "0011_reserved", sql: include_str!("../migrations/0011_reserved.sql") },
+    Migration { version: 11, name: "0011_webhooks", sql: include_str!("../migrations/0011_webhooks.sql") },
     Migration { version: 12, name: "0012_passkeys", sql: include_str!("../migrations/0012_passkeys.sql") },
 ];
 

@@ -6,6 +6,7 @@
 use crate::error::{QResult, to_store_error};
 use crate::queries::{
     admin, bulk, codes, events, flows, identities, keys, mfa, outbox, passkeys, sessions, throttles, users,
+    webhooks,
 };
 use crate::{changes, connection, migrate};
 use async_trait::async_trait;
@@ -16,7 +17,8 @@ use hallpass_core::store::{
 };
 use hallpass_core::{
     Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
-    OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash, UserRef,
+    OutboxState, OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash, UserRef,
+    WebhookEndpoint,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::sync::Arc;
@@ -158,8 +160,8 @@ impl Store for PostgresStore {
         done("update_user", users::update_user(&self.pool, scope, id, patch, at).await)
     }
 
-    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
-        done("delete_user", users::delete_user(&self.pool, scope, id).await)
+    async fn delete_user(&self, scope: &Scope, id: Uuid, outbox: &[OutboxMessage]) -> StoreResult<bool> {
+        done("delete_user", users::delete_user(&self.pool, scope, id, outbox).await)
     }
 
     async fn set_password_hash(
@@ -168,8 +170,9 @@ impl Store for PostgresStore {
         id: Uuid,
         hash: &str,
         at: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        done("set_password_hash", users::set_password_hash(&self.pool, scope, id, hash, at).await)
+        done("set_password_hash", users::set_password_hash(&self.pool, scope, id, hash, at, outbox).await)
     }
 
     async fn rehash_password(&self, scope: &Scope, id: Uuid, old: &str, new: &str) -> StoreResult<bool> {
@@ -212,18 +215,77 @@ impl Store for PostgresStore {
         )
     }
 
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
-        done("delete_session_by_hash", sessions::delete_session_by_hash(&self.pool, scope, hash).await)
-    }
-
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
-        done("delete_session", sessions::delete_session(&self.pool, scope, user_id, session_id).await)
-    }
-
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
+    async fn delete_session_by_hash(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<Option<Session>> {
+        if outbox.is_empty() {
+            return done(
+                "delete_session_by_hash",
+                sessions::delete_session_by_hash(&self.pool, scope, hash).await,
+            );
+        }
         let result = async {
-            let mut conn = self.pool.acquire().await?;
-            sessions::end_sessions(&mut conn, scope, user_id, keep).await
+            let mut tx = self.pool.begin().await?;
+            let ended = sessions::delete_session_by_hash(&mut *tx, scope, hash).await?;
+            if ended.is_some() {
+                outbox::insert_messages(&mut tx, outbox).await?;
+            }
+            tx.commit().await?;
+            Ok(ended)
+        };
+        done("delete_session_by_hash", result.await)
+    }
+
+    async fn delete_session(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        if outbox.is_empty() {
+            return done(
+                "delete_session",
+                sessions::delete_session(&self.pool, scope, user_id, session_id).await,
+            );
+        }
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let ended = sessions::delete_session(&mut *tx, scope, user_id, session_id).await?;
+            if ended {
+                outbox::insert_messages(&mut tx, outbox).await?;
+            }
+            tx.commit().await?;
+            Ok(ended)
+        };
+        done("delete_session", result.await)
+    }
+
+    async fn delete_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<u64> {
+        if outbox.is_empty() {
+            let result = async {
+                let mut conn = self.pool.acquire().await?;
+                sessions::end_sessions(&mut conn, scope, user_id, keep).await
+            };
+            return done("delete_sessions", result.await);
+        }
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            let ended = sessions::end_sessions(&mut tx, scope, user_id, keep).await?;
+            if ended > 0 {
+                outbox::insert_messages(&mut tx, outbox).await?;
+            }
+            tx.commit().await?;
+            Ok(ended)
         };
         done("delete_sessions", result.await)
     }
@@ -263,8 +325,12 @@ impl Store for PostgresStore {
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &str,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        done("redeem_reset_code", codes::redeem_reset_code(&self.pool, scope, hash, now, new_hash).await)
+        done(
+            "redeem_reset_code",
+            codes::redeem_reset_code(&self.pool, scope, hash, now, new_hash, outbox).await,
+        )
     }
 
     async fn redeem_code(
@@ -273,8 +339,9 @@ impl Store for PostgresStore {
         kind: CodeKind,
         hash: &TokenHash,
         now: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        done("redeem_code", codes::redeem_code(&self.pool, scope, kind, hash, now).await)
+        done("redeem_code", codes::redeem_code(&self.pool, scope, kind, hash, now, outbox).await)
     }
 
     // ---- provider identities
@@ -415,8 +482,8 @@ impl Store for PostgresStore {
 
     // ---- login events
 
-    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
-        done("insert_event", events::insert_event(&self.pool, event).await)
+    async fn insert_event(&self, event: &LoginEvent, outbox: &[OutboxMessage]) -> StoreResult<()> {
+        done("insert_event", events::insert_event(&self.pool, event, outbox).await)
     }
 
     async fn list_events(
@@ -483,6 +550,37 @@ impl Store for PostgresStore {
 
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
         done("outbox_list", outbox::list(&self.pool, before, limit).await)
+    }
+
+    async fn outbox_lane(
+        &self,
+        kind: OutboxKind,
+        lane: &str,
+        state: Option<OutboxState>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        done("outbox_lane", outbox::lane(&self.pool, kind, lane, state, before, limit).await)
+    }
+
+    async fn outbox_lane_stats(&self, kind: OutboxKind) -> StoreResult<Vec<(String, OutboxStats)>> {
+        done("outbox_lane_stats", outbox::lane_stats(&self.pool, kind).await)
+    }
+
+    async fn insert_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
+        done("insert_webhook", webhooks::insert(&self.pool, endpoint).await)
+    }
+
+    async fn list_webhooks(&self, scope: Option<&Scope>) -> StoreResult<Vec<WebhookEndpoint>> {
+        done("list_webhooks", webhooks::list(&self.pool, scope).await)
+    }
+
+    async fn update_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool> {
+        done("update_webhook", webhooks::update(&self.pool, endpoint).await)
+    }
+
+    async fn delete_webhook(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        done("delete_webhook", webhooks::delete(&self.pool, scope, id).await)
     }
 
     async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {

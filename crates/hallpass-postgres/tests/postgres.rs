@@ -55,6 +55,7 @@ async fn a_database_at_version_4_takes_the_empty_fifth() {
     sqlx::query("DROP TABLE mfa_totp, mfa_recovery_codes").execute(pool).await.expect("before 0009");
     sqlx::query("ALTER TABLE sessions DROP COLUMN amr").execute(pool).await.expect("before 0009");
     sqlx::query("DROP TABLE passkeys").execute(pool).await.expect("before 0012");
+    sqlx::query("DROP TABLE webhook_endpoints").execute(pool).await.expect("before 0011");
     db.store().migrate().await.expect("migrate");
     let names: Vec<String> = sqlx::query_scalar("SELECT name FROM hallpass_migrations ORDER BY version")
         .fetch_all(pool)

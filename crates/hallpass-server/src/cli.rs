@@ -53,6 +53,9 @@ pub enum Command {
     /// The mail outbox.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Webhook endpoints of a scope and their deliveries (needs the server secret key).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Export every user of every scope (with password hashes and provider links) as JSON
     /// Lines, to move them to another database or keep them. The admins of the web page
     /// (scope `_admin`) are written too; `import` takes them only with `--include-admins`.
@@ -145,6 +148,74 @@ pub struct ImportArgs {
     /// refused as invalid.
     #[arg(long)]
     pub include_admins: bool,
+}
+
+/// `hallpass webhooks ...`
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Register an endpoint; its signing secret is printed alone on the last line of
+    /// stdout (shown once).
+    Create {
+        /// The scope whose events it receives.
+        #[arg(long)]
+        scope: String,
+        /// Where deliveries go (`http` or `https`).
+        #[arg(long)]
+        url: String,
+        /// The events, comma-separated (`user.created,login.failed`, ...).
+        #[arg(long, value_delimiter = ',', required = true)]
+        events: Vec<String>,
+        /// A note for people.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List the scope's endpoints (never their secrets), as JSON lines.
+    List {
+        /// The scope.
+        #[arg(long)]
+        scope: String,
+    },
+    /// Delete an endpoint and its deliveries.
+    Delete {
+        /// The scope.
+        #[arg(long)]
+        scope: String,
+        /// The endpoint's id.
+        id: Uuid,
+    },
+    /// A new signing secret (printed alone on the last line of stdout); the old one signs
+    /// too for `webhook_secret_overlap`.
+    RotateSecret {
+        /// The scope.
+        #[arg(long)]
+        scope: String,
+        /// The endpoint's id.
+        id: Uuid,
+    },
+    /// The endpoint's latest deliveries, newest first, as JSON lines.
+    Deliveries {
+        /// The scope.
+        #[arg(long)]
+        scope: String,
+        /// The endpoint's id.
+        id: Uuid,
+        /// Only this state: queued, sending, in_doubt, sent or failed.
+        #[arg(long)]
+        status: Option<String>,
+        /// How many (1 to 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Send a delivery that was not delivered (waiting, failed or in doubt) again now.
+    Retry {
+        /// The scope.
+        #[arg(long)]
+        scope: String,
+        /// The endpoint's id.
+        id: Uuid,
+        /// The delivery's id.
+        delivery: Uuid,
+    },
 }
 
 /// `hallpass keys ...`
@@ -348,6 +419,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(cmd) => keys(cmd, &*service(&config).await?).await,
+        Command::Webhooks(cmd) => webhooks(cmd, &*service(&config).await?).await,
         Command::Users(UsersCommand::Import(args)) | Command::Import(args) => {
             let store = serve::open_store(&config.database_url).await?;
             let settings = config.settings()?;
@@ -406,6 +478,80 @@ fn man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     clap_mangen::generate_to(Cli::command(), dir)
         .with_context(|| format!("cannot write the man pages into {}", dir.display()))
+}
+
+fn webhook_json(w: &hallpass_core::WebhookEndpoint) -> serde_json::Value {
+    serde_json::json!({
+        "id": w.id,
+        "scope": w.scope,
+        "url": w.url,
+        "events": w.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+        "description": w.description,
+        "created_at": w.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
+    })
+}
+
+async fn webhooks(cmd: WebhooksCommand, svc: &Hallpass) -> anyhow::Result<()> {
+    use hallpass_core::service::WebhookInput;
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        WebhooksCommand::Create { scope: s, url, events, description } => {
+            let input = WebhookInput { url: Some(url), events: Some(events), description: Some(description) };
+            let (w, secret) = svc.create_webhook(&scope(&s)?, input).await?;
+            eprintln!(
+                "created webhook endpoint {} for scope `{}` (the secret is shown once):",
+                w.id, w.scope
+            );
+            writeln!(out, "{secret}")?;
+        }
+        WebhooksCommand::List { scope: s } => {
+            for w in svc.list_webhooks(&scope(&s)?).await? {
+                writeln!(out, "{}", webhook_json(&w))?;
+            }
+        }
+        WebhooksCommand::Delete { scope: s, id } => {
+            svc.delete_webhook(&scope(&s)?, id).await.with_context(|| format!("deleting webhook {id}"))?;
+            eprintln!("deleted webhook endpoint {id} and its deliveries");
+        }
+        WebhooksCommand::RotateSecret { scope: s, id } => {
+            let (w, secret) = svc.rotate_webhook_secret(&scope(&s)?, id).await?;
+            let until =
+                w.previous_until.and_then(|u| u.format(&time::format_description::well_known::Rfc3339).ok());
+            eprintln!(
+                "new secret for webhook endpoint {id} (shown once); the previous one signs too until {}",
+                until.as_deref().unwrap_or("-")
+            );
+            writeln!(out, "{secret}")?;
+        }
+        WebhooksCommand::Deliveries { scope: s, id, status, limit } => {
+            let state = match status.as_deref() {
+                None => None,
+                Some(st) => Some(hallpass_core::OutboxState::from_stored(st).with_context(|| {
+                    format!("unknown status {st:?}: queued, sending, in_doubt, sent or failed")
+                })?),
+            };
+            let page = svc.webhook_deliveries(&scope(&s)?, id, state, Some(limit), None).await?;
+            for d in page.items {
+                let m = &d.message;
+                let v = serde_json::json!({
+                    "id": m.id,
+                    "type": d.event_type,
+                    "status": m.state.as_str(),
+                    "attempts": m.attempts,
+                    "last_status_code": d.last_status,
+                    "last_error": m.last_error,
+                    "response_ms": d.last_response_ms,
+                    "created_at": m.created_at.format(&time::format_description::well_known::Rfc3339).ok(),
+                });
+                writeln!(out, "{v}")?;
+            }
+        }
+        WebhooksCommand::Retry { scope: s, id, delivery } => {
+            svc.retry_webhook_delivery(&scope(&s)?, id, delivery).await?;
+            eprintln!("delivery {delivery} queued again; a running server sends it within a second");
+        }
+    }
+    Ok(())
 }
 
 async fn keys(cmd: KeysCommand, svc: &Hallpass) -> anyhow::Result<()> {

@@ -254,6 +254,17 @@ pub struct Config {
     /// How long delivered (`sent`) outbox rows are kept before the mail worker deletes
     /// them (`HALLPASS_OUTBOX_KEEP_SENT`, default `7d`); failed and in-doubt rows are kept.
     pub outbox_keep_sent: HumanDuration,
+    /// How long a webhook endpoint's previous secret keeps signing after
+    /// `rotate-secret` (`HALLPASS_WEBHOOK_SECRET_OVERLAP`, default `24h`): both sign
+    /// meanwhile, so receivers switch without losing a delivery.
+    pub webhook_secret_overlap: HumanDuration,
+    /// Refuse webhook deliveries to private, loopback, link-local and other non-public
+    /// addresses (`HALLPASS_WEBHOOK_REFUSE_PRIVATE`, default `false`: self-hosted
+    /// receivers often live on the same network).
+    pub webhook_refuse_private: bool,
+    /// Most deliveries in flight to one webhook endpoint at once
+    /// (`HALLPASS_WEBHOOK_CONCURRENCY_PER_ENDPOINT`, default 4).
+    pub webhook_concurrency_per_endpoint: usize,
     /// Mail settings of every scope (`[mail]`: `from`, `reply_to`, `notify_new_device`,
     /// `templates_dir`, `links`); a scope's `[scopes.NAME.mail]` overrides them.
     pub mail: crate::mail::MailConfig,
@@ -392,6 +403,9 @@ impl Default for Config {
             smtp_password_file: None,
             smtp_ca_file: None,
             outbox_keep_sent: HumanDuration(std::time::Duration::from_secs(7 * 86_400)),
+            webhook_secret_overlap: HumanDuration(std::time::Duration::from_secs(86_400)),
+            webhook_refuse_private: false,
+            webhook_concurrency_per_endpoint: 4,
             mail: Default::default(),
             public_url: None,
             secret_key: None,
@@ -627,6 +641,8 @@ impl Config {
             },
             hash_ceiling: Some(hash_ceiling),
             mail: self.smtp_url.is_some(),
+            webhook_secret_overlap: time::Duration::try_from(self.webhook_secret_overlap.0)
+                .map_err(|_| anyhow::anyhow!("configuration: webhook_secret_overlap is too long"))?,
         })
     }
 }

@@ -25,6 +25,7 @@ pub mod secret_key;
 pub mod serve;
 pub mod telemetry;
 pub mod transfer;
+pub mod webhooks;
 
 /// A reqwest client builder that can make TLS connections: reqwest is built with rustls
 /// and no crypto provider of its own (aws-lc-rs needs cmake), so ring is installed as the

@@ -61,6 +61,8 @@ const CACHED: &str = "hallpass_session_cache_entries";
 const LOG_DROPPED: &str = "hallpass_log_lines_dropped_total";
 const OUTBOX: &str = "hallpass_outbox_messages";
 const OUTBOX_OLDEST: &str = "hallpass_outbox_oldest_pending_seconds";
+const WEBHOOKS: &str = "hallpass_webhook_deliveries";
+const WEBHOOKS_OLDEST: &str = "hallpass_webhook_oldest_pending_seconds";
 const CHANGE_STREAMS: &str = "hallpass_change_streams";
 const CHANGE_EVENTS: &str = "hallpass_change_stream_events_total";
 const CHANGE_RESETS: &str = "hallpass_change_stream_resets_total";
@@ -84,6 +86,8 @@ pub struct Metrics {
     /// Outbox rows per state (`hallpass_outbox_messages{state}`), in `OutboxState::ALL` order.
     outbox: Vec<Gauge>,
     outbox_oldest: Gauge,
+    /// The endpoints (webhook ids) whose series exist, so a deleted one's drop to 0.
+    webhook_lanes: std::sync::Mutex<std::collections::HashSet<String>>,
     hash_queue: Gauge,
     hashes: Counter,
     rss: Gauge,
@@ -170,6 +174,16 @@ impl Metrics {
                 Some(metrics::Unit::Seconds),
                 "Age of the oldest queued or sending outbox row (0: none).",
             ),
+            describe(
+                WEBHOOKS,
+                None,
+                "Webhook deliveries per endpoint (its id) and state: queued (waiting for an attempt), sending, in_doubt, sent (delivered, kept outbox_keep_sent), failed (given up, kept).",
+            ),
+            describe(
+                WEBHOOKS_OLDEST,
+                Some(metrics::Unit::Seconds),
+                "Per endpoint, the age of its oldest undelivered (queued or sending) delivery (0: none).",
+            ),
             describe(CACHED, None, "Sessions held in this process's cache (0: not caching)."),
             describe(CHANGE_STREAMS, None, "Open change streams (GET /v1/changes) of this process."),
             describe(CHANGE_EVENTS, None, "Events sent on change streams (pings and resets not counted)."),
@@ -225,6 +239,7 @@ impl Metrics {
             active_sessions,
             outbox,
             outbox_oldest,
+            webhook_lanes: Default::default(),
             hash_queue,
             hashes,
             rss,
@@ -410,6 +425,7 @@ impl Metrics {
         }
         self.refresh_active_sessions(service).await;
         self.refresh_outbox(service).await;
+        self.refresh_webhooks(service).await;
         self.handle.render()
     }
 
@@ -426,6 +442,44 @@ impl Metrics {
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "reading the outbox for /metrics failed"),
             Err(_) => tracing::warn!("reading the outbox for /metrics timed out"),
+        }
+    }
+
+    /// Reads the webhook deliveries per endpoint (one grouped count); a failure keeps the
+    /// old values. Endpoint ids are the only label values not from a fixed set: an
+    /// operator makes endpoints, a request cannot.
+    async fn refresh_webhooks(&self, service: &Hallpass) {
+        let stats = match tokio::time::timeout(Duration::from_secs(2), service.webhook_stats()).await {
+            Ok(Ok(stats)) => stats,
+            Ok(Err(e)) => {
+                return tracing::warn!(error = %e, "reading the webhook deliveries for /metrics failed");
+            }
+            Err(_) => return tracing::warn!("reading the webhook deliveries for /metrics timed out"),
+        };
+        let now = service.now();
+        let mut seen = self.webhook_lanes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut gone: std::collections::HashSet<String> = seen.clone();
+        let zero = hallpass_core::OutboxStats::default();
+        let current: Vec<(String, hallpass_core::OutboxStats)> = stats;
+        for (lane, _) in &current {
+            gone.remove(lane);
+        }
+        let all = current.iter().map(|(l, s)| (l.clone(), s)).chain(gone.iter().map(|l| (l.clone(), &zero)));
+        for (lane, s) in all {
+            for state in hallpass_core::OutboxState::ALL {
+                let key = Key::from_parts(
+                    WEBHOOKS,
+                    vec![
+                        Label::new("endpoint", lane.clone()),
+                        Label::from_static_parts("state", state.as_str()),
+                    ],
+                );
+                self.recorder.register_gauge(&key, &METADATA).set(s.count(state) as f64);
+            }
+            let age = s.oldest_pending_at.map_or(0.0, |t| (now - t).as_seconds_f64().max(0.0));
+            let key = Key::from_parts(WEBHOOKS_OLDEST, vec![Label::new("endpoint", lane.clone())]);
+            self.recorder.register_gauge(&key, &METADATA).set(age);
+            seen.insert(lane);
         }
     }
 

@@ -136,7 +136,12 @@ pub async fn run(
     let oidc = Arc::new(crate::oidc::Oidc::from_config(config)?);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mailer = crate::mail::Mailer::from_config(config)?
-        .map(|m| crate::mail::spawn_worker(Arc::new(m), service.clone(), stop_rx));
+        .map(|m| crate::mail::spawn_worker(Arc::new(m), service.clone(), stop_rx.clone()));
+    let webhooks = crate::webhooks::spawn_worker(
+        crate::webhooks::WebhookOptions::from_config(config),
+        service.clone(),
+        stop_rx,
+    );
     let feed = Arc::clone(service.feed());
     let app = build_app(AppState { service, body_limit: config.body_limit, metrics, admin, oidc });
     let shutdown = async move {
@@ -150,6 +155,10 @@ pub async fn run(
         .await;
     sweeper.abort();
     upkeep.abort();
+    // The deliveries in hand end within their 10 s timeout; waiting ones go back queued.
+    if tokio::time::timeout(Duration::from_secs(30), webhooks).await.is_err() {
+        tracing::warn!("the webhook worker did not stop in time");
+    }
     if let Some(worker) = mailer {
         // The mail in hand is finished (its steps time out), the rest stays queued.
         if tokio::time::timeout(Duration::from_secs(90), worker).await.is_err() {

@@ -31,8 +31,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0009_mfa", include_str!("../migrations/0009_mfa.sql")),
     // Comment only: the longer change messages need nothing here (see the file).
     ("0010_change_stream", include_str!("../migrations/0010_change_stream.sql")),
-    // Comment only: a placeholder for the version another branch adds (see the file).
-    ("0011_reserved", include_str!("../migrations/0011_reserved.sql")),
+    // Webhook endpoints, and the index of an endpoint's deliveries in the outbox.
+    ("0011_webhooks", include_str!("../migrations/0011_webhooks.sql")),
     ("0012_passkeys", include_str!("../migrations/0012_passkeys.sql")),
 ];
 

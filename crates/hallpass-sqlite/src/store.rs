@@ -15,6 +15,7 @@ use crate::migrate;
 use crate::pool::Pool;
 use crate::queries::{
     admin, bulk, codes, events, flows, identities, keys, mfa, outbox, passkeys, sessions, throttles, users,
+    webhooks,
 };
 use async_trait::async_trait;
 use hallpass_core::model::*;
@@ -24,7 +25,8 @@ use hallpass_core::store::{
 };
 use hallpass_core::{
     Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
-    OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash, UserRef,
+    OutboxState, OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash, UserRef,
+    WebhookEndpoint,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -148,9 +150,9 @@ impl Store for SqliteStore {
         self.pool.write("update_user", move |tx| users::update_user(tx, &scope, id, &patch, at)).await
     }
 
-    async fn delete_user(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
-        let scope = scope.clone();
-        self.pool.write("delete_user", move |tx| users::delete_user(tx, &scope, id)).await
+    async fn delete_user(&self, scope: &Scope, id: Uuid, outbox: &[OutboxMessage]) -> StoreResult<bool> {
+        let (scope, outbox) = (scope.clone(), outbox.to_vec());
+        self.pool.write("delete_user", move |tx| users::delete_user(tx, &scope, id, &outbox)).await
     }
 
     async fn set_password_hash(
@@ -159,10 +161,13 @@ impl Store for SqliteStore {
         id: Uuid,
         hash: &str,
         at: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        let (scope, hash) = (scope.clone(), hash.to_owned());
+        let (scope, hash, outbox) = (scope.clone(), hash.to_owned(), outbox.to_vec());
         self.pool
-            .write("set_password_hash", move |tx| users::set_password_hash(tx, &scope, id, &hash, at))
+            .write("set_password_hash", move |tx| {
+                users::set_password_hash(tx, &scope, id, &hash, at, &outbox)
+            })
             .await
     }
 
@@ -213,23 +218,60 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn delete_session_by_hash(&self, scope: &Scope, hash: &TokenHash) -> StoreResult<Option<Session>> {
-        let (scope, hash) = (scope.clone(), *hash);
+    async fn delete_session_by_hash(
+        &self,
+        scope: &Scope,
+        hash: &TokenHash,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<Option<Session>> {
+        let (scope, hash, outbox) = (scope.clone(), *hash, outbox.to_vec());
         self.pool
-            .write("delete_session_by_hash", move |tx| sessions::delete_session_by_hash(tx, &scope, &hash))
+            .write("delete_session_by_hash", move |tx| {
+                let ended = sessions::delete_session_by_hash(tx, &scope, &hash)?;
+                if ended.is_some() {
+                    outbox::insert_messages(tx, &outbox)?;
+                }
+                Ok(ended)
+            })
             .await
     }
 
-    async fn delete_session(&self, scope: &Scope, user_id: Uuid, session_id: Uuid) -> StoreResult<bool> {
-        let scope = scope.clone();
+    async fn delete_session(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        session_id: Uuid,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        let (scope, outbox) = (scope.clone(), outbox.to_vec());
         self.pool
-            .write("delete_session", move |tx| sessions::delete_session(tx, &scope, user_id, session_id))
+            .write("delete_session", move |tx| {
+                let ended = sessions::delete_session(tx, &scope, user_id, session_id)?;
+                if ended {
+                    outbox::insert_messages(tx, &outbox)?;
+                }
+                Ok(ended)
+            })
             .await
     }
 
-    async fn delete_sessions(&self, scope: &Scope, user_id: Uuid, keep: Option<Uuid>) -> StoreResult<u64> {
-        let scope = scope.clone();
-        self.pool.write("delete_sessions", move |tx| sessions::end_sessions(tx, &scope, user_id, keep)).await
+    async fn delete_sessions(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<u64> {
+        let (scope, outbox) = (scope.clone(), outbox.to_vec());
+        self.pool
+            .write("delete_sessions", move |tx| {
+                let ended = sessions::end_sessions(tx, &scope, user_id, keep)?;
+                if ended > 0 {
+                    outbox::insert_messages(tx, &outbox)?;
+                }
+                Ok(ended)
+            })
+            .await
     }
 
     async fn list_sessions(
@@ -271,10 +313,17 @@ impl Store for SqliteStore {
         hash: &TokenHash,
         now: OffsetDateTime,
         new_hash: &str,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        let (scope, hash, new_hash) = (scope.clone(), *hash, new_hash.to_owned());
+        let (scope, hash, new_hash, outbox) = (scope.clone(), *hash, new_hash.to_owned(), outbox.to_vec());
         self.pool
-            .write("redeem_reset_code", move |tx| codes::redeem_reset_code(tx, &scope, &hash, now, &new_hash))
+            .write("redeem_reset_code", move |tx| {
+                let user = codes::redeem_reset_code(tx, &scope, &hash, now, &new_hash)?;
+                if user.is_some() {
+                    outbox::insert_messages(tx, &outbox)?;
+                }
+                Ok(user)
+            })
             .await
     }
 
@@ -284,9 +333,18 @@ impl Store for SqliteStore {
         kind: CodeKind,
         hash: &TokenHash,
         now: OffsetDateTime,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<Option<Uuid>> {
-        let (scope, hash) = (scope.clone(), *hash);
-        self.pool.write("redeem_code", move |tx| codes::redeem_code(tx, &scope, kind, &hash, now)).await
+        let (scope, hash, outbox) = (scope.clone(), *hash, outbox.to_vec());
+        self.pool
+            .write("redeem_code", move |tx| {
+                let user = codes::redeem_code(tx, &scope, kind, &hash, now)?;
+                if user.is_some() {
+                    outbox::insert_messages(tx, &outbox)?;
+                }
+                Ok(user)
+            })
+            .await
     }
 
     // ---- provider identities
@@ -469,9 +527,9 @@ impl Store for SqliteStore {
 
     // ---- login events
 
-    async fn insert_event(&self, event: &LoginEvent) -> StoreResult<()> {
-        let event = event.clone();
-        self.pool.write("insert_event", move |tx| events::insert_event(tx, &event)).await
+    async fn insert_event(&self, event: &LoginEvent, outbox: &[OutboxMessage]) -> StoreResult<()> {
+        let (event, outbox) = (event.clone(), outbox.to_vec());
+        self.pool.write("insert_event", move |tx| events::insert_failure(tx, &event, &outbox)).await
     }
 
     async fn list_events(
@@ -560,6 +618,42 @@ impl Store for SqliteStore {
 
     async fn outbox_list(&self, before: Option<Uuid>, limit: u32) -> StoreResult<Vec<OutboxMessage>> {
         self.pool.read("outbox_list", move |c| outbox::list(c, before, limit)).await
+    }
+
+    async fn outbox_lane(
+        &self,
+        kind: OutboxKind,
+        lane: &str,
+        state: Option<OutboxState>,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        let lane = lane.to_owned();
+        self.pool.read("outbox_lane", move |c| outbox::lane(c, kind, &lane, state, before, limit)).await
+    }
+
+    async fn outbox_lane_stats(&self, kind: OutboxKind) -> StoreResult<Vec<(String, OutboxStats)>> {
+        self.pool.read("outbox_lane_stats", move |c| outbox::lane_stats(c, kind)).await
+    }
+
+    async fn insert_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
+        let endpoint = endpoint.clone();
+        self.pool.write("insert_webhook", move |tx| webhooks::insert(tx, &endpoint)).await
+    }
+
+    async fn list_webhooks(&self, scope: Option<&Scope>) -> StoreResult<Vec<WebhookEndpoint>> {
+        let scope = scope.cloned();
+        self.pool.read("list_webhooks", move |c| webhooks::list(c, scope.as_ref())).await
+    }
+
+    async fn update_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<bool> {
+        let endpoint = endpoint.clone();
+        self.pool.write("update_webhook", move |tx| webhooks::update(tx, &endpoint)).await
+    }
+
+    async fn delete_webhook(&self, scope: &Scope, id: Uuid) -> StoreResult<bool> {
+        let scope = scope.clone();
+        self.pool.write("delete_webhook", move |tx| webhooks::delete(tx, &scope, id)).await
     }
 
     async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {

@@ -197,9 +197,9 @@ async fn concurrent_reset_redemption_across_handles_is_single_use() {
         .map(|i| {
             let store = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
             let (s, hash) = (s.clone(), code.code_hash);
-            tokio::spawn(
-                async move { store.redeem_reset_code(&s, &hash, at(MIN), &format!("hash{i}")).await },
-            )
+            tokio::spawn(async move {
+                store.redeem_reset_code(&s, &hash, at(MIN), &format!("hash{i}"), &[]).await
+            })
         })
         .collect();
     let mut winners = 0;
@@ -399,7 +399,7 @@ async fn deleting_a_user_leaves_no_orphans() {
     login_at(&store, &s, user.id, at(0)).await;
     add_code(&store, &s, user.id, CodeKind::Confirm, at(0)).await;
     store.upsert_identity(&identity(&s, user.id, "github", "gh-9")).await.unwrap();
-    assert!(store.delete_user(&s, user.id).await.unwrap());
+    assert!(store.delete_user(&s, user.id, &[]).await.unwrap());
     let c = raw(&path);
     for table in ["sessions", "codes", "identities", "users"] {
         let n: i64 = c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap();

@@ -138,7 +138,7 @@ pub fn new_login(record: &SessionRecord, max_sessions: Option<u32>) -> NewLogin 
     event.session_id = Some(s.id);
     event.ip = s.client.ip.clone();
     event.user_agent = s.client.user_agent.clone();
-    NewLogin { session: record.clone(), event, max_sessions, notice: None }
+    NewLogin { session: record.clone(), event, max_sessions, notice: None, webhooks: Vec::new() }
 }
 
 /// Stores a login of `user_id` created at `created`, valid for an hour idle and a day

@@ -112,6 +112,9 @@ macro_rules! __with_cases {
             update_user_enqueue_changes_and_queues_together,
             insert_login_queues_its_notice_with_it,
             outbox_purge_sent_deletes_only_old_sent_rows,
+            webhook_endpoints_per_scope,
+            webhook_deliveries_commit_with_their_change,
+            webhook_claims_skip_busy_lanes_and_retries_requeue,
         }
     };
 }

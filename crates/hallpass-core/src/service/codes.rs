@@ -89,12 +89,17 @@ impl Hallpass {
         let user = self.store.find_user(scope, &UserRef::Id(owner)).await?.ok_or(Error::InvalidCode)?.user;
         self.check_password_strength(scope, &password, user.username.as_ref(), user.email.as_ref()).await?;
         let hash = self.hasher.hash(password).await?;
+        let event =
+            crate::webhook::Event::new(crate::webhook::EventType::PasswordReset, self.now(), Some(user.id))
+                .with_user(&user);
+        let rows = self.webhook_rows(scope, event).await;
         let id = self
             .store
-            .redeem_reset_code(scope, &code.hash(), self.now(), &hash)
+            .redeem_reset_code(scope, &code.hash(), self.now(), &hash, &rows)
             .await?
             .ok_or(Error::InvalidCode)?;
         self.changed(Change::user(scope, id)).await;
+        self.webhooks_queued(&rows);
         // Whoever proved control of the account's mail may log in at once: a reset is
         // the way out of a throttle an attacker keeps renewing.
         self.store.throttle_clear(scope, &format!("acct:{id}")).await?;

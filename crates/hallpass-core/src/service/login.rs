@@ -101,7 +101,14 @@ impl Hallpass {
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
         };
-        Ok(self.store.insert_event(&event).await?)
+        let webhook = crate::webhook::Event::new(crate::webhook::EventType::LoginFailed, event.at, user_id)
+            .with_str("method", Some(&event.method))
+            .with_str("reason", Some(outcome.as_str()))
+            .with_client(client.ip.as_deref(), client.user_agent.as_deref());
+        let rows = self.webhook_rows(scope, webhook).await;
+        self.store.insert_event(&event, &rows).await?;
+        self.webhooks_queued(&rows);
+        Ok(())
     }
 
     /// Logs a user in. Wrong password and unknown user cost the same and both answer
@@ -319,13 +326,22 @@ impl Hallpass {
         // The new-device notice (when due) is queued in the login's own transaction: it
         // exists exactly when the login committed.
         let notice = self.new_device_notice(scope, &user, &event).await;
+        let webhook =
+            crate::webhook::Event::new(crate::webhook::EventType::LoginSucceeded, now, Some(user.id))
+                .with_user(&user)
+                .with_str("method", Some(&event.method))
+                .with_str("session_id", Some(&session.id.to_string()))
+                .with_client(event.ip.as_deref(), event.user_agent.as_deref());
+        let webhooks = self.webhook_rows(scope, webhook).await;
         let login = NewLogin {
             session: SessionRecord { session: session.clone(), token_hash: token.hash() },
             event,
             max_sessions: Some(settings.max_sessions_per_user),
             notice,
+            webhooks,
         };
         let stored = self.store.insert_login(&login).await?;
+        self.webhooks_queued(&login.webhooks);
         if login.notice.is_some() {
             self.queued();
         }

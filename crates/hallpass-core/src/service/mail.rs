@@ -174,18 +174,25 @@ impl Hallpass {
     pub(super) async fn insert_new_user(&self, record: &UserRecord) -> Result<()> {
         let user = &record.user;
         let confirm = self.settings.mail && self.scope_settings(&user.scope).require_confirmation;
+        let event = crate::webhook::Event::new(
+            crate::webhook::EventType::UserCreated,
+            user.created_at,
+            Some(user.id),
+        )
+        .with_user(user);
+        let rows = self.webhook_rows(&user.scope, event).await;
         match confirm.then(|| self.confirmation_for(user, user.created_at)).flatten() {
             Some((code, message)) => {
-                let e = Enqueue {
-                    user: Some(record),
-                    code: Some(&code),
-                    messages: std::slice::from_ref(&message),
-                };
+                let mut messages = rows.clone();
+                messages.push(message);
+                let e = Enqueue { user: Some(record), code: Some(&code), messages: &messages };
                 self.store.enqueue(&e).await?;
                 self.queued();
             }
-            None => self.store.insert_user(record).await?,
+            None if rows.is_empty() => self.store.insert_user(record).await?,
+            None => self.store.enqueue(&Enqueue { user: Some(record), code: None, messages: &rows }).await?,
         }
+        self.webhooks_queued(&rows);
         Ok(())
     }
 
@@ -234,11 +241,17 @@ impl Hallpass {
                 messages.push(m);
             }
         }
+        let mails = messages.len();
+        let rows = self.user_update_rows(scope, &current, &patch, now).await;
+        messages.extend(rows.iter().cloned());
         let e = Enqueue { user: None, code: code.as_ref(), messages: &messages };
         let updated = self.store.update_user_enqueue(scope, current.id, &patch, now, &e).await?;
         self.changed(Change::user(scope, current.id)).await;
-        if updated.is_some() && !messages.is_empty() {
+        if updated.is_some() && mails > 0 {
             self.queued();
+        }
+        if updated.is_some() {
+            self.webhooks_queued(&rows);
         }
         updated.ok_or(Error::UserNotFound)
     }
@@ -268,12 +281,29 @@ impl Hallpass {
         if !code.expose().starts_with(Code::PREFIX) || code.expose().len() > 128 {
             return Err(Error::InvalidCode);
         }
+        // The owner is read first (no change) so the event can name the user and address.
+        let now = self.now();
+        let owner = self.store.code_owner(scope, CodeKind::Confirm, &code.hash(), now).await?;
+        let owner = match owner {
+            Some(id) => self.store.find_user(scope, &UserRef::Id(id)).await?.map(|r| r.user),
+            None => None,
+        };
+        let rows = match &owner {
+            Some(u) => {
+                let event =
+                    crate::webhook::Event::new(crate::webhook::EventType::EmailConfirmed, now, Some(u.id))
+                        .with_user(u);
+                self.webhook_rows(scope, event).await
+            }
+            None => Vec::new(),
+        };
         let id = self
             .store
-            .redeem_code(scope, CodeKind::Confirm, &code.hash(), self.now())
+            .redeem_code(scope, CodeKind::Confirm, &code.hash(), now, &rows)
             .await?
             .ok_or(Error::InvalidCode)?;
         self.changed(Change::user(scope, id)).await;
+        self.webhooks_queued(&rows);
         self.get_user(scope, &UserRef::Id(id)).await
     }
 
@@ -371,9 +401,9 @@ impl Hallpass {
         let hash = email_code_hash(self.server_secret.as_ref(), scope, &owner, code);
         // Nobody's and a void code's check costs the same store call as a real one.
         let redeemed = if shape_ok && !spent {
-            self.store.redeem_code(scope, CodeKind::Login, &hash, now).await?
+            self.store.redeem_code(scope, CodeKind::Login, &hash, now, &[]).await?
         } else {
-            self.store.redeem_code(scope, CodeKind::Login, &Code::generate().hash(), now).await?
+            self.store.redeem_code(scope, CodeKind::Login, &Code::generate().hash(), now, &[]).await?
         };
         match (redeemed, record) {
             (Some(id), Some(r)) if id == r.user.id => {
@@ -449,6 +479,19 @@ impl Hallpass {
         limit: u32,
         lease: Duration,
     ) -> Result<Vec<OutboxMessage>> {
+        self.outbox_claim_skipping(kind, owner, limit, lease, Vec::new()).await
+    }
+
+    /// [`Hallpass::outbox_claim`] leaving rows of `skip_lanes` alone (targets the caller
+    /// has enough in flight for).
+    pub async fn outbox_claim_skipping(
+        &self,
+        kind: crate::outbox::OutboxKind,
+        owner: &str,
+        limit: u32,
+        lease: Duration,
+        skip_lanes: Vec<String>,
+    ) -> Result<Vec<OutboxMessage>> {
         let now = self.now();
         let claim = crate::outbox::OutboxClaim {
             now,
@@ -456,6 +499,7 @@ impl Hallpass {
             owner: owner.to_owned(),
             kind,
             limit,
+            skip_lanes,
         };
         Ok(self.store.outbox_claim(&claim).await?)
     }

@@ -23,6 +23,7 @@ mod providers;
 mod sessions;
 mod throttle;
 mod users;
+mod webhooks;
 
 use crate::cache::{CacheMode, CacheSettings, Caches};
 use crate::clock::{Clock, SystemClock};
@@ -46,6 +47,7 @@ pub use passkeys::PasskeyCeremony;
 pub use providers::{Expiry, TokenUpdate, open_identity_with, seal_identity_with};
 pub use sessions::freshen_interval;
 pub use users::NewUser;
+pub use webhooks::{DIRECTORY_TTL, Delivery, WebhookInput, check_url};
 
 /// Largest page a listing returns.
 pub const MAX_PAGE: u32 = 1000;
@@ -95,6 +97,10 @@ pub struct Hallpass {
     /// Seals provider tokens before they are stored (see [`crate::server_secret`]);
     /// `None`: they are stored as given.
     server_secret: Option<crate::server_secret::ServerSecret>,
+    /// Which webhook endpoints want which events (see `webhooks.rs`).
+    webhooks: std::sync::RwLock<webhooks::Directory>,
+    /// Told when this process queues a webhook delivery.
+    webhook_signal: Arc<tokio::sync::Notify>,
 }
 
 /// A token bucket: `milli` thousandths of a request left at `at`.
@@ -141,6 +147,8 @@ impl Hallpass {
             feed_direct,
             outbox_signal: Default::default(),
             server_secret: None,
+            webhooks: Default::default(),
+            webhook_signal: Default::default(),
         })
     }
 

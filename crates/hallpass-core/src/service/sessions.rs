@@ -129,8 +129,15 @@ impl Hallpass {
         // Its id and user, for the change stream's `session.ended` (a session no longer
         // valid is ended all the same, unnamed: no client may hold it as valid).
         let known = self.valid_session(scope, token).await.ok().map(|v| (v.session.id, v.user.id));
-        self.store.delete_session_by_hash(scope, &token.hash()).await?;
+        let rows = match known {
+            Some((session, user)) => self.session_ended_rows(scope, user, Some(session), "logout").await,
+            None => Vec::new(),
+        };
+        let ended = self.store.delete_session_by_hash(scope, &token.hash(), &rows).await?;
         self.changed(session_change(scope, token, known, true)).await;
+        if ended.is_some() {
+            self.webhooks_queued(&rows);
+        }
         Ok(())
     }
 
@@ -138,7 +145,11 @@ impl Hallpass {
     pub async fn end_other_sessions(&self, scope: &Scope, token: &SessionToken) -> Result<u64> {
         let view = self.valid_session(scope, token).await?;
         let user_id = view.user.id;
-        let ended = self.store.delete_sessions(scope, user_id, Some(view.session.id)).await?;
+        let rows = self.session_ended_rows(scope, user_id, None, "others_ended").await;
+        let ended = self.store.delete_sessions(scope, user_id, Some(view.session.id), &rows).await?;
+        if ended > 0 {
+            self.webhooks_queued(&rows);
+        }
         self.changed(Change::user(scope, user_id)).await;
         Ok(ended)
     }
@@ -152,7 +163,11 @@ impl Hallpass {
     /// Ends one session of a user.
     pub async fn end_user_session(&self, scope: &Scope, r: &UserRef, session_id: Uuid) -> Result<()> {
         let user = self.resolve(scope, r).await?.user;
-        let ended = self.store.delete_session(scope, user.id, session_id).await?;
+        let rows = self.session_ended_rows(scope, user.id, Some(session_id), "ended_by_application").await;
+        let ended = self.store.delete_session(scope, user.id, session_id, &rows).await?;
+        if ended {
+            self.webhooks_queued(&rows);
+        }
         self.changed(Change::user(scope, user.id)).await;
         if ended { Ok(()) } else { Err(Error::SessionNotFound) }
     }
@@ -160,8 +175,33 @@ impl Hallpass {
     /// Ends every session of a user.
     pub async fn end_user_sessions(&self, scope: &Scope, r: &UserRef) -> Result<u64> {
         let user = self.resolve(scope, r).await?.user;
-        let ended = self.store.delete_sessions(scope, user.id, None).await?;
+        let rows = self.session_ended_rows(scope, user.id, None, "ended_by_application").await;
+        let ended = self.store.delete_sessions(scope, user.id, None, &rows).await?;
+        if ended > 0 {
+            self.webhooks_queued(&rows);
+        }
         self.changed(Change::user(scope, user.id)).await;
         Ok(ended)
+    }
+
+    /// The webhook deliveries of `session` (or, with `None`, of every session a call
+    /// ends) of `user` ending, for `reason`: `logout`, `others_ended`,
+    /// `ended_by_application`.
+    async fn session_ended_rows(
+        &self,
+        scope: &Scope,
+        user: Uuid,
+        session: Option<Uuid>,
+        reason: &str,
+    ) -> Vec<crate::outbox::OutboxMessage> {
+        let mut event =
+            crate::webhook::Event::new(crate::webhook::EventType::SessionEnded, self.now(), Some(user))
+                .with_str("reason", Some(reason));
+        if let Some(s) = session {
+            event = event.with_str("session_id", Some(&s.to_string()));
+        } else {
+            event = event.with_str("sessions", Some("all"));
+        }
+        self.webhook_rows(scope, event).await
     }
 }

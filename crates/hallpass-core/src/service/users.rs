@@ -125,16 +125,85 @@ impl Hallpass {
         if self.mail_enabled() && email_changes {
             return self.change_email_with_mail(scope, current, patch).await;
         }
-        let updated = self.store.update_user(scope, current.id, &patch, self.now()).await?;
+        let now = self.now();
+        let rows = self.user_update_rows(scope, &current, &patch, now).await;
+        let updated = if rows.is_empty() {
+            self.store.update_user(scope, current.id, &patch, now).await?
+        } else {
+            let e = crate::outbox::Enqueue { user: None, code: None, messages: &rows };
+            self.store.update_user_enqueue(scope, current.id, &patch, now, &e).await?
+        };
         self.changed(Change::user(scope, current.id)).await;
+        if updated.is_some() {
+            self.webhooks_queued(&rows);
+        }
         updated.ok_or(Error::UserNotFound)
+    }
+
+    /// The webhook deliveries of a change of `current` by `patch`: `user.deactivated` or
+    /// `user.reactivated` when `active` flips, `user.updated` (with the names of the
+    /// fields given) when any other field is given.
+    pub(super) async fn user_update_rows(
+        &self,
+        scope: &Scope,
+        current: &User,
+        patch: &UserPatch,
+        now: time::OffsetDateTime,
+    ) -> Vec<crate::outbox::OutboxMessage> {
+        use crate::webhook::{Event, EventType};
+        let mut rows = Vec::new();
+        match patch.active {
+            Some(false) if current.active => {
+                let e = Event::new(EventType::UserDeactivated, now, Some(current.id)).with_user(current);
+                rows.extend(self.webhook_rows(scope, e).await);
+            }
+            Some(true) if !current.active => {
+                let e = Event::new(EventType::UserReactivated, now, Some(current.id)).with_user(current);
+                rows.extend(self.webhook_rows(scope, e).await);
+            }
+            _ => {}
+        }
+        let mut changed = Vec::new();
+        for (name, given) in [
+            ("username", patch.username.is_some()),
+            ("email", patch.email.is_some()),
+            ("group", patch.group.is_some()),
+            ("extra", patch.extra.is_some()),
+            ("confirmation", patch.confirmation.is_some()),
+            ("confirmed", patch.confirmed.is_some()),
+        ] {
+            if given {
+                changed.push(serde_json::Value::String(name.to_owned()));
+            }
+        }
+        if !changed.is_empty() {
+            let mut after = current.clone();
+            if let Some(u) = &patch.username {
+                after.username = u.clone();
+            }
+            if let Some(e) = &patch.email {
+                after.email = e.clone();
+            }
+            let e = Event::new(EventType::UserUpdated, now, Some(current.id))
+                .with_user(&after)
+                .with("changed", Some(serde_json::Value::Array(changed)));
+            rows.extend(self.webhook_rows(scope, e).await);
+        }
+        rows
     }
 
     /// Deletes a user with their sessions, codes and provider links.
     pub async fn delete_user(&self, scope: &Scope, r: &UserRef) -> Result<()> {
         let user = self.resolve(scope, r).await?.user;
-        let deleted = self.store.delete_user(scope, user.id).await?;
+        let event =
+            crate::webhook::Event::new(crate::webhook::EventType::UserDeleted, self.now(), Some(user.id))
+                .with_user(&user);
+        let rows = self.webhook_rows(scope, event).await;
+        let deleted = self.store.delete_user(scope, user.id, &rows).await?;
         self.changed(Change::user(scope, user.id)).await;
+        if deleted {
+            self.webhooks_queued(&rows);
+        }
         if deleted { Ok(()) } else { Err(Error::UserNotFound) }
     }
 
@@ -170,9 +239,15 @@ impl Hallpass {
         let user = self.resolve(scope, r).await?.user;
         self.check_password_strength(scope, &password, user.username.as_ref(), user.email.as_ref()).await?;
         let hash = self.hasher.hash(password).await?;
-        let set = self.store.set_password_hash(scope, user.id, &hash, self.now()).await?;
+        let now = self.now();
+        let event =
+            crate::webhook::Event::new(crate::webhook::EventType::PasswordChanged, now, Some(user.id))
+                .with_user(&user);
+        let rows = self.webhook_rows(scope, event).await;
+        let set = self.store.set_password_hash(scope, user.id, &hash, now, &rows).await?;
         self.changed(Change::user(scope, user.id)).await;
         if set {
+            self.webhooks_queued(&rows);
             // A new password from the application also ends the account's throttle.
             self.store.throttle_clear(scope, &format!("acct:{}", user.id)).await?;
             Ok(())

@@ -11,6 +11,17 @@ use sqlx::mysql::MySqlConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// Stores a failed attempt's event and its webhook deliveries, on the caller's
+/// transaction.
+pub(crate) async fn insert_failure(
+    c: &mut MySqlConnection,
+    e: &LoginEvent,
+    outbox: &[hallpass_core::OutboxMessage],
+) -> QResult<()> {
+    insert_event(&mut *c, e).await?;
+    crate::queries::outbox::insert_messages(c, outbox).await
+}
+
 pub(crate) async fn insert_event(c: &mut MySqlConnection, e: &LoginEvent) -> QResult<()> {
     sqlx::query(concat!("INSERT INTO login_events (", event_cols!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"))
         .bind(id(e.id))

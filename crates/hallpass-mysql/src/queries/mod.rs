@@ -29,3 +29,4 @@ pub(crate) mod passkeys;
 pub(crate) mod sessions;
 pub(crate) mod throttles;
 pub(crate) mod users;
+pub(crate) mod webhooks;

@@ -61,6 +61,14 @@ pub(crate) async fn insert_decoy(c: &mut MySqlConnection, m: &OutboxMessage) -> 
     Ok(())
 }
 
+/// Writes every row of `messages`, on the caller's transaction.
+pub(crate) async fn insert_messages(c: &mut MySqlConnection, messages: &[OutboxMessage]) -> QResult<()> {
+    for m in messages {
+        insert_message(&mut *c, m).await?;
+    }
+    Ok(())
+}
+
 /// On the caller's transaction.
 pub(crate) async fn enqueue(c: &mut MySqlConnection, e: &Enqueue<'_>) -> QResult<()> {
     if let Some(user) = e.user {
@@ -80,12 +88,13 @@ pub(crate) async fn enqueue(c: &mut MySqlConnection, e: &Enqueue<'_>) -> QResult
 pub(crate) async fn claim(c: &mut MySqlConnection, cl: &OutboxClaim) -> QResult<Vec<OutboxMessage>> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM outbox WHERE kind = ? AND ((state = 'queued' AND next_attempt_at <= ?) \
-         OR (state = 'sending' AND lease_until < ?)) ORDER BY next_attempt_at, id LIMIT ? \
-         FOR UPDATE SKIP LOCKED",
+         OR (state = 'sending' AND lease_until < ?)) AND LOCATE(CONCAT(',', lane, ','), ?) = 0 \
+         ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED",
     )
     .bind(cl.kind.as_str())
     .bind(ms(cl.now))
     .bind(ms(cl.now))
+    .bind(cl.skip_lanes_text())
     .bind(i64::from(cl.limit))
     .fetch_all(&mut *c)
     .await?;
@@ -154,8 +163,9 @@ pub(crate) async fn update(
 
 pub(crate) async fn retry(c: &mut MySqlConnection, message: Uuid, now: OffsetDateTime) -> QResult<bool> {
     let n = sqlx::query(
-        "UPDATE outbox SET state = 'queued', next_attempt_at = ?, lease_until = NULL, lease_owner = NULL \
-         WHERE id = ? AND state = 'in_doubt'",
+        "UPDATE outbox SET state = 'queued', next_attempt_at = ?, lease_until = NULL, lease_owner = NULL, \
+         attempts = CASE WHEN kind = 'webhook' THEN 0 ELSE attempts END \
+         WHERE id = ? AND (state = 'in_doubt' OR (kind = 'webhook' AND state IN ('queued', 'failed')))",
     )
     .bind(ms(now))
     .bind(id(message))
@@ -221,4 +231,64 @@ pub(crate) async fn list(
         }
     };
     rows.iter().map(outbox_row).collect()
+}
+
+pub(crate) async fn lane(
+    c: &mut MySqlConnection,
+    kind: OutboxKind,
+    lane: &str,
+    state: Option<OutboxState>,
+    before: Option<Uuid>,
+    limit: u32,
+) -> QResult<Vec<OutboxMessage>> {
+    let sql: &str = concat!(
+        "SELECT ",
+        cols!(),
+        " FROM outbox WHERE kind = ? AND lane = ? AND (? IS NULL OR state = ?) \
+         AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
+    );
+    let state = state.map(OutboxState::as_str);
+    let before = before.map(id);
+    let rows = sqlx::query(sql)
+        .bind(kind.as_str())
+        .bind(lane)
+        .bind(state)
+        .bind(state)
+        .bind(before.clone())
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(c)
+        .await?;
+    rows.iter().map(outbox_row).collect()
+}
+
+pub(crate) async fn lane_stats(
+    c: &mut MySqlConnection,
+    kind: OutboxKind,
+) -> QResult<Vec<(String, OutboxStats)>> {
+    let rows = sqlx::query(
+        "SELECT lane, state, count(*), min(CASE WHEN state IN ('queued', 'sending') THEN created_at END) \
+         FROM outbox WHERE kind = ? GROUP BY lane, state ORDER BY lane",
+    )
+    .bind(kind.as_str())
+    .fetch_all(c)
+    .await?;
+    let mut out: Vec<(String, OutboxStats)> = Vec::new();
+    for r in &rows {
+        let lane: String = r.try_get(0)?;
+        let state: String = r.try_get(1)?;
+        let n: i64 = r.try_get(2)?;
+        let oldest: Option<i64> = r.try_get(3)?;
+        if out.last().is_none_or(|(l, _)| *l != lane) {
+            out.push((lane, OutboxStats::default()));
+        }
+        let Some((_, stats)) = out.last_mut() else { continue };
+        if let Some(state) = OutboxState::from_stored(&state) {
+            stats.add(state, n.unsigned_abs());
+        }
+        if let Some(o) = oldest.map(hallpass_core::clock::from_unix_ms) {
+            stats.oldest_pending_at = Some(stats.oldest_pending_at.map_or(o, |p| p.min(o)));
+        }
+    }
+    Ok(out)
 }

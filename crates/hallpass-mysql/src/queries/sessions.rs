@@ -56,6 +56,7 @@ pub(crate) async fn insert_login(c: &mut MySqlConnection, login: &NewLogin) -> Q
     if let Some(notice) = &login.notice {
         crate::queries::outbox::insert_message(&mut *c, notice).await?;
     }
+    crate::queries::outbox::insert_messages(&mut *c, &login.webhooks).await?;
     let mut stored = LoginStored::default();
     if let Some(max) = login.max_sessions {
         // A locking count: it waits for (and then sees) a concurrent logout's delete, so

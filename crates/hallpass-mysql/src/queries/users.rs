@@ -216,7 +216,12 @@ pub(crate) async fn update_user(
 /// Deletes the user's sessions, codes and identities, then the user (events stay). The
 /// foreign keys would cascade; deleting explicitly keeps the rule visible and holds even
 /// where someone disabled `foreign_key_checks`.
-pub(crate) async fn delete_user(c: &mut MySqlConnection, scope: &Scope, user_id: Uuid) -> QResult<bool> {
+pub(crate) async fn delete_user(
+    c: &mut MySqlConnection,
+    scope: &Scope,
+    user_id: Uuid,
+    outbox: &[hallpass_core::OutboxMessage],
+) -> QResult<bool> {
     if !lock_user(c, scope, user_id).await? {
         return Ok(false);
     }
@@ -229,6 +234,7 @@ pub(crate) async fn delete_user(c: &mut MySqlConnection, scope: &Scope, user_id:
     ] {
         sqlx::query(sql).bind(scope.as_str()).bind(&uid).execute(&mut *c).await?;
     }
+    crate::queries::outbox::insert_messages(c, outbox).await?;
     Ok(true)
 }
 
@@ -241,6 +247,7 @@ pub(crate) async fn set_password_hash(
     user_id: Uuid,
     hash: &str,
     at: OffsetDateTime,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
     let n = sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE scope = ? AND id = ?")
         .bind(hash.as_bytes())
@@ -255,6 +262,7 @@ pub(crate) async fn set_password_hash(
     }
     end_sessions(c, scope, user_id, None).await?;
     void_codes(c, scope, user_id).await?;
+    crate::queries::outbox::insert_messages(c, outbox).await?;
     Ok(true)
 }
 

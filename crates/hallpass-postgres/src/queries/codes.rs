@@ -145,6 +145,7 @@ pub(crate) async fn redeem_reset_code(
     code: &TokenHash,
     now: OffsetDateTime,
     new_hash: &str,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<Option<Uuid>> {
     let mut tx = pool.begin().await?;
     let Some(user_id) = take_code(&mut tx, scope, CodeKind::Reset, code, now).await? else {
@@ -166,6 +167,7 @@ pub(crate) async fn redeem_reset_code(
     end_sessions(&mut tx, scope, user_id, None).await?;
     // A new password voids the user's other codes too (a confirmation code, say).
     super::users::void_codes(&mut tx, scope, user_id).await?;
+    super::outbox::insert_messages(&mut tx, outbox).await?;
     tx.commit().await?;
     Ok(Some(user_id))
 }
@@ -178,6 +180,7 @@ pub(crate) async fn redeem_code(
     kind: CodeKind,
     code: &TokenHash,
     now: OffsetDateTime,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<Option<Uuid>> {
     let mut tx = pool.begin().await?;
     let Some(user_id) = take_code(&mut tx, scope, kind, code, now).await? else {
@@ -206,6 +209,7 @@ pub(crate) async fn redeem_code(
     if !found {
         return Ok(None);
     }
+    super::outbox::insert_messages(&mut tx, outbox).await?;
     tx.commit().await?;
     Ok(Some(user_id))
 }

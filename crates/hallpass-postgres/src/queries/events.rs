@@ -27,13 +27,26 @@ pub(crate) fn bind_event<'q>(q: PgQuery<'q>, e: &'q LoginEvent) -> PgQuery<'q> {
 /// A query with PostgreSQL arguments.
 pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-pub(crate) async fn insert_event(pool: &PgPool, e: &LoginEvent) -> QResult<()> {
+/// Stores a failed attempt's event: one statement, or with webhook deliveries one
+/// transaction holding them all.
+pub(crate) async fn insert_event(
+    pool: &PgPool,
+    e: &LoginEvent,
+    outbox: &[hallpass_core::OutboxMessage],
+) -> QResult<()> {
     let q = sqlx::query(concat!(
         "INSERT INTO login_events (",
         event_cols!(),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ));
-    bind_event(q, e).execute(pool).await?;
+    if outbox.is_empty() {
+        bind_event(q, e).execute(pool).await?;
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    bind_event(q, e).execute(&mut *tx).await?;
+    crate::queries::outbox::insert_messages(&mut tx, outbox).await?;
+    tx.commit().await?;
     Ok(())
 }
 

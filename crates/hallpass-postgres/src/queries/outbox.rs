@@ -47,6 +47,14 @@ pub(crate) async fn insert_message(conn: impl sqlx::PgExecutor<'_>, m: &OutboxMe
     Ok(())
 }
 
+/// Writes every row of `messages` in the caller's transaction.
+pub(crate) async fn insert_messages(tx: &mut sqlx::PgConnection, messages: &[OutboxMessage]) -> QResult<()> {
+    for m in messages {
+        insert_message(&mut *tx, m).await?;
+    }
+    Ok(())
+}
+
 /// Writes `m` and deletes it again in the caller's transaction: the work of queueing a
 /// mail, for a request that names nobody; nothing remains at commit.
 pub(crate) async fn insert_decoy(tx: &mut sqlx::PgConnection, m: &OutboxMessage) -> QResult<()> {
@@ -97,8 +105,8 @@ pub(crate) async fn claim(pool: &PgPool, c: &OutboxClaim) -> QResult<Vec<OutboxM
     let sql: &str = concat!(
         "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_until = $3, lease_owner = $4 \
          WHERE id IN (SELECT id FROM outbox WHERE kind = $1 AND ((state = 'queued' AND next_attempt_at <= $2) \
-         OR (state = 'sending' AND lease_until < $2)) ORDER BY next_attempt_at, id LIMIT $5 \
-         FOR UPDATE SKIP LOCKED) RETURNING ",
+         OR (state = 'sending' AND lease_until < $2)) AND strpos($6, ',' || lane || ',') = 0 \
+         ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) RETURNING ",
         cols!(),
         ""
     );
@@ -108,6 +116,7 @@ pub(crate) async fn claim(pool: &PgPool, c: &OutboxClaim) -> QResult<Vec<OutboxM
         .bind(ms(c.lease_until))
         .bind(&c.owner)
         .bind(i64::from(c.limit))
+        .bind(c.skip_lanes_text())
         .fetch_all(pool)
         .await?;
     let mut out = rows.iter().map(outbox_row).collect::<QResult<Vec<_>>>()?;
@@ -157,8 +166,9 @@ pub(crate) async fn update(pool: &PgPool, message: Uuid, owner: &str, u: &Outbox
 
 pub(crate) async fn retry(pool: &PgPool, message: Uuid, now: OffsetDateTime) -> QResult<bool> {
     let n = sqlx::query(
-        "UPDATE outbox SET state = 'queued', next_attempt_at = $2, lease_until = NULL, lease_owner = NULL \
-         WHERE id = $1 AND state = 'in_doubt'",
+        "UPDATE outbox SET state = 'queued', next_attempt_at = $2, lease_until = NULL, lease_owner = NULL, \
+         attempts = CASE WHEN kind = 'webhook' THEN 0 ELSE attempts END \
+         WHERE id = $1 AND (state = 'in_doubt' OR (kind = 'webhook' AND state IN ('queued', 'failed')))",
     )
     .bind(id(message))
     .bind(ms(now))
@@ -224,4 +234,57 @@ pub(crate) async fn list(pool: &PgPool, before: Option<Uuid>, limit: u32) -> QRe
         }
     };
     rows.iter().map(outbox_row).collect()
+}
+
+pub(crate) async fn lane(
+    pool: &PgPool,
+    kind: OutboxKind,
+    lane: &str,
+    state: Option<OutboxState>,
+    before: Option<Uuid>,
+    limit: u32,
+) -> QResult<Vec<OutboxMessage>> {
+    let sql: &str = concat!(
+        "SELECT ",
+        cols!(),
+        " FROM outbox WHERE kind = $1 AND lane = $2 AND ($3::text IS NULL OR state = $3) \
+         AND ($4::uuid IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+    );
+    let rows = sqlx::query(sql)
+        .bind(kind.as_str())
+        .bind(lane)
+        .bind(state.map(OutboxState::as_str))
+        .bind(opt_id(before))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(outbox_row).collect()
+}
+
+pub(crate) async fn lane_stats(pool: &PgPool, kind: OutboxKind) -> QResult<Vec<(String, OutboxStats)>> {
+    let rows = sqlx::query(
+        "SELECT lane, state, count(*), min(created_at) FILTER (WHERE state IN ('queued', 'sending')) \
+         FROM outbox WHERE kind = $1 GROUP BY lane, state ORDER BY lane",
+    )
+    .bind(kind.as_str())
+    .fetch_all(pool)
+    .await?;
+    let mut out: Vec<(String, OutboxStats)> = Vec::new();
+    for r in &rows {
+        let lane: String = r.try_get(0)?;
+        let state: String = r.try_get(1)?;
+        let n: i64 = r.try_get(2)?;
+        let oldest: Option<i64> = r.try_get(3)?;
+        if out.last().is_none_or(|(l, _)| *l != lane) {
+            out.push((lane, OutboxStats::default()));
+        }
+        let Some((_, stats)) = out.last_mut() else { continue };
+        if let Some(state) = OutboxState::from_stored(&state) {
+            stats.add(state, n.unsigned_abs());
+        }
+        if let Some(o) = oldest.map(hallpass_core::clock::from_unix_ms) {
+            stats.oldest_pending_at = Some(stats.oldest_pending_at.map_or(o, |p| p.min(o)));
+        }
+    }
+    Ok(out)
 }

@@ -63,7 +63,10 @@ const UNLOCKED_ATTEMPTS: usize = 3;
 /// `channel` is where other processes listen for changes; the backend tells them itself
 /// when the cap ended sessions.
 pub(crate) async fn insert_login(pool: &PgPool, login: &NewLogin, channel: &str) -> QResult<LoginStored> {
-    for _ in 0..UNLOCKED_ATTEMPTS {
+    // A login with webhook deliveries writes them in the same transaction: it takes the
+    // locked path at once (the rows lock and the statement, then the deliveries).
+    let attempts = if login.webhooks.is_empty() { UNLOCKED_ATTEMPTS } else { 0 };
+    for _ in 0..attempts {
         if let Some(stored) = login_statement(pool, login, channel, false).await? {
             return Ok(stored);
         }
@@ -83,6 +86,7 @@ pub(crate) async fn insert_login(pool: &PgPool, login: &NewLogin, channel: &str)
     let stored = login_statement(&mut *tx, login, channel, true)
         .await?
         .ok_or_else(|| Fail::Store(StoreError::Other("login raced under the user's row lock".into())))?;
+    crate::queries::outbox::insert_messages(&mut tx, &login.webhooks).await?;
     tx.commit().await?;
     Ok(stored)
 }
@@ -235,7 +239,7 @@ pub(crate) async fn patch_session_data(
 }
 
 pub(crate) async fn delete_session_by_hash(
-    pool: &PgPool,
+    pool: impl sqlx::PgExecutor<'_>,
     scope: &Scope,
     token: &TokenHash,
 ) -> QResult<Option<Session>> {
@@ -251,7 +255,7 @@ pub(crate) async fn delete_session_by_hash(
 }
 
 pub(crate) async fn delete_session(
-    pool: &PgPool,
+    pool: impl sqlx::PgExecutor<'_>,
     scope: &Scope,
     user_id: Uuid,
     session_id: Uuid,

@@ -195,7 +195,12 @@ pub(crate) async fn update_user_in(
 /// Deletes the user with their sessions, codes and identities (events stay), in one
 /// transaction. The user row is locked first, so a login racing the delete either
 /// commits before it (and its session is deleted here) or fails on the foreign key.
-pub(crate) async fn delete_user(pool: &PgPool, scope: &Scope, user_id: Uuid) -> QResult<bool> {
+pub(crate) async fn delete_user(
+    pool: &PgPool,
+    scope: &Scope,
+    user_id: Uuid,
+    outbox: &[hallpass_core::OutboxMessage],
+) -> QResult<bool> {
     let mut tx = pool.begin().await?;
     let found = sqlx::query("SELECT 1 FROM users WHERE scope = $1 AND id = $2 FOR UPDATE")
         .bind(scope.as_str())
@@ -215,6 +220,7 @@ pub(crate) async fn delete_user(pool: &PgPool, scope: &Scope, user_id: Uuid) -> 
     ] {
         sqlx::query(sql).bind(scope.as_str()).bind(id(user_id)).execute(&mut *tx).await?;
     }
+    crate::queries::outbox::insert_messages(&mut tx, outbox).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -226,6 +232,7 @@ pub(crate) async fn set_password_hash(
     user_id: Uuid,
     hash: &str,
     at: OffsetDateTime,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
     let mut tx = pool.begin().await?;
     let done =
@@ -241,6 +248,7 @@ pub(crate) async fn set_password_hash(
     }
     end_sessions(&mut tx, scope, user_id, None).await?;
     void_codes(&mut tx, scope, user_id).await?;
+    crate::queries::outbox::insert_messages(&mut tx, outbox).await?;
     tx.commit().await?;
     Ok(true)
 }

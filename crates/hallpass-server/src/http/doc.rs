@@ -53,6 +53,7 @@ pub const BEARER: &str = "bearer";
         (name = "mfa", description = "Second factors: TOTP and recovery codes"),
         (name = "passkeys", description = "Passkeys (WebAuthn): registration, list, rename, removal, passwordless sign-in"),
         (name = "activity", description = "Login history and statistics"),
+        (name = "webhooks", description = "Signed, retried deliveries of account events to the scope's endpoints (Standard Webhooks)"),
         (name = "operations", description = "Probes and this document; no API key needed")
     )
 )]

@@ -271,6 +271,12 @@ impl From<Error> for ApiError {
             Error::KeyNotFound => {
                 Self::new(S::NOT_FOUND, "key_not_found", "API key not found", "no such API key")
             }
+            Error::WebhookNotFound => {
+                Self::new(S::NOT_FOUND, "webhook_not_found", "Webhook not found", "no such webhook endpoint")
+            }
+            Error::DeliveryNotFound => {
+                Self::new(S::NOT_FOUND, "delivery_not_found", "Delivery not found", "no such delivery")
+            }
             Error::UsernameTaken => {
                 Self::new(S::CONFLICT, "username_taken", "Username taken", "the username is taken")
             }
@@ -491,6 +497,8 @@ pub(crate) fn every_error_sample() -> Vec<(Error, u16, &'static str)> {
         (Error::SessionNotFound, 404, "session_not_found"),
         (Error::ProviderNotLinked, 404, "provider_not_linked"),
         (Error::KeyNotFound, 404, "key_not_found"),
+        (Error::WebhookNotFound, 404, "webhook_not_found"),
+        (Error::DeliveryNotFound, 404, "delivery_not_found"),
         (Error::UsernameTaken, 409, "username_taken"),
         (Error::EmailTaken, 409, "email_taken"),
         (Error::IdentityTaken, 409, "identity_taken"),

@@ -37,6 +37,7 @@ pub mod providers;
 pub mod resets;
 pub mod sessions;
 pub mod users;
+pub mod webhooks;
 
 use crate::http::dto::Health;
 use crate::http::error::ApiError;
@@ -92,6 +93,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(oidc::callback))
         .routes(routes!(oidc::exchange))
         .routes(routes!(changes::stream))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::retry))
         .routes(routes!(activity::history))
         .routes(routes!(activity::stats))
         .routes(routes!(healthz))

@@ -256,6 +256,20 @@ pub const CATALOG: &[ProblemType] = &[
         "List the keys (`hallpass keys list`) for the ids that exist.",
     ),
     p(
+        "webhook_not_found",
+        404,
+        "Webhook not found",
+        "The scope has no webhook endpoint with this id.",
+        "List the scope's endpoints (`GET /v1/webhooks`) for the ids that exist.",
+    ),
+    p(
+        "delivery_not_found",
+        404,
+        "Delivery not found",
+        "The webhook endpoint has no delivery with this id.",
+        "List the endpoint's deliveries (`GET /v1/webhooks/{id}/deliveries`) for the ids that exist.",
+    ),
+    p(
         "method_not_allowed",
         405,
         "Method not allowed",

@@ -10,6 +10,16 @@ use rusqlite::Connection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// Stores a failed attempt's event and its webhook deliveries.
+pub(crate) fn insert_failure(
+    conn: &Connection,
+    e: &LoginEvent,
+    outbox: &[hallpass_core::OutboxMessage],
+) -> QResult<()> {
+    insert_event(conn, e)?;
+    crate::queries::outbox::insert_messages(conn, outbox)
+}
+
 pub(crate) fn insert_event(conn: &Connection, e: &LoginEvent) -> QResult<()> {
     conn.prepare_cached(
         "INSERT INTO login_events (id, scope, user_id, at, method, outcome, session_id, ip, user_agent) \

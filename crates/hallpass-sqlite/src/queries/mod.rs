@@ -22,6 +22,7 @@ pub(crate) mod passkeys;
 pub(crate) mod sessions;
 pub(crate) mod throttles;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 
 #[cfg(test)]
 mod plan_tests {

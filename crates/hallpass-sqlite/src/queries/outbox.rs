@@ -50,6 +50,14 @@ pub(crate) fn insert_message(conn: &Connection, m: &OutboxMessage) -> QResult<()
     Ok(())
 }
 
+/// Writes every row of `messages`.
+pub(crate) fn insert_messages(conn: &Connection, messages: &[OutboxMessage]) -> QResult<()> {
+    for m in messages {
+        insert_message(conn, m)?;
+    }
+    Ok(())
+}
+
 /// Writes `m` and deletes it again in the caller's transaction: the work of queueing a
 /// mail, for a request that names nobody; nothing remains at commit.
 pub(crate) fn insert_decoy(conn: &Connection, m: &OutboxMessage) -> QResult<()> {
@@ -80,9 +88,10 @@ pub(crate) fn claim(conn: &Connection, c: &OutboxClaim) -> QResult<Vec<OutboxMes
     let ids: Vec<Uuid> = conn
         .prepare_cached(
             "SELECT id FROM outbox WHERE kind = ?1 AND ((state = 'queued' AND next_attempt_at <= ?2) \
-             OR (state = 'sending' AND lease_until < ?2)) ORDER BY next_attempt_at, id LIMIT ?3",
+             OR (state = 'sending' AND lease_until < ?2)) AND instr(?4, ',' || lane || ',') = 0 \
+             ORDER BY next_attempt_at, id LIMIT ?3",
         )?
-        .query_map((c.kind.as_str(), ms(c.now), c.limit), |r| get_uuid(r, 0))?
+        .query_map((c.kind.as_str(), ms(c.now), c.limit, c.skip_lanes_text()), |r| get_uuid(r, 0))?
         .collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(ids.len());
     for m in ids {
@@ -134,8 +143,9 @@ pub(crate) fn update(conn: &Connection, message: Uuid, owner: &str, u: &OutboxUp
 pub(crate) fn retry(conn: &Connection, message: Uuid, now: OffsetDateTime) -> QResult<bool> {
     let n = conn
         .prepare_cached(
-            "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, lease_until = NULL, lease_owner = NULL \
-             WHERE id = ?1 AND state = 'in_doubt'",
+            "UPDATE outbox SET state = 'queued', next_attempt_at = ?2, lease_until = NULL, lease_owner = NULL, \
+             attempts = CASE WHEN kind = 'webhook' THEN 0 ELSE attempts END \
+             WHERE id = ?1 AND (state = 'in_doubt' OR (kind = 'webhook' AND state IN ('queued', 'failed')))",
         )?
         .execute((id(message), ms(now)))?;
     Ok(n > 0)
@@ -191,4 +201,53 @@ pub(crate) fn list(conn: &Connection, before: Option<Uuid>, limit: u32) -> QResu
         }
     };
     Ok(rows)
+}
+
+pub(crate) fn lane(
+    conn: &Connection,
+    kind: OutboxKind,
+    lane: &str,
+    state: Option<OutboxState>,
+    before: Option<Uuid>,
+    limit: u32,
+) -> QResult<Vec<OutboxMessage>> {
+    let sql: &str = concat!(
+        "SELECT ",
+        cols!(),
+        " FROM outbox WHERE kind = ?1 AND lane = ?2 AND (?3 IS NULL OR state = ?3) \
+         AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5"
+    );
+    let rows = conn
+        .prepare_cached(sql)?
+        .query_map(
+            rusqlite::params![kind.as_str(), lane, state.map(OutboxState::as_str), before.map(id), limit],
+            outbox_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub(crate) fn lane_stats(conn: &Connection, kind: OutboxKind) -> QResult<Vec<(String, OutboxStats)>> {
+    let mut out: Vec<(String, OutboxStats)> = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT lane, state, count(*), min(CASE WHEN state IN ('queued', 'sending') THEN created_at END) \
+         FROM outbox WHERE kind = ?1 GROUP BY lane, state ORDER BY lane",
+    )?;
+    let rows = stmt.query_map([kind.as_str()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, get_opt_time(r, 3)?))
+    })?;
+    for row in rows {
+        let (lane, state, n, oldest) = row?;
+        if out.last().is_none_or(|(l, _)| *l != lane) {
+            out.push((lane, OutboxStats::default()));
+        }
+        let Some((_, stats)) = out.last_mut() else { continue };
+        if let Some(state) = OutboxState::from_stored(&state) {
+            stats.add(state, n.unsigned_abs());
+        }
+        if let Some(o) = oldest {
+            stats.oldest_pending_at = Some(stats.oldest_pending_at.map_or(o, |p| p.min(o)));
+        }
+    }
+    Ok(out)
 }

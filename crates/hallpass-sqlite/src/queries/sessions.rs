@@ -43,6 +43,7 @@ pub(crate) fn insert_login(conn: &Connection, login: &NewLogin) -> QResult<Login
     if let Some(notice) = &login.notice {
         crate::queries::outbox::insert_message(conn, notice)?;
     }
+    crate::queries::outbox::insert_messages(conn, &login.webhooks)?;
     conn.prepare_cached("UPDATE users SET last_login_at = ?3 WHERE scope = ?1 AND id = ?2")?.execute((
         scope,
         &uid,

@@ -207,7 +207,12 @@ pub(crate) fn update_user(
     Ok(Some(user))
 }
 
-pub(crate) fn delete_user(conn: &Connection, scope: &Scope, user_id: Uuid) -> QResult<bool> {
+pub(crate) fn delete_user(
+    conn: &Connection,
+    scope: &Scope,
+    user_id: Uuid,
+    outbox: &[hallpass_core::OutboxMessage],
+) -> QResult<bool> {
     let uid = id(user_id);
     // The foreign keys would cascade these; deleting explicitly keeps the rule visible and
     // true even on a connection where someone turned foreign keys off.
@@ -221,6 +226,9 @@ pub(crate) fn delete_user(conn: &Connection, scope: &Scope, user_id: Uuid) -> QR
     let n = conn
         .prepare_cached("DELETE FROM users WHERE scope = ?1 AND id = ?2")?
         .execute((scope.as_str(), &uid))?;
+    if n > 0 {
+        crate::queries::outbox::insert_messages(conn, outbox)?;
+    }
     Ok(n > 0)
 }
 
@@ -231,6 +239,7 @@ pub(crate) fn set_password_hash(
     user_id: Uuid,
     hash: &str,
     at: OffsetDateTime,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
     let n = conn
         .prepare_cached("UPDATE users SET password_hash = ?3, updated_at = ?4 WHERE scope = ?1 AND id = ?2")?
@@ -240,6 +249,7 @@ pub(crate) fn set_password_hash(
     }
     end_sessions(conn, scope, user_id, None)?;
     void_codes(conn, scope, user_id)?;
+    crate::queries::outbox::insert_messages(conn, outbox)?;
     Ok(true)
 }
 

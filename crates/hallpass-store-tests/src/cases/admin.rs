@@ -115,9 +115,9 @@ pub async fn outcome_stats_count_every_outcome(store: Arc<dyn Store>) {
         (at(-1), Outcome::WrongPassword),
         (at(2 * DAY), Outcome::WrongPassword),
     ] {
-        store.insert_event(&event(&a, Some(alice.id), t, outcome)).await.expect("event");
+        store.insert_event(&event(&a, Some(alice.id), t, outcome), &[]).await.expect("event");
     }
-    store.insert_event(&event(&b, None, at(HOUR), Outcome::UnknownUser)).await.expect("event");
+    store.insert_event(&event(&b, None, at(HOUR), Outcome::UnknownUser), &[]).await.expect("event");
     let mut got: Vec<(i64, &str, u64)> = store
         .outcome_stats(&a, at(0), at(2 * DAY), Bucket::Day)
         .await

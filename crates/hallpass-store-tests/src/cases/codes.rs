@@ -19,26 +19,26 @@ pub async fn new_code_voids_older_of_same_kind(store: Arc<dyn Store>) {
     let confirm2 = add_code(store, &s, alice.id, CodeKind::Confirm, at(1000)).await;
     let now = at(2000);
 
-    assert_eq!(store.redeem_reset_code(&s, &reset1.code_hash, now, "h").await.expect("redeem"), None);
+    assert_eq!(store.redeem_reset_code(&s, &reset1.code_hash, now, "h", &[]).await.expect("redeem"), None);
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Confirm, &confirm1.code_hash, now).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Confirm, &confirm1.code_hash, now, &[]).await.expect("redeem"),
         None
     );
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Login, &login1.code_hash, now).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Login, &login1.code_hash, now, &[]).await.expect("redeem"),
         Some(alice.id)
     );
     assert_eq!(
-        store.redeem_reset_code(&s, &bob_reset.code_hash, now, "h").await.expect("redeem"),
+        store.redeem_reset_code(&s, &bob_reset.code_hash, now, "h", &[]).await.expect("redeem"),
         Some(bob.id)
     );
     // (The confirm code first: redeeming a reset code voids the user's other codes.)
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Confirm, &confirm2.code_hash, now).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Confirm, &confirm2.code_hash, now, &[]).await.expect("redeem"),
         Some(alice.id)
     );
     assert_eq!(
-        store.redeem_reset_code(&s, &reset2.code_hash, now, "h").await.expect("redeem"),
+        store.redeem_reset_code(&s, &reset2.code_hash, now, "h", &[]).await.expect("redeem"),
         Some(alice.id)
     );
 }
@@ -85,10 +85,10 @@ pub async fn set_password_hash_voids_codes(store: Arc<dyn Store>) {
     assert!(store.rehash_password(&s, alice.id, "h1", "h2").await.expect("rehash"));
     assert_eq!(owned(store, &s, &alices, now).await, [true; 3], "a rehash voids nothing");
 
-    assert!(store.set_password_hash(&s, alice.id, "h3", at(1000)).await.expect("set"));
+    assert!(store.set_password_hash(&s, alice.id, "h3", at(1000), &[]).await.expect("set"));
     assert_eq!(owned(store, &s, &alices, now).await, [false; 3], "every kind is voided");
     assert_eq!(
-        store.redeem_reset_code(&s, &alices[0].code_hash, now, "h4").await.expect("redeem"),
+        store.redeem_reset_code(&s, &alices[0].code_hash, now, "h4", &[]).await.expect("redeem"),
         None,
         "the reset code no longer sets a password"
     );
@@ -98,7 +98,7 @@ pub async fn set_password_hash_voids_codes(store: Arc<dyn Store>) {
     // A reset redemption consumes its code and voids the user's other codes.
     let again = one_code_of_each_kind(store, &s, alice.id, at(1500)).await;
     assert_eq!(
-        store.redeem_reset_code(&s, &again[0].code_hash, now, "h5").await.expect("redeem"),
+        store.redeem_reset_code(&s, &again[0].code_hash, now, "h5", &[]).await.expect("redeem"),
         Some(alice.id)
     );
     assert_eq!(owned(store, &s, &again, now).await, [false; 3]);
@@ -121,7 +121,7 @@ pub async fn email_change_voids_codes(store: Arc<dyn Store>) {
     let patch = UserPatch { email: email("alice@elsewhere.example"), ..Default::default() };
     store.update_user(&s, alice.id, &patch, at(1000)).await.expect("update").expect("user");
     assert_eq!(owned(store, &s, &codes, now).await, [false; 3], "a new email voids every kind");
-    assert_eq!(store.redeem_reset_code(&s, &codes[0].code_hash, now, "h").await.expect("redeem"), None);
+    assert_eq!(store.redeem_reset_code(&s, &codes[0].code_hash, now, "h", &[]).await.expect("redeem"), None);
 
     let codes = one_code_of_each_kind(store, &s, alice.id, at(1500)).await;
     let patch = UserPatch { email: Some(None), ..Default::default() };
@@ -266,9 +266,9 @@ pub async fn request_code_for_nobody_leaves_nothing_redeemable(store: Arc<dyn St
         for kind in [CodeKind::Reset, CodeKind::Confirm, CodeKind::Login] {
             assert_eq!(store.code_owner(&s, kind, hash, now).await.expect("owner"), None, "{kind:?}");
         }
-        assert_eq!(store.redeem_reset_code(&s, hash, now, "h").await.expect("redeem"), None);
+        assert_eq!(store.redeem_reset_code(&s, hash, now, "h", &[]).await.expect("redeem"), None);
         for kind in [CodeKind::Confirm, CodeKind::Login] {
-            assert_eq!(store.redeem_code(&s, kind, hash, now).await.expect("redeem"), None, "{kind:?}");
+            assert_eq!(store.redeem_code(&s, kind, hash, now, &[]).await.expect("redeem"), None, "{kind:?}");
         }
     }
     assert_eq!(
@@ -277,7 +277,7 @@ pub async fn request_code_for_nobody_leaves_nothing_redeemable(store: Arc<dyn St
         "voided by alice's stored request"
     );
     assert_eq!(
-        store.redeem_reset_code(&s, &first.code_hash, now, "h").await.expect("redeem"),
+        store.redeem_reset_code(&s, &first.code_hash, now, "h", &[]).await.expect("redeem"),
         Some(alice.id),
         "the refused request left alice's last code working"
     );
@@ -287,7 +287,7 @@ pub async fn request_code_for_nobody_leaves_nothing_redeemable(store: Arc<dyn St
     let later = at(2 * HOUR);
     while store.sweep_expired(later, 100).await.expect("sweep") > 0 {}
     assert_eq!(store.sweep_expired(later, 100).await.expect("sweep"), 0);
-    assert!(store.delete_user(&s, alice.id).await.expect("delete"), "decoys do not block deletion");
+    assert!(store.delete_user(&s, alice.id, &[]).await.expect("delete"), "decoys do not block deletion");
 }
 
 /// `code_owner`: the owner of a valid code of the asked kind, in the asked scope,
@@ -316,7 +316,7 @@ pub async fn code_owner_reads_without_consuming(store: Arc<dyn Store>) {
     );
     // Still redeemable once after all those reads.
     assert_eq!(
-        store.redeem_reset_code(s, &reset.code_hash, at(1000), "h").await.expect("redeem"),
+        store.redeem_reset_code(s, &reset.code_hash, at(1000), "h", &[]).await.expect("redeem"),
         Some(alice.id)
     );
     assert_eq!(owner(CodeKind::Reset, reset.code_hash, at(1000)).await, None, "redeemed");
@@ -339,22 +339,31 @@ pub async fn redeem_reset_code_semantics(store: Arc<dyn Store>) {
     let hash = || async { find_id(store, &s, alice.id).await.password_hash };
 
     // At the expiry instant and after: refused, nothing changes.
-    assert_eq!(store.redeem_reset_code(&s, &reset.code_hash, at(HOUR), "x").await.expect("redeem"), None);
-    assert_eq!(store.redeem_reset_code(&s, &reset.code_hash, at(HOUR + 1), "x").await.expect("redeem"), None);
+    assert_eq!(
+        store.redeem_reset_code(&s, &reset.code_hash, at(HOUR), "x", &[]).await.expect("redeem"),
+        None
+    );
+    assert_eq!(
+        store.redeem_reset_code(&s, &reset.code_hash, at(HOUR + 1), "x", &[]).await.expect("redeem"),
+        None
+    );
     assert_eq!(hash().await.as_deref(), Some("old"));
     assert!(has_session(store, &s, &a1).await);
 
     // Wrong kind either way, or unknown: refused, nothing consumed.
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Confirm, &reset.code_hash, at(1000)).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Confirm, &reset.code_hash, at(1000), &[]).await.expect("redeem"),
         None
     );
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Reset, &confirm.code_hash, at(1000)).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Reset, &confirm.code_hash, at(1000), &[]).await.expect("redeem"),
         None
     );
-    assert_eq!(store.redeem_reset_code(&s, &confirm.code_hash, at(1000), "x").await.expect("redeem"), None);
-    assert_eq!(store.redeem_reset_code(&s, &random_hash(), at(1000), "x").await.expect("redeem"), None);
+    assert_eq!(
+        store.redeem_reset_code(&s, &confirm.code_hash, at(1000), "x", &[]).await.expect("redeem"),
+        None
+    );
+    assert_eq!(store.redeem_reset_code(&s, &random_hash(), at(1000), "x", &[]).await.expect("redeem"), None);
     assert_eq!(hash().await.as_deref(), Some("old"));
     // The confirm code was not touched by any of it.
     assert_eq!(
@@ -363,18 +372,21 @@ pub async fn redeem_reset_code_semantics(store: Arc<dyn Store>) {
     );
 
     // Valid: the hash is set and every session ends.
-    let got = store.redeem_reset_code(&s, &reset.code_hash, at(HOUR - 1), "new").await.expect("redeem");
+    let got = store.redeem_reset_code(&s, &reset.code_hash, at(HOUR - 1), "new", &[]).await.expect("redeem");
     assert_eq!(got, Some(alice.id));
     assert_eq!(hash().await.as_deref(), Some("new"));
     assert!(!has_session(store, &s, &a1).await);
     assert!(!has_session(store, &s, &a2).await);
 
     // Single use.
-    assert_eq!(store.redeem_reset_code(&s, &reset.code_hash, at(1000), "newer").await.expect("redeem"), None);
+    assert_eq!(
+        store.redeem_reset_code(&s, &reset.code_hash, at(1000), "newer", &[]).await.expect("redeem"),
+        None
+    );
     assert_eq!(hash().await.as_deref(), Some("new"));
     // A new password voids the user's other codes (see `set_password_hash_voids_codes`).
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Confirm, &confirm.code_hash, at(1000)).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Confirm, &confirm.code_hash, at(1000), &[]).await.expect("redeem"),
         None
     );
 }
@@ -390,7 +402,7 @@ pub async fn concurrent_redeem_is_single_use(store: Arc<dyn Store>) {
     for i in 0..10 {
         let (store, s, hash) = (store.clone(), s.clone(), reset.code_hash);
         tasks.push(tokio::spawn(async move {
-            let got = store.redeem_reset_code(&s, &hash, at(1000), &format!("hash-{i}")).await;
+            let got = store.redeem_reset_code(&s, &hash, at(1000), &format!("hash-{i}"), &[]).await;
             (i, got.expect("redeem_reset_code"))
         }));
     }
@@ -412,7 +424,7 @@ pub async fn concurrent_redeem_is_single_use(store: Arc<dyn Store>) {
     for _ in 0..10 {
         let (store, s, hash) = (store.clone(), s.clone(), confirm.code_hash);
         tasks.push(tokio::spawn(async move {
-            store.redeem_code(&s, CodeKind::Confirm, &hash, at(1000)).await.expect("redeem_code")
+            store.redeem_code(&s, CodeKind::Confirm, &hash, at(1000), &[]).await.expect("redeem_code")
         }));
     }
     let mut wins = 0;
@@ -437,19 +449,20 @@ pub async fn redeem_confirm_and_login_codes(store: Arc<dyn Store>) {
     let bob = bob.user;
 
     let confirm = add_code(store, &s, alice.id, CodeKind::Confirm, at(0)).await;
-    let got = store.redeem_code(&s, CodeKind::Confirm, &confirm.code_hash, at(1000)).await.expect("redeem");
+    let got =
+        store.redeem_code(&s, CodeKind::Confirm, &confirm.code_hash, at(1000), &[]).await.expect("redeem");
     assert_eq!(got, Some(alice.id));
     let u = find_id(store, &s, alice.id).await.user;
     assert!(u.confirmed);
     assert_eq!(u.confirmation, None);
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Confirm, &confirm.code_hash, at(1000)).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Confirm, &confirm.code_hash, at(1000), &[]).await.expect("redeem"),
         None
     );
 
     let expired = add_code(store, &s, bob.id, CodeKind::Confirm, at(0)).await;
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Confirm, &expired.code_hash, at(HOUR)).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Confirm, &expired.code_hash, at(HOUR), &[]).await.expect("redeem"),
         None
     );
     let u = find_id(store, &s, bob.id).await.user;
@@ -458,10 +471,13 @@ pub async fn redeem_confirm_and_login_codes(store: Arc<dyn Store>) {
 
     let login = add_code(store, &s, bob.id, CodeKind::Login, at(0)).await;
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Login, &login.code_hash, at(10)).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Login, &login.code_hash, at(10), &[]).await.expect("redeem"),
         Some(bob.id)
     );
-    assert_eq!(store.redeem_code(&s, CodeKind::Login, &login.code_hash, at(10)).await.expect("redeem"), None);
+    assert_eq!(
+        store.redeem_code(&s, CodeKind::Login, &login.code_hash, at(10), &[]).await.expect("redeem"),
+        None
+    );
     let u = find_id(store, &s, bob.id).await.user;
     assert!(!u.confirmed, "a login code confirms nothing");
     assert_eq!(u.confirmation, Some(Confirmation::Pending));

@@ -24,7 +24,7 @@ pub async fn events_newest_first_with_cursor(store: Arc<dyn Store>) {
         let mut e = event(&s, Some(alice.id), at(ms), outcome);
         e.method = "provider:github".into();
         e.ip = Some("2001:db8::1".into());
-        store.insert_event(&e).await.expect("insert_event");
+        store.insert_event(&e, &[]).await.expect("insert_event");
         mine.push(e);
     }
     let last = login_at(store, &s, alice.id, at(5000)).await;
@@ -33,8 +33,8 @@ pub async fn events_newest_first_with_cursor(store: Arc<dyn Store>) {
     assert_eq!(last_event.session_id, Some(last.session.id));
     assert_eq!(last_event.outcome, Outcome::Success);
     mine.push(last_event);
-    store.insert_event(&event(&s, Some(bob.id), at(2500), Outcome::WrongPassword)).await.expect("event");
-    store.insert_event(&event(&s, None, at(3500), Outcome::UnknownUser)).await.expect("event");
+    store.insert_event(&event(&s, Some(bob.id), at(2500), Outcome::WrongPassword), &[]).await.expect("event");
+    store.insert_event(&event(&s, None, at(3500), Outcome::UnknownUser), &[]).await.expect("event");
 
     let newest_first: Vec<LoginEvent> = mine.iter().rev().cloned().collect();
     assert_eq!(events_now, newest_first);
@@ -74,9 +74,15 @@ pub async fn login_stats_hour_buckets(store: Arc<dyn Store>) {
     }
     login_at(store, &scope("b"), other.id, at(20 * MIN)).await;
     for outcome in [Outcome::WrongPassword, Outcome::Inactive, Outcome::Throttled] {
-        store.insert_event(&event(&s, Some(alice.id), at(HOUR + 15 * MIN), outcome)).await.expect("event");
+        store
+            .insert_event(&event(&s, Some(alice.id), at(HOUR + 15 * MIN), outcome), &[])
+            .await
+            .expect("event");
     }
-    store.insert_event(&event(&s, None, at(HOUR + 16 * MIN), Outcome::UnknownUser)).await.expect("event");
+    store
+        .insert_event(&event(&s, None, at(HOUR + 16 * MIN), Outcome::UnknownUser), &[])
+        .await
+        .expect("event");
 
     let got = store.login_stats(&s, at(0), at(3 * HOUR), Bucket::Hour).await.expect("stats");
     assert_eq!(nonzero(got), vec![(0, 3, 2), (2 * HOUR, 2, 2)]);
@@ -110,7 +116,7 @@ pub async fn login_stats_day_buckets(store: Arc<dyn Store>) {
         login_at(store, &s, who, at(ms)).await;
     }
     store
-        .insert_event(&event(&s, Some(bob.id), at(DAY + HOUR), Outcome::WrongPassword))
+        .insert_event(&event(&s, Some(bob.id), at(DAY + HOUR), Outcome::WrongPassword), &[])
         .await
         .expect("event");
 

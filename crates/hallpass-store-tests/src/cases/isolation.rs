@@ -13,7 +13,7 @@ pub async fn scope_isolation(store: Arc<dyn Store>) {
     store.insert_user(&rec).await.expect("insert");
     let alice = rec.user.clone();
     let sess = login_at(store, &a, alice.id, at(0)).await;
-    store.insert_event(&event(&a, Some(alice.id), at(10), Outcome::WrongPassword)).await.expect("event");
+    store.insert_event(&event(&a, Some(alice.id), at(10), Outcome::WrongPassword), &[]).await.expect("event");
     let reset = add_code(store, &a, alice.id, CodeKind::Reset, at(0)).await;
     let confirm = add_code(store, &a, alice.id, CodeKind::Confirm, at(0)).await;
     store.upsert_identity(&identity(&a, alice.id, "github", "gh-1")).await.expect("identity");
@@ -36,8 +36,8 @@ pub async fn scope_isolation(store: Arc<dyn Store>) {
     // Writes in b touch nothing of a.
     let off = UserPatch { active: Some(false), ..Default::default() };
     assert!(store.update_user(&b, alice.id, &off, now).await.expect("update").is_none());
-    assert!(!store.delete_user(&b, alice.id).await.expect("delete"));
-    assert!(!store.set_password_hash(&b, alice.id, "x", now).await.expect("set"));
+    assert!(!store.delete_user(&b, alice.id, &[]).await.expect("delete"));
+    assert!(!store.set_password_hash(&b, alice.id, "x", now, &[]).await.expect("set"));
     assert!(!store.rehash_password(&b, alice.id, "h", "x").await.expect("rehash"));
     assert!(store.freshen_session(&b, &sess.token_hash, now, at(DAY)).await.expect("freshen").is_none());
     assert!(
@@ -47,12 +47,12 @@ pub async fn scope_isolation(store: Arc<dyn Store>) {
             .expect("patch")
             .is_none()
     );
-    assert!(store.delete_session_by_hash(&b, &sess.token_hash).await.expect("delete").is_none());
-    assert!(!store.delete_session(&b, alice.id, sess.session.id).await.expect("delete"));
-    assert_eq!(store.delete_sessions(&b, alice.id, None).await.expect("delete"), 0);
-    assert_eq!(store.redeem_reset_code(&b, &reset.code_hash, now, "x").await.expect("redeem"), None);
+    assert!(store.delete_session_by_hash(&b, &sess.token_hash, &[]).await.expect("delete").is_none());
+    assert!(!store.delete_session(&b, alice.id, sess.session.id, &[]).await.expect("delete"));
+    assert_eq!(store.delete_sessions(&b, alice.id, None, &[]).await.expect("delete"), 0);
+    assert_eq!(store.redeem_reset_code(&b, &reset.code_hash, now, "x", &[]).await.expect("redeem"), None);
     assert_eq!(
-        store.redeem_code(&b, CodeKind::Confirm, &confirm.code_hash, now).await.expect("redeem"),
+        store.redeem_code(&b, CodeKind::Confirm, &confirm.code_hash, now, &[]).await.expect("redeem"),
         None
     );
     assert!(!store.delete_identity(&b, alice.id, &github).await.expect("delete"));
@@ -66,7 +66,7 @@ pub async fn scope_isolation(store: Arc<dyn Store>) {
         store.find_identity(&b, &github, "gh-1").await.expect("find").map(|i| i.user_id),
         Some(alice_b.id)
     );
-    assert!(store.delete_user(&b, alice_b.id).await.expect("delete"));
+    assert!(store.delete_user(&b, alice_b.id, &[]).await.expect("delete"));
     assert!(!has_session(store, &b, &b_sess).await);
 
     // a is whole.
@@ -82,11 +82,11 @@ pub async fn scope_isolation(store: Arc<dyn Store>) {
     );
     assert_eq!(store.list_events(&a, alice.id, None, 100).await.expect("events").len(), 2);
     assert_eq!(
-        store.redeem_code(&a, CodeKind::Confirm, &confirm.code_hash, now).await.expect("redeem"),
+        store.redeem_code(&a, CodeKind::Confirm, &confirm.code_hash, now, &[]).await.expect("redeem"),
         Some(alice.id)
     );
     assert_eq!(
-        store.redeem_reset_code(&a, &reset.code_hash, now, "x").await.expect("redeem"),
+        store.redeem_reset_code(&a, &reset.code_hash, now, "x", &[]).await.expect("redeem"),
         Some(alice.id)
     );
 }

@@ -38,9 +38,12 @@ pub async fn sweep_expired_respects_validity_and_batch(store: Arc<dyn Store>) {
     for rec in &sessions[3..5] {
         assert!(has_session(store, &rec.session.scope, rec).await, "valid session kept");
     }
-    assert_eq!(store.redeem_reset_code(&a, &dead_reset.code_hash, at(0), "h").await.expect("redeem"), None);
     assert_eq!(
-        store.redeem_code(&a, CodeKind::Confirm, &valid.code_hash, now).await.expect("redeem"),
+        store.redeem_reset_code(&a, &dead_reset.code_hash, at(0), "h", &[]).await.expect("redeem"),
+        None
+    );
+    assert_eq!(
+        store.redeem_code(&a, CodeKind::Confirm, &valid.code_hash, now, &[]).await.expect("redeem"),
         Some(alice.id)
     );
 }

@@ -122,6 +122,6 @@ pub async fn recovery_codes_single_use_and_removal(store: Arc<dyn Store>) {
 
     // Deleting the user takes the factors along.
     store.enrol_totp(&s, u.id, "hp1.y", at(0)).await.expect("enrol");
-    assert!(store.delete_user(&s, u.id).await.expect("delete"));
+    assert!(store.delete_user(&s, u.id, &[]).await.expect("delete"));
     assert_eq!(store.mfa_state(&s, u.id).await.expect("state"), MfaState::default());
 }

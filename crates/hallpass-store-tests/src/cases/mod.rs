@@ -18,6 +18,7 @@ mod sessions;
 mod throttle;
 mod transfer;
 mod users;
+mod webhooks;
 
 pub use admin::*;
 pub use codes::*;
@@ -34,6 +35,7 @@ pub use sessions::*;
 pub use throttle::*;
 pub use transfer::*;
 pub use users::*;
+pub use webhooks::*;
 
 use crate::fixtures::*;
 use hallpass_core::store::{self, StoreResult};

@@ -27,6 +27,7 @@ fn claim(owner: &str, n: i64, limit: u32) -> OutboxClaim {
         owner: owner.to_owned(),
         kind: OutboxKind::Mail,
         limit,
+        skip_lanes: Vec::new(),
     }
 }
 

@@ -87,6 +87,6 @@ pub async fn passkeys_stored_used_renamed_and_removed(store: Arc<dyn Store>) {
     assert!(store.list_passkeys(&s, u.id).await.expect("list").is_empty());
     assert!(!store.remove_mfa(&s, u.id, None).await.expect("remove"), "nothing left");
     assert!(store.insert_passkey(&passkey(&s, v.id, b"cred-3", at(5)), None).await.expect("insert"));
-    assert!(store.delete_user(&s, v.id).await.expect("delete user"));
+    assert!(store.delete_user(&s, v.id, &[]).await.expect("delete user"));
     assert_eq!(store.find_passkey(&s, b"cred-3").await.expect("find"), None);
 }

@@ -223,23 +223,26 @@ pub async fn delete_session_variants(store: Arc<dyn Store>) {
     ];
     let b1 = login_at(store, &s, bob.id, at(1000)).await;
 
-    let gone = store.delete_session_by_hash(&s, &a1.token_hash).await.expect("delete");
+    let gone = store.delete_session_by_hash(&s, &a1.token_hash, &[]).await.expect("delete");
     assert_eq!(gone, Some(a1.session.clone()));
     assert!(!has_session(store, &s, &a1).await);
-    assert_eq!(store.delete_session_by_hash(&s, &a1.token_hash).await.expect("delete"), None);
+    assert_eq!(store.delete_session_by_hash(&s, &a1.token_hash, &[]).await.expect("delete"), None);
 
-    assert!(store.delete_session(&s, alice.id, a2.session.id).await.expect("delete"));
+    assert!(store.delete_session(&s, alice.id, a2.session.id, &[]).await.expect("delete"));
     assert!(!has_session(store, &s, &a2).await);
-    assert!(!store.delete_session(&s, alice.id, a2.session.id).await.expect("delete"));
-    assert!(!store.delete_session(&s, bob.id, a3.session.id).await.expect("delete"), "not bob's session");
+    assert!(!store.delete_session(&s, alice.id, a2.session.id, &[]).await.expect("delete"));
+    assert!(
+        !store.delete_session(&s, bob.id, a3.session.id, &[]).await.expect("delete"),
+        "not bob's session"
+    );
     assert!(has_session(store, &s, &a3).await);
 
-    assert_eq!(store.delete_sessions(&s, alice.id, Some(a4.session.id)).await.expect("delete"), 1);
+    assert_eq!(store.delete_sessions(&s, alice.id, Some(a4.session.id), &[]).await.expect("delete"), 1);
     assert!(!has_session(store, &s, &a3).await);
     assert!(has_session(store, &s, &a4).await);
-    assert_eq!(store.delete_sessions(&s, alice.id, None).await.expect("delete"), 1);
+    assert_eq!(store.delete_sessions(&s, alice.id, None, &[]).await.expect("delete"), 1);
     assert!(!has_session(store, &s, &a4).await);
-    assert_eq!(store.delete_sessions(&s, alice.id, None).await.expect("delete"), 0);
+    assert_eq!(store.delete_sessions(&s, alice.id, None, &[]).await.expect("delete"), 0);
     assert!(has_session(store, &s, &b1).await, "bob's session outlives all of it");
 }
 

@@ -192,7 +192,7 @@ pub async fn import_again_changes_nothing(store: Arc<dyn Store>) {
     let patch = UserPatch { group: Some(Group::parse("changed").expect("g")), ..Default::default() };
     store.update_user(&s, u0, &patch, at(DAY)).await.expect("update").expect("u0");
     assert!(store.delete_identity(&s, u1, &provider("github")).await.expect("unlink"));
-    assert!(store.set_password_hash(&s, u2, "new-hash", at(DAY)).await.expect("set"));
+    assert!(store.set_password_hash(&s, u2, "new-hash", at(DAY), &[]).await.expect("set"));
     let before = export_all(store, 10).await;
 
     let again = store.import_users(&batch).await.expect("import_users");

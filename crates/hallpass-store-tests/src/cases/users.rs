@@ -347,7 +347,10 @@ pub async fn delete_user_removes_dependents_keeps_events(store: Arc<dyn Store>) 
     let alice = add_user(store, &s, Some("alice"), Some("alice@example.com")).await;
     let bob = add_user(store, &s, Some("bob"), None).await;
     let a_session = login_at(store, &s, alice.id, at(1000)).await;
-    store.insert_event(&event(&s, Some(alice.id), at(2000), Outcome::WrongPassword)).await.expect("event");
+    store
+        .insert_event(&event(&s, Some(alice.id), at(2000), Outcome::WrongPassword), &[])
+        .await
+        .expect("event");
     let a_reset = add_code(store, &s, alice.id, CodeKind::Reset, at(3000)).await;
     let a_confirm = add_code(store, &s, alice.id, CodeKind::Confirm, at(3000)).await;
     store.upsert_identity(&identity(&s, alice.id, "github", "gh-1")).await.expect("identity");
@@ -355,7 +358,7 @@ pub async fn delete_user_removes_dependents_keeps_events(store: Arc<dyn Store>) 
     let b_confirm = add_code(store, &s, bob.id, CodeKind::Confirm, at(3000)).await;
     store.upsert_identity(&identity(&s, bob.id, "github", "gh-2")).await.expect("identity");
 
-    assert!(store.delete_user(&s, alice.id).await.expect("delete_user"));
+    assert!(store.delete_user(&s, alice.id, &[]).await.expect("delete_user"));
 
     assert!(find(store, &s, UserRef::Id(alice.id)).await.is_none());
     assert!(find(store, &s, by_username("alice")).await.is_none());
@@ -363,9 +366,9 @@ pub async fn delete_user_removes_dependents_keeps_events(store: Arc<dyn Store>) 
     assert!(!has_session(store, &s, &a_session).await);
     assert!(store.list_sessions(&s, alice.id, at(1000)).await.expect("list").is_empty());
     let now = at(4000);
-    assert_eq!(store.redeem_reset_code(&s, &a_reset.code_hash, now, "h").await.expect("redeem"), None);
+    assert_eq!(store.redeem_reset_code(&s, &a_reset.code_hash, now, "h", &[]).await.expect("redeem"), None);
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Confirm, &a_confirm.code_hash, now).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Confirm, &a_confirm.code_hash, now, &[]).await.expect("redeem"),
         None
     );
     let github = provider("github");
@@ -379,12 +382,12 @@ pub async fn delete_user_removes_dependents_keeps_events(store: Arc<dyn Store>) 
     assert!(has_session(store, &s, &b_session).await);
     assert!(store.find_identity(&s, &github, "gh-2").await.expect("find").is_some());
     assert_eq!(
-        store.redeem_code(&s, CodeKind::Confirm, &b_confirm.code_hash, now).await.expect("redeem"),
+        store.redeem_code(&s, CodeKind::Confirm, &b_confirm.code_hash, now, &[]).await.expect("redeem"),
         Some(bob.id)
     );
 
-    assert!(!store.delete_user(&s, alice.id).await.expect("delete_user"), "already gone");
-    assert!(!store.delete_user(&s, Uuid::now_v7()).await.expect("delete_user"));
+    assert!(!store.delete_user(&s, alice.id, &[]).await.expect("delete_user"), "already gone");
+    assert!(!store.delete_user(&s, Uuid::now_v7(), &[]).await.expect("delete_user"));
 
     // Names and identities are free again.
     let again = add_user(store, &s, Some("Alice"), Some("alice@example.com")).await;
@@ -405,18 +408,18 @@ pub async fn set_password_hash_ends_sessions(store: Arc<dyn Store>) {
     let a2 = login_at(store, &s, alice.id, at(2000)).await;
     let b1 = login_at(store, &s, bob.id, at(1000)).await;
 
-    assert!(store.set_password_hash(&s, alice.id, "new", at(3000)).await.expect("set"));
+    assert!(store.set_password_hash(&s, alice.id, "new", at(3000), &[]).await.expect("set"));
     assert_eq!(find_id(store, &s, alice.id).await.password_hash.as_deref(), Some("new"));
     assert!(!has_session(store, &s, &a1).await);
     assert!(!has_session(store, &s, &a2).await);
     assert!(has_session(store, &s, &b1).await);
 
     // A user without a password can be given one.
-    assert!(store.set_password_hash(&s, bob.id, "bobs", at(3000)).await.expect("set"));
+    assert!(store.set_password_hash(&s, bob.id, "bobs", at(3000), &[]).await.expect("set"));
     assert_eq!(find_id(store, &s, bob.id).await.password_hash.as_deref(), Some("bobs"));
     assert!(!has_session(store, &s, &b1).await);
 
-    assert!(!store.set_password_hash(&s, Uuid::now_v7(), "x", at(3000)).await.expect("set"));
+    assert!(!store.set_password_hash(&s, Uuid::now_v7(), "x", at(3000), &[]).await.expect("set"));
 }
 
 /// `rehash_password` replaces the hash only while it still equals `old`, and ends no

@@ -1,0 +1,369 @@
+//! Webhooks end to end, in process: the API of endpoints, the worker delivering to a real
+//! receiver on 127.0.0.1 that checks every signature itself (`webhook/receiver.rs`), each
+//! event type, retries of a failing receiver, a receiver that is down, rotation, a slow
+//! endpoint beside a fast one, and payloads without secrets.
+
+// clippy.toml allows unwrap in `#[test]` functions only; the helpers here are test code too.
+#![allow(clippy::unwrap_used)]
+
+#[macro_use]
+mod common;
+#[path = "webhook/receiver.rs"]
+mod receiver;
+
+use common::*;
+use receiver::{Receiver, verifies};
+use serde_json::json;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::Ordering;
+
+fn with_key() -> Options {
+    Options { server_secret: true, ..Default::default() }
+}
+
+/// Starts the webhook worker on the app; it stops when the guard is dropped.
+fn worker(app: &TestApp) -> tokio::sync::watch::Sender<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let options = hallpass_server::webhooks::WebhookOptions {
+        refuse_private: false,
+        per_endpoint: 4,
+        keep_sent: time::Duration::days(7),
+    };
+    hallpass_server::webhooks::spawn_worker(options, app.service.clone(), rx);
+    tx
+}
+
+async fn endpoint(app: &TestApp, url: &str, events: &[&str]) -> (String, String) {
+    let b =
+        app.post("/v1/webhooks", json!({"url": url, "events": events, "description": "test"})).await.ok(201);
+    let secret = b["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{b}");
+    (b["id"].as_str().unwrap().to_owned(), secret)
+}
+
+const ALL: &[&str] = &[
+    "user.created",
+    "user.updated",
+    "user.deleted",
+    "user.deactivated",
+    "user.reactivated",
+    "login.succeeded",
+    "login.failed",
+    "session.ended",
+    "password.changed",
+    "password.reset",
+    "email.confirmed",
+    "identity.linked",
+    "identity.unlinked",
+    "mfa.enabled",
+    "mfa.disabled",
+    "passkey.added",
+    "passkey.removed",
+];
+
+async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
+    let rx = Receiver::start().await;
+    let _stop = worker(&app);
+    let (id, secret) = endpoint(&app, &rx.url("/all"), ALL).await;
+    let (_, other_secret) = endpoint(&app, &rx.url("/logins"), &["login.succeeded"]).await;
+
+    let (pw, pw2) = ("correct horse battery staple", "another long passphrase 42");
+    let user = app.register("alice", pw).await;
+    let uid = user["id"].as_str().unwrap().to_owned();
+    let token = app.login("alice", pw).await;
+    let second = app.login("alice", pw).await;
+    app.with_token(reqwest::Method::DELETE, "/v1/session", &second, None).await.no_content();
+    app.post("/v1/sessions", json!({"username": "alice", "password": "wrong password!"}))
+        .await
+        .problem(401, "invalid_credentials");
+    app.post("/v1/sessions", json!({"username": "nobody", "password": "wrong password!"}))
+        .await
+        .problem(401, "invalid_credentials");
+    app.patch(&format!("/v1/users/{uid}"), json!({"extra": {"plan": "pro"}})).await.ok(200);
+    app.patch(&format!("/v1/users/{uid}"), json!({"active": false})).await.ok(200);
+    app.patch(&format!("/v1/users/{uid}"), json!({"active": true})).await.ok(200);
+    app.put(&format!("/v1/users/{uid}/password"), json!({"password": pw2})).await.no_content();
+    let reset = app.post("/v1/password-resets", json!({"login": "alice"})).await.ok(201);
+    let code = reset["code"].as_str().unwrap().to_owned();
+    let pw3 = "a third quite long passphrase 7";
+    app.post("/v1/password-resets/redeem", json!({"code": code, "password": pw3})).await.ok(200);
+    app.delete(&format!("/v1/users/{uid}")).await.no_content();
+
+    let expected: BTreeSet<&str> = [
+        "user.created",
+        "login.succeeded",
+        "login.failed",
+        "user.updated",
+        "user.deactivated",
+        "user.reactivated",
+        "password.changed",
+        "user.deleted",
+        "session.ended",
+        "password.reset",
+    ]
+    .into();
+    let got = rx
+        .wait_for(20, "every event", |g| {
+            g.iter().filter(|r| r.path == "/all").count() >= 12
+                && g.iter().filter(|r| r.path == "/logins").count() >= 2
+        })
+        .await;
+    let all: Vec<_> = got.iter().filter(|r| r.path == "/all").collect();
+    assert_eq!(all.len(), 12, "{all:#?}");
+    let types: BTreeSet<String> = all.iter().map(|r| r.event_type()).collect();
+    assert_eq!(types, expected.iter().map(|s| s.to_string()).collect());
+    let ids: HashSet<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 12, "one webhook-id per delivery");
+    for r in &all {
+        assert!(verifies(r, &secret), "signature of {r:#?}");
+        assert!(!verifies(r, &other_secret), "another endpoint's secret must not verify");
+        let b = r.json();
+        assert!(b["timestamp"].as_str().is_some(), "{b}");
+        assert_eq!(b["data"]["scope"], "app", "{b}");
+        for secret_text in
+            [pw, pw2, pw3, &code, &token, &second, &secret, &other_secret, &app.key, "$argon2", "hash"]
+        {
+            assert!(!r.body.contains(secret_text), "{} carries a secret: {}", r.event_type(), r.body);
+        }
+    }
+    let login = all.iter().find(|r| r.event_type() == "login.succeeded").unwrap().json();
+    assert_eq!(login["data"]["user_id"], uid.as_str());
+    assert_eq!(login["data"]["username"], "alice");
+    assert!(login["data"]["session_id"].is_string());
+    let failed: Vec<_> = all.iter().filter(|r| r.event_type() == "login.failed").map(|r| r.json()).collect();
+    let reasons: BTreeSet<String> =
+        failed.iter().map(|b| b["data"]["reason"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(reasons, ["unknown_user", "wrong_password"].iter().map(|s| s.to_string()).collect());
+    let updated = all.iter().find(|r| r.event_type() == "user.updated").unwrap().json();
+    assert_eq!(updated["data"]["changed"], json!(["extra"]));
+    let logins = got.iter().filter(|r| r.path == "/logins").count();
+    assert_eq!(logins, 2, "the second endpoint wants logins only");
+    let ended = all.iter().find(|r| r.event_type() == "session.ended").unwrap().json();
+    assert_eq!(ended["data"]["reason"], "logout", "{ended}");
+
+    // The delivery log tells the same.
+    // (The receiver has them before the worker has recorded its answers.)
+    let mut log = json!(null);
+    for _ in 0..100 {
+        log = app.get(&format!("/v1/webhooks/{id}/deliveries")).await.ok(200);
+        if log["deliveries"].as_array().unwrap().iter().all(|d| d["status"] == "sent") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let deliveries = log["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 12, "{log}");
+    for d in deliveries {
+        assert_eq!(d["status"], "sent", "{d}");
+        assert_eq!(d["attempts"], 1, "{d}");
+        assert_eq!(d["last_status_code"], 200, "{d}");
+        assert!(d["response_ms"].is_u64(), "{d}");
+        assert!(ids.contains(d["id"].as_str().unwrap()), "{d}");
+    }
+    let sent = app.get(&format!("/v1/webhooks/{id}/deliveries?status=failed")).await.ok(200);
+    assert_eq!(sent["deliveries"], json!([]));
+}
+
+backend_tests! {
+    each_event_type_is_signed_and_carries_no_secret with with_key(),
+}
+
+/// Moves the fake clock on until `done`, telling the worker each time.
+async fn advance_until(
+    app: &TestApp,
+    rx: &Receiver,
+    step: time::Duration,
+    done: impl Fn(&[receiver::Received]) -> bool,
+) {
+    for _ in 0..200 {
+        if done(&rx.received()) {
+            return;
+        }
+        app.clock.advance(step);
+        app.service.webhook_signal().notify_one();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("never done: {:#?}", rx.received());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_receiver_is_retried_until_it_takes_the_delivery() {
+    let app = TestApp::start_with(with_key()).await;
+    let rx = Receiver::start().await;
+    rx.behaviour.fail_first.store(2, Ordering::SeqCst);
+    let _stop = worker(&app);
+    let (id, secret) = endpoint(&app, &rx.url("/h"), &["user.created"]).await;
+    app.register("bob", "correct horse battery staple").await;
+    advance_until(&app, &rx, time::Duration::seconds(5), |g| g.iter().any(|r| r.answered == 200)).await;
+    let got = rx.received();
+    assert_eq!(got.iter().map(|r| r.answered).collect::<Vec<_>>(), [500, 500, 200]);
+    let ids: HashSet<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 1, "the same webhook-id on every attempt");
+    assert!(got.iter().all(|r| verifies(r, &secret)));
+    assert!(got.windows(2).all(|w| w[0].body == w[1].body), "the same body every time");
+    let mut d = json!(null);
+    for _ in 0..100 {
+        d = app.get(&format!("/v1/webhooks/{id}/deliveries")).await.ok(200)["deliveries"][0].clone();
+        if d["status"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(3)), "{d}");
+    assert_eq!(d["last_error"], "HTTP 500", "{d}");
+    // `/metrics` counts it per endpoint.
+    // (Read directly: the harness refuses bodies naming `password_hash`, a store call's name.)
+    let m = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = |state: &str| {
+        m.lines()
+            .find(|l| {
+                l.starts_with("hallpass_webhook_deliveries{")
+                    && l.contains(&id)
+                    && l.contains(&format!("state=\"{state}\""))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+    };
+    assert_eq!(line("sent").as_deref(), Some("1"), "{m}");
+    assert_eq!(line("queued").as_deref(), Some("0"), "{m}");
+    assert!(m.contains("hallpass_webhook_oldest_pending_seconds{"), "{m}");
+    // Nothing more comes.
+    app.clock.advance(time::Duration::hours(2));
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(rx.received().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_is_down_gets_it_when_back_and_a_waiting_delivery_can_be_retried_by_hand() {
+    let app = TestApp::start_with(with_key()).await;
+    let rx = Receiver::start().await;
+    rx.stop();
+    let _stop = worker(&app);
+    let (id, secret) = endpoint(&app, &rx.url("/h"), &["user.created"]).await;
+    app.register("carol", "correct horse battery staple").await;
+    // The first attempt fails (connection refused) and the delivery waits.
+    let path = format!("/v1/webhooks/{id}/deliveries");
+    let mut d = json!(null);
+    for _ in 0..100 {
+        d = app.get(&path).await.ok(200)["deliveries"][0].clone();
+        if d["attempts"] == 1 && d["status"] == "queued" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("queued"), Some(1)), "{d}");
+    assert_eq!(d["last_error"], "cannot connect", "{d}");
+    assert!(d["last_status_code"].is_null(), "{d}");
+    rx.restart().await;
+    // Retried by hand: due now, attempts from zero, delivered without moving the clock.
+    let delivery = d["id"].as_str().unwrap();
+    let r = app.post(&format!("/v1/webhooks/{id}/deliveries/{delivery}/retry"), json!({})).await.ok(200);
+    assert_eq!((r["status"].as_str(), r["attempts"].as_u64()), (Some("queued"), Some(0)), "{r}");
+    let got = rx.wait_for(10, "the retried delivery", |g| !g.is_empty()).await;
+    assert_eq!(got[0].id, delivery);
+    assert!(verifies(&got[0], &secret));
+    // A delivered one is not retried; unknown ones are 404.
+    for _ in 0..100 {
+        if app.get(&path).await.ok(200)["deliveries"][0]["status"] == "sent" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.post(&format!("/v1/webhooks/{id}/deliveries/{delivery}/retry"), json!({}))
+        .await
+        .problem(400, "invalid_request");
+    let unknown = uuid::Uuid::now_v7();
+    app.post(&format!("/v1/webhooks/{id}/deliveries/{unknown}/retry"), json!({}))
+        .await
+        .problem(404, "delivery_not_found");
+    app.post(&format!("/v1/webhooks/{unknown}/deliveries/{delivery}/retry"), json!({}))
+        .await
+        .problem(404, "webhook_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_rotation_both_secrets_sign() {
+    let app = TestApp::start_with(with_key()).await;
+    let rx = Receiver::start().await;
+    let _stop = worker(&app);
+    let (id, old) = endpoint(&app, &rx.url("/h"), &["user.created"]).await;
+    let rotated = app.post(&format!("/v1/webhooks/{id}/rotate-secret"), json!({})).await.ok(200);
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(rotated["previous_secret_until"].is_string(), "{rotated}");
+    app.register("dave", "correct horse battery staple").await;
+    let got = rx.wait_for(10, "a delivery", |g| !g.is_empty()).await;
+    assert!(verifies(&got[0], &old) && verifies(&got[0], &new), "{:?}", got[0].signature);
+    assert_eq!(got[0].signature.split(' ').count(), 2);
+    // After the overlap only the new one signs.
+    app.clock.advance(time::Duration::hours(25));
+    app.register("erin", "correct horse battery staple").await;
+    let got = rx.wait_for(10, "a second delivery", |g| g.len() == 2).await;
+    assert!(verifies(&got[1], &new) && !verifies(&got[1], &old));
+    let listed = app.get(&format!("/v1/webhooks/{id}")).await.ok(200);
+    assert!(listed.get("previous_secret_until").is_none(), "{listed}");
+    assert!(!listed.to_string().contains("whsec_"), "no secret in a listing: {listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_endpoint_does_not_hold_back_another() {
+    let app = TestApp::start_with(with_key()).await;
+    let slow = Receiver::start().await;
+    slow.behaviour.delay_ms.store(4000, Ordering::SeqCst);
+    let fast = Receiver::start().await;
+    let _stop = worker(&app);
+    endpoint(&app, &slow.url("/slow"), &["login.failed"]).await;
+    endpoint(&app, &fast.url("/fast"), &["login.failed"]).await;
+    let started = std::time::Instant::now();
+    for i in 0..12 {
+        app.post("/v1/sessions", json!({"username": format!("nobody{i}"), "password": "wrong password!"}))
+            .await
+            .problem(401, "invalid_credentials");
+    }
+    fast.wait_for(10, "all twelve at the fast endpoint", |g| g.len() == 12).await;
+    let elapsed = started.elapsed();
+    assert!(slow.received().len() < 12, "the slow one is still busy");
+    assert!(
+        elapsed < std::time::Duration::from_secs(4),
+        "the fast endpoint waited for the slow one: {elapsed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_refuses_what_it_cannot_keep() {
+    // Without a server secret key there is nowhere safe to keep a signing secret.
+    let bare = TestApp::start().await;
+    bare.post("/v1/webhooks", json!({"url": "http://127.0.0.1:9/h", "events": ["user.created"]}))
+        .await
+        .problem(400, "secret_key_not_configured");
+
+    let app = TestApp::start_with(with_key()).await;
+    for (body, what) in [
+        (json!({"url": "ftp://example.com/h", "events": ["user.created"]}), "scheme"),
+        (json!({"url": "not a url", "events": ["user.created"]}), "url"),
+        (json!({"url": "http://user:pw@example.com/h", "events": ["user.created"]}), "credentials"),
+        (json!({"url": "https://example.com/h", "events": []}), "no events"),
+        (json!({"url": "https://example.com/h", "events": ["user.exploded"]}), "unknown event"),
+        (json!({"url": "https://example.com/h", "events": ["user.created"], "extra": 1}), "unknown field"),
+    ] {
+        let p = app.post("/v1/webhooks", body).await;
+        assert_eq!(p.status.as_u16(), 400, "{what}: {}", p.text);
+    }
+    let (id, _) = endpoint(&app, "https://example.com/h", &["user.created", "login.failed"]).await;
+    let listed = app.get("/v1/webhooks").await.ok(200);
+    assert_eq!(listed["webhooks"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["webhooks"][0]["events"], json!(["user.created", "login.failed"]));
+    let changed = app
+        .patch(&format!("/v1/webhooks/{id}"), json!({"events": ["mfa.enabled"], "description": null}))
+        .await
+        .ok(200);
+    assert_eq!(changed["events"], json!(["mfa.enabled"]));
+    assert!(changed["description"].is_null());
+    app.get(&format!("/v1/webhooks/{id}/deliveries?status=bogus")).await.problem(400, "invalid_request");
+    // Another scope sees none of it.
+    let other = app.key_for("other").await;
+    let res = app.send(app.client.get(app.url(&format!("/v1/webhooks/{id}"))).bearer_auth(&other)).await;
+    res.problem(404, "webhook_not_found");
+    app.get("/v1/webhooks/not-a-uuid").await.problem(404, "webhook_not_found");
+    app.delete(&format!("/v1/webhooks/{id}")).await.no_content();
+    app.delete(&format!("/v1/webhooks/{id}")).await.problem(404, "webhook_not_found");
+}
