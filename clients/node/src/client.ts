@@ -39,6 +39,13 @@ export type Passkey = S["Passkey"];
 export type PasskeyList = S["PasskeyList"];
 export type PasskeyOptionsResponse = S["PasskeyOptionsResponse"];
 export type PasskeyLoginFinishRequest = S["PasskeyLoginFinishRequest"];
+export type Webhook = S["WebhookDto"];
+export type WebhookWithSecret = S["WebhookWithSecret"];
+export type WebhookList = S["WebhookList"];
+export type CreateWebhookRequest = S["CreateWebhookRequest"];
+export type UpdateWebhookRequest = S["UpdateWebhookRequest"];
+export type Delivery = S["DeliveryDto"];
+export type DeliveryList = S["DeliveryList"];
 
 /** `(METHOD path) → client method` for every operation of the API (a test compares it with docs/openapi.json). */
 export const OPERATIONS: Record<string, string> = {
@@ -90,6 +97,14 @@ export const OPERATIONS: Record<string, string> = {
   "DELETE /v1/users/{ref}/passkeys/{id}": "deletePasskey",
   "POST /v1/passkeys/login/start": "passkeyLoginStart",
   "POST /v1/passkeys/login/finish": "passkeyLoginFinish",
+  "POST /v1/webhooks": "createWebhook",
+  "GET /v1/webhooks": "listWebhooks",
+  "GET /v1/webhooks/{id}": "getWebhook",
+  "PATCH /v1/webhooks/{id}": "updateWebhook",
+  "DELETE /v1/webhooks/{id}": "deleteWebhook",
+  "POST /v1/webhooks/{id}/rotate-secret": "rotateWebhookSecret",
+  "GET /v1/webhooks/{id}/deliveries": "listWebhookDeliveries",
+  "POST /v1/webhooks/{id}/deliveries/{delivery}/retry": "retryWebhookDelivery",
 };
 
 export interface ClientOptions {
@@ -359,6 +374,25 @@ export class HallpassClient {
   passkeyLoginStart(login?: string): Promise<PasskeyOptionsResponse> { return this.json({ method: "POST", path: ["v1", "passkeys", "login", "start"], body: login === undefined ? {} : { login } }); }
   /** `POST /v1/passkeys/login/finish`: a passwordless sign-in, answered as a login. */
   passkeyLoginFinish(req: PasskeyLoginFinishRequest): Promise<LoginResponse> { return this.json({ method: "POST", path: ["v1", "passkeys", "login", "finish"], body: req }); }
+
+  // ---- webhooks
+
+  /** `POST /v1/webhooks`: the `whsec_` secret is in this answer only. */
+  createWebhook(req: CreateWebhookRequest): Promise<WebhookWithSecret> { return this.json({ method: "POST", path: ["v1", "webhooks"], body: req }); }
+  /** `GET /v1/webhooks`. */
+  listWebhooks(): Promise<WebhookList> { return this.json({ method: "GET", path: ["v1", "webhooks"] }); }
+  /** `GET /v1/webhooks/{id}`. */
+  getWebhook(id: string): Promise<Webhook> { return this.json({ method: "GET", path: ["v1", "webhooks", id] }); }
+  /** `PATCH /v1/webhooks/{id}`. */
+  updateWebhook(id: string, req: UpdateWebhookRequest): Promise<Webhook> { return this.json({ method: "PATCH", path: ["v1", "webhooks", id], body: req }); }
+  /** `DELETE /v1/webhooks/{id}`. */
+  deleteWebhook(id: string): Promise<void> { return this.empty({ method: "DELETE", path: ["v1", "webhooks", id] }); }
+  /** `POST /v1/webhooks/{id}/rotate-secret`: the old secret signs too for the configured overlap. */
+  rotateWebhookSecret(id: string): Promise<WebhookWithSecret> { return this.json({ method: "POST", path: ["v1", "webhooks", id, "rotate-secret"] }); }
+  /** `GET /v1/webhooks/{id}/deliveries`. */
+  listWebhookDeliveries(id: string, opts: { status?: string; limit?: number; cursor?: string } = {}): Promise<DeliveryList> { return this.json({ method: "GET", path: ["v1", "webhooks", id, "deliveries"], query: opts }); }
+  /** `POST /v1/webhooks/{id}/deliveries/{delivery}/retry`. */
+  retryWebhookDelivery(id: string, delivery: string): Promise<Delivery> { return this.json({ method: "POST", path: ["v1", "webhooks", id, "deliveries", delivery, "retry"] }); }
 
   // ---- the change stream
 

@@ -6,7 +6,7 @@ import type { components } from "./schema";
 export const PROBLEM_CODES = [
   "invalid_request", "invalid_code", "invalid_challenge", "invalid_state", "invalid_return_to",
   "invalid_flow", "passkey_registration_failed", "passkeys_not_configured", "invalid_passkey",
-  "passkey_not_found", "passkey_already_registered",
+  "passkey_not_found", "passkey_already_registered", "webhook_not_found", "delivery_not_found",
   "mail_not_configured", "secret_key_not_configured", "weak_password", "unauthorized",
   "invalid_credentials", "invalid_factor", "mfa_required", "session_invalid", "identity_unknown",
   "user_inactive", "provider_unknown", "not_found", "user_not_found", "session_not_found",

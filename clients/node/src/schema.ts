@@ -269,7 +269,7 @@ export interface paths {
          *     user's older reset codes. The code is returned to the calling backend, which delivers
          *     it to the user.
          */
-        post: operations["create"];
+        post: operations["create_password_reset"];
         delete?: never;
         options?: never;
         head?: never;
@@ -456,33 +456,7 @@ export interface paths {
         put?: never;
         post?: never;
         /** Deletes a user with their sessions, codes and provider links. */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The user's id, username or email */
-                    ref: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The user is gone */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                400: components["responses"]["InvalidRequest"];
-                401: components["responses"]["Unauthorized"];
-                404: components["responses"]["UserNotFound"];
-                429: components["responses"]["RateLimited"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["StorageUnavailable"];
-            };
-        };
+        delete: operations["delete_user"];
         options?: never;
         head?: never;
         /** Changes a user. Deactivating (`active: false`) ends every session of the user. */
@@ -621,7 +595,7 @@ export interface paths {
             cookie?: never;
         };
         /** The user's passkeys, oldest first. */
-        get: operations["list"];
+        get: operations["list_passkeys"];
         put?: never;
         post?: never;
         delete?: never;
@@ -691,55 +665,7 @@ export interface paths {
          *     user's, stays). Refused (409 `last_login_method`) when it is the user's last way to
          *     log in: no password, no provider link, no other passkey.
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: {
-                    /** @description The session to keep, if the user's */
-                    "X-Session-Token"?: string | null;
-                };
-                path: {
-                    /** @description The user's id, username or email */
-                    ref: string;
-                    /** @description The passkey's id */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The passkey is gone */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                400: components["responses"]["InvalidRequest"];
-                401: components["responses"]["Unauthorized"];
-                /** @description `user_not_found` or `passkey_not_found` */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description `last_login_method`: the user could no longer log in */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                429: components["responses"]["RateLimited"];
-                500: components["responses"]["Internal"];
-                503: components["responses"]["StorageUnavailable"];
-            };
-        };
+        delete: operations["delete_passkey"];
         options?: never;
         head?: never;
         /** Renames one of the user's passkeys. */
@@ -844,6 +770,105 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists the scope's endpoints, oldest first. */
+        get: operations["list_webhooks"];
+        put?: never;
+        /** Registers an endpoint; answers its secret, once. */
+        post: operations["create_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reads one endpoint. */
+        get: operations["get_webhook"];
+        put?: never;
+        post?: never;
+        /** Deletes an endpoint and its deliveries (those not sent yet are never sent). */
+        delete: operations["delete_webhook"];
+        options?: never;
+        head?: never;
+        /** Changes an endpoint's URL, events or description. */
+        patch: operations["update_webhook"];
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The endpoint's deliveries, newest first: state, attempts, next attempt, last status
+         *     code, error and response time.
+         */
+        get: operations["list_webhook_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/deliveries/{delivery}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a delivery that was not delivered (waiting, failed or in doubt) again now, its
+         *     attempts counted from zero. The receiver may see it twice: it deduplicates by
+         *     `webhook-id`.
+         */
+        post: operations["retry_webhook_delivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A new secret for the endpoint, shown once. The previous one keeps signing too for
+         *     `webhook_secret_overlap` (24 h by default): every delivery carries both signatures
+         *     meanwhile.
+         */
+        post: operations["rotate_webhook_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -864,6 +889,72 @@ export interface components {
          * @enum {string}
          */
         ConfirmationState: "pending" | "failed";
+        /** @description `POST /v1/webhooks`. */
+        CreateWebhookRequest: {
+            /** @description A note for people (at most 500 characters). */
+            description?: string | null;
+            /**
+             * @description The events it receives (at least one): `user.created`, `user.updated`,
+             *     `user.deleted`, `user.deactivated`, `user.reactivated`, `login.succeeded`,
+             *     `login.failed`, `session.ended`, `password.changed`, `password.reset`,
+             *     `email.confirmed`, `identity.linked`, `identity.unlinked`, `mfa.enabled`,
+             *     `mfa.disabled`, `passkey.added`, `passkey.removed`.
+             */
+            events: string[];
+            /** @description Where deliveries go: an `http` or `https` URL. */
+            url: string;
+        };
+        /** @description One delivery of an event to the endpoint. */
+        DeliveryDto: {
+            /**
+             * Format: int32
+             * @description Attempts so far.
+             */
+            attempts: number;
+            /**
+             * Format: date-time
+             * @description When the event happened.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When it was delivered.
+             */
+            delivered_at?: string | null;
+            /**
+             * Format: uuid
+             * @description Its id: the `webhook-id` header of every attempt.
+             */
+            id: string;
+            /** @description Why the latest attempt failed. */
+            last_error?: string | null;
+            /**
+             * Format: int32
+             * @description The HTTP status of the latest attempt, when the receiver answered.
+             */
+            last_status_code?: number | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due (queued deliveries only).
+             */
+            next_attempt_at?: string | null;
+            /**
+             * Format: int64
+             * @description How long the latest attempt took, in milliseconds.
+             */
+            response_ms?: number | null;
+            /** @description `queued`, `sending`, `in_doubt`, `sent` or `failed`. */
+            status: string;
+            /** @description The event's type. */
+            type: string;
+        };
+        /** @description A page of deliveries, newest first. */
+        DeliveryList: {
+            /** @description The deliveries. */
+            deliveries: components["schemas"]["DeliveryDto"][];
+            /** @description Pass as `cursor` for the next page; absent on the last. */
+            next_cursor?: string | null;
+        };
         /** @description `POST /v1/email-codes`. */
         EmailCodeRequest: {
             /** @description The email to mail a sign-in code to, if a user of the scope has it. */
@@ -1513,6 +1604,18 @@ export interface components {
             /** @description New username (the rules of registration's), or `null` to remove it. */
             username?: string | null;
         };
+        /**
+         * @description `PATCH /v1/webhooks/{id}`: only the fields present change; `description: null`
+         *     removes it.
+         */
+        UpdateWebhookRequest: {
+            /** @description New description, or `null` to remove it. */
+            description?: string | null;
+            /** @description New events (replace the old list). */
+            events?: string[] | null;
+            /** @description New URL. */
+            url?: string | null;
+        };
         /** @description A user account. */
         User: {
             /** @description An inactive user cannot log in and has no sessions. */
@@ -1557,6 +1660,46 @@ export interface components {
             next_cursor: string | null;
             /** @description The users, ordered by id (that is, by registration time). */
             users: components["schemas"]["User"][];
+        };
+        /** @description An endpoint (never its secret). */
+        WebhookDto: {
+            /**
+             * Format: date-time
+             * @description When it was made.
+             */
+            created_at: string;
+            /** @description The note, if any. */
+            description?: string | null;
+            /** @description The events it receives. */
+            events: string[];
+            /**
+             * Format: uuid
+             * @description Its id.
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description Until when the secret before the latest rotation signs too (both signatures are
+             *     sent meanwhile); absent when only one secret signs.
+             */
+            previous_secret_until?: string | null;
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            updated_at: string;
+            /** @description Where deliveries go. */
+            url: string;
+        };
+        /** @description The scope's endpoints, oldest first. */
+        WebhookList: {
+            /** @description The endpoints. */
+            webhooks: components["schemas"]["WebhookDto"][];
+        };
+        /** @description An endpoint with its secret, shown this once. */
+        WebhookWithSecret: components["schemas"]["WebhookDto"] & {
+            /** @description The signing secret, `whsec_` + base64: keep it, it is not shown again. */
+            secret: string;
         };
     };
     responses: {
@@ -2134,7 +2277,7 @@ export interface operations {
             503: components["responses"]["StorageUnavailable"];
         };
     };
-    create: {
+    create_password_reset: {
         parameters: {
             query?: never;
             header?: never;
@@ -2659,6 +2802,33 @@ export interface operations {
             503: components["responses"]["StorageUnavailable"];
         };
     };
+    delete_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id, username or email */
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user is gone */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["UserNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
     update_user: {
         parameters: {
             query?: never;
@@ -2970,7 +3140,7 @@ export interface operations {
             503: components["responses"]["StorageUnavailable"];
         };
     };
-    list: {
+    list_passkeys: {
         parameters: {
             query?: never;
             header?: never;
@@ -3086,6 +3256,55 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["UserNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    delete_passkey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The session to keep, if the user's */
+                "X-Session-Token"?: string | null;
+            };
+            path: {
+                /** @description The user's id, username or email */
+                ref: string;
+                /** @description The passkey's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The passkey is gone */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description `user_not_found` or `passkey_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `last_login_method`: the user could no longer log in */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             429: components["responses"]["RateLimited"];
             500: components["responses"]["Internal"];
             503: components["responses"]["StorageUnavailable"];
@@ -3462,6 +3681,321 @@ export interface operations {
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthorized"];
             /** @description `user_not_found` or `session_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    list_webhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    create_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description The endpoint and its secret (shown once) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            /** @description `invalid_request` (the detail names the field) or `secret_key_not_configured` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    get_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDto"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description `webhook_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    delete_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint is gone */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description `webhook_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    update_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description The changed endpoint */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDto"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description `webhook_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    list_webhook_deliveries: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only deliveries in this state: `queued` (waiting for its next attempt), `sending`,
+                 *     `in_doubt`, `sent` or `failed`.
+                 */
+                status?: string;
+                /** @description Page size, 1 to 1000 (default 50). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of deliveries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryList"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description `webhook_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    retry_webhook_delivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+                /** @description The delivery's id */
+                delivery: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery, queued */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryDto"];
+                };
+            };
+            /** @description `invalid_request`: the delivery was delivered already or is being sent */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description `webhook_not_found` or `delivery_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["StorageUnavailable"];
+        };
+    };
+    rotate_webhook_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint and its new secret (shown once) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            /** @description `secret_key_not_configured` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description `webhook_not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -709,6 +709,82 @@ impl Client {
             .await
     }
 
+    // ---- webhooks ----
+
+    /// `POST /v1/webhooks`: a new endpoint; its secret is in the answer only.
+    pub async fn create_webhook(
+        &self,
+        url: &str,
+        events: &[&str],
+        description: Option<&str>,
+    ) -> Result<WebhookWithSecret, Error> {
+        let body = serde_json::json!({ "url": url, "events": events, "description": description });
+        self.json(Self::with_json(self.req(Method::POST, &["v1", "webhooks"]), &body)?).await
+    }
+
+    /// `GET /v1/webhooks`: the scope's endpoints.
+    pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, Error> {
+        #[derive(serde::Deserialize)]
+        struct List {
+            webhooks: Vec<Webhook>,
+        }
+        let l: List = self.json(self.req(Method::GET, &["v1", "webhooks"])).await?;
+        Ok(l.webhooks)
+    }
+
+    /// `GET /v1/webhooks/{id}`.
+    pub async fn get_webhook(&self, id: Uuid) -> Result<Webhook, Error> {
+        self.json(self.req(Method::GET, &["v1", "webhooks", &id.to_string()])).await
+    }
+
+    /// `PATCH /v1/webhooks/{id}`.
+    pub async fn update_webhook(&self, id: Uuid, req: &UpdateWebhookRequest) -> Result<Webhook, Error> {
+        self.json(Self::with_json(self.req(Method::PATCH, &["v1", "webhooks", &id.to_string()]), req)?).await
+    }
+
+    /// `DELETE /v1/webhooks/{id}`.
+    pub async fn delete_webhook(&self, id: Uuid) -> Result<(), Error> {
+        self.empty(self.req(Method::DELETE, &["v1", "webhooks", &id.to_string()])).await
+    }
+
+    /// `POST /v1/webhooks/{id}/rotate-secret`: a new secret (the old one signs too for the
+    /// configured overlap).
+    pub async fn rotate_webhook_secret(&self, id: Uuid) -> Result<WebhookWithSecret, Error> {
+        self.json(self.req(Method::POST, &["v1", "webhooks", &id.to_string(), "rotate-secret"])).await
+    }
+
+    /// `GET /v1/webhooks/{id}/deliveries`: a page of the endpoint's deliveries, newest first,
+    /// optionally only those in `status`.
+    pub async fn list_webhook_deliveries(
+        &self,
+        id: Uuid,
+        status: Option<&str>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<DeliveryList, Error> {
+        let mut req = self.req(Method::GET, &["v1", "webhooks", &id.to_string(), "deliveries"]);
+        {
+            let mut q = req.url.query_pairs_mut();
+            if let Some(s) = status {
+                q.append_pair("status", s);
+            }
+            if let Some(l) = limit {
+                q.append_pair("limit", &l.to_string());
+            }
+            if let Some(c) = cursor {
+                q.append_pair("cursor", c);
+            }
+        }
+        strip_empty_query(&mut req.url);
+        self.json(req).await
+    }
+
+    /// `POST /v1/webhooks/{id}/deliveries/{delivery}/retry`: queues an undelivered delivery again.
+    pub async fn retry_webhook_delivery(&self, id: Uuid, delivery: Uuid) -> Result<Delivery, Error> {
+        let (id, delivery) = (id.to_string(), delivery.to_string());
+        self.json(self.req(Method::POST, &["v1", "webhooks", &id, "deliveries", &delivery, "retry"])).await
+    }
+
     /// `POST /v1/passkeys/login/finish`: a passwordless sign-in, answered as a login.
     pub async fn passkey_login_finish(&self, req: &PasskeyLoginRequest) -> Result<LoginResponse, Error> {
         self.json(Self::with_json(self.req(Method::POST, &["v1", "passkeys", "login", "finish"]), req)?).await

@@ -138,6 +138,8 @@ problem_codes! {
     PasskeysNotConfigured = "passkeys_not_configured",
     InvalidPasskey = "invalid_passkey",
     PasskeyNotFound = "passkey_not_found",
+    WebhookNotFound = "webhook_not_found",
+    DeliveryNotFound = "delivery_not_found",
     PasskeyAlreadyRegistered = "passkey_already_registered",
     MailNotConfigured = "mail_not_configured",
     SecretKeyNotConfigured = "secret_key_not_configured",

@@ -53,4 +53,12 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("DELETE", "/v1/users/{ref}/passkeys/{id}", "delete_passkey"),
     ("POST", "/v1/passkeys/login/start", "passkey_login_start"),
     ("POST", "/v1/passkeys/login/finish", "passkey_login_finish"),
+    ("POST", "/v1/webhooks", "create_webhook"),
+    ("GET", "/v1/webhooks", "list_webhooks"),
+    ("GET", "/v1/webhooks/{id}", "get_webhook"),
+    ("PATCH", "/v1/webhooks/{id}", "update_webhook"),
+    ("DELETE", "/v1/webhooks/{id}", "delete_webhook"),
+    ("POST", "/v1/webhooks/{id}/rotate-secret", "rotate_webhook_secret"),
+    ("GET", "/v1/webhooks/{id}/deliveries", "list_webhook_deliveries"),
+    ("POST", "/v1/webhooks/{id}/deliveries/{delivery}/retry", "retry_webhook_delivery"),
 ];

@@ -633,6 +633,101 @@ pub struct PasskeyLoginRequest {
     pub client: Option<LoginClient>,
 }
 
+/// A webhook endpoint of the key's scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Webhook {
+    /// Its id.
+    pub id: Uuid,
+    /// Where deliveries go.
+    pub url: String,
+    /// The events it receives.
+    pub events: Vec<String>,
+    /// What it is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// When it was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Until when the secret before the last rotation still signs too.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub previous_secret_until: Option<OffsetDateTime>,
+}
+
+/// A new (or rotated) endpoint with its `whsec_` secret, shown this once.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookWithSecret {
+    /// The endpoint.
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    /// The signing secret.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for WebhookWithSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookWithSecret").field("webhook", &self.webhook).field("secret", &"***").finish()
+    }
+}
+
+/// `PATCH /v1/webhooks/{id}`: only the fields set change (`description: Some(None)` clears it).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UpdateWebhookRequest {
+    /// New URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// New events (replacing the old list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// New description, or `Some(None)` to clear it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<Option<String>>,
+}
+
+/// One delivery of an event to an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Its id: the `webhook-id` header of every attempt.
+    pub id: Uuid,
+    /// The event's type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `queued`, `sending`, `in_doubt`, `sent` or `failed`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the next attempt is due (queued only).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// The last attempt's HTTP status.
+    #[serde(default)]
+    pub last_status_code: Option<u16>,
+    /// The last attempt's error.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// The last attempt's response time in milliseconds.
+    #[serde(default)]
+    pub response_ms: Option<u64>,
+    /// When the event happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was delivered.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub delivered_at: Option<OffsetDateTime>,
+}
+
+/// A page of deliveries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryList {
+    /// Newest first.
+    pub deliveries: Vec<Delivery>,
+    /// Pass as `cursor` for the next page; `None` on the last.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
 /// Where to send the browser for an OIDC sign-in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OidcStart {

@@ -17,8 +17,8 @@ use hallpass_core::store::{
 };
 use hallpass_core::{
     Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
-    OutboxState, OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash, UserRef,
-    WebhookEndpoint,
+    OutboxState, OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash,
+    UserRef, WebhookEndpoint,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use std::sync::Arc;

@@ -25,8 +25,8 @@ use hallpass_core::store::{
 };
 use hallpass_core::{
     Enqueue, FactorChange, FlowKind, FlowRecord, MfaState, OutboxClaim, OutboxKind, OutboxMessage,
-    OutboxState, OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash, UserRef,
-    WebhookEndpoint,
+    OutboxState, OutboxStats, OutboxUpdate, PasskeyRecord, PasskeyUse, ProviderName, Scope, TokenHash,
+    UserRef, WebhookEndpoint,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -105,6 +105,7 @@ pub async fn register_finish(
 #[utoipa::path(
     get,
     path = "/v1/users/{ref}/passkeys",
+    operation_id = "list_passkeys",
     tag = "passkeys",
     security(("bearer" = [])),
     params(("ref" = String, Path, description = "The user's id, username or email")),
@@ -167,6 +168,7 @@ pub async fn rename(
 #[utoipa::path(
     delete,
     path = "/v1/users/{ref}/passkeys/{id}",
+    operation_id = "delete_passkey",
     tag = "passkeys",
     security(("bearer" = [])),
     params(

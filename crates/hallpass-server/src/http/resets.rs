@@ -18,6 +18,7 @@ use hallpass_core::{Code, Password, UserRef};
 #[utoipa::path(
     post,
     path = "/v1/password-resets",
+    operation_id = "create_password_reset",
     tag = "password-resets",
     security(("bearer" = [])),
     request_body = ResetRequest,

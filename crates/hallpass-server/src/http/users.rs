@@ -140,6 +140,7 @@ pub async fn update(
 #[utoipa::path(
     delete,
     path = "/v1/users/{ref}",
+    operation_id = "delete_user",
     tag = "users",
     security(("bearer" = [])),
     params(("ref" = String, Path, description = "The user's id, username or email")),

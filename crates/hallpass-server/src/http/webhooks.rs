@@ -198,6 +198,7 @@ fn input(
 #[utoipa::path(
     post,
     path = "/v1/webhooks",
+    operation_id = "create_webhook",
     tag = "webhooks",
     security(("bearer" = [])),
     request_body = CreateWebhookRequest,
@@ -227,6 +228,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/v1/webhooks",
+    operation_id = "list_webhooks",
     tag = "webhooks",
     security(("bearer" = [])),
     responses(
@@ -246,6 +248,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 #[utoipa::path(
     get,
     path = "/v1/webhooks/{id}",
+    operation_id = "get_webhook",
     tag = "webhooks",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The endpoint's id")),
@@ -270,6 +273,7 @@ pub async fn get(
 #[utoipa::path(
     patch,
     path = "/v1/webhooks/{id}",
+    operation_id = "update_webhook",
     tag = "webhooks",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The endpoint's id")),
@@ -300,6 +304,7 @@ pub async fn update(
 #[utoipa::path(
     delete,
     path = "/v1/webhooks/{id}",
+    operation_id = "delete_webhook",
     tag = "webhooks",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The endpoint's id")),
@@ -326,6 +331,7 @@ pub async fn delete(
 #[utoipa::path(
     post,
     path = "/v1/webhooks/{id}/rotate-secret",
+    operation_id = "rotate_webhook_secret",
     tag = "webhooks",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The endpoint's id")),
@@ -352,6 +358,7 @@ pub async fn rotate_secret(
 #[utoipa::path(
     get,
     path = "/v1/webhooks/{id}/deliveries",
+    operation_id = "list_webhook_deliveries",
     tag = "webhooks",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The endpoint's id"), DeliveriesQuery),
@@ -393,6 +400,7 @@ pub async fn deliveries(
 #[utoipa::path(
     post,
     path = "/v1/webhooks/{id}/deliveries/{delivery}/retry",
+    operation_id = "retry_webhook_delivery",
     tag = "webhooks",
     security(("bearer" = [])),
     params(
