@@ -99,7 +99,7 @@ async fn a_migration_stopped_half_way_is_completed() {
     .await
     .expect("a half-made schema");
     store.migrate().await.expect("the migration completes");
-    assert_eq!(tables(&store).await.len(), 15);
+    assert_eq!(tables(&store).await.len(), 16);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
