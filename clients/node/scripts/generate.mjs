@@ -2,11 +2,10 @@
 // with --check, regenerates into a temporary file and fails when the committed
 // src/schema.ts differs (CI: scripts/node-client-test.sh).
 //
-// The one transformation: operationIds that are not unique in the spec (`get`, `list`,
-// `update` appear on several paths; OpenAPI wants them unique) are left out, so the
-// generator types those operations in `paths` only instead of declaring one name twice.
+// operationIds must be unique (OpenAPI says so, and the generator would declare one name
+// twice): a repeated one fails here, naming it, rather than being worked around.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -16,13 +15,14 @@ const seen = new Map();
 for (const ops of Object.values(spec.paths)) {
   for (const op of Object.values(ops)) if (op && op.operationId) seen.set(op.operationId, (seen.get(op.operationId) ?? 0) + 1);
 }
-for (const ops of Object.values(spec.paths)) {
-  for (const op of Object.values(ops)) if (op && op.operationId && seen.get(op.operationId) > 1) delete op.operationId;
+const repeated = [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+if (repeated.length > 0) {
+  console.error(`docs/openapi.json repeats operationIds: ${repeated.join(", ")} (give each utoipa path its own operation_id)`);
+  process.exit(1);
 }
 const dir = mkdtempSync(join(tmpdir(), "hallpass-schema-"));
 try {
-  const input = join(dir, "openapi.json");
-  writeFileSync(input, JSON.stringify(spec));
+  const input = "../../docs/openapi.json";
   const out = check ? join(dir, "schema.ts") : "src/schema.ts";
   execFileSync("node_modules/.bin/openapi-typescript", [input, "-o", out], { stdio: "pipe" });
   if (check) {
