@@ -131,15 +131,16 @@ pub async fn run(
         let Some(last) = page.last() else { break };
         after = Some((last.record.user.scope.clone(), last.record.user.id));
         // Serialise the page, then write it off the async workers (stdout may be a slow pipe).
-        for e in &mut page {
-            for identity in &mut e.identities {
-                let (opened, unreadable) = open_identity_with(secret, identity.clone());
-                *identity = opened;
-                lost += u64::from(unreadable);
-            }
-        }
         let mut text = String::with_capacity(page.len() * 512);
-        for e in &page {
+        for e in &mut page {
+            e.identities = std::mem::take(&mut e.identities)
+                .into_iter()
+                .map(|identity| {
+                    let (opened, unreadable) = open_identity_with(secret, identity);
+                    lost += u64::from(unreadable);
+                    opened
+                })
+                .collect();
             text.push_str(&serde_json::to_string(&UserLine::of(e))?);
             text.push('\n');
             providers += e.identities.len() as u64;
