@@ -9,6 +9,7 @@
 // Run by scripts/browser-test.sh, which starts the server and passes BASE, API_KEY,
 // ALICE_TOKEN, ADMIN_USER, ADMIN_PASSWORD and SCREENSHOTS.
 import { chromium } from 'playwright-core';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -69,6 +70,19 @@ const shot = async (page, name) => {
   await a11y(page, name);
 };
 const step = (what) => console.log(`- ${what}`);
+
+// RFC 6238 TOTP (SHA-1, 6 digits, 30 s) computed here from the base32 key the page shows.
+const totp = (base32, at = Date.now(), offset = 0) => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of base32.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30000) + offset));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const o = mac[19] & 0xf;
+  return String((mac.readUInt32BE(o) & 0x7fffffff) % 1e6).padStart(6, '0');
+};
 
 const page = context.pages()[0] ?? (await context.newPage());
 watch(page);
@@ -336,6 +350,118 @@ try {
   await shot(page, '19-signed-out');
   await page.goto(BASE + '/admin');
   assert.equal(new URL(page.url()).pathname, '/admin/login', 'signed out for good');
+
+  // Passkeys are bound to a domain name, so this part opens the page at localhost (an IP
+  // address can hold none), with Chromium's virtual authenticator standing in for a
+  // security key or a phone.
+  step("the admin's own passkey: added on the account page with a virtual authenticator");
+  const LOCAL = BASE.replace('127.0.0.1', 'localhost');
+  const own = await context.newPage();
+  watch(own);
+  const cdp = await context.newCDPSession(own);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+      isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  });
+  const signIn = async () => {
+    await own.goto(LOCAL + '/admin/login');
+    await own.getByLabel('Username').fill(ADMIN_USER);
+    await own.getByLabel('Password').fill(ADMIN_PASSWORD);
+    await own.getByRole('button', { name: 'Sign in', exact: true }).click();
+  };
+  const logOut = async () => {
+    await own.getByRole('button', { name: 'Log out' }).click();
+    await own.waitForURL(LOCAL + '/admin/login?notice=signed-out');
+  };
+  const loginPage = await own.goto(LOCAL + '/admin/login');
+  assert.match(loginPage.headers()['content-security-policy'], /script-src 'self'/, 'the passkey script may run');
+  assert.doesNotMatch(loginPage.headers()['content-security-policy'], /unsafe-inline/);
+  await signIn();
+  await own.waitForURL(LOCAL + '/admin');
+  await own.getByRole('link', { name: ADMIN_USER }).click();
+  await own.getByRole('heading', { name: 'Your account' }).waitFor();
+  await own.locator('#no-passkeys').waitFor();
+  await shot(own, '20-account');
+  await own.getByLabel('Name of the new passkey').fill('virtual key');
+  await own.getByRole('button', { name: 'Add a passkey' }).click();
+  await own.getByRole('status').filter({ hasText: 'Passkey added' }).waitFor();
+  assert.match(await own.locator('#passkeys').innerText(), /virtual key/);
+  const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+  assert.equal(credentials.length, 1, 'the authenticator holds one credential');
+  assert.equal(credentials[0].isResidentCredential, true, 'discoverable, so it signs in without a username');
+  await shot(own, '21-account-passkey');
+
+  step('an authenticator app: the code computed here from the key the page shows once');
+  await own.getByRole('button', { name: 'Set up an authenticator app' }).click();
+  await own.getByRole('heading', { name: 'Set up an authenticator app' }).waitFor();
+  await own.getByRole('img', { name: /QR code/ }).waitFor();
+  const key = (await own.locator('#totp-secret').innerText()).trim();
+  assert.match(key, /^[A-Z2-7]{16,}=*$/);
+  await shot(own, '22-totp-setup');
+  await own.getByLabel('The code the app shows now').fill(totp(key));
+  await own.getByRole('button', { name: 'Turn on' }).click();
+  await own.getByRole('heading', { name: 'Your authenticator app is on' }).waitFor();
+  const codes = await own.locator('#recovery-codes li').allInnerTexts();
+  assert.equal(codes.length, 10, 'ten recovery codes');
+  await shot(own, '23-recovery-codes');
+  await own.goto(LOCAL + '/admin/account');
+  assert.match(await own.locator('#totp-state').innerText(), /^On/);
+  assert.ok(!(await own.content()).includes(key), 'the key is not shown again');
+
+  step('signed out, the passkey alone signs the admin in');
+  await logOut();
+  await own.getByRole('button', { name: 'Sign in with a passkey' }).click();
+  await own.waitForURL(LOCAL + '/admin');
+  await own.getByRole('heading', { name: 'Dashboard' }).waitFor();
+
+  step('the password, then the passkey as the second factor');
+  await logOut();
+  await signIn();
+  await own.getByRole('heading', { name: 'Second factor' }).waitFor();
+  assert.equal(new URL(own.url()).pathname, '/admin/login', 'no session after the password alone');
+  assert.equal((await context.cookies(LOCAL)).filter((c) => c.name === 'hallpass_admin').length, 0);
+  await shot(own, '24-second-factor');
+  await own.getByRole('button', { name: 'Use your passkey' }).click();
+  await own.waitForURL(LOCAL + '/admin');
+
+  step('the password, a wrong code refused, then a recovery code');
+  await logOut();
+  await signIn();
+  await own.getByRole('heading', { name: 'Second factor' }).waitFor();
+  const near = [-1, 0, 1].map((o) => totp(key, Date.now(), o));
+  const wrong = ['111111', '222222', '333333', '444444'].find((c) => !near.includes(c));
+  await own.getByLabel('Code from your authenticator app').fill(wrong);
+  await own.getByRole('button', { name: 'Verify' }).click();
+  await own.getByRole('alert').filter({ hasText: 'did not match' }).waitFor();
+  await own.getByText('Use a recovery code').click();
+  await own.getByLabel('Recovery code').fill(codes[0]);
+  await own.getByRole('button', { name: 'Use recovery code' }).click();
+  await own.waitForURL(LOCAL + '/admin');
+
+  step('the audit trail says how the admin signed in and what changed');
+  await own.goto(LOCAL + '/admin/audit?signins=on');
+  const trail = await own.locator('#audit').innerText();
+  for (const words of [
+    `${ADMIN_USER} added passkey “virtual key”`, `${ADMIN_USER} turned on their authenticator app`,
+    `${ADMIN_USER} signed in with a passkey`, `${ADMIN_USER} signed in with password and passkey`,
+    `${ADMIN_USER} signed in with a recovery code`,
+  ]) {
+    assert.ok(trail.includes(words), `audit says "${words}": ${trail}`);
+  }
+  for (const c of codes) assert.ok(!trail.includes(c), 'no recovery code in the audit trail');
+
+  step('removing the passkey asks first');
+  await own.goto(LOCAL + '/admin/account');
+  await own.getByRole('button', { name: 'Remove passkey virtual key' }).click();
+  await own.getByRole('heading', { name: /Remove the passkey/ }).waitFor();
+  await own.getByRole('button', { name: 'Remove passkey' }).click();
+  await own.getByRole('status').filter({ hasText: 'Passkey removed' }).waitFor();
+  await own.locator('#no-passkeys').waitFor();
+  await shot(own, '25-account-after');
+  await own.close();
 
   assert.deepEqual(problems, [], 'no console errors, CSP violations or accessibility violations');
   console.log('browser test: every step passed');

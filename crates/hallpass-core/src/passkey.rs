@@ -35,6 +35,9 @@ pub struct RelyingParty {
     /// The web origins the ceremonies may run on (`https://app.example.com`); each must be
     /// the rp id or a subdomain of it.
     pub origins: Vec<String>,
+    /// Whether an origin on any port matches (the admin page's `http://localhost` when no
+    /// `public_url` says where it is served).
+    pub any_port: bool,
 }
 
 impl RelyingParty {
@@ -66,7 +69,8 @@ impl RelyingParty {
         }
         let mut builder = webauthn_rs::WebauthnBuilder::new(&self.rp_id, first)
             .map_err(|e| format!("rp_id `{}` does not fit origin `{first}`: {e}", self.rp_id))?
-            .rp_name(&self.rp_name);
+            .rp_name(&self.rp_name)
+            .allow_any_port(self.any_port);
         for origin in rest {
             builder = builder.append_allowed_origin(origin);
         }
@@ -150,6 +154,7 @@ mod tests {
             rp_id: "example.com".into(),
             rp_name: "Example".into(),
             origins: origins.iter().map(|s| (*s).to_owned()).collect(),
+            any_port: false,
         }
     }
 

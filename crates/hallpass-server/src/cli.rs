@@ -267,6 +267,12 @@ pub enum AdminCommand {
         /// The admin's username.
         username: String,
     },
+    /// Remove an admin's second factors (authenticator app, recovery codes, passkeys), for
+    /// an admin who lost them; ends the admin's sessions. Audited.
+    RemoveFactors {
+        /// The admin's username.
+        username: String,
+    },
 }
 
 /// Which scope a user command works in.
@@ -626,6 +632,18 @@ async fn admins(cmd: AdminCommand, svc: &Hallpass) -> anyhow::Result<()> {
         AdminCommand::Delete { username } => {
             svc.delete_user(&admin, &user_ref(&username)?).await?;
             eprintln!("admin deleted");
+        }
+        AdminCommand::RemoveFactors { username } => {
+            let r = user_ref(&username)?;
+            let removed = svc.remove_mfa(&admin, &r, None).await?;
+            let detail = serde_json::json!({"removed": removed, "admin": username});
+            let detail = detail.as_object().cloned().unwrap_or_default();
+            svc.audit("cli", "admin_mfa_remove", None, None, detail).await?;
+            if removed {
+                eprintln!("second factors removed; every session of the admin was ended");
+            } else {
+                eprintln!("the admin had no second factor");
+            }
         }
     }
     Ok(())

@@ -587,6 +587,29 @@ impl Config {
         Ok(s)
     }
 
+    /// The WebAuthn relying party of the admin page's own passkeys: the host of
+    /// `public_url` when set (passkeys then work on that origin only); otherwise
+    /// `localhost` on any port, the one name a browser treats as secure over plain HTTP
+    /// (a page opened at `http://127.0.0.1:...` cannot use passkeys: an IP address is no
+    /// relying party id).
+    pub fn admin_relying_party(&self) -> hallpass_core::RelyingParty {
+        let public = self.public_url.as_deref().and_then(|u| {
+            let origin = crate::admin::origin_of(u)?;
+            let host = origin.split_once("://")?.1;
+            // `host:port` or `[v6]:port`: the rp id is the host alone.
+            let host = match host.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(v6).to_owned(),
+                None => host.rsplit_once(':').map_or(host, |(h, _)| h).to_owned(),
+            };
+            Some((origin, host))
+        });
+        let (origins, rp_id, any_port) = match public {
+            Some((origin, host)) => (vec![origin], host, false),
+            None => (vec!["http://localhost".to_owned()], "localhost".to_owned(), true),
+        };
+        hallpass_core::RelyingParty { rp_id, rp_name: "hallpass admin".into(), origins, any_port }
+    }
+
     /// The service settings this configuration describes.
     pub fn settings(&self) -> anyhow::Result<Settings> {
         let mut scopes = BTreeMap::new();
@@ -597,12 +620,17 @@ impl Config {
                     rp_id: w.rp_id.clone(),
                     rp_name: w.rp_name.clone().unwrap_or_else(|| w.rp_id.clone()),
                     origins: w.origins.clone(),
+                    any_port: false,
                 };
                 rp.build().map_err(|e| anyhow::anyhow!("configuration: [scopes.{name}.webauthn]: {e}"))?;
                 settings.webauthn = Some(rp);
             }
             scopes.insert(name.clone(), settings);
         }
+        // The admins sign in with passkeys too: the relying party of the page itself.
+        let mut admin = self.scope_settings(&ScopeConfig::default())?;
+        admin.webauthn = Some(self.admin_relying_party());
+        scopes.insert(Scope::ADMIN.to_owned(), admin);
         let hash_params = HashParams {
             m_cost: self.argon2_memory_kib,
             t_cost: self.argon2_iterations,

@@ -41,6 +41,8 @@ backend_tests! {
     a_users_page_shows_identities_and_provider_sign_ins,
     a_users_second_factors_are_listed_and_removed_after_asking
         with Options { server_secret: true, ..Default::default() },
+    an_admin_signs_in_with_an_authenticator_app_of_their_own
+        with Options { server_secret: true, ..Default::default() },
 }
 
 /// An answer: status, headers, body.
@@ -989,4 +991,124 @@ async fn a_users_second_factors_are_listed_and_removed_after_asking(app: TestApp
     assert!(page.text.contains("second factors are removed") && page.text.contains("No second factor"));
     let trail = b.get("/admin/audit").await;
     assert!(trail.text.contains("removed the second factors of"), "{}", trail.text);
+}
+
+/// The value of the hidden field `name` in a page.
+fn hidden(page: &Page, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let at = page.text.find(&marker).unwrap_or_else(|| panic!("no field {name}: {}", page.text));
+    let rest = &page.text[at + marker.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// An admin turns on an authenticator app on their own account page (the key shown once,
+/// a wrong first code refused, ten recovery codes shown once), and from then on the
+/// password alone makes no session: the second-factor step takes a fresh code (never the
+/// one already used), or a recovery code once. Removing the factors (after asking) keeps
+/// the session that removed them.
+async fn an_admin_signs_in_with_an_authenticator_app_of_their_own(app: TestApp) {
+    make_admin(&app).await;
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in().await;
+    let account = b.get("/admin/account").await;
+    assert_eq!(account.status, StatusCode::OK, "{}", account.text);
+    assert!(account.text.contains("Set up an authenticator app"), "{}", account.text);
+    let mut other = Browser::new(&app);
+    other.sign_in().await;
+
+    let setup = b.post("/admin/account/totp", &[("csrf", &csrf)]).await;
+    assert_eq!(setup.status, StatusCode::OK, "{}", setup.text);
+    assert!(setup.text.contains("data:image/svg+xml;base64,"), "a QR code: {}", setup.text);
+    let at = setup.text.find(r#"id="totp-secret">"#).unwrap() + r#"id="totp-secret">"#.len();
+    let key = setup.text[at..at + setup.text[at..].find('<').unwrap()].to_owned();
+    let secret = totp_rs::Secret::try_from_base32(&key).unwrap().as_bytes().to_vec();
+    let code_at = |offset: i64| {
+        let t = u64::try_from(app.now().unix_timestamp() + offset * 30).unwrap();
+        hallpass_core::mfa::totp(&secret, 6, "x", "x").unwrap().generate(t).to_string()
+    };
+    let near: Vec<String> = (-1..=1).map(code_at).collect();
+    let wrong =
+        ["111111", "222222", "333333", "444444"].into_iter().find(|c| !near.iter().any(|n| n == c)).unwrap();
+    let refused = b
+        .post(
+            "/admin/account/totp/confirm",
+            &[("csrf", &csrf), ("code", wrong), ("secret", &key), ("uri", &hidden(&setup, "uri"))],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert!(refused.text.contains("did not match") && refused.text.contains(&key), "{}", refused.text);
+    let code = code_at(0);
+    let done = b.post("/admin/account/totp/confirm", &[("csrf", &csrf), ("code", &code)]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    let codes: Vec<String> = done
+        .text
+        .split("<li><code>")
+        .skip(1)
+        .map(|rest| rest[..rest.find('<').unwrap()].to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10, "{}", done.text);
+    assert_eq!(audit_actions(&app).await.first().map(String::as_str), Some("admin_totp_enrol"));
+    let account = b.get("/admin/account").await;
+    assert_eq!(account.status, StatusCode::OK, "this session stays");
+    assert!(account.text.contains("Recovery codes left: <strong id=\"codes-left\">10<"), "{}", account.text);
+    assert!(!account.text.contains(&key) && !account.text.contains(&codes[0]), "shown once");
+    assert_eq!(other.get("/admin").await.location(), "/admin/login", "the other session ended");
+
+    // The password alone: the second-factor step, no session.
+    let mut c = Browser::new(&app);
+    let step = c.login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(step.status, StatusCode::OK, "{}", step.text);
+    assert!(step.text.contains("Second factor") && c.cookie.is_none(), "{}", step.text);
+    assert!(!step.text.contains("data-passkey"), "no passkey offered without one");
+    let challenge = hidden(&step, "challenge");
+    assert!(!challenge.is_empty());
+    // The code already used to turn the app on is refused: a step counts once.
+    let replayed = c
+        .post(
+            "/admin/login/mfa",
+            &[("challenge", &challenge), ("offers", "totp,recovery_code"), ("totp", &code)],
+        )
+        .await;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED, "{}", replayed.text);
+    assert!(replayed.text.contains("did not match") && c.cookie.is_none(), "{}", replayed.text);
+    assert_eq!(hidden(&replayed, "challenge"), challenge, "the same challenge goes on");
+    let used = c
+        .post(
+            "/admin/login/mfa",
+            &[("challenge", &challenge), ("offers", "totp,recovery_code"), ("recovery_code", &codes[0])],
+        )
+        .await;
+    assert_eq!(used.status, StatusCode::SEE_OTHER, "{}", used.text);
+    assert_eq!(used.location(), "/admin");
+    assert!(c.cookie.is_some());
+    assert_eq!(c.get("/admin").await.status, StatusCode::OK);
+    // A used challenge is gone: back to the password.
+    let again = c.post("/admin/login/mfa", &[("challenge", &challenge), ("recovery_code", &codes[1])]).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED, "{}", again.text);
+    assert!(again.text.contains("Sign in again"), "{}", again.text);
+    // The same recovery code does not work twice.
+    let mut d = Browser::new(&app);
+    let step = d.login(ADMIN, ADMIN_PASSWORD).await;
+    let twice = d
+        .post("/admin/login/mfa", &[("challenge", &hidden(&step, "challenge")), ("recovery_code", &codes[0])])
+        .await;
+    assert_eq!(twice.status, StatusCode::UNAUTHORIZED, "{}", twice.text);
+    let trail = c.get("/admin/audit?signins=on").await;
+    assert!(trail.text.contains("signed in with a recovery code"), "{}", trail.text);
+    assert!(trail.text.contains("turned on their authenticator app"), "{}", trail.text);
+
+    // Removing every factor asks first, then keeps this session and ends the others.
+    let csrf = c.get("/admin/account").await.csrf();
+    let ask = c.post("/admin/account/factors/remove", &[("csrf", &csrf)]).await;
+    assert!(ask.text.contains("Remove your second factors?"), "{}", ask.text);
+    let removed = c.post("/admin/account/factors/remove", &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(removed.location(), "/admin/account?notice=own-factors");
+    assert_eq!(c.get("/admin").await.status, StatusCode::OK, "this session stays");
+    assert_eq!(b.get("/admin").await.location(), "/admin/login", "the other session ended");
+    let mut e = Browser::new(&app);
+    assert_eq!(
+        e.login(ADMIN, ADMIN_PASSWORD).await.status,
+        StatusCode::SEE_OTHER,
+        "the password alone again"
+    );
 }

@@ -43,6 +43,7 @@ fn relying_party() -> common::Options {
                 rp_id: "example.com".into(),
                 rp_name: "Example".into(),
                 origins: vec![ORIGIN.into()],
+                any_port: false,
             }),
             ..Default::default()
         },

@@ -1,5 +1,5 @@
 //! The admin web page at `/admin`: server-rendered HTML (askama templates in
-//! `templates/admin/`, one CSS file, no JavaScript) for operators.
+//! `templates/admin/`, one CSS file; script only for passkey ceremonies) for operators.
 //!
 //! Map of the module:
 //! - this file: [`AdminOptions`] (cookie and origin policy), the router, the security
@@ -18,6 +18,10 @@
 //!   of that session in the form (SHA-256 of a label and the session token, compared in
 //!   constant time), and, when the browser sends one, an `Origin` of this site.
 //!   A failed check answers 403 and changes nothing.
+//! - No inline script, ever. Passkeys need `navigator.credentials`, so the pages that
+//!   offer them (sign-in, the second-factor step, the admin's own account) load the one
+//!   script file `static/passkey.js` under [`PASSKEY_CSP`]; everything else on those pages
+//!   works without it, and every other page still forbids script altogether.
 //! - The session token lives only in an `HttpOnly; SameSite=Strict; Path=/` cookie
 //!   (`__Host-` prefixed and `Secure` behind HTTPS); it never appears in a URL or a log.
 //! - Every state-changing action writes an audit entry (`Hallpass::audit`).
@@ -153,7 +157,7 @@ impl AdminOptions {
 }
 
 /// `scheme://host[:port]` of a URL.
-fn origin_of(url: &str) -> Option<String> {
+pub(crate) fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let host = rest.split(['/', '?', '#']).next()?;
     (!host.is_empty()).then(|| format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
@@ -165,6 +169,17 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin", get(pages::dashboard))
         .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
         .route("/admin/login", get(pages::login_form).post(pages::login))
+        .route("/admin/login/mfa", post(pages::login_mfa))
+        .route("/admin/login/passkey/start", post(pages::passkey_login_start))
+        .route("/admin/login/passkey", post(pages::passkey_login))
+        .route("/admin/account", get(pages::account))
+        .route("/admin/account/totp", post(pages::totp_start))
+        .route("/admin/account/totp/confirm", post(pages::totp_confirm))
+        .route("/admin/account/recovery-codes", post(pages::new_recovery_codes))
+        .route("/admin/account/factors/remove", post(pages::remove_own_factors))
+        .route("/admin/account/passkeys/start", post(pages::passkey_register_start))
+        .route("/admin/account/passkeys", post(pages::passkey_register))
+        .route("/admin/account/passkeys/delete", post(pages::passkey_delete))
         .route("/admin/logout", post(pages::logout))
         .route("/admin/users", get(pages::users))
         .route("/admin/users/{scope}/{id}", get(pages::user).post(pages::update_user))
@@ -179,6 +194,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/outbox", get(pages::outbox))
         .route("/admin/outbox/retry", post(pages::retry_outbox))
         .route("/admin/static/admin.css", get(css))
+        .route("/admin/static/passkey.js", get(passkey_js))
         // Anything else under /admin is an HTML 404 (the API's fallback answers JSON).
         .route("/admin/{*rest}", axum::routing::any(not_found))
         .layer(axum::middleware::from_fn_with_state(state.clone(), error_with_navigation))
@@ -228,14 +244,35 @@ async fn css() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
 }
 
+/// The page's one script (passkey ceremonies), compiled in.
+const PASSKEY_JS: &str = include_str!("../../static/passkey.js");
+
+async fn passkey_js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], PASSKEY_JS).into_response()
+}
+
 /// The Content-Security-Policy of every admin answer: nothing but our own style sheet and
 /// same-origin forms; no script at all.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
                        frame-ancestors 'none'; base-uri 'none'";
 
+/// The policy of the pages that offer passkeys (`with_passkey_script`): [`CSP`] plus our
+/// own script file and same-origin `fetch` (the ceremony's start). No inline script.
+pub const PASSKEY_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                               script-src 'self'; connect-src 'self'; form-action 'self'; \
+                               frame-ancestors 'none'; base-uri 'none'";
+
+/// A page that runs `passkey.js`: its answer carries [`PASSKEY_CSP`] instead of [`CSP`].
+pub(crate) fn with_passkey_script(mut res: Response) -> Response {
+    res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PASSKEY_CSP));
+    res
+}
+
 async fn security_headers(mut res: Response) -> Response {
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // `same-origin`, not `no-referrer`: under `no-referrer` Chromium sends `Origin: null`
     // on form posts, and the origin check could not tell our forms from anyone's. Other
@@ -303,6 +340,10 @@ pub(crate) struct Admin {
     pub token: SessionToken,
     /// The session's CSRF token.
     pub csrf: String,
+    /// The admin's user id (scope `_admin`).
+    pub user_id: Uuid,
+    /// The session's id (kept when the admin changes their own second factors).
+    pub session_id: Uuid,
 }
 
 impl Admin {
@@ -325,7 +366,7 @@ impl FromRequestParts<AppState> for Admin {
         let token = cookie(&parts.headers, state.admin.cookie_name()).ok_or(PageError::Login)?;
         let token = SessionToken::from_presented(&token);
         let admin = Scope::admin();
-        let (_, user) = match state.service.get_session(&admin, &token).await {
+        let (session, user) = match state.service.get_session(&admin, &token).await {
             Ok(found) => found,
             Err(Error::SessionInvalid) => return Err(PageError::Login),
             Err(e) => return Err(e.into()),
@@ -342,7 +383,7 @@ impl FromRequestParts<AppState> for Admin {
             Err(e) => return Err(e.into()),
         }
         let username = user.username.map(|u| u.as_str().to_owned()).unwrap_or_else(|| user.id.to_string());
-        Ok(Admin { username, csrf: csrf_of(&token), token })
+        Ok(Admin { username, csrf: csrf_of(&token), token, user_id: user.id, session_id: session.id })
     }
 }
 

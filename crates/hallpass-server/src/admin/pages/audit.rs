@@ -61,6 +61,11 @@ const ACTIONS: &[(&str, &str)] = &[
     ("key_create", "created an API key"),
     ("key_revoke", "revoked an API key"),
     ("outbox_retry", "queued a mail again"),
+    ("admin_totp_enrol", "turned on their authenticator app"),
+    ("admin_recovery_codes", "made new recovery codes"),
+    ("admin_passkey_add", "added a passkey"),
+    ("admin_passkey_remove", "removed a passkey"),
+    ("admin_mfa_remove", "removed their second factors"),
     ("admin_login", "signed in"),
     ("admin_logout", "signed out"),
 ];
@@ -193,7 +198,36 @@ async fn sentence(e: AuditEntry, names: &mut Names<'_>) -> AuditRow {
     };
     let in_scope = if scope.is_empty() { String::new() } else { format!(" ({scope})") };
     match e.action.as_str() {
-        "admin_login" => row.verb = "signed in".into(),
+        "admin_login" => {
+            // How: `pwd`, `pwd otp`, `passkey`... from the session's methods.
+            let amr: Vec<&str> = e
+                .detail
+                .get("amr")
+                .and_then(|a| a.as_array())
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            row.verb = match amr.as_slice() {
+                ["passkey"] => "signed in with a passkey".into(),
+                [_, "otp"] => "signed in with an authenticator code".into(),
+                [_, "recovery"] => "signed in with a recovery code".into(),
+                [_, "passkey"] => "signed in with password and passkey".into(),
+                _ => "signed in".into(),
+            };
+        }
+        "admin_totp_enrol" => row.verb = "turned on their authenticator app".into(),
+        "admin_recovery_codes" => row.verb = "made new recovery codes".into(),
+        "admin_mfa_remove" => {
+            row.verb = match e.detail.get("admin").and_then(|a| a.as_str()) {
+                Some(whom) => format!("removed the second factors of admin {whom}"),
+                None => "removed their second factors".into(),
+            }
+        }
+        "admin_passkey_add" | "admin_passkey_remove" => {
+            row.verb =
+                if e.action == "admin_passkey_add" { "added passkey" } else { "removed passkey" }.into();
+            row.tail =
+                e.detail.get("name").and_then(|n| n.as_str()).map(|n| format!(" “{n}”")).unwrap_or_default();
+        }
         "admin_logout" => row.verb = "signed out".into(),
         "outbox_retry" => {
             row.verb = "queued again the mail in doubt".into();

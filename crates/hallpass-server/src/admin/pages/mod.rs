@@ -7,6 +7,7 @@
 //! `audit.rs`); this file holds what they share: the page frame ([`Layout`]), formatting
 //! helpers and the forms and queries every page reads.
 
+mod account;
 mod audit;
 mod dashboard;
 mod keys;
@@ -15,6 +16,7 @@ mod outbox;
 mod user;
 mod users;
 
+pub(crate) use account::*;
 pub(crate) use audit::*;
 pub(crate) use dashboard::*;
 pub(crate) use keys::*;
@@ -92,6 +94,9 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "revoked" => "The API key is revoked.",
         "retried" => "The mail is queued again; it is sent within seconds.",
         "signed-out" => "You are signed out.",
+        "own-factors" => "Your second factors are removed; your other sessions have ended.",
+        "passkey-added" => "Passkey added; your other sessions have ended.",
+        "passkey-removed" => "Passkey removed; your other sessions have ended.",
         "shown" => {
             "That new key was shown once and is not shown again; if it was not copied, revoke it and create another."
         }
