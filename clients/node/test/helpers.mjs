@@ -1,11 +1,13 @@
-// Starting the real `hallpass` binary for the tests: a fresh SQLite database in a temporary
-// directory, port 0, JSON logs read for the bound address, an API key made by the CLI.
-// The binary is $HALLPASS_BIN, else target/debug/hallpass of this repository (built by
-// scripts/node-client-test.sh).
+// Starting the real `hallpass` binary for the tests: a fresh database (SQLite in a temporary
+// directory; or, with HALLPASS_TEST_BACKEND=postgres, a PostgreSQL database of a unique
+// name on 127.0.0.1:5432, made with psql and dropped after), port 0, JSON logs read for the
+// bound address, an API key made by the CLI. The binary is $HALLPASS_BIN, else
+// target/debug/hallpass of this repository (built by scripts/node-client-test.sh).
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
+import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
@@ -32,7 +34,19 @@ function env(url, extra) {
 export async function database(extra = {}) {
   if (!existsSync(BIN)) throw new Error(`no hallpass binary at ${BIN}: run cargo build -p hallpass-server`);
   const dir = mkdtempSync(join(tmpdir(), "hallpass-node-"));
-  const url = `sqlite://${join(dir, "hallpass.db")}`;
+  const backend = process.env.HALLPASS_TEST_BACKEND ?? "sqlite";
+  let url = `sqlite://${join(dir, "hallpass.db")}`;
+  let drop = () => {};
+  if (backend === "postgres") {
+    const name = `hallpass_node_${randomBytes(6).toString("hex")}`;
+    const psql = (sql) =>
+      execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql], { stdio: ["ignore", "ignore", "pipe"] });
+    psql(`CREATE DATABASE ${name}`);
+    url = `postgres://postgres@127.0.0.1:5432/${name}`;
+    drop = () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } else if (backend !== "sqlite") {
+    throw new Error(`HALLPASS_TEST_BACKEND=${backend}: sqlite or postgres`);
+  }
   const out = execFileSync(BIN, ["keys", "create", "--scope", "app"], { env: env(url, extra), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   const key = out.trim().split("\n").pop();
   const servers = [];
@@ -64,6 +78,7 @@ export async function database(extra = {}) {
     close() {
       for (const c of servers) c.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
+      drop();
     },
   };
 }
