@@ -1429,7 +1429,29 @@ impl Store for MemoryStore {
             .map(|r| {
                 let mut identities = links.remove(&key(r)).unwrap_or_default();
                 identities.sort_by(|a, b| a.provider.cmp(&b.provider));
-                ExportedUser { record: r.clone(), identities }
+                let k = (r.user.scope.clone(), r.user.id);
+                let totp = t.totp.get(&k).cloned();
+                // This store keeps no time per code: the set is as old as the TOTP.
+                let made = totp.as_ref().map_or(r.user.created_at, |t| t.created_at);
+                let mut recovery_codes: Vec<crate::store::RecoveryCodeHash> = t
+                    .recovery_codes
+                    .get(&k)
+                    .into_iter()
+                    .flatten()
+                    .map(|&hash| crate::store::RecoveryCodeHash { hash, created_at: made })
+                    .collect();
+                recovery_codes.sort_by_key(|c| c.hash.0);
+                let passkeys = t
+                    .passkeys
+                    .iter()
+                    .filter(|p| p.scope == r.user.scope && p.user_id == r.user.id)
+                    .cloned()
+                    .collect();
+                ExportedUser {
+                    record: r.clone(),
+                    identities,
+                    mfa: crate::store::ExportedMfa { totp, recovery_codes, passkeys },
+                }
             })
             .collect())
     }
@@ -1493,6 +1515,23 @@ impl Store for MemoryStore {
             let exported = &users[i];
             t.users.insert(exported.record.user.id, exported.record.clone());
             t.identities.extend(exported.links());
+            let u = &exported.record.user;
+            let k = (u.scope.clone(), u.id);
+            if let Some(totp) = &exported.mfa.totp {
+                t.totp.insert(k.clone(), totp.clone());
+            }
+            if !exported.mfa.recovery_codes.is_empty() {
+                t.recovery_codes.insert(k, exported.mfa.recovery_codes.iter().map(|c| c.hash).collect());
+            }
+            for p in &exported.mfa.passkeys {
+                if !t
+                    .passkeys
+                    .iter()
+                    .any(|q| q.id == p.id || (q.scope == u.scope && q.credential_id == p.credential_id))
+                {
+                    t.passkeys.push(PasskeyRecord { scope: u.scope.clone(), user_id: u.id, ..p.clone() });
+                }
+            }
         }
         Ok(plan.outcome(users))
     }

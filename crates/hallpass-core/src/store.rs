@@ -796,13 +796,46 @@ pub struct ThrottleState {
     pub expires_at: OffsetDateTime,
 }
 
-/// One user as exported and imported: the record (with its password hash) and its links.
+/// One user as exported and imported: the record (with its password hash), its links and
+/// its second factors.
 #[derive(Debug, Clone)]
 pub struct ExportedUser {
     /// The user and password hash.
     pub record: UserRecord,
     /// The user's provider links.
     pub identities: Vec<Identity>,
+    /// The user's second factors (empty for most users). An import stores them only for the
+    /// users it inserts, in the same transaction, under the record's scope and id.
+    pub mfa: ExportedMfa,
+}
+
+/// A user's second factors as storage keeps them, for export and import.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportedMfa {
+    /// The authenticator app, its secret as stored: sealed by the server secret key of the
+    /// database it is in (`hallpass export` opens it, `hallpass import` seals it again).
+    pub totp: Option<crate::mfa::TotpRecord>,
+    /// The unused recovery codes: their hashes (bound to the user's id, which an export
+    /// keeps) and when they were made.
+    pub recovery_codes: Vec<RecoveryCodeHash>,
+    /// The passkeys (public keys and counters; nothing secret).
+    pub passkeys: Vec<PasskeyRecord>,
+}
+
+/// One stored recovery code: its hash and when it was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryCodeHash {
+    /// The hash ([`crate::mfa::recovery_code_hash`]).
+    pub hash: TokenHash,
+    /// When the set it belongs to was made.
+    pub created_at: OffsetDateTime,
+}
+
+impl ExportedMfa {
+    /// Whether the user has none.
+    pub fn is_empty(&self) -> bool {
+        self.totp.is_none() && self.recovery_codes.is_empty() && self.passkeys.is_empty()
+    }
 }
 
 /// What an import batch did.

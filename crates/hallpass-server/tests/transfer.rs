@@ -551,3 +551,69 @@ async fn sleepless_sessions_users_move_in_and_log_in_with_their_passwords() {
 fn rand_ish() -> String {
     format!("{:?}{:?}", std::time::SystemTime::now(), std::thread::current().id())
 }
+
+/// The code of a base32 TOTP secret for the time step `offset` steps from now.
+fn totp_code(secret: &str, offset: i64) -> String {
+    let bytes = totp_rs::Secret::try_from_base32(secret).unwrap().as_bytes().to_vec();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() + offset * 30;
+    hallpass_core::mfa::totp(&bytes, 6, "x", "x").unwrap().generate(u64::try_from(now).unwrap()).to_string()
+}
+
+/// Second factors move with their users: the authenticator-app secret is written opened
+/// by the old database's key and sealed by the new one's (each SQLite file has its own),
+/// recovery codes as their hashes, and after the move the user still needs the second
+/// factor, which the same app and the same recovery codes answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_factors_move_with_their_users() {
+    let (_dir, dir) = temp();
+    let (old, new) = (sqlite(&dir.join("old.db")), sqlite(&dir.join("new.db")));
+    let mut s = start(&old).await;
+    let http = Http::new(&s.base, &s.first_key.clone().expect("a fresh database prints a key"));
+    assert_eq!(http.post("/v1/users", json!({"username": "dora", "password": PASSWORD})).await.0, 201);
+    let (st, enrolled) = http.post("/v1/users/dora/mfa/totp", json!({})).await;
+    assert_eq!(st, 200, "{enrolled}");
+    let secret = enrolled["secret"].as_str().unwrap().to_owned();
+    let (st, confirmed) =
+        http.post("/v1/users/dora/mfa/totp/confirm", json!({"code": totp_code(&secret, 0)})).await;
+    assert_eq!(st, 200, "{confirmed}");
+    let codes: Vec<String> = confirmed["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    s.child.kill().await.unwrap();
+
+    let export = ok(&old, &["export"]).await;
+    assert!(export.stderr.contains("1 with second factors"), "{}", export.stderr);
+    let users = user_lines(&export.stdout);
+    let dora = find(&users, "username", "dora");
+    assert_eq!(dora["mfa"]["totp"]["secret"], secret.as_str(), "written opened: {dora}");
+    assert_eq!(dora["mfa"]["totp"]["confirmed"], true);
+    assert_eq!(dora["mfa"]["recovery_codes"].as_array().unwrap().len(), 10);
+    for c in &codes {
+        assert!(!export.stdout.contains(c.as_str()), "a recovery code is written only as its hash");
+    }
+    let imported = cli_with(&new, &["import", "-"], Some(export.stdout.as_bytes())).await;
+    assert_eq!(imported.summary(), "inserted 1, existing 0, conflicts 0, invalid 0", "{}", imported.stderr);
+    let old_key = std::fs::read(dir.join("old.db.secret-key")).unwrap();
+    let new_key = std::fs::read(dir.join("new.db.secret-key")).unwrap();
+    assert_ne!(old_key, new_key, "each database has its own key");
+
+    let mut s = start(&new).await;
+    let http = Http::new(&s.base, &s.first_key.clone().expect("no key was moved"));
+    let (st, challenge) = http.login("dora", PASSWORD).await;
+    assert_eq!((st, challenge["mfa_required"].clone()), (200, json!(true)), "{challenge}");
+    // The next step's code: the one the confirmation used is spent, and that stays so.
+    let (st, done) = http
+        .post("/v1/sessions/mfa", json!({"challenge": challenge["challenge"], "totp": totp_code(&secret, 1)}))
+        .await;
+    assert_eq!(st, 201, "the same app answers after the move: {done}");
+    let (_, challenge) = http.login("dora", PASSWORD).await;
+    let (st, done) = http
+        .post("/v1/sessions/mfa", json!({"challenge": challenge["challenge"], "recovery_code": codes[3]}))
+        .await;
+    assert_eq!(st, 201, "a recovery code answers after the move: {done}");
+    assert_eq!(done["login"]["recovery_codes_remaining"], 9, "{done}");
+    s.child.kill().await.unwrap();
+}

@@ -90,6 +90,7 @@ macro_rules! __with_cases {
             import_round_trip_keeps_every_field,
             import_again_changes_nothing,
             import_reports_conflicts_and_inserts_the_rest,
+            second_factors_travel_with_their_users,
             throttle_hits_count_and_expire,
             throttle_concurrent_hits_all_count,
             throttle_clear_and_isolation,

@@ -57,7 +57,7 @@ pub async fn import_export(store: &dyn Store, users: usize, batch: usize) -> Run
             record.user.updated_at = at(n as i64);
             record.password_hash = Some(format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$h{n}"));
             let link = identity(&s, record.user.id, "github", &format!("gh-{n}"));
-            ExportedUser { record, identities: vec![link] }
+            ExportedUser { record, identities: vec![link], mfa: Default::default() }
         })
         .collect();
 

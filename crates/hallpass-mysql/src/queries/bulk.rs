@@ -28,14 +28,19 @@
 //! them; they are then redone one user at a time, each under its own savepoint, and a
 //! user refused by a unique index becomes a conflict (or `existing`, for the primary key)
 //! instead of failing the batch.
+//!
+//! Second factors go with their users: a page's TOTP rows, recovery codes and passkeys are
+//! read per scope like the links; an import inserts those of the users it inserts, with
+//! them (`INSERT IGNORE`, one statement per row: few users have any).
 
 use crate::codec::*;
 use crate::error::{Fail, QResult, duplicate_key};
 use crate::rows::{identity_cols, identity_row, record_from_row, user_cols};
 use hallpass_core::store::{
-    ExportedUser, ImportConflict, ImportDecision, ImportOutcome, ImportPlan, ImportTaken,
+    ExportedMfa, ExportedUser, ImportConflict, ImportDecision, ImportOutcome, ImportPlan, ImportTaken,
+    RecoveryCodeHash,
 };
-use hallpass_core::{Confirmation, Email, Identity, Scope, Username};
+use hallpass_core::{Confirmation, Email, Identity, Scope, TokenHash, TotpRecord, Username};
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::{BTreeMap, HashMap};
@@ -103,13 +108,128 @@ pub(crate) async fn export_users(
             }
         }
     }
+    let mut mfa: HashMap<(Scope, Uuid), ExportedMfa> = HashMap::new();
+    for (scope, ids) in &by_scope {
+        for run in runs(ids, MAX_KEYS, |k| 4 + k.len()) {
+            export_mfa(c, scope, run, &mut mfa).await?;
+        }
+    }
     Ok(records
         .into_iter()
         .map(|record| {
-            let identities = links.remove(&(record.user.scope.clone(), record.user.id)).unwrap_or_default();
-            ExportedUser { record, identities }
+            let key = (record.user.scope.clone(), record.user.id);
+            let identities = links.remove(&key).unwrap_or_default();
+            ExportedUser { record, identities, mfa: mfa.remove(&key).unwrap_or_default() }
         })
         .collect())
+}
+
+/// The second factors of the listed users of one scope, added to `all`.
+async fn export_mfa(
+    c: &mut MySqlConnection,
+    scope: &str,
+    ids: &[String],
+    all: &mut HashMap<(Scope, Uuid), ExportedMfa>,
+) -> QResult<()> {
+    let keys = padded(ids);
+    let list = placeholders(keys.len());
+    let totp = format!(
+        "SELECT user_id, secret, confirmed, last_step, created_at FROM mfa_totp WHERE scope = ? AND user_id IN ({list})"
+    );
+    let codes = format!(
+        "SELECT user_id, code_hash, created_at FROM mfa_recovery_codes WHERE scope = ? AND user_id IN ({list}) \
+         ORDER BY user_id, code_hash"
+    );
+    let passkeys = format!(
+        "SELECT {} FROM passkeys WHERE scope = ? AND user_id IN ({list}) ORDER BY user_id, created_at, id",
+        crate::queries::passkeys::COLUMNS
+    );
+    let scope_of = Scope::from_stored(scope).map_err(|e| hallpass_core::StoreError::Other(e.to_string()))?;
+    // Only placeholders went into the statements; every value is bound.
+    let mut q = sqlx::query(AssertSqlSafe(totp)).bind(scope);
+    for key in &keys {
+        q = q.bind(key.as_str());
+    }
+    for row in q.fetch_all(&mut *c).await? {
+        let record = TotpRecord {
+            secret: row.try_get(1)?,
+            confirmed: row.try_get::<i8, _>(2)? != 0,
+            last_step: row.try_get(3)?,
+            created_at: get_time(&row, 4)?,
+        };
+        all.entry((scope_of.clone(), get_uuid(&row, 0)?)).or_default().totp = Some(record);
+    }
+    let mut q = sqlx::query(AssertSqlSafe(codes)).bind(scope);
+    for key in &keys {
+        q = q.bind(key.as_str());
+    }
+    for row in q.fetch_all(&mut *c).await? {
+        let bytes: Vec<u8> = row.try_get(1)?;
+        if let Some(hash) = TokenHash::from_slice(&bytes) {
+            let code = RecoveryCodeHash { hash, created_at: get_time(&row, 2)? };
+            all.entry((scope_of.clone(), get_uuid(&row, 0)?)).or_default().recovery_codes.push(code);
+        }
+    }
+    let mut q = sqlx::query(AssertSqlSafe(passkeys)).bind(scope);
+    for key in &keys {
+        q = q.bind(key.as_str());
+    }
+    for row in q.fetch_all(&mut *c).await? {
+        let p = crate::queries::passkeys::passkey(&row)?;
+        all.entry((p.scope.clone(), p.user_id)).or_default().passkeys.push(p);
+    }
+    Ok(())
+}
+
+/// Stores an inserted user's second factors (in the import's transaction).
+async fn import_mfa(c: &mut MySqlConnection, exported: &ExportedUser) -> Result<(), sqlx::Error> {
+    let (scope, user_id) = (exported.record.user.scope.as_str(), id(exported.record.user.id));
+    let mfa = &exported.mfa;
+    if let Some(t) = &mfa.totp {
+        sqlx::query(
+            "INSERT IGNORE INTO mfa_totp (scope, user_id, secret, confirmed, last_step, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(scope)
+        .bind(&user_id)
+        .bind(&t.secret)
+        .bind(t.confirmed)
+        .bind(t.last_step)
+        .bind(ms(t.created_at))
+        .execute(&mut *c)
+        .await?;
+    }
+    for code in &mfa.recovery_codes {
+        sqlx::query(
+            "INSERT IGNORE INTO mfa_recovery_codes (scope, user_id, code_hash, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(scope)
+        .bind(&user_id)
+        .bind(&code.hash.as_bytes()[..])
+        .bind(ms(code.created_at))
+        .execute(&mut *c)
+        .await?;
+    }
+    for p in &mfa.passkeys {
+        sqlx::query(
+            "INSERT IGNORE INTO passkeys (id, scope, user_id, credential_id, name, credential, counter, \
+             backup_eligible, backup_state, created_at, last_used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id(p.id))
+        .bind(scope)
+        .bind(&user_id)
+        .bind(&p.credential_id)
+        .bind(&p.name)
+        .bind(&p.credential)
+        .bind(i64::from(p.counter))
+        .bind(p.backup_eligible)
+        .bind(p.backup_state)
+        .bind(ms(p.created_at))
+        .bind(opt_ms(p.last_used_at))
+        .execute(&mut *c)
+        .await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn import_users(c: &mut MySqlConnection, users: &[ExportedUser]) -> QResult<ImportOutcome> {
@@ -369,6 +489,11 @@ async fn insert_rows(
         }
         q.execute(&mut *c).await.map_err(|e| refused(e, true))?;
     }
+    for &i in chosen {
+        if !users[i].mfa.is_empty() {
+            import_mfa(c, &users[i]).await.map_err(|e| refused(e, false))?;
+        }
+    }
     Ok(())
 }
 
@@ -437,7 +562,7 @@ mod tests {
         let entry = |username: &str, email: &str, link: Option<(&str, &str)>| {
             let record = user(&s, Some(username), Some(email));
             let identities = link.map(|(p, c)| identity(&s, record.user.id, p, c)).into_iter().collect();
-            ExportedUser { record, identities }
+            ExportedUser { record, identities, mfa: Default::default() }
         };
         let mut again = entry("someone", "someone@example.com", None);
         again.record.user.id = holder.user.id;
@@ -484,6 +609,7 @@ mod tests {
                 (0..50).map(move |i| ExportedUser {
                     record: user(&s, Some(&format!("u{i}")), Some(&format!("u{i}@example.com"))),
                     identities: vec![],
+                    mfa: Default::default(),
                 })
             })
             .collect();

@@ -9,10 +9,10 @@ use sqlx::Row;
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use uuid::Uuid;
 
-const COLUMNS: &str = "id, scope, user_id, credential_id, name, credential, counter, backup_eligible, \
+pub(crate) const COLUMNS: &str = "id, scope, user_id, credential_id, name, credential, counter, backup_eligible, \
                        backup_state, created_at, last_used_at";
 
-fn passkey(r: &MySqlRow) -> QResult<PasskeyRecord> {
+pub(crate) fn passkey(r: &MySqlRow) -> QResult<PasskeyRecord> {
     Ok(PasskeyRecord {
         id: get_uuid(r, 0)?,
         scope: get_parsed(r, 1, Scope::from_stored)?,

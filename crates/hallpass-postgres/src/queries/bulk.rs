@@ -31,14 +31,19 @@
 //! under a savepoint, so that refusal only undoes the bulk insert, which is then redone
 //! one user at a time, each under its own savepoint: a user refused by a constraint
 //! becomes a conflict (or `existing`, for the primary key) instead of failing the batch.
+//!
+//! Second factors go with their users: a page's TOTP rows, recovery codes and passkeys
+//! come in one statement each (`user_id = ANY($1)`); an import inserts those of the users
+//! it inserts, with them (few users have any, so one statement per row).
 
-use crate::codec::{DbId, JsonbText, id, ms, opt_ms};
+use crate::codec::{DbId, JsonbText, id, id_at, ms, opt_ms, scope_at, time_at};
 use crate::error::{Fail, QResult};
 use crate::rows::{self, identity_cols, user_cols};
 use hallpass_core::store::{
-    ExportedUser, ImportConflict, ImportDecision, ImportOutcome, ImportPlan, ImportTaken,
+    ExportedMfa, ExportedUser, ImportConflict, ImportDecision, ImportOutcome, ImportPlan, ImportTaken,
+    RecoveryCodeHash,
 };
-use hallpass_core::{Confirmation, Email, Identity, Scope, StoreError, Username};
+use hallpass_core::{Confirmation, Email, Identity, Scope, StoreError, TokenHash, TotpRecord, Username};
 use sqlx::postgres::PgConnection;
 use sqlx::{PgPool, Row};
 use std::collections::HashMap;
@@ -112,13 +117,106 @@ pub(crate) async fn export_users(
             links.entry((link.scope.clone(), link.user_id)).or_default().push(link);
         }
     }
+    let mut mfa = export_mfa(&mut conn, &ids).await?;
     Ok(records
         .into_iter()
         .map(|record| {
-            let identities = links.remove(&(record.user.scope.clone(), record.user.id)).unwrap_or_default();
-            ExportedUser { record, identities }
+            let key = (record.user.scope.clone(), record.user.id);
+            let identities = links.remove(&key).unwrap_or_default();
+            ExportedUser { record, identities, mfa: mfa.remove(&key).unwrap_or_default() }
         })
         .collect())
+}
+
+/// The second factors of the listed users.
+async fn export_mfa(conn: &mut PgConnection, ids: &[DbId]) -> QResult<HashMap<(Scope, Uuid), ExportedMfa>> {
+    let mut all: HashMap<(Scope, Uuid), ExportedMfa> = HashMap::new();
+    let passkeys = format!(
+        "SELECT {} FROM passkeys WHERE user_id = ANY($1) ORDER BY user_id, created_at, id",
+        crate::queries::passkeys::COLUMNS
+    );
+    for run in runs(ids, |_| 4 + 16) {
+        let totp = "SELECT scope, user_id, secret, confirmed, last_step, created_at FROM mfa_totp \
+                    WHERE user_id = ANY($1)";
+        for row in &sqlx::query(totp).bind(run).fetch_all(&mut *conn).await? {
+            let record = TotpRecord {
+                secret: row.try_get(2)?,
+                confirmed: row.try_get(3)?,
+                last_step: row.try_get(4)?,
+                created_at: time_at(row, 5)?,
+            };
+            all.entry((scope_at(row, 0)?, id_at(row, 1)?)).or_default().totp = Some(record);
+        }
+        let codes = "SELECT scope, user_id, code_hash, created_at FROM mfa_recovery_codes \
+                     WHERE user_id = ANY($1) ORDER BY user_id, code_hash";
+        for row in &sqlx::query(codes).bind(run).fetch_all(&mut *conn).await? {
+            let bytes: Vec<u8> = row.try_get(2)?;
+            if let Some(hash) = TokenHash::from_slice(&bytes) {
+                let code = RecoveryCodeHash { hash, created_at: time_at(row, 3)? };
+                all.entry((scope_at(row, 0)?, id_at(row, 1)?)).or_default().recovery_codes.push(code);
+            }
+        }
+        for row in
+            &sqlx::query(sqlx::AssertSqlSafe(passkeys.as_str())).bind(run).fetch_all(&mut *conn).await?
+        {
+            let p = crate::queries::passkeys::passkey(row)?;
+            all.entry((p.scope.clone(), p.user_id)).or_default().passkeys.push(p);
+        }
+    }
+    Ok(all)
+}
+
+/// Stores an inserted user's second factors (in the import's transaction).
+async fn import_mfa(conn: &mut PgConnection, exported: &ExportedUser) -> QResult<()> {
+    let (scope, user_id) = (exported.record.user.scope.as_str(), id(exported.record.user.id));
+    let mfa = &exported.mfa;
+    if let Some(t) = &mfa.totp {
+        sqlx::query(
+            "INSERT INTO mfa_totp (scope, user_id, secret, confirmed, last_step, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(scope)
+        .bind(user_id)
+        .bind(&t.secret)
+        .bind(t.confirmed)
+        .bind(t.last_step)
+        .bind(ms(t.created_at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for c in &mfa.recovery_codes {
+        sqlx::query(
+            "INSERT INTO mfa_recovery_codes (scope, user_id, code_hash, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(scope)
+        .bind(user_id)
+        .bind(&c.hash.as_bytes()[..])
+        .bind(ms(c.created_at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for p in &mfa.passkeys {
+        sqlx::query(
+            "INSERT INTO passkeys (id, scope, user_id, credential_id, name, credential, counter, \
+             backup_eligible, backup_state, created_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+        )
+        .bind(id(p.id))
+        .bind(scope)
+        .bind(user_id)
+        .bind(&p.credential_id)
+        .bind(&p.name)
+        .bind(&p.credential)
+        .bind(i64::from(p.counter))
+        .bind(p.backup_eligible)
+        .bind(p.backup_state)
+        .bind(ms(p.created_at))
+        .bind(opt_ms(p.last_used_at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 // Which of the batch's keys are taken. Each walks the batch's keys (arrays, one per
@@ -360,6 +458,11 @@ async fn insert_rows(conn: &mut PgConnection, users: &[ExportedUser], chosen: &[
     for run in runs(&links, link_size) {
         insert_links(conn, run).await?;
     }
+    for &i in chosen {
+        if !users[i].mfa.is_empty() {
+            import_mfa(conn, &users[i]).await?;
+        }
+    }
     Ok(())
 }
 
@@ -467,7 +570,7 @@ mod tests {
         let entry = |username: &str, email: &str, link: Option<(&str, &str)>| {
             let record = user(&s, Some(username), Some(email));
             let identities = link.map(|(p, c)| identity(&s, record.user.id, p, c)).into_iter().collect();
-            ExportedUser { record, identities }
+            ExportedUser { record, identities, mfa: Default::default() }
         };
         let mut again = entry("someone", "someone@example.com", None);
         again.record.user.id = holder.user.id;

@@ -9,10 +9,10 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgRow};
 use uuid::Uuid;
 
-const COLUMNS: &str = "id, scope, user_id, credential_id, name, credential, counter, backup_eligible, \
+pub(crate) const COLUMNS: &str = "id, scope, user_id, credential_id, name, credential, counter, backup_eligible, \
                        backup_state, created_at, last_used_at";
 
-fn passkey(r: &PgRow) -> QResult<PasskeyRecord> {
+pub(crate) fn passkey(r: &PgRow) -> QResult<PasskeyRecord> {
     Ok(PasskeyRecord {
         id: id_at(r, 0)?,
         scope: scope_at(r, 1)?,

@@ -4,6 +4,7 @@
 
 use super::{BATCH, FORMAT_VERSION, Progress, timestamp};
 use anyhow::Context as _;
+use hallpass_core::mfa::totp_aad;
 use hallpass_core::service::open_identity_with;
 use hallpass_core::store::ExportedUser;
 use hallpass_core::{Identity, JsonObject};
@@ -41,6 +42,86 @@ pub struct UserLine<'a> {
     last_login_at: Option<String>,
     password_hash: Option<&'a str>,
     providers: Vec<ProviderLine<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa: Option<MfaLine<'a>>,
+}
+
+/// A user's second factors as written: the TOTP secret opened (base32), recovery codes as
+/// their hashes (hex), passkeys with their credential as stored (public key, counter).
+#[derive(Debug, Serialize)]
+pub struct MfaLine<'a> {
+    totp: Option<TotpLine>,
+    recovery_codes: Vec<RecoveryCodeLine>,
+    passkeys: Vec<PasskeyLine<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TotpLine {
+    secret: String,
+    confirmed: bool,
+    last_step: Option<i64>,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecoveryCodeLine {
+    hash: String,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PasskeyLine<'a> {
+    id: Uuid,
+    name: &'a str,
+    credential_id: String,
+    credential: serde_json::Value,
+    counter: u32,
+    backup_eligible: bool,
+    backup_state: bool,
+    created_at: String,
+    last_used_at: Option<String>,
+}
+
+impl<'a> MfaLine<'a> {
+    /// `None` for a user without second factors; `opened` is the TOTP secret in base32
+    /// (absent when it could not be opened).
+    fn of(e: &'a ExportedUser, opened: Option<String>) -> Option<Self> {
+        use base64::Engine as _;
+        let m = &e.mfa;
+        if m.is_empty() {
+            return None;
+        }
+        let totp = m.totp.as_ref().zip(opened).map(|(t, secret)| TotpLine {
+            secret,
+            confirmed: t.confirmed,
+            last_step: t.last_step,
+            created_at: timestamp(t.created_at),
+        });
+        let recovery_codes = m
+            .recovery_codes
+            .iter()
+            .map(|c| RecoveryCodeLine {
+                hash: c.hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect(),
+                created_at: timestamp(c.created_at),
+            })
+            .collect();
+        let passkeys = m
+            .passkeys
+            .iter()
+            .map(|p| PasskeyLine {
+                id: p.id,
+                name: &p.name,
+                credential_id: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&p.credential_id),
+                credential: serde_json::from_str(&p.credential).unwrap_or(serde_json::Value::Null),
+                counter: p.counter,
+                backup_eligible: p.backup_eligible,
+                backup_state: p.backup_state,
+                created_at: timestamp(p.created_at),
+                last_used_at: p.last_used_at.map(timestamp),
+            })
+            .collect();
+        Some(Self { totp, recovery_codes, passkeys })
+    }
 }
 
 /// One provider link of a user.
@@ -56,8 +137,8 @@ pub struct ProviderLine<'a> {
 }
 
 impl<'a> UserLine<'a> {
-    /// The line of an exported user.
-    pub fn of(e: &'a ExportedUser) -> Self {
+    /// The line of an exported user; `totp_secret` is its TOTP secret opened (base32), if any.
+    pub fn of(e: &'a ExportedUser, totp_secret: Option<String>) -> Self {
         let u = &e.record.user;
         Self {
             scope: u.scope.as_str(),
@@ -74,6 +155,7 @@ impl<'a> UserLine<'a> {
             last_login_at: u.last_login_at.map(timestamp),
             password_hash: e.record.password_hash.as_deref(),
             providers: e.identities.iter().map(ProviderLine::of).collect(),
+            mfa: MfaLine::of(e, totp_secret),
         }
     }
 }
@@ -123,6 +205,7 @@ pub async fn run(
     writeln!(out, "{}", serde_json::to_string(&header)?)?;
     let progress = Progress::new(None);
     let (mut users, mut pages, mut providers, mut lost) = (0u64, 0u64, 0u64, 0u64);
+    let (mut with_factors, mut lost_totp) = (0u64, 0u64);
     let mut scopes = BTreeSet::new();
     let mut after = None;
     let limit = u32::try_from(BATCH).unwrap_or(u32::MAX);
@@ -141,7 +224,15 @@ pub async fn run(
                     opened
                 })
                 .collect();
-            text.push_str(&serde_json::to_string(&UserLine::of(e))?);
+            // The TOTP secret opened by this server's key, to be sealed by the importer's.
+            let u = &e.record.user;
+            let totp_secret = e.mfa.totp.as_ref().and_then(|t| {
+                let opened = secret.and_then(|k| k.open_text(&totp_aad(&u.scope, u.id), &t.secret).ok());
+                lost_totp += u64::from(opened.is_none());
+                opened
+            });
+            with_factors += u64::from(!e.mfa.is_empty());
+            text.push_str(&serde_json::to_string(&UserLine::of(e, totp_secret))?);
             text.push('\n');
             providers += e.identities.len() as u64;
             if !scopes.contains(e.record.user.scope.as_str()) {
@@ -166,7 +257,15 @@ pub async fn run(
         1 => "1 scope".to_owned(),
         n => format!("{n} scopes"),
     };
-    eprintln!("exported {users} users ({providers} provider links) of {scopes} to {to}");
+    eprintln!(
+        "exported {users} users ({providers} provider links, {with_factors} with second factors) of {scopes} to {to}"
+    );
+    if lost_totp > 0 {
+        eprintln!(
+            "warning: {lost_totp} authenticator-app secrets were sealed by a key this server does not have; those \
+             users were exported without them (their recovery codes and passkeys are in the export)"
+        );
+    }
     if lost > 0 {
         eprintln!(
             "warning: {lost} provider links had tokens sealed by a key this server does not have; they were \

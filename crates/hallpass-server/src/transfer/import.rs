@@ -27,11 +27,14 @@ use super::{
     BATCH, FORMAT_VERSION, Progress, Totals, conflict_reason, deterministic_v7, import_batch, parse_timestamp,
 };
 use anyhow::{Context as _, bail};
+use hallpass_core::mfa::totp_aad;
+use hallpass_core::passkey::passkey_name;
 use hallpass_core::service::seal_identity_with;
-use hallpass_core::store::ExportedUser;
+use hallpass_core::store::{ExportedMfa, ExportedUser, RecoveryCodeHash};
 use hallpass_core::{
-    ClientId, Confirmation, Email, Group, HashCeiling, Identity, JsonObject, Limits, ProviderName, Scope,
-    Store, User, UserRecord, Username, check_access_token, check_json_object, check_refresh_token,
+    ClientId, Confirmation, Email, Group, HashCeiling, Identity, JsonObject, Limits, PasskeyRecord,
+    ProviderName, Scope, Store, TokenHash, TotpRecord, User, UserRecord, Username, check_access_token,
+    check_json_object, check_refresh_token,
 };
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -58,6 +61,124 @@ struct UserIn {
     last_login_at: Option<String>,
     password_hash: Option<String>,
     providers: Option<Vec<ProviderIn>>,
+    mfa: Option<MfaIn>,
+}
+
+/// Second factors as `hallpass export` writes them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MfaIn {
+    totp: Option<TotpIn>,
+    #[serde(default)]
+    recovery_codes: Vec<RecoveryCodeIn>,
+    #[serde(default)]
+    passkeys: Vec<PasskeyIn>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotpIn {
+    secret: String,
+    confirmed: bool,
+    last_step: Option<i64>,
+    created_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoveryCodeIn {
+    hash: String,
+    created_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasskeyIn {
+    id: String,
+    name: String,
+    credential_id: String,
+    credential: serde_json::Map<String, serde_json::Value>,
+    counter: u32,
+    #[serde(default)]
+    backup_eligible: bool,
+    #[serde(default)]
+    backup_state: bool,
+    created_at: Option<String>,
+    last_used_at: Option<String>,
+}
+
+/// The second factors of the user `id` of `scope`, checked, the TOTP secret sealed by
+/// this server's key (which it needs: without one a line with a TOTP is refused).
+fn second_factors(
+    m: MfaIn,
+    scope: &Scope,
+    id: Uuid,
+    since: OffsetDateTime,
+    rules: &ImportRules,
+) -> Result<ExportedMfa, String> {
+    use base64::Engine as _;
+    let totp = match m.totp {
+        None => None,
+        Some(t) => {
+            let secret = t.secret.trim().to_ascii_uppercase();
+            let valid = secret.len() >= 16
+                && secret
+                    .trim_end_matches('=')
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b));
+            if !valid {
+                return Err("mfa.totp.secret: must be the base32 secret (16 or more characters)".into());
+            }
+            let Some(key) = rules.secret.as_ref() else {
+                return Err("mfa.totp: this server has no secret key to seal the secret with (set \
+                            HALLPASS_SECRET_KEY or secret_key_file)"
+                    .into());
+            };
+            Some(TotpRecord {
+                secret: key.seal_text(&totp_aad(scope, id), &secret),
+                confirmed: t.confirmed,
+                last_step: t.last_step,
+                created_at: instant("mfa.totp.created_at", t.created_at.as_deref())?.unwrap_or(since),
+            })
+        }
+    };
+    let mut recovery_codes = Vec::with_capacity(m.recovery_codes.len());
+    for c in m.recovery_codes {
+        let bytes: Option<Vec<u8>> = (c.hash.len() == 64)
+            .then(|| (0..32).map(|i| u8::from_str_radix(&c.hash[2 * i..2 * i + 2], 16).ok()).collect())
+            .flatten();
+        let hash = bytes
+            .as_deref()
+            .and_then(TokenHash::from_slice)
+            .ok_or("mfa.recovery_codes.hash: must be 64 hex digits")?;
+        let created_at = instant("mfa.recovery_codes.created_at", c.created_at.as_deref())?.unwrap_or(since);
+        recovery_codes.push(RecoveryCodeHash { hash, created_at });
+    }
+    let mut passkeys = Vec::with_capacity(m.passkeys.len());
+    for p in m.passkeys {
+        let pid = Uuid::parse_str(&p.id).map_err(|_| "mfa.passkeys.id: must be a UUID")?;
+        let name = passkey_name(&p.name).map_err(|e| format!("mfa.passkeys.{e}"))?;
+        let credential_id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p.credential_id.trim_end_matches('='))
+            .ok()
+            .filter(|b| !b.is_empty() && b.len() <= 1023)
+            .ok_or("mfa.passkeys.credential_id: must be base64url (1 to 1023 bytes)")?;
+        let created_at = instant("mfa.passkeys.created_at", p.created_at.as_deref())?.unwrap_or(since);
+        passkeys.push(PasskeyRecord {
+            id: pid,
+            scope: scope.clone(),
+            user_id: id,
+            credential_id,
+            name,
+            credential: serde_json::Value::Object(p.credential).to_string(),
+            counter: p.counter,
+            backup_eligible: p.backup_eligible,
+            backup_state: p.backup_state,
+            created_at,
+            last_used_at: instant("mfa.passkeys.last_used_at", p.last_used_at.as_deref())?,
+        });
+    }
+    Ok(ExportedMfa { totp, recovery_codes, passkeys })
 }
 
 /// A provider link as written.
@@ -232,7 +353,11 @@ pub fn parse_user(
         updated_at,
         last_login_at,
     };
-    Ok(ExportedUser { record: UserRecord { user, password_hash: u.password_hash }, identities })
+    let mfa = match u.mfa {
+        Some(m) => second_factors(m, &user.scope, id, created_at, rules)?,
+        None => ExportedMfa::default(),
+    };
+    Ok(ExportedUser { record: UserRecord { user, password_hash: u.password_hash }, identities, mfa })
 }
 
 /// What one line was.
@@ -455,6 +580,48 @@ mod tests {
         assert_eq!(u.identities.len(), 1);
         assert_eq!(u.identities[0].user_id, user.id);
         assert_eq!(u.identities[0].access_token_expiry, Some(now()));
+    }
+
+    /// Second factors are checked field by field; the TOTP secret is sealed by this
+    /// server's key (bound to the user), and a server without one refuses the line rather
+    /// than keep the secret in clear.
+    #[test]
+    fn second_factors_are_checked_and_the_secret_sealed() {
+        let line = |mfa: serde_json::Value| json!({"scope": "shop", "id": "01936a1e-0000-7000-8000-000000000002", "username": "dora", "mfa": mfa});
+        let good = json!({
+            "totp": {"secret": "JBSWY3DPEHPK3PXPJBSWY3DP", "confirmed": true, "last_step": 7},
+            "recovery_codes": [{"hash": "ab".repeat(32)}],
+            "passkeys": [{"id": "01936a1e-0000-7000-8000-0000000000aa", "name": "Laptop",
+                          "credential_id": "AQID", "credential": {"cred": {}}, "counter": 3}]
+        });
+        let err = parse(line(good.clone())).unwrap_err();
+        assert!(err.contains("mfa.totp") && err.contains("no secret key"), "{err}");
+        let key = hallpass_core::ServerSecret::from_bytes(&[7u8; 32]);
+        let rules = ImportRules { secret: Some(key.clone()), ..ImportRules::default() };
+        let u = parse_user(line(good), now(), &rules).unwrap();
+        let totp = u.mfa.totp.as_ref().unwrap();
+        assert!(totp.secret.starts_with("hp1.") && !totp.secret.contains("JBSWY3DP"), "sealed");
+        let opened = key.open_text(&totp_aad(&u.record.user.scope, u.record.user.id), &totp.secret).unwrap();
+        assert_eq!(opened, "JBSWY3DPEHPK3PXPJBSWY3DP");
+        assert_eq!((totp.confirmed, totp.last_step), (true, Some(7)));
+        assert_eq!(u.mfa.recovery_codes[0].hash.as_bytes(), &[0xab; 32]);
+        assert_eq!(u.mfa.passkeys[0].credential_id, vec![1, 2, 3]);
+        assert_eq!(u.mfa.passkeys[0].user_id, u.record.user.id);
+        for (mfa, field) in [
+            (json!({"totp": {"secret": "not base32!", "confirmed": true}}), "mfa.totp.secret"),
+            (json!({"recovery_codes": [{"hash": "abc"}]}), "mfa.recovery_codes.hash"),
+            (
+                json!({"passkeys": [{"id": "x", "name": "a", "credential_id": "AQID", "credential": {}, "counter": 0}]}),
+                "mfa.passkeys.id",
+            ),
+            (
+                json!({"passkeys": [{"id": "01936a1e-0000-7000-8000-0000000000aa", "name": "a", "credential_id": "%%", "credential": {}, "counter": 0}]}),
+                "mfa.passkeys.credential_id",
+            ),
+        ] {
+            let err = parse_user(line(mfa), now(), &rules).unwrap_err();
+            assert!(err.contains(field), "{field}: {err}");
+        }
     }
 
     #[test]

@@ -15,7 +15,13 @@
 //!  "access_token": null, "access_token_expiry": null, "created_at": "...", "updated_at": "..."}]}
 //! ```
 //!
-//! (each user on one line). Timestamps are RFC 3339 in UTC with milliseconds. The header is
+//! (each user on one line). A user with second factors has an `"mfa"` object besides:
+//! `{"totp": {"secret": "<base32, opened>", "confirmed", "last_step", "created_at"},
+//! "recovery_codes": [{"hash": "<64 hex digits>", "created_at"}], "passkeys": [{"id",
+//! "name", "credential_id": "<base64url>", "credential": {...}, "counter",
+//! "backup_eligible", "backup_state", "created_at", "last_used_at"}]}`; the export opens the
+//! TOTP secret with its server's key and the import seals it with its own (refusing the
+//! line when it has none). Timestamps are RFC 3339 in UTC with milliseconds. The header is
 //! optional on import, but when present its version must be 1. What each command owns:
 //!
 //! - [`export`]: pages of 1000 users through `export_users`, written as above.
@@ -26,7 +32,7 @@
 //! - [`sleepless`]: reads a sleepless-sessions MariaDB database and imports its users with
 //!   their salted SHA-1 hashes (upgraded to Argon2id at each user's first good login).
 //!
-//! An export holds password hashes and provider access tokens: the file is created readable
+//! An export holds password hashes, provider tokens and authenticator-app secrets: the file is created readable
 //! by its owner only.
 
 pub mod export;

@@ -125,7 +125,11 @@ pub fn convert(row: Row, scope: &Scope, now: OffsetDateTime) -> Result<Converted
     };
     let password = password_hash.is_some();
     Ok(Converted::User {
-        user: Box::new(ExportedUser { record: UserRecord { user, password_hash }, identities: Vec::new() }),
+        user: Box::new(ExportedUser {
+            record: UserRecord { user, password_hash },
+            identities: Vec::new(),
+            mfa: Default::default(),
+        }),
         password,
     })
 }

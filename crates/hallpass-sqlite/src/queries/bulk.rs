@@ -10,14 +10,19 @@
 //! and the inserts. Each of the batch's keys is probed with a cached statement (an index
 //! lookup each), the batch is decided by the core's `ImportTaken::plan`, and the chosen
 //! users and links are inserted with cached statements. One fsync per batch, at commit.
+//!
+//! Second factors go with their users: a page's TOTP rows, recovery codes and passkeys are
+//! read with one statement each (the same JSON array of ids), and an import inserts those
+//! of the users it inserts, in the same transaction.
 
 use crate::codec::*;
 use crate::error::QResult;
 use crate::queries::identities::insert_identity;
 use crate::queries::users::insert_user_row;
 use crate::rows::{identity_cols, identity_row, record_from_row, user_cols};
-use hallpass_core::store::{ExportedUser, ImportOutcome, ImportTaken};
-use hallpass_core::{Email, Identity, Scope, Username};
+use hallpass_core::mfa::TotpRecord;
+use hallpass_core::store::{ExportedMfa, ExportedUser, ImportOutcome, ImportTaken, RecoveryCodeHash};
+use hallpass_core::{Email, Identity, PasskeyRecord, Scope, TokenHash, Username};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -64,17 +69,112 @@ pub(crate) fn export_users(
         .map_err(|e| hallpass_core::StoreError::Other(format!("cannot encode JSON: {e}")))?;
     let mut links: HashMap<(Scope, Uuid), Vec<Identity>> = HashMap::new();
     let mut stmt = conn.prepare_cached(EXPORT_LINKS)?;
-    for link in stmt.query_map([ids], identity_row)? {
+    for link in stmt.query_map([&ids], identity_row)? {
         let link = link?;
         links.entry((link.scope.clone(), link.user_id)).or_default().push(link);
     }
+    let mut mfa = export_mfa(conn, &ids)?;
     Ok(records
         .into_iter()
         .map(|record| {
-            let identities = links.remove(&(record.user.scope.clone(), record.user.id)).unwrap_or_default();
-            ExportedUser { record, identities }
+            let key = (record.user.scope.clone(), record.user.id);
+            let identities = links.remove(&key).unwrap_or_default();
+            ExportedUser { record, identities, mfa: mfa.remove(&key).unwrap_or_default() }
         })
         .collect())
+}
+
+/// The second factors of the users whose ids the JSON array `ids` lists.
+fn export_mfa(conn: &Connection, ids: &str) -> QResult<HashMap<(Scope, Uuid), ExportedMfa>> {
+    let mut all: HashMap<(Scope, Uuid), ExportedMfa> = HashMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT scope, user_id, secret, confirmed, last_step, created_at FROM mfa_totp \
+         WHERE user_id IN (SELECT value FROM json_each(?1))",
+    )?;
+    let rows = stmt.query_map([ids], |r| {
+        let key = (get_parsed(r, 0, Scope::from_stored)?, get_uuid(r, 1)?);
+        let totp = TotpRecord {
+            secret: r.get(2)?,
+            confirmed: r.get::<_, i64>(3)? != 0,
+            last_step: r.get(4)?,
+            created_at: get_time(r, 5)?,
+        };
+        Ok((key, totp))
+    })?;
+    for row in rows {
+        let (key, totp) = row?;
+        all.entry(key).or_default().totp = Some(totp);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT scope, user_id, code_hash, created_at FROM mfa_recovery_codes \
+         WHERE user_id IN (SELECT value FROM json_each(?1)) ORDER BY user_id, code_hash",
+    )?;
+    let rows = stmt.query_map([ids], |r| {
+        let key = (get_parsed(r, 0, Scope::from_stored)?, get_uuid(r, 1)?);
+        let bytes: Vec<u8> = r.get(2)?;
+        Ok((key, bytes, get_time(r, 3)?))
+    })?;
+    for row in rows {
+        let (key, bytes, created_at) = row?;
+        if let Some(hash) = TokenHash::from_slice(&bytes) {
+            all.entry(key).or_default().recovery_codes.push(RecoveryCodeHash { hash, created_at });
+        }
+    }
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM passkeys WHERE user_id IN (SELECT value FROM json_each(?1)) ORDER BY user_id, created_at, id",
+        crate::queries::passkeys::COLUMNS
+    ))?;
+    for p in stmt.query_map([ids], crate::queries::passkeys::passkey)? {
+        let p: PasskeyRecord = p?;
+        all.entry((p.scope.clone(), p.user_id)).or_default().passkeys.push(p);
+    }
+    Ok(all)
+}
+
+/// Stores an inserted user's second factors (in the import's transaction).
+fn import_mfa(conn: &Connection, scope: &Scope, user_id: Uuid, mfa: &ExportedMfa) -> QResult<()> {
+    if let Some(t) = &mfa.totp {
+        conn.prepare_cached(
+            "INSERT INTO mfa_totp (scope, user_id, secret, confirmed, last_step, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (scope, user_id) DO NOTHING",
+        )?
+        .execute((
+            scope.as_str(),
+            id(user_id),
+            &t.secret,
+            i64::from(t.confirmed),
+            t.last_step,
+            ms(t.created_at),
+        ))?;
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO mfa_recovery_codes (scope, user_id, code_hash, created_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT DO NOTHING",
+    )?;
+    for c in &mfa.recovery_codes {
+        insert.execute((scope.as_str(), id(user_id), hash(&c.hash), ms(c.created_at)))?;
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO passkeys (id, scope, user_id, credential_id, name, credential, counter, \
+         backup_eligible, backup_state, created_at, last_used_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
+    )?;
+    for p in &mfa.passkeys {
+        insert.execute((
+            id(p.id),
+            scope.as_str(),
+            id(user_id),
+            &p.credential_id,
+            &p.name,
+            &p.credential,
+            i64::from(p.counter),
+            i64::from(p.backup_eligible),
+            i64::from(p.backup_state),
+            ms(p.created_at),
+            p.last_used_at.map(ms),
+        ))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn import_users(conn: &Connection, users: &[ExportedUser]) -> QResult<ImportOutcome> {
@@ -120,6 +220,10 @@ pub(crate) fn import_users(conn: &Connection, users: &[ExportedUser]) -> QResult
         insert_user_row(conn, &users[i].record)?;
         for link in users[i].links() {
             insert_identity(conn, &link)?;
+        }
+        if !users[i].mfa.is_empty() {
+            let u = &users[i].record.user;
+            import_mfa(conn, &u.scope, u.id, &users[i].mfa)?;
         }
     }
     Ok(plan.outcome(users))

@@ -8,10 +8,10 @@ use hallpass_core::{PasskeyRecord, PasskeyUse, Scope};
 use rusqlite::{Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
-const COLUMNS: &str = "id, scope, user_id, credential_id, name, credential, counter, backup_eligible, \
+pub(crate) const COLUMNS: &str = "id, scope, user_id, credential_id, name, credential, counter, backup_eligible, \
                        backup_state, created_at, last_used_at";
 
-fn passkey(r: &Row<'_>) -> rusqlite::Result<PasskeyRecord> {
+pub(crate) fn passkey(r: &Row<'_>) -> rusqlite::Result<PasskeyRecord> {
     Ok(PasskeyRecord {
         id: get_uuid(r, 0)?,
         scope: get_parsed(r, 1, Scope::from_stored)?,

@@ -44,7 +44,7 @@ async fn add_exported(
         identities.push(link);
     }
     identities.sort_by(|a, b| a.provider.cmp(&b.provider));
-    store::ExportedUser { record, identities }
+    store::ExportedUser { record, identities, mfa: Default::default() }
 }
 
 /// `export_users` lists every scope's users in (scope, id) order — scopes by their
@@ -181,7 +181,7 @@ pub async fn import_again_changes_nothing(store: Arc<dyn Store>) {
                 rich_identity(&s, id, "github", &format!("gh-{n}"), n),
                 rich_identity(&s, id, "google", &format!("g-{n}"), n),
             ];
-            store::ExportedUser { record, identities }
+            store::ExportedUser { record, identities, mfa: Default::default() }
         })
         .collect();
     let first = store.import_users(&batch).await.expect("import_users");
@@ -202,8 +202,8 @@ pub async fn import_again_changes_nothing(store: Arc<dyn Store>) {
 
     let twin = rich_user(&s, "twin", 7);
     let pair = [
-        store::ExportedUser { record: twin.clone(), identities: vec![] },
-        store::ExportedUser { record: twin.clone(), identities: vec![] },
+        store::ExportedUser { record: twin.clone(), identities: vec![], mfa: Default::default() },
+        store::ExportedUser { record: twin.clone(), identities: vec![], mfa: Default::default() },
     ];
     let outcome = store.import_users(&pair).await.expect("import_users");
     assert_eq!(outcome, store::ImportOutcome { inserted: 1, existing: 1, conflicts: vec![] });
@@ -226,7 +226,7 @@ pub async fn import_reports_conflicts_and_inserts_the_rest(store: Arc<dyn Store>
     let entry = |s: &Scope, username: Option<&str>, email: Option<&str>, links: &[(&str, &str)]| {
         let record = user(s, username, email);
         let identities = links.iter().map(|(p, c)| identity(s, record.user.id, p, c)).collect();
-        store::ExportedUser { record, identities }
+        store::ExportedUser { record, identities, mfa: Default::default() }
     };
     let mut existing = entry(&a, Some("someone-else"), None, &[]);
     existing.record.user.id = holder.user.id;
@@ -283,4 +283,71 @@ pub async fn import_reports_conflicts_and_inserts_the_rest(store: Arc<dyn Store>
     assert_eq!(find(store, &a, by_email("x1@example.com")).await.map(|r| r.user.id), Some(id(9)));
     assert_eq!(find(store, &b, by_username("TAKEN")).await.map(|r| r.user.id), Some(id(10)));
     assert_eq!(list_all(store, &a, UserFilter::default()).await.len(), 4, "holder and three imported");
+}
+
+/// A user's second factors go with the user: an export carries the TOTP (as stored), the
+/// unused recovery codes and the passkeys, and an import of the user stores them, the
+/// same ones, under the imported user; a user without any exports none.
+pub async fn second_factors_travel_with_their_users(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let a = scope("a");
+    let at = crate::fixtures::at(1_700_000_000_000);
+    let with = user(&a, Some("guarded"), Some("guarded@example.com"));
+    let without = user(&a, Some("plain"), None);
+    store.insert_user(&with).await.expect("insert_user");
+    store.insert_user(&without).await.expect("insert_user");
+    let uid = with.user.id;
+    assert!(store.enrol_totp(&a, uid, "hp1.sealed-secret", at).await.expect("enrol"));
+    let codes: Vec<TokenHash> = (0..3).map(|i| TokenHash::of(&format!("code-{i}"))).collect();
+    let change = hallpass_core::FactorChange { recovery_codes: codes.clone(), at, keep_session: None };
+    assert!(store.accept_totp_step(&a, uid, 42, Some(&change)).await.expect("confirm"));
+    let passkey = |id: Uuid, user_id: Uuid, s: &Scope, cred: &[u8]| hallpass_core::PasskeyRecord {
+        id,
+        scope: s.clone(),
+        user_id,
+        credential_id: cred.to_vec(),
+        name: "Laptop".into(),
+        credential: r#"{"cred":{"counter":7}}"#.into(),
+        counter: 7,
+        backup_eligible: true,
+        backup_state: false,
+        created_at: at,
+        last_used_at: Some(at + time::Duration::minutes(5)),
+    };
+    let key = passkey(Uuid::now_v7(), uid, &a, b"credential-1");
+    assert!(store.insert_passkey(&key, None).await.expect("insert_passkey"));
+
+    let exported = export_all(store, 10).await;
+    let mine = exported.iter().find(|e| e.record.user.id == uid).expect("exported");
+    let totp = mine.mfa.totp.as_ref().expect("the TOTP is exported");
+    assert_eq!((totp.secret.as_str(), totp.confirmed, totp.last_step), ("hp1.sealed-secret", true, Some(42)));
+    let mut hashes: Vec<_> = mine.mfa.recovery_codes.iter().map(|c| c.hash).collect();
+    hashes.sort_by_key(|h| h.0);
+    let mut want = codes.clone();
+    want.sort_by_key(|h| h.0);
+    assert_eq!(hashes, want, "the unused recovery codes, as hashes");
+    let stored = store.list_passkeys(&a, uid).await.expect("list_passkeys");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(mine.mfa.passkeys, stored, "the passkey, whole");
+    let plain = exported.iter().find(|e| e.record.user.id == without.user.id).expect("exported");
+    assert!(plain.mfa.is_empty(), "no factors, none exported");
+
+    // Imported as another user of another scope (as into another database): stored with it.
+    let c = scope("c");
+    let mut copy = mine.clone();
+    copy.record.user.scope = c.clone();
+    copy.record.user.id = Uuid::now_v7();
+    let new_id = copy.record.user.id;
+    copy.mfa.passkeys = vec![passkey(Uuid::now_v7(), new_id, &c, b"credential-1")];
+    let outcome = store.import_users(std::slice::from_ref(&copy)).await.expect("import_users");
+    assert_eq!(outcome.inserted, 1);
+    let state = store.mfa_state(&c, new_id).await.expect("mfa_state");
+    assert!(state.totp_confirmed() && state.recovery_codes == 3 && state.passkeys == 1, "{state:?}");
+    assert_eq!(state.totp.expect("totp").last_step, Some(42), "a used step stays used");
+    assert_eq!(store.list_passkeys(&c, new_id).await.expect("list"), copy.mfa.passkeys);
+    assert!(store.use_recovery_code(&c, new_id, &codes[1]).await.expect("use").is_some(), "a code works");
+    // Imported again: the user exists and is left as it is (the used code stays used).
+    let again = store.import_users(std::slice::from_ref(&copy)).await.expect("import_users");
+    assert_eq!((again.inserted, again.existing), (0, 1));
+    assert_eq!(store.mfa_state(&c, new_id).await.expect("mfa_state").recovery_codes, 2);
 }
