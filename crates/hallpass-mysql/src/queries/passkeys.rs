@@ -32,6 +32,7 @@ pub(crate) async fn insert_passkey(
     c: &mut MySqlConnection,
     p: &PasskeyRecord,
     keep: Option<Uuid>,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
     // The user row's lock keeps a concurrent deletion of the user out.
     let done = sqlx::query(
@@ -60,6 +61,7 @@ pub(crate) async fn insert_passkey(
         return Ok(false);
     }
     end_sessions(c, &p.scope, p.user_id, keep).await?;
+    crate::queries::outbox::insert_messages(c, outbox).await?;
     Ok(true)
 }
 
@@ -157,6 +159,7 @@ pub(crate) async fn delete_passkey(
     user_id: Uuid,
     pk: Uuid,
     keep: Option<Uuid>,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
     let done = sqlx::query("DELETE FROM passkeys WHERE scope = ? AND user_id = ? AND id = ?")
         .bind(scope.as_str())
@@ -168,5 +171,6 @@ pub(crate) async fn delete_passkey(
         return Ok(false);
     }
     end_sessions(c, scope, user_id, keep).await?;
+    crate::queries::outbox::insert_messages(c, outbox).await?;
     Ok(true)
 }
