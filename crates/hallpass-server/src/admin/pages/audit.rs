@@ -61,6 +61,10 @@ const ACTIONS: &[(&str, &str)] = &[
     ("key_create", "created an API key"),
     ("key_revoke", "revoked an API key"),
     ("outbox_retry", "queued a mail again"),
+    ("webhook_create", "added a webhook endpoint"),
+    ("webhook_rotate", "rotated a webhook secret"),
+    ("webhook_delete", "deleted a webhook endpoint"),
+    ("webhook_retry", "sent a webhook delivery again"),
     ("admin_login", "signed in"),
     ("admin_logout", "signed out"),
 ];
@@ -199,6 +203,23 @@ async fn sentence(e: AuditEntry, names: &mut Names<'_>) -> AuditRow {
             row.verb = "queued again the mail in doubt".into();
             row.target = short_id(&target_id);
             row.href = Some("/admin/outbox".into());
+        }
+        "webhook_create" | "webhook_rotate" | "webhook_delete" | "webhook_retry" => {
+            row.verb = match e.action.as_str() {
+                "webhook_create" => "added webhook endpoint",
+                "webhook_rotate" => "rotated the secret of webhook endpoint",
+                "webhook_delete" => "deleted webhook endpoint",
+                _ => "sent again a delivery of webhook endpoint",
+            }
+            .into();
+            row.target = short_id(&target_id);
+            if e.action != "webhook_delete" && !scope.is_empty() {
+                row.href = Some(format!("/admin/webhooks/{scope}/{target_id}"));
+            }
+            if let Some(url) = e.detail.get("url").and_then(|u| u.as_str()) {
+                row.tail = format!(" ({url})");
+            }
+            row.tail.push_str(&in_scope);
         }
         "key_create" | "key_revoke" => {
             row.verb = if e.action == "key_create" { "created API key" } else { "revoked API key" }.into();
