@@ -834,6 +834,13 @@ impl Store for MemoryStore {
         }
         t.queue(outbox)?;
         t.passkeys.retain(|p| !(&p.scope == scope && p.user_id == user_id && p.id == id));
+        // The last factor gone: the recovery codes that backed it up go too.
+        let key = (scope.clone(), user_id);
+        if !t.passkeys.iter().any(|p| &p.scope == scope && p.user_id == user_id)
+            && !t.totp.get(&key).is_some_and(|r| r.confirmed)
+        {
+            t.recovery_codes.remove(&key);
+        }
         t.end_sessions(scope, user_id, keep_session);
         Ok(true)
     }

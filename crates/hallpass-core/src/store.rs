@@ -413,8 +413,9 @@ pub trait Store: Send + Sync + 'static {
     /// Renames the user's passkey; `false` when the user has no such passkey.
     async fn rename_passkey(&self, scope: &Scope, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool>;
     /// Removes the user's passkey and, when there was one, ends every session of the user
-    /// but `keep_session` and writes the `outbox` rows, in one transaction; `false`,
-    /// writing nothing, when the user has no such passkey.
+    /// but `keep_session` and writes the `outbox` rows, in one transaction; when it was the
+    /// user's last second factor (no other passkey, no confirmed TOTP), the recovery codes
+    /// go too. `false`, writing nothing, when the user has no such passkey.
     async fn delete_passkey(
         &self,
         scope: &Scope,

@@ -170,6 +170,20 @@ pub(crate) async fn delete_passkey(
     if done.rows_affected() != 1 {
         return Ok(false);
     }
+    // The last factor gone: the recovery codes that backed it up go too.
+    sqlx::query(
+        "DELETE FROM mfa_recovery_codes WHERE scope = ? AND user_id = ? \
+         AND NOT EXISTS (SELECT 1 FROM passkeys WHERE scope = ? AND user_id = ?) \
+         AND NOT EXISTS (SELECT 1 FROM mfa_totp WHERE scope = ? AND user_id = ? AND confirmed = 1)",
+    )
+    .bind(scope.as_str())
+    .bind(id(user_id))
+    .bind(scope.as_str())
+    .bind(id(user_id))
+    .bind(scope.as_str())
+    .bind(id(user_id))
+    .execute(&mut *c)
+    .await?;
     end_sessions(c, scope, user_id, keep).await?;
     crate::queries::outbox::insert_messages(c, outbox).await?;
     Ok(true)

@@ -141,6 +141,16 @@ pub(crate) async fn delete_passkey(
     if done.rows_affected() != 1 {
         return Ok(false);
     }
+    // The last factor gone: the recovery codes that backed it up go too.
+    sqlx::query(
+        "DELETE FROM mfa_recovery_codes WHERE scope = $1 AND user_id = $2 \
+         AND NOT EXISTS (SELECT 1 FROM passkeys WHERE scope = $1 AND user_id = $2) \
+         AND NOT EXISTS (SELECT 1 FROM mfa_totp WHERE scope = $1 AND user_id = $2 AND confirmed)",
+    )
+    .bind(scope.as_str())
+    .bind(id(user_id))
+    .execute(&mut *tx)
+    .await?;
     end_sessions(&mut tx, scope, user_id, keep).await?;
     crate::queries::outbox::insert_messages(&mut tx, outbox).await?;
     tx.commit().await?;

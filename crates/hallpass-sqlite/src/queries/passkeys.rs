@@ -125,6 +125,13 @@ pub(crate) fn delete_passkey(
     if n != 1 {
         return Ok(false);
     }
+    // The last factor gone: the recovery codes that backed it up go too.
+    conn.prepare_cached(
+        "DELETE FROM mfa_recovery_codes WHERE scope = ?1 AND user_id = ?2 \
+         AND NOT EXISTS (SELECT 1 FROM passkeys WHERE scope = ?1 AND user_id = ?2) \
+         AND NOT EXISTS (SELECT 1 FROM mfa_totp WHERE scope = ?1 AND user_id = ?2 AND confirmed = 1)",
+    )?
+    .execute((scope.as_str(), id(user_id)))?;
     end_sessions(conn, scope, user_id, keep)?;
     crate::queries::outbox::insert_messages(conn, outbox)?;
     Ok(true)

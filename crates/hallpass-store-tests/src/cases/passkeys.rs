@@ -121,7 +121,8 @@ async fn outbox_ids(store: &dyn Store) -> Vec<Uuid> {
 }
 
 /// Removing a TOTP leaves the user's passkeys (and, while a passkey is left, the recovery
-/// codes that back it up) and ends the other sessions; without a passkey the codes go too.
+/// codes that back it up) and ends the other sessions; without a passkey the codes go too,
+/// and so they do with the last passkey of a user without a TOTP.
 pub async fn totp_removal_keeps_passkeys(store: Arc<dyn Store>) {
     let store = store.as_ref();
     let s = scope("a");
@@ -153,12 +154,16 @@ pub async fn totp_removal_keeps_passkeys(store: Arc<dyn Store>) {
         "the passkey stays"
     );
     assert!(state.enabled(), "the passkey is still a second factor");
-    assert_eq!(store.list_passkeys(&s, u.id).await.expect("list"), vec![key]);
+    assert_eq!(store.list_passkeys(&s, u.id).await.expect("list"), vec![key.clone()]);
     assert!(store.find_session(&s, &kept.token_hash).await.expect("find").is_some(), "the kept one stays");
     assert!(store.find_session(&s, &other.token_hash).await.expect("find").is_none(), "the others end");
     assert_eq!(outbox_ids(store).await, vec![row.id], "the event is written with the change");
     assert!(!store.remove_totp(&s, u.id, None, &[hook(&s, u.id, 5)]).await.expect("remove"), "once");
     assert_eq!(outbox_ids(store).await, vec![row.id], "nothing removed, nothing written");
+
+    // The last passkey gone too: the codes have nothing left to back up.
+    assert!(store.delete_passkey(&s, u.id, key.id, None, &[]).await.expect("delete"));
+    assert_eq!(store.mfa_state(&s, u.id).await.expect("state"), MfaState::default());
 
     // Without a passkey the recovery codes have nothing left to back up.
     assert!(store.remove_totp(&s, v.id, None, &[]).await.expect("remove"));
