@@ -7,15 +7,16 @@
 #
 #   bench/clients.sh                       # SQLite and PostgreSQL, 200 revocations each
 #   SAMPLES=500 bench/clients.sh sqlite
-#   BIN=target/release/hallpass bench/clients.sh   # another server build (default: debug)
+#   BIN=target/debug/hallpass bench/clients.sh     # another server build (default: release,
+#                                                  # as installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 TARGET=${CARGO_TARGET_DIR:-target}
 if [ -z "${BIN:-}" ]; then
-  cargo build --quiet -p hallpass-server --bin hallpass
-  BIN=$TARGET/debug/hallpass
+  cargo build --release --quiet -p hallpass-server --bin hallpass
+  BIN=$TARGET/release/hallpass
 fi
 cargo build --release --quiet -p hallpass-client-bench
 (cd clients/node && npm run --silent build)

@@ -4,7 +4,8 @@
 // (and the API refuse the token), create an API key and revoke it, the audit trail, log
 // out. A full-page screenshot of every page goes to $SCREENSHOTS, plus phone-sized
 // (390x844) renders of the dashboard and the user page, and a 375 px pass over the pages
-// of issue #15 (cards instead of wide tables, confirmation pages, the audit trail).
+// of issue #15 (cards instead of wide tables, confirmation pages, the audit trail); then a
+// webhook endpoint added on the Webhooks page (its secret shown once) and the list.
 //
 // Run by scripts/browser-test.sh, which starts the server and passes BASE, API_KEY,
 // ALICE_TOKEN, ADMIN_USER, ADMIN_PASSWORD and SCREENSHOTS.
@@ -342,6 +343,21 @@ try {
   await narrow.goto(BASE + '/admin?scope=quiet');
   await shot(narrow, '18-phone-empty-chart');
   await narrow.close();
+
+  step('add a webhook endpoint: its secret shown once, its delivery log');
+  await page.getByRole('link', { name: 'Webhooks' }).click();
+  await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+  await page.getByLabel('Scope').fill('shop');
+  await page.getByLabel('URL').fill('http://127.0.0.1:9/hook');
+  await page.getByLabel('Description (optional)').fill('browser test');
+  await page.getByLabel('user.created').check();
+  await page.getByRole('button', { name: 'Add endpoint' }).click();
+  await page.getByRole('heading', { name: 'Signing secret' }).waitFor();
+  assert.match(await page.locator('#new-secret').inputValue(), /^whsec_/);
+  await shot(page, '20-webhook');
+  await page.getByRole('link', { name: 'Webhooks', exact: true }).first().click();
+  await page.locator('#webhooks').getByRole('link', { name: /127\.0\.0\.1:9/ }).waitFor();
+  await shot(page, '21-webhooks');
 
   step('log out');
   await page.getByRole('button', { name: 'Log out' }).click();

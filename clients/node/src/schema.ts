@@ -555,9 +555,10 @@ export interface paths {
          */
         post: operations["enrol_totp"];
         /**
-         * Removes the user's TOTP (and with it the recovery codes: no second factor is left).
-         * @description The user's other sessions end (the one of `X-Session-Token`, when given and the
-         *     user's, stays). 204 also when there was none.
+         * Removes the user's TOTP (pending or confirmed); the user's passkeys stay.
+         * @description The recovery codes go with it when the user has no passkey (otherwise they stay, to
+         *     back up the passkeys). The user's other sessions end (the one of `X-Session-Token`,
+         *     when given and the user's, stays). 204 also when there was none.
          */
         delete: operations["delete_totp"];
         options?: never;

@@ -679,6 +679,10 @@ impl Store for MemoryStore {
         if record.confirmed == confirm.is_some() || record.last_step.is_some_and(|last| last >= step) {
             return Ok(false);
         }
+        if let Some(change) = confirm {
+            t.queue(&change.outbox)?;
+        }
+        let Some(record) = t.totp.get_mut(&key) else { return Ok(false) };
         record.last_step = Some(step);
         if let Some(change) = confirm {
             record.confirmed = true;
@@ -721,29 +725,60 @@ impl Store for MemoryStore {
         scope: &Scope,
         user_id: Uuid,
         keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
         let mut t = self.lock();
         let key = (scope.clone(), user_id);
-        let had_totp = t.totp.remove(&key).is_some();
-        let had_codes = t.recovery_codes.remove(&key).is_some_and(|c| !c.is_empty());
-        let before = t.passkeys.len();
-        t.passkeys.retain(|p| !(&p.scope == scope && p.user_id == user_id));
-        let had_passkeys = t.passkeys.len() != before;
-        if had_totp || had_codes || had_passkeys {
-            t.end_sessions(scope, user_id, keep_session);
+        let any = t.totp.contains_key(&key)
+            || t.recovery_codes.get(&key).is_some_and(|c| !c.is_empty())
+            || t.passkeys.iter().any(|p| &p.scope == scope && p.user_id == user_id);
+        if !any {
+            return Ok(false);
         }
-        Ok(had_totp || had_codes || had_passkeys)
+        t.queue(outbox)?;
+        t.totp.remove(&key);
+        t.recovery_codes.remove(&key);
+        t.passkeys.retain(|p| !(&p.scope == scope && p.user_id == user_id));
+        t.end_sessions(scope, user_id, keep_session);
+        Ok(true)
+    }
+
+    async fn remove_totp(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        let mut t = self.lock();
+        let key = (scope.clone(), user_id);
+        if !t.totp.contains_key(&key) {
+            return Ok(false);
+        }
+        t.queue(outbox)?;
+        t.totp.remove(&key);
+        if !t.passkeys.iter().any(|p| &p.scope == scope && p.user_id == user_id) {
+            t.recovery_codes.remove(&key);
+        }
+        t.end_sessions(scope, user_id, keep_session);
+        Ok(true)
     }
 
     // ---- passkeys
 
-    async fn insert_passkey(&self, passkey: &PasskeyRecord, keep_session: Option<Uuid>) -> StoreResult<bool> {
+    async fn insert_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
         let mut t = self.lock();
         if t.user(&passkey.scope, passkey.user_id).is_none()
             || t.passkeys.iter().any(|p| p.scope == passkey.scope && p.credential_id == passkey.credential_id)
         {
             return Ok(false);
         }
+        t.queue(outbox)?;
         t.passkeys.push(passkey.clone());
         t.end_sessions(&passkey.scope, passkey.user_id, keep_session);
         Ok(true)
@@ -791,12 +826,20 @@ impl Store for MemoryStore {
         user_id: Uuid,
         id: Uuid,
         keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
         let mut t = self.lock();
-        let before = t.passkeys.len();
-        t.passkeys.retain(|p| !(&p.scope == scope && p.user_id == user_id && p.id == id));
-        if t.passkeys.len() == before {
+        if !t.passkeys.iter().any(|p| &p.scope == scope && p.user_id == user_id && p.id == id) {
             return Ok(false);
+        }
+        t.queue(outbox)?;
+        t.passkeys.retain(|p| !(&p.scope == scope && p.user_id == user_id && p.id == id));
+        // The last factor gone: the recovery codes that backed it up go too.
+        let key = (scope.clone(), user_id);
+        if !t.passkeys.iter().any(|p| &p.scope == scope && p.user_id == user_id)
+            && !t.totp.get(&key).is_some_and(|r| r.confirmed)
+        {
+            t.recovery_codes.remove(&key);
         }
         t.end_sessions(scope, user_id, keep_session);
         Ok(true)
@@ -826,7 +869,7 @@ impl Store for MemoryStore {
 
     // ---- provider identities
 
-    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
+    async fn upsert_identity(&self, identity: &Identity, outbox: &[OutboxMessage]) -> StoreResult<()> {
         let mut t = self.lock();
         let scope = &identity.scope;
         if t.user(scope, identity.user_id).is_none() {
@@ -841,6 +884,7 @@ impl Store for MemoryStore {
         if taken {
             return Err(StoreError::IdentityTaken);
         }
+        t.queue(outbox)?;
         t.identities.retain(|i| {
             !(&i.scope == scope && i.user_id == identity.user_id && i.provider == identity.provider)
         });
@@ -887,11 +931,16 @@ impl Store for MemoryStore {
         scope: &Scope,
         user_id: Uuid,
         provider: &ProviderName,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
         let mut t = self.lock();
-        let before = t.identities.len();
-        t.identities.retain(|i| !(&i.scope == scope && i.user_id == user_id && &i.provider == provider));
-        Ok(t.identities.len() < before)
+        let linked = |i: &Identity| &i.scope == scope && i.user_id == user_id && &i.provider == provider;
+        if !t.identities.iter().any(linked) {
+            return Ok(false);
+        }
+        t.queue(outbox)?;
+        t.identities.retain(|i| !linked(i));
+        Ok(true)
     }
 
     // ---- login events

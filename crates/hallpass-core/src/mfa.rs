@@ -89,6 +89,8 @@ pub struct FactorChange {
     pub at: OffsetDateTime,
     /// The session that made the change, kept when the others end.
     pub keep_session: Option<Uuid>,
+    /// The outbox rows of the change's events (webhooks), written with it.
+    pub outbox: Vec<crate::outbox::OutboxMessage>,
 }
 
 /// The AAD a TOTP secret is sealed with: its row.

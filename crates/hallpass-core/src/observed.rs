@@ -280,11 +280,26 @@ impl<O: Observer> Store for Observed<O> {
         scope: &Scope,
         user_id: Uuid,
         keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        observe!(self, "remove_mfa", self.inner.remove_mfa(scope, user_id, keep_session))
+        observe!(self, "remove_mfa", self.inner.remove_mfa(scope, user_id, keep_session, outbox))
     }
-    async fn insert_passkey(&self, passkey: &PasskeyRecord, keep_session: Option<Uuid>) -> StoreResult<bool> {
-        observe!(self, "insert_passkey", self.inner.insert_passkey(passkey, keep_session))
+    async fn remove_totp(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        observe!(self, "remove_totp", self.inner.remove_totp(scope, user_id, keep_session, outbox))
+    }
+    async fn insert_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        observe!(self, "insert_passkey", self.inner.insert_passkey(passkey, keep_session, outbox))
     }
     async fn list_passkeys(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
         observe!(self, "list_passkeys", self.inner.list_passkeys(scope, user_id))
@@ -304,11 +319,12 @@ impl<O: Observer> Store for Observed<O> {
         user_id: Uuid,
         id: Uuid,
         keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        observe!(self, "delete_passkey", self.inner.delete_passkey(scope, user_id, id, keep_session))
+        observe!(self, "delete_passkey", self.inner.delete_passkey(scope, user_id, id, keep_session, outbox))
     }
-    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
-        observe!(self, "upsert_identity", self.inner.upsert_identity(identity))
+    async fn upsert_identity(&self, identity: &Identity, outbox: &[OutboxMessage]) -> StoreResult<()> {
+        observe!(self, "upsert_identity", self.inner.upsert_identity(identity, outbox))
     }
     async fn get_identity(
         &self,
@@ -334,8 +350,9 @@ impl<O: Observer> Store for Observed<O> {
         scope: &Scope,
         user_id: Uuid,
         provider: &ProviderName,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        observe!(self, "delete_identity", self.inner.delete_identity(scope, user_id, provider))
+        observe!(self, "delete_identity", self.inner.delete_identity(scope, user_id, provider, outbox))
     }
     async fn insert_event(&self, event: &LoginEvent, outbox: &[OutboxMessage]) -> StoreResult<()> {
         observe!(self, "insert_event", self.inner.insert_event(event, outbox))

@@ -277,8 +277,9 @@ pub trait Store: Send + Sync + 'static {
     // ---- provider identities ----
 
     /// Links (or re-links) the user to the provider identity: one link per (user,
-    /// provider); `IdentityTaken` when (provider, client_id) belongs to another user.
-    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()>;
+    /// provider); `IdentityTaken` when (provider, client_id) belongs to another user. The
+    /// `outbox` rows (an `identity.linked` event) are written in the same transaction.
+    async fn upsert_identity(&self, identity: &Identity, outbox: &[OutboxMessage]) -> StoreResult<()>;
     /// The user's link to the provider.
     async fn get_identity(
         &self,
@@ -295,12 +296,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<Identity>>;
     /// The user's links, ordered by provider.
     async fn list_identities(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<Identity>>;
-    /// Removes the link; `false` when there was none.
+    /// Removes the link, writing the `outbox` rows in the same transaction; `false`, writing
+    /// nothing, when there was none.
     async fn delete_identity(
         &self,
         scope: &Scope,
         user_id: Uuid,
         provider: &ProviderName,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool>;
 
     // ---- flows (see `crate::flow`) ----
@@ -337,8 +340,9 @@ pub trait Store: Send + Sync + 'static {
     /// accepted step, recording it as the last in the same statement: of racing calls
     /// with one step, exactly one is accepted. Without `confirm`, only a confirmed TOTP
     /// accepts. With `confirm`, only a pending one, which becomes confirmed; then, in the
-    /// same transaction, `confirm.recovery_codes` replace the user's set and every session
-    /// of the user but `confirm.keep_session` ends. Returns whether the step was accepted
+    /// same transaction, `confirm.recovery_codes` replace the user's set, every session
+    /// of the user but `confirm.keep_session` ends and `confirm.outbox` is written. Returns
+    /// whether the step was accepted
     /// (`false`: nothing changed).
     async fn accept_totp_step(
         &self,
@@ -366,17 +370,39 @@ pub trait Store: Send + Sync + 'static {
         hash: &TokenHash,
     ) -> StoreResult<Option<u32>>;
     /// Removes the user's TOTP, recovery codes and passkeys and, when there was any, ends
-    /// every session of the user but `keep_session`, in one transaction. Returns whether
-    /// there was anything to remove.
-    async fn remove_mfa(&self, scope: &Scope, user_id: Uuid, keep_session: Option<Uuid>)
-    -> StoreResult<bool>;
+    /// every session of the user but `keep_session` and writes the `outbox` rows, in one
+    /// transaction. Returns whether there was anything to remove.
+    async fn remove_mfa(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool>;
+    /// Removes the user's TOTP (pending or confirmed), and the recovery codes too when the
+    /// user has no passkey left (they stay to back up the passkeys otherwise); when there
+    /// was a TOTP, ends every session of the user but `keep_session` and writes the
+    /// `outbox` rows, in one transaction. Passkeys are never touched. Returns whether there
+    /// was a TOTP.
+    async fn remove_totp(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool>;
 
     // ---- passkeys (see `crate::passkey`) ----
 
-    /// Stores a new passkey and ends every session of its user but `keep_session`, in one
-    /// transaction; `false`, changing nothing, when its credential id is registered in the
-    /// scope already or there is no such user.
-    async fn insert_passkey(&self, passkey: &PasskeyRecord, keep_session: Option<Uuid>) -> StoreResult<bool>;
+    /// Stores a new passkey, ends every session of its user but `keep_session` and writes
+    /// the `outbox` rows, in one transaction; `false`, changing nothing, when its
+    /// credential id is registered in the scope already or there is no such user.
+    async fn insert_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool>;
     /// The user's passkeys, oldest first.
     async fn list_passkeys(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>>;
     /// The passkey with that credential id in the scope.
@@ -387,13 +413,16 @@ pub trait Store: Send + Sync + 'static {
     /// Renames the user's passkey; `false` when the user has no such passkey.
     async fn rename_passkey(&self, scope: &Scope, user_id: Uuid, id: Uuid, name: &str) -> StoreResult<bool>;
     /// Removes the user's passkey and, when there was one, ends every session of the user
-    /// but `keep_session`, in one transaction; `false` when the user has no such passkey.
+    /// but `keep_session` and writes the `outbox` rows, in one transaction; when it was the
+    /// user's last second factor (no other passkey, no confirmed TOTP), the recovery codes
+    /// go too. `false`, writing nothing, when the user has no such passkey.
     async fn delete_passkey(
         &self,
         scope: &Scope,
         user_id: Uuid,
         id: Uuid,
         keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool>;
 
     // ---- login events ----

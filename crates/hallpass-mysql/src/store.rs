@@ -430,12 +430,28 @@ impl Store for MySqlStore {
         scope: &Scope,
         user_id: Uuid,
         keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        tx!(self, "remove_mfa", |c| mfa::remove_mfa(c, scope, user_id, keep_session).await?)
+        tx!(self, "remove_mfa", |c| mfa::remove_mfa(c, scope, user_id, keep_session, outbox).await?)
     }
 
-    async fn insert_passkey(&self, passkey: &PasskeyRecord, keep_session: Option<Uuid>) -> StoreResult<bool> {
-        tx!(self, "insert_passkey", |c| passkeys::insert_passkey(c, passkey, keep_session).await?)
+    async fn remove_totp(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        tx!(self, "remove_totp", |c| mfa::remove_totp(c, scope, user_id, keep_session, outbox).await?)
+    }
+
+    async fn insert_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        tx!(self, "insert_passkey", |c| passkeys::insert_passkey(c, passkey, keep_session, outbox).await?)
     }
 
     async fn list_passkeys(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
@@ -460,12 +476,14 @@ impl Store for MySqlStore {
         user_id: Uuid,
         id: Uuid,
         keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        tx!(self, "delete_passkey", |c| passkeys::delete_passkey(c, scope, user_id, id, keep_session).await?)
+        tx!(self, "delete_passkey", |c| passkeys::delete_passkey(c, scope, user_id, id, keep_session, outbox)
+            .await?)
     }
 
-    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
-        tx!(self, "upsert_identity", |c| identities::upsert_identity(c, identity).await?)
+    async fn upsert_identity(&self, identity: &Identity, outbox: &[OutboxMessage]) -> StoreResult<()> {
+        tx!(self, "upsert_identity", |c| identities::upsert_identity(c, identity, outbox).await?)
     }
 
     async fn get_identity(
@@ -495,8 +513,9 @@ impl Store for MySqlStore {
         scope: &Scope,
         user_id: Uuid,
         provider: &ProviderName,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        on_conn!(self, "delete_identity", |c| identities::delete_identity(c, scope, user_id, provider)
+        tx!(self, "delete_identity", |c| identities::delete_identity(c, scope, user_id, provider, outbox)
             .await?)
     }
 

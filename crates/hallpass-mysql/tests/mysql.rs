@@ -331,8 +331,11 @@ async fn keys_compare_byte_for_byte() {
 
     // PAD SPACE collations would find "strasse" for "strasse " and call "x" and "x " taken.
     assert!(store.find_user(&s, &UserRef::Username("strasse ".into())).await.unwrap().is_none());
-    store.upsert_identity(&identity(&s, strasse.id, "github", "x")).await.expect("x");
-    store.upsert_identity(&identity(&s, straße.id, "github", "x ")).await.expect("'x ' is another client id");
+    store.upsert_identity(&identity(&s, strasse.id, "github", "x"), &[]).await.expect("x");
+    store
+        .upsert_identity(&identity(&s, straße.id, "github", "x "), &[])
+        .await
+        .expect("'x ' is another client id");
     let found = store.find_identity(&s, &provider("github"), "x ").await.unwrap().expect("x ");
     assert_eq!(found.user_id, straße.id);
     assert_eq!(found.client_id.as_str(), "x ");
@@ -373,7 +376,7 @@ async fn the_longest_keys_fit() {
     let client_id = "😀".repeat(255);
     let mut i = identity(&s, u.id, "github", &client_id);
     i.access_token = Some("token 😀".into());
-    store.upsert_identity(&i).await.expect("a long client id");
+    store.upsert_identity(&i, &[]).await.expect("a long client id");
     assert_eq!(store.find_identity(&s, &provider("github"), &client_id).await.unwrap(), Some(i));
     let mut emoji = user(&s, Some("😀"), None);
     emoji.user.extra = obj(serde_json::json!({"😀": "𝄞", "n": 1.5}));
@@ -393,8 +396,8 @@ async fn same_value_writes_still_count_as_found() {
     assert!(store.set_password_hash(&s, alice.id, "h", at(1), &[]).await.unwrap(), "same hash, same instant");
     assert!(store.rehash_password(&s, alice.id, "h", "h").await.unwrap());
     let link = identity(&s, alice.id, "github", "gh-1");
-    store.upsert_identity(&link).await.expect("link");
-    store.upsert_identity(&link).await.expect("the very same link again");
+    store.upsert_identity(&link, &[]).await.expect("link");
+    store.upsert_identity(&link, &[]).await.expect("the very same link again");
     assert_eq!(store.list_identities(&s, alice.id).await.unwrap(), vec![link]);
     let rec = login_at(&store, &s, alice.id, at(0)).await;
     let first = store.freshen_session(&s, &rec.token_hash, at(10), at(HOUR)).await.unwrap();
@@ -546,7 +549,7 @@ async fn mixed_writes_on_one_user_all_succeed() {
         let (st, sc) = (store.clone(), s.clone());
         tasks.push(tokio::spawn(async move {
             st.set_password_hash(&sc, alice.id, &format!("h{i}"), at(i), &[]).await?;
-            st.upsert_identity(&identity(&sc, alice.id, "github", &format!("gh-{i}"))).await?;
+            st.upsert_identity(&identity(&sc, alice.id, "github", &format!("gh-{i}")), &[]).await?;
             let patch = UserPatch { active: Some(i % 3 != 0), ..Default::default() };
             st.update_user(&sc, alice.id, &patch, at(i)).await?;
             st.delete_sessions(&sc, alice.id, None, &[]).await?;

@@ -411,12 +411,28 @@ impl Store for PostgresStore {
         scope: &Scope,
         user_id: Uuid,
         keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        done("remove_mfa", mfa::remove_mfa(&self.pool, scope, user_id, keep_session).await)
+        done("remove_mfa", mfa::remove_mfa(&self.pool, scope, user_id, keep_session, outbox).await)
     }
 
-    async fn insert_passkey(&self, passkey: &PasskeyRecord, keep_session: Option<Uuid>) -> StoreResult<bool> {
-        done("insert_passkey", passkeys::insert_passkey(&self.pool, passkey, keep_session).await)
+    async fn remove_totp(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        done("remove_totp", mfa::remove_totp(&self.pool, scope, user_id, keep_session, outbox).await)
+    }
+
+    async fn insert_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        done("insert_passkey", passkeys::insert_passkey(&self.pool, passkey, keep_session, outbox).await)
     }
 
     async fn list_passkeys(&self, scope: &Scope, user_id: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
@@ -441,12 +457,16 @@ impl Store for PostgresStore {
         user_id: Uuid,
         id: Uuid,
         keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        done("delete_passkey", passkeys::delete_passkey(&self.pool, scope, user_id, id, keep_session).await)
+        done(
+            "delete_passkey",
+            passkeys::delete_passkey(&self.pool, scope, user_id, id, keep_session, outbox).await,
+        )
     }
 
-    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
-        done("upsert_identity", identities::upsert_identity(&self.pool, identity).await)
+    async fn upsert_identity(&self, identity: &Identity, outbox: &[OutboxMessage]) -> StoreResult<()> {
+        done("upsert_identity", identities::upsert_identity(&self.pool, identity, outbox).await)
     }
 
     async fn get_identity(
@@ -476,8 +496,12 @@ impl Store for PostgresStore {
         scope: &Scope,
         user_id: Uuid,
         provider: &ProviderName,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        done("delete_identity", identities::delete_identity(&self.pool, scope, user_id, provider).await)
+        done(
+            "delete_identity",
+            identities::delete_identity(&self.pool, scope, user_id, provider, outbox).await,
+        )
     }
 
     // ---- login events

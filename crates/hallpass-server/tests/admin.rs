@@ -9,6 +9,8 @@
 
 #[macro_use]
 mod common;
+#[path = "webhook/receiver.rs"]
+mod receiver;
 
 use common::{Options, TestApp};
 use hallpass_core::service::NewUser;
@@ -42,6 +44,8 @@ backend_tests! {
     a_users_second_factors_are_listed_and_removed_after_asking
         with Options { server_secret: true, ..Default::default() },
     an_admin_signs_in_with_an_authenticator_app_of_their_own
+        with Options { server_secret: true, ..Default::default() },
+    webhooks_are_listed_created_retried_rotated_and_deleted
         with Options { server_secret: true, ..Default::default() },
 }
 
@@ -1111,4 +1115,137 @@ async fn an_admin_signs_in_with_an_authenticator_app_of_their_own(app: TestApp) 
         StatusCode::SEE_OTHER,
         "the password alone again"
     );
+}
+
+/// The text of the one-time secret field on a page, if it shows one.
+fn shown_secret(page: &Page) -> Option<String> {
+    let at = page.text.find(r#"value="whsec_"#)? + r#"value=""#.len();
+    let rest = &page.text[at..];
+    Some(rest[..rest.find('"').unwrap()].to_owned())
+}
+
+/// The webhooks page lists each endpoint with its pending and failed deliveries; adding
+/// one shows its secret once; an endpoint's page shows its delivery log and sends an
+/// undelivered delivery again (a form without the CSRF token changes nothing); rotating
+/// and deleting ask first; every action is audited.
+async fn webhooks_are_listed_created_retried_rotated_and_deleted(app: TestApp) {
+    make_admin(&app).await;
+    let rx = receiver::Receiver::start().await;
+    rx.behaviour.fail_first.store(1_000_000, std::sync::atomic::Ordering::SeqCst);
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let options = hallpass_server::webhooks::WebhookOptions {
+        refuse_private: false,
+        per_endpoint: 4,
+        keep_sent: time::Duration::days(7),
+    };
+    hallpass_server::webhooks::spawn_worker(options, app.service.clone(), stop);
+    let mut b = Browser::new(&app);
+    let csrf = b.sign_in().await;
+    let listed = b.get("/admin/webhooks").await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    assert!(listed.text.contains(r#"href="/admin/webhooks" aria-current="page""#), "{}", listed.text);
+    assert!(listed.text.contains("No endpoint yet"));
+
+    let url = rx.url("/hook");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("scope", "app"),
+        ("url", url.as_str()),
+        ("description", "the CRM"),
+        ("events", "user.created"),
+        ("events", "login.failed"),
+    ];
+    let made = b.post("/admin/webhooks", &form).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    let to = made.location().to_owned();
+    assert!(to.starts_with("/admin/webhooks/app/") && to.contains("?shown="), "{to}");
+    assert!(!to.contains("whsec_"), "the secret is never in the URL");
+    let base = to.split('?').next().unwrap().to_owned();
+    let id = base.rsplit('/').next().unwrap().to_owned();
+    let shown = b.get(&to).await;
+    let secret = shown_secret(&shown).unwrap_or_else(|| panic!("no secret shown: {}", shown.text));
+    let again = b.get(&to).await;
+    assert!(shown_secret(&again).is_none() && again.text.contains("not shown again"), "{}", again.text);
+    let api = app.get(&format!("/v1/webhooks/{id}")).await.ok(200);
+    assert_eq!(api["events"], json!(["user.created", "login.failed"]), "{api}");
+    let bad = b.post("/admin/webhooks", &[("csrf", &csrf), ("scope", "app"), ("url", "ftp://x")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert!(bad.text.contains(r#"value="ftp://x""#), "what was typed is kept");
+
+    // A delivery the receiver refuses (500): attempted once, then waiting for its retry
+    // (the test's clock does not move, so the worker's backoff never ends by itself).
+    app.register("alice", USER_PASSWORD).await;
+    rx.wait_for(10, "the first attempt", |g| g.len() == 1).await;
+    let mut log = json!(null);
+    for _ in 0..100 {
+        log = app.get(&format!("/v1/webhooks/{id}/deliveries")).await.ok(200);
+        if log["deliveries"][0]["attempts"] == 1 && log["deliveries"][0]["status"] == "queued" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(log["deliveries"][0]["last_status_code"], 500, "{log}");
+    let delivery = log["deliveries"][0]["id"].as_str().unwrap().to_owned();
+
+    let listed = b.get("/admin/webhooks").await;
+    assert!(listed.text.contains(&format!(r#"href="{base}""#)) && listed.text.contains("the CRM"));
+    assert!(listed.text.contains("user.created, login.failed"), "{}", listed.text);
+    assert!(listed.text.contains(r#"data-label="Pending">1<"#), "{}", listed.text);
+    let page = b.get(&base).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains(&format!(r#"id="delivery-{delivery}""#)), "{}", page.text);
+    assert!(page.text.contains(r#"data-label="Last status">500<"#), "{}", page.text);
+    assert!(page.text.contains(r#"data-label="Attempts">1<"#), "{}", page.text);
+    assert!(page.text.contains(" ms<"), "the response time: {}", page.text);
+    assert!(page.text.contains(&format!(r#"name="delivery" value="{delivery}""#)), "a Retry button");
+    assert!(!page.text.contains(&secret) && !page.text.contains(r#""type""#), "no secret, no body");
+
+    // Retry: refused without the session's CSRF token; with it, sent again at once.
+    let before = audit_actions(&app).await;
+    let retry = format!("{base}/retry");
+    let refused = b.post(&retry, &[("csrf", "0000"), ("delivery", &delivery)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(audit_actions(&app).await, before, "a refused form changes nothing");
+    assert_eq!(rx.received().len(), 1, "nothing was sent again");
+    let done = b.post(&retry, &[("csrf", &csrf), ("delivery", &delivery)]).await;
+    assert_eq!(
+        (done.status, done.location()),
+        (StatusCode::SEE_OTHER, format!("{base}?notice=webhook-retried").as_str())
+    );
+    let got = rx.wait_for(10, "the retried attempt", |g| g.len() == 2).await;
+    assert_eq!(got[0].id, got[1].id, "the same delivery (webhook-id) again");
+    assert_eq!(got[1].id, delivery);
+
+    // Rotation and deletion ask first; rotation shows the new secret once.
+    let ask = b.post(&format!("{base}/rotate"), &[("csrf", &csrf)]).await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(
+        ask.text.contains("Rotate the secret of webhook")
+            && ask.text.contains(r#"name="confirm" value="yes""#)
+    );
+    let rotated = b.post(&format!("{base}/rotate"), &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(rotated.status, StatusCode::SEE_OTHER);
+    let shown = b.get(rotated.location()).await;
+    let new_secret = shown_secret(&shown).unwrap_or_else(|| panic!("no secret shown: {}", shown.text));
+    assert_ne!(new_secret, secret);
+    assert!(shown.text.contains("Previous secret"), "the old one still signs for a while");
+    let ask = b.post(&format!("{base}/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.text.contains("Delete webhook") && ask.text.contains(&url), "{}", ask.text);
+    app.get(&format!("/v1/webhooks/{id}")).await.ok(200);
+    let deleted = b.post(&format!("{base}/delete"), &[("csrf", &csrf), ("confirm", "yes")]).await;
+    assert_eq!(
+        (deleted.status, deleted.location()),
+        (StatusCode::SEE_OTHER, "/admin/webhooks?notice=webhook-deleted")
+    );
+    app.get(&format!("/v1/webhooks/{id}")).await.problem(404, "webhook_not_found");
+    assert!(!b.get("/admin/webhooks").await.text.contains(&url));
+    assert_eq!(b.get(&base).await.status, StatusCode::NOT_FOUND);
+
+    assert_eq!(
+        audit_actions(&app).await[..4],
+        ["webhook_delete", "webhook_rotate", "webhook_retry", "webhook_create"]
+    );
+    let audit = b.get("/admin/audit").await;
+    assert!(audit.text.contains("added webhook endpoint") && audit.text.contains("deleted webhook endpoint"));
 }

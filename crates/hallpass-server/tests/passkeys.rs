@@ -11,15 +11,12 @@
 mod common;
 
 use common::TestApp;
-use passkey::authenticator::{Authenticator, UiHint, UserCheck, UserValidationMethod};
-use passkey::client::{Client, DefaultClientData};
-use passkey::crypto::rust_crypto::RustCryptoBackend;
-use passkey::types::Passkey;
-use passkey::types::ctap2::{Aaguid, Ctap2Error};
-use passkey::types::webauthn::{CredentialCreationOptions, CredentialRequestOptions};
+#[path = "passkey/softkey.rs"]
+mod softkey;
+
 use reqwest::Method;
 use serde_json::{Value, json};
-use url::Url;
+use softkey::{ORIGIN, SoftKey};
 
 backend_tests! {
     register_list_rename_and_delete with relying_party(),
@@ -29,7 +26,6 @@ backend_tests! {
     a_cloned_authenticator_is_refused with relying_party(),
 }
 
-const ORIGIN: &str = "https://app.example.com";
 const PASSWORD: &str = "correct horse battery staple";
 
 /// The app with a server secret key and scope `app`'s relying party: `example.com`, its
@@ -38,95 +34,15 @@ fn relying_party() -> common::Options {
     let mut settings = common::settings();
     settings.scopes.insert(
         "app".into(),
-        hallpass_core::ScopeSettings {
-            webauthn: Some(hallpass_core::RelyingParty {
-                rp_id: "example.com".into(),
-                rp_name: "Example".into(),
-                origins: vec![ORIGIN.into()],
-                any_port: false,
-            }),
-            ..Default::default()
-        },
+        hallpass_core::ScopeSettings { webauthn: Some(softkey::relying_party()), ..Default::default() },
     );
     common::Options { settings, server_secret: true, ..Default::default() }
-}
-
-/// A user who says yes, and is verified, every time.
-struct Yes;
-
-#[async_trait::async_trait]
-impl UserValidationMethod for Yes {
-    type PasskeyItem = Passkey;
-    async fn check_user<'a>(
-        &self,
-        _hint: UiHint<'a, Passkey>,
-        presence: bool,
-        verification: bool,
-    ) -> Result<UserCheck, Ctap2Error> {
-        Ok(UserCheck { presence, verification })
-    }
-    fn is_verification_enabled(&self) -> Option<bool> {
-        Some(true)
-    }
-    fn is_presence_enabled(&self) -> bool {
-        true
-    }
-}
-
-/// A software authenticator holding one credential, with a signature counter. Cloning it
-/// copies the private key: a cloned authenticator.
-#[derive(Clone, Default)]
-struct SoftKey {
-    store: Option<Passkey>,
-}
-
-impl SoftKey {
-    /// Registers a credential for `options` (the `options` of `register/start`) as a
-    /// browser on `origin` would; the `PublicKeyCredential` as JSON, or why the client
-    /// refused.
-    async fn register(&mut self, origin: &str, options: &Value) -> Result<Value, String> {
-        let mut authenticator =
-            Authenticator::new(Aaguid::new_empty(), self.store.take(), Yes, RustCryptoBackend);
-        authenticator.set_make_credentials_with_signature_counter(true);
-        let mut client = Client::new(authenticator);
-        let request: CredentialCreationOptions =
-            serde_json::from_value(browser_options(options)).map_err(|e| format!("options: {e}"))?;
-        let done = client.register(Url::parse(origin).unwrap(), request, DefaultClientData).await;
-        self.store = client.authenticator().store().clone();
-        let created = done.map_err(|e| format!("{e:?}"))?;
-        Ok(serde_json::to_value(created).unwrap())
-    }
-
-    /// Signs `options` (the `options` of a sign-in start or an MFA challenge) as a browser
-    /// on `origin` would.
-    async fn assert(&mut self, origin: &str, options: &Value) -> Result<Value, String> {
-        let authenticator =
-            Authenticator::new(Aaguid::new_empty(), self.store.take(), Yes, RustCryptoBackend);
-        let mut client = Client::new(authenticator);
-        let request: CredentialRequestOptions =
-            serde_json::from_value(browser_options(options)).map_err(|e| format!("options: {e}"))?;
-        let done = client.authenticate(Url::parse(origin).unwrap(), request, DefaultClientData).await;
-        self.store = client.authenticator().store().clone();
-        let asserted = done.map_err(|e| format!("{e:?}"))?;
-        Ok(serde_json::to_value(asserted).unwrap())
-    }
-}
-
-/// The options as a browser reads them: it ignores extensions it does not know.
-fn browser_options(options: &Value) -> Value {
-    let mut options = options.clone();
-    if let Some(pk) = options.get_mut("publicKey").and_then(Value::as_object_mut) {
-        pk.remove("extensions");
-        pk.remove("hints");
-        pk.remove("attestationFormats");
-    }
-    options
 }
 
 /// Registers a passkey for `user` with `key`; the passkey as the API shows it.
 async fn enrol(app: &TestApp, user: &str, key: &mut SoftKey, name: Option<&str>) -> Value {
     let start = app.post(&format!("/v1/users/{user}/passkeys/register/start"), json!({})).await.ok(200);
-    let credential = key.register(ORIGIN, &start["options"]).await.unwrap();
+    let credential = key.register_at(ORIGIN, &start["options"]).await.unwrap();
     let mut body = json!({"flow": start["flow"], "credential": credential});
     if let Some(name) = name {
         body["name"] = json!(name);
@@ -141,7 +57,7 @@ async fn sign_in(app: &TestApp, key: &mut SoftKey, login: Option<&str>) -> commo
         None => json!({}),
     };
     let start = app.post("/v1/passkeys/login/start", body).await.ok(200);
-    let credential = key.assert(ORIGIN, &start["options"]).await.unwrap();
+    let credential = key.assert_at(ORIGIN, &start["options"]).await.unwrap();
     app.post("/v1/passkeys/login/finish", json!({"flow": start["flow"], "credential": credential})).await
 }
 
@@ -165,7 +81,7 @@ async fn register_list_rename_and_delete(app: TestApp) {
     assert_eq!(pk["authenticatorSelection"]["residentKey"], "required", "{start}");
     assert_eq!(pk["authenticatorSelection"]["userVerification"], "required", "{start}");
     let mut key = SoftKey::default();
-    let credential = key.register(ORIGIN, &start["options"]).await.unwrap();
+    let credential = key.register_at(ORIGIN, &start["options"]).await.unwrap();
     // Registering ends the user's other sessions, not the caller's.
     let created = app
         .send(
@@ -285,11 +201,11 @@ async fn passkey_as_second_factor(app: TestApp) {
     enrol(&app, "zed", &mut stranger, None).await;
     let mut allow_any = options.clone();
     allow_any["publicKey"]["allowCredentials"] = json!([]);
-    let wrong = stranger.assert(ORIGIN, &allow_any).await.unwrap();
+    let wrong = stranger.assert_at(ORIGIN, &allow_any).await.unwrap();
     app.post("/v1/sessions/mfa", json!({"challenge": challenge["challenge"], "passkey": wrong}))
         .await
         .problem(401, "invalid_factor");
-    let credential = key.assert(ORIGIN, options).await.unwrap();
+    let credential = key.assert_at(ORIGIN, options).await.unwrap();
     let done = app
         .post("/v1/sessions/mfa", json!({"challenge": challenge["challenge"], "passkey": credential}))
         .await
@@ -312,7 +228,7 @@ async fn tampered_answers_are_refused(app: TestApp) {
     // Registration from another origin (a subdomain of the rp id, so the authenticator
     // signs it) is refused by the server.
     let start = app.post("/v1/users/fay/passkeys/register/start", json!({})).await.ok(200);
-    let credential = key.register("https://evil.example.com", &start["options"]).await.unwrap();
+    let credential = key.register_at("https://evil.example.com", &start["options"]).await.unwrap();
     app.post(
         "/v1/users/fay/passkeys/register/finish",
         json!({"flow": start["flow"], "credential": credential}),
@@ -323,7 +239,7 @@ async fn tampered_answers_are_refused(app: TestApp) {
     let start = app.post("/v1/users/fay/passkeys/register/start", json!({})).await.ok(200);
     let mut options = start["options"].clone();
     options["publicKey"]["rp"]["id"] = json!("example.org");
-    let credential = SoftKey::default().register("https://example.org", &options).await.unwrap();
+    let credential = SoftKey::default().register_at("https://example.org", &options).await.unwrap();
     app.post(
         "/v1/users/fay/passkeys/register/finish",
         json!({"flow": start["flow"], "credential": credential}),
@@ -333,7 +249,7 @@ async fn tampered_answers_are_refused(app: TestApp) {
     // Over another challenge.
     let start = app.post("/v1/users/fay/passkeys/register/start", json!({})).await.ok(200);
     let other = app.post("/v1/users/fay/passkeys/register/start", json!({})).await.ok(200);
-    let credential = SoftKey::default().register(ORIGIN, &other["options"]).await.unwrap();
+    let credential = SoftKey::default().register_at(ORIGIN, &other["options"]).await.unwrap();
     app.post(
         "/v1/users/fay/passkeys/register/finish",
         json!({"flow": start["flow"], "credential": credential}),
@@ -346,7 +262,7 @@ async fn tampered_answers_are_refused(app: TestApp) {
     enrol(&app, "fay", &mut key, None).await;
     // An assertion from another origin.
     let start = app.post("/v1/passkeys/login/start", json!({})).await.ok(200);
-    let credential = key.assert("https://evil.example.com", &start["options"]).await.unwrap();
+    let credential = key.assert_at("https://evil.example.com", &start["options"]).await.unwrap();
     app.post("/v1/passkeys/login/finish", json!({"flow": start["flow"], "credential": credential}))
         .await
         .problem(401, "invalid_passkey");
@@ -358,20 +274,20 @@ async fn tampered_answers_are_refused(app: TestApp) {
     if let Some(p) = elsewhere.store.as_mut() {
         p.rp_id = "example.org".into();
     }
-    let credential = elsewhere.assert("https://example.org", &options).await.unwrap();
+    let credential = elsewhere.assert_at("https://example.org", &options).await.unwrap();
     app.post("/v1/passkeys/login/finish", json!({"flow": start["flow"], "credential": credential}))
         .await
         .problem(401, "invalid_passkey");
     // Over another flow's challenge.
     let start = app.post("/v1/passkeys/login/start", json!({})).await.ok(200);
     let other = app.post("/v1/passkeys/login/start", json!({})).await.ok(200);
-    let credential = key.assert(ORIGIN, &other["options"]).await.unwrap();
+    let credential = key.assert_at(ORIGIN, &other["options"]).await.unwrap();
     app.post("/v1/passkeys/login/finish", json!({"flow": start["flow"], "credential": credential}))
         .await
         .problem(401, "invalid_passkey");
     // A replayed assertion: the flow is used up; sent to a new flow, its challenge is old.
     let start = app.post("/v1/passkeys/login/start", json!({})).await.ok(200);
-    let credential = key.assert(ORIGIN, &start["options"]).await.unwrap();
+    let credential = key.assert_at(ORIGIN, &start["options"]).await.unwrap();
     let answer = json!({"flow": start["flow"], "credential": credential});
     app.post("/v1/passkeys/login/finish", answer.clone()).await.ok(201);
     app.post("/v1/passkeys/login/finish", answer).await.problem(400, "invalid_flow");

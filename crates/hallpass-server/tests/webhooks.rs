@@ -10,6 +10,8 @@
 mod common;
 #[path = "webhook/receiver.rs"]
 mod receiver;
+#[path = "passkey/softkey.rs"]
+mod softkey;
 
 use common::*;
 use receiver::{Receiver, verifies};
@@ -17,8 +19,29 @@ use serde_json::json;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 
+/// A server secret (webhook secrets, TOTP secrets) and scope `app`'s passkey relying party.
 fn with_key() -> Options {
-    Options { server_secret: true, ..Default::default() }
+    let mut settings = common::settings();
+    let app = hallpass_core::ScopeSettings { webauthn: Some(softkey::relying_party()), ..Default::default() };
+    settings.scopes.insert("app".into(), app);
+    Options { settings, server_secret: true, ..Default::default() }
+}
+
+/// The current code of a TOTP enrolment's base32 secret, by the app's clock.
+fn totp_code(app: &TestApp, secret: &str) -> String {
+    let bytes = totp_rs::Secret::try_from_base32(secret).unwrap().as_bytes().to_vec();
+    let now = u64::try_from(app.now().unix_timestamp()).unwrap();
+    hallpass_core::mfa::totp(&bytes, 6, "x", "x").unwrap().generate(now).to_string()
+}
+
+/// Registers a passkey for the user; its id and the credential id (base64url) the
+/// authenticator made.
+async fn add_passkey(app: &TestApp, uid: &str, key: &mut softkey::SoftKey) -> (String, String) {
+    let start = app.post(&format!("/v1/users/{uid}/passkeys/register/start"), json!({})).await.ok(200);
+    let credential = key.register(&start["options"]).await;
+    let body = json!({"flow": start["flow"], "credential": credential, "name": "Laptop"});
+    let added = app.post(&format!("/v1/users/{uid}/passkeys/register/finish"), body).await.ok(201);
+    (added["id"].as_str().unwrap().to_owned(), credential["id"].as_str().unwrap().to_owned())
 }
 
 /// Starts the webhook worker on the app; it stops when the guard is dropped.
@@ -87,41 +110,88 @@ async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
     let code = reset["code"].as_str().unwrap().to_owned();
     let pw3 = "a third quite long passphrase 7";
     app.post("/v1/password-resets/redeem", json!({"code": code, "password": pw3})).await.ok(200);
+
+    // A provider link and its removal.
+    let provider_token = "gho_provider_access_token_1234567890";
+    let link = json!({"client_id": "gh-4242", "access_token": provider_token});
+    app.put(&format!("/v1/users/{uid}/providers/github"), link).await.ok(200);
+    app.delete(&format!("/v1/users/{uid}/providers/github")).await.no_content();
+
+    // Second factors: a TOTP (mfa.enabled), a passkey beside it (passkey.added only), the
+    // TOTP removed (the passkey stays: nothing disabled), the last passkey removed
+    // (passkey.removed, mfa.disabled), a passkey again (passkey.added, mfa.enabled), and
+    // every factor removed (passkey.removed, mfa.disabled).
+    let enrolled = app.post(&format!("/v1/users/{uid}/mfa/totp"), json!({})).await.ok(200);
+    let totp_secret = enrolled["secret"].as_str().unwrap().to_owned();
+    let code_now = totp_code(&app, &totp_secret);
+    let confirmed =
+        app.post(&format!("/v1/users/{uid}/mfa/totp/confirm"), json!({"code": code_now})).await.ok(200);
+    let recovery: Vec<String> = confirmed["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    let mut key = softkey::SoftKey::default();
+    let (first_passkey, first_credential) = add_passkey(&app, &uid, &mut key).await;
+    app.delete(&format!("/v1/users/{uid}/mfa/totp")).await.no_content();
+    let left = app.get(&format!("/v1/users/{uid}/passkeys")).await.ok(200);
+    assert_eq!(
+        left["passkeys"].as_array().map(Vec::len),
+        Some(1),
+        "removing the TOTP keeps the passkey: {left}"
+    );
+    app.delete(&format!("/v1/users/{uid}/passkeys/{first_passkey}")).await.no_content();
+    let mut key = softkey::SoftKey::default();
+    let (second_passkey, second_credential) = add_passkey(&app, &uid, &mut key).await;
+    app.delete(&format!("/v1/users/{uid}/mfa")).await.no_content();
+
     app.delete(&format!("/v1/users/{uid}")).await.no_content();
 
-    let expected: BTreeSet<&str> = [
-        "user.created",
-        "login.succeeded",
-        "login.failed",
-        "user.updated",
-        "user.deactivated",
-        "user.reactivated",
-        "password.changed",
-        "user.deleted",
-        "session.ended",
-        "password.reset",
-    ]
-    .into();
+    // Every type but `email.confirmed`, whose code travels only by mail (this app sends none).
+    let expected: BTreeSet<&str> = ALL.iter().copied().filter(|t| *t != "email.confirmed").collect();
+    // 12 of the user and session events, the link and unlink, and 8 of second factors.
+    const COUNT: usize = 22;
     let got = rx
         .wait_for(20, "every event", |g| {
-            g.iter().filter(|r| r.path == "/all").count() >= 12
+            g.iter().filter(|r| r.path == "/all").count() >= COUNT
                 && g.iter().filter(|r| r.path == "/logins").count() >= 2
         })
         .await;
     let all: Vec<_> = got.iter().filter(|r| r.path == "/all").collect();
-    assert_eq!(all.len(), 12, "{all:#?}");
+    assert_eq!(all.len(), COUNT, "{all:#?}");
     let types: BTreeSet<String> = all.iter().map(|r| r.event_type()).collect();
     assert_eq!(types, expected.iter().map(|s| s.to_string()).collect());
     let ids: HashSet<&str> = all.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(ids.len(), 12, "one webhook-id per delivery");
+    assert_eq!(ids.len(), COUNT, "one webhook-id per delivery");
     for r in &all {
         assert!(verifies(r, &secret), "signature of {r:#?}");
         assert!(!verifies(r, &other_secret), "another endpoint's secret must not verify");
         let b = r.json();
         assert!(b["timestamp"].as_str().is_some(), "{b}");
         assert_eq!(b["data"]["scope"], "app", "{b}");
-        for secret_text in
-            [pw, pw2, pw3, &code, &token, &second, &secret, &other_secret, &app.key, "$argon2", "hash"]
+        for secret_text in [
+            pw,
+            pw2,
+            pw3,
+            &code,
+            &token,
+            &second,
+            &secret,
+            &other_secret,
+            &app.key,
+            "$argon2",
+            "hash",
+            provider_token,
+            &totp_secret,
+            &code_now,
+            &first_credential,
+            &second_credential,
+            "whsec_",
+            "hp1.",
+        ]
+        .into_iter()
+        .chain(recovery.iter().map(String::as_str))
         {
             assert!(!r.body.contains(secret_text), "{} carries a secret: {}", r.event_type(), r.body);
         }
@@ -141,6 +211,28 @@ async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
     let ended = all.iter().find(|r| r.event_type() == "session.ended").unwrap().json();
     assert_eq!(ended["data"]["reason"], "logout", "{ended}");
 
+    // What the factor and link events say, in the order they happened.
+    let of = |t: &str| -> Vec<serde_json::Value> {
+        let mut v: Vec<_> = all.iter().filter(|r| r.event_type() == t).collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v.into_iter().map(|r| r.json()["data"].clone()).collect()
+    };
+    let linked = of("identity.linked");
+    assert_eq!(linked.len(), 1, "{linked:?}");
+    assert_eq!((&linked[0]["provider"], &linked[0]["subject"]), (&json!("github"), &json!("gh-4242")));
+    assert_eq!((&linked[0]["user_id"], &linked[0]["username"]), (&json!(uid), &json!("alice")));
+    let unlinked = of("identity.unlinked");
+    assert_eq!((unlinked.len(), &unlinked[0]["provider"]), (1, &json!("github")), "{unlinked:?}");
+    let methods: Vec<_> = of("mfa.enabled").iter().map(|d| d["method"].clone()).collect();
+    assert_eq!(methods, [json!("totp"), json!("passkey")], "enabled when the first factor came");
+    let removed: Vec<_> = of("mfa.disabled").iter().map(|d| d["removed"].clone()).collect();
+    assert_eq!(removed, [json!("passkey"), json!("all")], "disabled when the last factor went");
+    let added: Vec<_> = of("passkey.added").iter().map(|d| d["passkey_id"].clone()).collect();
+    assert_eq!(added, [json!(first_passkey), json!(second_passkey)]);
+    let gone: Vec<_> = of("passkey.removed").iter().map(|d| d["passkey_id"].clone()).collect();
+    assert_eq!(gone, [json!(first_passkey), json!(second_passkey)]);
+    assert!(of("passkey.added").iter().all(|d| d["name"] == "Laptop" && d["username"] == "alice"));
+
     // The delivery log tells the same.
     // (The receiver has them before the worker has recorded its answers.)
     let mut log = json!(null);
@@ -152,7 +244,7 @@ async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let deliveries = log["deliveries"].as_array().unwrap();
-    assert_eq!(deliveries.len(), 12, "{log}");
+    assert_eq!(deliveries.len(), COUNT, "{log}");
     for d in deliveries {
         assert_eq!(d["status"], "sent", "{d}");
         assert_eq!(d["attempts"], 1, "{d}");

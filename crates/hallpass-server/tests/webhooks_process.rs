@@ -1,8 +1,10 @@
 //! Webhooks with the real binary: `hallpass serve` killed (SIGKILL) in the middle of a
 //! stream of registrations still delivers, after a restart, the event of every
 //! registration it acknowledged; two server processes on one PostgreSQL or MariaDB
-//! database share the outbox and deliver each event once. The receiver
-//! (`webhook/receiver.rs`) checks every signature itself and counts `webhook-id`s.
+//! database share the outbox and deliver each event once; a receiver that takes 9 s per
+//! request delays neither another endpoint nor mail (a real SMTP server, `smtp/sink.py`).
+//! The receiver (`webhook/receiver.rs`) checks every signature itself and counts
+//! `webhook-id`s.
 //!
 //! An unreachable PostgreSQL or MariaDB skips those tests with a notice, unless
 //! `CI=true`, where they fail.
@@ -12,6 +14,7 @@
 mod process;
 #[path = "webhook/receiver.rs"]
 mod receiver;
+mod smtp;
 
 use receiver::{Receiver, verifies};
 use serde_json::{Value, json};
@@ -174,4 +177,69 @@ async fn two_processes_share_the_outbox_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_the_outbox_on_mariadb() {
     two_processes_share_the_outbox("mysql").await;
+}
+
+/// One endpoint whose receiver takes 9 s to answer each delivery (under the 10 s limit),
+/// another that answers at once, and a confirmation mail per registration, all caused by
+/// the same registrations: the fast endpoint's deliveries and the mails arrive within a few
+/// seconds, while the slow receiver has not answered a single request yet; the slow
+/// deliveries still arrive, once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_delays_neither_mail_nor_another_endpoint() {
+    if !smtp::available() {
+        return;
+    }
+    let sink = smtp::Sink::start(smtp::free_port(), None, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hallpass.db").display());
+    let slow = Receiver::start().await;
+    slow.behaviour.delay_ms.store(9_000, std::sync::atomic::Ordering::SeqCst);
+    let fast = Receiver::start().await;
+    let mut c = command(&url);
+    c.env("HALLPASS_SMTP_URL", sink.url())
+        .env("HALLPASS_PUBLIC_URL", "https://auth.example.test")
+        .env("HALLPASS_REQUIRE_CONFIRMATION", "true");
+    let s = process::serve(c, Duration::from_secs(30)).await;
+    let key = s.first_key.clone().expect("first key");
+    let client = hallpass_server::client_builder().build().unwrap();
+    let (mut secrets, mut ids) = (Vec::new(), Vec::new());
+    for rx in [&slow, &fast] {
+        let body = json!({"url": rx.url("/h"), "events": ["user.created"]});
+        let (status, hook) = call(&client, &s.base, &key, reqwest::Method::POST, "/v1/webhooks", body).await;
+        assert_eq!(status, 201, "{hook}");
+        secrets.push(hook["secret"].as_str().unwrap().to_owned());
+        ids.push(hook["id"].as_str().unwrap().to_owned());
+    }
+
+    // As many registrations as the slow endpoint takes at once (4 per endpoint): every
+    // one of its deliveries is stuck in a 9 s answer.
+    let started = std::time::Instant::now();
+    for i in 0..4 {
+        let body =
+            json!({"username": format!("u{i}"), "email": format!("u{i}@example.test"), "password": PASSWORD});
+        let (status, user) = call(&client, &s.base, &key, reqwest::Method::POST, "/v1/users", body).await;
+        assert_eq!(status, 201, "{user}");
+    }
+    let got = fast.wait_for(8, "the fast endpoint's deliveries", |g| g.len() == 4).await;
+    let fast_at = started.elapsed();
+    let mails = sink.wait_for(4, Duration::from_secs(8)).await;
+    let mail_at = started.elapsed();
+    eprintln!("the fast endpoint had all after {fast_at:?}, the mails after {mail_at:?}");
+    assert!(slow.received().is_empty(), "the slow receiver has answered nothing yet");
+    let path = format!("/v1/webhooks/{}/deliveries", ids[0]);
+    let (_, log) = call(&client, &s.base, &key, reqwest::Method::GET, &path, Value::Null).await;
+    let states: Vec<&str> =
+        log["deliveries"].as_array().unwrap().iter().map(|d| d["status"].as_str().unwrap()).collect();
+    assert_eq!(states, ["sending"; 4], "all four are at the slow receiver meanwhile: {log}");
+    // Generous bounds, well below the slow receiver's 9 s.
+    assert!(fast_at < Duration::from_secs(5), "the fast endpoint waited for the slow one: {fast_at:?}");
+    assert!(mail_at < Duration::from_secs(5), "the mail waited for the slow endpoint: {mail_at:?}");
+    assert_eq!(mails.len(), 4);
+    assert!(got.iter().all(|r| verifies(r, &secrets[1])));
+
+    let done = slow.wait_for(40, "the slow endpoint's deliveries", |g| g.len() == 4).await;
+    assert!(done.iter().all(|r| r.answered == 200 && verifies(r, &secrets[0])));
+    let ids: HashSet<&str> = done.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), 4, "each delivery once");
+    s.stop().await;
 }

@@ -430,17 +430,38 @@ impl Store for SqliteStore {
         scope: &Scope,
         user_id: Uuid,
         keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        let scope = scope.clone();
-        self.pool.write("remove_mfa", move |tx| mfa::remove_mfa(tx, &scope, user_id, keep_session)).await
+        let (scope, outbox) = (scope.clone(), outbox.to_vec());
+        self.pool
+            .write("remove_mfa", move |tx| mfa::remove_mfa(tx, &scope, user_id, keep_session, &outbox))
+            .await
+    }
+
+    async fn remove_totp(
+        &self,
+        scope: &Scope,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        let (scope, outbox) = (scope.clone(), outbox.to_vec());
+        self.pool
+            .write("remove_totp", move |tx| mfa::remove_totp(tx, &scope, user_id, keep_session, &outbox))
+            .await
     }
 
     // ---- passkeys
 
-    async fn insert_passkey(&self, passkey: &PasskeyRecord, keep_session: Option<Uuid>) -> StoreResult<bool> {
-        let passkey = passkey.clone();
+    async fn insert_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+        keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
+    ) -> StoreResult<bool> {
+        let (passkey, outbox) = (passkey.clone(), outbox.to_vec());
         self.pool
-            .write("insert_passkey", move |tx| passkeys::insert_passkey(tx, &passkey, keep_session))
+            .write("insert_passkey", move |tx| passkeys::insert_passkey(tx, &passkey, keep_session, &outbox))
             .await
     }
 
@@ -472,18 +493,21 @@ impl Store for SqliteStore {
         user_id: Uuid,
         id: Uuid,
         keep_session: Option<Uuid>,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        let scope = scope.clone();
+        let (scope, outbox) = (scope.clone(), outbox.to_vec());
         self.pool
             .write("delete_passkey", move |tx| {
-                passkeys::delete_passkey(tx, &scope, user_id, id, keep_session)
+                passkeys::delete_passkey(tx, &scope, user_id, id, keep_session, &outbox)
             })
             .await
     }
 
-    async fn upsert_identity(&self, identity: &Identity) -> StoreResult<()> {
-        let identity = identity.clone();
-        self.pool.write("upsert_identity", move |tx| identities::upsert_identity(tx, &identity)).await
+    async fn upsert_identity(&self, identity: &Identity, outbox: &[OutboxMessage]) -> StoreResult<()> {
+        let (identity, outbox) = (identity.clone(), outbox.to_vec());
+        self.pool
+            .write("upsert_identity", move |tx| identities::upsert_identity(tx, &identity, &outbox))
+            .await
     }
 
     async fn get_identity(
@@ -518,10 +542,13 @@ impl Store for SqliteStore {
         scope: &Scope,
         user_id: Uuid,
         provider: &ProviderName,
+        outbox: &[OutboxMessage],
     ) -> StoreResult<bool> {
-        let (scope, provider) = (scope.clone(), provider.clone());
+        let (scope, provider, outbox) = (scope.clone(), provider.clone(), outbox.to_vec());
         self.pool
-            .write("delete_identity", move |tx| identities::delete_identity(tx, &scope, user_id, &provider))
+            .write("delete_identity", move |tx| {
+                identities::delete_identity(tx, &scope, user_id, &provider, &outbox)
+            })
             .await
     }
 

@@ -294,16 +294,16 @@ async fn constraint_violations_map_to_conflicts() {
     let err = store.update_user(&s, alice.id, &patch, at(SEC)).await.unwrap_err();
     assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
 
-    store.upsert_identity(&identity(&s, alice.id, "github", "gh-1")).await.unwrap();
+    store.upsert_identity(&identity(&s, alice.id, "github", "gh-1"), &[]).await.unwrap();
     // Re-linking the same identity to the same user is an update, not a conflict.
     let mut relink = identity(&s, alice.id, "github", "gh-1");
     relink.access_token = Some("tok".into());
-    store.upsert_identity(&relink).await.unwrap();
+    store.upsert_identity(&relink, &[]).await.unwrap();
     assert_eq!(
         store.get_identity(&s, alice.id, &provider("github")).await.unwrap().unwrap().access_token.as_deref(),
         Some("tok")
     );
-    let err = store.upsert_identity(&identity(&s, bob.id, "github", "gh-1")).await.unwrap_err();
+    let err = store.upsert_identity(&identity(&s, bob.id, "github", "gh-1"), &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::IdentityTaken), "{err:?}");
 
     // The unique indexes themselves, hit directly (not via the store's pre-check), raise
@@ -398,7 +398,7 @@ async fn deleting_a_user_leaves_no_orphans() {
     let user = add_user(&store, &s, Some("gina"), None).await;
     login_at(&store, &s, user.id, at(0)).await;
     add_code(&store, &s, user.id, CodeKind::Confirm, at(0)).await;
-    store.upsert_identity(&identity(&s, user.id, "github", "gh-9")).await.unwrap();
+    store.upsert_identity(&identity(&s, user.id, "github", "gh-9"), &[]).await.unwrap();
     assert!(store.delete_user(&s, user.id, &[]).await.unwrap());
     let c = raw(&path);
     for table in ["sessions", "codes", "identities", "users"] {

@@ -76,6 +76,7 @@ macro_rules! __with_cases {
             totp_enrol_confirm_and_steps,
             totp_concurrent_steps_have_one_winner,
             passkeys_stored_used_renamed_and_removed,
+            totp_removal_keeps_passkeys,
             recovery_codes_single_use_and_removal,
             identity_taken_by_another_user,
             events_newest_first_with_cursor,
@@ -115,6 +116,7 @@ macro_rules! __with_cases {
             outbox_purge_sent_deletes_only_old_sent_rows,
             webhook_endpoints_per_scope,
             webhook_deliveries_commit_with_their_change,
+            factor_and_link_deliveries_commit_with_their_change,
             webhook_claims_skip_busy_lanes_and_retries_requeue,
         }
     };

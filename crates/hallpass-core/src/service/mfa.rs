@@ -18,6 +18,7 @@ use crate::secret::DeviceToken;
 use crate::service::LoginResult;
 use crate::store::{Change, ThrottleUpdate};
 use crate::types::*;
+use crate::webhook::{Event, EventType};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -354,7 +355,8 @@ impl Hallpass {
         keep_session: Option<Uuid>,
     ) -> Result<Vec<String>> {
         let user = self.resolve(scope, by).await?.user;
-        let totp = match self.store.mfa_state(scope, user.id).await?.totp {
+        let state = self.store.mfa_state(scope, user.id).await?;
+        let totp = match state.totp.clone() {
             Some(t) if t.confirmed => return Err(Error::MfaAlreadyEnabled),
             Some(t) => t,
             None => return Err(Error::MfaNotEnabled),
@@ -362,14 +364,26 @@ impl Hallpass {
         let secret = self.open_totp_secret(scope, user.id, &totp)?;
         let step = check_totp(&secret, code, self.now()).ok_or(Error::InvalidCode)?;
         let codes = new_recovery_codes();
+        let now = self.now();
+        // `mfa.enabled` when the user had no second factor before this one.
+        let outbox = if state.enabled() {
+            Vec::new()
+        } else {
+            let event = Event::new(EventType::MfaEnabled, now, Some(user.id))
+                .with_user(&user)
+                .with_str("method", Some("totp"));
+            self.webhook_rows(scope, event).await
+        };
         let change = FactorChange {
             recovery_codes: codes.iter().map(|c| recovery_code_hash(user.id, c)).collect(),
-            at: self.now(),
+            at: now,
             keep_session,
+            outbox,
         };
         if !self.store.accept_totp_step(scope, user.id, step, Some(&change)).await? {
             return Err(Error::InvalidCode);
         }
+        self.webhooks_queued(&change.outbox);
         self.changed(Change::user(scope, user.id)).await;
         Ok(codes)
     }
@@ -388,14 +402,70 @@ impl Hallpass {
 
     /// Removes every second factor of the user (TOTP, recovery codes, passkeys) and, when
     /// there was one, ends the user's sessions but `keep_session`; answers whether anything went.
+    /// Its events: `passkey.removed` for each passkey, and `mfa.disabled` when the user had
+    /// a second factor (as read just before).
     pub async fn remove_mfa(&self, scope: &Scope, by: &UserRef, keep_session: Option<Uuid>) -> Result<bool> {
         let user = self.resolve(scope, by).await?.user;
-        let removed = self.store.remove_mfa(scope, user.id, keep_session).await?;
+        let state = self.store.mfa_state(scope, user.id).await?;
+        let now = self.now();
+        let mut rows = Vec::new();
+        if state.passkeys > 0 {
+            for p in self.store.list_passkeys(scope, user.id).await? {
+                rows.extend(
+                    self.webhook_rows(scope, passkey_event(EventType::PasskeyRemoved, now, &user, &p)).await,
+                );
+            }
+        }
+        if state.enabled() {
+            rows.extend(self.webhook_rows(scope, mfa_disabled(now, &user, "all")).await);
+        }
+        let removed = self.store.remove_mfa(scope, user.id, keep_session, &rows).await?;
         if removed {
+            self.webhooks_queued(&rows);
             self.changed(Change::user(scope, user.id)).await;
         }
         Ok(removed)
     }
+
+    /// Removes the user's TOTP (pending or confirmed), never a passkey: the recovery codes
+    /// go with it only when the user has no passkey left. When there was a TOTP, ends the
+    /// user's sessions but `keep_session`; answers whether there was one. `mfa.disabled`
+    /// when a confirmed TOTP was the user's only second factor.
+    pub async fn remove_totp(&self, scope: &Scope, by: &UserRef, keep_session: Option<Uuid>) -> Result<bool> {
+        let user = self.resolve(scope, by).await?.user;
+        let state = self.store.mfa_state(scope, user.id).await?;
+        let rows = if state.totp_confirmed() && state.passkeys == 0 {
+            self.webhook_rows(scope, mfa_disabled(self.now(), &user, "totp")).await
+        } else {
+            Vec::new()
+        };
+        let removed = self.store.remove_totp(scope, user.id, keep_session, &rows).await?;
+        if removed {
+            self.webhooks_queued(&rows);
+            self.changed(Change::user(scope, user.id)).await;
+        }
+        Ok(removed)
+    }
+}
+
+/// `mfa.disabled`: the user has no second factor left; `removed` says what went (`all`,
+/// `totp`, `passkey`).
+pub(super) fn mfa_disabled(at: OffsetDateTime, user: &User, removed: &str) -> Event {
+    Event::new(EventType::MfaDisabled, at, Some(user.id)).with_user(user).with_str("removed", Some(removed))
+}
+
+/// `passkey.added` or `passkey.removed`: the user and the passkey's id and name (never its
+/// credential id or key).
+pub(super) fn passkey_event(
+    t: EventType,
+    at: OffsetDateTime,
+    user: &User,
+    p: &crate::PasskeyRecord,
+) -> Event {
+    Event::new(t, at, Some(user.id))
+        .with_user(user)
+        .with_str("passkey_id", Some(&p.id.to_string()))
+        .with_str("name", Some(&p.name))
 }
 
 /// What a challenge's sealed values are bound to: they open for this scope and user only.

@@ -162,7 +162,7 @@ impl Hallpass {
                     }
                     None => self.create_oidc_user(scope, &who).await?,
                 };
-                match self.store_identity(&who.link_for(scope, user.id, now, now)).await {
+                match self.store_new_identity(&user, &who.link_for(scope, user.id, now, now)).await {
                     Ok(()) => user,
                     // A concurrent first sign-in of the same identity linked it first: use
                     // that user (the one just made, if any, stays without a link).
@@ -209,10 +209,14 @@ impl Hallpass {
         {
             return Err(Error::IdentityTaken);
         }
-        let created_at =
-            self.store.get_identity(scope, user.id, &who.provider).await?.map_or(now, |i| i.created_at);
+        let existing = self.store.get_identity(scope, user.id, &who.provider).await?;
+        let created_at = existing.as_ref().map_or(now, |i| i.created_at);
         let identity = who.link_for(scope, user.id, created_at, now);
-        self.store_identity(&identity).await?;
+        if existing.is_some_and(|e| e.client_id == identity.client_id) {
+            self.store_identity(&identity).await?;
+        } else {
+            self.store_new_identity(&user, &identity).await?;
+        }
         Ok(identity)
     }
 

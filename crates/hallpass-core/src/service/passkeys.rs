@@ -8,6 +8,7 @@
 //! or removing a passkey ends the user's other sessions, in the store's transaction.
 
 use super::Hallpass;
+use super::mfa::{mfa_disabled, passkey_event};
 use crate::error::{Error, Result};
 use crate::flow::{FlowHandle, FlowKind};
 use crate::model::*;
@@ -16,6 +17,7 @@ use crate::secret::DeviceToken;
 use crate::service::LoginResult;
 use crate::store::Change;
 use crate::types::*;
+use crate::webhook::{Event, EventType};
 use time::OffsetDateTime;
 use uuid::Uuid;
 use webauthn_rs::prelude::{
@@ -145,6 +147,7 @@ impl Hallpass {
         };
         let webauthn = self.relying_party(scope)?;
         let user = self.resolve(scope, by).await?.user;
+        let had_factor = self.store.mfa_state(scope, user.id).await?.enabled();
         let record = self
             .take_flow(Some(scope), FlowKind::PasskeyRegistration, flow)
             .await?
@@ -172,9 +175,19 @@ impl Hallpass {
             created_at: self.now(),
             last_used_at: None,
         };
-        if !self.store.insert_passkey(&record, keep_session).await? {
+        let now = record.created_at;
+        let mut rows =
+            self.webhook_rows(scope, passkey_event(EventType::PasskeyAdded, now, &user, &record)).await;
+        if !had_factor {
+            let event = Event::new(EventType::MfaEnabled, now, Some(user.id))
+                .with_user(&user)
+                .with_str("method", Some("passkey"));
+            rows.extend(self.webhook_rows(scope, event).await);
+        }
+        if !self.store.insert_passkey(&record, keep_session, &rows).await? {
             return Err(Error::PasskeyTaken);
         }
+        self.webhooks_queued(&rows);
         self.changed(Change::user(scope, user.id)).await;
         Ok(record)
     }
@@ -224,9 +237,18 @@ impl Hallpass {
         {
             return Err(Error::LastLoginMethod);
         }
-        if !self.store.delete_passkey(scope, user.id, id, keep_session).await? {
+        let now = self.now();
+        let mut rows = Vec::new();
+        if let Some(p) = passkeys.iter().find(|p| p.id == id) {
+            rows = self.webhook_rows(scope, passkey_event(EventType::PasskeyRemoved, now, &user, p)).await;
+        }
+        if passkeys.len() == 1 && !self.store.mfa_state(scope, user.id).await?.totp_confirmed() {
+            rows.extend(self.webhook_rows(scope, mfa_disabled(now, &user, "passkey")).await);
+        }
+        if !self.store.delete_passkey(scope, user.id, id, keep_session, &rows).await? {
             return Err(Error::PasskeyNotFound);
         }
+        self.webhooks_queued(&rows);
         self.changed(Change::user(scope, user.id)).await;
         Ok(())
     }

@@ -12,6 +12,7 @@ use crate::ServerSecret;
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::types::*;
+use crate::webhook::{Event, EventType};
 use time::{Duration, OffsetDateTime};
 
 /// When a provider's access token expires.
@@ -101,7 +102,20 @@ impl Hallpass {
 
     /// Stores a link, its tokens sealed.
     pub(crate) async fn store_identity(&self, identity: &Identity) -> Result<()> {
-        Ok(self.store.upsert_identity(&self.seal_identity(identity)).await?)
+        Ok(self.store.upsert_identity(&self.seal_identity(identity), &[]).await?)
+    }
+
+    /// Stores a new link (or a link of the user's to another subject of the provider),
+    /// with its `identity.linked` event in the same transaction.
+    pub(crate) async fn store_new_identity(&self, user: &User, identity: &Identity) -> Result<()> {
+        let event = Event::new(EventType::IdentityLinked, identity.updated_at, Some(user.id))
+            .with_user(user)
+            .with_str("provider", Some(identity.provider.as_str()))
+            .with_str("subject", Some(identity.client_id.as_str()));
+        let rows = self.webhook_rows(&identity.scope, event).await;
+        self.store.upsert_identity(&self.seal_identity(identity), &rows).await?;
+        self.webhooks_queued(&rows);
+        Ok(())
     }
 
     fn apply_token(&self, identity: &mut Identity, update: TokenUpdate) -> Result<()> {
@@ -157,7 +171,11 @@ impl Hallpass {
             updated_at: now,
         };
         self.apply_token(&mut identity, update)?;
-        self.store_identity(&identity).await?;
+        if existing.is_some_and(|e| e.client_id == identity.client_id) {
+            self.store_identity(&identity).await?;
+        } else {
+            self.store_new_identity(&user, &identity).await?;
+        }
         Ok(identity)
     }
 
@@ -213,7 +231,12 @@ impl Hallpass {
         {
             return Err(Error::LastLoginMethod);
         }
-        if self.store.delete_identity(scope, user.id, provider).await? {
+        let event = Event::new(EventType::IdentityUnlinked, self.now(), Some(user.id))
+            .with_user(&user)
+            .with_str("provider", Some(provider.as_str()));
+        let rows = self.webhook_rows(scope, event).await;
+        if self.store.delete_identity(scope, user.id, provider, &rows).await? {
+            self.webhooks_queued(&rows);
             Ok(())
         } else {
             Err(Error::ProviderNotLinked)

@@ -558,7 +558,7 @@ mod tests {
         let s = scope("a");
         let holder = user(&s, Some("taken"), Some("taken@example.com"));
         store.insert_user(&holder).await.expect("insert_user");
-        store.upsert_identity(&identity(&s, holder.user.id, "github", "gh")).await.expect("link");
+        store.upsert_identity(&identity(&s, holder.user.id, "github", "gh"), &[]).await.expect("link");
         let entry = |username: &str, email: &str, link: Option<(&str, &str)>| {
             let record = user(&s, Some(username), Some(email));
             let identities = link.map(|(p, c)| identity(&s, record.user.id, p, c)).into_iter().collect();

@@ -34,7 +34,11 @@ const LIST_IDENTITIES: &str = concat!(
 /// Replaces the user's link to the provider (every field, as the reference store does)
 /// or inserts it, under the user's row lock. A client id another user of the scope holds
 /// fails either statement on `identities_client_id`.
-pub(crate) async fn upsert_identity(c: &mut MySqlConnection, i: &Identity) -> QResult<()> {
+pub(crate) async fn upsert_identity(
+    c: &mut MySqlConnection,
+    i: &Identity,
+    outbox: &[hallpass_core::OutboxMessage],
+) -> QResult<()> {
     if !lock_user(c, &i.scope, i.user_id).await? {
         return Err(no_such_user("identity"));
     }
@@ -72,6 +76,7 @@ pub(crate) async fn upsert_identity(c: &mut MySqlConnection, i: &Identity) -> QR
         .execute(&mut *c)
         .await?;
     }
+    crate::queries::outbox::insert_messages(c, outbox).await?;
     Ok(())
 }
 
@@ -119,6 +124,7 @@ pub(crate) async fn delete_identity(
     scope: &Scope,
     user_id: Uuid,
     provider: &ProviderName,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
     let n = sqlx::query("DELETE FROM identities WHERE scope = ? AND user_id = ? AND provider = ?")
         .bind(scope.as_str())
@@ -127,5 +133,8 @@ pub(crate) async fn delete_identity(
         .execute(&mut *c)
         .await?
         .rows_affected();
+    if n > 0 {
+        crate::queries::outbox::insert_messages(c, outbox).await?;
+    }
     Ok(n > 0)
 }

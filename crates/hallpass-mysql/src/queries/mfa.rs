@@ -104,6 +104,7 @@ pub(crate) async fn accept_totp_step(
     if let Some(change) = confirm {
         replace_codes(c, scope, user_id, &change.recovery_codes, change.at).await?;
         end_sessions(c, scope, user_id, change.keep_session).await?;
+        crate::queries::outbox::insert_messages(c, &change.outbox).await?;
     }
     Ok(true)
 }
@@ -184,6 +185,7 @@ pub(crate) async fn remove_mfa(
     scope: &Scope,
     user_id: Uuid,
     keep: Option<Uuid>,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
     let totp = sqlx::query("DELETE FROM mfa_totp WHERE scope = ? AND user_id = ?")
         .bind(scope.as_str())
@@ -206,6 +208,41 @@ pub(crate) async fn remove_mfa(
     let removed = totp + codes + passkeys > 0;
     if removed {
         end_sessions(c, scope, user_id, keep).await?;
+        crate::queries::outbox::insert_messages(c, outbox).await?;
     }
     Ok(removed)
+}
+
+/// Removes the TOTP alone; the recovery codes go too when no passkey is left for them to
+/// back up (MariaDB refuses a subquery on the table a `DELETE` deletes from, not on
+/// another one).
+pub(crate) async fn remove_totp(
+    c: &mut MySqlConnection,
+    scope: &Scope,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    outbox: &[hallpass_core::OutboxMessage],
+) -> QResult<bool> {
+    let totp = sqlx::query("DELETE FROM mfa_totp WHERE scope = ? AND user_id = ?")
+        .bind(scope.as_str())
+        .bind(id(user_id))
+        .execute(&mut *c)
+        .await?
+        .rows_affected();
+    if totp == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "DELETE FROM mfa_recovery_codes WHERE scope = ? AND user_id = ? \
+         AND NOT EXISTS (SELECT 1 FROM passkeys WHERE scope = ? AND user_id = ?)",
+    )
+    .bind(scope.as_str())
+    .bind(id(user_id))
+    .bind(scope.as_str())
+    .bind(id(user_id))
+    .execute(&mut *c)
+    .await?;
+    end_sessions(c, scope, user_id, keep).await?;
+    crate::queries::outbox::insert_messages(c, outbox).await?;
+    Ok(true)
 }

@@ -32,6 +32,7 @@ pub(crate) async fn insert_passkey(
     c: &mut MySqlConnection,
     p: &PasskeyRecord,
     keep: Option<Uuid>,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
     // The user row's lock keeps a concurrent deletion of the user out.
     let done = sqlx::query(
@@ -60,6 +61,7 @@ pub(crate) async fn insert_passkey(
         return Ok(false);
     }
     end_sessions(c, &p.scope, p.user_id, keep).await?;
+    crate::queries::outbox::insert_messages(c, outbox).await?;
     Ok(true)
 }
 
@@ -157,6 +159,7 @@ pub(crate) async fn delete_passkey(
     user_id: Uuid,
     pk: Uuid,
     keep: Option<Uuid>,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
     let done = sqlx::query("DELETE FROM passkeys WHERE scope = ? AND user_id = ? AND id = ?")
         .bind(scope.as_str())
@@ -167,6 +170,21 @@ pub(crate) async fn delete_passkey(
     if done.rows_affected() != 1 {
         return Ok(false);
     }
+    // The last factor gone: the recovery codes that backed it up go too.
+    sqlx::query(
+        "DELETE FROM mfa_recovery_codes WHERE scope = ? AND user_id = ? \
+         AND NOT EXISTS (SELECT 1 FROM passkeys WHERE scope = ? AND user_id = ?) \
+         AND NOT EXISTS (SELECT 1 FROM mfa_totp WHERE scope = ? AND user_id = ? AND confirmed = 1)",
+    )
+    .bind(scope.as_str())
+    .bind(id(user_id))
+    .bind(scope.as_str())
+    .bind(id(user_id))
+    .bind(scope.as_str())
+    .bind(id(user_id))
+    .execute(&mut *c)
+    .await?;
     end_sessions(c, scope, user_id, keep).await?;
+    crate::queries::outbox::insert_messages(c, outbox).await?;
     Ok(true)
 }

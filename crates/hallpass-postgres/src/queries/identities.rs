@@ -14,7 +14,12 @@ use uuid::Uuid;
 /// violates `identities_client_id` (also against a concurrent link, which PostgreSQL
 /// makes wait for the other transaction) and becomes `IdentityTaken`; a missing user
 /// fails on the foreign key.
-pub(crate) async fn upsert_identity(pool: &PgPool, i: &Identity) -> QResult<()> {
+pub(crate) async fn upsert_identity(
+    pool: &PgPool,
+    i: &Identity,
+    outbox: &[hallpass_core::OutboxMessage],
+) -> QResult<()> {
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO identities (scope, user_id, provider, client_id, access_token, access_token_expiry, \
          created_at, updated_at, refresh_token) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -32,8 +37,10 @@ pub(crate) async fn upsert_identity(pool: &PgPool, i: &Identity) -> QResult<()> 
     .bind(ms(i.created_at))
     .bind(ms(i.updated_at))
     .bind(i.refresh_token.as_deref())
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    crate::queries::outbox::insert_messages(&mut tx, outbox).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -96,12 +103,19 @@ pub(crate) async fn delete_identity(
     scope: &Scope,
     user_id: Uuid,
     provider: &ProviderName,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
+    let mut tx = pool.begin().await?;
     let done = sqlx::query("DELETE FROM identities WHERE scope = $1 AND user_id = $2 AND provider = $3")
         .bind(scope.as_str())
         .bind(id(user_id))
         .bind(provider.as_str())
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    crate::queries::outbox::insert_messages(&mut tx, outbox).await?;
+    tx.commit().await?;
+    Ok(true)
 }

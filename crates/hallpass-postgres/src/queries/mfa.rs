@@ -6,7 +6,7 @@
 use super::sessions::end_sessions;
 use crate::codec::*;
 use crate::error::QResult;
-use hallpass_core::{FactorChange, MfaState, Scope, TokenHash, TotpRecord};
+use hallpass_core::{FactorChange, MfaState, OutboxMessage, Scope, TokenHash, TotpRecord};
 use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgPool};
 use time::OffsetDateTime;
@@ -88,6 +88,7 @@ pub(crate) async fn accept_totp_step(
     if let Some(change) = confirm {
         replace_codes(&mut tx, scope, user_id, &change.recovery_codes, change.at).await?;
         end_sessions(&mut tx, scope, user_id, change.keep_session).await?;
+        crate::queries::outbox::insert_messages(&mut tx, &change.outbox).await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -174,6 +175,7 @@ pub(crate) async fn remove_mfa(
     scope: &Scope,
     user_id: Uuid,
     keep: Option<Uuid>,
+    outbox: &[OutboxMessage],
 ) -> QResult<bool> {
     let mut tx = pool.begin().await?;
     let totp = sqlx::query("DELETE FROM mfa_totp WHERE scope = $1 AND user_id = $2")
@@ -197,7 +199,41 @@ pub(crate) async fn remove_mfa(
     let removed = totp + codes + passkeys > 0;
     if removed {
         end_sessions(&mut tx, scope, user_id, keep).await?;
+        crate::queries::outbox::insert_messages(&mut tx, outbox).await?;
     }
     tx.commit().await?;
     Ok(removed)
+}
+
+/// Removes the TOTP alone; the recovery codes go too when no passkey is left for them to
+/// back up.
+pub(crate) async fn remove_totp(
+    pool: &PgPool,
+    scope: &Scope,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    outbox: &[OutboxMessage],
+) -> QResult<bool> {
+    let mut tx = pool.begin().await?;
+    let totp = sqlx::query("DELETE FROM mfa_totp WHERE scope = $1 AND user_id = $2")
+        .bind(scope.as_str())
+        .bind(id(user_id))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if totp == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "DELETE FROM mfa_recovery_codes WHERE scope = $1 AND user_id = $2 \
+         AND NOT EXISTS (SELECT 1 FROM passkeys WHERE scope = $1 AND user_id = $2)",
+    )
+    .bind(scope.as_str())
+    .bind(id(user_id))
+    .execute(&mut *tx)
+    .await?;
+    end_sessions(&mut tx, scope, user_id, keep).await?;
+    crate::queries::outbox::insert_messages(&mut tx, outbox).await?;
+    tx.commit().await?;
+    Ok(true)
 }

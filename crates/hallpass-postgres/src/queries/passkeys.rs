@@ -28,7 +28,12 @@ pub(crate) fn passkey(r: &PgRow) -> QResult<PasskeyRecord> {
     })
 }
 
-pub(crate) async fn insert_passkey(pool: &PgPool, p: &PasskeyRecord, keep: Option<Uuid>) -> QResult<bool> {
+pub(crate) async fn insert_passkey(
+    pool: &PgPool,
+    p: &PasskeyRecord,
+    keep: Option<Uuid>,
+    outbox: &[hallpass_core::OutboxMessage],
+) -> QResult<bool> {
     let mut tx = pool.begin().await?;
     let done = sqlx::query(
         "INSERT INTO passkeys (id, scope, user_id, credential_id, name, credential, counter, \
@@ -53,6 +58,7 @@ pub(crate) async fn insert_passkey(pool: &PgPool, p: &PasskeyRecord, keep: Optio
         return Ok(false);
     }
     end_sessions(&mut tx, &p.scope, p.user_id, keep).await?;
+    crate::queries::outbox::insert_messages(&mut tx, outbox).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -123,6 +129,7 @@ pub(crate) async fn delete_passkey(
     user_id: Uuid,
     pk: Uuid,
     keep: Option<Uuid>,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
     let mut tx = pool.begin().await?;
     let done = sqlx::query("DELETE FROM passkeys WHERE scope = $1 AND user_id = $2 AND id = $3")
@@ -134,7 +141,18 @@ pub(crate) async fn delete_passkey(
     if done.rows_affected() != 1 {
         return Ok(false);
     }
+    // The last factor gone: the recovery codes that backed it up go too.
+    sqlx::query(
+        "DELETE FROM mfa_recovery_codes WHERE scope = $1 AND user_id = $2 \
+         AND NOT EXISTS (SELECT 1 FROM passkeys WHERE scope = $1 AND user_id = $2) \
+         AND NOT EXISTS (SELECT 1 FROM mfa_totp WHERE scope = $1 AND user_id = $2 AND confirmed)",
+    )
+    .bind(scope.as_str())
+    .bind(id(user_id))
+    .execute(&mut *tx)
+    .await?;
     end_sessions(&mut tx, scope, user_id, keep).await?;
+    crate::queries::outbox::insert_messages(&mut tx, outbox).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -7,8 +7,8 @@
 //!   cookie → an ordinary session of the internal scope `_admin`), CSRF and `Origin` checks,
 //!   and `PageError`, the one map from domain errors to an HTML error page;
 //! - `pages`: the handlers and their view models; `chart`: the SVG chart of logins;
-//!   `ShownOnce`: a new API key's secret, carried from the POST that made it to the one
-//!   GET that shows it.
+//!   `ShownOnce`: a new API key's (or webhook endpoint's) secret, carried from the POST
+//!   that made it to the one GET that shows it.
 //!
 //! Invariants:
 //! - Admins are users of [`Scope::admin`]; no page takes that scope from a request
@@ -27,8 +27,8 @@
 //! - Every state-changing action writes an audit entry (`Hallpass::audit`).
 //! - Every successful POST answers a redirect (POST/redirect/GET), so reloading a page
 //!   never repeats an action; a refused form is re-rendered with a 4xx and changes nothing.
-//! - A destructive POST (revoking a key, deactivating a user, ending every session) first
-//!   answers a confirmation page naming what will happen; only the form on that page, which
+//! - A destructive POST (revoking a key, deactivating a user, ending every session,
+//!   deleting a webhook endpoint or rotating its secret) first answers a confirmation page naming what will happen; only the form on that page, which
 //!   adds `confirm=yes`, acts. No script is needed for that.
 
 mod chart;
@@ -62,9 +62,12 @@ pub struct AdminOptions {
     pub(crate) shown_once: Arc<ShownOnce>,
 }
 
-/// A new API key as the page shows it once.
+/// A new API key (or webhook secret) as the page shows it once.
 #[derive(Clone)]
 pub(crate) struct NewKey {
+    /// What it is: `key`, or a webhook endpoint's secret (`webhook`); a page shows only
+    /// its own kind.
+    pub kind: &'static str,
     pub id: String,
     pub scope: String,
     pub name: String,
@@ -190,6 +193,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/users/{scope}/{id}/mfa/remove", post(pages::remove_factors))
         .route("/admin/keys", get(pages::keys).post(pages::create_key))
         .route("/admin/keys/revoke", post(pages::revoke_key))
+        .route("/admin/webhooks", get(pages::webhooks).post(pages::create_webhook))
+        .route("/admin/webhooks/{scope}/{id}", get(pages::webhook))
+        .route("/admin/webhooks/{scope}/{id}/retry", post(pages::retry_delivery))
+        .route("/admin/webhooks/{scope}/{id}/rotate", post(pages::rotate_webhook))
+        .route("/admin/webhooks/{scope}/{id}/delete", post(pages::delete_webhook))
         .route("/admin/audit", get(pages::audit))
         .route("/admin/outbox", get(pages::outbox))
         .route("/admin/outbox/retry", post(pages::retry_outbox))

@@ -112,10 +112,11 @@ pub async fn confirm_totp(
     Ok(Json(RecoveryCodesResponse { recovery_codes }))
 }
 
-/// Removes the user's TOTP (and with it the recovery codes: no second factor is left).
+/// Removes the user's TOTP (pending or confirmed); the user's passkeys stay.
 ///
-/// The user's other sessions end (the one of `X-Session-Token`, when given and the
-/// user's, stays). 204 also when there was none.
+/// The recovery codes go with it when the user has no passkey (otherwise they stay, to
+/// back up the passkeys). The user's other sessions end (the one of `X-Session-Token`,
+/// when given and the user's, stays). 204 also when there was none.
 #[utoipa::path(
     delete,
     path = "/v1/users/{ref}/mfa/totp",
@@ -142,7 +143,7 @@ pub async fn delete_totp(
 ) -> Result<StatusCode, ApiError> {
     let r = user_ref(&r)?;
     let keep = kept_session(&state, caller.scope(), &r, &headers).await;
-    state.service.remove_mfa(caller.scope(), &r, keep).await?;
+    state.service.remove_totp(caller.scope(), &r, keep).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -31,7 +31,11 @@ pub(crate) const LIST_IDENTITIES: &str = concat!(
 /// Inserts the link or replaces the user's link to that provider (every field, as the
 /// reference store does). A client id held by another user of the scope violates
 /// `identities_client_id` and becomes `IdentityTaken`.
-pub(crate) fn upsert_identity(conn: &Connection, i: &Identity) -> QResult<()> {
+pub(crate) fn upsert_identity(
+    conn: &Connection,
+    i: &Identity,
+    outbox: &[hallpass_core::OutboxMessage],
+) -> QResult<()> {
     conn.prepare_cached(
         "INSERT INTO identities (scope, user_id, provider, client_id, access_token, access_token_expiry, \
          created_at, updated_at, refresh_token) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
@@ -51,6 +55,7 @@ pub(crate) fn upsert_identity(conn: &Connection, i: &Identity) -> QResult<()> {
         ms(i.updated_at),
         i.refresh_token.as_deref(),
     ))?;
+    crate::queries::outbox::insert_messages(conn, outbox)?;
     Ok(())
 }
 
@@ -107,9 +112,13 @@ pub(crate) fn delete_identity(
     scope: &Scope,
     user_id: Uuid,
     provider: &ProviderName,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
     let n = conn
         .prepare_cached("DELETE FROM identities WHERE scope = ?1 AND user_id = ?2 AND provider = ?3")?
         .execute((scope.as_str(), id(user_id), provider.as_str()))?;
+    if n > 0 {
+        crate::queries::outbox::insert_messages(conn, outbox)?;
+    }
     Ok(n > 0)
 }

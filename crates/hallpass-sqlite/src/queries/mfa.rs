@@ -4,7 +4,7 @@
 use super::sessions::end_sessions;
 use crate::codec::*;
 use crate::error::QResult;
-use hallpass_core::{FactorChange, MfaState, Scope, TokenHash, TotpRecord};
+use hallpass_core::{FactorChange, MfaState, OutboxMessage, Scope, TokenHash, TotpRecord};
 use rusqlite::{Connection, OptionalExtension};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -74,6 +74,7 @@ pub(crate) fn accept_totp_step(
     if let Some(change) = confirm {
         replace_codes(conn, scope, user_id, &change.recovery_codes, change.at)?;
         end_sessions(conn, scope, user_id, change.keep_session)?;
+        crate::queries::outbox::insert_messages(conn, &change.outbox)?;
     }
     Ok(true)
 }
@@ -139,6 +140,7 @@ pub(crate) fn remove_mfa(
     scope: &Scope,
     user_id: Uuid,
     keep: Option<Uuid>,
+    outbox: &[OutboxMessage],
 ) -> QResult<bool> {
     let totp = conn
         .prepare_cached("DELETE FROM mfa_totp WHERE scope = ?1 AND user_id = ?2")?
@@ -152,6 +154,32 @@ pub(crate) fn remove_mfa(
     let removed = totp + codes + passkeys > 0;
     if removed {
         end_sessions(conn, scope, user_id, keep)?;
+        crate::queries::outbox::insert_messages(conn, outbox)?;
     }
     Ok(removed)
+}
+
+/// Removes the TOTP alone; the recovery codes go too when no passkey is left for them to
+/// back up.
+pub(crate) fn remove_totp(
+    conn: &Connection,
+    scope: &Scope,
+    user_id: Uuid,
+    keep: Option<Uuid>,
+    outbox: &[OutboxMessage],
+) -> QResult<bool> {
+    let totp = conn
+        .prepare_cached("DELETE FROM mfa_totp WHERE scope = ?1 AND user_id = ?2")?
+        .execute((scope.as_str(), id(user_id)))?;
+    if totp == 0 {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "DELETE FROM mfa_recovery_codes WHERE scope = ?1 AND user_id = ?2 \
+         AND NOT EXISTS (SELECT 1 FROM passkeys WHERE scope = ?1 AND user_id = ?2)",
+    )?
+    .execute((scope.as_str(), id(user_id)))?;
+    end_sessions(conn, scope, user_id, keep)?;
+    crate::queries::outbox::insert_messages(conn, outbox)?;
+    Ok(true)
 }

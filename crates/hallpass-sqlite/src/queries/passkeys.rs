@@ -27,7 +27,12 @@ pub(crate) fn passkey(r: &Row<'_>) -> rusqlite::Result<PasskeyRecord> {
     })
 }
 
-pub(crate) fn insert_passkey(conn: &Connection, p: &PasskeyRecord, keep: Option<Uuid>) -> QResult<bool> {
+pub(crate) fn insert_passkey(
+    conn: &Connection,
+    p: &PasskeyRecord,
+    keep: Option<Uuid>,
+    outbox: &[hallpass_core::OutboxMessage],
+) -> QResult<bool> {
     let n = conn
         .prepare_cached(
             "INSERT INTO passkeys (id, scope, user_id, credential_id, name, credential, counter, \
@@ -52,6 +57,7 @@ pub(crate) fn insert_passkey(conn: &Connection, p: &PasskeyRecord, keep: Option<
         return Ok(false);
     }
     end_sessions(conn, &p.scope, p.user_id, keep)?;
+    crate::queries::outbox::insert_messages(conn, outbox)?;
     Ok(true)
 }
 
@@ -111,6 +117,7 @@ pub(crate) fn delete_passkey(
     user_id: Uuid,
     pk: Uuid,
     keep: Option<Uuid>,
+    outbox: &[hallpass_core::OutboxMessage],
 ) -> QResult<bool> {
     let n = conn
         .prepare_cached("DELETE FROM passkeys WHERE scope = ?1 AND user_id = ?2 AND id = ?3")?
@@ -118,6 +125,14 @@ pub(crate) fn delete_passkey(
     if n != 1 {
         return Ok(false);
     }
+    // The last factor gone: the recovery codes that backed it up go too.
+    conn.prepare_cached(
+        "DELETE FROM mfa_recovery_codes WHERE scope = ?1 AND user_id = ?2 \
+         AND NOT EXISTS (SELECT 1 FROM passkeys WHERE scope = ?1 AND user_id = ?2) \
+         AND NOT EXISTS (SELECT 1 FROM mfa_totp WHERE scope = ?1 AND user_id = ?2 AND confirmed = 1)",
+    )?
+    .execute((scope.as_str(), id(user_id)))?;
     end_sessions(conn, scope, user_id, keep)?;
+    crate::queries::outbox::insert_messages(conn, outbox)?;
     Ok(true)
 }

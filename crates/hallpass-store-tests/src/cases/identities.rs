@@ -13,7 +13,7 @@ pub async fn identities_link_find_and_unlink(store: Arc<dyn Store>) {
     gh.access_token = Some("gho_token".into());
     gh.access_token_expiry = Some(at(HOUR));
     gh.refresh_token = Some("ghr_refresh".into());
-    store.upsert_identity(&gh).await.expect("upsert");
+    store.upsert_identity(&gh, &[]).await.expect("upsert");
     let (github, gitlab, google) = (provider("github"), provider("gitlab"), provider("google"));
 
     assert_eq!(store.get_identity(&s, alice.id, &github).await.expect("get"), Some(gh.clone()));
@@ -22,8 +22,8 @@ pub async fn identities_link_find_and_unlink(store: Arc<dyn Store>) {
     assert!(store.find_identity(&s, &gitlab, "gh-1").await.expect("find").is_none());
     assert!(store.get_identity(&s, alice.id, &gitlab).await.expect("get").is_none());
 
-    store.upsert_identity(&identity(&s, alice.id, "google", "g-1")).await.expect("upsert");
-    store.upsert_identity(&identity(&s, alice.id, "gitlab", "gl-1")).await.expect("upsert");
+    store.upsert_identity(&identity(&s, alice.id, "google", "g-1"), &[]).await.expect("upsert");
+    store.upsert_identity(&identity(&s, alice.id, "gitlab", "gl-1"), &[]).await.expect("upsert");
     let listed = store.list_identities(&s, alice.id).await.expect("list");
     let providers: Vec<&str> = listed.iter().map(|i| i.provider.as_str()).collect();
     assert_eq!(providers, ["github", "gitlab", "google"]);
@@ -38,7 +38,7 @@ pub async fn identities_link_find_and_unlink(store: Arc<dyn Store>) {
         updated_at: at(5000),
         ..gh.clone()
     };
-    store.upsert_identity(&relinked).await.expect("upsert");
+    store.upsert_identity(&relinked, &[]).await.expect("upsert");
     assert_eq!(store.get_identity(&s, alice.id, &github).await.expect("get"), Some(relinked.clone()));
     assert!(store.find_identity(&s, &github, "gh-1").await.expect("find").is_none());
     assert_eq!(store.find_identity(&s, &github, "gh-2").await.expect("find"), Some(relinked));
@@ -51,11 +51,11 @@ pub async fn identities_link_find_and_unlink(store: Arc<dyn Store>) {
         updated_at: at(6000),
         ..identity(&s, alice.id, "gitlab", "gl-1")
     };
-    store.upsert_identity(&updated).await.expect("upsert");
+    store.upsert_identity(&updated, &[]).await.expect("upsert");
     assert_eq!(store.find_identity(&s, &gitlab, "gl-1").await.expect("find"), Some(updated));
 
-    assert!(store.delete_identity(&s, alice.id, &gitlab).await.expect("delete"));
-    assert!(!store.delete_identity(&s, alice.id, &gitlab).await.expect("delete"));
+    assert!(store.delete_identity(&s, alice.id, &gitlab, &[]).await.expect("delete"));
+    assert!(!store.delete_identity(&s, alice.id, &gitlab, &[]).await.expect("delete"));
     assert!(store.find_identity(&s, &gitlab, "gl-1").await.expect("find").is_none());
     let providers: Vec<String> = store
         .list_identities(&s, alice.id)
@@ -77,22 +77,22 @@ pub async fn identity_taken_by_another_user(store: Arc<dyn Store>) {
     let alice = add_user(store, &s, Some("alice"), None).await;
     let bob = add_user(store, &s, Some("bob"), None).await;
     let github = provider("github");
-    store.upsert_identity(&identity(&s, alice.id, "github", "same")).await.expect("upsert");
+    store.upsert_identity(&identity(&s, alice.id, "github", "same"), &[]).await.expect("upsert");
 
-    assert_err(store.upsert_identity(&identity(&s, bob.id, "github", "same")).await, "IdentityTaken");
+    assert_err(store.upsert_identity(&identity(&s, bob.id, "github", "same"), &[]).await, "IdentityTaken");
     assert!(store.get_identity(&s, bob.id, &github).await.expect("get").is_none());
     assert_eq!(
         store.find_identity(&s, &github, "same").await.expect("find").map(|i| i.user_id),
         Some(alice.id)
     );
 
-    store.upsert_identity(&identity(&s, bob.id, "gitlab", "same")).await.expect("another provider");
+    store.upsert_identity(&identity(&s, bob.id, "gitlab", "same"), &[]).await.expect("another provider");
     let mut again = identity(&s, alice.id, "github", "same");
     again.access_token = Some("t2".into());
-    store.upsert_identity(&again).await.expect("re-linking one's own identity");
+    store.upsert_identity(&again, &[]).await.expect("re-linking one's own identity");
 
-    assert!(store.delete_identity(&s, alice.id, &github).await.expect("delete"));
-    store.upsert_identity(&identity(&s, bob.id, "github", "same")).await.expect("free again");
+    assert!(store.delete_identity(&s, alice.id, &github, &[]).await.expect("delete"));
+    store.upsert_identity(&identity(&s, bob.id, "github", "same"), &[]).await.expect("free again");
     assert_eq!(
         store.find_identity(&s, &github, "same").await.expect("find").map(|i| i.user_id),
         Some(bob.id)

@@ -16,7 +16,7 @@ pub async fn scope_isolation(store: Arc<dyn Store>) {
     store.insert_event(&event(&a, Some(alice.id), at(10), Outcome::WrongPassword), &[]).await.expect("event");
     let reset = add_code(store, &a, alice.id, CodeKind::Reset, at(0)).await;
     let confirm = add_code(store, &a, alice.id, CodeKind::Confirm, at(0)).await;
-    store.upsert_identity(&identity(&a, alice.id, "github", "gh-1")).await.expect("identity");
+    store.upsert_identity(&identity(&a, alice.id, "github", "gh-1"), &[]).await.expect("identity");
     let github = provider("github");
     let now = at(1000);
 
@@ -55,11 +55,14 @@ pub async fn scope_isolation(store: Arc<dyn Store>) {
         store.redeem_code(&b, CodeKind::Confirm, &confirm.code_hash, now, &[]).await.expect("redeem"),
         None
     );
-    assert!(!store.delete_identity(&b, alice.id, &github).await.expect("delete"));
+    assert!(!store.delete_identity(&b, alice.id, &github, &[]).await.expect("delete"));
 
     // b has its own names and identities.
     let alice_b = add_user(store, &b, Some("ALICE"), Some("alice@example.com")).await;
-    store.upsert_identity(&identity(&b, alice_b.id, "github", "gh-1")).await.expect("same identity in b");
+    store
+        .upsert_identity(&identity(&b, alice_b.id, "github", "gh-1"), &[])
+        .await
+        .expect("same identity in b");
     let b_sess = login_at(store, &b, alice_b.id, at(100)).await;
     assert_eq!(find(store, &b, by_username("alice")).await.map(|r| r.user.id), Some(alice_b.id));
     assert_eq!(

@@ -5,7 +5,7 @@
 use super::*;
 
 fn change(codes: &[TokenHash], keep: Option<Uuid>) -> FactorChange {
-    FactorChange { recovery_codes: codes.to_vec(), at: at(SEC), keep_session: keep }
+    FactorChange { recovery_codes: codes.to_vec(), at: at(SEC), keep_session: keep, outbox: Vec::new() }
 }
 
 /// Enrolment stores a pending TOTP (replacing a pending one, never a confirmed one);
@@ -110,11 +110,11 @@ pub async fn recovery_codes_single_use_and_removal(store: Arc<dyn Store>) {
 
     let kept = login_at(store.as_ref(), &s, u.id, at(0)).await;
     let other = login_at(store.as_ref(), &s, u.id, at(SEC)).await;
-    assert!(store.remove_mfa(&s, u.id, Some(kept.session.id)).await.expect("remove"));
+    assert!(store.remove_mfa(&s, u.id, Some(kept.session.id), &[]).await.expect("remove"));
     assert_eq!(store.mfa_state(&s, u.id).await.expect("state"), MfaState::default());
     assert!(store.find_session(&s, &kept.token_hash).await.expect("find").is_some());
     assert!(store.find_session(&s, &other.token_hash).await.expect("find").is_none());
-    assert!(!store.remove_mfa(&s, u.id, None).await.expect("remove"), "nothing left");
+    assert!(!store.remove_mfa(&s, u.id, None, &[]).await.expect("remove"), "nothing left");
     assert!(
         store.find_session(&s, &kept.token_hash).await.expect("find").is_some(),
         "nothing removed, nothing ended"

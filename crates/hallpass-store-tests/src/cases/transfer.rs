@@ -40,7 +40,7 @@ async fn add_exported(
     let mut identities = Vec::new();
     for (p, c) in links {
         let link = rich_identity(&record.user.scope, record.user.id, p, c, n);
-        store.upsert_identity(&link).await.expect("upsert_identity");
+        store.upsert_identity(&link, &[]).await.expect("upsert_identity");
         identities.push(link);
     }
     identities.sort_by(|a, b| a.provider.cmp(&b.provider));
@@ -191,7 +191,7 @@ pub async fn import_again_changes_nothing(store: Arc<dyn Store>) {
     let (u0, u1, u2) = (batch[0].record.user.id, batch[1].record.user.id, batch[2].record.user.id);
     let patch = UserPatch { group: Some(Group::parse("changed").expect("g")), ..Default::default() };
     store.update_user(&s, u0, &patch, at(DAY)).await.expect("update").expect("u0");
-    assert!(store.delete_identity(&s, u1, &provider("github")).await.expect("unlink"));
+    assert!(store.delete_identity(&s, u1, &provider("github"), &[]).await.expect("unlink"));
     assert!(store.set_password_hash(&s, u2, "new-hash", at(DAY), &[]).await.expect("set"));
     let before = export_all(store, 10).await;
 
@@ -221,7 +221,7 @@ pub async fn import_reports_conflicts_and_inserts_the_rest(store: Arc<dyn Store>
     let (a, b) = (scope("a"), scope("b"));
     let holder = user(&a, Some("Taken"), Some("taken@example.com"));
     store.insert_user(&holder).await.expect("insert_user");
-    store.upsert_identity(&identity(&a, holder.user.id, "github", "gh-taken")).await.expect("link");
+    store.upsert_identity(&identity(&a, holder.user.id, "github", "gh-taken"), &[]).await.expect("link");
 
     let entry = |s: &Scope, username: Option<&str>, email: Option<&str>, links: &[(&str, &str)]| {
         let record = user(s, username, email);
@@ -299,7 +299,8 @@ pub async fn second_factors_travel_with_their_users(store: Arc<dyn Store>) {
     let uid = with.user.id;
     assert!(store.enrol_totp(&a, uid, "hp1.sealed-secret", at).await.expect("enrol"));
     let codes: Vec<TokenHash> = (0..3).map(|i| TokenHash::of(&format!("code-{i}"))).collect();
-    let change = hallpass_core::FactorChange { recovery_codes: codes.clone(), at, keep_session: None };
+    let change =
+        hallpass_core::FactorChange { recovery_codes: codes.clone(), at, keep_session: None, outbox: vec![] };
     assert!(store.accept_totp_step(&a, uid, 42, Some(&change)).await.expect("confirm"));
     let passkey = |id: Uuid, user_id: Uuid, s: &Scope, cred: &[u8]| hallpass_core::PasskeyRecord {
         id,
@@ -315,7 +316,7 @@ pub async fn second_factors_travel_with_their_users(store: Arc<dyn Store>) {
         last_used_at: Some(at + time::Duration::minutes(5)),
     };
     let key = passkey(Uuid::now_v7(), uid, &a, b"credential-1");
-    assert!(store.insert_passkey(&key, None).await.expect("insert_passkey"));
+    assert!(store.insert_passkey(&key, None, &[]).await.expect("insert_passkey"));
 
     let exported = export_all(store, 10).await;
     let mine = exported.iter().find(|e| e.record.user.id == uid).expect("exported");

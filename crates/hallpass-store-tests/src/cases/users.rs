@@ -353,10 +353,10 @@ pub async fn delete_user_removes_dependents_keeps_events(store: Arc<dyn Store>) 
         .expect("event");
     let a_reset = add_code(store, &s, alice.id, CodeKind::Reset, at(3000)).await;
     let a_confirm = add_code(store, &s, alice.id, CodeKind::Confirm, at(3000)).await;
-    store.upsert_identity(&identity(&s, alice.id, "github", "gh-1")).await.expect("identity");
+    store.upsert_identity(&identity(&s, alice.id, "github", "gh-1"), &[]).await.expect("identity");
     let b_session = login_at(store, &s, bob.id, at(1000)).await;
     let b_confirm = add_code(store, &s, bob.id, CodeKind::Confirm, at(3000)).await;
-    store.upsert_identity(&identity(&s, bob.id, "github", "gh-2")).await.expect("identity");
+    store.upsert_identity(&identity(&s, bob.id, "github", "gh-2"), &[]).await.expect("identity");
 
     assert!(store.delete_user(&s, alice.id, &[]).await.expect("delete_user"));
 
@@ -391,7 +391,7 @@ pub async fn delete_user_removes_dependents_keeps_events(store: Arc<dyn Store>) 
 
     // Names and identities are free again.
     let again = add_user(store, &s, Some("Alice"), Some("alice@example.com")).await;
-    store.upsert_identity(&identity(&s, again.id, "github", "gh-1")).await.expect("identity is free");
+    store.upsert_identity(&identity(&s, again.id, "github", "gh-1"), &[]).await.expect("identity is free");
 }
 
 /// `set_password_hash` stores the hash and ends every session of the user (no one

@@ -274,3 +274,89 @@ pub async fn webhook_claims_skip_busy_lanes_and_retries_requeue(store: Arc<dyn S
     assert!(store.outbox_update(mail.id, "m", &failed).await.expect("update"));
     assert!(!store.outbox_retry(mail.id, at(40 * SEC)).await.expect("retry"));
 }
+
+/// The factor and link changes write their deliveries with the change (`insert_passkey`,
+/// `delete_passkey`, `upsert_identity`, `delete_identity`, `remove_mfa`, a TOTP's
+/// confirmation), and none when nothing changed.
+pub async fn factor_and_link_deliveries_commit_with_their_change(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let s = scope("s");
+    let lane = Uuid::now_v7();
+    let u = add_user(store, &s, Some("alice"), None).await;
+    let row = |t: EventType, n: i64| delivery(&s, lane, Some(u.id), t, n);
+    let ids = |rows: Vec<OutboxMessage>| -> Vec<Uuid> {
+        let mut v: Vec<_> = rows.into_iter().map(|m| m.id).collect();
+        v.sort();
+        v
+    };
+    let mut written = Vec::new();
+
+    let key = super::passkeys::passkey(&s, u.id, b"cred-1", at(0));
+    let added = row(EventType::PasskeyAdded, 1);
+    assert!(store.insert_passkey(&key, None, std::slice::from_ref(&added)).await.expect("insert"));
+    written.push(added.id);
+    let taken = super::passkeys::passkey(&s, u.id, b"cred-1", at(0));
+    assert!(!store.insert_passkey(&taken, None, &[row(EventType::PasskeyAdded, 2)]).await.expect("insert"));
+    assert_eq!(ids(lane_rows(store, lane).await), written, "a refused passkey writes nothing");
+
+    let removed = row(EventType::PasskeyRemoved, 3);
+    assert!(
+        store.delete_passkey(&s, u.id, key.id, None, std::slice::from_ref(&removed)).await.expect("delete")
+    );
+    written.push(removed.id);
+    let again = [row(EventType::PasskeyRemoved, 4)];
+    assert!(!store.delete_passkey(&s, u.id, key.id, None, &again).await.expect("delete"));
+    assert_eq!(ids(lane_rows(store, lane).await), written);
+
+    let linked = row(EventType::IdentityLinked, 5);
+    let link = Identity {
+        user_id: u.id,
+        scope: s.clone(),
+        provider: ProviderName::parse("github").expect("provider"),
+        client_id: ClientId::parse("gh-1").expect("client id"),
+        access_token: None,
+        access_token_expiry: None,
+        refresh_token: None,
+        created_at: at(5 * SEC),
+        updated_at: at(5 * SEC),
+    };
+    store.upsert_identity(&link, std::slice::from_ref(&linked)).await.expect("link");
+    written.push(linked.id);
+    let ghost_link = Identity { user_id: Uuid::now_v7(), ..link.clone() };
+    assert!(store.upsert_identity(&ghost_link, &[row(EventType::IdentityLinked, 6)]).await.is_err());
+    let unlinked = row(EventType::IdentityUnlinked, 7);
+    assert!(
+        store
+            .delete_identity(&s, u.id, &link.provider, std::slice::from_ref(&unlinked))
+            .await
+            .expect("unlink")
+    );
+    written.push(unlinked.id);
+    let again = [row(EventType::IdentityUnlinked, 8)];
+    assert!(!store.delete_identity(&s, u.id, &link.provider, &again).await.expect("unlink"));
+    assert_eq!(ids(lane_rows(store, lane).await), written);
+
+    // A TOTP's confirmation writes its rows; a refused step (replayed) none.
+    assert!(store.enrol_totp(&s, u.id, "hp1.secret", at(9 * SEC)).await.expect("enrol"));
+    let enabled = row(EventType::MfaEnabled, 10);
+    let change = |outbox: Vec<OutboxMessage>| FactorChange {
+        recovery_codes: vec![random_hash()],
+        at: at(10 * SEC),
+        keep_session: None,
+        outbox,
+    };
+    assert!(
+        store.accept_totp_step(&s, u.id, 100, Some(&change(vec![enabled.clone()]))).await.expect("confirm")
+    );
+    written.push(enabled.id);
+    let replay = change(vec![row(EventType::MfaEnabled, 11)]);
+    assert!(!store.accept_totp_step(&s, u.id, 100, Some(&replay)).await.expect("confirm"));
+    assert_eq!(ids(lane_rows(store, lane).await), written);
+
+    let disabled = row(EventType::MfaDisabled, 12);
+    assert!(store.remove_mfa(&s, u.id, None, std::slice::from_ref(&disabled)).await.expect("remove"));
+    written.push(disabled.id);
+    assert!(!store.remove_mfa(&s, u.id, None, &[row(EventType::MfaDisabled, 13)]).await.expect("remove"));
+    assert!(!store.remove_totp(&s, u.id, None, &[row(EventType::MfaDisabled, 14)]).await.expect("remove"));
+    assert_eq!(ids(lane_rows(store, lane).await), written, "nothing to remove, nothing written");
+}

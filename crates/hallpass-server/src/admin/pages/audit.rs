@@ -66,6 +66,10 @@ const ACTIONS: &[(&str, &str)] = &[
     ("admin_passkey_add", "added a passkey"),
     ("admin_passkey_remove", "removed a passkey"),
     ("admin_mfa_remove", "removed their second factors"),
+    ("webhook_create", "added a webhook endpoint"),
+    ("webhook_rotate", "rotated a webhook secret"),
+    ("webhook_delete", "deleted a webhook endpoint"),
+    ("webhook_retry", "sent a webhook delivery again"),
     ("admin_login", "signed in"),
     ("admin_logout", "signed out"),
 ];
@@ -233,6 +237,23 @@ async fn sentence(e: AuditEntry, names: &mut Names<'_>) -> AuditRow {
             row.verb = "queued again the mail in doubt".into();
             row.target = short_id(&target_id);
             row.href = Some("/admin/outbox".into());
+        }
+        "webhook_create" | "webhook_rotate" | "webhook_delete" | "webhook_retry" => {
+            row.verb = match e.action.as_str() {
+                "webhook_create" => "added webhook endpoint",
+                "webhook_rotate" => "rotated the secret of webhook endpoint",
+                "webhook_delete" => "deleted webhook endpoint",
+                _ => "sent again a delivery of webhook endpoint",
+            }
+            .into();
+            row.target = short_id(&target_id);
+            if e.action != "webhook_delete" && !scope.is_empty() {
+                row.href = Some(format!("/admin/webhooks/{scope}/{target_id}"));
+            }
+            if let Some(url) = e.detail.get("url").and_then(|u| u.as_str()) {
+                row.tail = format!(" ({url})");
+            }
+            row.tail.push_str(&in_scope);
         }
         "key_create" | "key_revoke" => {
             row.verb = if e.action == "key_create" { "created API key" } else { "revoked API key" }.into();

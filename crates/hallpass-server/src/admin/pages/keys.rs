@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// What [`ShownOnce`](crate::admin::ShownOnce) holds for a new API key.
+pub(crate) const SHOWN_KEY: &str = "key";
+
 pub(crate) struct KeyRow {
     id: String,
     short: String,
@@ -94,7 +97,7 @@ pub(crate) async fn keys(
     let mut notice = q.notice;
     let created = match q.shown.as_deref() {
         Some(id) => {
-            let found = state.admin.shown_once.take(&admin.csrf, id);
+            let found = state.admin.shown_once.take(&admin.csrf, id).filter(|k| k.kind == SHOWN_KEY);
             if found.is_none() {
                 // A reload, a bookmark or another session: say why no key is shown.
                 notice = Some("shown".into());
@@ -146,6 +149,7 @@ pub(crate) async fn create_key(
         .audit(&admin.username, "key_create", Some(&scope), Some(key.id.to_string()), detail)
         .await?;
     let created = NewKey {
+        kind: SHOWN_KEY,
         id: key.id.to_string(),
         scope: scope.to_string(),
         name: name.unwrap_or_default(),

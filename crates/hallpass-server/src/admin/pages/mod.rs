@@ -4,7 +4,7 @@
 //! (POST/redirect/GET) or re-renders the form with the error and a 4xx status.
 //!
 //! One file per page group (`login.rs`, `dashboard.rs`, `users.rs`, `user.rs`, `keys.rs`,
-//! `audit.rs`); this file holds what they share: the page frame ([`Layout`]), formatting
+//! `outbox.rs`, `webhooks.rs`, `audit.rs`); this file holds what they share: the page frame ([`Layout`]), formatting
 //! helpers and the forms and queries every page reads.
 
 mod account;
@@ -15,6 +15,7 @@ mod login;
 mod outbox;
 mod user;
 mod users;
+mod webhooks;
 
 pub(crate) use account::*;
 pub(crate) use audit::*;
@@ -24,6 +25,7 @@ pub(crate) use login::*;
 pub(crate) use outbox::*;
 pub(crate) use user::*;
 pub(crate) use users::*;
+pub(crate) use webhooks::*;
 
 use super::{Admin, ClientIp, NewKey, PageError, chart, outcome_words, path_id, render, scope_of};
 use crate::app::AppState;
@@ -93,6 +95,11 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "factors" => "The user's second factors are removed; every session of the user has ended.",
         "revoked" => "The API key is revoked.",
         "retried" => "The mail is queued again; it is sent within seconds.",
+        "webhook-retried" => "The delivery is queued again; it is sent within seconds.",
+        "webhook-deleted" => "The webhook endpoint and its deliveries are deleted.",
+        "webhook-shown" => {
+            "That secret was shown once and is not shown again; if it was not copied, rotate the secret."
+        }
         "signed-out" => "You are signed out.",
         "own-factors" => "Your second factors are removed; your other sessions have ended.",
         "passkey-added" => "Passkey added; your other sessions have ended.",
