@@ -19,9 +19,11 @@ use serde_json::json;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 
-/// A server secret (webhook secrets, TOTP secrets) and scope `app`'s passkey relying party.
+/// A server secret (webhook secrets, TOTP secrets), scope `app`'s passkey relying party, and
+/// mail on (queued in the outbox; no mail worker runs, so a test reads a code from there).
 fn with_key() -> Options {
     let mut settings = common::settings();
+    settings.mail = true;
     let app = hallpass_core::ScopeSettings { webauthn: Some(softkey::relying_party()), ..Default::default() };
     settings.scopes.insert("app".into(), app);
     Options { settings, server_secret: true, ..Default::default() }
@@ -148,10 +150,26 @@ async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
 
     app.delete(&format!("/v1/users/{uid}")).await.no_content();
 
-    // Every type but `email.confirmed`, whose code travels only by mail (this app sends none).
-    let expected: BTreeSet<&str> = ALL.iter().copied().filter(|t| *t != "email.confirmed").collect();
-    // 12 of the user and session events, the link and unlink, and 8 of second factors.
-    const COUNT: usize = 22;
+    // An email confirmed: its code read from the queued mail (no mail worker runs here).
+    let cora = app
+        .post("/v1/users", json!({"username": "cora", "email": "cora@example.com", "password": pw}))
+        .await
+        .ok(201);
+    app.post("/v1/users/cora/confirmation", json!({})).await.ok(202);
+    let mails = app.service.outbox_list(None, 100).await.unwrap();
+    let confirm_code = mails
+        .iter()
+        .filter(|m| m.kind == hallpass_core::OutboxKind::Mail)
+        .find_map(|m| m.payload["code"].as_str().map(str::to_owned))
+        .expect("the confirmation mail is queued with its code");
+    let confirmed_user = app.post("/v1/confirmations/redeem", json!({"code": confirm_code})).await.ok(200);
+    assert_eq!(confirmed_user["confirmed"], true);
+
+    // Every type of the contract.
+    let expected: BTreeSet<&str> = ALL.iter().copied().collect();
+    // 12 of the user and session events, the link and unlink, 8 of second factors, and
+    // cora's registration and confirmation.
+    const COUNT: usize = 24;
     let got = rx
         .wait_for(20, "every event", |g| {
             g.iter().filter(|r| r.path == "/all").count() >= COUNT
@@ -185,6 +203,7 @@ async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
             provider_token,
             &totp_secret,
             &code_now,
+            &confirm_code,
             &first_credential,
             &second_credential,
             "whsec_",
@@ -208,6 +227,9 @@ async fn each_event_type_is_signed_and_carries_no_secret(app: TestApp) {
     assert_eq!(updated["data"]["changed"], json!(["extra"]));
     let logins = got.iter().filter(|r| r.path == "/logins").count();
     assert_eq!(logins, 2, "the second endpoint wants logins only");
+    let confirmed_event = all.iter().find(|r| r.event_type() == "email.confirmed").unwrap().json();
+    assert_eq!(confirmed_event["data"]["user_id"], cora["id"], "{confirmed_event}");
+    assert_eq!(confirmed_event["data"]["email"], "cora@example.com", "{confirmed_event}");
     let ended = all.iter().find(|r| r.event_type() == "session.ended").unwrap().json();
     assert_eq!(ended["data"]["reason"], "logout", "{ended}");
 
