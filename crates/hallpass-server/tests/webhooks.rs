@@ -481,3 +481,54 @@ async fn the_api_refuses_what_it_cannot_keep() {
     app.delete(&format!("/v1/webhooks/{id}")).await.no_content();
     app.delete(&format!("/v1/webhooks/{id}")).await.problem(404, "webhook_not_found");
 }
+
+/// A receiver that never takes a delivery: each attempt fails, the next waits on the
+/// backoff schedule (the test moves the clock to each `next_attempt_at`), and the 36th
+/// failure, about a day after the first, ends it `failed`: kept in the log with its error,
+/// attempted no more, and still retried by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_never_taken_fails_after_about_a_day_and_is_kept() {
+    let app = TestApp::start_with(with_key()).await;
+    let rx = Receiver::start().await;
+    rx.stop();
+    let _stop = worker(&app);
+    let (id, _) = endpoint(&app, &rx.url("/h"), &["user.created"]).await;
+    app.register("erin", "correct horse battery staple").await;
+    let path = format!("/v1/webhooks/{id}/deliveries");
+    let first = app.now();
+    let mut d = json!(null);
+    for attempt in 1..=u64::from(hallpass_core::webhook::MAX_ATTEMPTS) {
+        for _ in 0..200 {
+            d = app.get(&path).await.ok(200)["deliveries"][0].clone();
+            if d["attempts"] == attempt && d["status"] != "sending" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(d["attempts"], attempt, "{d}");
+        if d["status"] == "failed" {
+            break;
+        }
+        assert_eq!(d["status"], "queued", "{d}");
+        let next = time::OffsetDateTime::parse(
+            d["next_attempt_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert!(next > app.now(), "the next attempt waits: {d}");
+        app.clock.set(next + time::Duration::seconds(1));
+    }
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(36)), "{d}");
+    assert_eq!(d["last_error"], "cannot connect", "{d}");
+    assert!(d["next_attempt_at"].is_null(), "a failed delivery is attempted no more: {d}");
+    let span = app.now() - first;
+    assert!(span > time::Duration::hours(18) && span < time::Duration::hours(36), "gave up after {span}");
+    // Kept, and retried by hand: the receiver, back, gets it.
+    app.clock.advance(time::Duration::hours(2));
+    assert_eq!(app.get(&path).await.ok(200)["deliveries"][0]["status"], "failed");
+    rx.restart().await;
+    let delivery = d["id"].as_str().unwrap();
+    app.post(&format!("/v1/webhooks/{id}/deliveries/{delivery}/retry"), json!({})).await.ok(200);
+    let got = rx.wait_for(10, "the delivery retried by hand", |g| !g.is_empty()).await;
+    assert_eq!(got[0].id, delivery);
+}
