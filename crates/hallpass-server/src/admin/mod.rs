@@ -60,6 +60,46 @@ pub struct AdminOptions {
     pub public_origin: Option<String>,
     /// New API keys waiting for the page that shows them once (one store per app).
     pub(crate) shown_once: Arc<ShownOnce>,
+    /// Passwordless sign-ins started per client address (each stores a flow before anyone
+    /// is signed in).
+    pub(crate) passkey_starts: Arc<StartLimiter>,
+}
+
+/// How many passwordless sign-ins one client address may start per minute on the admin
+/// page: far more than a person tries, few enough that nobody fills the flow table.
+const PASSKEY_STARTS_PER_MINUTE: u32 = 20;
+
+/// Counts the passwordless sign-ins each client address started in the current minute (in
+/// this process's memory; at most [`StartLimiter::MAX_CLIENTS`] addresses are remembered).
+#[derive(Debug, Default)]
+pub(crate) struct StartLimiter {
+    seen: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl StartLimiter {
+    const MAX_CLIENTS: usize = 10_000;
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    /// Counts one start from `client`: `Err(seconds to wait)` when its minute is used up.
+    pub fn allow(&self, client: &str) -> Result<(), u64> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= Self::MAX_CLIENTS {
+            seen.retain(|_, (since, _)| since.elapsed() < Self::WINDOW);
+        }
+        if seen.len() >= Self::MAX_CLIENTS {
+            // Every remembered address is fresh: a flood from many addresses; refuse new ones.
+            return Err(Self::WINDOW.as_secs());
+        }
+        let entry = seen.entry(client.to_owned()).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= Self::WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        if entry.1 >= PASSKEY_STARTS_PER_MINUTE {
+            return Err(Self::WINDOW.saturating_sub(entry.0.elapsed()).as_secs().max(1));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
 }
 
 /// A new API key (or webhook secret) as the page shows it once.
@@ -124,6 +164,7 @@ impl AdminOptions {
             secure_cookies: config.admin_secure_cookies.unwrap_or(https),
             public_origin: public.and_then(origin_of),
             shown_once: Arc::default(),
+            passkey_starts: Arc::default(),
         }
     }
 
@@ -543,6 +584,17 @@ mod tests {
         let res = PageError::from(Error::Overloaded).into_response();
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn passwordless_starts_are_bounded_per_client() {
+        let limiter = StartLimiter::default();
+        for _ in 0..PASSKEY_STARTS_PER_MINUTE {
+            assert!(limiter.allow("192.0.2.1").is_ok());
+        }
+        let wait = limiter.allow("192.0.2.1").unwrap_err();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(limiter.allow("192.0.2.2").is_ok(), "another client has its own count");
     }
 
     #[test]

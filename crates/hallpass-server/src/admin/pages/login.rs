@@ -264,10 +264,19 @@ pub(crate) async fn login_mfa(
 /// (discoverable: the authenticator offers the admin's passkeys). Called by `passkey.js`.
 pub(crate) async fn passkey_login_start(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     crate::admin::check_origin(&headers, uri.authority().map(|a| a.as_str()), &state.admin)?;
+    // Each start stores a flow before anyone signed in: bounded per client address.
+    if let Err(wait) = state.admin.passkey_starts.allow(ip.as_deref().unwrap_or("")) {
+        return Err(PageError::Wait(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many passkey sign-ins started. Try again in {wait} seconds."),
+            u32::try_from(wait).unwrap_or(60),
+        ));
+    }
     let ceremony = state.service.start_passkey_login(&Scope::admin(), None).await?;
     Ok(axum::Json(json!({"flow": ceremony.flow.expose(), "options": ceremony.options})).into_response())
 }
