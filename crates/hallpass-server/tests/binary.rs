@@ -400,3 +400,61 @@ async fn config_check_prints_sources_and_refuses_a_misspelt_variable() {
         );
     }
 }
+
+/// The value after `marker` up to the next `"` or `<` in a page.
+fn after(page: &str, marker: &str) -> String {
+    let at = page.find(marker).unwrap_or_else(|| panic!("no {marker} in {page}")) + marker.len();
+    page[at..].split(['"', '<']).next().unwrap().to_owned()
+}
+
+/// An admin who turned on an authenticator app and lost it is let back in from the
+/// server: `hallpass admin remove-factors NAME` removes the factors (audited), and the
+/// password alone signs in again; an unknown admin is an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_remove_factors_lets_an_admin_who_lost_them_back_in() {
+    let (_dir, db) = temp_db();
+    let (ok, _, err) =
+        cli_with_stdin(&db, &["admin", "create", "--username", "root"], "Quartz-Lantern-Meadow-42\n").await;
+    assert!(ok, "{err}");
+    let server = start(&db).await;
+    let browser =
+        hallpass_server::client_builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let url = |p: &str| format!("{}{p}", server.base);
+    let sign_in = || {
+        browser
+            .post(url("/admin/login"))
+            .header("origin", &server.base)
+            .form(&[("username", "root"), ("password", "Quartz-Lantern-Meadow-42")])
+            .send()
+    };
+    let res = sign_in().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let page = browser.get(url("/admin/account")).header("cookie", &cookie).send().await.unwrap();
+    let csrf = after(&page.text().await.unwrap(), r#"name="csrf" value=""#);
+    let post = |path: &str, form: Vec<(&'static str, String)>| {
+        browser.post(url(path)).header("cookie", &cookie).header("origin", &server.base).form(&form).send()
+    };
+    let setup =
+        post("/admin/account/totp", vec![("csrf", csrf.clone())]).await.unwrap().text().await.unwrap();
+    let key = after(&setup, r#"id="totp-secret">"#);
+    let secret = totp_rs::Secret::try_from_base32(&key).unwrap().as_bytes().to_vec();
+    let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap();
+    let code = hallpass_core::mfa::totp(&secret, 6, "x", "x").unwrap().generate(now).to_string();
+    let on = post("/admin/account/totp/confirm", vec![("csrf", csrf), ("code", code)]).await.unwrap();
+    assert_eq!(on.status(), 200);
+    let step = sign_in().await.unwrap();
+    assert_eq!(step.status(), 200, "the password alone is not enough now");
+    assert!(step.text().await.unwrap().contains("Second factor"));
+
+    let (ok, _, err) = cli(&db, &["admin", "remove-factors", "nobody"]).await;
+    assert!(!ok, "an unknown admin is an error: {err}");
+    let (ok, _, err) = cli(&db, &["admin", "remove-factors", "root"]).await;
+    assert!(ok && err.contains("second factors removed"), "{err}");
+    let res = sign_in().await.unwrap();
+    assert_eq!(res.status(), 303, "the password alone signs in again");
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let trail = browser.get(url("/admin/audit")).header("cookie", &cookie).send().await.unwrap();
+    let trail = trail.text().await.unwrap();
+    assert!(trail.contains("removed the second factors of admin root"), "{trail}");
+}
