@@ -13,22 +13,17 @@ cargo build --release --quiet --bin hallpass
 BIN="${CARGO_TARGET_DIR:-target}/release/hallpass"
 SAMPLES=${SAMPLES:-200}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'stop_servers "$work"; rm -rf "$work"' EXIT
 
-start() { # NAME URL -> prints the address
-  HALLPASS_DATABASE_URL=$2 HALLPASS_LISTEN=127.0.0.1:0 HALLPASS_LOG_FORMAT=json \
-    "$BIN" serve >"$work/$1.out" 2>"$work/$1.log" &
-  wait_addr "$work/$1.log" "$!"
-}
 
 run() { # BACKEND URL
   local a b key
-  a=$(start "$1-a" "$2"); b=$(start "$1-b" "$2")
+  a=$(serve_bg "$work" "$1-a" "$2"); b=$(serve_bg "$work" "$1-b" "$2")
   key=$(tail -n 1 "$work/$1-a.out")
   [[ $key == hpk_* ]] || key=$(tail -n 1 "$work/$1-b.out")
   printf '%s: ' "$1"
   python3 bench/changes.py "http://$a" "http://$b" "$key" "$SAMPLES"
-  kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true
+  stop_servers "$work"
 }
 
 want=${1:-all}

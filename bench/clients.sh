@@ -22,27 +22,22 @@ cargo build --release --quiet -p hallpass-client-bench
 (cd clients/node && npm run --silent build)
 SAMPLES=${SAMPLES:-200}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'stop_servers "$work"; rm -rf "$work"' EXIT
 
-start() { # NAME URL -> prints the address
-  HALLPASS_DATABASE_URL=$2 HALLPASS_LISTEN=127.0.0.1:0 HALLPASS_LOG_FORMAT=json \
-    "$BIN" serve >"$work/$1.out" 2>"$work/$1.log" &
-  wait_addr "$work/$1.log" "$!"
-}
 
 run() { # BACKEND URL
   local a b key
   key=$(HALLPASS_DATABASE_URL=$2 "$BIN" keys create --scope bench 2>/dev/null | tail -n 1)
-  a=$(start "$1-a" "$2")
+  a=$(serve_bg "$work" "$1-a" "$2")
   if [[ $1 == sqlite ]]; then
     echo "{\"backend\":\"$1\",\"server\":\"$BIN\"}"
     "$TARGET/release/client-cache" "http://$a" "$key" 200000
     node bench/client-node.mjs "http://$a" "$key" 200000
   fi
-  b=$(start "$1-b" "$2")
+  b=$(serve_bg "$work" "$1-b" "$2")
   printf '{"backend":"%s"} ' "$1"
   "$TARGET/release/client-revocation" "http://$a" "http://$b" "$key" "$SAMPLES"
-  kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true
+  stop_servers "$work"
 }
 
 want=${1:-all}
