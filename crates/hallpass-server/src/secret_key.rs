@@ -32,9 +32,20 @@ fn read_key_file(path: &Path, what: &str) -> anyhow::Result<ServerSecret> {
     ServerSecret::from_base64(&text).map_err(|e| anyhow::anyhow!("{what} {}: {e}", path.display()))
 }
 
-/// Writes a fresh key to `path`, readable by its owner only; fails if the file appeared
-/// meanwhile (another process made it: read that one).
-fn generate(path: &Path) -> anyhow::Result<()> {
+/// Makes a fresh key at `path`, readable by its owner only, unless another process made
+/// one first; answers whether this call made it.
+///
+/// Two servers starting at once on a new database both get here. The key is written whole
+/// under a temporary name beside the database and then hard-linked to `path`, which never
+/// replaces a file: one key wins, and a process that reads `path` finds it complete, never
+/// half written (which it could when the key was written into `path` itself). The
+/// directory is synced after the link, so a crash cannot lose a key that sealed anything.
+fn generate(path: &Path) -> anyhow::Result<bool> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let random: String =
+        hallpass_core::secret::random_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = dir.join(format!(".{name}.{}.{random}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -42,12 +53,25 @@ fn generate(path: &Path) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let key = ServerSecret::generate_base64();
-    file.write_all(key.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    Ok(())
+    let written = (|| -> std::io::Result<()> {
+        let mut file = options.open(&tmp)?;
+        let key = ServerSecret::generate_base64();
+        file.write_all(key.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()
+    })();
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
 }
 
 /// What `config check` can say of the key settings without touching the database: both
@@ -98,14 +122,8 @@ pub fn load(config: &Config, needed: bool, wanted: bool) -> anyhow::Result<Optio
         (None, None) => {}
     }
     if let Some(path) = beside_database(&config.database_url) {
-        if !path.exists() && (needed || wanted) {
-            if let Err(e) = generate(&path) {
-                if !path.exists() {
-                    return Err(e);
-                }
-            } else {
-                tracing::info!(path = %path.display(), "generated the server secret key (back it up with the database)");
-            }
+        if !path.exists() && (needed || wanted) && generate(&path)? {
+            tracing::info!(path = %path.display(), "generated the server secret key (back it up with the database)");
         }
         if path.exists() {
             return read_key_file(&path, "the server secret key file").map(Some);
@@ -139,6 +157,37 @@ mod tests {
         assert_eq!(first.key_id(), again.key_id());
         let sealed = first.seal(b"a", b"b");
         assert_eq!(again.open(b"a", &sealed).expect("same key").as_slice(), b"b");
+    }
+
+    /// Servers starting at once on a new database all end up with the one same key, and
+    /// none reads a half-written file (one did, and exited, before keys were linked into
+    /// place whole).
+    #[test]
+    fn servers_starting_at_once_share_one_whole_key() {
+        for _ in 0..50 {
+            let dir = tempfile::tempdir().expect("dir");
+            let db = dir.path().join("hp.db");
+            let config = Config { database_url: format!("sqlite://{}", db.display()), ..Config::default() };
+            let start = std::sync::Barrier::new(8);
+            let keys: Vec<ServerSecret> = std::thread::scope(|s| {
+                let loads: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            load(&config, false, true).expect("load").expect("a key")
+                        })
+                    })
+                    .collect();
+                loads.into_iter().map(|h| h.join().expect("thread")).collect()
+            });
+            let sealed = keys[0].seal(b"aad", b"secret");
+            for k in &keys {
+                assert_eq!(k.open(b"aad", &sealed).expect("the same key").as_slice(), b"secret");
+            }
+            let left: Vec<_> =
+                std::fs::read_dir(dir.path()).expect("dir").map(|e| e.expect("entry").file_name()).collect();
+            assert_eq!(left, vec![std::ffi::OsString::from("hp.db.secret-key")], "no temporary file left");
+        }
     }
 
     #[test]
