@@ -71,6 +71,14 @@ impl TokenHash {
     pub fn from_slice(b: &[u8]) -> Option<Self> {
         Some(Self(b.try_into().ok()?))
     }
+    /// The digest as 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    /// A digest from 64 hex digits (either case); `None` for any other text.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        decode_hex(hex).map(Self)
+    }
     /// Compares two digests in constant time.
     pub fn ct_eq(&self, other: &Self) -> bool {
         self.0.ct_eq(&other.0).into()

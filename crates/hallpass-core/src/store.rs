@@ -688,7 +688,7 @@ impl Change {
         match self {
             Change::User { scope, id } => format!("u:{scope}:{id}"),
             Change::Session(s) => {
-                let hex: String = s.hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+                let hex = s.hash.to_hex();
                 let how = if s.ended { 'e' } else { 'c' };
                 format!("s:{}:{hex}:{}:{}:{how}", s.scope, opt(&s.id), opt(&s.user))
             }
@@ -716,7 +716,7 @@ impl Change {
         let change = match kind {
             "u" => Change::User { scope, id: uuid(parts.next()?)? },
             "s" => {
-                let hash = TokenHash(crate::secret::decode_hex(parts.next()?)?);
+                let hash = TokenHash::from_hex(parts.next()?)?;
                 let id = opt(parts.next()?)?;
                 let user = opt(parts.next()?)?;
                 let ended = match parts.next()? {

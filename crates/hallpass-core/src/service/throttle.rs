@@ -82,9 +82,7 @@ fn ip_key(ip: &str, v6_prefix: u8) -> Option<String> {
 /// `prefix` and the SHA-256 of `value`: for what a person typed as a login that matched no
 /// user, which may be a mistyped password and must not sit in the database in clear.
 pub(super) fn hashed_key(prefix: &str, value: &str) -> String {
-    let digest = crate::secret::TokenHash::of(value);
-    let hex: String = digest.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}#{hex}")
+    format!("{prefix}#{}", crate::secret::TokenHash::of(value).to_hex())
 }
 
 impl Hallpass {

@@ -100,10 +100,7 @@ impl<'a> MfaLine<'a> {
         let recovery_codes = m
             .recovery_codes
             .iter()
-            .map(|c| RecoveryCodeLine {
-                hash: c.hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect(),
-                created_at: timestamp(c.created_at),
-            })
+            .map(|c| RecoveryCodeLine { hash: c.hash.to_hex(), created_at: timestamp(c.created_at) })
             .collect();
         let passkeys = m
             .passkeys

@@ -144,13 +144,7 @@ fn second_factors(
     };
     let mut recovery_codes = Vec::with_capacity(m.recovery_codes.len());
     for c in m.recovery_codes {
-        let bytes: Option<Vec<u8>> = (c.hash.len() == 64)
-            .then(|| (0..32).map(|i| u8::from_str_radix(&c.hash[2 * i..2 * i + 2], 16).ok()).collect())
-            .flatten();
-        let hash = bytes
-            .as_deref()
-            .and_then(TokenHash::from_slice)
-            .ok_or("mfa.recovery_codes.hash: must be 64 hex digits")?;
+        let hash = TokenHash::from_hex(&c.hash).ok_or("mfa.recovery_codes.hash: must be 64 hex digits")?;
         let created_at = instant("mfa.recovery_codes.created_at", c.created_at.as_deref())?.unwrap_or(since);
         recovery_codes.push(RecoveryCodeHash { hash, created_at });
     }
@@ -610,6 +604,11 @@ mod tests {
         for (mfa, field) in [
             (json!({"totp": {"secret": "not base32!", "confirmed": true}}), "mfa.totp.secret"),
             (json!({"recovery_codes": [{"hash": "abc"}]}), "mfa.recovery_codes.hash"),
+            // 64 bytes but not 64 digits: refused, never sliced mid-character.
+            (
+                json!({"recovery_codes": [{"hash": format!("a{}", "€".repeat(21))}]}),
+                "mfa.recovery_codes.hash",
+            ),
             (
                 json!({"passkeys": [{"id": "x", "name": "a", "credential_id": "AQID", "credential": {}, "counter": 0}]}),
                 "mfa.passkeys.id",
