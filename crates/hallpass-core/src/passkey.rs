@@ -41,6 +41,12 @@ pub struct RelyingParty {
 }
 
 impl RelyingParty {
+    /// Whether `host` (lowercase, no port) is the rp id or a subdomain of it: the hosts
+    /// whose pages may use this relying party's passkeys.
+    pub fn is_own_host(&self, host: &str) -> bool {
+        host == self.rp_id || host.strip_suffix(&self.rp_id).is_some_and(|sub| sub.ends_with('.'))
+    }
+
     /// The webauthn-rs relying party, or what is wrong with the settings.
     pub fn build(&self) -> Result<webauthn_rs::Webauthn, String> {
         use webauthn_rs::prelude::Url;
@@ -59,8 +65,7 @@ impl RelyingParty {
             return Err("origins is empty: list the web origins the sign-in pages run on".into());
         };
         for origin in &origins {
-            let host = origin.host_str().unwrap_or_default();
-            if !(host == self.rp_id || host.ends_with(&format!(".{}", self.rp_id))) {
+            if !self.is_own_host(origin.host_str().unwrap_or_default()) {
                 return Err(format!(
                     "origin `{origin}` is not on rp_id `{}` (nor a subdomain of it)",
                     self.rp_id

@@ -595,12 +595,8 @@ impl Config {
     pub fn admin_relying_party(&self) -> hallpass_core::RelyingParty {
         let public = self.public_url.as_deref().and_then(|u| {
             let origin = crate::admin::origin_of(u)?;
-            let host = origin.split_once("://")?.1;
-            // `host:port` or `[v6]:port`: the rp id is the host alone.
-            let host = match host.strip_prefix('[') {
-                Some(v6) => v6.split(']').next().unwrap_or(v6).to_owned(),
-                None => host.rsplit_once(':').map_or(host, |(h, _)| h).to_owned(),
-            };
+            // The rp id is the host alone, without port.
+            let host = crate::admin::host_only(origin.split_once("://")?.1).to_owned();
             Some((origin, host))
         });
         let (origins, rp_id, any_port) = match public {

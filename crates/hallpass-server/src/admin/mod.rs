@@ -207,6 +207,14 @@ pub(crate) fn origin_of(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
 }
 
+/// The host of an authority (`host[:port]`, `[v6][:port]`), without port or brackets.
+pub(crate) fn host_only(authority: &str) -> &str {
+    match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    }
+}
+
 /// The routes of the admin page (merged into the app by `build_app`).
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -311,9 +319,12 @@ pub const PASSKEY_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'se
                                script-src 'self'; connect-src 'self'; form-action 'self'; \
                                frame-ancestors 'none'; base-uri 'none'";
 
-/// A page that runs `passkey.js`: its answer carries [`PASSKEY_CSP`] instead of [`CSP`].
-pub(crate) fn with_passkey_script(mut res: Response) -> Response {
-    res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PASSKEY_CSP));
+/// A page that runs `passkey.js` when `passkeys` (passkeys work at this address): its
+/// answer then carries [`PASSKEY_CSP`] instead of [`CSP`].
+pub(crate) fn with_passkey_script(mut res: Response, passkeys: bool) -> Response {
+    if passkeys {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PASSKEY_CSP));
+    }
     res
 }
 
@@ -375,8 +386,7 @@ fn check_origin(
 /// The CSRF token of a session: SHA-256 of a label and the session token, in hex. It
 /// proves the form was rendered for this session, and reveals nothing of the token.
 fn csrf_of(token: &SessionToken) -> String {
-    let h = TokenHash::of(&format!("hallpass-admin-csrf\0{}", token.expose()));
-    h.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    TokenHash::of(&format!("hallpass-admin-csrf\0{}", token.expose())).to_hex()
 }
 
 /// A signed-in admin (extracted from the session cookie); on a POST also checked for a
@@ -602,6 +612,9 @@ mod tests {
         assert_eq!(origin_of("https://Admin.Example.com/x?y").as_deref(), Some("https://admin.example.com"));
         assert_eq!(origin_of("http://127.0.0.1:8080").as_deref(), Some("http://127.0.0.1:8080"));
         assert_eq!(origin_of("nope"), None);
+        assert_eq!(host_only("localhost:8080"), "localhost");
+        assert_eq!(host_only("[::1]:8080"), "::1");
+        assert_eq!(host_only("auth.example.com"), "auth.example.com");
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_static("a=1; hallpass_admin=hps_x; b=2"));
         assert_eq!(cookie(&h, "hallpass_admin").as_deref(), Some("hps_x"));

@@ -106,7 +106,7 @@ async fn account_page(
         error,
     };
     let res = render(status, &page);
-    Ok(if here { crate::admin::with_passkey_script(res) } else { res })
+    Ok(crate::admin::with_passkey_script(res, here))
 }
 
 pub(crate) async fn account(

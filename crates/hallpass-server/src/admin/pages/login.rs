@@ -60,12 +60,7 @@ impl MfaPage {
 pub(crate) fn passkeys_here(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(rp) = state.service.scope_settings(&Scope::admin()).webauthn.as_ref() else { return false };
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let host = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(v6),
-        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    }
-    .to_ascii_lowercase();
-    host == rp.rp_id || host.ends_with(&format!(".{}", rp.rp_id))
+    rp.is_own_host(&crate::admin::host_only(host).to_ascii_lowercase())
 }
 
 fn client_of(ip: Option<String>, headers: &HeaderMap) -> ClientInfo {
@@ -102,7 +97,7 @@ fn too_many(mut res: Response, retry_after_secs: u64) -> Response {
 fn login_page(status: StatusCode, error: Option<String>, username: String, passkeys: bool) -> Response {
     let page = LoginPage { l: Layout::bare("Sign in"), error, username, passkeys };
     let res = render(status, &page);
-    if passkeys { crate::admin::with_passkey_script(res) } else { res }
+    crate::admin::with_passkey_script(res, passkeys)
 }
 
 #[derive(Template)]
@@ -122,7 +117,7 @@ pub(crate) async fn login_form(
     l.notice = q.notice.as_deref().and_then(notice_text);
     let passkeys = passkeys_here(&state, &headers);
     let res = render(StatusCode::OK, &LoginPage { l, error: None, username: String::new(), passkeys });
-    if passkeys { crate::admin::with_passkey_script(res) } else { res }
+    crate::admin::with_passkey_script(res, passkeys)
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,7 +158,7 @@ pub(crate) async fn login(
         Ok(done) => signed_in(&state, done).await,
         Err(Error::MfaRequired(challenge)) => {
             let res = render(StatusCode::OK, &MfaPage::new(&challenge, None, passkeys));
-            Ok(if passkeys { crate::admin::with_passkey_script(res) } else { res })
+            Ok(crate::admin::with_passkey_script(res, passkeys))
         }
         Err(Error::InvalidCredentials(_) | Error::UserInactive(_)) => Ok(wrong()),
         Err(Error::RateLimited { retry_after_secs }) => Ok(too_many(
@@ -239,7 +234,7 @@ pub(crate) async fn login_mfa(
             };
             let error = "That did not match. Try the current code, or another way below.".to_owned();
             let res = render(StatusCode::UNAUTHORIZED, &MfaPage::new(&challenge, Some(error), passkeys));
-            Ok(if passkeys { crate::admin::with_passkey_script(res) } else { res })
+            Ok(crate::admin::with_passkey_script(res, passkeys))
         }
         Err(Error::InvalidChallenge) => Ok(login_page(
             StatusCode::UNAUTHORIZED,
