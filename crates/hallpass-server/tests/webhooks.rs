@@ -521,8 +521,17 @@ async fn a_delivery_never_taken_fails_after_about_a_day_and_is_kept() {
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(36)), "{d}");
     assert_eq!(d["last_error"], "cannot connect", "{d}");
     assert!(d["next_attempt_at"].is_null(), "a failed delivery is attempted no more: {d}");
+    // The waits are the backoff schedule, each scaled by a jitter of 0.5 to 1.0 (plus the
+    // second the test adds per step): about a day at most, never less than half of it.
     let span = app.now() - first;
-    assert!(span > time::Duration::hours(18) && span < time::Duration::hours(36), "gave up after {span}");
+    let schedule = |jitter: f64| -> time::Duration {
+        (1..hallpass_core::webhook::MAX_ATTEMPTS)
+            .map(|a| hallpass_core::webhook::retry_delay(a, jitter))
+            .sum()
+    };
+    let (least, most) = (schedule(0.5), schedule(1.0) + time::Duration::seconds(36));
+    assert!(most > time::Duration::hours(20), "about a day: {most}");
+    assert!(span >= least && span <= most, "gave up after {span}, not between {least} and {most}");
     // Kept, and retried by hand: the receiver, back, gets it.
     app.clock.advance(time::Duration::hours(2));
     assert_eq!(app.get(&path).await.ok(200)["deliveries"][0]["status"], "failed");
